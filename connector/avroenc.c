@@ -1,0 +1,611 @@
+/* avroenc.c — table schemas (key, envelope), schema-change schema, and encoding with
+ * avro-c into single-object encoded messages. */
+#include "avroenc.h"
+#include "avrofp.h"
+#include "version.h"
+
+#include <avro.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Envelope field positions. */
+enum { ENV_BEFORE, ENV_AFTER, ENV_OP, ENV_SOURCE, ENV_TS_MS, ENV_CHANGED };
+/* Source field positions. */
+enum {
+    SRC_VERSION,
+    SRC_CONNECTOR,
+    SRC_NAME,
+    SRC_DB,
+    SRC_SCHEMA,
+    SRC_TABLE,
+    SRC_TXID,
+    SRC_LSN,
+    SRC_COMMIT_LSN,
+    SRC_TS_MS,
+    SRC_TS_US,
+    SRC_SNAPSHOT
+};
+/* SchemaChange field positions. */
+enum {
+    CH_TYPE,
+    CH_SCHEMA,
+    CH_TABLE,
+    CH_RELID,
+    CH_OLD_COLUMNS,
+    CH_NEW_COLUMNS,
+    CH_OPTIONS,
+    CH_DDL,
+    CH_SOURCE,
+    CH_TS_MS
+};
+
+/* One compiled schema: text, fingerprint, and a reusable avro-c value. */
+typedef struct compiled_s {
+    w2k_schema_t pub;
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    avro_value_t value;
+    bool ready;
+} compiled_t;
+
+struct w2k_relavro_s {
+    compiled_t key; /* not ready for keyless tables */
+    compiled_t env;
+    char schema[64];
+    char table[64];
+};
+
+struct w2k_avroenc_s {
+    avro_writer_t writer;
+    w2k_buf_t scratch;
+    compiled_t change_key;
+    compiled_t change_value;
+};
+
+/* A schema writer producing the full form or the Parsing Canonical Form. Records are
+ * written with full names in both forms, so the two differ only in defaults and
+ * logical types. */
+typedef struct sw_s {
+    w2k_buf_t *b;
+    bool canonical;
+    unsigned defined; /* W2K_NAMED_* of pgtypes.h */
+} sw_t;
+
+static void sw_record_open(sw_t *w, const char *fullname)
+{
+    w2k_buf_printf(w->b, "{\"name\":\"%s\",\"type\":\"record\",\"fields\":[", fullname);
+}
+
+static void sw_field(sw_t *w, int index, const char *name, const char *type)
+{
+    w2k_buf_printf(w->b, "%s{\"name\":\"%s\",\"type\":%s", index ? "," : "", name,
+                   type ? type : "");
+}
+
+static void sw_field_end(sw_t *w, bool default_null)
+{
+    if (default_null && !w->canonical)
+        w2k_buf_puts(w->b, ",\"default\":null");
+    w2k_buf_putc(w->b, '}');
+}
+
+static void sw_record_close(sw_t *w)
+{
+    w2k_buf_puts(w->b, "]}");
+}
+
+/* The wal2kafka.Source record. */
+static void sw_source(sw_t *w)
+{
+    sw_record_open(w, "wal2kafka.Source");
+    static const char *const str_fields[] = {"version", "connector", "name",
+                                             "db",      "schema",    "table"};
+    int i = 0;
+    for (; i < 6; i++) {
+        sw_field(w, i, str_fields[i], "\"string\"");
+        sw_field_end(w, false);
+    }
+    static const char *const opt_fields[] = {"txId", "lsn", "commit_lsn"};
+    for (int k = 0; k < 3; k++, i++) {
+        sw_field(w, i, opt_fields[k], "[\"null\",\"long\"]");
+        sw_field_end(w, true);
+    }
+    sw_field(w, i++, "ts_ms", "\"long\"");
+    sw_field_end(w, false);
+    sw_field(w, i++, "ts_us", "\"long\"");
+    sw_field_end(w, false);
+    sw_field(w, i++, "snapshot", "\"boolean\"");
+    sw_field_end(w, false);
+    sw_record_close(w);
+}
+
+static void namespace_of(const w2k_relation_t *rel, const char *prefix, char *out, size_t outsz)
+{
+    char p[128] = "", s[80], t[80];
+    size_t n = 0;
+    /* the prefix may hold dots: keep them as namespace separators */
+    for (const char *q = prefix; *q && n + 1 < sizeof p; q++)
+        p[n++] = *q;
+    p[n] = '\0';
+    char *save = NULL, parts[128] = "";
+    for (char *tok = strtok_r(p, ".", &save); tok; tok = strtok_r(NULL, ".", &save)) {
+        char part[80];
+        w2k_avro_name(tok, part, sizeof part);
+        strncat(parts, parts[0] ? "." : "", sizeof parts - strlen(parts) - 1);
+        strncat(parts, part, sizeof parts - strlen(parts) - 1);
+    }
+    w2k_avro_name(rel->schema, s, sizeof s);
+    w2k_avro_name(rel->name, t, sizeof t);
+    snprintf(out, outsz, "%s.%s.%s", parts, s, t);
+}
+
+static void write_key_schema(sw_t *w, const w2k_relation_t *rel, const char *ns)
+{
+    char name[300];
+    snprintf(name, sizeof name, "%s.Key", ns);
+    sw_record_open(w, name);
+    for (int k = 0; k < rel->nkeys; k++) {
+        const w2k_column_t *col = &rel->cols[rel->keycols[k]];
+        sw_field(w, k, col->avro_name, NULL);
+        w2k_coltype_schema(&col->type, 0, w->canonical, &w->defined, w->b);
+        sw_field_end(w, false);
+    }
+    sw_record_close(w);
+}
+
+static int row_flags(const w2k_column_t *col)
+{
+    return W2K_FIELD_NULLABLE | (col->type.varlena ? W2K_FIELD_TOAST : 0);
+}
+
+static void write_envelope_schema(sw_t *w, const w2k_relation_t *rel, const char *ns)
+{
+    char name[300];
+    snprintf(name, sizeof name, "%s.Envelope", ns);
+    sw_record_open(w, name);
+    sw_field(w, ENV_BEFORE, "before", "[\"null\",");
+    snprintf(name, sizeof name, "%s.Value", ns);
+    sw_record_open(w, name);
+    for (int i = 0; i < rel->ncols; i++) {
+        const w2k_column_t *col = &rel->cols[i];
+        sw_field(w, i, col->avro_name, NULL);
+        w2k_coltype_schema(&col->type, row_flags(col), w->canonical, &w->defined, w->b);
+        sw_field_end(w, true);
+    }
+    sw_record_close(w);
+    w2k_buf_putc(w->b, ']');
+    sw_field_end(w, true);
+    w2k_buf_t ref = W2K_BUF_INIT;
+    w2k_buf_printf(&ref, "[\"null\",\"%s\"]", name);
+    sw_field(w, ENV_AFTER, "after", ref.data);
+    w2k_buf_free(&ref);
+    sw_field_end(w, true);
+    sw_field(w, ENV_OP, "op", "\"string\"");
+    sw_field_end(w, false);
+    sw_field(w, ENV_SOURCE, "source", NULL);
+    sw_source(w);
+    sw_field_end(w, false);
+    sw_field(w, ENV_TS_MS, "ts_ms", "\"long\"");
+    sw_field_end(w, false);
+    sw_field(w, ENV_CHANGED, "changed", "[\"null\",{\"type\":\"array\",\"items\":\"string\"}]");
+    sw_field_end(w, true);
+    sw_record_close(w);
+}
+
+static void write_change_key_schema(sw_t *w)
+{
+    sw_record_open(w, "wal2kafka.TableKey");
+    sw_field(w, 0, "schema", "\"string\"");
+    sw_field_end(w, false);
+    sw_field(w, 1, "table", "\"string\"");
+    sw_field_end(w, false);
+    sw_record_close(w);
+}
+
+static void write_change_value_schema(sw_t *w)
+{
+    static const char *const column =
+        "{\"name\":\"wal2kafka.Column\",\"type\":\"record\",\"fields\":["
+        "{\"name\":\"name\",\"type\":\"string\"},{\"name\":\"type\",\"type\":\"string\"},"
+        "{\"name\":\"oid\",\"type\":\"long\"},{\"name\":\"typmod\",\"type\":\"int\"},"
+        "{\"name\":\"key\",\"type\":\"boolean\"}]}";
+    sw_record_open(w, "wal2kafka.SchemaChange");
+    sw_field(w, CH_TYPE, "type", "\"string\"");
+    sw_field_end(w, false);
+    sw_field(w, CH_SCHEMA, "schema", "\"string\"");
+    sw_field_end(w, false);
+    sw_field(w, CH_TABLE, "table", "\"string\"");
+    sw_field_end(w, false);
+    sw_field(w, CH_RELID, "relid", "\"long\"");
+    sw_field_end(w, false);
+    sw_field(w, CH_OLD_COLUMNS, "old_columns", "[\"null\",{\"type\":\"array\",\"items\":");
+    w2k_buf_puts(w->b, column);
+    w2k_buf_puts(w->b, "}]");
+    sw_field_end(w, true);
+    sw_field(w, CH_NEW_COLUMNS, "new_columns",
+             "[\"null\",{\"type\":\"array\",\"items\":\"wal2kafka.Column\"}]");
+    sw_field_end(w, true);
+    sw_field(w, CH_OPTIONS, "options", "{\"type\":\"array\",\"items\":\"string\"}");
+    sw_field_end(w, false);
+    sw_field(w, CH_DDL, "ddl", "[\"null\",\"string\"]");
+    sw_field_end(w, true);
+    sw_field(w, CH_SOURCE, "source", NULL);
+    sw_source(w);
+    sw_field_end(w, false);
+    sw_field(w, CH_TS_MS, "ts_ms", "\"long\"");
+    sw_field_end(w, false);
+    sw_record_close(w);
+}
+
+typedef void(schema_writer_fn)(sw_t *w, const w2k_relation_t *rel, const char *ns);
+
+/* Write both forms with fn, fingerprint the canonical one, parse the full one. */
+static int compile(compiled_t *c, schema_writer_fn *fn, void (*fixed)(sw_t *),
+                   const w2k_relation_t *rel, const char *ns, w2k_err_t *err)
+{
+    w2k_buf_t full = W2K_BUF_INIT, canon = W2K_BUF_INIT;
+    sw_t wf = {&full, false, 0}, wc = {&canon, true, 0};
+    if (fn) {
+        fn(&wf, rel, ns);
+        fn(&wc, rel, ns);
+    } else {
+        fixed(&wf);
+        fixed(&wc);
+    }
+    int rc = -1;
+    if (full.oom || canon.oom) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory building an Avro schema");
+        goto out;
+    }
+    if (avro_schema_from_json_length(full.data, full.len, &c->schema) != 0) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME,
+                    "internal error: generated Avro schema does not parse: %s", avro_strerror());
+        w2k_err_hint(err, "please report this with the table's definition; schema: %.300s",
+                     full.data);
+        goto out;
+    }
+    c->iface = avro_generic_class_from_schema(c->schema);
+    if (!c->iface || avro_generic_value_new(c->iface, &c->value) != 0) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "avro-c cannot build a value: %s", avro_strerror());
+        goto out;
+    }
+    c->pub.fingerprint = w2k_avro_fingerprint(canon.data, canon.len);
+    c->pub.json = full.data;
+    full.data = NULL;
+    c->ready = true;
+    rc = 0;
+out:
+    w2k_buf_free(&full);
+    w2k_buf_free(&canon);
+    return rc;
+}
+
+static void release(compiled_t *c)
+{
+    if (c->ready)
+        avro_value_decref(&c->value);
+    if (c->iface)
+        avro_value_iface_decref(c->iface);
+    if (c->schema)
+        avro_schema_decref(c->schema);
+    free(c->pub.json);
+    memset(c, 0, sizeof *c);
+}
+
+w2k_avroenc_t *w2k_avroenc_new(void)
+{
+    w2k_err_t err;
+    w2k_avroenc_t *enc = calloc(1, sizeof *enc);
+    if (!enc)
+        return NULL;
+    if (compile(&enc->change_key, NULL, write_change_key_schema, NULL, NULL, &err) != 0 ||
+        compile(&enc->change_value, NULL, write_change_value_schema, NULL, NULL, &err) != 0) {
+        w2k_avroenc_destroy(enc);
+        return NULL;
+    }
+    return enc;
+}
+
+void w2k_avroenc_destroy(w2k_avroenc_t *enc)
+{
+    if (!enc)
+        return;
+    if (enc->writer)
+        avro_writer_free(enc->writer);
+    release(&enc->change_key);
+    release(&enc->change_value);
+    w2k_buf_free(&enc->scratch);
+    free(enc);
+}
+
+w2k_relavro_t *w2k_relavro_new(const w2k_relation_t *rel, const char *prefix, w2k_err_t *err)
+{
+    char ns[300];
+    w2k_relavro_t *ra = calloc(1, sizeof *ra);
+    if (!ra) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return NULL;
+    }
+    snprintf(ra->schema, sizeof ra->schema, "%s", rel->schema);
+    snprintf(ra->table, sizeof ra->table, "%s", rel->name);
+    namespace_of(rel, prefix, ns, sizeof ns);
+    if ((rel->nkeys > 0 && compile(&ra->key, write_key_schema, NULL, rel, ns, err) != 0) ||
+        compile(&ra->env, write_envelope_schema, NULL, rel, ns, err) != 0) {
+        w2k_relavro_destroy(ra);
+        return NULL;
+    }
+    return ra;
+}
+
+void w2k_relavro_destroy(w2k_relavro_t *ra)
+{
+    if (!ra)
+        return;
+    release(&ra->key);
+    release(&ra->env);
+    free(ra);
+}
+
+const w2k_schema_t *w2k_relavro_key_schema(const w2k_relavro_t *ra)
+{
+    return ra->key.ready ? &ra->key.pub : NULL;
+}
+
+const w2k_schema_t *w2k_relavro_value_schema(const w2k_relavro_t *ra)
+{
+    return &ra->env.pub;
+}
+
+const w2k_schema_t *w2k_avroenc_change_key_schema(const w2k_avroenc_t *enc)
+{
+    return &enc->change_key.pub;
+}
+
+const w2k_schema_t *w2k_avroenc_change_value_schema(const w2k_avroenc_t *enc)
+{
+    return &enc->change_value.pub;
+}
+
+/* Serialize v as single-object encoding into out. */
+static int write_soe(w2k_avroenc_t *enc, const compiled_t *c, avro_value_t *v, w2k_buf_t *out,
+                     w2k_err_t *err)
+{
+    w2k_buf_reset(out);
+    if (w2k_buf_reserve(out, 1024) != 0)
+        goto oom;
+    w2k_soe_header(c->pub.fingerprint, (uint8_t *)out->data);
+    for (;;) {
+        size_t room = out->cap - W2K_SOE_HEADER_LEN - 1;
+        if (!enc->writer)
+            enc->writer = avro_writer_memory(out->data + W2K_SOE_HEADER_LEN, (int64_t)room);
+        else
+            avro_writer_memory_set_dest(enc->writer, out->data + W2K_SOE_HEADER_LEN, (int64_t)room);
+        int rc = avro_value_write(enc->writer, v);
+        if (rc == 0) {
+            out->len = W2K_SOE_HEADER_LEN + (size_t)avro_writer_tell(enc->writer);
+            return 0;
+        }
+        if (rc != ENOSPC) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "Avro encoding failed: %s", avro_strerror());
+            return -1;
+        }
+        if (w2k_buf_reserve(out, out->cap * 2) != 0)
+            goto oom;
+    }
+oom:
+    w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory encoding a message");
+    return -1;
+}
+
+static int set_str(avro_value_t *rec, int idx, const char *s)
+{
+    avro_value_t f;
+    return avro_value_get_by_index(rec, (size_t)idx, &f, NULL) || avro_value_set_string(&f, s);
+}
+
+static int set_long(avro_value_t *rec, int idx, int64_t v)
+{
+    avro_value_t f;
+    return avro_value_get_by_index(rec, (size_t)idx, &f, NULL) || avro_value_set_long(&f, v);
+}
+
+static int set_opt_long(avro_value_t *rec, int idx, bool present, int64_t v)
+{
+    avro_value_t f, b;
+    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL))
+        return -1;
+    if (!present)
+        return avro_value_set_branch(&f, 0, &b) || avro_value_set_null(&b);
+    return avro_value_set_branch(&f, 1, &b) || avro_value_set_long(&b, v);
+}
+
+static int set_source(avro_value_t *rec, int idx, const w2k_source_t *src, const char *schema,
+                      const char *table)
+{
+    avro_value_t s, f;
+    if (avro_value_get_by_index(rec, (size_t)idx, &s, NULL))
+        return -1;
+    return set_str(&s, SRC_VERSION, W2K_VERSION) || set_str(&s, SRC_CONNECTOR, "wal2kafka") ||
+           set_str(&s, SRC_NAME, src->prefix) || set_str(&s, SRC_DB, src->db) ||
+           set_str(&s, SRC_SCHEMA, schema) || set_str(&s, SRC_TABLE, table) ||
+           set_opt_long(&s, SRC_TXID, src->xid != 0, src->xid) ||
+           set_opt_long(&s, SRC_LSN, src->lsn != 0, (int64_t)src->lsn) ||
+           set_opt_long(&s, SRC_COMMIT_LSN, src->commit_lsn != 0, (int64_t)src->commit_lsn) ||
+           set_long(&s, SRC_TS_MS, src->commit_us / 1000) ||
+           set_long(&s, SRC_TS_US, src->commit_us) ||
+           avro_value_get_by_index(&s, SRC_SNAPSHOT, &f, NULL) ||
+           avro_value_set_boolean(&f, src->snapshot);
+}
+
+static int fail_avro(w2k_err_t *err, const char *what)
+{
+    w2k_err_set(err, W2K_EXIT_RUNTIME, "Avro encoding failed (%s): %s", what, avro_strerror());
+    return -1;
+}
+
+/* Set one column field from a datum, with the table and column named on error. */
+static int set_column(w2k_avroenc_t *enc, const w2k_relation_t *rel, int i, int flags,
+                      avro_value_t *field, const w2k_pgdatum_t *d, w2k_err_t *err)
+{
+    char why[512];
+    if (d->kind == 'b') {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "%s.%s column %s: binary values are not expected",
+                    rel->schema, rel->name, rel->cols[i].name);
+        return -1;
+    }
+    if (w2k_coltype_set(&rel->cols[i].type, flags, field, d->kind, d->data, d->len, &enc->scratch,
+                        why, sizeof why) != 0) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "table %s.%s, column %s (%s): %s", rel->schema,
+                    rel->name, rel->cols[i].name, rel->cols[i].type_name, why);
+        w2k_err_hint(err, "this value cannot be represented; please report it with the "
+                          "column's type");
+        return -1;
+    }
+    return 0;
+}
+
+int w2k_avroenc_key(w2k_avroenc_t *enc, w2k_relavro_t *ra, const w2k_relation_t *rel,
+                    const w2k_pgtuple_t *tup, const w2k_pgtuple_t *fallback, w2k_buf_t *out,
+                    w2k_err_t *err)
+{
+    avro_value_t *v = &ra->key.value;
+    for (int k = 0; k < rel->nkeys; k++) {
+        int i = rel->keycols[k];
+        const w2k_pgdatum_t *d = i < tup->ncols ? &tup->cols[i] : NULL;
+        if ((!d || d->kind == 'u') && fallback && i < fallback->ncols)
+            d = &fallback->cols[i];
+        if (!d || d->kind == 'n' || d->kind == 'u') {
+            w2k_err_set(err, W2K_EXIT_RUNTIME,
+                        "table %s.%s: the change carries no value for key column %s", rel->schema,
+                        rel->name, rel->cols[i].name);
+            w2k_err_hint(err, "key columns must be NOT NULL; check the table's primary key or "
+                              "replica identity index");
+            return -1;
+        }
+        avro_value_t f;
+        if (avro_value_get_by_index(v, (size_t)k, &f, NULL))
+            return fail_avro(err, "key");
+        if (set_column(enc, rel, i, 0, &f, d, err) != 0)
+            return -1;
+    }
+    return write_soe(enc, &ra->key, v, out, err);
+}
+
+/* Fill a Value record from a row image; unchanged TOAST values come from fill. */
+static int set_row(w2k_avroenc_t *enc, const w2k_relation_t *rel, avro_value_t *rec,
+                   const w2k_pgtuple_t *tup, const w2k_pgtuple_t *fill, w2k_err_t *err)
+{
+    if (tup->ncols != rel->ncols) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME,
+                    "table %s.%s: a row has %d columns but the relation has %d", rel->schema,
+                    rel->name, tup->ncols, rel->ncols);
+        return -1;
+    }
+    for (int i = 0; i < rel->ncols; i++) {
+        const w2k_pgdatum_t *d = &tup->cols[i];
+        if (d->kind == 'u' && fill && i < fill->ncols && fill->cols[i].kind != 'u')
+            d = &fill->cols[i];
+        avro_value_t f;
+        if (avro_value_get_by_index(rec, (size_t)i, &f, NULL))
+            return fail_avro(err, "row");
+        if (set_column(enc, rel, i, row_flags(&rel->cols[i]), &f, d, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int set_image(w2k_avroenc_t *enc, const w2k_relation_t *rel, avro_value_t *env, int idx,
+                     const w2k_pgtuple_t *tup, const w2k_pgtuple_t *fill, w2k_err_t *err)
+{
+    avro_value_t u, b;
+    if (avro_value_get_by_index(env, (size_t)idx, &u, NULL))
+        return fail_avro(err, "envelope");
+    if (!tup)
+        return avro_value_set_branch(&u, 0, &b) || avro_value_set_null(&b)
+                   ? fail_avro(err, "envelope")
+                   : 0;
+    if (avro_value_set_branch(&u, 1, &b))
+        return fail_avro(err, "envelope");
+    return set_row(enc, rel, &b, tup, fill, err);
+}
+
+int w2k_avroenc_value(w2k_avroenc_t *enc, w2k_relavro_t *ra, const w2k_relation_t *rel, char op,
+                      const w2k_pgtuple_t *before, const w2k_pgtuple_t *after, const bool *changed,
+                      const w2k_source_t *src, int64_t now_ms, w2k_buf_t *out, w2k_err_t *err)
+{
+    avro_value_t *env = &ra->env.value;
+    avro_value_reset(env);
+    char opstr[2] = {op, '\0'};
+    if (set_image(enc, rel, env, ENV_BEFORE, before, NULL, err) != 0 ||
+        set_image(enc, rel, env, ENV_AFTER, after, before, err) != 0)
+        return -1;
+    if (set_str(env, ENV_OP, opstr) || set_source(env, ENV_SOURCE, src, rel->schema, rel->name) ||
+        set_long(env, ENV_TS_MS, now_ms))
+        return fail_avro(err, "envelope");
+    avro_value_t u, b, item;
+    if (avro_value_get_by_index(env, ENV_CHANGED, &u, NULL))
+        return fail_avro(err, "envelope");
+    if (!changed) {
+        if (avro_value_set_branch(&u, 0, &b) || avro_value_set_null(&b))
+            return fail_avro(err, "envelope");
+    } else {
+        if (avro_value_set_branch(&u, 1, &b) || avro_value_reset(&b))
+            return fail_avro(err, "envelope");
+        for (int i = 0; i < rel->ncols; i++)
+            if (changed[i] && (avro_value_append(&b, &item, NULL) ||
+                               avro_value_set_string(&item, rel->cols[i].avro_name)))
+                return fail_avro(err, "envelope");
+    }
+    return write_soe(enc, &ra->env, env, out, err);
+}
+
+static int set_columns(avro_value_t *rec, int idx, const w2k_relation_t *rel)
+{
+    avro_value_t u, arr, item, f;
+    if (avro_value_get_by_index(rec, (size_t)idx, &u, NULL))
+        return -1;
+    if (!rel)
+        return avro_value_set_branch(&u, 0, &f) || avro_value_set_null(&f);
+    if (avro_value_set_branch(&u, 1, &arr) || avro_value_reset(&arr))
+        return -1;
+    for (int i = 0; i < rel->ncols; i++) {
+        const w2k_column_t *c = &rel->cols[i];
+        if (avro_value_append(&arr, &item, NULL) || set_str(&item, 0, c->name) ||
+            set_str(&item, 1, c->type_name) || set_long(&item, 2, c->type_oid) ||
+            avro_value_get_by_index(&item, 3, &f, NULL) || avro_value_set_int(&f, c->typmod) ||
+            avro_value_get_by_index(&item, 4, &f, NULL) ||
+            avro_value_set_boolean(&f, c->key_pos >= 0))
+            return -1;
+    }
+    return 0;
+}
+
+int w2k_avroenc_change(w2k_avroenc_t *enc, const w2k_schema_change_t *ch, const w2k_source_t *src,
+                       int64_t now_ms, w2k_buf_t *key, w2k_buf_t *value, w2k_err_t *err)
+{
+    avro_value_t *k = &enc->change_key.value, *v = &enc->change_value.value;
+    avro_value_t f, opts, item;
+    avro_value_reset(v);
+    if (set_str(k, 0, ch->schema) || set_str(k, 1, ch->table))
+        return fail_avro(err, "schema-change key");
+    if (set_str(v, CH_TYPE, ch->type) || set_str(v, CH_SCHEMA, ch->schema) ||
+        set_str(v, CH_TABLE, ch->table) || set_long(v, CH_RELID, ch->relid) ||
+        set_columns(v, CH_OLD_COLUMNS, ch->old_rel) ||
+        set_columns(v, CH_NEW_COLUMNS, ch->new_rel) ||
+        avro_value_get_by_index(v, CH_OPTIONS, &opts, NULL) || avro_value_reset(&opts))
+        return fail_avro(err, "schema-change event");
+    for (const char *const *o = ch->options; o && *o; o++)
+        if (avro_value_append(&opts, &item, NULL) || avro_value_set_string(&item, *o))
+            return fail_avro(err, "schema-change event");
+    avro_value_t b;
+    if (avro_value_get_by_index(v, CH_DDL, &f, NULL) ||
+        (ch->ddl ? avro_value_set_branch(&f, 1, &b) || avro_value_set_string(&b, ch->ddl)
+                 : avro_value_set_branch(&f, 0, &b) || avro_value_set_null(&b)) ||
+        set_source(v, CH_SOURCE, src, ch->schema, ch->table) || set_long(v, CH_TS_MS, now_ms))
+        return fail_avro(err, "schema-change event");
+    if (write_soe(enc, &enc->change_key, k, key, err) != 0)
+        return -1;
+    return write_soe(enc, &enc->change_value, v, value, err);
+}

@@ -1,0 +1,395 @@
+/* catalog.c — server checks, publication and slot upkeep, type and key lookups. */
+#include "catalog.h"
+#include "buf.h"
+#include "log.h"
+#include "pgconn.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int w2k_catalog_check_server(PGconn *c, int *version_num, w2k_err_t *err)
+{
+    PGresult *r = w2k_pg_query(c, err, "checking the server settings",
+                               "SELECT current_setting('server_version_num')::int, "
+                               "current_setting('wal_level')",
+                               0, NULL);
+    if (!r)
+        return -1;
+    *version_num = atoi(PQgetvalue(r, 0, 0));
+    int ok = strcmp(PQgetvalue(r, 0, 1), "logical") == 0;
+    char level[32];
+    snprintf(level, sizeof level, "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    if (*version_num < 100000) {
+        w2k_err_set(err, W2K_EXIT_POSTGRES,
+                    "PostgreSQL %d is too old: pgoutput needs version 10 or newer", *version_num);
+        w2k_err_hint(err, "upgrade PostgreSQL (15 or newer also filters rows on the server)");
+        return -1;
+    }
+    if (!ok) {
+        w2k_err_set(err, W2K_EXIT_POSTGRES, "wal_level is %s, but logical decoding needs logical",
+                    level);
+        w2k_err_hint(err, "run ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL "
+                          "(the setting takes effect only at server start)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Quote schema.table as a SQL identifier pair. */
+static void put_qualified(w2k_buf_t *b, PGconn *c, const char *schema, const char *name)
+{
+    char *qs = PQescapeIdentifier(c, schema, strlen(schema));
+    char *qn = PQescapeIdentifier(c, name, strlen(name));
+    w2k_buf_printf(b, "%s.%s", qs, qn);
+    PQfreemem(qs);
+    PQfreemem(qn);
+}
+
+/* The FOR TABLE clause entry of one table: name, column list, row filter. */
+static void put_table_clause(w2k_buf_t *b, PGconn *c, const w2k_table_cfg_t *t)
+{
+    put_qualified(b, c, t->schema, t->name);
+    if (t->ncolumns) {
+        w2k_buf_puts(b, " (");
+        for (int i = 0; i < t->ncolumns; i++) {
+            char *q = PQescapeIdentifier(c, t->columns[i], strlen(t->columns[i]));
+            w2k_buf_printf(b, "%s%s", i ? ", " : "", q);
+            PQfreemem(q);
+        }
+        w2k_buf_putc(b, ')');
+    }
+    if (t->filter)
+        w2k_buf_printf(b, " WHERE (%s)", t->filter);
+}
+
+static void put_publish(w2k_buf_t *b, unsigned ops)
+{
+    static const char *const names[] = {"insert", "update", "delete", "truncate"};
+    int first = 1;
+    w2k_buf_puts(b, "publish = '");
+    for (int i = 0; i < 4; i++) {
+        if (ops & (1u << i)) {
+            w2k_buf_printf(b, "%s%s", first ? "" : ", ", names[i]);
+            first = 0;
+        }
+    }
+    w2k_buf_putc(b, '\'');
+}
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * UINT64_C(1099511628211);
+    return h;
+}
+
+static int exec_ok(PGconn *c, const char *sql, w2k_err_t *err, const char *what)
+{
+    PGresult *r = w2k_pg_query(c, err, what, sql, 0, NULL);
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
+/* After CREATE/ALTER PUBLICATION failed, find the table whose clause PostgreSQL
+ * rejects, to name it and its config line. Returns 1 and sets err when found. */
+static int blame_table(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
+                       w2k_err_t *err)
+{
+    for (int i = 0; i < st->ntables; i++) {
+        const w2k_table_cfg_t *t = &st->tables[i];
+        w2k_buf_t sql = W2K_BUF_INIT;
+        w2k_buf_puts(&sql, "CREATE PUBLICATION wal2kafka_probe FOR TABLE ");
+        put_table_clause(&sql, c, t);
+        PQclear(PQexec(c, "BEGIN"));
+        PGresult *r = PQexec(c, sql.data);
+        int bad = PQresultStatus(r) != PGRES_COMMAND_OK;
+        if (bad) {
+            char what[512];
+            snprintf(what, sizeof what,
+                     "%s:%d: stream \"%s\", table %s.%s is refused by PostgreSQL", config_path,
+                     t->line, st->name, t->schema, t->name);
+            w2k_pg_set_error(err, c, r, what);
+            if (!err->hint[0])
+                w2k_err_hint(err,
+                             "fix the table's filter or columns at %s:%d (the row filter "
+                             "may use only columns of the table and immutable functions)",
+                             config_path, t->line);
+        }
+        PQclear(r);
+        PQclear(PQexec(c, "ROLLBACK"));
+        w2k_buf_free(&sql);
+        if (bad)
+            return 1;
+    }
+    return 0;
+}
+
+int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
+                                   w2k_err_t *err)
+{
+    unsigned ops = 0;
+    /* Every table must exist. */
+    for (int i = 0; i < st->ntables; i++) {
+        const w2k_table_cfg_t *t = &st->tables[i];
+        const char *params[2] = {t->schema, t->name};
+        PGresult *r = w2k_pg_query(c, err, "looking up a table",
+                                   "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON "
+                                   "n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                                   2, params);
+        if (!r)
+            return -1;
+        int found = PQntuples(r) == 1;
+        char kind = found ? PQgetvalue(r, 0, 0)[0] : 0;
+        PQclear(r);
+        if (!found || (kind != 'r' && kind != 'p')) {
+            w2k_err_set(err, W2K_EXIT_POSTGRES, "%s:%d: table %s.%s of stream \"%s\" %s",
+                        config_path, t->line, t->schema, t->name, st->name,
+                        found ? "is not a table" : "does not exist");
+            w2k_err_hint(err, "create it, fix the name, or remove it from the stream (names are "
+                              "folded to lower case unless written in double quotes)");
+            return -1;
+        }
+        ops |= t->ops;
+    }
+
+    w2k_buf_t def = W2K_BUF_INIT, sql = W2K_BUF_INIT;
+    w2k_buf_puts(&def, "FOR TABLE ");
+    for (int i = 0; i < st->ntables; i++) {
+        if (i)
+            w2k_buf_puts(&def, ", ");
+        put_table_clause(&def, c, &st->tables[i]);
+    }
+    w2k_buf_t publish = W2K_BUF_INIT;
+    put_publish(&publish, ops);
+    char tag[64];
+    uint64_t h = fnv1a(def.data, def.len) ^ fnv1a(publish.data, publish.len);
+    snprintf(tag, sizeof tag, "wal2kafka:%016" PRIx64, h);
+
+    const char *params[1] = {st->publication};
+    int rc = -1;
+    PGresult *r = w2k_pg_query(c, err, "looking up the publication",
+                               "SELECT coalesce(obj_description(oid, 'pg_publication'), '') FROM "
+                               "pg_publication WHERE pubname = $1",
+                               1, params);
+    if (!r)
+        goto out;
+    int exists = PQntuples(r) == 1;
+    int same = exists && strcmp(PQgetvalue(r, 0, 0), tag) == 0;
+    PQclear(r);
+    if (same) {
+        rc = 0;
+        goto out;
+    }
+    char *qpub = PQescapeIdentifier(c, st->publication, strlen(st->publication));
+    if (exists)
+        w2k_buf_printf(&sql, "ALTER PUBLICATION %s SET %s; ALTER PUBLICATION %s SET (%s); ", qpub,
+                       def.data + strlen("FOR "), qpub, publish.data);
+    else
+        w2k_buf_printf(&sql, "CREATE PUBLICATION %s %s WITH (%s); ", qpub, def.data, publish.data);
+    w2k_buf_printf(&sql, "COMMENT ON PUBLICATION %s IS '%s';", qpub, tag);
+    PQfreemem(qpub);
+    if (exec_ok(c, "BEGIN", err, "starting a transaction") != 0)
+        goto out;
+    char what[256];
+    snprintf(what, sizeof what, "cannot %s publication \"%s\" of stream \"%s\"",
+             exists ? "update" : "create", st->publication, st->name);
+    r = PQexec(c, sql.data);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        w2k_pg_set_error(err, c, r, what);
+        PQclear(r);
+        PQclear(PQexec(c, "ROLLBACK"));
+        w2k_err_t blamed = *err;
+        if (blame_table(c, config_path, st, &blamed))
+            *err = blamed;
+        goto out;
+    }
+    PQclear(r);
+    if (exec_ok(c, "COMMIT", err, what) != 0)
+        goto out;
+    w2k_info("%s publication %s for stream %s: %d table(s), %s", exists ? "updated" : "created",
+             st->publication, st->name, st->ntables, publish.data);
+    rc = 0;
+out:
+    w2k_buf_free(&def);
+    w2k_buf_free(&sql);
+    w2k_buf_free(&publish);
+    return rc;
+}
+
+int w2k_catalog_slot(PGconn *c, const char *slot, w2k_slot_info_t *out, w2k_err_t *err)
+{
+    const char *params[1] = {slot};
+    memset(out, 0, sizeof *out);
+    PGresult *r =
+        w2k_pg_query(c, err, "looking up the replication slot",
+                     "SELECT coalesce(plugin, ''), coalesce(database, ''), active, "
+                     "coalesce(active_pid, 0), coalesce(confirmed_flush_lsn::text, '0/0'), "
+                     "coalesce(restart_lsn::text, '0/0'), coalesce(wal_status, ''), slot_type "
+                     "FROM pg_replication_slots WHERE slot_name = $1",
+                     1, params);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 1) {
+        out->exists = true;
+        snprintf(out->plugin, sizeof out->plugin, "%s", PQgetvalue(r, 0, 0));
+        snprintf(out->database, sizeof out->database, "%s", PQgetvalue(r, 0, 1));
+        out->active = PQgetvalue(r, 0, 2)[0] == 't';
+        out->active_pid = atoi(PQgetvalue(r, 0, 3));
+        w2k_lsn_parse(PQgetvalue(r, 0, 4), &out->confirmed_flush);
+        w2k_lsn_parse(PQgetvalue(r, 0, 5), &out->restart_lsn);
+        snprintf(out->wal_status, sizeof out->wal_status, "%s", PQgetvalue(r, 0, 6));
+        if (strcmp(PQgetvalue(r, 0, 7), "logical") != 0)
+            snprintf(out->plugin, sizeof out->plugin, "(physical slot)");
+    }
+    PQclear(r);
+    return 0;
+}
+
+int w2k_catalog_slot_usable(const w2k_slot_info_t *info, const char *slot, const char *dbname,
+                            w2k_err_t *err)
+{
+    if (strcmp(info->plugin, "pgoutput") != 0) {
+        w2k_err_set(err, W2K_EXIT_POSTGRES,
+                    "replication slot \"%s\" exists but uses %s, not pgoutput", slot, info->plugin);
+        w2k_err_hint(err,
+                     "give this stream another slot name in the config, or drop that slot "
+                     "if nothing needs it: SELECT pg_drop_replication_slot('%s');",
+                     slot);
+        return -1;
+    }
+    if (strcmp(info->database, dbname) != 0) {
+        w2k_err_set(err, W2K_EXIT_POSTGRES,
+                    "replication slot \"%s\" belongs to database \"%s\", not \"%s\"", slot,
+                    info->database, dbname);
+        w2k_err_hint(err, "connect to database %s, or give this stream another slot name",
+                     info->database);
+        return -1;
+    }
+    if (strcmp(info->wal_status, "lost") == 0) {
+        w2k_err_set(err, W2K_EXIT_POSTGRES,
+                    "replication slot \"%s\" was invalidated: PostgreSQL removed WAL it still "
+                    "needed, so changes since it last confirmed are gone",
+                    slot);
+        w2k_err_hint(err, "drop it (wal2kafka slot drop --config FILE) and start again; raise "
+                          "max_slot_wal_keep_size so this does not recur");
+        return -1;
+    }
+    if (info->active) {
+        w2k_err_set(err, W2K_EXIT_POSTGRES, "replication slot \"%s\" is active for PID %d", slot,
+                    info->active_pid);
+        w2k_err_hint(err, "another wal2kafka (or a subscriber) is using this slot; stop it, or "
+                          "give this stream its own slot name in the config");
+        err->retryable = true;
+        return -1;
+    }
+    return 0;
+}
+
+int w2k_catalog_create_slot(PGconn *repl, const char *slot, w2k_lsn_t *consistent_point,
+                            w2k_err_t *err)
+{
+    char sql[256];
+    char *q = PQescapeIdentifier(repl, slot, strlen(slot));
+    snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput NOEXPORT_SNAPSHOT", q);
+    PQfreemem(q);
+    char what[128];
+    snprintf(what, sizeof what, "cannot create replication slot \"%s\"", slot);
+    PGresult *r = w2k_pg_query(repl, err, what, sql, 0, NULL);
+    if (!r)
+        return -1;
+    w2k_lsn_parse(PQgetvalue(r, 0, 1), consistent_point);
+    PQclear(r);
+    return 0;
+}
+
+int w2k_catalog_resolve_type(PGconn *c, uint32_t oid, int32_t typmod, w2k_typeinfo_t *out,
+                             w2k_err_t *err)
+{
+    char oidbuf[16], modbuf[16];
+    memset(out, 0, sizeof *out);
+    snprintf(oidbuf, sizeof oidbuf, "%u", oid);
+    snprintf(modbuf, sizeof modbuf, "%d", typmod);
+    const char *p0[2] = {oidbuf, modbuf};
+    PGresult *r = w2k_pg_query(c, err, "looking up a column type",
+                               "SELECT format_type($1::oid, $2::int)", 2, p0);
+    if (!r)
+        return -1;
+    snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+
+    int is_array = 0;
+    uint32_t orig_elem = 0;
+    for (int depth = 0; depth < 32; depth++) {
+        snprintf(oidbuf, sizeof oidbuf, "%u", oid);
+        const char *p1[1] = {oidbuf};
+        r = w2k_pg_query(c, err, "looking up a column type",
+                         "SELECT typtype, typbasetype, typtypmod, typelem, typcategory, typlen "
+                         "FROM pg_type WHERE oid = $1",
+                         1, p1);
+        if (!r)
+            return -1;
+        if (PQntuples(r) != 1) {
+            PQclear(r);
+            w2k_err_set(err, W2K_EXIT_POSTGRES, "type %u (%s) no longer exists", oid, out->name);
+            return -1;
+        }
+        char typtype = PQgetvalue(r, 0, 0)[0];
+        uint32_t base = (uint32_t)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
+        int32_t basemod = atoi(PQgetvalue(r, 0, 2));
+        uint32_t elem = (uint32_t)strtoul(PQgetvalue(r, 0, 3), NULL, 10);
+        char category = PQgetvalue(r, 0, 4)[0];
+        int typlen = atoi(PQgetvalue(r, 0, 5));
+        PQclear(r);
+        if (typtype == 'd') {
+            if (typmod < 0)
+                typmod = basemod;
+            oid = base;
+            continue;
+        }
+        if (typtype == 'e')
+            oid = 25; /* enums travel as their label */
+        if (!is_array && category == 'A' && elem != 0 && typlen == -1) {
+            out->oid = oid;
+            is_array = 1;
+            oid = orig_elem = elem;
+            continue;
+        }
+        if (is_array) {
+            /* a built-in array of built-in elements needs no elem_oid */
+            if (out->oid >= 16384 || oid != orig_elem)
+                out->elem_oid = oid;
+        } else {
+            out->oid = oid;
+        }
+        out->typmod = typmod;
+        return 0;
+    }
+    w2k_err_set(err, W2K_EXIT_POSTGRES, "type %s nests domains too deeply", out->name);
+    return -1;
+}
+
+int w2k_catalog_primary_key(PGconn *c, uint32_t relid, char names[][64], int max, int *n,
+                            w2k_err_t *err)
+{
+    char oidbuf[16];
+    snprintf(oidbuf, sizeof oidbuf, "%u", relid);
+    const char *p[1] = {oidbuf};
+    PGresult *r =
+        w2k_pg_query(c, err, "looking up a primary key",
+                     "SELECT a.attname FROM pg_index i "
+                     "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
+                     "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                     "WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord",
+                     1, p);
+    if (!r)
+        return -1;
+    *n = 0;
+    for (int i = 0; i < PQntuples(r) && i < max; i++)
+        snprintf(names[(*n)++], 64, "%s", PQgetvalue(r, i, 0));
+    PQclear(r);
+    return 0;
+}

@@ -1,0 +1,71 @@
+/* catalog.h — what wal2kafka asks PostgreSQL's catalog and how it sets up its
+ * publication and slot: server checks, publication upkeep, slot state and creation,
+ * type resolution (domains, enums, arrays) and primary keys. */
+#ifndef W2K_CATALOG_H
+#define W2K_CATALOG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+#include "pgoutput.h"
+
+/* Check the server can serve logical replication: version, wal_level. Returns 0, or
+ * -1 with err saying what to change. *version_num receives server_version_num. */
+int w2k_catalog_check_server(PGconn *c, int *version_num, w2k_err_t *err);
+
+/* Make the stream's publication carry exactly the configured tables (with column lists,
+ * row filters and operations): create it when missing, alter it when the
+ * configuration changed. Every table must exist. Returns 0, or -1 with err naming the
+ * table or config line at fault. */
+int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
+                                   w2k_err_t *err);
+
+typedef struct w2k_slot_info_s {
+    bool exists;
+    char plugin[64];
+    char database[128];
+    bool active;
+    int active_pid;
+    w2k_lsn_t confirmed_flush;
+    w2k_lsn_t restart_lsn;
+    char wal_status[16]; /* reserved, extended, unreserved, lost, or "" */
+} w2k_slot_info_t;
+
+/* Look the slot up in pg_replication_slots. Returns 0 (with out->exists false when it
+ * does not exist), or -1 with err. */
+int w2k_catalog_slot(PGconn *c, const char *slot, w2k_slot_info_t *out, w2k_err_t *err);
+
+/* Check a slot found by w2k_catalog_slot can be streamed by this stream from database
+ * dbname: pgoutput, same database, not active, not lost. Returns 0, or -1 with err. */
+int w2k_catalog_slot_usable(const w2k_slot_info_t *info, const char *slot, const char *dbname,
+                            w2k_err_t *err);
+
+/* Create a pgoutput slot on a replication connection; *consistent_point receives the
+ * LSN from which it streams. Returns 0, or -1 with err. */
+int w2k_catalog_create_slot(PGconn *repl, const char *slot, w2k_lsn_t *consistent_point,
+                            w2k_err_t *err);
+
+/* A column type resolved to what the type mapping understands: domains replaced by
+ * their base type (and the domain's typmod when the column has none), enums by text;
+ * for arrays of such types, elem_oid is the resolved element type. */
+typedef struct w2k_typeinfo_s {
+    uint32_t oid;
+    int32_t typmod;
+    uint32_t elem_oid;
+    char name[128]; /* the type's name as format_type() prints it */
+} w2k_typeinfo_t;
+
+/* Resolve a column type. Returns 0, or -1 with err (e.g. the type was dropped). */
+int w2k_catalog_resolve_type(PGconn *c, uint32_t oid, int32_t typmod, w2k_typeinfo_t *out,
+                             w2k_err_t *err);
+
+/* The primary-key column names of relation relid, in key order, written into names
+ * (caller-allocated, max entries); *n receives the count (0 when there is none).
+ * Returns 0, or -1 with err (e.g. the table no longer exists). */
+int w2k_catalog_primary_key(PGconn *c, uint32_t relid, char names[][64], int max, int *n,
+                            w2k_err_t *err);
+
+#endif

@@ -1,0 +1,542 @@
+/* config.c — load and validate the libconfig configuration file. Every problem is
+ * reported with the file and line and what to write instead. */
+#include "config.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cfg_ctx_s {
+    const char *path;
+    w2k_err_t *err;
+} cfg_ctx_t;
+
+static int line_of(const config_setting_t *s)
+{
+    return s ? (int)config_setting_source_line(s) : 0;
+}
+
+static int fail(cfg_ctx_t *c, const config_setting_t *at, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(cfg_ctx_t *c, const config_setting_t *at, const char *hint, const char *fmt, ...)
+{
+    char what[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    w2k_err_set(c->err, W2K_EXIT_CONFIG, "%s:%d: %s", c->path, line_of(at), what);
+    if (hint)
+        w2k_err_hint(c->err, "%s", hint);
+    return -1;
+}
+
+/* Refuse any setting of group not named in allowed (NULL-terminated). */
+static int check_known(cfg_ctx_t *c, const config_setting_t *group, const char *where,
+                       const char *const *allowed)
+{
+    int n = config_setting_length(group);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+        const char *name = config_setting_name(s);
+        if (!name)
+            continue;
+        int known = 0;
+        for (const char *const *a = allowed; *a; a++)
+            known |= strcmp(*a, name) == 0;
+        if (!known) {
+            char hint[512] = "known settings here:";
+            for (const char *const *a = allowed; *a; a++) {
+                strncat(hint, " ", sizeof hint - strlen(hint) - 1);
+                strncat(hint, *a, sizeof hint - strlen(hint) - 1);
+            }
+            return fail(c, s, hint, "unknown setting \"%s\" in %s", name, where);
+        }
+    }
+    return 0;
+}
+
+/* Read an optional string setting; *out keeps def (which may be NULL) when absent. */
+static int get_string(cfg_ctx_t *c, const config_setting_t *group, const char *name,
+                      const char *def, bool required, char **out)
+{
+    const config_setting_t *s = group ? config_setting_get_member(group, name) : NULL;
+    if (!s) {
+        if (required)
+            return fail(c, group, NULL, "missing setting \"%s\"%s", name,
+                        group && config_setting_name(group) ? "" : " at top level");
+        *out = def ? strdup(def) : NULL;
+        return 0;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return fail(c, s, "write it in double quotes, e.g. name = \"value\";",
+                    "setting \"%s\" must be a string", name);
+    const char *v = config_setting_get_string(s);
+    if (required && !*v)
+        return fail(c, s, NULL, "setting \"%s\" must not be empty", name);
+    *out = strdup(v);
+    return 0;
+}
+
+static int get_int64(cfg_ctx_t *c, const config_setting_t *group, const char *name, int64_t def,
+                     int64_t min, int64_t max, int64_t *out)
+{
+    const config_setting_t *s = group ? config_setting_get_member(group, name) : NULL;
+    if (!s) {
+        *out = def;
+        return 0;
+    }
+    int64_t v;
+    if (config_setting_type(s) == CONFIG_TYPE_INT)
+        v = config_setting_get_int(s);
+    else if (config_setting_type(s) == CONFIG_TYPE_INT64)
+        v = config_setting_get_int64(s);
+    else
+        return fail(c, s, "write a whole number without quotes",
+                    "setting \"%s\" must be an integer", name);
+    if (v < min || v > max) {
+        char hint[128];
+        snprintf(hint, sizeof hint, "use a value from %lld to %lld", (long long)min,
+                 (long long)max);
+        return fail(c, s, hint, "setting \"%s\" is %lld, out of range", name, (long long)v);
+    }
+    *out = v;
+    return 0;
+}
+
+static int get_int(cfg_ctx_t *c, const config_setting_t *group, const char *name, int def, int min,
+                   int max, int *out)
+{
+    int64_t v;
+    if (get_int64(c, group, name, def, min, max, &v) != 0)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Copy an identifier part: quoted "..." kept exactly (doubled quotes undone), unquoted
+ * folded to lower case as SQL does. Returns the end of the part, or NULL if malformed. */
+static const char *ident_part(const char *p, char **out)
+{
+    char buf[256];
+    size_t n = 0;
+    if (*p == '"') {
+        p++;
+        for (;;) {
+            if (!*p)
+                return NULL;
+            if (*p == '"') {
+                if (p[1] != '"')
+                    break;
+                p++;
+            }
+            if (n + 1 >= sizeof buf)
+                return NULL;
+            buf[n++] = *p++;
+        }
+        p++;
+    } else {
+        while (*p && *p != '.') {
+            if (n + 1 >= sizeof buf || *p == '"' || isspace((unsigned char)*p))
+                return NULL;
+            buf[n++] = (char)tolower((unsigned char)*p++);
+        }
+    }
+    if (n == 0)
+        return NULL;
+    buf[n] = '\0';
+    *out = strdup(buf);
+    return p;
+}
+
+/* Split "schema.table" (either part may be "quoted"; schema defaults to public). */
+static int parse_table_name(const char *s, char **schema, char **name)
+{
+    char *a = NULL, *b = NULL;
+    const char *p = ident_part(s, &a);
+    if (!p)
+        return -1;
+    if (*p == '\0') {
+        *schema = strdup("public");
+        *name = a;
+        return 0;
+    }
+    if (*p != '.' || !(p = ident_part(p + 1, &b)) || *p != '\0') {
+        free(a);
+        free(b);
+        return -1;
+    }
+    *schema = a;
+    *name = b;
+    return 0;
+}
+
+static int parse_ops(cfg_ctx_t *c, const config_setting_t *s, unsigned *ops)
+{
+    static const char *const names[] = {"insert", "update", "delete", "truncate"};
+    const char *hint =
+        "write e.g. operations = [\"insert\", \"update\", \"delete\", \"truncate\"];";
+    if (config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST)
+        return fail(c, s, hint, "\"operations\" must be a list of strings");
+    *ops = 0;
+    int n = config_setting_length(s);
+    for (int i = 0; i < n; i++) {
+        const char *v = config_setting_get_string_elem(s, i);
+        int found = -1;
+        for (int k = 0; v && k < 4; k++)
+            if (strcmp(v, names[k]) == 0)
+                found = k;
+        if (found < 0)
+            return fail(c, s, hint, "\"operations\" has an unknown operation \"%s\"",
+                        v ? v : "(not a string)");
+        *ops |= 1u << found;
+    }
+    if (*ops == 0)
+        return fail(c, s, hint, "\"operations\" is empty: the table would deliver nothing");
+    return 0;
+}
+
+static int parse_table(cfg_ctx_t *c, const config_setting_t *s, w2k_table_cfg_t *t)
+{
+    static const char *const known[] = {"name", "filter", "columns", "operations", NULL};
+    const char *hint = "write a table as { name = \"schema.table\"; } (optional: filter, columns, "
+                       "operations)";
+    char *full = NULL;
+    t->line = line_of(s);
+    t->ops = W2K_OP_ALL;
+    if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        full = strdup(config_setting_get_string(s));
+    } else if (config_setting_type(s) == CONFIG_TYPE_GROUP) {
+        if (check_known(c, s, "a table", known) != 0 ||
+            get_string(c, s, "name", NULL, true, &full) != 0 ||
+            get_string(c, s, "filter", NULL, false, &t->filter) != 0)
+            goto err;
+        const config_setting_t *cols = config_setting_get_member(s, "columns");
+        if (cols) {
+            int n = config_setting_length(cols);
+            if ((config_setting_type(cols) != CONFIG_TYPE_ARRAY &&
+                 config_setting_type(cols) != CONFIG_TYPE_LIST) ||
+                n == 0) {
+                fail(c, cols, "write e.g. columns = [\"id\", \"amount\"];",
+                     "\"columns\" must be a non-empty list of column names");
+                goto err;
+            }
+            t->columns = calloc((size_t)n, sizeof *t->columns);
+            for (int i = 0; i < n; i++) {
+                const char *v = config_setting_get_string_elem(cols, i);
+                if (!v || !*v) {
+                    fail(c, cols, NULL, "\"columns\" entry %d is not a column name", i + 1);
+                    goto err;
+                }
+                t->columns[t->ncolumns++] = strdup(v);
+            }
+        }
+        const config_setting_t *ops = config_setting_get_member(s, "operations");
+        if (ops && parse_ops(c, ops, &t->ops) != 0)
+            goto err;
+    } else {
+        fail(c, s, hint, "a table entry must be a string or a group");
+        goto err;
+    }
+    if (parse_table_name(full, &t->schema, &t->name) != 0) {
+        fail(c, s,
+             "write schema.table, e.g. \"public.orders\" (quote mixed-case parts: "
+             "\"public.\\\"Orders\\\"\")",
+             "table name \"%s\" is not of the form schema.table", full);
+        goto err;
+    }
+    free(full);
+    return 0;
+err:
+    free(full);
+    return -1;
+}
+
+static bool valid_object_name(const char *s)
+{
+    if (!*s || strlen(s) > 63)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_'))
+            return false;
+    return true;
+}
+
+static bool valid_topic_prefix(const char *s)
+{
+    if (!*s || strlen(s) > 100)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.'))
+            return false;
+    return true;
+}
+
+static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_t *st)
+{
+    static const char *const known[] = {"name",         "slot",   "publication",
+                                        "topic_prefix", "tables", NULL};
+    char def[80];
+    st->line = line_of(s);
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return fail(c, s, "write streams = ( { name = \"main\"; tables = ( ... ); } );",
+                    "each stream must be a group { ... }");
+    if (check_known(c, s, "a stream", known) != 0 ||
+        get_string(c, s, "name", NULL, true, &st->name) != 0)
+        return -1;
+    if (!valid_object_name(st->name))
+        return fail(c, config_setting_get_member(s, "name"),
+                    "use lower-case letters, digits and _ (at most 63)",
+                    "stream name \"%s\" is not a valid name", st->name);
+    snprintf(def, sizeof def, "wal2kafka_%s", st->name);
+    if (get_string(c, s, "slot", def, false, &st->slot) != 0 ||
+        get_string(c, s, "publication", def, false, &st->publication) != 0 ||
+        get_string(c, s, "topic_prefix", st->name, false, &st->topic_prefix) != 0)
+        return -1;
+    if (!valid_object_name(st->slot))
+        return fail(c, config_setting_get_member(s, "slot"),
+                    "replication slot names may contain only lower-case letters, digits and _ "
+                    "(at most 63)",
+                    "slot name \"%s\" is not valid", st->slot);
+    if (!valid_object_name(st->publication))
+        return fail(c, config_setting_get_member(s, "publication"),
+                    "use lower-case letters, digits and _ (at most 63)",
+                    "publication name \"%s\" is not valid", st->publication);
+    if (!valid_topic_prefix(st->topic_prefix))
+        return fail(c, config_setting_get_member(s, "topic_prefix"),
+                    "Kafka topic names allow letters, digits, '.', '_' and '-'",
+                    "topic_prefix \"%s\" is not valid", st->topic_prefix);
+    const config_setting_t *tables = config_setting_get_member(s, "tables");
+    if (!tables || config_setting_type(tables) != CONFIG_TYPE_LIST ||
+        config_setting_length(tables) == 0)
+        return fail(c, tables ? tables : s,
+                    "write tables = ( \"public.orders\", { name = \"public.items\"; } );",
+                    "stream \"%s\" needs a non-empty list \"tables\"", st->name);
+    int n = config_setting_length(tables);
+    st->tables = calloc((size_t)n, sizeof *st->tables);
+    for (int i = 0; i < n; i++) {
+        if (parse_table(c, config_setting_get_elem(tables, (unsigned)i), &st->tables[i]) != 0)
+            return -1;
+        st->ntables++;
+        for (int k = 0; k < i; k++)
+            if (strcmp(st->tables[k].schema, st->tables[i].schema) == 0 &&
+                strcmp(st->tables[k].name, st->tables[i].name) == 0)
+                return fail(c, config_setting_get_elem(tables, (unsigned)i), "list each table once",
+                            "table %s.%s appears twice in stream \"%s\"", st->tables[i].schema,
+                            st->tables[i].name, st->name);
+    }
+    return 0;
+}
+
+static int parse_kafka(cfg_ctx_t *c, const config_setting_t *k, w2k_config_t *cfg)
+{
+    static const char *const known[] = {"bootstrap_servers", "properties", "topic", NULL};
+    static const char *const topic_known[] = {
+        "partitions", "replication_factor", "min_compaction_lag_ms", "keyless_retention_ms", NULL};
+    if (check_known(c, k, "kafka", known) != 0 ||
+        get_string(c, k, "bootstrap_servers", NULL, true, &cfg->kafka_bootstrap) != 0)
+        return -1;
+    const config_setting_t *props = config_setting_get_member(k, "properties");
+    if (props) {
+        const char *hint = "write properties = [ \"compression.type=lz4\", \"linger.ms=5\" ];";
+        if (config_setting_type(props) != CONFIG_TYPE_ARRAY &&
+            config_setting_type(props) != CONFIG_TYPE_LIST)
+            return fail(c, props, hint, "\"properties\" must be a list of \"name=value\" strings");
+        int n = config_setting_length(props);
+        cfg->kafka_props = calloc((size_t)n + 1, sizeof *cfg->kafka_props);
+        for (int i = 0; i < n; i++) {
+            const char *v = config_setting_get_string_elem(props, i);
+            if (!v || !strchr(v, '=') || *v == '=')
+                return fail(c, props, hint, "Kafka property %d is not of the form name=value",
+                            i + 1);
+            cfg->kafka_props[cfg->nkafka_props++] = strdup(v);
+        }
+    }
+    const config_setting_t *topic = config_setting_get_member(k, "topic");
+    if (topic && check_known(c, topic, "kafka.topic", topic_known) != 0)
+        return -1;
+    return get_int(c, topic, "partitions", 1, 1, 100000, &cfg->topic_partitions) ||
+           get_int(c, topic, "replication_factor", 1, 1, 1000, &cfg->topic_replication_factor) ||
+           get_int64(c, topic, "min_compaction_lag_ms", 86400000, 0, INT64_MAX,
+                     &cfg->topic_min_compaction_lag_ms) ||
+           get_int64(c, topic, "keyless_retention_ms", 86400000, -1, INT64_MAX,
+                     &cfg->topic_keyless_retention_ms);
+}
+
+static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
+{
+    static const char *const top_known[] = {"postgresql", "kafka",   "delivery", "retry",
+                                            "log",        "streams", NULL};
+    static const char *const retry_known[] = {"initial_backoff_ms", "max_backoff_ms",
+                                              "max_attempts", "max_duration_s", NULL};
+    static const char *const pg_known[] = {"conninfo", "password_file", NULL};
+    static const char *const delivery_known[] = {"max_in_flight", "status_interval_ms",
+                                                 "shutdown_timeout_ms", NULL};
+    static const char *const log_known[] = {"level", "format", NULL};
+    const config_setting_t *root = config_root_setting(lc);
+    if (check_known(c, root, "the top level", top_known) != 0)
+        return -1;
+
+    const config_setting_t *pg = config_setting_get_member(root, "postgresql");
+    if (!pg)
+        return fail(c, root, "add postgresql = { conninfo = \"host=... dbname=... user=...\"; };",
+                    "missing group \"postgresql\"");
+    if (check_known(c, pg, "postgresql", pg_known) != 0 ||
+        get_string(c, pg, "conninfo", NULL, true, &cfg->pg_conninfo) != 0 ||
+        get_string(c, pg, "password_file", NULL, false, &cfg->pg_password_file) != 0)
+        return -1;
+    if (strstr(cfg->pg_conninfo, "password"))
+        return fail(c, config_setting_get_member(pg, "conninfo"),
+                    "remove the password from conninfo; put it in PGPASSWORD, in ~/.pgpass, or "
+                    "in a file named by postgresql.password_file",
+                    "conninfo contains a password, which must not live in the config file");
+
+    const config_setting_t *k = config_setting_get_member(root, "kafka");
+    if (!k)
+        return fail(c, root, "add kafka = { bootstrap_servers = \"host:9092\"; };",
+                    "missing group \"kafka\"");
+    if (parse_kafka(c, k, cfg) != 0)
+        return -1;
+
+    const config_setting_t *d = config_setting_get_member(root, "delivery");
+    if (d && check_known(c, d, "delivery", delivery_known) != 0)
+        return -1;
+    if (get_int(c, d, "max_in_flight", 100000, 1, 10000000, &cfg->max_in_flight) ||
+        get_int(c, d, "status_interval_ms", 1000, 10, 60000, &cfg->status_interval_ms) ||
+        get_int(c, d, "shutdown_timeout_ms", 30000, 0, 3600000, &cfg->shutdown_timeout_ms))
+        return -1;
+
+    const config_setting_t *rt = config_setting_get_member(root, "retry");
+    if (rt && check_known(c, rt, "retry", retry_known) != 0)
+        return -1;
+    if (get_int(c, rt, "initial_backoff_ms", 500, 1, 3600000, &cfg->retry_initial_ms) ||
+        get_int(c, rt, "max_backoff_ms", 30000, 1, 3600000, &cfg->retry_max_backoff_ms) ||
+        get_int(c, rt, "max_attempts", 0, 0, 1000000, &cfg->retry_max_attempts) ||
+        get_int(c, rt, "max_duration_s", 600, 0, 31536000, &cfg->retry_max_duration_s))
+        return -1;
+
+    const config_setting_t *l = config_setting_get_member(root, "log");
+    char *level = NULL, *format = NULL;
+    if (l && check_known(c, l, "log", log_known) != 0)
+        return -1;
+    if (get_string(c, l, "level", "info", false, &level) != 0)
+        return -1;
+    cfg->log_level = w2k_log_level_parse(level);
+    free(level);
+    if (cfg->log_level < 0)
+        return fail(c, config_setting_get_member(l, "level"),
+                    "use one of: debug, info, warn, error", "unknown log level");
+    if (get_string(c, l, "format", "logfmt", false, &format) != 0)
+        return -1;
+    int bad = strcmp(format, "logfmt") != 0 && strcmp(format, "json") != 0;
+    cfg->log_json = strcmp(format, "json") == 0;
+    free(format);
+    if (bad)
+        return fail(c, config_setting_get_member(l, "format"), "use \"logfmt\" or \"json\"",
+                    "unknown log format");
+
+    const config_setting_t *streams = config_setting_get_member(root, "streams");
+    if (!streams || config_setting_type(streams) != CONFIG_TYPE_LIST ||
+        config_setting_length(streams) == 0)
+        return fail(c, streams ? streams : root,
+                    "add streams = ( { name = \"main\"; tables = ( \"public.orders\" ); } );",
+                    "missing or empty list \"streams\"");
+    int n = config_setting_length(streams);
+    cfg->streams = calloc((size_t)n, sizeof *cfg->streams);
+    for (int i = 0; i < n; i++) {
+        w2k_stream_cfg_t *st = &cfg->streams[i];
+        if (parse_stream(c, config_setting_get_elem(streams, (unsigned)i), st) != 0) {
+            cfg->nstreams = i + 1;
+            return -1;
+        }
+        cfg->nstreams = i + 1;
+        for (int k2 = 0; k2 < i; k2++) {
+            const w2k_stream_cfg_t *o = &cfg->streams[k2];
+            const char *clash = strcmp(o->name, st->name) == 0                   ? "name"
+                                : strcmp(o->slot, st->slot) == 0                 ? "slot"
+                                : strcmp(o->publication, st->publication) == 0   ? "publication"
+                                : strcmp(o->topic_prefix, st->topic_prefix) == 0 ? "topic_prefix"
+                                                                                 : NULL;
+            if (clash)
+                return fail(c, config_setting_get_elem(streams, (unsigned)i),
+                            "give every stream its own name, slot, publication and topic_prefix",
+                            "streams \"%s\" and \"%s\" share the same %s", o->name, st->name,
+                            clash);
+        }
+    }
+    return 0;
+}
+
+w2k_config_t *w2k_config_load(const char *path, w2k_err_t *err)
+{
+    config_t lc;
+    cfg_ctx_t c = {path, err};
+    w2k_config_t *cfg = calloc(1, sizeof *cfg);
+    if (!cfg) {
+        w2k_err_set(err, W2K_EXIT_CONFIG, "out of memory reading %s", path);
+        return NULL;
+    }
+    cfg->path = strdup(path);
+    config_init(&lc);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        w2k_err_set(err, W2K_EXIT_CONFIG, "cannot open configuration file %s: %m", path);
+        w2k_err_hint(err, "pass an existing file with --config; config/wal2kafka.cfg is a "
+                          "documented example");
+        goto err;
+    }
+    int ok = config_read(&lc, f);
+    fclose(f);
+    if (!ok) {
+        w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: syntax error: %s", path, config_error_line(&lc),
+                    config_error_text(&lc));
+        w2k_err_hint(err, "settings look like name = value; and end with ';' — see "
+                          "config/wal2kafka.cfg");
+        goto err;
+    }
+    if (parse_config(&c, &lc, cfg) != 0)
+        goto err;
+    config_destroy(&lc);
+    return cfg;
+err:
+    config_destroy(&lc);
+    w2k_config_destroy(cfg);
+    return NULL;
+}
+
+void w2k_config_destroy(w2k_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    for (int i = 0; i < cfg->nstreams; i++) {
+        w2k_stream_cfg_t *st = &cfg->streams[i];
+        for (int t = 0; t < st->ntables; t++) {
+            w2k_table_cfg_t *tb = &st->tables[t];
+            free(tb->schema);
+            free(tb->name);
+            free(tb->filter);
+            for (int k = 0; k < tb->ncolumns; k++)
+                free(tb->columns[k]);
+            free(tb->columns);
+        }
+        free(st->tables);
+        free(st->name);
+        free(st->slot);
+        free(st->publication);
+        free(st->topic_prefix);
+    }
+    free(cfg->streams);
+    for (int i = 0; i < cfg->nkafka_props; i++)
+        free(cfg->kafka_props[i]);
+    free(cfg->kafka_props);
+    free(cfg->kafka_bootstrap);
+    free(cfg->pg_conninfo);
+    free(cfg->pg_password_file);
+    free(cfg->path);
+    free(cfg);
+}

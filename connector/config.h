@@ -1,0 +1,77 @@
+/* config.h — the configuration file (libconfig syntax): PostgreSQL connection, Kafka,
+ * delivery limits, logging and the streams with their tables. config/wal2kafka.cfg
+ * is the documented example. */
+#ifndef W2K_CONFIG_H
+#define W2K_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Operations a table publishes (bitmask). */
+#define W2K_OP_INSERT   1u
+#define W2K_OP_UPDATE   2u
+#define W2K_OP_DELETE   4u
+#define W2K_OP_TRUNCATE 8u
+#define W2K_OP_ALL      15u
+
+typedef struct w2k_table_cfg_s {
+    char *schema;   /* "public" */
+    char *name;     /* "orders" */
+    char *filter;   /* row filter (SQL boolean expression), or NULL */
+    char **columns; /* column list, or NULL for all columns */
+    int ncolumns;
+    unsigned ops; /* W2K_OP_* */
+    int line;     /* line of this entry in the file */
+} w2k_table_cfg_t;
+
+typedef struct w2k_stream_cfg_s {
+    char *name;
+    char *slot;
+    char *publication;
+    char *topic_prefix;
+    w2k_table_cfg_t *tables;
+    int ntables;
+    int line;
+} w2k_stream_cfg_t;
+
+typedef struct w2k_config_s {
+    char *path;
+
+    char *pg_conninfo;      /* libpq conninfo string or URI, without a password */
+    char *pg_password_file; /* file whose first line is the password, or NULL */
+
+    char *kafka_bootstrap;
+    char **kafka_props; /* "name=value" librdkafka properties, passed through */
+    int nkafka_props;
+    int topic_partitions;
+    int topic_replication_factor;
+    int64_t topic_min_compaction_lag_ms;
+    int64_t topic_keyless_retention_ms;
+
+    int retry_initial_ms; /* first reconnect delay; doubles up to retry_max_backoff_ms */
+    int retry_max_backoff_ms;
+    int retry_max_attempts;   /* consecutive failed attempts before giving up; 0 = no limit */
+    int retry_max_duration_s; /* give up after failing this long; 0 = no limit */
+
+    int max_in_flight;       /* messages produced but not yet acknowledged */
+    int status_interval_ms;  /* standby status update period */
+    int shutdown_timeout_ms; /* how long a stop waits for outstanding acknowledgements */
+
+    int log_level; /* w2k_loglevel_t */
+    int log_json;
+
+    w2k_stream_cfg_t *streams;
+    int nstreams;
+} w2k_config_t;
+
+/* Read and validate a configuration file. Returns a new config, or NULL with err
+ * naming the file, the line and what to change. The caller frees it with
+ * w2k_config_destroy(). */
+w2k_config_t *w2k_config_load(const char *path, w2k_err_t *err);
+
+/* Free a config; accepts NULL. */
+void w2k_config_destroy(w2k_config_t *cfg);
+
+#endif

@@ -1,0 +1,60 @@
+/* log.c — logfmt or JSON log lines on stderr. */
+#include "log.h"
+#include "buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static w2k_loglevel_t log_threshold = W2K_LOG_INFO;
+static int log_json;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void w2k_log_setup(w2k_loglevel_t level, int json)
+{
+    log_threshold = level;
+    log_json = json;
+}
+
+int w2k_log_level_parse(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+void w2k_log(w2k_loglevel_t level, const char *fmt, ...)
+{
+    if (level < log_threshold)
+        return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[96];
+    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+
+    w2k_buf_t line = W2K_BUF_INIT;
+    if (log_json) {
+        w2k_buf_printf(&line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", when, level_names[level]);
+        w2k_buf_put_json_string(&line, msg, strlen(msg));
+        w2k_buf_puts(&line, "}\n");
+    } else {
+        w2k_buf_printf(&line, "ts=%s level=%s msg=", when, level_names[level]);
+        w2k_buf_put_json_string(&line, msg, strlen(msg));
+        w2k_buf_putc(&line, '\n');
+    }
+    if (line.data)
+        fwrite(line.data, 1, line.len, stderr);
+    w2k_buf_free(&line);
+}

@@ -1,0 +1,416 @@
+/* main.c — the wal2kafka command line: run, slot; the main loop that serves every
+ * stream and the producer from one thread; signals and exit codes. */
+#include "catalog.h"
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "pgconn.h"
+#include "sink.h"
+#include "stream.h"
+#include "version.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char usage_main[] =
+    "wal2kafka — stream PostgreSQL row changes to Kafka as Avro\n"
+    "\n"
+    "Usage:\n"
+    "  wal2kafka run --config FILE        stream every configured table until stopped\n"
+    "  wal2kafka slot show --config FILE  show each stream's replication slot\n"
+    "  wal2kafka slot drop --config FILE --stream NAME\n"
+    "                                     drop a stream's replication slot (its position\n"
+    "                                     is lost: the next run starts from now)\n"
+    "  wal2kafka --help | --version\n"
+    "\n"
+    "Each command takes --help. The configuration is a libconfig file; see\n"
+    "config/wal2kafka.cfg for every setting.\n"
+    "\n"
+    "Exit codes:\n"
+    "  0  stopped on request (SIGINT/SIGTERM) or command done\n"
+    "  1  streaming failed and retries were exhausted\n"
+    "  2  bad command line\n"
+    "  3  configuration file missing or invalid\n"
+    "  4  PostgreSQL refused or is set up wrong (the message says what to change)\n"
+    "  5  Kafka refused or is set up wrong (the message says what to change)\n";
+
+static const char usage_run[] =
+    "Usage: wal2kafka run --config FILE\n"
+    "\n"
+    "Creates each stream's publication and pgoutput slot when missing, then streams every\n"
+    "committed INSERT, UPDATE, DELETE and TRUNCATE of the configured tables to Kafka\n"
+    "(topic <prefix>.<schema>.<table>, Avro, keyed by primary key). The slot is confirmed\n"
+    "only as far as the broker has acknowledged. Reconnects with backoff when PostgreSQL\n"
+    "or Kafka go away. SIGINT or SIGTERM: stop reading, wait for outstanding\n"
+    "acknowledgements (delivery.shutdown_timeout_ms), confirm, exit 0.\n";
+
+static const char usage_slot[] =
+    "Usage: wal2kafka slot show --config FILE\n"
+    "       wal2kafka slot drop --config FILE --stream NAME\n"
+    "\n"
+    "show: each stream's slot: whether it exists, active PID, confirmed LSN, WAL retained.\n"
+    "drop: drop the stream's slot. Changes not yet confirmed are then lost to wal2kafka;\n"
+    "the next run creates a new slot that starts at that moment.\n";
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int report(const w2k_err_t *err)
+{
+    fprintf(stderr, "error: %s\n", err->msg);
+    if (err->hint[0]) {
+        fputs("hint: ", stderr);
+        for (const char *p = err->hint; *p; p++) {
+            fputc(*p, stderr);
+            if (*p == '\n')
+                fputs("      ", stderr);
+        }
+        fputc('\n', stderr);
+    }
+    return err->code ? err->code : W2K_EXIT_RUNTIME;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Per-stream supervision: reconnect with exponential backoff and jitter. */
+typedef struct runner_s {
+    w2k_stream_t *st;
+    bool running; /* streaming (started successfully) */
+    bool dead;    /* gave up */
+    int attempts; /* consecutive failed attempts */
+    int64_t failing_since;
+    int64_t retry_at;
+    w2k_err_t last;
+} runner_t;
+
+typedef struct run_ctx_s {
+    const w2k_config_t *cfg;
+    runner_t *r;
+    int n;
+} run_ctx_t;
+
+/* While the producer queue is full: keep every stream's PostgreSQL session alive. */
+static void on_wait(void *arg)
+{
+    run_ctx_t *ctx = arg;
+    for (int i = 0; i < ctx->n; i++) {
+        w2k_err_t err;
+        if (ctx->r[i].running)
+            w2k_stream_tick(ctx->r[i].st, false, &err);
+    }
+}
+
+/* A stream failed with err: schedule a retry, or give up. Returns true if it gave up. */
+static bool stream_failed(const w2k_config_t *cfg, runner_t *r, const w2k_err_t *err)
+{
+    int64_t now = mono_ms();
+    r->last = *err;
+    r->running = false;
+    w2k_stream_stop(r->st);
+    if (r->attempts == 0)
+        r->failing_since = now;
+    r->attempts++;
+    bool give_up = !err->retryable ||
+                   (cfg->retry_max_attempts && r->attempts > cfg->retry_max_attempts) ||
+                   (cfg->retry_max_duration_s &&
+                    now - r->failing_since > (int64_t)cfg->retry_max_duration_s * 1000);
+    if (give_up) {
+        r->dead = true;
+        if (err->retryable) {
+            w2k_error("stream %s: giving up after %d attempts over %lld s: %s",
+                      w2k_stream_name(r->st), r->attempts,
+                      (long long)(now - r->failing_since) / 1000, err->msg);
+            r->last.code = W2K_EXIT_RUNTIME;
+            w2k_err_hint(&r->last,
+                         "%.700s%sthe retry limit (retry.max_attempts / retry.max_duration_s) "
+                         "was reached; fix the cause and start wal2kafka again — nothing "
+                         "confirmed was lost",
+                         err->hint, err->hint[0] ? "\n" : "");
+        }
+        return true;
+    }
+    int64_t delay = cfg->retry_initial_ms;
+    for (int i = 1; i < r->attempts && delay < cfg->retry_max_backoff_ms; i++)
+        delay *= 2;
+    if (delay > cfg->retry_max_backoff_ms)
+        delay = cfg->retry_max_backoff_ms;
+    delay = delay / 2 + rand() % (delay / 2 + 1); /* jitter: 50-100% */
+    r->retry_at = now + delay;
+    w2k_warn("stream %s: %s — retrying in %lld ms (attempt %d)", w2k_stream_name(r->st), err->msg,
+             (long long)delay, r->attempts);
+    return false;
+}
+
+static int cmd_run(const w2k_config_t *cfg)
+{
+    w2k_err_t err;
+    w2k_err_clear(&err);
+    int rc = W2K_EXIT_OK;
+    w2k_sink_t *sink = w2k_sink_new(cfg, &err);
+    if (!sink)
+        return report(&err);
+    runner_t *r = calloc((size_t)cfg->nstreams, sizeof *r);
+    run_ctx_t ctx = {cfg, r, cfg->nstreams};
+    for (int i = 0; i < cfg->nstreams; i++) {
+        r[i].st = w2k_stream_new(cfg, &cfg->streams[i], sink, &err);
+        if (!r[i].st) {
+            rc = report(&err);
+            goto out;
+        }
+    }
+    w2k_sink_set_wait_cb(sink, on_wait, &ctx);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    w2k_info("wal2kafka %s starting: %d stream(s), Kafka at %s", W2K_VERSION, cfg->nstreams,
+             cfg->kafka_bootstrap);
+
+    struct pollfd *fds = calloc((size_t)cfg->nstreams + 1, sizeof *fds);
+    while (!stop_requested) {
+        int64_t now = mono_ms();
+        int alive = 0, timeout = 1000, nfds = 0;
+        for (int i = 0; i < cfg->nstreams; i++) {
+            runner_t *x = &r[i];
+            if (x->dead)
+                continue;
+            alive++;
+            if (!x->running && now >= x->retry_at) {
+                if (w2k_stream_start(x->st, &err) == 0) {
+                    if (x->attempts)
+                        w2k_info("stream %s: streaming again after %d failed attempt(s)",
+                                 w2k_stream_name(x->st), x->attempts);
+                    x->running = true;
+                    x->attempts = 0;
+                } else if (stream_failed(cfg, x, &err)) {
+                    continue;
+                }
+            }
+            if (!x->running) {
+                int64_t wait = x->retry_at - now;
+                if (wait < timeout)
+                    timeout = wait < 0 ? 0 : (int)wait;
+                continue;
+            }
+            int t = w2k_stream_timeout_ms(x->st);
+            if (t < timeout)
+                timeout = t;
+            if (w2k_stream_wants_read(x->st)) {
+                fds[nfds].fd = w2k_stream_fd(x->st);
+                fds[nfds++].events = POLLIN;
+            }
+        }
+        if (alive == 0)
+            break;
+        fds[nfds].fd = w2k_sink_fd(sink);
+        fds[nfds++].events = POLLIN;
+        if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR) {
+            w2k_err_set(&err, W2K_EXIT_RUNTIME, "poll: %s", strerror(errno));
+            rc = report(&err);
+            goto out_fds;
+        }
+        w2k_sink_poll(sink, 0);
+        for (int i = 0; i < cfg->nstreams; i++) {
+            runner_t *x = &r[i];
+            if (!x->running)
+                continue;
+            if (w2k_stream_delivery_failed(x->st, &err) || w2k_sink_fatal(sink, &err) ||
+                w2k_stream_step(x->st, &err) != 0)
+                stream_failed(cfg, x, &err);
+        }
+    }
+
+    /* Stop: read no more, wait for what is in flight, confirm it. */
+    int64_t deadline = mono_ms() + cfg->shutdown_timeout_ms;
+    uint64_t inflight;
+    do {
+        inflight = 0;
+        for (int i = 0; i < cfg->nstreams; i++)
+            if (r[i].running)
+                inflight += w2k_stream_inflight(r[i].st);
+        if (inflight == 0)
+            break;
+        w2k_sink_poll(sink, 100);
+    } while (mono_ms() < deadline);
+    for (int i = 0; i < cfg->nstreams; i++)
+        if (r[i].running && w2k_stream_tick(r[i].st, true, &err) != 0)
+            w2k_warn("stream %s: final status update failed: %s", w2k_stream_name(r[i].st),
+                     err.msg);
+    if (inflight)
+        w2k_warn("stopping with %llu message(s) not acknowledged: their changes stay "
+                 "unconfirmed and are sent again on the next start",
+                 (unsigned long long)inflight);
+    if (stop_requested)
+        w2k_info("stopped on request");
+    for (int i = 0; i < cfg->nstreams; i++)
+        if (r[i].dead) {
+            rc = report(&r[i].last);
+            w2k_error("stream %s stopped: %s", w2k_stream_name(r[i].st), r[i].last.msg);
+        }
+out_fds:
+    free(fds);
+out:
+    for (int i = 0; i < cfg->nstreams; i++)
+        w2k_stream_destroy(r[i].st);
+    free(r);
+    w2k_sink_destroy(sink);
+    return rc;
+}
+
+static int cmd_slot(const w2k_config_t *cfg, const char *action, const char *stream)
+{
+    w2k_err_t err;
+    PGconn *c = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, &err);
+    if (!c)
+        return report(&err);
+    int rc = W2K_EXIT_OK, found = 0;
+    for (int i = 0; i < cfg->nstreams; i++) {
+        const w2k_stream_cfg_t *sc = &cfg->streams[i];
+        if (stream && strcmp(stream, sc->name) != 0)
+            continue;
+        found = 1;
+        w2k_slot_info_t info;
+        if (w2k_catalog_slot(c, sc->slot, &info, &err) != 0) {
+            rc = report(&err);
+            break;
+        }
+        if (strcmp(action, "show") == 0) {
+            char lsn[20], rlsn[20];
+            if (!info.exists)
+                printf("stream %s: slot %s does not exist (run creates it)\n", sc->name, sc->slot);
+            else
+                printf("stream %s: slot %s plugin=%s database=%s active=%s%s%.0d "
+                       "confirmed_flush_lsn=%s restart_lsn=%s wal_status=%s\n",
+                       sc->name, sc->slot, info.plugin, info.database, info.active ? "yes" : "no",
+                       info.active ? " pid=" : "", info.active ? info.active_pid : 0,
+                       w2k_lsn_str(info.confirmed_flush, lsn), w2k_lsn_str(info.restart_lsn, rlsn),
+                       info.wal_status[0] ? info.wal_status : "-");
+            continue;
+        }
+        if (!info.exists) {
+            printf("stream %s: slot %s does not exist; nothing to drop\n", sc->name, sc->slot);
+            continue;
+        }
+        const char *p[1] = {sc->slot};
+        PGresult *res = w2k_pg_query(c, &err, "cannot drop the replication slot",
+                                     "SELECT pg_drop_replication_slot($1)", 1, p);
+        if (!res) {
+            rc = report(&err);
+            break;
+        }
+        PQclear(res);
+        printf("stream %s: dropped slot %s\n", sc->name, sc->slot);
+    }
+    PQfinish(c);
+    if (!found && stream) {
+        w2k_err_set(&err, W2K_EXIT_USAGE, "no stream named \"%s\" in %s", stream, cfg->path);
+        return report(&err);
+    }
+    return rc;
+}
+
+static int usage_error(const char *msg, const char *usage)
+{
+    fprintf(stderr, "error: %s\n\n%s", msg, usage);
+    return W2K_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error("no command given", usage_main);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_main, stdout);
+        return W2K_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        printf("wal2kafka %s\n", W2K_VERSION);
+        return W2K_EXIT_OK;
+    }
+    const char *usage = strcmp(cmd, "run") == 0    ? usage_run
+                        : strcmp(cmd, "slot") == 0 ? usage_slot
+                                                   : NULL;
+    if (!usage) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "unknown command \"%s\"", cmd);
+        return usage_error(msg, usage_main);
+    }
+    const char *action = NULL;
+    int first = 2;
+    if (strcmp(cmd, "slot") == 0) {
+        if (argc > 2 && argv[2][0] != '-') {
+            action = argv[2];
+            first = 3;
+        }
+    }
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"stream", required_argument, NULL, 's'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *config_path = NULL, *stream = NULL;
+    optind = first;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:s:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 's':
+            stream = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return W2K_EXIT_OK;
+        default: {
+            char msg[256];
+            snprintf(msg, sizeof msg, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+            return usage_error(msg, usage);
+        }
+        }
+    }
+    if (optind < argc) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "unexpected argument \"%s\"", argv[optind]);
+        return usage_error(msg, usage);
+    }
+    if (!config_path)
+        return usage_error("--config FILE is required", usage);
+    if (strcmp(cmd, "slot") == 0) {
+        if (!action || (strcmp(action, "show") != 0 && strcmp(action, "drop") != 0))
+            return usage_error("slot needs an action: show or drop", usage);
+        if (strcmp(action, "drop") == 0 && !stream)
+            return usage_error("slot drop needs --stream NAME", usage);
+    }
+
+    w2k_err_t err;
+    w2k_config_t *cfg = w2k_config_load(config_path, &err);
+    if (!cfg)
+        return report(&err);
+    w2k_log_setup((w2k_loglevel_t)cfg->log_level, cfg->log_json);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = strcmp(cmd, "run") == 0 ? cmd_run(cfg) : cmd_slot(cfg, action, stream);
+    w2k_config_destroy(cfg);
+    return rc;
+}

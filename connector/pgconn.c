@@ -1,0 +1,374 @@
+/* pgconn.c — PostgreSQL connections, error hints and the replication protocol. */
+#include "pgconn.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define SESSION_OPTIONS                                                                            \
+    "-c datestyle=ISO -c timezone=UTC -c intervalstyle=iso_8601 -c extra_float_digits=3 "          \
+    "-c bytea_output=hex"
+
+const char *w2k_lsn_str(w2k_lsn_t lsn, char *buf)
+{
+    snprintf(buf, 20, "%" PRIX32 "/%" PRIX32, (uint32_t)(lsn >> 32), (uint32_t)lsn);
+    return buf;
+}
+
+int w2k_lsn_parse(const char *s, w2k_lsn_t *out)
+{
+    unsigned hi, lo;
+    int n = 0;
+    if (!s || sscanf(s, "%X/%X%n", &hi, &lo, &n) != 2 || s[n] != '\0')
+        return -1;
+    *out = ((w2k_lsn_t)hi << 32) | lo;
+    return 0;
+}
+
+/* First line of a libpq message, without the "FATAL:  " style prefix. */
+static void first_line(const char *msg, char *out, size_t outsz)
+{
+    const char *p = msg ? msg : "";
+    for (const char *pre = strstr(p, ":  "); pre && pre - p < 10; pre = NULL)
+        p = pre + 3;
+    size_t n = strcspn(p, "\n");
+    if (n >= outsz)
+        n = outsz - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+static void connect_error(w2k_err_t *err, PGconn *c, const char *user, bool replication)
+{
+    char line[768];
+    const char *m = PQerrorMessage(c);
+    first_line(m, line, sizeof line);
+    const char *host = PQhost(c) ? PQhost(c) : "?";
+    const char *port = PQport(c) ? PQport(c) : "?";
+    const char *db = PQdb(c) ? PQdb(c) : "?";
+    w2k_err_set(err, W2K_EXIT_POSTGRES, "cannot connect to PostgreSQL at %s:%s%s: %s", host, port,
+                replication ? " for replication" : "", line);
+    if (strstr(m, "password authentication failed"))
+        w2k_err_hint(err,
+                     "the password for role \"%s\" is wrong: fix it in PGPASSWORD, ~/.pgpass or "
+                     "the file named by postgresql.password_file",
+                     user);
+    else if (strstr(m, "no password supplied"))
+        w2k_err_hint(err, "the server wants a password: set PGPASSWORD, add it to ~/.pgpass, or "
+                          "set postgresql.password_file");
+    else if (strstr(m, "database") && strstr(m, "does not exist"))
+        w2k_err_hint(err,
+                     "create the database (CREATE DATABASE %s;) or fix dbname in "
+                     "postgresql.conninfo",
+                     db);
+    else if (strstr(m, "role") && strstr(m, "does not exist"))
+        w2k_err_hint(err,
+                     "create the role (CREATE ROLE %s LOGIN REPLICATION PASSWORD '...';) or "
+                     "fix user in postgresql.conninfo",
+                     user);
+    else if (strstr(m, "no pg_hba.conf entry"))
+        w2k_err_hint(err,
+                     "allow this client in pg_hba.conf, e.g. \"host %s %s <client-address>/32 "
+                     "scram-sha-256\", then SELECT pg_reload_conf();",
+                     replication ? "replication" : db, user);
+    else if (strstr(m, "replication") && (strstr(m, "permission") || strstr(m, "must be")))
+        w2k_err_hint(err,
+                     "give the role the REPLICATION attribute: ALTER ROLE %s WITH "
+                     "REPLICATION;",
+                     user);
+    else if (strstr(m, "too many clients") || strstr(m, "number of requested standby") ||
+             strstr(m, "remaining connection slots")) {
+        w2k_err_hint(err, "the server has no free connection or WAL sender slot: raise "
+                          "max_connections / max_wal_senders, or stop unused clients");
+        err->retryable = true;
+    } else {
+        w2k_err_hint(err,
+                     "check that PostgreSQL is running and reachable at %s:%s and that "
+                     "postgresql.conninfo is right",
+                     host, port);
+        err->retryable = true;
+    }
+}
+
+static int read_password_file(const char *path, char *out, size_t outsz, w2k_err_t *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        w2k_err_set(err, W2K_EXIT_CONFIG, "cannot read postgresql.password_file %s: %s", path,
+                    strerror(errno));
+        w2k_err_hint(err, "create the file with the password on its first line, readable by "
+                          "this user only (chmod 600)");
+        return -1;
+    }
+    if (!fgets(out, (int)outsz, f))
+        out[0] = '\0';
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+PGconn *w2k_pg_connect(const char *conninfo, const char *password_file, bool replication,
+                       w2k_err_t *err)
+{
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+    if (!opts) {
+        w2k_err_set(err, W2K_EXIT_CONFIG, "postgresql.conninfo is not valid: %s",
+                    perr ? perr : "out of memory");
+        w2k_err_hint(err, "write it as \"host=... port=... dbname=... user=...\" or as a "
+                          "postgresql:// URI");
+        PQfreemem(perr);
+        return NULL;
+    }
+    const char *keys[64], *vals[64];
+    char options[1024], password[1024];
+    int n = 0;
+    const char *user = NULL, *app = NULL, *user_options = NULL;
+    for (PQconninfoOption *o = opts; o->keyword && n < 56; o++) {
+        if (!o->val || strcmp(o->keyword, "replication") == 0)
+            continue;
+        if (strcmp(o->keyword, "options") == 0) {
+            user_options = o->val;
+            continue;
+        }
+        if (strcmp(o->keyword, "user") == 0)
+            user = o->val;
+        if (strcmp(o->keyword, "application_name") == 0)
+            app = o->val;
+        keys[n] = o->keyword;
+        vals[n++] = o->val;
+    }
+    snprintf(options, sizeof options, "%s%s" SESSION_OPTIONS, user_options ? user_options : "",
+             user_options ? " " : "");
+    keys[n] = "options";
+    vals[n++] = options;
+    if (!app) {
+        keys[n] = "application_name";
+        vals[n++] = "wal2kafka";
+    }
+    if (replication) {
+        keys[n] = "replication";
+        vals[n++] = "database";
+    }
+    if (password_file) {
+        if (read_password_file(password_file, password, sizeof password, err) != 0) {
+            PQconninfoFree(opts);
+            return NULL;
+        }
+        keys[n] = "password";
+        vals[n++] = password;
+    }
+    keys[n] = vals[n] = NULL;
+    PGconn *c = PQconnectdbParams(keys, vals, 0);
+    memset(password, 0, sizeof password);
+    if (PQstatus(c) != CONNECTION_OK) {
+        connect_error(err, c, user ? user : PQuser(c), replication);
+        PQfinish(c);
+        c = NULL;
+    }
+    PQconninfoFree(opts);
+    return c;
+}
+
+void w2k_pg_set_error(w2k_err_t *err, PGconn *conn, const PGresult *res, const char *what)
+{
+    char line[768];
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (!msg) {
+        first_line(conn ? PQerrorMessage(conn) : "", line, sizeof line);
+        msg = line;
+    }
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+    w2k_err_set(err, W2K_EXIT_POSTGRES, "%s: %s%s%s", what, msg, detail ? " — " : "",
+                detail ? detail : "");
+    if (!state) {
+        if (conn && PQstatus(conn) != CONNECTION_OK) {
+            w2k_err_hint(err, "the connection to PostgreSQL was lost; wal2kafka reconnects");
+            err->retryable = true;
+        }
+        return;
+    }
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+        strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
+        w2k_err_hint(err, "the server is restarting or the connection broke; wal2kafka "
+                          "reconnects");
+        err->retryable = true;
+    } else if (strcmp(state, "42501") == 0) {
+        w2k_err_hint(err, "the role lacks a privilege: see docs/operations.md for the GRANT "
+                          "statements a wal2kafka role needs");
+    } else if (strcmp(state, "53400") == 0) {
+        w2k_err_hint(err, "every replication slot is in use: raise max_replication_slots "
+                          "(ALTER SYSTEM SET max_replication_slots = ...; then restart "
+                          "PostgreSQL) or drop an unused slot with "
+                          "SELECT pg_drop_replication_slot('name');");
+    } else if (strcmp(state, "55000") == 0 && strstr(msg, "wal_level")) {
+        w2k_err_hint(err, "logical decoding needs wal_level = logical: run ALTER SYSTEM SET "
+                          "wal_level = logical; then restart PostgreSQL");
+    } else if (strcmp(state, "55000") == 0 && strstr(msg, "invalidated")) {
+        w2k_err_hint(err,
+                     "PostgreSQL removed WAL this slot still needed (max_slot_wal_keep_size), "
+                     "so changes were lost; drop the slot (wal2kafka slot drop) and start again "
+                     "with a new snapshot");
+    } else if (strcmp(state, "55006") == 0) {
+        w2k_err_hint(err, "another process uses this replication slot: stop it (another "
+                          "wal2kafka or a subscriber), or give this stream its own slot name "
+                          "in the config");
+        err->retryable = false;
+    }
+}
+
+PGresult *w2k_pg_query(PGconn *conn, w2k_err_t *err, const char *what, const char *sql, int nparams,
+                       const char *const *params)
+{
+    PGresult *r =
+        nparams ? PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) : PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return r;
+    w2k_pg_set_error(err, conn, r, what);
+    PQclear(r);
+    return NULL;
+}
+
+int w2k_pg_identify(PGconn *repl, w2k_pg_ident_t *out, w2k_err_t *err)
+{
+    PGresult *r = w2k_pg_query(repl, err, "IDENTIFY_SYSTEM", "IDENTIFY_SYSTEM", 0, NULL);
+    if (!r)
+        return -1;
+    if (PQntuples(r) != 1 || PQnfields(r) < 4) {
+        w2k_err_set(err, W2K_EXIT_POSTGRES, "IDENTIFY_SYSTEM returned %d rows and %d columns",
+                    PQntuples(r), PQnfields(r));
+        PQclear(r);
+        return -1;
+    }
+    snprintf(out->systemid, sizeof out->systemid, "%s", PQgetvalue(r, 0, 0));
+    out->timeline = (uint32_t)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
+    w2k_lsn_parse(PQgetvalue(r, 0, 2), &out->xlogpos);
+    snprintf(out->dbname, sizeof out->dbname, "%s", PQgetvalue(r, 0, 3));
+    PQclear(r);
+    return 0;
+}
+
+int w2k_pg_start_replication(PGconn *repl, const char *slot, const char *publications,
+                             w2k_lsn_t start, w2k_err_t *err)
+{
+    char sql[2048], lsn[20];
+    char *qslot = PQescapeIdentifier(repl, slot, strlen(slot));
+    char *qpubs = PQescapeLiteral(repl, publications, strlen(publications));
+    snprintf(sql, sizeof sql,
+             "START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', publication_names %s, "
+             "messages 'true')",
+             qslot, w2k_lsn_str(start, lsn), qpubs);
+    PQfreemem(qslot);
+    PQfreemem(qpubs);
+    PGresult *r = PQexec(repl, sql);
+    if (PQresultStatus(r) != PGRES_COPY_BOTH) {
+        char what[256];
+        snprintf(what, sizeof what, "cannot start streaming from slot \"%s\"", slot);
+        w2k_pg_set_error(err, repl, r, what);
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    if (PQsetnonblocking(repl, 1) != 0) {
+        w2k_pg_set_error(err, repl, NULL, "cannot make the replication connection non-blocking");
+        return -1;
+    }
+    return 0;
+}
+
+static uint64_t get_u64(const char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | (uint8_t)p[i];
+    return v;
+}
+
+static void put_u64(char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+int w2k_pg_read_frame(PGconn *repl, char **buf, w2k_pgframe_t *f, w2k_err_t *err)
+{
+    *buf = NULL;
+    int n = PQgetCopyData(repl, buf, 1);
+    if (n == 0) {
+        if (!PQconsumeInput(repl)) {
+            w2k_pg_set_error(err, repl, NULL, "reading the replication stream failed");
+            err->retryable = true;
+            return -1;
+        }
+        n = PQgetCopyData(repl, buf, 1);
+        if (n == 0)
+            return 0;
+    }
+    if (n == -1) {
+        /* The server ended the copy: fetch the final result, which says why. */
+        PGresult *r = PQgetResult(repl);
+        if (r && PQresultStatus(r) != PGRES_COMMAND_OK)
+            w2k_pg_set_error(err, repl, r, "the replication stream ended");
+        else {
+            w2k_err_set(err, W2K_EXIT_POSTGRES, "the server ended the replication stream");
+            err->retryable = true;
+        }
+        PQclear(r);
+        return -1;
+    }
+    if (n < 0) {
+        w2k_pg_set_error(err, repl, NULL, "reading the replication stream failed");
+        err->retryable = true;
+        return -1;
+    }
+    const char *p = *buf;
+    memset(f, 0, sizeof *f);
+    f->type = p[0];
+    if (p[0] == 'w' && n >= 25) {
+        f->wal_start = get_u64(p + 1);
+        f->wal_end = get_u64(p + 9);
+        f->data = p + 25;
+        f->len = (size_t)n - 25;
+        return 1;
+    }
+    if (p[0] == 'k' && n >= 18) {
+        f->wal_end = get_u64(p + 1);
+        f->reply_requested = p[17] != 0;
+        return 1;
+    }
+    w2k_err_set(err, W2K_EXIT_POSTGRES, "unexpected replication frame: type 0x%02x, %d bytes",
+                (unsigned char)p[0], n);
+    err->retryable = true;
+    PQfreemem(*buf);
+    *buf = NULL;
+    return -1;
+}
+
+int w2k_pg_send_status(PGconn *repl, w2k_lsn_t written, w2k_lsn_t flushed, w2k_err_t *err)
+{
+    char msg[34];
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    int64_t now = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec - W2K_PG_EPOCH_OFFSET_US;
+    msg[0] = 'r';
+    put_u64(msg + 1, written);
+    put_u64(msg + 9, flushed);
+    put_u64(msg + 17, flushed);
+    put_u64(msg + 25, (uint64_t)now);
+    msg[33] = 0;
+    if (PQputCopyData(repl, msg, sizeof msg) <= 0 || PQflush(repl) < 0) {
+        w2k_pg_set_error(err, repl, NULL, "sending a status update to PostgreSQL failed");
+        err->retryable = true;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,74 @@
+/* pgconn.h — PostgreSQL connections: opening them (regular or replication) with the
+ * session settings wal2kafka relies on, turning server errors into messages with a
+ * fix, and the streaming replication protocol (CopyBoth frames, status updates). */
+#ifndef W2K_PGCONN_H
+#define W2K_PGCONN_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "pgoutput.h"
+
+/* Open a connection from a libpq conninfo (keywords or URI). password_file, when not
+ * NULL, names a file whose first line is the password; otherwise libpq's own sources
+ * apply (PGPASSWORD, ~/.pgpass). replication = true opens a logical replication
+ * connection (replication=database). The session runs with DateStyle=ISO,
+ * TimeZone=UTC, IntervalStyle=iso_8601, extra_float_digits=3, bytea_output=hex.
+ * Returns the connection, or NULL with err saying why and what to do. */
+PGconn *w2k_pg_connect(const char *conninfo, const char *password_file, bool replication,
+                       w2k_err_t *err);
+
+/* Set err from a failed command: what was attempted, PostgreSQL's message, and a hint
+ * chosen by SQLSTATE. res may be NULL (then the connection's message is used). */
+void w2k_pg_set_error(w2k_err_t *err, PGconn *conn, const PGresult *res, const char *what);
+
+/* Run a query with text parameters; returns the result when its status is
+ * PGRES_TUPLES_OK or PGRES_COMMAND_OK, else NULL with err set (what names the action). */
+PGresult *w2k_pg_query(PGconn *conn, w2k_err_t *err, const char *what, const char *sql, int nparams,
+                       const char *const *params);
+
+/* Format an LSN as PostgreSQL does (X/X) into buf (at least 20 bytes); returns buf. */
+const char *w2k_lsn_str(w2k_lsn_t lsn, char *buf);
+/* Parse an LSN in X/X form; returns 0, or -1 when malformed. */
+int w2k_lsn_parse(const char *s, w2k_lsn_t *out);
+
+/* Result of IDENTIFY_SYSTEM. */
+typedef struct w2k_pg_ident_s {
+    char systemid[32];
+    uint32_t timeline;
+    w2k_lsn_t xlogpos;
+    char dbname[128];
+} w2k_pg_ident_t;
+
+/* IDENTIFY_SYSTEM on a replication connection. Returns 0, or -1 with err. */
+int w2k_pg_identify(PGconn *repl, w2k_pg_ident_t *out, w2k_err_t *err);
+
+/* START_REPLICATION of a pgoutput slot (proto_version 1, the given publications as a
+ * comma-separated list of names, messages on) from start (0 = the slot's
+ * confirmed_flush_lsn). Returns 0 once the server streams, or -1 with err. */
+int w2k_pg_start_replication(PGconn *repl, const char *slot, const char *publications,
+                             w2k_lsn_t start, w2k_err_t *err);
+
+/* One frame of the replication stream. */
+typedef struct w2k_pgframe_s {
+    char type;            /* 'w' XLogData, 'k' primary keepalive */
+    w2k_lsn_t wal_start;  /* 'w': the LSN of this data */
+    w2k_lsn_t wal_end;    /* 'w': the server's WAL end; 'k': the position sent so far */
+    bool reply_requested; /* 'k': the server asks for a status update now */
+    const char *data;     /* 'w': the pgoutput message */
+    size_t len;
+} w2k_pgframe_t;
+
+/* Read the next frame without blocking. *buf receives libpq's buffer, which the
+ * caller frees with PQfreemem() after using the frame (and before the next call).
+ * Returns 1 with a frame, 0 when none is available yet, -1 when the stream ended
+ * or failed (err says why; err->retryable when reconnecting may help). */
+int w2k_pg_read_frame(PGconn *repl, char **buf, w2k_pgframe_t *frame, w2k_err_t *err);
+
+/* Send a standby status update: written, flushed (= confirmed) and applied LSNs.
+ * Returns 0, or -1 with err. */
+int w2k_pg_send_status(PGconn *repl, w2k_lsn_t written, w2k_lsn_t flushed, w2k_err_t *err);
+
+#endif

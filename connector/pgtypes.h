@@ -1,0 +1,125 @@
+/* pgtypes.h — the PostgreSQL → Avro type mapping: which Avro type a column gets,
+ * the schema text of that type, and the conversion of PostgreSQL's text output
+ * form into an avro-c value. The table in schemas/README.md documents it.
+ *
+ * The replication session runs with DateStyle=ISO, TimeZone=UTC,
+ * IntervalStyle=iso_8601, extra_float_digits=3 and bytea_output=hex, so values
+ * arrive in exactly one text form per type; the parsers rely on that. */
+#ifndef W2K_PGTYPES_H
+#define W2K_PGTYPES_H
+
+#include <avro.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+typedef enum w2k_avkind_e {
+    W2K_AV_BOOLEAN,                /* bool */
+    W2K_AV_INT,                    /* int2, int4 */
+    W2K_AV_LONG,                   /* int8, oid */
+    W2K_AV_FLOAT,                  /* float4 */
+    W2K_AV_DOUBLE,                 /* float8 */
+    W2K_AV_STRING,                 /* text, varchar, bpchar, json, jsonb, timetz, enums,
+                                      and every type without a mapping (its text form) */
+    W2K_AV_BYTES,                  /* bytea */
+    W2K_AV_DECIMAL,                /* numeric(p,s): bytes, logicalType decimal(p,s) */
+    W2K_AV_VARDECIMAL,             /* numeric without typmod: record wal2kafka.VariableScaleDecimal
+                                      {scale: int, value: bytes (unscaled, two's complement)} */
+    W2K_AV_DATE,                   /* date: int, logicalType date */
+    W2K_AV_TIME_MICROS,            /* time: long, logicalType time-micros */
+    W2K_AV_TIMESTAMP_MICROS,       /* timestamptz: long, logicalType timestamp-micros */
+    W2K_AV_LOCAL_TIMESTAMP_MICROS, /* timestamp: long, logicalType local-timestamp-micros */
+    W2K_AV_UUID,                   /* uuid: string, logicalType uuid */
+    W2K_AV_INTERVAL                /* interval: record wal2kafka.Interval
+                                      {months: int, days: int, micros: long} */
+} w2k_avkind_t;
+
+/* The Avro mapping of one scalar type. */
+typedef struct w2k_avscalar_s {
+    w2k_avkind_t kind;
+    uint32_t oid;  /* the PostgreSQL type whose text form is parsed */
+    int precision; /* W2K_AV_DECIMAL only */
+    int scale;     /* W2K_AV_DECIMAL only */
+    bool special;  /* the type has values its Avro type cannot hold (numeric NaN and
+                      ±Infinity, date/timestamp/timestamptz ±infinity): the union gets
+                      a "string" branch that carries PostgreSQL's text of such a value */
+} w2k_avscalar_t;
+
+/* The Avro mapping of a column. */
+typedef struct w2k_coltype_s {
+    w2k_avscalar_t t; /* the value type; for arrays the element type */
+    bool is_array;    /* Avro array with items ["null", element (, "string")]; arrays
+                         that are not one-dimensional with lower bound 1 go into the
+                         column's "string" branch as PostgreSQL's text form */
+    bool varlena;     /* values can be TOASTed (unchanged TOAST values can occur) */
+} w2k_coltype_t;
+
+/* Field flags for w2k_coltype_schema() and w2k_coltype_set(). */
+#define W2K_FIELD_NULLABLE 1 /* union starts with "null" (row fields; key fields are not) */
+#define W2K_FIELD_TOAST                                                                            \
+    2 /* union ends with wal2kafka.UnchangedToast (row fields of varlena                           \
+         types): an unchanged TOAST value, never confused with NULL */
+
+/* Named types shared by all schemas, for the *defined bitmask below. */
+#define W2K_NAMED_INTERVAL       1u
+#define W2K_NAMED_VARDECIMAL     2u
+#define W2K_NAMED_UNCHANGEDTOAST 4u
+
+/* Some PostgreSQL type OIDs (pg_type.dat). */
+#define W2K_OID_BOOL        16
+#define W2K_OID_BYTEA       17
+#define W2K_OID_INT8        20
+#define W2K_OID_INT2        21
+#define W2K_OID_INT4        23
+#define W2K_OID_TEXT        25
+#define W2K_OID_OID         26
+#define W2K_OID_JSON        114
+#define W2K_OID_FLOAT4      700
+#define W2K_OID_FLOAT8      701
+#define W2K_OID_BPCHAR      1042
+#define W2K_OID_VARCHAR     1043
+#define W2K_OID_DATE        1082
+#define W2K_OID_TIME        1083
+#define W2K_OID_TIMESTAMP   1114
+#define W2K_OID_TIMESTAMPTZ 1184
+#define W2K_OID_INTERVAL    1186
+#define W2K_OID_TIMETZ      1266
+#define W2K_OID_NUMERIC     1700
+#define W2K_OID_UUID        2950
+#define W2K_OID_JSONB       3802
+
+/* Map a column type. oid and typmod are the column's type after the caller resolved
+ * domains to their base type (and the domain's typmod when the column has none) and
+ * enums to W2K_OID_TEXT. elem_oid: for an array type that is not built in (e.g. an
+ * array of an enum or domain), its element type resolved the same way; otherwise 0.
+ * Built-in array types (e.g. _int4) are recognised from oid alone. Any type without
+ * a mapping becomes W2K_AV_STRING (its text form). */
+void w2k_coltype_from_pg(w2k_coltype_t *ct, uint32_t oid, int32_t typmod, uint32_t elem_oid);
+
+/* For a built-in array type OID, its element type OID; otherwise 0. */
+uint32_t w2k_pgtype_array_elem(uint32_t array_oid);
+
+/* Append the Avro schema of a field of this type to out.
+ * canonical = false: full JSON, with logicalType, precision and scale, as registries
+ *                    and the <prefix>.schemas topic need;
+ * canonical = true:  Avro Parsing Canonical Form (for the fingerprint).
+ * Named types (wal2kafka.Interval, wal2kafka.VariableScaleDecimal,
+ * wal2kafka.UnchangedToast) carry their own namespace and are referenced by full
+ * name, so the enclosing namespace does not matter. *defined is a W2K_NAMED_*
+ * bitmask the caller zeroes once per schema: a named type is defined at its first
+ * use and referenced by name afterwards. */
+void w2k_coltype_schema(const w2k_coltype_t *ct, int flags, bool canonical, unsigned *defined,
+                        w2k_buf_t *out);
+
+/* Set an avro-c value of the schema written by w2k_coltype_schema(ct, flags, ...) from
+ * one column datum: kind 'n' → the null branch, 'u' → the UnchangedToast branch,
+ * 't' → text parsed as PostgreSQL prints it (len bytes at text, not NUL-terminated).
+ * scratch is working memory the caller keeps between calls. Returns 0, or -1 with
+ * err saying which type's text could not be parsed and why (the value is quoted,
+ * truncated to 64 bytes). A kind the flags do not allow is an error too. */
+int w2k_coltype_set(const w2k_coltype_t *ct, int flags, avro_value_t *field, char kind,
+                    const char *text, size_t len, w2k_buf_t *scratch, char *err, size_t errsz);
+
+#endif

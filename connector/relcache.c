@@ -1,0 +1,146 @@
+/* relcache.c — the table of streamed relations, by OID. */
+#include "relcache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUCKETS 256
+
+typedef struct entry_s {
+    w2k_relation_t *rel;
+    struct entry_s *next;
+} entry_t;
+
+struct w2k_relcache_s {
+    entry_t *buckets[BUCKETS];
+    w2k_relcache_free_cb *free_cb;
+    void *arg;
+};
+
+w2k_relcache_t *w2k_relcache_new(w2k_relcache_free_cb *free_cb, void *arg)
+{
+    w2k_relcache_t *rc = calloc(1, sizeof *rc);
+    if (rc) {
+        rc->free_cb = free_cb;
+        rc->arg = arg;
+    }
+    return rc;
+}
+
+static void release(w2k_relcache_t *rc, w2k_relation_t *rel)
+{
+    if (rc->free_cb && rel->out)
+        rc->free_cb(rc->arg, rel);
+    rel->out = NULL;
+    w2k_relation_free(rel);
+}
+
+void w2k_relcache_destroy(w2k_relcache_t *rc)
+{
+    if (!rc)
+        return;
+    for (int b = 0; b < BUCKETS; b++) {
+        for (entry_t *e = rc->buckets[b], *n; e; e = n) {
+            n = e->next;
+            release(rc, e->rel);
+            free(e);
+        }
+    }
+    free(rc);
+}
+
+w2k_relation_t *w2k_relcache_get(w2k_relcache_t *rc, uint32_t relid)
+{
+    for (entry_t *e = rc->buckets[relid % BUCKETS]; e; e = e->next)
+        if (e->rel->relid == relid)
+            return e->rel;
+    return NULL;
+}
+
+void w2k_relcache_put(w2k_relcache_t *rc, w2k_relation_t *rel)
+{
+    entry_t **head = &rc->buckets[rel->relid % BUCKETS];
+    for (entry_t *e = *head; e; e = e->next) {
+        if (e->rel->relid == rel->relid) {
+            release(rc, e->rel);
+            e->rel = rel;
+            return;
+        }
+    }
+    entry_t *e = malloc(sizeof *e);
+    e->rel = rel;
+    e->next = *head;
+    *head = e;
+}
+
+w2k_relation_t *w2k_relation_new(int ncols)
+{
+    w2k_relation_t *rel = calloc(1, sizeof *rel);
+    if (!rel)
+        return NULL;
+    rel->cols = calloc(ncols ? (size_t)ncols : 1, sizeof *rel->cols);
+    rel->keycols = calloc(ncols ? (size_t)ncols : 1, sizeof *rel->keycols);
+    if (!rel->cols || !rel->keycols) {
+        w2k_relation_free(rel);
+        return NULL;
+    }
+    rel->ncols = ncols;
+    for (int i = 0; i < ncols; i++)
+        rel->cols[i].key_pos = -1;
+    return rel;
+}
+
+void w2k_relation_free(w2k_relation_t *rel)
+{
+    if (!rel)
+        return;
+    free(rel->cols);
+    free(rel->keycols);
+    free(rel);
+}
+
+void w2k_avro_name(const char *s, char *out, size_t outsz)
+{
+    size_t n = 0;
+    if (!(*s >= 'A' && *s <= 'Z') && !(*s >= 'a' && *s <= 'z') && *s != '_' && n + 1 < outsz)
+        out[n++] = '_';
+    for (; *s && n + 1 < outsz; s++) {
+        char c = *s;
+        int ok =
+            (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        out[n++] = ok ? c : '_';
+    }
+    out[n] = '\0';
+}
+
+void w2k_relation_name_fields(w2k_relation_t *rel)
+{
+    for (int i = 0; i < rel->ncols; i++) {
+        char base[72];
+        w2k_avro_name(rel->cols[i].name, base, sizeof base);
+        snprintf(rel->cols[i].avro_name, sizeof rel->cols[i].avro_name, "%s", base);
+        for (unsigned short suffix = 2;; suffix++) {
+            int clash = 0;
+            for (int k = 0; k < i; k++)
+                clash |= strcmp(rel->cols[k].avro_name, rel->cols[i].avro_name) == 0;
+            if (!clash)
+                break;
+            snprintf(rel->cols[i].avro_name, sizeof rel->cols[i].avro_name, "%s_%d", base, suffix);
+        }
+    }
+}
+
+bool w2k_relation_same_shape(const w2k_relation_t *a, const w2k_relation_t *b)
+{
+    if (strcmp(a->schema, b->schema) || strcmp(a->name, b->name) || a->ncols != b->ncols ||
+        a->nkeys != b->nkeys || a->replident != b->replident)
+        return false;
+    for (int i = 0; i < a->ncols; i++) {
+        const w2k_column_t *x = &a->cols[i], *y = &b->cols[i];
+        if (strcmp(x->name, y->name) || x->type_oid != y->type_oid || x->typmod != y->typmod ||
+            x->key_pos != y->key_pos)
+            return false;
+    }
+    return true;
+}

@@ -1,0 +1,60 @@
+/* relcache.h — what wal2kafka knows about each streamed table, by relation OID: its
+ * name, columns with their PostgreSQL and Avro types, and its key columns, as the
+ * latest Relation message (and the catalog) described them. */
+#ifndef W2K_RELCACHE_H
+#define W2K_RELCACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pgtypes.h"
+
+typedef struct w2k_column_s {
+    char name[64];      /* PostgreSQL column name */
+    char avro_name[96]; /* Avro field name: invalid characters replaced, made unique */
+    uint32_t type_oid;  /* as in the Relation message */
+    int32_t typmod;
+    char type_name[128]; /* format_type() text, for schema-change events */
+    w2k_coltype_t type;  /* Avro mapping */
+    int key_pos;         /* position in the key, or -1 */
+} w2k_column_t;
+
+typedef struct w2k_relation_s {
+    uint32_t relid;
+    char schema[64];
+    char name[64];
+    char replident; /* d, n, f, i */
+    int ncols;
+    w2k_column_t *cols;
+    int nkeys;
+    int *keycols; /* nkeys indices into cols, in key order */
+    void *out;    /* the stream's output state (schemas, topic); owned by the stream */
+} w2k_relation_t;
+
+typedef struct w2k_relcache_s w2k_relcache_t;
+
+/* Called when a relation is removed or replaced, to free rel->out. */
+typedef void(w2k_relcache_free_cb)(void *arg, w2k_relation_t *rel);
+
+w2k_relcache_t *w2k_relcache_new(w2k_relcache_free_cb *free_cb, void *arg);
+/* Free the cache and every relation in it; accepts NULL. */
+void w2k_relcache_destroy(w2k_relcache_t *rc);
+/* The relation with this OID, or NULL. */
+w2k_relation_t *w2k_relcache_get(w2k_relcache_t *rc, uint32_t relid);
+/* Insert rel (the cache takes ownership), replacing and freeing any relation with the
+ * same OID. */
+void w2k_relcache_put(w2k_relcache_t *rc, w2k_relation_t *rel);
+
+/* A new relation with ncols zeroed columns. Returns NULL when out of memory. */
+w2k_relation_t *w2k_relation_new(int ncols);
+/* Free a relation not in a cache (rel->out must already be released); accepts NULL. */
+void w2k_relation_free(w2k_relation_t *rel);
+/* Derive Avro field names for every column (valid, unique). */
+void w2k_relation_name_fields(w2k_relation_t *rel);
+/* True when a and b have the same name, columns (names, types) and key. */
+bool w2k_relation_same_shape(const w2k_relation_t *a, const w2k_relation_t *b);
+
+/* Turn s into a valid Avro name part ([A-Za-z_][A-Za-z0-9_]*) in out. */
+void w2k_avro_name(const char *s, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,456 @@
+/* sink.c — the Kafka producer, topic creation and delivery-report routing. */
+#include "sink.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_STREAMS   256
+#define SEQ_BITS      48
+#define SYNC_TAG      (UINT64_C(1) << 63)
+#define TOPIC_BUCKETS 256
+
+_Static_assert(sizeof(void *) == 8, "message tags are 64-bit values carried in void *");
+
+struct w2k_sink_topic_s {
+    char *name;
+    rd_kafka_topic_t *rkt;
+    struct w2k_sink_topic_s *next;
+};
+
+typedef struct stream_slot_s {
+    w2k_sink_ack_cb *cb;
+    void *arg;
+} stream_slot_t;
+
+struct w2k_sink_s {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *mainq;
+    int pipefd[2];
+    const w2k_config_t *cfg;
+    stream_slot_t streams[MAX_STREAMS];
+    int nstreams;
+    w2k_sink_wait_cb *wait_cb;
+    void *wait_arg;
+    w2k_sink_topic_t *topics[TOPIC_BUCKETS];
+    /* synchronous produce: at most one at a time */
+    uint64_t sync_serial;
+    int sync_done;
+    w2k_err_t sync_err;
+};
+
+/* The hint for a Kafka error that needs the user's action, or NULL. */
+static const char *hint_for(rd_kafka_resp_err_t code)
+{
+    switch (code) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+        return "a message is larger than allowed: raise the broker's message.max.bytes (or the "
+               "topic's max.message.bytes) and \"message.max.bytes=...\" in kafka.properties, "
+               "or exclude the large columns with a column list";
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        return "grant this principal WRITE and DESCRIBE on the topics (and CREATE on the "
+               "cluster, or create the topics beforehand), e.g. kafka-acls --add "
+               "--allow-principal User:... --operation Write --topic ...";
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        return "grant this principal IDEMPOTENT_WRITE (and CREATE) on the cluster";
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        return "the topic does not exist and could not be created: check that this principal "
+               "may create topics, or create it beforehand";
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+        return "the broker did not acknowledge in time (message.timeout.ms); check that the "
+               "brokers are up and reachable; the changes will be sent again from the slot";
+    default:
+        return NULL;
+    }
+}
+
+static void set_kafka_err(w2k_err_t *err, rd_kafka_resp_err_t code, const char *what,
+                          const char *detail)
+{
+    w2k_err_set(err, W2K_EXIT_KAFKA, "%s: %s", what, detail ? detail : rd_kafka_err2str(code));
+    const char *hint = hint_for(code);
+    if (hint)
+        w2k_err_hint(err, "%s", hint);
+    err->retryable = hint == NULL || code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    w2k_sink_t *s = opaque;
+    uint64_t tag = (uint64_t)(uintptr_t)m->_private;
+    w2k_err_t failure;
+    if (m->err) {
+        char what[512];
+        snprintf(what, sizeof what, "delivery to topic %s failed", rd_kafka_topic_name(m->rkt));
+        set_kafka_err(&failure, m->err, what, rd_kafka_err2str(m->err));
+    }
+    if (tag & SYNC_TAG) {
+        if ((tag & ~SYNC_TAG) == s->sync_serial) {
+            s->sync_done = 1;
+            if (m->err)
+                s->sync_err = failure;
+        }
+        return;
+    }
+    int stream = (int)(tag >> SEQ_BITS);
+    if (stream < s->nstreams && s->streams[stream].cb)
+        s->streams[stream].cb(s->streams[stream].arg, tag & ((UINT64_C(1) << SEQ_BITS) - 1),
+                              m->err ? &failure : NULL);
+}
+
+static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (code == RD_KAFKA_RESP_ERR__FATAL)
+        w2k_error("kafka: fatal producer error: %s", reason);
+    else if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__TRANSPORT)
+        w2k_warn("kafka: %s (retrying)", reason);
+    else
+        w2k_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    w2k_log(level <= 3   ? W2K_LOG_ERROR
+            : level <= 5 ? W2K_LOG_WARN
+                         : W2K_LOG_DEBUG,
+            "librdkafka %s: %s", fac, buf);
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, w2k_err_t *err)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        w2k_err_set(err, W2K_EXIT_CONFIG, "Kafka property %s: %s", name, errstr);
+        w2k_err_hint(err, "fix kafka.properties in the configuration; see librdkafka's "
+                          "CONFIGURATION.md for the names and values it accepts");
+        return -1;
+    }
+    return 0;
+}
+
+w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, w2k_err_t *err)
+{
+    char buf[64];
+    w2k_sink_t *s = calloc(1, sizeof *s);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    s->pipefd[0] = s->pipefd[1] = -1;
+    s->cfg = cfg;
+    snprintf(buf, sizeof buf, "%d", cfg->max_in_flight + 10000);
+    if (conf_set(conf, "bootstrap.servers", cfg->kafka_bootstrap, err) ||
+        conf_set(conf, "client.id", "wal2kafka", err) ||
+        conf_set(conf, "enable.idempotence", "true", err) || conf_set(conf, "acks", "all", err) ||
+        conf_set(conf, "partitioner", "murmur2_random", err) ||
+        conf_set(conf, "queue.buffering.max.messages", buf, err) ||
+        conf_set(conf, "linger.ms", "5", err))
+        goto err;
+    for (int i = 0; i < cfg->nkafka_props; i++) {
+        char *kv = strdup(cfg->kafka_props[i]);
+        char *eq = strchr(kv, '=');
+        *eq = '\0';
+        int rc = conf_set(conf, kv, eq + 1, err);
+        if (rc == 0 && strcmp(kv, "partitioner") == 0 && strcmp(eq + 1, "murmur2_random") != 0)
+            w2k_warn("kafka.properties sets partitioner=%s: keys will not land on the "
+                     "partitions Java clients (Kafka Streams, Flink) expect",
+                     eq + 1);
+        free(kv);
+        if (rc)
+            goto err;
+    }
+    rd_kafka_conf_set_opaque(conf, s);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+
+    char errstr[512];
+    s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!s->rk) {
+        w2k_err_set(err, W2K_EXIT_KAFKA, "cannot create the Kafka producer: %s", errstr);
+        w2k_err_hint(err, "check the kafka group of the configuration");
+        goto err_conf;
+    }
+    conf = NULL;
+    if (pipe2(s->pipefd, O_NONBLOCK | O_CLOEXEC) != 0) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "pipe: %s", strerror(errno));
+        goto err;
+    }
+    s->mainq = rd_kafka_queue_get_main(s->rk);
+    rd_kafka_queue_io_event_enable(s->mainq, s->pipefd[1], "1", 1);
+    return s;
+err:
+err_conf:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    w2k_sink_destroy(s);
+    return NULL;
+}
+
+void w2k_sink_destroy(w2k_sink_t *s)
+{
+    if (!s)
+        return;
+    for (int b = 0; b < TOPIC_BUCKETS; b++) {
+        for (w2k_sink_topic_t *t = s->topics[b], *n; t; t = n) {
+            n = t->next;
+            rd_kafka_topic_destroy(t->rkt);
+            free(t->name);
+            free(t);
+        }
+    }
+    if (s->mainq) {
+        rd_kafka_queue_io_event_enable(s->mainq, -1, NULL, 0);
+        rd_kafka_queue_destroy(s->mainq);
+    }
+    if (s->rk) {
+        /* Streams have already waited for what they need; drop the rest quickly. */
+        rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        memset(s->streams, 0, sizeof s->streams);
+        rd_kafka_flush(s->rk, 1000);
+        rd_kafka_destroy(s->rk);
+    }
+    if (s->pipefd[0] >= 0)
+        close(s->pipefd[0]);
+    if (s->pipefd[1] >= 0)
+        close(s->pipefd[1]);
+    free(s);
+}
+
+int w2k_sink_register(w2k_sink_t *s, w2k_sink_ack_cb *cb, void *arg)
+{
+    if (s->nstreams == MAX_STREAMS)
+        return -1;
+    s->streams[s->nstreams].cb = cb;
+    s->streams[s->nstreams].arg = arg;
+    return s->nstreams++;
+}
+
+void w2k_sink_set_wait_cb(w2k_sink_t *s, w2k_sink_wait_cb *cb, void *arg)
+{
+    s->wait_cb = cb;
+    s->wait_arg = arg;
+}
+
+int w2k_sink_check_brokers(w2k_sink_t *s, int timeout_ms, w2k_err_t *err)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(s->rk, 0, NULL, &md, timeout_ms);
+    if (e) {
+        w2k_err_set(err, W2K_EXIT_KAFKA, "cannot reach Kafka at %s: %s", s->cfg->kafka_bootstrap,
+                    rd_kafka_err2str(e));
+        w2k_err_hint(err, "check kafka.bootstrap_servers and that the brokers are running and "
+                          "reachable from this host (and the security settings in "
+                          "kafka.properties)");
+        err->retryable = true;
+        return -1;
+    }
+    rd_kafka_metadata_destroy(md);
+    return 0;
+}
+
+static unsigned hash_name(const char *s)
+{
+    unsigned h = 5381;
+    while (*s)
+        h = h * 33 + (unsigned char)*s++;
+    return h % TOPIC_BUCKETS;
+}
+
+/* Create a topic; an existing topic is fine. */
+static int create_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind, w2k_err_t *err)
+{
+    char errstr[512], num[32];
+    const w2k_config_t *cfg = s->cfg;
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(
+        name, cfg->topic_partitions, cfg->topic_replication_factor, errstr, sizeof errstr);
+    if (!nt) {
+        w2k_err_set(err, W2K_EXIT_KAFKA, "cannot describe topic %s: %s", name, errstr);
+        return -1;
+    }
+    if (kind == W2K_TOPIC_COMPACT) {
+        rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+        snprintf(num, sizeof num, "%lld", (long long)cfg->topic_min_compaction_lag_ms);
+        rd_kafka_NewTopic_set_config(nt, "min.compaction.lag.ms", num);
+    } else {
+        rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "delete");
+        snprintf(num, sizeof num, "%lld", (long long)cfg->topic_keyless_retention_ms);
+        rd_kafka_NewTopic_set_config(nt, "retention.ms", num);
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(s->rk);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(s->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(opt, 30000, errstr, sizeof errstr);
+    rd_kafka_CreateTopics(s->rk, &nt, 1, opt, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 35000);
+    int rc = -1;
+    if (!ev) {
+        w2k_err_set(err, W2K_EXIT_KAFKA, "creating topic %s: no answer from Kafka in 35 s", name);
+        w2k_err_hint(err, "check that the brokers at %s are up", cfg->kafka_bootstrap);
+        err->retryable = true;
+    } else if (rd_kafka_event_error(ev)) {
+        set_kafka_err(err, rd_kafka_event_error(ev), "creating topic",
+                      rd_kafka_event_error_string(ev));
+    } else {
+        size_t n;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        rd_kafka_resp_err_t e = n ? rd_kafka_topic_result_error(res[0]) : 0;
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            w2k_info("created topic %s (%s, %d partitions, replication factor %d)", name,
+                     kind == W2K_TOPIC_COMPACT ? "compacted" : "delete policy",
+                     cfg->topic_partitions, cfg->topic_replication_factor);
+            rc = 0;
+        } else if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            rc = 0;
+        } else {
+            char what[512];
+            snprintf(what, sizeof what, "cannot create topic %s", name);
+            set_kafka_err(err, e, what, rd_kafka_topic_result_error_string(res[0]));
+            if (e == RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR ||
+                e == RD_KAFKA_RESP_ERR_INVALID_PARTITIONS)
+                w2k_err_hint(err, "set kafka.topic.partitions and replication_factor to values "
+                                  "the cluster accepts (replication_factor at most the number "
+                                  "of brokers)");
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    return rc;
+}
+
+w2k_sink_topic_t *w2k_sink_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind,
+                                 w2k_err_t *err)
+{
+    unsigned h = hash_name(name);
+    for (w2k_sink_topic_t *t = s->topics[h]; t; t = t->next)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    if (create_topic(s, name, kind, err) != 0)
+        return NULL;
+    w2k_sink_topic_t *t = calloc(1, sizeof *t);
+    t->name = strdup(name);
+    t->rkt = rd_kafka_topic_new(s->rk, name, NULL);
+    if (!t->rkt) {
+        w2k_err_set(err, W2K_EXIT_KAFKA, "topic %s: %s", name,
+                    rd_kafka_err2str(rd_kafka_last_error()));
+        free(t->name);
+        free(t);
+        return NULL;
+    }
+    t->next = s->topics[h];
+    s->topics[h] = t;
+    return t;
+}
+
+const char *w2k_sink_topic_name(const w2k_sink_topic_t *t)
+{
+    return t->name;
+}
+
+static int produce_tagged(w2k_sink_t *s, uint64_t tag, w2k_sink_topic_t *topic, const void *key,
+                          size_t keylen, const void *value, size_t valuelen, int64_t ts,
+                          w2k_err_t *err)
+{
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            s->rk, RD_KAFKA_V_RKT(topic->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)value, valuelen),
+            RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return 0;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            char what[512];
+            snprintf(what, sizeof what, "cannot produce to topic %s", topic->name);
+            set_kafka_err(err, e, what, NULL);
+            return -1;
+        }
+        w2k_sink_poll(s, 100);
+        if (s->wait_cb)
+            s->wait_cb(s->wait_arg);
+        if (w2k_sink_fatal(s, err))
+            return -1;
+    }
+}
+
+int w2k_sink_produce(w2k_sink_t *s, int stream, uint64_t seq, w2k_sink_topic_t *topic,
+                     const void *key, size_t keylen, const void *value, size_t valuelen,
+                     int64_t timestamp_ms, w2k_err_t *err)
+{
+    uint64_t tag = ((uint64_t)stream << SEQ_BITS) | seq;
+    return produce_tagged(s, tag, topic, key, keylen, value, valuelen, timestamp_ms, err);
+}
+
+int w2k_sink_produce_sync(w2k_sink_t *s, w2k_sink_topic_t *topic, const void *key, size_t keylen,
+                          const void *value, size_t valuelen, int timeout_ms, w2k_err_t *err)
+{
+    s->sync_serial++;
+    s->sync_done = 0;
+    w2k_err_clear(&s->sync_err);
+    if (produce_tagged(s, SYNC_TAG | s->sync_serial, topic, key, keylen, value, valuelen, 0, err) !=
+        0)
+        return -1;
+    for (int waited = 0; !s->sync_done; waited += 100) {
+        if (waited >= timeout_ms) {
+            w2k_err_set(err, W2K_EXIT_KAFKA,
+                        "Kafka did not acknowledge a message to %s within %d ms", topic->name,
+                        timeout_ms);
+            w2k_err_hint(err, "check that the brokers at %s are up and reachable",
+                         s->cfg->kafka_bootstrap);
+            err->retryable = true;
+            return -1;
+        }
+        w2k_sink_poll(s, 100);
+        if (s->wait_cb)
+            s->wait_cb(s->wait_arg);
+        if (w2k_sink_fatal(s, err))
+            return -1;
+    }
+    if (s->sync_err.code) {
+        *err = s->sync_err;
+        return -1;
+    }
+    return 0;
+}
+
+int w2k_sink_poll(w2k_sink_t *s, int timeout_ms)
+{
+    char drain[64];
+    while (read(s->pipefd[0], drain, sizeof drain) > 0)
+        ;
+    return rd_kafka_poll(s->rk, timeout_ms);
+}
+
+int w2k_sink_fd(const w2k_sink_t *s)
+{
+    return s->pipefd[0];
+}
+
+int w2k_sink_outq_len(const w2k_sink_t *s)
+{
+    return rd_kafka_outq_len(s->rk);
+}
+
+bool w2k_sink_fatal(w2k_sink_t *s, w2k_err_t *err)
+{
+    char reason[512];
+    rd_kafka_resp_err_t e = rd_kafka_fatal_error(s->rk, reason, sizeof reason);
+    if (!e)
+        return false;
+    w2k_err_set(err, W2K_EXIT_KAFKA, "the Kafka producer failed fatally: %s: %s",
+                rd_kafka_err2name(e), reason);
+    w2k_err_hint(err, "nothing past the last acknowledged change was confirmed; restarting "
+                      "resends the rest");
+    err->retryable = true;
+    return true;
+}

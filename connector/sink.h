@@ -1,0 +1,78 @@
+/* sink.h — the Kafka side: one idempotent producer (acks=all, murmur2_random) shared
+ * by every stream of the process, topic creation through the Admin API, and delivery
+ * reports routed back to the stream that produced each message. Single-threaded:
+ * call everything from the main loop; callbacks run inside w2k_sink_poll(). */
+#ifndef W2K_SINK_H
+#define W2K_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+
+typedef struct w2k_sink_s w2k_sink_t;
+typedef struct w2k_sink_topic_s w2k_sink_topic_t;
+
+/* Called for each delivery report of a message produced with w2k_sink_produce():
+ * failure is NULL when the broker acknowledged it, else what failed for good and
+ * what to do. */
+typedef void(w2k_sink_ack_cb)(void *arg, uint64_t seq, const w2k_err_t *failure);
+/* Called about every 100 ms while w2k_sink_produce() waits for queue space, so the
+ * caller can keep its PostgreSQL connections alive. */
+typedef void(w2k_sink_wait_cb)(void *arg);
+
+/* Topic kinds. */
+typedef enum w2k_topic_kind_e {
+    W2K_TOPIC_COMPACT, /* keyed table topics, schema topics: compact after the configured lag */
+    W2K_TOPIC_DELETE   /* keyless tables: delete after keyless_retention_ms */
+} w2k_topic_kind_t;
+
+/* Create the producer from the configuration. Returns NULL with err set on failure. */
+w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, w2k_err_t *err);
+/* Wait up to timeout_ms for outstanding deliveries, then free; accepts NULL. */
+void w2k_sink_destroy(w2k_sink_t *s);
+
+/* Register a stream's delivery callback; returns the stream id for produce calls,
+ * or -1 when too many streams are registered. */
+int w2k_sink_register(w2k_sink_t *s, w2k_sink_ack_cb *cb, void *arg);
+/* Set the callback run while a produce call waits for queue space. */
+void w2k_sink_set_wait_cb(w2k_sink_t *s, w2k_sink_wait_cb *cb, void *arg);
+
+/* Check that a broker answers within timeout_ms. Returns 0, or -1 with err. */
+int w2k_sink_check_brokers(w2k_sink_t *s, int timeout_ms, w2k_err_t *err);
+
+/* The handle of topic name, creating the topic with the configured partitions,
+ * replication factor and the settings of kind when it does not exist. Cached: only
+ * the first call per name talks to the broker. Returns NULL with err on failure. */
+w2k_sink_topic_t *w2k_sink_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind,
+                                 w2k_err_t *err);
+/* The name of a topic handle. */
+const char *w2k_sink_topic_name(const w2k_sink_topic_t *t);
+
+/* Produce one message (value NULL = tombstone; key NULL = no key) with the given
+ * timestamp; its delivery report goes to stream's callback with seq. Copies key and
+ * value. While the producer queue is full, serves delivery reports and runs the wait
+ * callback until there is room. Returns 0, or -1 with err when the producer refuses
+ * the message (e.g. larger than allowed) or has failed fatally. */
+int w2k_sink_produce(w2k_sink_t *s, int stream, uint64_t seq, w2k_sink_topic_t *topic,
+                     const void *key, size_t keylen, const void *value, size_t valuelen,
+                     int64_t timestamp_ms, w2k_err_t *err);
+
+/* Produce one message and wait until the broker acknowledged it (for schemas, which
+ * must be stored before the first message that uses them). Returns 0, or -1 with err. */
+int w2k_sink_produce_sync(w2k_sink_t *s, w2k_sink_topic_t *topic, const void *key, size_t keylen,
+                          const void *value, size_t valuelen, int timeout_ms, w2k_err_t *err);
+
+/* Serve delivery reports, waiting up to timeout_ms for the first. Returns how many
+ * events were served. */
+int w2k_sink_poll(w2k_sink_t *s, int timeout_ms);
+/* A file descriptor that becomes readable when delivery reports wait to be served. */
+int w2k_sink_fd(const w2k_sink_t *s);
+/* Messages handed to the producer and not yet reported. */
+int w2k_sink_outq_len(const w2k_sink_t *s);
+/* True once the producer failed fatally (it must be recreated); err says why. */
+bool w2k_sink_fatal(w2k_sink_t *s, w2k_err_t *err);
+
+#endif

@@ -1,0 +1,657 @@
+/* stream.c — one stream: slot → decode → relation cache → Avro → producer → LSN. */
+#include "stream.h"
+#include "avroenc.h"
+#include "avrofp.h"
+#include "catalog.h"
+#include "log.h"
+#include "lsntrack.h"
+#include "pgconn.h"
+#include "pgoutput.h"
+#include "relcache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH_FRAMES        2000 /* frames handled per step before the main loop runs again */
+#define MAX_MSGS_PER_CHANGE 4    /* a key change: delete, tombstone, create (+ margin) */
+
+/* What a relation needs for output; hangs off w2k_relation_t.out. */
+typedef struct relout_s {
+    w2k_relavro_t *ra;
+    w2k_sink_topic_t *topic;
+    const w2k_table_cfg_t *tcfg; /* NULL when the table is not in the configuration */
+} relout_t;
+
+/* Fingerprints already stored in <prefix>.schemas by this process. */
+typedef struct fpset_s {
+    uint64_t *v;
+    size_t n, cap;
+} fpset_t;
+
+struct w2k_stream_s {
+    const w2k_config_t *cfg;
+    const w2k_stream_cfg_t *scfg;
+    w2k_sink_t *sink;
+    int sink_id;
+    PGconn *repl;
+    PGconn *catalog;
+    w2k_pg_ident_t ident;
+    w2k_lsntrack_t *lt;
+    w2k_relcache_t *rc;
+    w2k_avroenc_t *enc;
+    w2k_pgmsg_t *msg;
+    w2k_sink_topic_t *schemas_topic;
+    w2k_sink_topic_t *changes_topic;
+    fpset_t published;
+    char schemas_topic_name[256];
+    char changes_topic_name[256];
+
+    bool streaming;
+    bool in_txn;
+    uint64_t txn; /* lsntrack sequence of the open transaction */
+    uint32_t xid;
+    w2k_lsn_t commit_lsn; /* of the open transaction */
+    int64_t commit_us;    /* µs since 1970 */
+    w2k_lsn_t received;   /* highest WAL position seen */
+    int64_t next_status_ms;
+    bool reply_due;
+    bool failed; /* a delivery failed for good */
+    w2k_err_t failure;
+
+    w2k_buf_t key, value, key2;
+    bool *changed; /* per column, for updates */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_ack(void *arg, uint64_t seq, const w2k_err_t *failure)
+{
+    w2k_stream_t *st = arg;
+    w2k_lsntrack_ack(st->lt, seq, failure == NULL);
+    if (failure && !st->failed) {
+        st->failed = true;
+        st->failure = *failure;
+    }
+}
+
+static void free_relout(void *arg, w2k_relation_t *rel)
+{
+    (void)arg;
+    relout_t *o = rel->out;
+    w2k_relavro_destroy(o->ra);
+    free(o);
+}
+
+w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *scfg,
+                             w2k_sink_t *sink, w2k_err_t *err)
+{
+    w2k_stream_t *st = calloc(1, sizeof *st);
+    if (!st)
+        goto oom;
+    st->cfg = cfg;
+    st->scfg = scfg;
+    st->sink = sink;
+    st->msg = malloc(sizeof *st->msg);
+    st->enc = w2k_avroenc_new();
+    st->changed = calloc(W2K_PG_MAX_COLUMNS, sizeof *st->changed);
+    st->lt = w2k_lsntrack_new(0);
+    if (!st->msg || !st->enc || !st->changed || !st->lt)
+        goto oom;
+    st->sink_id = w2k_sink_register(sink, on_ack, st);
+    if (st->sink_id < 0) {
+        w2k_err_set(err, W2K_EXIT_CONFIG, "too many streams in one process");
+        w2k_stream_destroy(st);
+        return NULL;
+    }
+    snprintf(st->schemas_topic_name, sizeof st->schemas_topic_name, "%s.schemas",
+             scfg->topic_prefix);
+    snprintf(st->changes_topic_name, sizeof st->changes_topic_name, "%s.schema_changes",
+             scfg->topic_prefix);
+    return st;
+oom:
+    w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory creating stream %s", scfg->name);
+    w2k_stream_destroy(st);
+    return NULL;
+}
+
+void w2k_stream_stop(w2k_stream_t *st)
+{
+    if (st->repl)
+        PQfinish(st->repl);
+    st->repl = NULL;
+    if (st->catalog)
+        PQfinish(st->catalog);
+    st->catalog = NULL;
+    w2k_relcache_destroy(st->rc);
+    st->rc = NULL;
+    st->streaming = false;
+    st->in_txn = false;
+    st->failed = false;
+    w2k_lsntrack_reset(st->lt);
+}
+
+void w2k_stream_destroy(w2k_stream_t *st)
+{
+    if (!st)
+        return;
+    w2k_stream_stop(st);
+    w2k_lsntrack_destroy(st->lt);
+    w2k_avroenc_destroy(st->enc);
+    free(st->msg);
+    free(st->changed);
+    free(st->published.v);
+    w2k_buf_free(&st->key);
+    w2k_buf_free(&st->key2);
+    w2k_buf_free(&st->value);
+    free(st);
+}
+
+const char *w2k_stream_name(const w2k_stream_t *st)
+{
+    return st->scfg->name;
+}
+
+/* Store a schema in <prefix>.schemas (once per process) and wait for the ack. */
+static int publish_schema(w2k_stream_t *st, const w2k_schema_t *s, w2k_err_t *err)
+{
+    for (size_t i = 0; i < st->published.n; i++)
+        if (st->published.v[i] == s->fingerprint)
+            return 0;
+    /* key: the fingerprint bytes as the single-object header carries them, in hex */
+    char key[17];
+    uint8_t header[W2K_SOE_HEADER_LEN];
+    w2k_soe_header(s->fingerprint, header);
+    for (int i = 0; i < 8; i++)
+        snprintf(key + 2 * i, 3, "%02x", header[2 + i]);
+    if (w2k_sink_produce_sync(st->sink, st->schemas_topic, key, 16, s->json, strlen(s->json), 30000,
+                              err) != 0)
+        return -1;
+    if (st->published.n == st->published.cap) {
+        size_t cap = st->published.cap ? st->published.cap * 2 : 64;
+        uint64_t *v = realloc(st->published.v, cap * sizeof *v);
+        if (!v) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+            return -1;
+        }
+        st->published.v = v;
+        st->published.cap = cap;
+    }
+    st->published.v[st->published.n++] = s->fingerprint;
+    return 0;
+}
+
+int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
+{
+    const w2k_config_t *cfg = st->cfg;
+    const w2k_stream_cfg_t *sc = st->scfg;
+    int version;
+    w2k_slot_info_t slot;
+
+    st->catalog = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, err);
+    if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0 ||
+        w2k_catalog_ensure_publication(st->catalog, cfg->path, sc, err) != 0)
+        goto fail;
+    st->repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, err);
+    if (!st->repl || w2k_pg_identify(st->repl, &st->ident, err) != 0 ||
+        w2k_catalog_slot(st->catalog, sc->slot, &slot, err) != 0)
+        goto fail;
+    if (!slot.exists) {
+        w2k_lsn_t at;
+        char lsn[20];
+        if (w2k_catalog_create_slot(st->repl, sc->slot, &at, err) != 0)
+            goto fail;
+        w2k_info("created replication slot %s at %s for stream %s", sc->slot, w2k_lsn_str(at, lsn),
+                 sc->name);
+    } else if (w2k_catalog_slot_usable(&slot, sc->slot, st->ident.dbname, err) != 0) {
+        goto fail;
+    }
+
+    /* Topics for schemas and schema changes; store the schema-change schemas. */
+    st->schemas_topic = w2k_sink_topic(st->sink, st->schemas_topic_name, W2K_TOPIC_COMPACT, err);
+    if (!st->schemas_topic)
+        goto fail;
+    st->changes_topic = w2k_sink_topic(st->sink, st->changes_topic_name, W2K_TOPIC_COMPACT, err);
+    if (!st->changes_topic || publish_schema(st, w2k_avroenc_change_key_schema(st->enc), err) ||
+        publish_schema(st, w2k_avroenc_change_value_schema(st->enc), err))
+        goto fail;
+
+    st->rc = w2k_relcache_new(free_relout, st);
+    w2k_lsn_t from = w2k_lsntrack_confirmed(st->lt);
+    if (!st->rc || w2k_pg_start_replication(st->repl, sc->slot, sc->publication, from, err) != 0)
+        goto fail;
+    char lsn[20];
+    w2k_info("stream %s: streaming from slot %s at %s (database %s)", sc->name, sc->slot,
+             w2k_lsn_str(from          ? from
+                         : slot.exists ? slot.confirmed_flush
+                                       : st->ident.xlogpos,
+                         lsn),
+             st->ident.dbname);
+    st->streaming = true;
+    st->next_status_ms = mono_ms() + cfg->status_interval_ms;
+    return 0;
+fail:
+    w2k_stream_stop(st);
+    return -1;
+}
+
+int w2k_stream_fd(const w2k_stream_t *st)
+{
+    return st->repl ? PQsocket(st->repl) : -1;
+}
+
+bool w2k_stream_wants_read(const w2k_stream_t *st)
+{
+    return st->streaming && !st->failed &&
+           w2k_lsntrack_inflight(st->lt) + MAX_MSGS_PER_CHANGE <= (uint64_t)st->cfg->max_in_flight;
+}
+
+uint64_t w2k_stream_inflight(const w2k_stream_t *st)
+{
+    return w2k_lsntrack_inflight(st->lt);
+}
+
+bool w2k_stream_delivery_failed(const w2k_stream_t *st, w2k_err_t *err)
+{
+    if (st->failed)
+        *err = st->failure;
+    return st->failed;
+}
+
+int w2k_stream_timeout_ms(const w2k_stream_t *st)
+{
+    int64_t left = st->next_status_ms - mono_ms();
+    return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
+}
+
+int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
+{
+    if (!st->repl || !st->streaming)
+        return 0;
+    int64_t now = mono_ms();
+    if (!force && !st->reply_due && now < st->next_status_ms) {
+        if (PQflush(st->repl) < 0) {
+            w2k_pg_set_error(err, st->repl, NULL, "sending to PostgreSQL failed");
+            err->retryable = true;
+            return -1;
+        }
+        return 0;
+    }
+    w2k_lsn_t confirmed = w2k_lsntrack_confirmed(st->lt);
+    if (w2k_pg_send_status(st->repl, st->received > confirmed ? st->received : confirmed, confirmed,
+                           err) != 0)
+        return -1;
+    st->reply_due = false;
+    st->next_status_ms = now + st->cfg->status_interval_ms;
+    return 0;
+}
+
+/* The configured entry of a table, or NULL. */
+static const w2k_table_cfg_t *table_cfg(const w2k_stream_t *st, const char *schema,
+                                        const char *name)
+{
+    for (int i = 0; i < st->scfg->ntables; i++) {
+        const w2k_table_cfg_t *t = &st->scfg->tables[i];
+        if (strcmp(t->schema, schema) == 0 && strcmp(t->name, name) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+/* Build a relation from a Relation message, resolving types and the key. */
+static w2k_relation_t *relation_from_msg(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_err_t *err)
+{
+    w2k_relation_t *rel = w2k_relation_new(m->u.relation.ncols);
+    if (!rel) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return NULL;
+    }
+    rel->relid = m->u.relation.relid;
+    snprintf(rel->schema, sizeof rel->schema, "%s",
+             m->u.relation.nspname[0] ? m->u.relation.nspname : "pg_catalog");
+    snprintf(rel->name, sizeof rel->name, "%s", m->u.relation.relname);
+    rel->replident = m->u.relation.replident;
+    for (int i = 0; i < rel->ncols; i++) {
+        w2k_column_t *c = &rel->cols[i];
+        const w2k_pgcolumn_t *mc = &m->columns[i];
+        w2k_typeinfo_t ti;
+        snprintf(c->name, sizeof c->name, "%s", mc->name);
+        c->type_oid = mc->type_oid;
+        c->typmod = mc->typmod;
+        if (w2k_catalog_resolve_type(st->catalog, mc->type_oid, mc->typmod, &ti, err) != 0) {
+            /* The type is gone (dropped since): fall back to its text form. */
+            w2k_warn("table %s.%s column %s: %s; sending its text form", rel->schema, rel->name,
+                     c->name, err->msg);
+            memset(&ti, 0, sizeof ti);
+            ti.oid = mc->type_oid;
+            ti.typmod = mc->typmod;
+            snprintf(ti.name, sizeof ti.name, "oid %u", mc->type_oid);
+            w2k_err_clear(err);
+        }
+        snprintf(c->type_name, sizeof c->type_name, "%s", ti.name);
+        w2k_coltype_from_pg(&c->type, ti.oid, ti.typmod, ti.elem_oid);
+    }
+    w2k_relation_name_fields(rel);
+
+    /* The key: the primary key in index order; else the replica identity index. */
+    char pk[32][64]; /* INDEX_MAX_KEYS */
+    int npk = 0;
+    w2k_err_t kerr;
+    int looked = w2k_catalog_primary_key(st->catalog, rel->relid, pk, 32, &npk, &kerr) == 0;
+    if (looked && npk > 0 && rel->replident != 'i') {
+        for (int k = 0; k < npk; k++)
+            for (int i = 0; i < rel->ncols; i++)
+                if (strcmp(rel->cols[i].name, pk[k]) == 0) {
+                    rel->cols[i].key_pos = rel->nkeys;
+                    rel->keycols[rel->nkeys++] = i;
+                }
+        if (rel->nkeys != npk) { /* a column list left out part of the key */
+            for (int i = 0; i < rel->ncols; i++)
+                rel->cols[i].key_pos = -1;
+            rel->nkeys = 0;
+        }
+    } else if (rel->replident == 'i' || (rel->replident == 'd' && !looked)) {
+        for (int i = 0; i < rel->ncols; i++)
+            if (m->columns[i].flags & 1) {
+                rel->cols[i].key_pos = rel->nkeys;
+                rel->keycols[rel->nkeys++] = i;
+            }
+    }
+    return rel;
+}
+
+static void topic_name(const w2k_stream_t *st, const w2k_relation_t *rel, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s.%s.%s", st->scfg->topic_prefix, rel->schema, rel->name);
+    for (char *p = out + strlen(st->scfg->topic_prefix) + 1; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            *p = '_';
+    }
+}
+
+/* Make the relation ready for output: schemas built and stored, topic created. */
+static relout_t *output_of(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err)
+{
+    if (rel->out)
+        return rel->out;
+    relout_t *o = calloc(1, sizeof *o);
+    if (!o) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return NULL;
+    }
+    char topic[512];
+    topic_name(st, rel, topic, sizeof topic);
+    o->tcfg = table_cfg(st, rel->schema, rel->name);
+    o->ra = w2k_relavro_new(rel, st->scfg->topic_prefix, err);
+    if (!o->ra)
+        goto fail;
+    o->topic =
+        w2k_sink_topic(st->sink, topic, rel->nkeys ? W2K_TOPIC_COMPACT : W2K_TOPIC_DELETE, err);
+    if (!o->topic)
+        goto fail;
+    const w2k_schema_t *ks = w2k_relavro_key_schema(o->ra);
+    if ((ks && publish_schema(st, ks, err) != 0) ||
+        publish_schema(st, w2k_relavro_value_schema(o->ra), err) != 0)
+        goto fail;
+    rel->out = o;
+    return o;
+fail:
+    w2k_relavro_destroy(o->ra);
+    free(o);
+    return NULL;
+}
+
+static w2k_source_t source_of(const w2k_stream_t *st, w2k_lsn_t lsn)
+{
+    w2k_source_t s = {st->scfg->topic_prefix, st->ident.dbname, st->xid, lsn,
+                      st->commit_lsn,         st->commit_us,    false};
+    return s;
+}
+
+static int emit(w2k_stream_t *st, relout_t *o, const w2k_buf_t *key, const w2k_buf_t *value,
+                w2k_err_t *err)
+{
+    w2k_lsntrack_add(st->lt, st->txn);
+    return w2k_sink_produce(st->sink, st->sink_id, st->txn, o->topic, key ? key->data : NULL,
+                            key ? key->len : 0, value ? value->data : NULL, value ? value->len : 0,
+                            st->commit_us / 1000, err);
+}
+
+/* Produce an envelope (and for deletes a tombstone) for one row change. */
+static int emit_change(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, char op,
+                       const w2k_pgtuple_t *before, const w2k_pgtuple_t *after, const bool *changed,
+                       const w2k_buf_t *key, w2k_lsn_t lsn, w2k_err_t *err)
+{
+    w2k_source_t src = source_of(st, lsn);
+    if (w2k_avroenc_value(st->enc, o->ra, rel, op, before, after, changed, &src, now_ms(),
+                          &st->value, err) != 0 ||
+        emit(st, o, key, &st->value, err) != 0)
+        return -1;
+    if (op == W2K_OP_DELETE_ && key)
+        return emit(st, o, key, NULL, err);
+    return 0;
+}
+
+static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
+{
+    uint32_t relid = m->kind == W2K_PGMSG_INSERT   ? m->u.insert.relid
+                     : m->kind == W2K_PGMSG_UPDATE ? m->u.update.relid
+                                                   : m->u.delete_.relid;
+    w2k_relation_t *rel = w2k_relcache_get(st->rc, relid);
+    if (!rel) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME,
+                    "protocol error: a change of relation %u arrived before its description",
+                    relid);
+        err->retryable = true;
+        return -1;
+    }
+    relout_t *o = output_of(st, rel, err);
+    if (!o)
+        return -1;
+    unsigned want = o->tcfg ? o->tcfg->ops : W2K_OP_ALL;
+    const w2k_buf_t *key = rel->nkeys ? &st->key : NULL;
+
+    if (m->kind == W2K_PGMSG_INSERT) {
+        if (!(want & W2K_OP_INSERT))
+            return 0;
+        if (key && w2k_avroenc_key(st->enc, o->ra, rel, &m->newtup, NULL, &st->key, err) != 0)
+            return -1;
+        return emit_change(st, rel, o, W2K_OP_CREATE, NULL, &m->newtup, NULL, key, lsn, err);
+    }
+    if (m->kind == W2K_PGMSG_DELETE) {
+        if (!(want & W2K_OP_DELETE))
+            return 0;
+        const w2k_pgtuple_t *before = m->u.delete_.old_kind == 'O' ? &m->oldtup : NULL;
+        if (key && w2k_avroenc_key(st->enc, o->ra, rel, &m->oldtup, NULL, &st->key, err) != 0)
+            return -1;
+        return emit_change(st, rel, o, W2K_OP_DELETE_, before, NULL, NULL, key, lsn, err);
+    }
+
+    /* Update. */
+    if (!(want & W2K_OP_UPDATE))
+        return 0;
+    const w2k_pgtuple_t *old = m->u.update.old_kind ? &m->oldtup : NULL;
+    const w2k_pgtuple_t *before = m->u.update.old_kind == 'O' ? &m->oldtup : NULL;
+    if (key && w2k_avroenc_key(st->enc, o->ra, rel, &m->newtup, old, &st->key, err) != 0)
+        return -1;
+    if (key && old) {
+        if (w2k_avroenc_key(st->enc, o->ra, rel, old, NULL, &st->key2, err) != 0)
+            return -1;
+        if (st->key2.len != st->key.len || memcmp(st->key2.data, st->key.data, st->key.len)) {
+            /* The key changed: the old row is gone, a new one exists. */
+            if (emit_change(st, rel, o, W2K_OP_DELETE_, before, NULL, NULL, &st->key2, lsn, err) !=
+                0)
+                return -1;
+            return emit_change(st, rel, o, W2K_OP_CREATE, NULL, &m->newtup, NULL, key, lsn, err);
+        }
+    }
+    const bool *changed = NULL;
+    if (before) {
+        for (int i = 0; i < rel->ncols; i++) {
+            const w2k_pgdatum_t *a = &before->cols[i], *b = &m->newtup.cols[i];
+            st->changed[i] = b->kind != 'u' && (a->kind != b->kind || a->len != b->len ||
+                                                (a->len && memcmp(a->data, b->data, a->len) != 0));
+        }
+        changed = st->changed;
+    }
+    return emit_change(st, rel, o, W2K_OP_UPDATE_, before, &m->newtup, changed, key, lsn, err);
+}
+
+/* Announce a schema change on <prefix>.schema_changes, as part of the open transaction
+ * when there is one. */
+static int emit_schema_change(w2k_stream_t *st, const w2k_schema_change_t *ch, w2k_lsn_t lsn,
+                              w2k_err_t *err)
+{
+    w2k_source_t src = source_of(st, lsn);
+    if (w2k_avroenc_change(st->enc, ch, &src, now_ms(), &st->key, &st->value, err) != 0)
+        return -1;
+    relout_t o = {NULL, st->changes_topic, NULL};
+    return emit(st, &o, &st->key, &st->value, err);
+}
+
+static int handle_relation(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
+{
+    w2k_relation_t *rel = relation_from_msg(st, m, err);
+    if (!rel)
+        return -1;
+    w2k_relation_t *old = w2k_relcache_get(st->rc, rel->relid);
+    if (old && w2k_relation_same_shape(old, rel)) {
+        w2k_relation_free(rel);
+        return 0;
+    }
+    if (!old && rel->nkeys == 0)
+        w2k_warn("table %s.%s has no primary key and no replica identity index: its messages "
+                 "carry no key, go to a delete-policy topic, and keep no per-row order; add a "
+                 "primary key to fix this",
+                 rel->schema, rel->name);
+    if (old && st->in_txn) {
+        w2k_schema_change_t ch = {"alter", rel->schema, rel->name, rel->relid,
+                                  old,     rel,         NULL,      NULL};
+        if (strcmp(old->schema, rel->schema) || strcmp(old->name, rel->name))
+            ch.type = "rename";
+        if (emit_schema_change(st, &ch, lsn, err) != 0) {
+            w2k_relation_free(rel);
+            return -1;
+        }
+        w2k_info("table %s.%s changed shape (%s): new schemas are published before its next row",
+                 rel->schema, rel->name, ch.type);
+    }
+    w2k_relcache_put(st->rc, rel);
+    return 0;
+}
+
+static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
+{
+    const char *opts[3] = {NULL, NULL, NULL};
+    int n = 0;
+    if (m->u.truncate.options & 1)
+        opts[n++] = "cascade";
+    if (m->u.truncate.options & 2)
+        opts[n++] = "restart_identity";
+    for (uint32_t i = 0; i < m->u.truncate.nrels; i++) {
+        uint32_t relid = w2k_pgoutput_truncate_relid(m, i);
+        w2k_relation_t *rel = w2k_relcache_get(st->rc, relid);
+        if (!rel)
+            continue;
+        const w2k_table_cfg_t *t = table_cfg(st, rel->schema, rel->name);
+        if (t && !(t->ops & W2K_OP_TRUNCATE))
+            continue;
+        w2k_schema_change_t ch = {"truncate", rel->schema, rel->name, relid, NULL, rel, opts, NULL};
+        if (emit_schema_change(st, &ch, lsn, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err)
+{
+    if (f->type == 'k') {
+        if (f->wal_end > st->received)
+            st->received = f->wal_end;
+        if (!st->in_txn)
+            w2k_lsntrack_follow(st->lt, f->wal_end);
+        st->reply_due |= f->reply_requested;
+        return 0;
+    }
+    if (f->wal_start > st->received)
+        st->received = f->wal_start;
+    char why[256];
+    w2k_pgmsg_t *m = st->msg;
+    if (w2k_pgoutput_decode(f->data, f->len, m, why, sizeof why) != 0) {
+        char lsn[20];
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "cannot decode the message at %s: %s",
+                    w2k_lsn_str(f->wal_start, lsn), why);
+        w2k_err_hint(err, "the server sent something wal2kafka does not understand; please "
+                          "report it with the PostgreSQL version");
+        return -1;
+    }
+    switch (m->kind) {
+    case W2K_PGMSG_BEGIN:
+        st->txn = w2k_lsntrack_begin(st->lt);
+        if (!st->txn) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory tracking transactions");
+            return -1;
+        }
+        st->in_txn = true;
+        st->xid = m->u.begin.xid;
+        st->commit_lsn = m->u.begin.final_lsn;
+        st->commit_us = m->u.begin.commit_time + W2K_PG_EPOCH_OFFSET_US;
+        return 0;
+    case W2K_PGMSG_COMMIT:
+        w2k_lsntrack_commit(st->lt, st->txn, m->u.commit.end_lsn);
+        st->in_txn = false;
+        return 0;
+    case W2K_PGMSG_RELATION:
+        return handle_relation(st, m, f->wal_start, err);
+    case W2K_PGMSG_INSERT:
+    case W2K_PGMSG_UPDATE:
+    case W2K_PGMSG_DELETE:
+        return handle_row(st, m, f->wal_start, err);
+    case W2K_PGMSG_TRUNCATE:
+        return handle_truncate(st, m, f->wal_start, err);
+    case W2K_PGMSG_TYPE:
+    case W2K_PGMSG_ORIGIN:
+    case W2K_PGMSG_MESSAGE:
+        return 0;
+    }
+    return 0;
+}
+
+int w2k_stream_step(w2k_stream_t *st, w2k_err_t *err)
+{
+    if (!st->streaming)
+        return 0;
+    for (int n = 0; n < BATCH_FRAMES && w2k_stream_wants_read(st); n++) {
+        char *buf;
+        w2k_pgframe_t f;
+        int r = w2k_pg_read_frame(st->repl, &buf, &f, err);
+        if (r < 0) {
+            st->streaming = false;
+            return -1;
+        }
+        if (r == 0)
+            break;
+        int rc = handle_frame(st, &f, err);
+        PQfreemem(buf);
+        if (rc != 0)
+            return -1;
+        if ((n & 255) == 255)
+            w2k_sink_poll(st->sink, 0);
+    }
+    return w2k_stream_tick(st, false, err);
+}

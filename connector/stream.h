@@ -1,0 +1,49 @@
+/* stream.h — one stream: a replication slot and publication read through pgoutput,
+ * each change encoded and produced to its table's topic, and the slot confirmed as
+ * far as the broker has acknowledged. Single-threaded: the main loop calls it. */
+#ifndef W2K_STREAM_H
+#define W2K_STREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+#include "sink.h"
+
+typedef struct w2k_stream_s w2k_stream_t;
+
+/* A stream for configuration scfg that produces through sink. Nothing is connected
+ * yet. Returns NULL with err on failure. */
+w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *scfg,
+                             w2k_sink_t *sink, w2k_err_t *err);
+/* Close the connections and free; accepts NULL. */
+void w2k_stream_destroy(w2k_stream_t *st);
+/* The stream's name. */
+const char *w2k_stream_name(const w2k_stream_t *st);
+
+/* Connect to PostgreSQL, check the server, make the publication and the slot ready,
+ * and start streaming from the last confirmed position. Returns 0, or -1 with err
+ * (err->retryable when trying again later may succeed). */
+int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err);
+/* Close the replication connection and forget everything not yet confirmed, ready
+ * for w2k_stream_start() to resume from the slot. */
+void w2k_stream_stop(w2k_stream_t *st);
+
+/* The socket to wait on while streaming, or -1. */
+int w2k_stream_fd(const w2k_stream_t *st);
+/* True while the stream is streaming and below its in-flight limit. */
+bool w2k_stream_wants_read(const w2k_stream_t *st);
+/* Read and handle the frames available now (a bounded batch) and send a status
+ * update when one is due. Returns 0, or -1 with err. */
+int w2k_stream_step(w2k_stream_t *st, w2k_err_t *err);
+/* Send a status update if one is due or force is set. Returns 0, or -1 with err. */
+int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err);
+/* Milliseconds until the next status update is due. */
+int w2k_stream_timeout_ms(const w2k_stream_t *st);
+/* Messages produced and not yet acknowledged. */
+uint64_t w2k_stream_inflight(const w2k_stream_t *st);
+/* True once a delivery failed for good; err receives the failure. */
+bool w2k_stream_delivery_failed(const w2k_stream_t *st, w2k_err_t *err);
+
+#endif
