@@ -1,0 +1,229 @@
+/* test_config.c — the configuration parser: defaults, every setting, and an error that
+ * names file and line for each kind of bad input. */
+#include "config.h"
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char path[64];
+
+static void write_file(const char *text)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+#define BASE                                                                                       \
+    "postgresql = { conninfo = \"host=127.0.0.1 dbname=app user=w2k\"; };\n"                       \
+    "kafka = { bootstrap_servers = \"127.0.0.1:9092\"; };\n"
+
+static w2k_config_t *load(const char *text, w2k_err_t *err)
+{
+    write_file(text);
+    w2k_err_clear(err);
+    return w2k_config_load(path, err);
+}
+
+/* Loading text must fail at line with a message containing want. */
+static void expect_error(const char *text, int line, const char *want, const char *want_hint)
+{
+    w2k_err_t err;
+    w2k_config_t *cfg = load(text, &err);
+    CHECK(cfg == NULL);
+    w2k_config_destroy(cfg);
+    char where[128];
+    snprintf(where, sizeof where, "%s:%d: ", path, line);
+    CHECK_INT(err.code, W2K_EXIT_CONFIG);
+    if (strncmp(err.msg, where, strlen(where)) != 0 || !strstr(err.msg, want) ||
+        (want_hint && !strstr(err.hint, want_hint))) {
+        unit_failures++;
+        fprintf(stderr, "want \"%s...%s\" (hint ~ %s), got \"%s\" (hint \"%s\")\n", where, want,
+                want_hint ? want_hint : "-", err.msg, err.hint);
+    }
+}
+
+static void defaults(void)
+{
+    w2k_err_t err;
+    w2k_config_t *cfg =
+        load(BASE "streams = ( { name = \"main\"; tables = ( \"public.orders\" ); } );\n", &err);
+    CHECK(cfg != NULL);
+    if (!cfg) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    CHECK_STR(cfg->pg_conninfo, "host=127.0.0.1 dbname=app user=w2k");
+    CHECK(cfg->pg_password_file == NULL);
+    CHECK_STR(cfg->kafka_bootstrap, "127.0.0.1:9092");
+    CHECK_INT(cfg->nkafka_props, 0);
+    CHECK_INT(cfg->topic_partitions, 1);
+    CHECK_INT(cfg->topic_replication_factor, 1);
+    CHECK_INT(cfg->topic_min_compaction_lag_ms, 86400000);
+    CHECK_INT(cfg->topic_keyless_retention_ms, 86400000);
+    CHECK_INT(cfg->max_in_flight, 100000);
+    CHECK_INT(cfg->status_interval_ms, 1000);
+    CHECK_INT(cfg->shutdown_timeout_ms, 30000);
+    CHECK_INT(cfg->retry_initial_ms, 500);
+    CHECK_INT(cfg->retry_max_backoff_ms, 30000);
+    CHECK_INT(cfg->retry_max_attempts, 0);
+    CHECK_INT(cfg->retry_max_duration_s, 600);
+    CHECK_INT(cfg->nstreams, 1);
+    CHECK_STR(cfg->streams[0].name, "main");
+    CHECK_STR(cfg->streams[0].slot, "wal2kafka_main");
+    CHECK_STR(cfg->streams[0].publication, "wal2kafka_main");
+    CHECK_STR(cfg->streams[0].topic_prefix, "main");
+    CHECK_INT(cfg->streams[0].ntables, 1);
+    CHECK_STR(cfg->streams[0].tables[0].schema, "public");
+    CHECK_STR(cfg->streams[0].tables[0].name, "orders");
+    CHECK_INT(cfg->streams[0].tables[0].ops, W2K_OP_ALL);
+    CHECK(cfg->streams[0].tables[0].filter == NULL);
+    CHECK_INT(cfg->streams[0].tables[0].ncolumns, 0);
+    CHECK_INT(cfg->streams[0].tables[0].line, 3);
+    w2k_config_destroy(cfg);
+}
+
+static void everything(void)
+{
+    w2k_err_t err;
+    w2k_config_t *cfg = load(
+        "postgresql = { conninfo = \"postgresql://w2k@db:5433/app?sslmode=verify-full\";\n"
+        "  password_file = \"/run/secrets/pg\"; };\n"
+        "kafka = { bootstrap_servers = \"k1:9092,k2:9092\";\n"
+        "  properties = [ \"compression.type=lz4\", \"security.protocol=SASL_SSL\" ];\n"
+        "  topic = { partitions = 6; replication_factor = 3; min_compaction_lag_ms = 3600000;\n"
+        "            keyless_retention_ms = 604800000L; }; };\n"
+        "delivery = { max_in_flight = 5000; status_interval_ms = 250; shutdown_timeout_ms = 0; };\n"
+        "retry = { initial_backoff_ms = 100; max_backoff_ms = 2000; max_attempts = 7;\n"
+        "          max_duration_s = 0; };\n"
+        "log = { level = \"debug\"; format = \"json\"; };\n"
+        "streams = (\n"
+        "  { name = \"orders\"; slot = \"s1\"; publication = \"p1\"; topic_prefix = \"shop.pg\";\n"
+        "    tables = ( \"Orders\", { name = \"sales.\\\"Line Items\\\"\";\n"
+        "      filter = \"qty > 10\"; columns = [\"id\", \"qty\"];\n"
+        "      operations = [\"insert\", \"delete\"]; } ); },\n"
+        "  { name = \"audit\"; tables = ( { name = \"\\\"Audit\\\".log\"; } ); }\n"
+        ");\n",
+        &err);
+    CHECK(cfg != NULL);
+    if (!cfg) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    CHECK_STR(cfg->pg_password_file, "/run/secrets/pg");
+    CHECK_INT(cfg->nkafka_props, 2);
+    CHECK_STR(cfg->kafka_props[1], "security.protocol=SASL_SSL");
+    CHECK_INT(cfg->topic_partitions, 6);
+    CHECK_INT(cfg->topic_replication_factor, 3);
+    CHECK_INT(cfg->topic_min_compaction_lag_ms, 3600000);
+    CHECK_INT(cfg->topic_keyless_retention_ms, 604800000LL);
+    CHECK_INT(cfg->max_in_flight, 5000);
+    CHECK_INT(cfg->status_interval_ms, 250);
+    CHECK_INT(cfg->shutdown_timeout_ms, 0);
+    CHECK_INT(cfg->retry_max_attempts, 7);
+    CHECK_INT(cfg->retry_max_duration_s, 0);
+    CHECK_INT(cfg->log_level, 0);
+    CHECK_INT(cfg->log_json, 1);
+    CHECK_INT(cfg->nstreams, 2);
+    const w2k_stream_cfg_t *s = &cfg->streams[0];
+    CHECK_STR(s->slot, "s1");
+    CHECK_STR(s->publication, "p1");
+    CHECK_STR(s->topic_prefix, "shop.pg");
+    CHECK_INT(s->ntables, 2);
+    CHECK_STR(s->tables[0].schema, "public");
+    CHECK_STR(s->tables[0].name, "orders"); /* unquoted: folded to lower case */
+    CHECK_STR(s->tables[1].schema, "sales");
+    CHECK_STR(s->tables[1].name, "Line Items");
+    CHECK_STR(s->tables[1].filter, "qty > 10");
+    CHECK_INT(s->tables[1].ncolumns, 2);
+    CHECK_STR(s->tables[1].columns[1], "qty");
+    CHECK_INT(s->tables[1].ops, W2K_OP_INSERT | W2K_OP_DELETE);
+    CHECK_INT(s->tables[1].line, 13);
+    CHECK_STR(cfg->streams[1].tables[0].schema, "Audit");
+    CHECK_STR(cfg->streams[1].tables[0].name, "log");
+    CHECK_STR(cfg->streams[1].slot, "wal2kafka_audit");
+    w2k_config_destroy(cfg);
+}
+
+static void errors(void)
+{
+    const char *streams = "streams = ( { name = \"main\"; tables = ( \"public.orders\" ); } );\n";
+    char text[2048];
+
+    snprintf(text, sizeof text, BASE "kafak = { };\n%s", streams);
+    expect_error(text, 3, "unknown setting \"kafak\" in the top level", "known settings here");
+
+    snprintf(text, sizeof text, BASE "delivery = {\n  max_in_flight = \"lots\"; };\n%s", streams);
+    expect_error(text, 4, "setting \"max_in_flight\" must be an integer", "whole number");
+
+    snprintf(text, sizeof text, BASE "delivery = { max_in_flight = 0; };\n%s", streams);
+    expect_error(text, 3, "setting \"max_in_flight\" is 0, out of range", "from 1 to");
+
+    snprintf(text, sizeof text,
+             "postgresql = { conninfo = \"dbname=app\"; };\nkafka = { bootstrap_servers = "
+             "\"k:9092\";\n  topic = { partitons = 3; }; };\n%s",
+             streams);
+    expect_error(text, 3, "unknown setting \"partitons\" in kafka.topic", "partitions");
+
+    snprintf(text, sizeof text, BASE "log = { level = \"loud\"; };\n%s", streams);
+    expect_error(text, 3, "unknown log level", "debug, info, warn, error");
+
+    expect_error(BASE "streams = ( { name = \"main\";\n  tables = ( \"public.orders\" ) = ; } );\n",
+                 4, "syntax error", "name = value");
+
+    expect_error("kafka = { bootstrap_servers = \"k:9092\"; };\n"
+                 "streams = ( { name = \"main\"; tables = ( \"orders\" ); } );\n",
+                 0, "missing group \"postgresql\"", "conninfo");
+
+    expect_error("postgresql = {\n  conninfo = \"dbname=app password=hunter2\"; };\n"
+                 "kafka = { bootstrap_servers = \"k:9092\"; };\n"
+                 "streams = ( { name = \"main\"; tables = ( \"orders\" ); } );\n",
+                 2, "conninfo contains a password", "PGPASSWORD");
+
+    expect_error(BASE "streams = ( { name = \"main\";\n  tables = ( \"a.b.c\" ); } );\n", 4,
+                 "table name \"a.b.c\" is not of the form schema.table", "schema.table");
+
+    expect_error(BASE
+                 "streams = ( { name = \"main\";\n  tables = ( \"t\",\n  \"public.t\" ); } );\n",
+                 5, "table public.t appears twice", NULL);
+
+    expect_error(BASE "streams = ( { name = \"main\";\n  tables = ( { name = \"t\";\n"
+                      "  operations = [\"insert\", \"upsert\"]; } ); } );\n",
+                 5, "unknown operation \"upsert\"", "operations");
+
+    expect_error(BASE "streams = ( { name = \"a\"; tables = ( \"t\" ); },\n"
+                      "  { name = \"b\"; slot = \"wal2kafka_a\"; tables = ( \"t\" ); } );\n",
+                 4, "share the same slot", NULL);
+
+    expect_error(BASE "streams = ( { name = \"Main Stream\"; tables = ( \"t\" ); } );\n", 3,
+                 "stream name \"Main Stream\" is not a valid name", NULL);
+
+    expect_error(BASE "streams = ( { name = \"main\"; tables = ( ); } );\n", 3,
+                 "needs a non-empty list \"tables\"", NULL);
+
+    expect_error(BASE "streams = ( { name = \"main\"; topic_prefix = \"a/b\"; tables = ( \"t\" ); "
+                      "} );\n",
+                 3, "topic_prefix \"a/b\" is not valid", NULL);
+
+    expect_error(BASE "kafka2 = 1;\n", 3, "unknown setting \"kafka2\"", NULL);
+
+    w2k_err_t err;
+    w2k_err_clear(&err);
+    w2k_config_t *cfg = w2k_config_load("/nonexistent/wal2kafka.cfg", &err);
+    CHECK(cfg == NULL);
+    CHECK(strstr(err.msg, "cannot open configuration file /nonexistent/wal2kafka.cfg") != NULL);
+    CHECK(strstr(err.hint, "--config") != NULL);
+}
+
+int main(void)
+{
+    snprintf(path, sizeof path, "/tmp/w2k-test-config-%d.cfg", (int)getpid());
+    defaults();
+    everything();
+    errors();
+    unlink(path);
+    return unit_report("test_config");
+}
