@@ -128,6 +128,29 @@ static int blame_table(PGconn *c, const char *config_path, const w2k_stream_cfg_
     return 0;
 }
 
+/* True when the publication holds exactly the stream's tables. */
+static bool publication_has_tables(PGconn *c, const w2k_stream_cfg_t *st)
+{
+    const char *params[1] = {st->publication};
+    w2k_err_t err;
+    PGresult *r = w2k_pg_query(c, &err, "listing the publication's tables",
+                               "SELECT schemaname, tablename FROM pg_publication_tables WHERE "
+                               "pubname = $1",
+                               1, params);
+    if (!r)
+        return false;
+    bool same = PQntuples(r) == st->ntables;
+    for (int i = 0; same && i < PQntuples(r); i++) {
+        bool found = false;
+        for (int t = 0; t < st->ntables && !found; t++)
+            found = strcmp(PQgetvalue(r, i, 0), st->tables[t].schema) == 0 &&
+                    strcmp(PQgetvalue(r, i, 1), st->tables[t].name) == 0;
+        same = found;
+    }
+    PQclear(r);
+    return same;
+}
+
 int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
                                    w2k_err_t *err)
 {
@@ -199,9 +222,27 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k
              exists ? "update" : "create", st->publication, st->name);
     r = PQexec(c, sql.data);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        bool denied = state && strcmp(state, "42501") == 0;
         w2k_pg_set_error(err, c, r, what);
         PQclear(r);
         PQclear(PQexec(c, "ROLLBACK"));
+        if (denied && exists && publication_has_tables(c, st)) {
+            /* Set up by an administrator: use it as it is. */
+            w2k_warn("stream %s: publication %s was created by someone else and this role may "
+                     "not alter it; it holds the configured tables, so it is used as it is "
+                     "(row filters, column lists and operations are the administrator's)",
+                     st->name, st->publication);
+            w2k_err_clear(err);
+            rc = 0;
+            goto out;
+        }
+        if (denied)
+            w2k_err_hint(err,
+                         "creating or altering a publication needs ownership of its tables: "
+                         "have the table owner run the statement below once, then wal2kafka "
+                         "uses the publication as it finds it:\n%s",
+                         sql.data);
         w2k_err_t blamed = *err;
         if (blame_table(c, config_path, st, &blamed))
             *err = blamed;

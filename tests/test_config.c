@@ -218,8 +218,28 @@ static void errors(void)
     CHECK(strstr(err.hint, "--config") != NULL);
 }
 
-int main(void)
+/* The documented example must load as written. */
+static void example_file(const char *fixtures)
 {
+    char example[600];
+    snprintf(example, sizeof example, "%s/../../config/wal2kafka.cfg", fixtures);
+    w2k_err_t err;
+    w2k_err_clear(&err);
+    w2k_config_t *cfg = w2k_config_load(example, &err);
+    CHECK(cfg != NULL);
+    if (!cfg) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    CHECK_INT(cfg->nstreams, 1);
+    CHECK_INT(cfg->streams[0].ntables, 2);
+    CHECK_STR(cfg->streams[0].topic_prefix, "app");
+    w2k_config_destroy(cfg);
+}
+
+int main(int argc, char **argv)
+{
+    example_file(argc > 1 ? argv[1] : "tests/fixtures");
     snprintf(path, sizeof path, "/tmp/w2k-test-config-%d.cfg", (int)getpid());
     defaults();
     everything();
