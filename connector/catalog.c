@@ -413,19 +413,22 @@ int w2k_catalog_resolve_type(PGconn *c, uint32_t oid, int32_t typmod, w2k_typein
     return -1;
 }
 
-int w2k_catalog_primary_key(PGconn *c, uint32_t relid, char names[][64], int max, int *n,
-                            w2k_err_t *err)
+/* The columns of relid's primary key (replident = false) or replica identity index
+ * (true), in index order. */
+static int index_columns(PGconn *c, uint32_t relid, bool replident, char names[][64], int max,
+                         int *n, w2k_err_t *err)
 {
     char oidbuf[16];
     snprintf(oidbuf, sizeof oidbuf, "%u", relid);
-    const char *p[1] = {oidbuf};
-    PGresult *r =
-        w2k_pg_query(c, err, "looking up a primary key",
-                     "SELECT a.attname FROM pg_index i "
-                     "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
-                     "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-                     "WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord",
-                     1, p);
+    const char *p[2] = {oidbuf, replident ? "true" : "false"};
+    PGresult *r = w2k_pg_query(
+        c, err, "looking up a table's key",
+        "SELECT a.attname FROM pg_index i "
+        "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+        "WHERE i.indrelid = $1 AND (CASE WHEN $2::bool THEN i.indisreplident ELSE i.indisprimary "
+        "END) ORDER BY k.ord",
+        2, p);
     if (!r)
         return -1;
     *n = 0;
@@ -433,4 +436,143 @@ int w2k_catalog_primary_key(PGconn *c, uint32_t relid, char names[][64], int max
         snprintf(names[(*n)++], 64, "%s", PQgetvalue(r, i, 0));
     PQclear(r);
     return 0;
+}
+
+int w2k_catalog_primary_key(PGconn *c, uint32_t relid, char names[][64], int max, int *n,
+                            w2k_err_t *err)
+{
+    return index_columns(c, relid, false, names, max, n, err);
+}
+
+/* Mark the columns named in names (n of them, in key order) as the key; when one is
+ * missing (a column list left part of the key out) the relation gets no key. */
+static void set_key(w2k_relation_t *rel, char names[][64], int n)
+{
+    rel->nkeys = 0;
+    for (int k = 0; k < n; k++)
+        for (int i = 0; i < rel->ncols; i++)
+            if (strcmp(rel->cols[i].name, names[k]) == 0) {
+                rel->cols[i].key_pos = rel->nkeys;
+                rel->keycols[rel->nkeys++] = i;
+            }
+    if (rel->nkeys != n) {
+        for (int i = 0; i < rel->ncols; i++)
+            rel->cols[i].key_pos = -1;
+        rel->nkeys = 0;
+    }
+}
+
+int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags, w2k_err_t *err)
+{
+    for (int i = 0; i < rel->ncols; i++) {
+        w2k_column_t *col = &rel->cols[i];
+        w2k_typeinfo_t ti;
+        if (w2k_catalog_resolve_type(c, col->type_oid, col->typmod, &ti, err) != 0) {
+            if (!err->retryable && PQstatus(c) == CONNECTION_OK) {
+                /* The type is gone (dropped since): fall back to its text form. */
+                w2k_warn("table %s.%s column %s: %s; sending its text form", rel->schema, rel->name,
+                         col->name, err->msg);
+                memset(&ti, 0, sizeof ti);
+                ti.oid = col->type_oid;
+                ti.typmod = col->typmod;
+                snprintf(ti.name, sizeof ti.name, "oid %u", col->type_oid);
+                w2k_err_clear(err);
+            } else {
+                return -1;
+            }
+        }
+        snprintf(col->type_name, sizeof col->type_name, "%s", ti.name);
+        w2k_coltype_from_pg(&col->type, ti.oid, ti.typmod, ti.elem_oid);
+        col->key_pos = -1;
+    }
+    w2k_relation_name_fields(rel);
+
+    char names[32][64]; /* INDEX_MAX_KEYS */
+    int n = 0;
+    rel->nkeys = 0;
+    if (rel->replident == 'i' && keyflags) {
+        for (int i = 0; i < rel->ncols; i++)
+            if (keyflags[i] & 1) {
+                rel->cols[i].key_pos = rel->nkeys;
+                rel->keycols[rel->nkeys++] = i;
+            }
+        return 0;
+    }
+    w2k_err_t kerr;
+    if (index_columns(c, rel->relid, rel->replident == 'i', names, 32, &n, &kerr) == 0) {
+        set_key(rel, names, n);
+        return 0;
+    }
+    /* The table is gone (catching up on old changes): pgoutput's flags are the key for
+     * the default and index identities. */
+    if (keyflags && rel->replident == 'd')
+        for (int i = 0; i < rel->ncols; i++)
+            if (keyflags[i] & 1) {
+                rel->cols[i].key_pos = rel->nkeys;
+                rel->keycols[rel->nkeys++] = i;
+            }
+    return 0;
+}
+
+w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pub, const char *schema, const char *name,
+                                  char **rowfilter, w2k_err_t *err)
+{
+    const char *p[3] = {pub, schema, name};
+    *rowfilter = NULL;
+    PGresult *r = w2k_pg_query(
+        c, err, "looking up a published table",
+        "SELECT c.oid, c.relreplident, pt.attnames::text, pt.rowfilter FROM pg_publication_tables "
+        "pt JOIN pg_namespace n ON n.nspname = pt.schemaname JOIN pg_class c ON c.relnamespace "
+        "= n.oid AND c.relname = pt.tablename WHERE pt.pubname = $1 AND pt.schemaname = $2 AND "
+        "pt.tablename = $3",
+        3, p);
+    if (!r)
+        return NULL;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        w2k_err_set(err, W2K_EXIT_POSTGRES, "table %s.%s is not in publication %s", schema, name,
+                    pub);
+        return NULL;
+    }
+    char relid[16], replident = PQgetvalue(r, 0, 1)[0];
+    snprintf(relid, sizeof relid, "%s", PQgetvalue(r, 0, 0));
+    char *attnames = strdup(PQgetvalue(r, 0, 2));
+    if (!PQgetisnull(r, 0, 3))
+        *rowfilter = strdup(PQgetvalue(r, 0, 3));
+    PQclear(r);
+
+    const char *q[2] = {relid, attnames};
+    r = w2k_pg_query(c, err, "listing a table's columns",
+                     "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE attrelid = $1 "
+                     "AND attnum > 0 AND NOT attisdropped AND attgenerated = '' AND attname = "
+                     "ANY($2::name[]) ORDER BY attnum",
+                     2, q);
+    free(attnames);
+    if (!r)
+        goto fail;
+    w2k_relation_t *rel = w2k_relation_new(PQntuples(r));
+    if (!rel) {
+        PQclear(r);
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        goto fail;
+    }
+    rel->relid = (uint32_t)strtoul(relid, NULL, 10);
+    snprintf(rel->schema, sizeof rel->schema, "%s", schema);
+    snprintf(rel->name, sizeof rel->name, "%s", name);
+    rel->replident = replident;
+    for (int i = 0; i < rel->ncols; i++) {
+        snprintf(rel->cols[i].name, sizeof rel->cols[i].name, "%s", PQgetvalue(r, i, 0));
+        rel->cols[i].type_oid = (uint32_t)strtoul(PQgetvalue(r, i, 1), NULL, 10);
+        rel->cols[i].typmod = atoi(PQgetvalue(r, i, 2));
+    }
+    PQclear(r);
+    if (w2k_catalog_describe(c, rel, NULL, err) != 0) {
+        w2k_relation_free(rel);
+        goto fail;
+    }
+    return rel;
+fail:
+    free(*rowfilter);
+    *rowfilter = NULL;
+    return NULL;
 }

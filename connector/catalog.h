@@ -11,6 +11,7 @@
 #include "config.h"
 #include "err.h"
 #include "pgoutput.h"
+#include "relcache.h"
 
 /* Check the server can serve logical replication: version, wal_level. Returns 0, or
  * -1 with err saying what to change. *version_num receives server_version_num. */
@@ -67,5 +68,19 @@ int w2k_catalog_resolve_type(PGconn *c, uint32_t oid, int32_t typmod, w2k_typein
  * Returns 0, or -1 with err (e.g. the table no longer exists). */
 int w2k_catalog_primary_key(PGconn *c, uint32_t relid, char names[][64], int max, int *n,
                             w2k_err_t *err);
+
+/* Complete a relation whose columns carry only name, type_oid and typmod: resolve each
+ * column's type (a dropped type falls back to its text form, with a warning) and its
+ * key: the primary key in index order; for REPLICA IDENTITY USING INDEX the identity
+ * index (keyflags: pgoutput's per-column flags, or NULL to ask the catalog); none
+ * otherwise. Returns 0, or -1 with err. */
+int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags, w2k_err_t *err);
+
+/* A published table as pgoutput will describe it: the columns publication pub sends
+ * (column list applied, generated and dropped columns left out), their types and the
+ * key. *rowfilter receives the publication's row filter for it (malloc'd) or NULL.
+ * Returns NULL with err when the table is not in the publication. */
+w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pub, const char *schema, const char *name,
+                                  char **rowfilter, w2k_err_t *err);
 
 #endif

@@ -324,51 +324,16 @@ static w2k_relation_t *relation_from_msg(w2k_stream_t *st, const w2k_pgmsg_t *m,
              m->u.relation.nspname[0] ? m->u.relation.nspname : "pg_catalog");
     snprintf(rel->name, sizeof rel->name, "%s", m->u.relation.relname);
     rel->replident = m->u.relation.replident;
+    uint8_t flags[W2K_PG_MAX_COLUMNS];
     for (int i = 0; i < rel->ncols; i++) {
-        w2k_column_t *c = &rel->cols[i];
-        const w2k_pgcolumn_t *mc = &m->columns[i];
-        w2k_typeinfo_t ti;
-        snprintf(c->name, sizeof c->name, "%s", mc->name);
-        c->type_oid = mc->type_oid;
-        c->typmod = mc->typmod;
-        if (w2k_catalog_resolve_type(st->catalog, mc->type_oid, mc->typmod, &ti, err) != 0) {
-            /* The type is gone (dropped since): fall back to its text form. */
-            w2k_warn("table %s.%s column %s: %s; sending its text form", rel->schema, rel->name,
-                     c->name, err->msg);
-            memset(&ti, 0, sizeof ti);
-            ti.oid = mc->type_oid;
-            ti.typmod = mc->typmod;
-            snprintf(ti.name, sizeof ti.name, "oid %u", mc->type_oid);
-            w2k_err_clear(err);
-        }
-        snprintf(c->type_name, sizeof c->type_name, "%s", ti.name);
-        w2k_coltype_from_pg(&c->type, ti.oid, ti.typmod, ti.elem_oid);
+        snprintf(rel->cols[i].name, sizeof rel->cols[i].name, "%s", m->columns[i].name);
+        rel->cols[i].type_oid = m->columns[i].type_oid;
+        rel->cols[i].typmod = m->columns[i].typmod;
+        flags[i] = m->columns[i].flags;
     }
-    w2k_relation_name_fields(rel);
-
-    /* The key: the primary key in index order; else the replica identity index. */
-    char pk[32][64]; /* INDEX_MAX_KEYS */
-    int npk = 0;
-    w2k_err_t kerr;
-    int looked = w2k_catalog_primary_key(st->catalog, rel->relid, pk, 32, &npk, &kerr) == 0;
-    if (looked && npk > 0 && rel->replident != 'i') {
-        for (int k = 0; k < npk; k++)
-            for (int i = 0; i < rel->ncols; i++)
-                if (strcmp(rel->cols[i].name, pk[k]) == 0) {
-                    rel->cols[i].key_pos = rel->nkeys;
-                    rel->keycols[rel->nkeys++] = i;
-                }
-        if (rel->nkeys != npk) { /* a column list left out part of the key */
-            for (int i = 0; i < rel->ncols; i++)
-                rel->cols[i].key_pos = -1;
-            rel->nkeys = 0;
-        }
-    } else if (rel->replident == 'i' || (rel->replident == 'd' && !looked)) {
-        for (int i = 0; i < rel->ncols; i++)
-            if (m->columns[i].flags & 1) {
-                rel->cols[i].key_pos = rel->nkeys;
-                rel->keycols[rel->nkeys++] = i;
-            }
+    if (w2k_catalog_describe(st->catalog, rel, flags, err) != 0) {
+        w2k_relation_free(rel);
+        return NULL;
     }
     return rel;
 }

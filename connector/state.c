@@ -1,0 +1,167 @@
+/* state.c — per-stream state records in <prefix>.state. */
+#include "state.h"
+#include "log.h"
+#include "pgconn.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The string value of "name":"..." in a flat JSON object we wrote ourselves (no
+ * escapes occur in our values). Returns 0, or -1 when absent. */
+static int json_field(const char *json, size_t len, const char *name, char *out, size_t outsz)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":\"", name);
+    size_t plen = strlen(pat);
+    for (size_t i = 0; i + plen <= len; i++) {
+        if (memcmp(json + i, pat, plen) != 0)
+            continue;
+        size_t s = i + plen, e = s;
+        while (e < len && json[e] != '"')
+            e++;
+        if (e >= len || e - s >= outsz)
+            return -1;
+        memcpy(out, json + s, e - s);
+        out[e - s] = '\0';
+        return 0;
+    }
+    return -1;
+}
+
+int w2k_state_parse(const char *json, size_t len, w2k_stream_state_t *out)
+{
+    char tl[16], lsn[24], kind[32];
+    memset(out, 0, sizeof *out);
+    if (json_field(json, len, "kind", kind, sizeof kind) || strcmp(kind, "wal2kafka.stream") ||
+        json_field(json, len, "system_id", out->system_id, sizeof out->system_id) ||
+        json_field(json, len, "timeline", tl, sizeof tl) ||
+        json_field(json, len, "slot", out->slot, sizeof out->slot) ||
+        json_field(json, len, "snapshot", out->snapshot, sizeof out->snapshot) ||
+        json_field(json, len, "snapshot_lsn", lsn, sizeof lsn) ||
+        w2k_lsn_parse(lsn, &out->snapshot_lsn) != 0)
+        return -1;
+    out->timeline = (unsigned)strtoul(tl, NULL, 10);
+    out->found = true;
+    return 0;
+}
+
+void w2k_state_format(const w2k_stream_state_t *st, const char *stream, char *out, size_t outsz)
+{
+    char lsn[20];
+    snprintf(out, outsz,
+             "{\"kind\":\"wal2kafka.stream\",\"stream\":\"%s\",\"system_id\":\"%s\","
+             "\"timeline\":\"%u\",\"slot\":\"%s\",\"snapshot\":\"%s\",\"snapshot_lsn\":\"%s\"}",
+             stream, st->system_id, st->timeline, st->slot, st->snapshot,
+             w2k_lsn_str(st->snapshot_lsn, lsn));
+}
+
+int w2k_state_write(w2k_sink_t *sink, const char *topic, const char *stream,
+                    const w2k_stream_state_t *st, w2k_err_t *err)
+{
+    char json[1024];
+    w2k_state_format(st, stream, json, sizeof json);
+    w2k_sink_topic_t *t = w2k_sink_topic(sink, topic, W2K_TOPIC_COMPACT, err);
+    if (!t)
+        return -1;
+    return w2k_sink_produce_sync(sink, t, stream, strlen(stream), json, strlen(json), 30000, err);
+}
+
+int w2k_state_read(const w2k_config_t *cfg, const char *topic, const char *stream,
+                   w2k_stream_state_t *out, w2k_err_t *err)
+{
+    char errstr[512];
+    memset(out, 0, sizeof *out);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_bootstrap, errstr, sizeof errstr) ||
+        rd_kafka_conf_set(conf, "group.id", "wal2kafka-state", errstr, sizeof errstr) ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr) ||
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof errstr) ||
+        rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr)) {
+        rd_kafka_conf_destroy(conf);
+        w2k_err_set(err, W2K_EXIT_CONFIG, "Kafka consumer settings: %s", errstr);
+        return -1;
+    }
+    /* Security and connection settings apply to the consumer too; producer-only ones
+     * are ignored by librdkafka. */
+    for (int i = 0; i < cfg->nkafka_props; i++) {
+        char *kv = strdup(cfg->kafka_props[i]), *eq = strchr(kv, '=');
+        *eq = '\0';
+        rd_kafka_conf_set(conf, kv, eq + 1, errstr, sizeof errstr);
+        free(kv);
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        w2k_err_set(err, W2K_EXIT_KAFKA, "cannot create a Kafka consumer: %s", errstr);
+        return -1;
+    }
+    int rc = -1;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 15000);
+    if (e) {
+        w2k_err_set(err, W2K_EXIT_KAFKA, "cannot read topic %s from Kafka at %s: %s", topic,
+                    cfg->kafka_bootstrap, rd_kafka_err2str(e));
+        w2k_err_hint(err, "check that the brokers are up and reachable");
+        err->retryable = true;
+        goto out;
+    }
+    if (md->topic_cnt != 1 || md->topics[0].err) {
+        rc = 0; /* no such topic yet: no state */
+        goto out;
+    }
+    int nparts = md->topics[0].partition_cnt;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(nparts);
+    int64_t *high = calloc((size_t)nparts, sizeof *high);
+    int left = 0;
+    for (int p = 0; p < nparts; p++) {
+        int64_t lo;
+        int32_t id = md->topics[0].partitions[p].id;
+        if ((e = rd_kafka_query_watermark_offsets(rk, topic, id, &lo, &high[p], 15000)) != 0) {
+            w2k_err_set(err, W2K_EXIT_KAFKA, "cannot read the offsets of %s: %s", topic,
+                        rd_kafka_err2str(e));
+            err->retryable = true;
+            rd_kafka_topic_partition_list_destroy(parts);
+            free(high);
+            goto out;
+        }
+        if (high[p] > lo) {
+            rd_kafka_topic_partition_list_add(parts, topic, id)->offset = lo;
+            left++;
+        }
+    }
+    rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    size_t slen = strlen(stream);
+    while (left > 0) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 15000);
+        if (!m) {
+            w2k_err_set(err, W2K_EXIT_KAFKA, "reading %s timed out", topic);
+            err->retryable = true;
+            free(high);
+            goto out;
+        }
+        /* End of a partition: a control record (transaction marker) may be the last
+         * offset, so the end is what librdkafka reports, not high - 1. */
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            left--;
+        } else if (!m->err) {
+            if (m->key_len == slen && memcmp(m->key, stream, slen) == 0 && m->payload)
+                w2k_state_parse(m->payload, m->len, out);
+        } else {
+            w2k_warn("reading %s: %s", topic, rd_kafka_message_errstr(m));
+        }
+        rd_kafka_message_destroy(m);
+    }
+    free(high);
+    rc = 0;
+out:
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return rc;
+}
