@@ -331,11 +331,12 @@ int w2k_catalog_slot_usable(const w2k_slot_info_t *info, const char *slot, const
 }
 
 int w2k_catalog_create_slot(PGconn *repl, const char *slot, w2k_lsn_t *consistent_point,
-                            w2k_err_t *err)
+                            char *snapshot_name, w2k_err_t *err)
 {
     char sql[256];
     char *q = PQescapeIdentifier(repl, slot, strlen(slot));
-    snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput NOEXPORT_SNAPSHOT", q);
+    snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", q,
+             snapshot_name ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT");
     PQfreemem(q);
     char what[128];
     snprintf(what, sizeof what, "cannot create replication slot \"%s\"", slot);
@@ -343,8 +344,20 @@ int w2k_catalog_create_slot(PGconn *repl, const char *slot, w2k_lsn_t *consisten
     if (!r)
         return -1;
     w2k_lsn_parse(PQgetvalue(r, 0, 1), consistent_point);
+    if (snapshot_name)
+        snprintf(snapshot_name, 64, "%s", PQgetvalue(r, 0, 2));
     PQclear(r);
     return 0;
+}
+
+int w2k_catalog_drop_slot(PGconn *c, const char *slot, w2k_err_t *err)
+{
+    const char *p[1] = {slot};
+    char what[128];
+    snprintf(what, sizeof what, "cannot drop replication slot \"%s\"", slot);
+    PGresult *r = w2k_pg_query(c, err, what, "SELECT pg_drop_replication_slot($1)", 1, p);
+    PQclear(r);
+    return r ? 0 : -1;
 }
 
 int w2k_catalog_resolve_type(PGconn *c, uint32_t oid, int32_t typmod, w2k_typeinfo_t *out,

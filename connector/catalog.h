@@ -45,9 +45,14 @@ int w2k_catalog_slot_usable(const w2k_slot_info_t *info, const char *slot, const
                             w2k_err_t *err);
 
 /* Create a pgoutput slot on a replication connection; *consistent_point receives the
- * LSN from which it streams. Returns 0, or -1 with err. */
+ * LSN from which it streams. With snapshot_name (at least 64 bytes) the slot exports
+ * its snapshot and snapshot_name receives its name: import it before this
+ * connection runs another command. Returns 0, or -1 with err. */
 int w2k_catalog_create_slot(PGconn *repl, const char *slot, w2k_lsn_t *consistent_point,
-                            w2k_err_t *err);
+                            char *snapshot_name, w2k_err_t *err);
+
+/* Drop a slot (it must not be active). Returns 0, or -1 with err. */
+int w2k_catalog_drop_slot(PGconn *c, const char *slot, w2k_err_t *err);
 
 /* A column type resolved to what the type mapping understands: domains replaced by
  * their base type (and the domain's typmod when the column has none), enums by text;

@@ -279,8 +279,8 @@ static bool valid_topic_prefix(const char *s)
 
 static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_t *st)
 {
-    static const char *const known[] = {"name",         "slot",   "publication",
-                                        "topic_prefix", "tables", NULL};
+    static const char *const known[] = {"name",     "slot",         "publication", "topic_prefix",
+                                        "snapshot", "on_slot_lost", "tables",      NULL};
     char def[80];
     st->line = line_of(s);
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
@@ -311,6 +311,27 @@ static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_
         return fail(c, config_setting_get_member(s, "topic_prefix"),
                     "Kafka topic names allow letters, digits, '.', '_' and '-'",
                     "topic_prefix \"%s\" is not valid", st->topic_prefix);
+    char *mode = NULL;
+    if (get_string(c, s, "snapshot", "initial", false, &mode) != 0)
+        return -1;
+    st->snapshot = strcmp(mode, "initial") == 0       ? W2K_SNAPSHOT_INITIAL
+                   : strcmp(mode, "never") == 0       ? W2K_SNAPSHOT_NEVER
+                   : strcmp(mode, "initial_only") == 0 ? W2K_SNAPSHOT_INITIAL_ONLY
+                                                       : (w2k_snapshot_mode_t)-1;
+    free(mode);
+    if ((int)st->snapshot < 0)
+        return fail(c, config_setting_get_member(s, "snapshot"),
+                    "use \"initial\" (default), \"never\" or \"initial_only\"",
+                    "unknown snapshot mode");
+    if (get_string(c, s, "on_slot_lost", "error", false, &mode) != 0)
+        return -1;
+    st->on_slot_lost = strcmp(mode, "error") == 0      ? W2K_SLOT_LOST_ERROR
+                       : strcmp(mode, "recreate") == 0 ? W2K_SLOT_LOST_RECREATE
+                                                       : (w2k_slot_lost_t)-1;
+    free(mode);
+    if ((int)st->on_slot_lost < 0)
+        return fail(c, config_setting_get_member(s, "on_slot_lost"),
+                    "use \"error\" (default) or \"recreate\"", "unknown on_slot_lost value");
     const config_setting_t *tables = config_setting_get_member(s, "tables");
     if (!tables || config_setting_type(tables) != CONFIG_TYPE_LIST ||
         config_setting_length(tables) == 0)

@@ -26,11 +26,27 @@ typedef struct w2k_table_cfg_s {
     int line;     /* line of this entry in the file */
 } w2k_table_cfg_t;
 
+/* When a stream snapshots its tables. */
+typedef enum w2k_snapshot_mode_e {
+    W2K_SNAPSHOT_INITIAL,     /* when its slot is created: every row, then the changes */
+    W2K_SNAPSHOT_NEVER,       /* changes from the slot's creation on only */
+    W2K_SNAPSHOT_INITIAL_ONLY /* every row once, then stop (no slot) */
+} w2k_snapshot_mode_t;
+
+/* What to do when a stream's slot is gone or the server is not the one it streamed
+ * from (failover, restore). */
+typedef enum w2k_slot_lost_e {
+    W2K_SLOT_LOST_ERROR,   /* stop with an error that explains the choices */
+    W2K_SLOT_LOST_RECREATE /* create a new slot and snapshot again, announced */
+} w2k_slot_lost_t;
+
 typedef struct w2k_stream_cfg_s {
     char *name;
     char *slot;
     char *publication;
     char *topic_prefix;
+    w2k_snapshot_mode_t snapshot;
+    w2k_slot_lost_t on_slot_lost;
     w2k_table_cfg_t *tables;
     int ntables;
     int line;

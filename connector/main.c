@@ -93,6 +93,7 @@ typedef struct runner_s {
     w2k_stream_t *st;
     bool running; /* streaming (started successfully) */
     bool dead;    /* gave up */
+    bool done; /* finished its work (snapshot = initial_only) */
     int attempts; /* consecutive failed attempts */
     int64_t failing_since;
     int64_t retry_at;
@@ -185,7 +186,11 @@ static int cmd_run(const w2k_config_t *cfg)
         int alive = 0, timeout = 1000, nfds = 0;
         for (int i = 0; i < cfg->nstreams; i++) {
             runner_t *x = &r[i];
-            if (x->dead)
+            if (x->running && w2k_stream_finished(x->st)) {
+                x->done = true;
+                x->running = false;
+            }
+            if (x->dead || x->done)
                 continue;
             alive++;
             if (!x->running && now >= x->retry_at) {

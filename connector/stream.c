@@ -8,11 +8,14 @@
 #include "pgconn.h"
 #include "pgoutput.h"
 #include "relcache.h"
+#include "snapshot.h"
+#include "state.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BATCH_FRAMES        2000 /* frames handled per step before the main loop runs again */
 #define MAX_MSGS_PER_CHANGE 4    /* a key change: delete, tombstone, create (+ margin) */
@@ -48,7 +51,15 @@ struct w2k_stream_s {
     char schemas_topic_name[256];
     char changes_topic_name[256];
 
-    bool streaming;
+    bool streaming;        /* replication started */
+    w2k_snapshot_t *snap;  /* the initial snapshot being read, or NULL */
+    bool snap_flushing;    /* snapshot read: waiting for its acknowledgements */
+    bool snapshotting;     /* messages now come from the snapshot */
+    bool finished;         /* snapshot = initial_only and done */
+    w2k_lsn_t snap_lsn;    /* the slot's consistent point */
+    w2k_stream_state_t state;
+    bool state_loaded;
+    char state_topic_name[256];
     bool in_txn;
     uint64_t txn; /* lsntrack sequence of the open transaction */
     uint32_t xid;
@@ -121,6 +132,7 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
              scfg->topic_prefix);
     snprintf(st->changes_topic_name, sizeof st->changes_topic_name, "%s.schema_changes",
              scfg->topic_prefix);
+    snprintf(st->state_topic_name, sizeof st->state_topic_name, "%s.state", scfg->topic_prefix);
     return st;
 oom:
     w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory creating stream %s", scfg->name);
@@ -130,6 +142,9 @@ oom:
 
 void w2k_stream_stop(w2k_stream_t *st)
 {
+    w2k_snapshot_end(st->snap);
+    st->snap = NULL;
+    st->snap_flushing = st->snapshotting = false;
     if (st->repl)
         PQfinish(st->repl);
     st->repl = NULL;
@@ -194,30 +209,105 @@ static int publish_schema(w2k_stream_t *st, const w2k_schema_t *s, w2k_err_t *er
     return 0;
 }
 
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The slot is gone, or the server is not the one this stream streamed from: changes
+ * may be missing. Stop with the choices, or (on_slot_lost = recreate) go on with a
+ * new slot and a new snapshot, announced. Returns 0 to go on, -1 with err to stop. */
+static int slot_lost(w2k_stream_t *st, const char *what, w2k_err_t *err)
+{
+    const w2k_stream_cfg_t *sc = st->scfg;
+    if (sc->on_slot_lost == W2K_SLOT_LOST_RECREATE) {
+        w2k_warn("stream %s: %s; changes made since the last confirmed position may be "
+                 "missing: creating a new slot and taking a new snapshot "
+                 "(on_slot_lost = recreate)",
+                 sc->name, what);
+        return 0;
+    }
+    w2k_err_set(err, W2K_EXIT_POSTGRES,
+                "stream %s: %s, so changes made since wal2kafka last confirmed may be lost", sc->name,
+                what);
+    w2k_err_hint(err,
+                 "wal2kafka does not silently start over. Either set on_slot_lost = "
+                 "\"recreate\" for stream %s (a new slot and a new snapshot of every table, "
+                 "announced in the log), or restore the old server/slot; if you know nothing "
+                 "was missed, delete the stream's record from topic %s",
+                 sc->name, st->state_topic_name);
+    return -1;
+}
+
+/* Record the stream's state in <prefix>.state when it changed. */
+static int save_state(w2k_stream_t *st, const char *snapshot, w2k_lsn_t snap_lsn, w2k_err_t *err)
+{
+    w2k_stream_state_t next = st->state;
+    next.found = true;
+    snprintf(next.system_id, sizeof next.system_id, "%s", st->ident.systemid);
+    next.timeline = st->ident.timeline;
+    snprintf(next.slot, sizeof next.slot, "%s", st->scfg->slot);
+    snprintf(next.snapshot, sizeof next.snapshot, "%s", snapshot);
+    next.snapshot_lsn = snap_lsn;
+    if (st->state.found && memcmp(&next, &st->state, sizeof next) == 0)
+        return 0;
+    if (w2k_state_write(st->sink, st->state_topic_name, st->scfg->name, &next, err) != 0)
+        return -1;
+    st->state = next;
+    return 0;
+}
+
+static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
+{
+    const w2k_stream_cfg_t *sc = st->scfg;
+    w2k_lsn_t from = w2k_lsntrack_confirmed(st->lt);
+    if (w2k_pg_start_replication(st->repl, sc->slot, sc->publication, from, err) != 0)
+        return -1;
+    char lsn[20];
+    w2k_info("stream %s: streaming from slot %s at %s (database %s)", sc->name, sc->slot,
+             w2k_lsn_str(from ? from : st->snap_lsn, lsn), st->ident.dbname);
+    st->streaming = true;
+    st->next_status_ms = mono_ms() + st->cfg->status_interval_ms;
+    return 0;
+}
+
+/* Begin the initial snapshot in the slot's exported snapshot. */
+static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, w2k_err_t *err)
+{
+    if (save_state(st, "running", st->snap_lsn, err) != 0)
+        return -1;
+    st->snap = w2k_snapshot_begin(st->cfg, st->scfg, snapshot_name, err);
+    if (!st->snap)
+        return -1;
+    st->txn = w2k_lsntrack_begin(st->lt);
+    st->xid = 0;
+    st->commit_lsn = 0;
+    st->commit_us = wall_us();
+    st->snapshotting = true;
+    return 0;
+}
+
 int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
 {
     const w2k_config_t *cfg = st->cfg;
     const w2k_stream_cfg_t *sc = st->scfg;
     int version;
     w2k_slot_info_t slot;
+    char snapshot_name[64];
 
     st->catalog = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, err);
     if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0 ||
         w2k_catalog_ensure_publication(st->catalog, cfg->path, sc, err) != 0)
         goto fail;
     st->repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, err);
-    if (!st->repl || w2k_pg_identify(st->repl, &st->ident, err) != 0 ||
-        w2k_catalog_slot(st->catalog, sc->slot, &slot, err) != 0)
+    if (!st->repl || w2k_pg_identify(st->repl, &st->ident, err) != 0)
         goto fail;
-    if (!slot.exists) {
-        w2k_lsn_t at;
-        char lsn[20];
-        if (w2k_catalog_create_slot(st->repl, sc->slot, &at, err) != 0)
+    if (!st->state_loaded) {
+        if (w2k_state_read(cfg, st->state_topic_name, sc->name, &st->state, err) != 0)
             goto fail;
-        w2k_info("created replication slot %s at %s for stream %s", sc->slot, w2k_lsn_str(at, lsn),
-                 sc->name);
-    } else if (w2k_catalog_slot_usable(&slot, sc->slot, st->ident.dbname, err) != 0) {
-        goto fail;
+        st->state_loaded = true;
     }
 
     /* Topics for schemas and schema changes; store the schema-change schemas. */
@@ -228,20 +318,100 @@ int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
     if (!st->changes_topic || publish_schema(st, w2k_avroenc_change_key_schema(st->enc), err) ||
         publish_schema(st, w2k_avroenc_change_value_schema(st->enc), err))
         goto fail;
-
     st->rc = w2k_relcache_new(free_relout, st);
-    w2k_lsn_t from = w2k_lsntrack_confirmed(st->lt);
-    if (!st->rc || w2k_pg_start_replication(st->repl, sc->slot, sc->publication, from, err) != 0)
+    if (!st->rc)
         goto fail;
-    char lsn[20];
-    w2k_info("stream %s: streaming from slot %s at %s (database %s)", sc->name, sc->slot,
-             w2k_lsn_str(from          ? from
-                         : slot.exists ? slot.confirmed_flush
-                                       : st->ident.xlogpos,
-                         lsn),
-             st->ident.dbname);
-    st->streaming = true;
-    st->next_status_ms = mono_ms() + cfg->status_interval_ms;
+
+    if (sc->snapshot == W2K_SNAPSHOT_INITIAL_ONLY) {
+        /* A temporary slot only to export a snapshot; it goes with the connection. */
+        char sql[256], tmp[96];
+        snprintf(tmp, sizeof tmp, "%s_snapshot_%d", sc->slot, (int)getpid());
+        char *q = PQescapeIdentifier(st->repl, tmp, strlen(tmp));
+        snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT %s TEMPORARY LOGICAL pgoutput "
+                                  "EXPORT_SNAPSHOT",
+                 q);
+        PQfreemem(q);
+        PGresult *r = w2k_pg_query(st->repl, err, "cannot export a snapshot", sql, 0, NULL);
+        if (!r)
+            goto fail;
+        w2k_lsn_parse(PQgetvalue(r, 0, 1), &st->snap_lsn);
+        snprintf(snapshot_name, sizeof snapshot_name, "%s", PQgetvalue(r, 0, 2));
+        PQclear(r);
+        w2k_snapshot_t *s = w2k_snapshot_begin(cfg, sc, snapshot_name, err);
+        if (!s)
+            goto fail;
+        st->snap = s;
+        st->txn = w2k_lsntrack_begin(st->lt);
+        st->xid = 0;
+        st->commit_lsn = 0;
+        st->commit_us = wall_us();
+        st->snapshotting = true;
+        return 0;
+    }
+
+    if (st->state.found && strcmp(st->state.system_id, st->ident.systemid) != 0) {
+        char what[256];
+        snprintf(what, sizeof what,
+                 "the server is not the one this stream streamed from (system identifier %s, "
+                 "was %s): a failover or restore happened",
+                 st->ident.systemid, st->state.system_id);
+        if (slot_lost(st, what, err) != 0)
+            goto fail;
+        st->state.found = false; /* start over on this server */
+    }
+    if (w2k_catalog_slot(st->catalog, sc->slot, &slot, err) != 0)
+        goto fail;
+    if (slot.exists && w2k_catalog_slot_usable(&slot, sc->slot, st->ident.dbname, err) != 0) {
+        if (strcmp(slot.wal_status, "lost") != 0 || sc->on_slot_lost != W2K_SLOT_LOST_RECREATE)
+            goto fail;
+        w2k_warn("stream %s: slot %s was invalidated; dropping it and starting over "
+                 "(on_slot_lost = recreate)",
+                 sc->name, sc->slot);
+        if (w2k_catalog_drop_slot(st->catalog, sc->slot, err) != 0)
+            goto fail;
+        slot.exists = false;
+        st->state.found = false;
+    }
+    if (slot.exists && strcmp(st->state.snapshot, "running") == 0) {
+        w2k_warn("stream %s: the initial snapshot was interrupted before it finished; dropping "
+                 "slot %s and taking the snapshot again from the start",
+                 sc->name, sc->slot);
+        if (w2k_catalog_drop_slot(st->catalog, sc->slot, err) != 0)
+            goto fail;
+        slot.exists = false;
+    } else if (!slot.exists && st->state.found && strcmp(st->state.snapshot, "running") != 0) {
+        char what[128];
+        snprintf(what, sizeof what, "replication slot \"%s\" is gone (dropped, or lost in a "
+                                    "failover)",
+                 sc->slot);
+        if (slot_lost(st, what, err) != 0)
+            goto fail;
+    }
+
+    if (!slot.exists) {
+        bool snapshot = sc->snapshot == W2K_SNAPSHOT_INITIAL;
+        char lsn[20];
+        if (w2k_catalog_create_slot(st->repl, sc->slot, &st->snap_lsn,
+                                    snapshot ? snapshot_name : NULL, err) != 0)
+            goto fail;
+        w2k_info("created replication slot %s at %s for stream %s%s", sc->slot,
+                 w2k_lsn_str(st->snap_lsn, lsn), sc->name,
+                 snapshot ? "; taking the initial snapshot" : "");
+        if (snapshot) {
+            if (start_snapshot(st, snapshot_name, err) != 0)
+                goto fail;
+            return 0;
+        }
+        if (save_state(st, "never", st->snap_lsn, err) != 0)
+            goto fail;
+    } else {
+        st->snap_lsn = slot.confirmed_flush;
+        if (save_state(st, st->state.found ? st->state.snapshot : "unknown",
+                       st->state.found ? st->state.snapshot_lsn : 0, err) != 0)
+            goto fail;
+    }
+    if (start_streaming(st, err) != 0)
+        goto fail;
     return 0;
 fail:
     w2k_stream_stop(st);
@@ -273,6 +443,8 @@ bool w2k_stream_delivery_failed(const w2k_stream_t *st, w2k_err_t *err)
 
 int w2k_stream_timeout_ms(const w2k_stream_t *st)
 {
+    if (st->snap || st->snap_flushing)
+        return st->snap ? 0 : 100; /* reading rows / waiting for their acknowledgements */
     int64_t left = st->next_status_ms - mono_ms();
     return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
@@ -597,8 +769,71 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
     return 0;
 }
 
+/* One snapshot row: a read event ('r') for its key. */
+static int on_snapshot_row(void *arg, w2k_relation_t *rel, const w2k_pgtuple_t *row,
+                           w2k_err_t *err)
+{
+    w2k_stream_t *st = arg;
+    relout_t *o = output_of(st, rel, err);
+    if (!o)
+        return -1;
+    const w2k_buf_t *key = rel->nkeys ? &st->key : NULL;
+    if (key && w2k_avroenc_key(st->enc, o->ra, rel, row, NULL, &st->key, err) != 0)
+        return -1;
+    return emit_change(st, rel, o, W2K_OP_READ, NULL, row, NULL, key, st->snap_lsn, err);
+}
+
+/* Advance the snapshot by one chunk; when every row is read and acknowledged, record
+ * it and start streaming (or finish, for initial_only). */
+static int snapshot_step(w2k_stream_t *st, w2k_err_t *err)
+{
+    if (st->snap) {
+        int chunk = st->cfg->max_in_flight / 2;
+        if (chunk > 5000)
+            chunk = 5000;
+        if (chunk < 1)
+            chunk = 1;
+        if (w2k_lsntrack_inflight(st->lt) + (uint64_t)chunk * 2 > (uint64_t)st->cfg->max_in_flight)
+            return 0; /* backpressure: wait for acknowledgements */
+        int more = w2k_snapshot_step(st->snap, st->rc, chunk, on_snapshot_row, st, err);
+        if (more < 0)
+            return -1;
+        if (more)
+            return 0;
+        w2k_info("stream %s: snapshot read (%llu rows); waiting for the broker to acknowledge",
+                 st->scfg->name, (unsigned long long)w2k_snapshot_rows(st->snap));
+        w2k_snapshot_end(st->snap);
+        st->snap = NULL;
+        st->snapshotting = false;
+        w2k_lsntrack_commit(st->lt, st->txn, st->snap_lsn);
+        st->snap_flushing = true;
+    }
+    w2k_lsntrack_confirmed(st->lt);
+    if (!w2k_lsntrack_idle(st->lt))
+        return 0;
+    st->snap_flushing = false;
+    if (st->scfg->snapshot == W2K_SNAPSHOT_INITIAL_ONLY) {
+        w2k_info("stream %s: snapshot done and acknowledged (snapshot = initial_only: not "
+                 "streaming)",
+                 st->scfg->name);
+        st->finished = true;
+        return 0;
+    }
+    if (save_state(st, "done", st->snap_lsn, err) != 0)
+        return -1;
+    w2k_info("stream %s: snapshot done and acknowledged", st->scfg->name);
+    return start_streaming(st, err);
+}
+
+bool w2k_stream_finished(const w2k_stream_t *st)
+{
+    return st->finished;
+}
+
 int w2k_stream_step(w2k_stream_t *st, w2k_err_t *err)
 {
+    if (st->snap || st->snap_flushing)
+        return snapshot_step(st, err);
     if (!st->streaming)
         return 0;
     for (int n = 0; n < BATCH_FRAMES && w2k_stream_wants_read(st); n++) {

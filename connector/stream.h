@@ -41,6 +41,8 @@ int w2k_stream_step(w2k_stream_t *st, w2k_err_t *err);
 int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err);
 /* Milliseconds until the next status update is due. */
 int w2k_stream_timeout_ms(const w2k_stream_t *st);
+/* True when the stream has nothing more to do (snapshot = initial_only, done). */
+bool w2k_stream_finished(const w2k_stream_t *st);
 /* Messages produced and not yet acknowledged. */
 uint64_t w2k_stream_inflight(const w2k_stream_t *st);
 /* True once a delivery failed for good; err receives the failure. */
