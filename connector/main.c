@@ -1,6 +1,7 @@
 /* main.c — the wal2kafka command line: run, slot; the main loop that serves every
  * stream and the producer from one thread; signals and exit codes. */
 #include "catalog.h"
+#include "check.h"
 #include "config.h"
 #include "err.h"
 #include "log.h"
@@ -23,6 +24,8 @@ static const char usage_main[] =
     "\n"
     "Usage:\n"
     "  wal2kafka run --config FILE        stream every configured table until stopped\n"
+    "  wal2kafka check --config FILE      verify everything streaming needs; print each\n"
+    "                                     problem with its fix\n"
     "  wal2kafka slot show --config FILE  show each stream's replication slot\n"
     "  wal2kafka slot drop --config FILE --stream NAME\n"
     "                                     drop a stream's replication slot (its position\n"
@@ -49,6 +52,16 @@ static const char usage_run[] =
     "only as far as the broker has acknowledged. Reconnects with backoff when PostgreSQL\n"
     "or Kafka go away. SIGINT or SIGTERM: stop reading, wait for outstanding\n"
     "acknowledgements (delivery.shutdown_timeout_ms), confirm, exit 0.\n";
+
+static const char usage_check[] =
+    "Usage: wal2kafka check --config FILE\n"
+    "\n"
+    "Preflight: connects to PostgreSQL (normally and for replication) and Kafka, and checks\n"
+    "wal_level, the role's REPLICATION attribute and SELECT privileges, free replication\n"
+    "slots and WAL senders, each table (exists, has a key, replica identity fits its row\n"
+    "filter), each stream's publication and slot (usable, not active elsewhere, not\n"
+    "invalidated, WAL retained), and that the server is the one the stream streamed from.\n"
+    "Prints every problem found with its fix. Exit 0 only when streaming can start.\n";
 
 static const char usage_slot[] =
     "Usage: wal2kafka slot show --config FILE\n"
@@ -93,7 +106,7 @@ typedef struct runner_s {
     w2k_stream_t *st;
     bool running; /* streaming (started successfully) */
     bool dead;    /* gave up */
-    bool done; /* finished its work (snapshot = initial_only) */
+    bool done;    /* finished its work (snapshot = initial_only) */
     int attempts; /* consecutive failed attempts */
     int64_t failing_since;
     int64_t retry_at;
@@ -346,9 +359,10 @@ int main(int argc, char **argv)
         printf("wal2kafka %s\n", W2K_VERSION);
         return W2K_EXIT_OK;
     }
-    const char *usage = strcmp(cmd, "run") == 0    ? usage_run
-                        : strcmp(cmd, "slot") == 0 ? usage_slot
-                                                   : NULL;
+    const char *usage = strcmp(cmd, "run") == 0     ? usage_run
+                        : strcmp(cmd, "check") == 0 ? usage_check
+                        : strcmp(cmd, "slot") == 0  ? usage_slot
+                                                    : NULL;
     if (!usage) {
         char msg[256];
         snprintf(msg, sizeof msg, "unknown command \"%s\"", cmd);
@@ -415,7 +429,9 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = strcmp(cmd, "run") == 0 ? cmd_run(cfg) : cmd_slot(cfg, action, stream);
+    int rc = strcmp(cmd, "run") == 0     ? cmd_run(cfg)
+             : strcmp(cmd, "check") == 0 ? w2k_check_run(cfg, stdout)
+                                         : cmd_slot(cfg, action, stream);
     w2k_config_destroy(cfg);
     return rc;
 }

@@ -1,0 +1,317 @@
+/* check.c — `wal2kafka check`: report every problem that would stop streaming. */
+#include "check.h"
+#include "catalog.h"
+#include "pgconn.h"
+#include "sink.h"
+#include "state.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct report_s {
+    FILE *out;
+    int problems;
+    int warnings;
+    int first_code;
+} report_t;
+
+static void line(report_t *r, const char *tag, const char *fmt, va_list ap)
+{
+    fprintf(r->out, "%-8s", tag);
+    vfprintf(r->out, fmt, ap);
+    fputc('\n', r->out);
+}
+
+static void ok(report_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ok(report_t *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    line(r, "ok", fmt, ap);
+    va_end(ap);
+}
+
+static void warn(report_t *r, const char *fix, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void warn(report_t *r, const char *fix, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    line(r, "warn", fmt, ap);
+    va_end(ap);
+    if (fix)
+        fprintf(r->out, "%-8s%s\n", "fix", fix);
+    r->warnings++;
+}
+
+static void problem(report_t *r, int code, const char *fix, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void problem(report_t *r, int code, const char *fix, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    line(r, "problem", fmt, ap);
+    va_end(ap);
+    if (fix && *fix) {
+        /* indent continuation lines of the fix */
+        fprintf(r->out, "%-8s", "fix");
+        for (const char *p = fix; *p; p++) {
+            fputc(*p, r->out);
+            if (*p == '\n')
+                fprintf(r->out, "%-8s", "");
+        }
+        fputc('\n', r->out);
+    }
+    if (!r->problems++)
+        r->first_code = code;
+}
+
+static void problem_err(report_t *r, const w2k_err_t *e)
+{
+    problem(r, e->code ? e->code : W2K_EXIT_POSTGRES, e->hint, "%s", e->msg);
+}
+
+/* One row, one column of a query, or NULL (the result is kept in *res). */
+static const char *one(PGconn *c, PGresult **res, const char *sql, int n, const char *const *p)
+{
+    w2k_err_t e;
+    PQclear(*res);
+    *res = w2k_pg_query(c, &e, "check", sql, n, p);
+    if (!*res || PQntuples(*res) < 1 || PQgetisnull(*res, 0, 0))
+        return NULL;
+    return PQgetvalue(*res, 0, 0);
+}
+
+static void check_server(report_t *r, PGconn *c, const w2k_config_t *cfg)
+{
+    PGresult *res = NULL;
+    const char *v;
+    int version;
+    w2k_err_t e;
+    if (w2k_catalog_check_server(c, &version, &e) != 0)
+        problem_err(r, &e);
+    else
+        ok(r, "PostgreSQL %d.%d at %s:%s, database %s, role %s, wal_level = logical",
+           version / 10000, version % 100, PQhost(c), PQport(c), PQdb(c), PQuser(c));
+
+    v = one(c, &res, "SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user",
+            0, NULL);
+    if (v && v[0] == 't')
+        ok(r, "role %s may replicate", PQuser(c));
+    else {
+        char fix[256];
+        snprintf(fix, sizeof fix, "ALTER ROLE %s WITH REPLICATION;", PQuser(c));
+        problem(r, W2K_EXIT_POSTGRES, fix, "role %s lacks the REPLICATION attribute", PQuser(c));
+    }
+
+    int needed = 0;
+    for (int i = 0; i < cfg->nstreams; i++) {
+        w2k_slot_info_t info;
+        if (w2k_catalog_slot(c, cfg->streams[i].slot, &info, &e) == 0 && !info.exists)
+            needed++;
+    }
+    v = one(c, &res,
+            "SELECT current_setting('max_replication_slots')::int - (SELECT count(*) FROM "
+            "pg_replication_slots)",
+            0, NULL);
+    if (v && atoi(v) < needed)
+        problem(r, W2K_EXIT_POSTGRES,
+                "raise max_replication_slots (ALTER SYSTEM SET max_replication_slots = ...; then "
+                "restart PostgreSQL), or drop unused slots with "
+                "SELECT pg_drop_replication_slot('name');",
+                "%d new replication slot(s) needed but only %d free", needed, atoi(v));
+    else if (v)
+        ok(r, "replication slots: %d free, %d needed", atoi(v), needed);
+    v = one(c, &res,
+            "SELECT current_setting('max_wal_senders')::int - (SELECT count(*) FROM "
+            "pg_stat_replication)",
+            0, NULL);
+    if (v && atoi(v) < cfg->nstreams)
+        problem(r, W2K_EXIT_POSTGRES,
+                "raise max_wal_senders (needs a restart of PostgreSQL), or stop unused "
+                "replication clients",
+                "%d WAL sender(s) needed, %d free", cfg->nstreams, atoi(v));
+    PQclear(res);
+}
+
+static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w2k_stream_cfg_t *st,
+                        const w2k_table_cfg_t *t)
+{
+    PGresult *res = NULL;
+    char qualified[200];
+    snprintf(qualified, sizeof qualified, "%s.%s", t->schema, t->name);
+    const char *p[2] = {t->schema, t->name};
+    const char *v = one(
+        c, &res,
+        "SELECT c.oid::text || ',' || c.relreplident::text || ',' || has_table_privilege(c.oid, "
+        "'SELECT')::text || ',' || EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND "
+        "i.indisprimary)::text || ',' || EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = "
+        "c.oid AND i.indisreplident)::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
+        "c.relnamespace "
+        "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+        2, p);
+    if (!v) {
+        char fix[512];
+        snprintf(fix, sizeof fix,
+                 "create the table, fix its name at %s:%d, or remove it from stream %s", cfg->path,
+                 t->line, st->name);
+        problem(r, W2K_EXIT_POSTGRES, fix, "table %s (stream %s) does not exist", qualified,
+                st->name);
+        PQclear(res);
+        return;
+    }
+    char replident = 0, sel[8] = "", pk[8] = "", ri[8] = "";
+    unsigned oid = 0;
+    sscanf(v, "%u,%c,%7[^,],%7[^,],%7s", &oid, &replident, sel, pk, ri);
+    char *q = PQescapeIdentifier(c, t->schema, strlen(t->schema));
+    char *qn = PQescapeIdentifier(c, t->name, strlen(t->name));
+    char fix[512];
+    if (strcmp(sel, "true") != 0) {
+        snprintf(fix, sizeof fix, "GRANT SELECT ON %s.%s TO %s;", q, qn, PQuser(c));
+        problem(r, W2K_EXIT_POSTGRES, fix, "role %s may not SELECT from %s (the snapshot needs it)",
+                PQuser(c), qualified);
+    }
+    bool keyed = strcmp(pk, "true") == 0 || (replident == 'i' && strcmp(ri, "true") == 0);
+    bool wants_old = t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE);
+    if (replident == 'n' && wants_old) {
+        snprintf(fix, sizeof fix, "ALTER TABLE %s.%s REPLICA IDENTITY %s;", q, qn,
+                 strcmp(pk, "true") == 0 ? "DEFAULT" : "FULL");
+        problem(r, W2K_EXIT_POSTGRES, fix,
+                "table %s has REPLICA IDENTITY NOTHING: PostgreSQL refuses its UPDATEs and "
+                "DELETEs while it is published",
+                qualified);
+    } else if (!keyed && replident == 'd' && wants_old) {
+        snprintf(fix, sizeof fix,
+                 "add a primary key (ALTER TABLE %s.%s ADD PRIMARY KEY (...);), or at least "
+                 "ALTER TABLE %s.%s REPLICA IDENTITY FULL;",
+                 q, qn, q, qn);
+        problem(r, W2K_EXIT_POSTGRES, fix,
+                "table %s has no primary key and REPLICA IDENTITY DEFAULT: PostgreSQL refuses its "
+                "UPDATEs and DELETEs while it is published, and its changes carry no key",
+                qualified);
+    } else if (!keyed) {
+        warn(r, NULL,
+             "table %s has no primary key: its messages carry no key, go to a delete-policy "
+             "topic, and keep no per-row order",
+             qualified);
+    } else {
+        ok(r, "table %s: key from its %s%s", qualified,
+           replident == 'i' ? "replica identity index" : "primary key",
+           replident == 'f' ? ", REPLICA IDENTITY FULL (updates carry the old row)" : "");
+    }
+    if (t->filter && wants_old && replident != 'f') {
+        /* Which columns does the filter use? Ask PostgreSQL to parse it. */
+        snprintf(fix, sizeof fix, "ALTER TABLE %s.%s REPLICA IDENTITY FULL;", q, qn);
+        warn(r, fix,
+             "table %s has a row filter (%s) and publishes updates or deletes: unless the filter "
+             "uses only key columns, PostgreSQL needs REPLICA IDENTITY FULL to evaluate it on "
+             "them",
+             qualified, t->filter);
+    }
+    PQfreemem(q);
+    PQfreemem(qn);
+    PQclear(res);
+}
+
+static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
+                         const w2k_stream_cfg_t *st)
+{
+    PGresult *res = NULL;
+    w2k_err_t e;
+    for (int t = 0; t < st->ntables; t++)
+        check_table(r, c, cfg, st, &st->tables[t]);
+
+    const char *p[1] = {st->publication};
+    const char *v =
+        one(c, &res,
+            "SELECT (SELECT count(*) FROM pg_publication_tables WHERE pubname = $1)::text "
+            "|| ',' || pg_has_role(pubowner, 'USAGE') FROM pg_publication WHERE pubname "
+            "= $1",
+            1, p);
+    if (!v)
+        ok(r,
+           "stream %s: publication %s does not exist yet; run creates it (the role must own "
+           "the tables)",
+           st->name, st->publication);
+    else
+        ok(r, "stream %s: publication %s exists (%d table(s))", st->name, st->publication, atoi(v));
+
+    w2k_slot_info_t info;
+    if (w2k_catalog_slot(c, st->slot, &info, &e) != 0) {
+        problem_err(r, &e);
+    } else if (!info.exists) {
+        ok(r, "stream %s: slot %s does not exist yet; run creates it%s", st->name, st->slot,
+           st->snapshot == W2K_SNAPSHOT_NEVER ? "" : " and takes the initial snapshot");
+    } else if (w2k_catalog_slot_usable(&info, st->slot, PQdb(c), &e) != 0) {
+        problem_err(r, &e);
+    } else {
+        char lsn[20];
+        ok(r, "stream %s: slot %s ready, confirmed up to %s", st->name, st->slot,
+           w2k_lsn_str(info.confirmed_flush, lsn));
+        const char *q[1] = {st->slot};
+        v = one(c, &res,
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text || ',' "
+                "|| coalesce(safe_wal_size::text, '-1') FROM pg_replication_slots WHERE slot_name "
+                "= $1",
+                1, q);
+        long long retained = 0, safe = -1;
+        if (v && sscanf(v, "%lld,%lld", &retained, &safe) == 2 && safe >= 0 && safe < retained / 4)
+            warn(r, "start wal2kafka soon, or raise max_slot_wal_keep_size",
+                 "stream %s: slot %s holds back %lld MB of WAL and PostgreSQL will invalidate "
+                 "it after %lld MB more (max_slot_wal_keep_size)",
+                 st->name, st->slot, retained >> 20, safe >> 20);
+    }
+    PQclear(res);
+}
+
+int w2k_check_run(const w2k_config_t *cfg, FILE *out)
+{
+    report_t r = {out, 0, 0, 0};
+    w2k_err_t e;
+    ok(&r, "configuration %s: %d stream(s)", cfg->path, cfg->nstreams);
+    PGconn *c = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, &e);
+    if (!c) {
+        problem_err(&r, &e);
+    } else {
+        check_server(&r, c, cfg);
+        PGconn *repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, &e);
+        w2k_pg_ident_t ident;
+        if (!repl || w2k_pg_identify(repl, &ident, &e) != 0)
+            problem_err(&r, &e);
+        else
+            ok(&r, "replication connection works (system identifier %s, timeline %u)",
+               ident.systemid, ident.timeline);
+        for (int i = 0; i < cfg->nstreams; i++) {
+            check_stream(&r, c, cfg, &cfg->streams[i]);
+            w2k_stream_state_t state;
+            char topic[256];
+            snprintf(topic, sizeof topic, "%s.state", cfg->streams[i].topic_prefix);
+            if (repl && w2k_state_read(cfg, topic, cfg->streams[i].name, &state, &e) == 0 &&
+                state.found && strcmp(state.system_id, ident.systemid) != 0)
+                problem(&r, W2K_EXIT_POSTGRES,
+                        "a failover or restore happened: see on_slot_lost in "
+                        "config/wal2kafka.cfg",
+                        "stream %s last streamed from system %s, this server is %s",
+                        cfg->streams[i].name, state.system_id, ident.systemid);
+        }
+        if (repl)
+            PQfinish(repl);
+        PQfinish(c);
+    }
+
+    w2k_sink_t *sink = w2k_sink_new(cfg, &e);
+    if (!sink || w2k_sink_check_brokers(sink, 10000, &e) != 0)
+        problem_err(&r, &e);
+    else
+        ok(&r, "Kafka at %s answers", cfg->kafka_bootstrap);
+    w2k_sink_destroy(sink);
+
+    if (r.problems)
+        fprintf(out, "%d problem(s)%s: streaming cannot start\n", r.problems,
+                r.warnings ? " and warnings" : "");
+    else
+        fprintf(out, "all checks passed%s: streaming can start\n",
+                r.warnings ? " (with warnings)" : "");
+    return r.problems ? r.first_code : 0;
+}
