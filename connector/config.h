@@ -74,6 +74,7 @@ typedef struct w2k_config_s {
     int max_in_flight;       /* messages produced but not yet acknowledged */
     int status_interval_ms;  /* standby status update period */
     int shutdown_timeout_ms; /* how long a stop waits for outstanding acknowledgements */
+    int64_t wal_warn_mb;     /* warn when a slot holds back more WAL than this */
 
     int log_level; /* w2k_loglevel_t */
     int log_json;

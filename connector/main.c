@@ -241,12 +241,33 @@ static int cmd_run(const w2k_config_t *cfg)
             goto out_fds;
         }
         w2k_sink_poll(sink, 0);
+        if (w2k_sink_fatal(sink, &err)) {
+            /* The idempotent producer cannot go on: a new one, and every stream resends
+             * from its slot what was not confirmed. */
+            w2k_error("%s; creating a new producer and restarting every stream from its slot",
+                      err.msg);
+            for (int i = 0; i < cfg->nstreams; i++)
+                if (r[i].running)
+                    stream_failed(cfg, &r[i], &err);
+            w2k_sink_destroy(sink);
+            w2k_err_t serr;
+            if (!(sink = w2k_sink_new(cfg, &serr))) {
+                rc = report(&serr);
+                goto out_fds;
+            }
+            w2k_sink_set_wait_cb(sink, on_wait, &ctx);
+            for (int i = 0; i < cfg->nstreams; i++)
+                if (w2k_stream_attach(r[i].st, sink, &serr) != 0) {
+                    rc = report(&serr);
+                    goto out_fds;
+                }
+            continue;
+        }
         for (int i = 0; i < cfg->nstreams; i++) {
             runner_t *x = &r[i];
             if (!x->running)
                 continue;
-            if (w2k_stream_delivery_failed(x->st, &err) || w2k_sink_fatal(sink, &err) ||
-                w2k_stream_step(x->st, &err) != 0)
+            if (w2k_stream_delivery_failed(x->st, &err) || w2k_stream_step(x->st, &err) != 0)
                 stream_failed(cfg, x, &err);
         }
     }

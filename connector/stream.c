@@ -51,12 +51,12 @@ struct w2k_stream_s {
     char schemas_topic_name[256];
     char changes_topic_name[256];
 
-    bool streaming;        /* replication started */
-    w2k_snapshot_t *snap;  /* the initial snapshot being read, or NULL */
-    bool snap_flushing;    /* snapshot read: waiting for its acknowledgements */
-    bool snapshotting;     /* messages now come from the snapshot */
-    bool finished;         /* snapshot = initial_only and done */
-    w2k_lsn_t snap_lsn;    /* the slot's consistent point */
+    bool streaming;       /* replication started */
+    w2k_snapshot_t *snap; /* the initial snapshot being read, or NULL */
+    bool snap_flushing;   /* snapshot read: waiting for its acknowledgements */
+    bool snapshotting;    /* messages now come from the snapshot */
+    bool finished;        /* snapshot = initial_only and done */
+    w2k_lsn_t snap_lsn;   /* the slot's consistent point */
     w2k_stream_state_t state;
     bool state_loaded;
     char state_topic_name[256];
@@ -67,6 +67,7 @@ struct w2k_stream_s {
     int64_t commit_us;    /* µs since 1970 */
     w2k_lsn_t received;   /* highest WAL position seen */
     int64_t next_status_ms;
+    int64_t next_wal_check_ms;
     bool reply_due;
     bool failed; /* a delivery failed for good */
     w2k_err_t failure;
@@ -175,6 +176,19 @@ void w2k_stream_destroy(w2k_stream_t *st)
     free(st);
 }
 
+int w2k_stream_attach(w2k_stream_t *st, w2k_sink_t *sink, w2k_err_t *err)
+{
+    w2k_stream_stop(st);
+    st->sink = sink;
+    st->sink_id = w2k_sink_register(sink, on_ack, st);
+    if (st->sink_id < 0) {
+        w2k_err_set(err, W2K_EXIT_CONFIG, "too many streams in one process");
+        return -1;
+    }
+    st->schemas_topic = st->changes_topic = NULL;
+    return 0;
+}
+
 const char *w2k_stream_name(const w2k_stream_t *st)
 {
     return st->scfg->name;
@@ -230,8 +244,8 @@ static int slot_lost(w2k_stream_t *st, const char *what, w2k_err_t *err)
         return 0;
     }
     w2k_err_set(err, W2K_EXIT_POSTGRES,
-                "stream %s: %s, so changes made since wal2kafka last confirmed may be lost", sc->name,
-                what);
+                "stream %s: %s, so changes made since wal2kafka last confirmed may be lost",
+                sc->name, what);
     w2k_err_hint(err,
                  "wal2kafka does not silently start over. Either set on_slot_lost = "
                  "\"recreate\" for stream %s (a new slot and a new snapshot of every table, "
@@ -327,8 +341,9 @@ int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
         char sql[256], tmp[96];
         snprintf(tmp, sizeof tmp, "%s_snapshot_%d", sc->slot, (int)getpid());
         char *q = PQescapeIdentifier(st->repl, tmp, strlen(tmp));
-        snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT %s TEMPORARY LOGICAL pgoutput "
-                                  "EXPORT_SNAPSHOT",
+        snprintf(sql, sizeof sql,
+                 "CREATE_REPLICATION_SLOT %s TEMPORARY LOGICAL pgoutput "
+                 "EXPORT_SNAPSHOT",
                  q);
         PQfreemem(q);
         PGresult *r = w2k_pg_query(st->repl, err, "cannot export a snapshot", sql, 0, NULL);
@@ -381,8 +396,9 @@ int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
         slot.exists = false;
     } else if (!slot.exists && st->state.found && strcmp(st->state.snapshot, "running") != 0) {
         char what[128];
-        snprintf(what, sizeof what, "replication slot \"%s\" is gone (dropped, or lost in a "
-                                    "failover)",
+        snprintf(what, sizeof what,
+                 "replication slot \"%s\" is gone (dropped, or lost in a "
+                 "failover)",
                  sc->slot);
         if (slot_lost(st, what, err) != 0)
             goto fail;
@@ -449,6 +465,35 @@ int w2k_stream_timeout_ms(const w2k_stream_t *st)
     return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
+/* Warn before PostgreSQL invalidates the slot: when it holds back more WAL than
+ * delivery.wal_warn_mb, or what max_slot_wal_keep_size still allows runs low. */
+static void check_retained_wal(w2k_stream_t *st)
+{
+    const char *p[1] = {st->scfg->slot};
+    w2k_err_t err;
+    PGresult *r = w2k_pg_query(
+        st->catalog, &err, "checking retained WAL",
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
+        "coalesce(safe_wal_size, -1), pg_size_bytes(current_setting('max_slot_wal_keep_size')) "
+        "FROM pg_replication_slots WHERE slot_name = $1",
+        1, p);
+    if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+        long long retained = atoll(PQgetvalue(r, 0, 0)), safe = atoll(PQgetvalue(r, 0, 1));
+        long long keep = atoll(PQgetvalue(r, 0, 2));
+        if (keep > 0 && safe >= 0 && safe < keep / 5)
+            w2k_warn("stream %s: slot %s holds back %lld MB of WAL; PostgreSQL invalidates it "
+                     "after %lld MB more (max_slot_wal_keep_size = %lld MB), and the changes in "
+                     "between would be lost: find out why wal2kafka falls behind (the broker?)",
+                     st->scfg->name, st->scfg->slot, retained >> 20, safe >> 20, keep >> 20);
+        else if (retained > st->cfg->wal_warn_mb * 1048576)
+            w2k_warn("stream %s: slot %s holds back %lld MB of WAL (more than "
+                     "delivery.wal_warn_mb = %lld)",
+                     st->scfg->name, st->scfg->slot, retained >> 20,
+                     (long long)st->cfg->wal_warn_mb);
+    }
+    PQclear(r);
+}
+
 int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
 {
     if (!st->repl || !st->streaming)
@@ -461,6 +506,10 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
             return -1;
         }
         return 0;
+    }
+    if (now >= st->next_wal_check_ms && st->catalog) {
+        st->next_wal_check_ms = now + 30000;
+        check_retained_wal(st);
     }
     w2k_lsn_t confirmed = w2k_lsntrack_confirmed(st->lt);
     if (w2k_pg_send_status(st->repl, st->received > confirmed ? st->received : confirmed, confirmed,
@@ -770,8 +819,7 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
 }
 
 /* One snapshot row: a read event ('r') for its key. */
-static int on_snapshot_row(void *arg, w2k_relation_t *rel, const w2k_pgtuple_t *row,
-                           w2k_err_t *err)
+static int on_snapshot_row(void *arg, w2k_relation_t *rel, const w2k_pgtuple_t *row, w2k_err_t *err)
 {
     w2k_stream_t *st = arg;
     relout_t *o = output_of(st, rel, err);

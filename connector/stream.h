@@ -19,6 +19,9 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
                              w2k_sink_t *sink, w2k_err_t *err);
 /* Close the connections and free; accepts NULL. */
 void w2k_stream_destroy(w2k_stream_t *st);
+/* Stop the stream and produce through sink from now on (the previous producer failed
+ * fatally). Returns 0, or -1 with err. */
+int w2k_stream_attach(w2k_stream_t *st, w2k_sink_t *sink, w2k_err_t *err);
 /* The stream's name. */
 const char *w2k_stream_name(const w2k_stream_t *st);
 
