@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <libconfig.h>
+#include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,26 @@ typedef struct cfg_ctx_s {
     const char *path;
     w2k_err_t *err;
 } cfg_ctx_t;
+
+/* True when a libpq conninfo (keywords or URI) sets a password. A conninfo libpq
+ * cannot parse counts as having one if it mentions "password" at all: the connection
+ * would fail anyway, and a password must not slip through. Other keywords that merely
+ * contain the word (dbname=password_db, user=...) are fine. */
+static bool conninfo_has_password(const char *conninfo)
+{
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
+    if (!opts) {
+        PQfreemem(errmsg);
+        return strstr(conninfo, "password") != NULL;
+    }
+    bool found = false;
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0])
+            found = true;
+    PQconninfoFree(opts);
+    return found;
+}
 
 static int line_of(const config_setting_t *s)
 {
@@ -397,7 +418,7 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
                                               "max_attempts", "max_duration_s", NULL};
     static const char *const pg_known[] = {"conninfo", "password_file", NULL};
     static const char *const delivery_known[] = {"max_in_flight", "status_interval_ms",
-                                                 "shutdown_timeout_ms", NULL};
+                                                 "shutdown_timeout_ms", "wal_warn_mb", NULL};
     static const char *const log_known[] = {"level", "format", NULL};
     const config_setting_t *root = config_root_setting(lc);
     if (check_known(c, root, "the top level", top_known) != 0)
@@ -411,7 +432,7 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
         get_string(c, pg, "conninfo", NULL, true, &cfg->pg_conninfo) != 0 ||
         get_string(c, pg, "password_file", NULL, false, &cfg->pg_password_file) != 0)
         return -1;
-    if (strstr(cfg->pg_conninfo, "password"))
+    if (conninfo_has_password(cfg->pg_conninfo))
         return fail(c, config_setting_get_member(pg, "conninfo"),
                     "remove the password from conninfo; put it in PGPASSWORD, in ~/.pgpass, or "
                     "in a file named by postgresql.password_file",
@@ -429,7 +450,8 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
         return -1;
     if (get_int(c, d, "max_in_flight", 100000, 1, 10000000, &cfg->max_in_flight) ||
         get_int(c, d, "status_interval_ms", 1000, 10, 60000, &cfg->status_interval_ms) ||
-        get_int(c, d, "shutdown_timeout_ms", 30000, 0, 3600000, &cfg->shutdown_timeout_ms))
+        get_int(c, d, "shutdown_timeout_ms", 30000, 0, 3600000, &cfg->shutdown_timeout_ms) ||
+        get_int64(c, d, "wal_warn_mb", 4096, 1, INT64_MAX / 1048576, &cfg->wal_warn_mb))
         return -1;
 
     const config_setting_t *rt = config_setting_get_member(root, "retry");
