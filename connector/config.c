@@ -335,8 +335,8 @@ static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_
     char *mode = NULL;
     if (get_string(c, s, "snapshot", "initial", false, &mode) != 0)
         return -1;
-    st->snapshot = strcmp(mode, "initial") == 0       ? W2K_SNAPSHOT_INITIAL
-                   : strcmp(mode, "never") == 0       ? W2K_SNAPSHOT_NEVER
+    st->snapshot = strcmp(mode, "initial") == 0        ? W2K_SNAPSHOT_INITIAL
+                   : strcmp(mode, "never") == 0        ? W2K_SNAPSHOT_NEVER
                    : strcmp(mode, "initial_only") == 0 ? W2K_SNAPSHOT_INITIAL_ONLY
                                                        : (w2k_snapshot_mode_t)-1;
     free(mode);

@@ -1,0 +1,598 @@
+"""Throwaway PostgreSQL and Kafka servers for the integration tests and benchmarks.
+
+Thin Python wrappers around integration/servers/pg.sh and kafka.sh, plus client
+helpers (psycopg 3 for PostgreSQL, confluent-kafka for Kafka).
+
+    from servers import Postgres, Kafka, free_ports
+    pg_port, k_port, k_ctl = free_ports(3)
+    pg = Postgres(port=pg_port).start()          # dir: a fresh /tmp/w2k-pg-* dir
+    kafka = Kafka(port=k_port, controller_port=k_ctl).start()
+    ...
+    kafka.destroy(); pg.destroy()                # stop and remove the dirs
+
+Everything binds to 127.0.0.1. Servers started here are registered and destroyed
+at interpreter exit (atexit) if their owner forgot; W2K_KEEP=1 keeps the dirs
+(servers are still stopped) for post-mortem reading of their logs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = REPO / "integration" / "servers"
+HOST = "127.0.0.1"
+DEFAULT_PG_PASSWORD = "w2k-secret-pw"
+PG_BIN = Path(os.environ.get("W2K_PG_BIN", "/usr/lib/postgresql/15/bin"))
+# Parent of the server dirs; must be traversable by the postgres user when root.
+TMP_ROOT = Path(os.environ.get("W2K_TMPDIR", "/tmp"))
+
+
+class ServerError(RuntimeError):
+    """A server script failed; the message carries its output (and log tail)."""
+
+
+# --------------------------------------------------------------------------- ports
+
+
+def _port_range() -> tuple[int, int]:
+    lo, _, hi = os.environ.get("W2K_PORT_RANGE", "20000-32000").partition("-")
+    return int(lo), int(hi)
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct TCP ports free on 127.0.0.1 right now (all bound at once, then released).
+
+    Ports come from W2K_PORT_RANGE (default 20000-32000), below the kernel's
+    ephemeral range (32768-60999): a server restarted on its port cannot lose it
+    to a client's source port or to another process's bind(port 0)."""
+    lo, hi = _port_range()
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(50 * n + 200):
+            if len(socks) == n:
+                break
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind((HOST, rng.randrange(lo, hi)))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+        if len(socks) < n:
+            raise ServerError(f"could not find {n} free ports in {lo}-{hi} (W2K_PORT_RANGE)")
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def free_port() -> int:
+    """One TCP port free on 127.0.0.1 right now."""
+    return free_ports(1)[0]
+
+
+# ---------------------------------------------------------------- registry/cleanup
+
+_registry_lock = threading.Lock()
+_registry: list = []  # managed servers started by this process
+
+
+def _register(server) -> None:
+    with _registry_lock:
+        if server not in _registry:
+            _registry.append(server)
+
+
+def _unregister(server) -> None:
+    with _registry_lock:
+        if server in _registry:
+            _registry.remove(server)
+
+
+def cleanup_all() -> None:
+    """Destroy every server this process started and has not destroyed yet."""
+    with _registry_lock:
+        servers = list(reversed(_registry))
+    for s in servers:
+        if s._owner_pid != os.getpid():  # a forked child must not kill its parent's servers
+            continue
+        try:
+            s.destroy()
+        except Exception as e:  # keep going: clean up the others
+            print(f"servers.py: cleanup of {s!r} failed: {e}")
+
+
+atexit.register(cleanup_all)
+
+
+def make_server_dir(kind: str) -> Path:
+    """A fresh directory /tmp/w2k-KIND-XXXX, world-traversable, tagged with our pid."""
+    TMP_ROOT.mkdir(parents=True, exist_ok=True)
+    d = Path(tempfile.mkdtemp(prefix=f"w2k-{kind}-", dir=TMP_ROOT))
+    d.chmod(0o755)
+    (d / "owner.pid").write_text(f"{os.getpid()}\n")
+    return d
+
+
+def _pid_alive(pid: int) -> bool:
+    """True while any thread of process pid runs (a zombie leader alone is not alive)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                    return True
+        except (OSError, IndexError):
+            continue
+    return False
+
+
+def reap_stale_dirs() -> list[Path]:
+    """Destroy server dirs left behind by test runs whose process is gone (e.g. SIGKILLed)."""
+    reaped = []
+    for d in sorted(TMP_ROOT.glob("w2k-*-*")):
+        owner = d / "owner.pid"
+        if not d.is_dir() or not owner.is_file():
+            continue
+        try:
+            pid = int(owner.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if _pid_alive(pid):
+            continue
+        kind = d.name.split("-")[1]
+        script = {"pg": "pg.sh", "kafka": "kafka.sh"}.get(kind)
+        if script is None:
+            continue
+        subprocess.run(["bash", str(SCRIPTS / script), "destroy", str(d)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        shutil.rmtree(d, ignore_errors=True)
+        reaped.append(d)
+    return reaped
+
+
+def _run(script: str, *args, timeout: float = 180, env: dict | None = None) -> str:
+    cmd = ["bash", str(SCRIPTS / script), *map(str, args)]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                           env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise ServerError(f"{' '.join(cmd)} did not finish within {timeout}s\n{e.stderr or ''}") from e
+    if p.returncode != 0:
+        raise ServerError(f"{' '.join(cmd)} failed (exit {p.returncode}):\n{p.stderr}{p.stdout}")
+    return p.stdout
+
+
+def _tail(path: Path, n: int) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return f"({path} missing)\n"
+
+
+def _conninfo_quote(v) -> str:
+    v = str(v)
+    if v and re.fullmatch(r"[A-Za-z0-9_./:@-]+", v):
+        return v
+    return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# --------------------------------------------------------------------- PostgreSQL
+
+
+class Postgres:
+    """A PostgreSQL 15 server (wal_level=logical) on 127.0.0.1:port.
+
+    Attributes: dir, port, host, user ("postgres", a superuser), password, managed.
+    TCP connections need the password (scram-sha-256); Unix-socket ones (socket_dir)
+    are trusted. managed=False wraps a server someone else runs (W2K_PG_PORT):
+    stop/restart then need its dir (W2K_PG_DIR).
+    """
+
+    def __init__(self, dir: str | Path | None = None, port: int | None = None, *,
+                 password: str | None = None, managed: bool = True):
+        self.host = HOST
+        self.port = int(port) if port else free_port()
+        self.dir = Path(dir) if dir else None
+        self.user = "postgres"
+        self.password = password or os.environ.get("W2K_PG_PASSWORD", DEFAULT_PG_PASSWORD)
+        self.managed = managed
+        self._owner_pid = os.getpid()
+
+    def __repr__(self) -> str:
+        return f"Postgres(dir={str(self.dir)!r}, port={self.port}, managed={self.managed})"
+
+    # -- lifecycle
+    def _script(self, *args, timeout: float = 180) -> str:
+        if self.dir is None:
+            raise ServerError(f"{self!r}: no server dir known, cannot run pg.sh {args[0]} "
+                              "(for a reused server set W2K_PG_DIR)")
+        return _run("pg.sh", *args, timeout=timeout, env={"W2K_PG_PASSWORD": self.password})
+
+    def start(self) -> "Postgres":
+        if self.dir is None:
+            self.dir = make_server_dir("pg")
+        if self.managed:
+            _register(self)
+        self._script("start", self.dir, self.port)
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: mode 'fast' (default), 'smart' or 'immediate' (crash-like)."""
+        self._script("stop", self.dir, mode)
+
+    def crash(self) -> None:
+        """Stop without a shutdown checkpoint (pg_ctl -m immediate): like a crash."""
+        self.stop("immediate")
+
+    def restart(self, mode: str = "fast") -> None:
+        self._script("restart", self.dir, mode)
+
+    def is_running(self) -> bool:
+        if self.dir is None:
+            return self._tcp_open()
+        try:
+            self._script("status", self.dir)
+            return True
+        except ServerError:
+            return False
+
+    def destroy(self) -> None:
+        """Stop and remove the dir (W2K_KEEP=1: stop only). No-op for unmanaged servers."""
+        if not self.managed or self.dir is None:
+            return
+        if os.environ.get("W2K_KEEP") == "1":
+            if self.dir.exists():
+                self.stop("fast")
+            print(f"servers.py: W2K_KEEP=1, kept {self.dir}")
+        else:
+            self._script("destroy", self.dir)
+        _unregister(self)
+
+    def _tcp_open(self) -> bool:
+        try:
+            socket.create_connection((self.host, self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    @property
+    def socket_dir(self) -> Path | None:
+        return self.dir
+
+    @property
+    def log_file(self) -> Path | None:
+        return self.dir / "postgres.log" if self.dir else None
+
+    def log_tail(self, n: int = 40) -> str:
+        return _tail(self.log_file, n) if self.log_file else ""
+
+    # -- clients
+    def dsn(self, dbname: str = "postgres", user: str | None = None,
+            password: str | None = None, **extra) -> str:
+        """libpq conninfo over TCP, e.g. 'host=127.0.0.1 port=5 dbname=x user=postgres password=...'.
+
+        extra keywords are appended (e.g. replication='database', application_name='t')."""
+        parts = {"host": self.host, "port": self.port, "dbname": dbname,
+                 "user": user or self.user,
+                 "password": self.password if password is None else password, **extra}
+        return " ".join(f"{k}={_conninfo_quote(v)}" for k, v in parts.items() if v is not None)
+
+    def socket_dsn(self, dbname: str = "postgres", user: str | None = None) -> str:
+        """libpq conninfo over the Unix socket (trust auth, no password)."""
+        return (f"host={_conninfo_quote(self.socket_dir)} port={self.port} "
+                f"dbname={_conninfo_quote(dbname)} user={_conninfo_quote(user or self.user)}")
+
+    def env(self, dbname: str = "postgres") -> dict:
+        """PG* environment variables for a client process (psql, wal2kafka)."""
+        return {"PGHOST": self.host, "PGPORT": str(self.port), "PGUSER": self.user,
+                "PGPASSWORD": self.password, "PGDATABASE": dbname}
+
+    def connect(self, dbname: str = "postgres", *, user: str | None = None,
+                password: str | None = None, autocommit: bool = True, **kw):
+        """A psycopg 3 connection (autocommit by default)."""
+        import psycopg
+        return psycopg.connect(self.dsn(dbname, user, password), autocommit=autocommit,
+                               connect_timeout=10, **kw)
+
+    def execute(self, sql: str, params=None, dbname: str = "postgres") -> list[tuple] | None:
+        """Run one statement in its own autocommit connection; rows if it returns any."""
+        with self.connect(dbname) as conn:
+            cur = conn.execute(sql, params)
+            return cur.fetchall() if cur.description is not None else None
+
+    def scalar(self, sql: str, params=None, dbname: str = "postgres"):
+        """First column of the first row (None when there is no row)."""
+        rows = self.execute(sql, params, dbname)
+        return rows[0][0] if rows else None
+
+    def psql(self, sql: str, dbname: str = "postgres", check: bool = True,
+             timeout: float = 120) -> str:
+        """Run SQL through the psql client (-X -A -t, ON_ERROR_STOP); returns stdout."""
+        p = subprocess.run(
+            [str(PG_BIN / "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+             "-h", self.host, "-p", str(self.port), "-U", self.user, "-d", dbname, "-c", sql],
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PGPASSWORD": self.password})
+        if check and p.returncode != 0:
+            raise ServerError(f"psql failed (exit {p.returncode}): {p.stderr.strip()}")
+        return p.stdout
+
+    def create_database(self, name: str) -> "Database":
+        self.drop_database(name)
+        self.execute(f'CREATE DATABASE "{name}"')
+        return Database(self, name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database and everything that pins it (its logical slots, its sessions)."""
+        with self.connect() as conn:
+            conn.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                         "WHERE database = %s AND active_pid IS NOT NULL", (name,))
+            deadline = time.monotonic() + 30
+            while True:
+                slots = [r[0] for r in conn.execute(
+                    "SELECT slot_name FROM pg_replication_slots WHERE database = %s",
+                    (name,)).fetchall()]
+                if not slots:
+                    break
+                for slot in slots:
+                    try:
+                        conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                    except Exception:
+                        if time.monotonic() > deadline:
+                            raise
+                        conn.execute("SELECT pg_terminate_backend(active_pid) FROM "
+                                     "pg_replication_slots WHERE slot_name = %s AND "
+                                     "active_pid IS NOT NULL", (slot,))
+                        time.sleep(0.2)
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Database:
+    """One database of a Postgres server (what the `db` fixture returns).
+
+    Attributes: pg (the Postgres), name. Methods mirror Postgres with dbname bound."""
+
+    def __init__(self, pg: Postgres, name: str):
+        self.pg = pg
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Database({self.name!r} on 127.0.0.1:{self.pg.port})"
+
+    def dsn(self, user: str | None = None, password: str | None = None, **extra) -> str:
+        return self.pg.dsn(self.name, user, password, **extra)
+
+    def connect(self, **kw):
+        return self.pg.connect(self.name, **kw)
+
+    def execute(self, sql: str, params=None):
+        return self.pg.execute(sql, params, self.name)
+
+    def scalar(self, sql: str, params=None):
+        return self.pg.scalar(sql, params, self.name)
+
+    def psql(self, sql: str, check: bool = True, timeout: float = 120) -> str:
+        return self.pg.psql(sql, self.name, check, timeout)
+
+    def env(self) -> dict:
+        return self.pg.env(self.name)
+
+    def drop(self) -> None:
+        self.pg.drop_database(self.name)
+
+
+def database_name(test_name: str, prefix: str = "t_") -> str:
+    """A valid, unique-enough database/topic-safe name derived from a test name (<= 63 bytes)."""
+    base = prefix + re.sub(r"[^a-z0-9]+", "_", test_name.lower()).strip("_")
+    if len(base) <= 63:
+        return base
+    h = hashlib.sha1(test_name.encode()).hexdigest()[:8]
+    return base[:54].rstrip("_") + "_" + h
+
+
+# -------------------------------------------------------------------------- Kafka
+
+
+class Kafka:
+    """A single-node Apache Kafka broker (KRaft) on 127.0.0.1:port.
+
+    Attributes: dir, port, controller_port, bootstrap ("127.0.0.1:PORT"), managed.
+    managed=False wraps a broker someone else runs (W2K_KAFKA_BOOTSTRAP): stop/kill/
+    restart then need its dir (W2K_KAFKA_DIR).
+    """
+
+    def __init__(self, dir: str | Path | None = None, port: int | None = None,
+                 controller_port: int | None = None, *, bootstrap: str | None = None,
+                 managed: bool = True):
+        if bootstrap:
+            port = int(bootstrap.rpartition(":")[2])
+        if not port or not controller_port:
+            p1, p2 = free_ports(2)
+            port = port or p1
+            controller_port = controller_port or p2
+        self.port = int(port)
+        self.controller_port = int(controller_port)
+        self.bootstrap = bootstrap or f"{HOST}:{self.port}"
+        self.dir = Path(dir) if dir else None
+        self.managed = managed
+        self._owner_pid = os.getpid()
+
+    def __repr__(self) -> str:
+        return f"Kafka(dir={str(self.dir)!r}, bootstrap={self.bootstrap!r}, managed={self.managed})"
+
+    # -- lifecycle
+    def _script(self, *args, timeout: float = 240) -> str:
+        if self.dir is None:
+            raise ServerError(f"{self!r}: no broker dir known, cannot run kafka.sh {args[0]} "
+                              "(for a reused broker set W2K_KAFKA_DIR)")
+        return _run("kafka.sh", *args, timeout=timeout)
+
+    def start(self) -> "Kafka":
+        if self.dir is None:
+            self.dir = make_server_dir("kafka")
+        if self.managed:
+            _register(self)
+        self._script("start", self.dir, self.port, self.controller_port)
+        return self
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM, wait; SIGKILL after a deadline). Data is kept."""
+        self._script("stop", self.dir)
+
+    def kill(self) -> None:
+        """SIGKILL the broker (a crash). start() again recovers its data."""
+        self._script("kill", self.dir)
+
+    def restart(self) -> None:
+        self._script("restart", self.dir)
+
+    def is_running(self) -> bool:
+        try:
+            self._script("status", self.dir)
+            return True
+        except ServerError:
+            return False
+
+    def destroy(self) -> None:
+        """Stop and remove the dir (W2K_KEEP=1: stop only). No-op for unmanaged brokers."""
+        if not self.managed or self.dir is None:
+            return
+        if os.environ.get("W2K_KEEP") == "1":
+            if self.dir.exists():
+                self.stop()
+            print(f"servers.py: W2K_KEEP=1, kept {self.dir}")
+        else:
+            self._script("destroy", self.dir)
+        _unregister(self)
+
+    @property
+    def log_file(self) -> Path | None:
+        return self.dir / "server.log" if self.dir else None
+
+    def log_tail(self, n: int = 40) -> str:
+        return _tail(self.log_file, n) if self.log_file else ""
+
+    # -- clients (confluent-kafka, which bundles its own librdkafka)
+    def config(self, **conf) -> dict:
+        c = {"bootstrap.servers": self.bootstrap}
+        c.update({k.replace("_", "."): v for k, v in conf.items()})
+        return c
+
+    def admin(self, **conf):
+        from confluent_kafka.admin import AdminClient
+        return AdminClient(self.config(**conf))
+
+    def create_topic(self, name: str, partitions: int = 1, config: dict | None = None,
+                     timeout: float = 30) -> None:
+        from confluent_kafka.admin import NewTopic
+        admin = self.admin()  # must outlive the futures
+        fs = admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1,
+                      config={k: str(v) for k, v in (config or {}).items()})],
+            operation_timeout=timeout, request_timeout=timeout)
+        fs[name].result(timeout)
+
+    def delete_topic(self, name: str, timeout: float = 30) -> None:
+        admin = self.admin()  # must outlive the futures
+        fs = admin.delete_topics([name], operation_timeout=timeout, request_timeout=timeout)
+        fs[name].result(timeout)
+
+    def topics(self, timeout: float = 10) -> set[str]:
+        """Names of all topics (internal ones included)."""
+        return set(self.admin().list_topics(timeout=timeout).topics)
+
+    def partitions(self, topic: str, timeout: float = 10) -> int:
+        md = self.admin().list_topics(topic, timeout=timeout).topics.get(topic)
+        if md is None or md.error is not None:
+            raise KeyError(f"topic {topic!r} not found ({md.error if md else 'no metadata'})")
+        return len(md.partitions)
+
+    def topic_config(self, topic: str, timeout: float = 10) -> dict[str, str]:
+        """The topic's effective configuration, name -> value."""
+        from confluent_kafka.admin import ConfigResource
+        res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+        admin = self.admin()  # must outlive the futures
+        entries = admin.describe_configs([res])[res].result(timeout)
+        return {k: e.value for k, e in entries.items()}
+
+    def producer(self, **conf):
+        """A confluent_kafka.Producer: idempotent, acks=all, unless overridden."""
+        from confluent_kafka import Producer
+        base = {"enable.idempotence": True, "acks": "all"}
+        base.update(self.config(**conf))
+        return Producer(base)
+
+    def consumer(self, group: str | None = None, **conf):
+        """A confluent_kafka.Consumer reading from the beginning (group: random if None)."""
+        from confluent_kafka import Consumer
+        base = {"group.id": group or f"w2k-test-{os.getpid()}-{time.monotonic_ns()}",
+                "auto.offset.reset": "earliest", "enable.partition.eof": True}
+        base.update(self.config(**conf))
+        return Consumer(base)
+
+    def consume(self, topic: str, count: int | None = None, timeout: float = 30.0,
+                group: str | None = None, isolation: str = "read_committed", **conf) -> list:
+        """Read a topic from the beginning; returns confluent_kafka.Message objects.
+
+        count=None: read until the end of every partition (what exists now).
+        count=N: wait for N messages (TimeoutError after `timeout` seconds).
+        group=None: assign all partitions directly (no consumer group). With a
+        group name: subscribe as a member of that consumer group and commit.
+        Messages come partition by partition in offset order within each.
+        """
+        from confluent_kafka import KafkaError, OFFSET_BEGINNING, TopicPartition
+        c = self.consumer(group, **{"isolation.level": isolation, **conf})
+        out = []
+        try:
+            nparts = self.partitions(topic)
+            if group is None:
+                c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(nparts)])
+            else:
+                c.subscribe([topic])
+            eof = set()
+            deadline = time.monotonic() + timeout
+            while True:
+                if count is not None and len(out) >= count:
+                    break
+                if count is None and len(eof) >= nparts:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if count is not None:
+                        raise TimeoutError(f"got {len(out)} of {count} messages from {topic!r} "
+                                           f"within {timeout}s")
+                    raise TimeoutError(f"did not reach the end of {topic!r} within {timeout}s "
+                                       f"({len(eof)}/{nparts} partitions, {len(out)} messages)")
+                m = c.poll(min(left, 0.5))
+                if m is None:
+                    continue
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        eof.add(m.partition())
+                        continue
+                    raise RuntimeError(f"consuming {topic!r}: {m.error()}")
+                eof.discard(m.partition())
+                out.append(m)
+            if group is not None and out:
+                c.commit(asynchronous=False)
+        finally:
+            c.close()
+        return out

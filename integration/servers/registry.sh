@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# A throwaway schema registry for the integration tests: Apicurio Registry 3.x with its
+# Confluent-compatible API at http://127.0.0.1:PORT/apis/ccompat/v7, in-memory storage
+# (schemas are lost when it stops). Binds to 127.0.0.1 only.
+#
+#   registry.sh fetch                            get the Apicurio archive with Maven into
+#                                                $W2K_CACHE/apicurio (integration/registry/pom.xml)
+#   registry.sh start   DIR PORT [MGMT_PORT]     start, wait until the ccompat API answers
+#                                                (MGMT_PORT: Quarkus management, default PORT+1)
+#   registry.sh stop    DIR                      SIGTERM, wait for exit (SIGKILL after a deadline)
+#   registry.sh kill    DIR                      SIGKILL (a crash)
+#   registry.sh restart DIR                      stop + start on the same ports (storage is empty)
+#   registry.sh status  DIR                      exit 0 and print the pid when running, 3 when not
+#   registry.sh destroy DIR                      stop, then remove DIR
+#
+# Environment: W2K_CACHE, W2K_REGISTRY_JAVA (a Java 21+ binary; default: the Temurin 25
+# JDK in /usr/lib/jvm, else the newest JDK 21+ found there, else `java` if it is 21+),
+# W2K_REGISTRY_HEAP (default "-Xms64m -Xmx512m"), W2K_REGISTRY_START_TIMEOUT (seconds,
+# default 180), W2K_REGISTRY_STOP_TIMEOUT (default 30).
+set -euo pipefail
+W2K_SCRIPT=registry.sh
+# shellcheck source=integration/servers/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+APICURIO_DIR="$W2K_CACHE/apicurio"
+POM="$W2K_REPO/integration/registry/pom.xml"
+START_TIMEOUT="${W2K_REGISTRY_START_TIMEOUT:-180}"
+STOP_TIMEOUT="${W2K_REGISTRY_STOP_TIMEOUT:-30}"
+API=/apis/ccompat/v7
+
+usage() {
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+# java_major JAVA: the feature version of a java binary (17, 21, 25), or nothing.
+java_major() {
+    "$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1
+}
+
+# The Java 21+ binary to run Apicurio with.
+find_java() {
+    local j v best="" bestv=0
+    if [[ -n "${W2K_REGISTRY_JAVA:-}" ]]; then
+        v="$(java_major "$W2K_REGISTRY_JAVA" || true)"
+        [[ -n "$v" && "$v" -ge 21 ]] ||
+            w2k_die "W2K_REGISTRY_JAVA=$W2K_REGISTRY_JAVA is not a Java 21+ binary (Apicurio Registry 3 needs 21+)"
+        printf '%s\n' "$W2K_REGISTRY_JAVA"
+        return
+    fi
+    if [[ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]]; then
+        printf '%s\n' /usr/lib/jvm/temurin-25-jdk-amd64/bin/java
+        return
+    fi
+    for j in /usr/lib/jvm/*/bin/java "$(command -v java || true)"; do
+        [[ -x "$j" ]] || continue
+        v="$(java_major "$j" || true)"
+        if [[ -n "$v" && "$v" -ge 21 && "$v" -gt "$bestv" ]]; then
+            best="$j"
+            bestv="$v"
+        fi
+    done
+    [[ -n "$best" ]] ||
+        w2k_die "no Java 21+ found (Apicurio Registry 3 needs it): install a JDK 21+ (e.g. Temurin 25 in /usr/lib/jvm) or set W2K_REGISTRY_JAVA"
+    printf '%s\n' "$best"
+}
+
+# The registry pid, if DIR/registry.pid names a live registry of this DIR (guards against pid reuse).
+registry_pid() {
+    local dir="$1" pid
+    [[ -f "$dir/registry.pid" ]] || return 1
+    pid="$(cat "$dir/registry.pid" 2>/dev/null || true)"
+    w2k_pid_alive "$pid" || return 1
+    w2k_pid_cmdline_has "$pid" "-Dw2k.dir=$dir" || return 1
+    printf '%s\n' "$pid"
+}
+
+# http_get URL: print "STATUS BODY" of a GET, or fail when nothing answers.
+http_get() {
+    if command -v curl >/dev/null 2>&1; then
+        local out
+        out="$(curl -sS --max-time 5 -w '\n%{http_code}' "$1" 2>/dev/null)" || return 1
+        printf '%s %s\n' "${out##*$'\n'}" "${out%$'\n'*}"
+    else
+        python3 - "$1" <<'EOF' 2>/dev/null
+import sys, urllib.request, urllib.error
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+        print(r.status, r.read().decode(errors="replace"))
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode(errors="replace"))
+EOF
+    fi
+}
+
+# A real probe: the Confluent-compatible API must list subjects (a JSON array).
+probe() {
+    local port="$1" out
+    out="$(http_get "http://127.0.0.1:$port$API/subjects")" || return 1
+    [[ "$out" == "200 ["* ]]
+}
+
+cmd_fetch() {
+    [[ $# -eq 0 ]] || usage
+    local stamp tmp archive
+    command -v mvn >/dev/null || w2k_die "mvn not found (install maven: scripts/setup.sh)"
+    stamp="$(sha256sum "$POM" | cut -d' ' -f1)"
+    if [[ -f "$APICURIO_DIR/.w2k-stamp" && "$(cat "$APICURIO_DIR/.w2k-stamp")" == "$stamp" &&
+        -f "$APICURIO_DIR/quarkus-run.jar" ]]; then
+        w2k_log "Apicurio Registry already in $APICURIO_DIR"
+        return 0
+    fi
+    mkdir -p "$W2K_CACHE"
+    tmp="$(mktemp -d "$W2K_CACHE/apicurio.tmp.XXXXXX")"
+    w2k_log "fetching Apicurio Registry with Maven (integration/registry/pom.xml) into $APICURIO_DIR"
+    if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
+        -DexcludeTransitive=true -DoutputDirectory="$tmp" >"$W2K_CACHE/apicurio-mvn.log" 2>&1; then
+        w2k_tail "$W2K_CACHE/apicurio-mvn.log"
+        rm -rf "$tmp"
+        w2k_die "Maven could not fetch Apicurio Registry; log: $W2K_CACHE/apicurio-mvn.log"
+    fi
+    archive="$(compgen -G "$tmp/apicurio-registry-app-*-all.tar.gz" | head -n1 || true)"
+    [[ -n "$archive" ]] || { rm -rf "$tmp"; w2k_die "Maven ran but no apicurio-registry-app archive arrived in $tmp"; }
+    tar -xzf "$archive" -C "$tmp" --no-same-owner || { rm -rf "$tmp"; w2k_die "cannot unpack $archive"; }
+    rm -f "$archive"
+    [[ -f "$tmp/quarkus-run.jar" ]] || { rm -rf "$tmp"; w2k_die "the Apicurio archive holds no quarkus-run.jar"; }
+    echo "$stamp" >"$tmp/.w2k-stamp"
+    rm -rf "$APICURIO_DIR"
+    mv "$tmp" "$APICURIO_DIR"
+    chmod 0755 "$APICURIO_DIR"
+    w2k_log "Apicurio Registry ready in $APICURIO_DIR"
+}
+
+cmd_start() {
+    [[ $# -eq 2 || $# -eq 3 ]] || usage
+    local dir="$1" port="$2" mport="${3:-$(($2 + 1))}" pid java deadline
+    w2k_check_port PORT "$port"
+    w2k_check_port MGMT_PORT "$mport"
+    [[ "$port" != "$mport" ]] || w2k_die "PORT and MGMT_PORT must differ"
+    [[ -f "$APICURIO_DIR/quarkus-run.jar" ]] ||
+        w2k_die "no Apicurio Registry in $APICURIO_DIR (run: integration/servers/registry.sh fetch, or scripts/setup.sh; or set W2K_CACHE)"
+    java="$(find_java)"
+    mkdir -p "$dir"
+    dir="$(cd "$dir" && pwd)"
+    if pid="$(registry_pid "$dir")"; then
+        w2k_die "a registry already runs from $dir (pid $pid)"
+    fi
+    for p in "$port" "$mport"; do
+        if w2k_port_busy "$p"; then
+            w2k_die "port $p on 127.0.0.1 is already in use $(w2k_port_owner "$p")"
+        fi
+    done
+    printf '%s %s\n' "$port" "$mport" >"$dir/ports"
+
+    # Detached: own session, no stdin, output to DIR/registry.log; working directory DIR
+    # so nothing lands elsewhere. `setsid` execs java directly, so $! is the JVM.
+    # shellcheck disable=SC2086 # W2K_REGISTRY_HEAP is a list of JVM options
+    (cd "$dir" && exec setsid "$java" ${W2K_REGISTRY_HEAP:--Xms64m -Xmx512m} \
+        -Djava.awt.headless=true -Dw2k.dir="$dir" \
+        -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
+        -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$mport" \
+        -jar "$APICURIO_DIR/quarkus-run.jar" \
+        </dev/null >>"$dir/registry.log" 2>&1) &
+    pid=$!
+    echo "$pid" >"$dir/registry.pid"
+
+    deadline=$((SECONDS + START_TIMEOUT))
+    until probe "$port"; do
+        if ! w2k_pid_alive "$pid"; then
+            w2k_tail "$dir/registry.log"
+            rm -f "$dir/registry.pid"
+            w2k_die "Apicurio Registry (pid $pid) exited during startup; see $dir/registry.log"
+        fi
+        if ((SECONDS >= deadline)); then
+            w2k_tail "$dir/registry.log"
+            kill -KILL "$pid" 2>/dev/null || true
+            w2k_wait_exit "$pid" 10 || true
+            rm -f "$dir/registry.pid"
+            w2k_die "Apicurio Registry on 127.0.0.1:$port did not answer $API/subjects within ${START_TIMEOUT}s (killed it)"
+        fi
+        sleep 0.3
+    done
+    w2k_log "schema registry ready at http://127.0.0.1:$port$API (management $mport, pid $pid, java $(java_major "$java"), dir $dir)"
+}
+
+cmd_stop() {
+    [[ $# -eq 1 ]] || usage
+    local dir="$1" pid
+    [[ -d "$dir" ]] || return 0
+    dir="$(cd "$dir" && pwd)"
+    if ! pid="$(registry_pid "$dir")"; then
+        rm -f "$dir/registry.pid"
+        return 0
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! w2k_wait_exit "$pid" "$STOP_TIMEOUT"; then
+        w2k_log "registry pid $pid did not stop within ${STOP_TIMEOUT}s after SIGTERM; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        w2k_wait_exit "$pid" 30 || w2k_die "registry pid $pid survives SIGKILL"
+    fi
+    rm -f "$dir/registry.pid"
+}
+
+cmd_kill() {
+    [[ $# -eq 1 ]] || usage
+    local dir="$1" pid
+    [[ -d "$dir" ]] || return 0
+    dir="$(cd "$dir" && pwd)"
+    if pid="$(registry_pid "$dir")"; then
+        kill -KILL "$pid" 2>/dev/null || true
+        w2k_wait_exit "$pid" 30 || w2k_die "registry pid $pid survives SIGKILL"
+    fi
+    rm -f "$dir/registry.pid"
+}
+
+cmd_restart() {
+    [[ $# -eq 1 ]] || usage
+    local dir="$1" port mport
+    [[ -f "$dir/ports" ]] || w2k_die "$dir has no registry (no $dir/ports): use start"
+    read -r port mport <"$dir/ports"
+    cmd_stop "$dir"
+    cmd_start "$dir" "$port" "$mport"
+}
+
+cmd_status() {
+    [[ $# -eq 1 ]] || usage
+    local dir="$1" pid
+    if [[ -d "$dir" ]] && pid="$(registry_pid "$(cd "$dir" && pwd)")"; then
+        echo "running (pid $pid)"
+        return 0
+    fi
+    echo "stopped"
+    return 3
+}
+
+cmd_destroy() {
+    [[ $# -eq 1 ]] || usage
+    local dir="$1"
+    [[ -d "$dir" ]] || return 0
+    cmd_stop "$dir"
+    rm -rf -- "$dir"
+}
+
+[[ $# -ge 1 ]] || usage
+cmd="$1"
+shift
+case "$cmd" in
+fetch) cmd_fetch "$@" ;;
+start) cmd_start "$@" ;;
+stop) cmd_stop "$@" ;;
+kill) cmd_kill "$@" ;;
+restart) cmd_restart "$@" ;;
+status) cmd_status "$@" ;;
+destroy) cmd_destroy "$@" ;;
+-h | --help | help) usage ;;
+*) usage ;;
+esac

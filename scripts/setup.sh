@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Installs everything wal2kafka needs to build and test, then builds it.
+# Idempotent: a second run skips what is already there (no apt-get, no downloads).
+#
+#   scripts/setup.sh [--no-build]
+#
+# Steps:
+#   1. Debian packages (apt-get; as root, or through sudo as a normal user),
+#      skipped entirely when all are installed already.
+#   2. Apache Kafka broker jars (Maven, integration/kafka/pom.xml) into
+#      $W2K_CACHE/kafka (default: <repo>/.cache/kafka).
+#   3. Python virtualenv <repo>/.venv with integration/requirements.txt.
+#   4. Build: cmake -S . -B build -G Ninja && cmake --build build.
+#
+# Environment: W2K_CACHE (cache root, default <repo>/.cache), W2K_PYTHON (the
+# interpreter for the venv, default /usr/bin/python3).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${W2K_CACHE:-$REPO/.cache}"
+BUILD=1
+for arg in "$@"; do
+    case "$arg" in
+    --no-build) BUILD=0 ;;
+    -h | --help)
+        sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "setup.sh: unknown argument '$arg' (try --help)" >&2
+        exit 2
+        ;;
+    esac
+done
+
+PACKAGES=(
+    build-essential cmake ninja-build pkg-config
+    libpq-dev librdkafka-dev libavro-dev libconfig-dev
+    libcurl4-openssl-dev libmicrohttpd-dev
+    postgresql-15 postgresql-client-15
+    openjdk-17-jdk-headless maven ca-certificates
+    python3 python3-venv
+    kcat clang-format valgrind
+)
+
+SUMMARY=()
+T0=$SECONDS
+note() { printf '==> %s\n' "$*"; }
+die() {
+    printf 'setup.sh: error: %s\n' "$*" >&2
+    exit 1
+}
+step_done() { SUMMARY+=("$(printf '%-10s %-40s %4ss' "$1" "$2" "$3")"); }
+
+# --- 1. Debian packages -------------------------------------------------------
+t=$SECONDS
+missing=()
+for p in "${PACKAGES[@]}"; do
+    status="$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)"
+    [[ "$status" == installed ]] || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+    step_done apt "all ${#PACKAGES[@]} packages present (skipped)" $((SECONDS - t))
+else
+    if [[ $EUID -eq 0 ]]; then
+        SUDO=()
+    elif command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    else
+        die "missing Debian packages (${missing[*]}) and this user is neither root nor has sudo; install them as root: apt-get install ${missing[*]}"
+    fi
+    note "installing Debian packages: ${missing[*]}"
+    # No default cluster on port 5432: the tests start their own servers.
+    if ! dpkg-query -W -f='${db:Status-Status}' postgresql-common 2>/dev/null | grep -qx installed &&
+        [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
+        "${SUDO[@]}" mkdir -p /etc/postgresql-common
+        echo 'create_main_cluster = false' | "${SUDO[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
+    fi
+    # Slim images drop man directories; the JDK's postinst needs this one.
+    "${SUDO[@]}" mkdir -p /usr/share/man/man1
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    step_done apt "installed ${#missing[@]} package(s)" $((SECONDS - t))
+fi
+
+# --- 2. Kafka broker jars -----------------------------------------------------
+t=$SECONDS
+POM="$REPO/integration/kafka/pom.xml"
+KAFKA_DIR="$CACHE/kafka"
+stamp="$(sha256sum "$POM" | cut -d' ' -f1)"
+if [[ -f "$KAFKA_DIR/.w2k-stamp" && "$(cat "$KAFKA_DIR/.w2k-stamp")" == "$stamp" ]] &&
+    compgen -G "$KAFKA_DIR/kafka_2.13-*.jar" >/dev/null; then
+    step_done kafka "jars in $KAFKA_DIR (skipped)" $((SECONDS - t))
+else
+    note "fetching the Kafka broker jars with Maven into $KAFKA_DIR"
+    mkdir -p "$CACHE"
+    tmp="$(mktemp -d "$CACHE/kafka.tmp.XXXXXX")"
+    if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$tmp" >"$CACHE/mvn.log" 2>&1; then
+        tail -n 40 "$CACHE/mvn.log" >&2
+        rm -rf "$tmp"
+        die "Maven could not fetch the Kafka broker (integration/kafka/pom.xml); log: $CACHE/mvn.log"
+    fi
+    compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || die "Maven ran but no kafka_2.13 jar arrived in $tmp"
+    echo "$stamp" >"$tmp/.w2k-stamp"
+    rm -rf "$KAFKA_DIR"
+    mv "$tmp" "$KAFKA_DIR"
+    chmod 0755 "$KAFKA_DIR"
+    step_done kafka "fetched $(find "$KAFKA_DIR" -name '*.jar' | wc -l) jars" $((SECONDS - t))
+fi
+
+# --- 3. Python virtualenv -----------------------------------------------------
+t=$SECONDS
+REQ="$REPO/integration/requirements.txt"
+VENV="$REPO/.venv"
+PY="${W2K_PYTHON:-/usr/bin/python3}"
+[[ -x "$PY" ]] || PY="$(command -v python3)" || die "no python3 found"
+vstamp="$(sha256sum "$REQ" | cut -d' ' -f1) $PY"
+if [[ -f "$VENV/.w2k-stamp" && "$(cat "$VENV/.w2k-stamp")" == "$vstamp" ]] &&
+    "$VENV/bin/python" -c 'import confluent_kafka, fastavro, psycopg, pytest, pytest_timeout' 2>/dev/null; then
+    step_done venv "$VENV up to date (skipped)" $((SECONDS - t))
+else
+    note "creating the Python virtualenv $VENV"
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV" || die "python3 -m venv failed (is python3-venv installed?)"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ" ||
+        die "pip install -r integration/requirements.txt failed"
+    "$VENV/bin/python" -c 'import confluent_kafka, fastavro, psycopg, pytest, pytest_timeout' ||
+        die "the virtualenv cannot import its packages"
+    echo "$vstamp" >"$VENV/.w2k-stamp"
+    step_done venv "created ($(grep -cv -e "^#" -e "^$" "$REQ") requirements)" $((SECONDS - t))
+fi
+
+# --- 4. Build -----------------------------------------------------------------
+t=$SECONDS
+if ((BUILD)); then
+    note "building wal2kafka in $REPO/build"
+    gen=(-G Ninja)
+    # An existing build dir keeps its generator (cmake refuses to switch).
+    [[ -f "$REPO/build/CMakeCache.txt" ]] && gen=()
+    cmake -S "$REPO" -B "$REPO/build" "${gen[@]}" >/dev/null || die "cmake configure failed"
+    cmake --build "$REPO/build" || die "the build failed"
+    step_done build "build/wal2kafka" $((SECONDS - t))
+else
+    step_done build "skipped (--no-build)" 0
+fi
+
+echo
+echo "setup.sh summary ($((SECONDS - T0))s total):"
+printf '  %s\n' "${SUMMARY[@]}"
+echo "  versions: $(java -version 2>&1 | head -n1); kafka $(basename "$(compgen -G "$KAFKA_DIR/kafka_2.13-*.jar" | head -n1)" .jar | sed 's/^kafka_2.13-//'); $("$VENV/bin/python" --version); $(/usr/lib/postgresql/15/bin/postgres --version)"
+echo "  next: scripts/test.sh"

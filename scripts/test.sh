@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The project's test command. Run scripts/setup.sh once first.
+#
+#   scripts/test.sh                  everything below
+#   scripts/test.sh --unit           steps 1-4 only (no servers)
+#   scripts/test.sh --integration    step 5 only (builds build/ first if needed)
+#   scripts/test.sh [...] ARGS       other arguments go to pytest, e.g. -k snapshot
+#
+# Steps (each runs even if an earlier one failed; the exit code is non-zero if any failed):
+#   1. unit       cmake build in build/, ctest -L unit
+#   2. asan       build in build-asan/ with -DW2K_SANITIZE=ON (ASan+UBSan), ctest -L unit
+#   3. valgrind   every unit test executable of build/ under valgrind (leaks are errors)
+#   4. format     clang-format --dry-run -Werror on connector/ tests/ bench/ C sources
+#   5. integration  .venv/bin/pytest integration/ (real PostgreSQL + Kafka), W2K_BIN=build/wal2kafka
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+RUN_UNIT=1
+RUN_INTEGRATION=1
+PYTEST_ARGS=()
+while (($#)); do
+    case "$1" in
+    --unit) RUN_INTEGRATION=0 ;;
+    --integration) RUN_UNIT=0 ;;
+    -h | --help)
+        sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    --)
+        shift
+        PYTEST_ARGS+=("$@")
+        break
+        ;;
+    *) PYTEST_ARGS+=("$1") ;;
+    esac
+    shift
+done
+if ((RUN_UNIT == 0 && RUN_INTEGRATION == 0)); then
+    RUN_UNIT=1
+    RUN_INTEGRATION=1
+fi
+
+FIXTURES="$REPO/tests/fixtures"
+RESULTS=()
+FAILED=0
+T0=$SECONDS
+
+banner() { printf '\n======== %s ========\n' "$*"; }
+
+# step NAME FUNCTION: run FUNCTION, record PASS/FAIL and its duration; never exits.
+step() {
+    local name="$1" fn="$2" t=$SECONDS rc=0
+    banner "$name"
+    # `set -e` is off inside a function called from `||`, so each helper checks its own errors.
+    "$fn" || rc=$?
+    if ((rc == 0)); then
+        RESULTS+=("$(printf '%-12s PASS  %5ss' "$name" $((SECONDS - t)))")
+    else
+        RESULTS+=("$(printf '%-12s FAIL  %5ss  (exit %s)' "$name" $((SECONDS - t)) "$rc")")
+        FAILED=$((FAILED + 1))
+    fi
+}
+
+# configure_build DIR [cmake args...]: configure (Ninja for a new dir) and build.
+configure_build() {
+    local dir="$1"
+    shift
+    local gen=(-G Ninja)
+    [[ -f "$dir/CMakeCache.txt" ]] && gen=()
+    cmake -S "$REPO" -B "$dir" "${gen[@]}" "$@" || return 1
+    cmake --build "$dir" || return 1
+}
+
+unit_tests() {
+    configure_build "$REPO/build" || { echo "test.sh: the build in build/ failed" >&2; return 1; }
+    ctest --test-dir "$REPO/build" -L unit --output-on-failure --no-tests=error
+}
+
+asan_tests() {
+    configure_build "$REPO/build-asan" -DW2K_SANITIZE=ON ||
+        { echo "test.sh: the sanitizer build in build-asan/ failed" >&2; return 1; }
+    ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}" \
+        UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+        ctest --test-dir "$REPO/build-asan" -L unit --output-on-failure --no-tests=error
+}
+
+valgrind_tests() {
+    local names name rc=0 n=0
+    if [[ ! -f "$REPO/build/CMakeCache.txt" ]]; then
+        echo "test.sh: build/ is not configured (the unit step failed?)" >&2
+        return 1
+    fi
+    # The unit tests ctest knows, by name (= executable name in build/).
+    names="$(ctest --test-dir "$REPO/build" -L unit -N | sed -n 's/^ *Test *#[0-9]*: *//p')"
+    if [[ -z "$names" ]]; then
+        echo "test.sh: no unit tests registered in build/" >&2
+        return 1
+    fi
+    for name in $names; do
+        if [[ ! -x "$REPO/build/$name" ]]; then
+            echo "test.sh: $REPO/build/$name is missing (did it build?)" >&2
+            rc=1
+            continue
+        fi
+        n=$((n + 1))
+        echo "--- valgrind $name"
+        if ! timeout 900 valgrind -q --leak-check=full --error-exitcode=99 \
+            --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+            --track-origins=yes "$REPO/build/$name" "$FIXTURES" >"$REPO/build/valgrind-$name.log" 2>&1; then
+            cat "$REPO/build/valgrind-$name.log"
+            echo "test.sh: valgrind: $name FAILED (log: build/valgrind-$name.log)" >&2
+            rc=1
+        else
+            echo "    ok"
+        fi
+    done
+    echo "valgrind: ran $n unit test executable(s)"
+    return "$rc"
+}
+
+format_check() {
+    local files=()
+    shopt -s nullglob
+    files=(connector/*.c connector/*.h tests/*.c tests/*.h bench/*.c)
+    shopt -u nullglob
+    if ((${#files[@]} == 0)); then
+        echo "no C sources to check"
+        return 0
+    fi
+    if clang-format --dry-run -Werror "${files[@]}"; then
+        echo "clang-format: ${#files[@]} file(s) formatted correctly"
+    else
+        echo "test.sh: formatting differs; fix with: clang-format -i ${files[*]}" >&2
+        return 1
+    fi
+}
+
+integration_tests() {
+    local rc=0 bin="${W2K_BIN:-$REPO/build/wal2kafka}"
+    if [[ ! -x "$REPO/.venv/bin/pytest" ]]; then
+        echo "test.sh: no .venv/bin/pytest: run scripts/setup.sh first" >&2
+        return 1
+    fi
+    if [[ -z "${W2K_BIN:-}" ]] && ((RUN_UNIT == 0)); then
+        # --integration alone: make sure build/wal2kafka is current.
+        configure_build "$REPO/build" || echo "test.sh: warning: the build failed; tests that need wal2kafka will fail" >&2
+    fi
+    W2K_BIN="$bin" "$REPO/.venv/bin/pytest" "$REPO/integration" -v --timeout=600 \
+        -p no:cacheprovider "${PYTEST_ARGS[@]}" || rc=$?
+    if ((rc == 5)); then
+        echo "test.sh: pytest collected no tests (exit 5)" >&2
+    fi
+    return "$rc"
+}
+
+if ((RUN_UNIT)); then
+    step unit unit_tests
+    step asan asan_tests
+    step valgrind valgrind_tests
+    step format format_check
+fi
+if ((RUN_INTEGRATION)); then
+    step integration integration_tests
+fi
+
+banner "summary"
+printf '  %s\n' "${RESULTS[@]}"
+if ((FAILED)); then
+    echo "test.sh: $FAILED of ${#RESULTS[@]} steps FAILED ($((SECONDS - T0))s)"
+    exit 1
+fi
+echo "test.sh: all ${#RESULTS[@]} steps passed ($((SECONDS - T0))s)"
