@@ -37,6 +37,8 @@ enum {
     CH_NEW_COLUMNS,
     CH_OPTIONS,
     CH_DDL,
+    CH_OLD_SCHEMA,
+    CH_OLD_TABLE,
     CH_SOURCE,
     CH_TS_MS
 };
@@ -231,6 +233,10 @@ static void write_change_value_schema(sw_t *w)
     sw_field_end(w, false);
     sw_field(w, CH_DDL, "ddl", "[\"null\",\"string\"]");
     sw_field_end(w, true);
+    sw_field(w, CH_OLD_SCHEMA, "old_schema", "[\"null\",\"string\"]");
+    sw_field_end(w, true);
+    sw_field(w, CH_OLD_TABLE, "old_table", "[\"null\",\"string\"]");
+    sw_field_end(w, true);
     sw_field(w, CH_SOURCE, "source", NULL);
     sw_source(w);
     sw_field_end(w, false);
@@ -421,6 +427,16 @@ static int set_opt_long(avro_value_t *rec, int idx, bool present, int64_t v)
     return avro_value_set_branch(&f, 1, &b) || avro_value_set_long(&b, v);
 }
 
+static int set_opt_str(avro_value_t *rec, int idx, const char *v)
+{
+    avro_value_t f, b;
+    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL))
+        return -1;
+    if (!v)
+        return avro_value_set_branch(&f, 0, &b) || avro_value_set_null(&b);
+    return avro_value_set_branch(&f, 1, &b) || avro_value_set_string(&b, v);
+}
+
 static int set_source(avro_value_t *rec, int idx, const w2k_source_t *src, const char *schema,
                       const char *table)
 {
@@ -586,7 +602,7 @@ int w2k_avroenc_change(w2k_avroenc_t *enc, const w2k_schema_change_t *ch, const 
                        int64_t now_ms, w2k_buf_t *key, w2k_buf_t *value, w2k_err_t *err)
 {
     avro_value_t *k = &enc->change_key.value, *v = &enc->change_value.value;
-    avro_value_t f, opts, item;
+    avro_value_t opts, item;
     avro_value_reset(v);
     if (set_str(k, 0, ch->schema) || set_str(k, 1, ch->table))
         return fail_avro(err, "schema-change key");
@@ -599,10 +615,8 @@ int w2k_avroenc_change(w2k_avroenc_t *enc, const w2k_schema_change_t *ch, const 
     for (const char *const *o = ch->options; o && *o; o++)
         if (avro_value_append(&opts, &item, NULL) || avro_value_set_string(&item, *o))
             return fail_avro(err, "schema-change event");
-    avro_value_t b;
-    if (avro_value_get_by_index(v, CH_DDL, &f, NULL) ||
-        (ch->ddl ? avro_value_set_branch(&f, 1, &b) || avro_value_set_string(&b, ch->ddl)
-                 : avro_value_set_branch(&f, 0, &b) || avro_value_set_null(&b)) ||
+    if (set_opt_str(v, CH_DDL, ch->ddl) || set_opt_str(v, CH_OLD_SCHEMA, ch->old_schema) ||
+        set_opt_str(v, CH_OLD_TABLE, ch->old_table) ||
         set_source(v, CH_SOURCE, src, ch->schema, ch->table) || set_long(v, CH_TS_MS, now_ms))
         return fail_avro(err, "schema-change event");
     if (write_soe(enc, &enc->change_key, k, key, err) != 0)

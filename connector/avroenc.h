@@ -84,6 +84,8 @@ typedef struct w2k_schema_change_s {
     const w2k_relation_t *new_rel; /* columns after, or NULL */
     const char *const *options;    /* NULL-terminated, e.g. "cascade", "restart_identity" */
     const char *ddl;               /* the DDL statement when known, or NULL */
+    const char *old_schema;        /* a renamed table's previous name, else NULL */
+    const char *old_table;
 } w2k_schema_change_t;
 
 /* Encode the key (schema, table) and value of a schema-change event. Returns 0, or -1

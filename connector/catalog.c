@@ -151,32 +151,52 @@ static bool publication_has_tables(PGconn *c, const w2k_stream_cfg_t *st)
     return same;
 }
 
-int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
-                                   w2k_err_t *err)
+int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
+                                   const w2k_stream_cfg_t *cfg_st, bool resuming, w2k_err_t *err)
 {
     unsigned ops = 0;
-    /* Every table must exist. */
-    for (int i = 0; i < st->ntables; i++) {
-        const w2k_table_cfg_t *t = &st->tables[i];
+    /* The tables that exist: all of them on a first start; a stream that has run before
+     * goes on without tables dropped since (their end was announced). */
+    w2k_stream_cfg_t present = *cfg_st, *st = &present;
+    w2k_table_cfg_t *tables = calloc((size_t)cfg_st->ntables, sizeof *tables);
+    present.tables = tables;
+    present.ntables = 0;
+    int rc = -1;
+    for (int i = 0; i < cfg_st->ntables; i++) {
+        const w2k_table_cfg_t *t = &cfg_st->tables[i];
         const char *params[2] = {t->schema, t->name};
         PGresult *r = w2k_pg_query(c, err, "looking up a table",
                                    "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON "
                                    "n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
                                    2, params);
         if (!r)
-            return -1;
+            goto out_tables;
         int found = PQntuples(r) == 1;
         char kind = found ? PQgetvalue(r, 0, 0)[0] : 0;
         PQclear(r);
+        if (!found && resuming) {
+            w2k_warn("%s:%d: table %s.%s of stream %s no longer exists (dropped?); streaming the "
+                     "other tables — remove it from the configuration",
+                     config_path, t->line, t->schema, t->name, st->name);
+            continue;
+        }
         if (!found || (kind != 'r' && kind != 'p')) {
             w2k_err_set(err, W2K_EXIT_POSTGRES, "%s:%d: table %s.%s of stream \"%s\" %s",
                         config_path, t->line, t->schema, t->name, st->name,
                         found ? "is not a table" : "does not exist");
             w2k_err_hint(err, "create it, fix the name, or remove it from the stream (names are "
                               "folded to lower case unless written in double quotes)");
-            return -1;
+            goto out_tables;
         }
+        tables[present.ntables++] = *t;
         ops |= t->ops;
+    }
+    if (present.ntables == 0) {
+        w2k_warn("stream %s: none of its tables exists any more; publication %s is left as it "
+                 "is",
+                 st->name, st->publication);
+        rc = 0;
+        goto out_tables;
     }
 
     w2k_buf_t def = W2K_BUF_INIT, sql = W2K_BUF_INIT;
@@ -193,7 +213,6 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k
     snprintf(tag, sizeof tag, "wal2kafka:%016" PRIx64, h);
 
     const char *params[1] = {st->publication};
-    int rc = -1;
     PGresult *r = w2k_pg_query(c, err, "looking up the publication",
                                "SELECT coalesce(obj_description(oid, 'pg_publication'), '') FROM "
                                "pg_publication WHERE pubname = $1",
@@ -258,6 +277,8 @@ out:
     w2k_buf_free(&def);
     w2k_buf_free(&sql);
     w2k_buf_free(&publish);
+out_tables:
+    free(tables);
     return rc;
 }
 
@@ -457,13 +478,14 @@ int w2k_catalog_primary_key(PGconn *c, uint32_t relid, char names[][64], int max
     return index_columns(c, relid, false, names, max, n, err);
 }
 
-/* Mark the columns named in names (n of them, in key order) as the key; when one is
- * missing (a column list left part of the key out) the relation gets no key. */
+/* Mark the columns named in names (n of them) as the key, in column order (the same
+ * order pgoutput's flags give, so snapshot and stream produce the same key schema);
+ * when one is missing (a column list left part of the key out) there is no key. */
 static void set_key(w2k_relation_t *rel, char names[][64], int n)
 {
     rel->nkeys = 0;
-    for (int k = 0; k < n; k++)
-        for (int i = 0; i < rel->ncols; i++)
+    for (int i = 0; i < rel->ncols; i++)
+        for (int k = 0; k < n; k++)
             if (strcmp(rel->cols[i].name, names[k]) == 0) {
                 rel->cols[i].key_pos = rel->nkeys;
                 rel->keycols[rel->nkeys++] = i;
@@ -500,30 +522,23 @@ int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags
     }
     w2k_relation_name_fields(rel);
 
+    /* pgoutput flags the replica identity columns, exactly as they were when the change
+     * was written: the key for the default identity (the primary key) and an identity
+     * index. With FULL every column is flagged, so the key comes from the catalog. */
+    rel->nkeys = 0;
+    if (keyflags && (rel->replident == 'd' || rel->replident == 'i')) {
+        for (int i = 0; i < rel->ncols; i++)
+            if (keyflags[i] & 1) {
+                rel->cols[i].key_pos = rel->nkeys;
+                rel->keycols[rel->nkeys++] = i;
+            }
+        return 0;
+    }
     char names[32][64]; /* INDEX_MAX_KEYS */
     int n = 0;
-    rel->nkeys = 0;
-    if (rel->replident == 'i' && keyflags) {
-        for (int i = 0; i < rel->ncols; i++)
-            if (keyflags[i] & 1) {
-                rel->cols[i].key_pos = rel->nkeys;
-                rel->keycols[rel->nkeys++] = i;
-            }
-        return 0;
-    }
-    w2k_err_t kerr;
-    if (index_columns(c, rel->relid, rel->replident == 'i', names, 32, &n, &kerr) == 0) {
-        set_key(rel, names, n);
-        return 0;
-    }
-    /* The table is gone (catching up on old changes): pgoutput's flags are the key for
-     * the default and index identities. */
-    if (keyflags && rel->replident == 'd')
-        for (int i = 0; i < rel->ncols; i++)
-            if (keyflags[i] & 1) {
-                rel->cols[i].key_pos = rel->nkeys;
-                rel->keycols[rel->nkeys++] = i;
-            }
+    if (index_columns(c, rel->relid, rel->replident == 'i', names, 32, &n, err) != 0)
+        return -1;
+    set_key(rel, names, n);
     return 0;
 }
 
@@ -588,4 +603,28 @@ fail:
     free(*rowfilter);
     *rowfilter = NULL;
     return NULL;
+}
+
+int w2k_catalog_publication_tables(PGconn *c, const char *pub, w2k_pubtable_t **out, int *n,
+                                   w2k_err_t *err)
+{
+    const char *p[1] = {pub};
+    *out = NULL;
+    *n = 0;
+    PGresult *r = w2k_pg_query(c, err, "listing the publication's tables",
+                               "SELECT (quote_ident(schemaname) || '.' || "
+                               "quote_ident(tablename))::regclass::oid, schemaname, tablename "
+                               "FROM pg_publication_tables WHERE pubname = $1",
+                               1, p);
+    if (!r)
+        return -1;
+    *out = calloc((size_t)PQntuples(r) + 1, sizeof **out);
+    for (int i = 0; *out && i < PQntuples(r); i++) {
+        w2k_pubtable_t *t = &(*out)[(*n)++];
+        t->relid = (uint32_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
+        snprintf(t->schema, sizeof t->schema, "%s", PQgetvalue(r, i, 1));
+        snprintf(t->name, sizeof t->name, "%s", PQgetvalue(r, i, 2));
+    }
+    PQclear(r);
+    return 0;
 }

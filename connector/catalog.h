@@ -19,10 +19,11 @@ int w2k_catalog_check_server(PGconn *c, int *version_num, w2k_err_t *err);
 
 /* Make the stream's publication carry exactly the configured tables (with column lists,
  * row filters and operations): create it when missing, alter it when the
- * configuration changed. Every table must exist. Returns 0, or -1 with err naming the
- * table or config line at fault. */
+ * configuration changed. Every table must exist, except when resuming a stream that has
+ * run before: tables dropped since are left out with a warning. Returns 0, or -1 with err naming
+ * the table or config line at fault. */
 int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
-                                   w2k_err_t *err);
+                                   bool resuming, w2k_err_t *err);
 
 typedef struct w2k_slot_info_s {
     bool exists;
@@ -73,6 +74,18 @@ int w2k_catalog_resolve_type(PGconn *c, uint32_t oid, int32_t typmod, w2k_typein
  * Returns 0, or -1 with err (e.g. the table no longer exists). */
 int w2k_catalog_primary_key(PGconn *c, uint32_t relid, char names[][64], int max, int *n,
                             w2k_err_t *err);
+
+/* A table of a publication: OID and name. */
+typedef struct w2k_pubtable_s {
+    uint32_t relid;
+    char schema[64];
+    char name[64];
+} w2k_pubtable_t;
+
+/* The tables in publication pub, into a malloc'd array (*n entries). Returns 0, or -1
+ * with err. */
+int w2k_catalog_publication_tables(PGconn *c, const char *pub, w2k_pubtable_t **out, int *n,
+                                   w2k_err_t *err);
 
 /* Complete a relation whose columns carry only name, type_oid and typmod: resolve each
  * column's type (a dropped type falls back to its text form, with a warning) and its

@@ -2,6 +2,7 @@
  * stream and the producer from one thread; signals and exit codes. */
 #include "catalog.h"
 #include "check.h"
+#include "ddl.h"
 #include "config.h"
 #include "err.h"
 #include "log.h"
@@ -26,6 +27,9 @@ static const char usage_main[] =
     "  wal2kafka run --config FILE        stream every configured table until stopped\n"
     "  wal2kafka check --config FILE      verify everything streaming needs; print each\n"
     "                                     problem with its fix\n"
+    "  wal2kafka ddl install|remove --config FILE\n"
+    "                                     add/remove the event trigger that announces\n"
+    "                                     CREATE/ALTER/DROP TABLE even when no row follows\n"
     "  wal2kafka slot show --config FILE  show each stream's replication slot\n"
     "  wal2kafka slot drop --config FILE --stream NAME\n"
     "                                     drop a stream's replication slot (its position\n"
@@ -62,6 +66,17 @@ static const char usage_check[] =
     "filter), each stream's publication and slot (usable, not active elsewhere, not\n"
     "invalidated, WAL retained), and that the server is the one the stream streamed from.\n"
     "Prints every problem found with its fix. Exit 0 only when streaming can start.\n";
+
+static const char usage_ddl[] =
+    "Usage: wal2kafka ddl install --config FILE\n"
+    "       wal2kafka ddl remove --config FILE\n"
+    "\n"
+    "install: create (or replace) the event trigger wal2kafka_ddl_end/_drop and its function\n"
+    "wal2kafka.capture_ddl() in the configured database. Each CREATE TABLE, ALTER TABLE and\n"
+    "DROP TABLE then writes a transactional logical message that running streams turn into\n"
+    "an event on <prefix>.schema_changes, in commit order, even when no row follows.\n"
+    "Event triggers need a superuser: run it once with a superuser's conninfo.\n"
+    "remove: drop the trigger and its function.\n";
 
 static const char usage_slot[] =
     "Usage: wal2kafka slot show --config FILE\n"
@@ -361,6 +376,21 @@ static int cmd_slot(const w2k_config_t *cfg, const char *action, const char *str
     return rc;
 }
 
+static int cmd_ddl(const w2k_config_t *cfg, const char *action)
+{
+    w2k_err_t err;
+    PGconn *c = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, &err);
+    if (!c)
+        return report(&err);
+    int install = strcmp(action, "install") == 0;
+    int rc = install ? w2k_ddl_install(c, &err) : w2k_ddl_remove(c, &err);
+    if (rc == 0)
+        printf("%s the DDL capture trigger in database %s\n", install ? "installed" : "removed",
+               PQdb(c));
+    PQfinish(c);
+    return rc == 0 ? W2K_EXIT_OK : report(&err);
+}
+
 static int usage_error(const char *msg, const char *usage)
 {
     fprintf(stderr, "error: %s\n\n%s", msg, usage);
@@ -382,6 +412,7 @@ int main(int argc, char **argv)
     }
     const char *usage = strcmp(cmd, "run") == 0     ? usage_run
                         : strcmp(cmd, "check") == 0 ? usage_check
+                        : strcmp(cmd, "ddl") == 0   ? usage_ddl
                         : strcmp(cmd, "slot") == 0  ? usage_slot
                                                     : NULL;
     if (!usage) {
@@ -391,7 +422,7 @@ int main(int argc, char **argv)
     }
     const char *action = NULL;
     int first = 2;
-    if (strcmp(cmd, "slot") == 0) {
+    if (strcmp(cmd, "slot") == 0 || strcmp(cmd, "ddl") == 0) {
         if (argc > 2 && argv[2][0] != '-') {
             action = argv[2];
             first = 3;
@@ -430,6 +461,9 @@ int main(int argc, char **argv)
     }
     if (!config_path)
         return usage_error("--config FILE is required", usage);
+    if (strcmp(cmd, "ddl") == 0 &&
+        (!action || (strcmp(action, "install") != 0 && strcmp(action, "remove") != 0)))
+        return usage_error("ddl needs an action: install or remove", usage);
     if (strcmp(cmd, "slot") == 0) {
         if (!action || (strcmp(action, "show") != 0 && strcmp(action, "drop") != 0))
             return usage_error("slot needs an action: show or drop", usage);
@@ -452,6 +486,7 @@ int main(int argc, char **argv)
 
     int rc = strcmp(cmd, "run") == 0     ? cmd_run(cfg)
              : strcmp(cmd, "check") == 0 ? w2k_check_run(cfg, stdout)
+             : strcmp(cmd, "ddl") == 0   ? cmd_ddl(cfg, action)
                                          : cmd_slot(cfg, action, stream);
     w2k_config_destroy(cfg);
     return rc;

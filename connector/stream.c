@@ -3,6 +3,7 @@
 #include "avroenc.h"
 #include "avrofp.h"
 #include "catalog.h"
+#include "ddl.h"
 #include "log.h"
 #include "lsntrack.h"
 #include "pgconn.h"
@@ -72,6 +73,8 @@ struct w2k_stream_s {
     bool failed; /* a delivery failed for good */
     w2k_err_t failure;
 
+    w2k_pubtable_t *ours; /* the stream's tables by OID, with their last known names */
+    int nours;
     w2k_buf_t key, value, key2;
     bool *changed; /* per column, for updates */
 };
@@ -170,6 +173,7 @@ void w2k_stream_destroy(w2k_stream_t *st)
     free(st->msg);
     free(st->changed);
     free(st->published.v);
+    free(st->ours);
     w2k_buf_free(&st->key);
     w2k_buf_free(&st->key2);
     w2k_buf_free(&st->value);
@@ -303,6 +307,26 @@ static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, w2k_err_t
     return 0;
 }
 
+/* Say at start which tables have no key (neither a primary key nor a replica identity
+ * index): their messages carry no key and go to a delete-policy topic. */
+static void warn_keyless(w2k_stream_t *st)
+{
+    for (int i = 0; i < st->scfg->ntables; i++) {
+        const w2k_table_cfg_t *t = &st->scfg->tables[i];
+        char *filter = NULL;
+        w2k_err_t e;
+        w2k_relation_t *rel =
+            w2k_catalog_table(st->catalog, st->scfg->publication, t->schema, t->name, &filter, &e);
+        if (rel && rel->nkeys == 0)
+            w2k_warn("table %s.%s has no primary key and no replica identity index: its messages "
+                     "carry no key, go to a delete-policy topic, and keep no per-row order; add a "
+                     "primary key to fix this",
+                     t->schema, t->name);
+        w2k_relation_free(rel);
+        free(filter);
+    }
+}
+
 int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
 {
     const w2k_config_t *cfg = st->cfg;
@@ -311,18 +335,23 @@ int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
     w2k_slot_info_t slot;
     char snapshot_name[64];
 
-    st->catalog = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, err);
-    if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0 ||
-        w2k_catalog_ensure_publication(st->catalog, cfg->path, sc, err) != 0)
-        goto fail;
-    st->repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, err);
-    if (!st->repl || w2k_pg_identify(st->repl, &st->ident, err) != 0)
-        goto fail;
     if (!st->state_loaded) {
         if (w2k_state_read(cfg, st->state_topic_name, sc->name, &st->state, err) != 0)
             goto fail;
         st->state_loaded = true;
     }
+    st->catalog = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, err);
+    if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0 ||
+        w2k_catalog_ensure_publication(st->catalog, cfg->path, sc, st->state.found, err) != 0)
+        goto fail;
+    warn_keyless(st);
+    free(st->ours);
+    if (w2k_catalog_publication_tables(st->catalog, sc->publication, &st->ours, &st->nours, err) !=
+        0)
+        goto fail;
+    st->repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, err);
+    if (!st->repl || w2k_pg_identify(st->repl, &st->ident, err) != 0)
+        goto fail;
 
     /* Topics for schemas and schema changes; store the schema-change schemas. */
     st->schemas_topic = w2k_sink_topic(st->sink, st->schemas_topic_name, W2K_TOPIC_COMPACT, err);
@@ -720,16 +749,14 @@ static int handle_relation(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
         w2k_relation_free(rel);
         return 0;
     }
-    if (!old && rel->nkeys == 0)
-        w2k_warn("table %s.%s has no primary key and no replica identity index: its messages "
-                 "carry no key, go to a delete-policy topic, and keep no per-row order; add a "
-                 "primary key to fix this",
-                 rel->schema, rel->name);
     if (old && st->in_txn) {
-        w2k_schema_change_t ch = {"alter", rel->schema, rel->name, rel->relid,
-                                  old,     rel,         NULL,      NULL};
-        if (strcmp(old->schema, rel->schema) || strcmp(old->name, rel->name))
+        w2k_schema_change_t ch = {"alter", rel->schema, rel->name, rel->relid, old,
+                                  rel,     NULL,        NULL,      NULL,       NULL};
+        if (strcmp(old->schema, rel->schema) || strcmp(old->name, rel->name)) {
             ch.type = "rename";
+            ch.old_schema = old->schema;
+            ch.old_table = old->name;
+        }
         if (emit_schema_change(st, &ch, lsn, err) != 0) {
             w2k_relation_free(rel);
             return -1;
@@ -739,6 +766,86 @@ static int handle_relation(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
     }
     w2k_relcache_put(st->rc, rel);
     return 0;
+}
+
+/* A statement captured by the DDL trigger (wal2kafka ddl install): announce what it did
+ * to one of the stream's tables, in transaction order, even if no row follows. The
+ * columns after it are read from the catalog now (when catching up on old WAL, that
+ * may already be a later shape). */
+static int handle_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
+{
+    if (!(m->u.message.flags & 1) || strcmp(m->u.message.prefix, W2K_DDL_PREFIX) != 0 ||
+        !st->in_txn)
+        return 0;
+    char *buf = malloc(m->u.message.len + 1);
+    w2k_ddl_event_t ev;
+    if (!buf || w2k_ddl_parse(m->u.message.content, m->u.message.len, buf, &ev) != 0) {
+        w2k_warn("stream %s: ignoring a malformed %s message", st->scfg->name, W2K_DDL_PREFIX);
+        free(buf);
+        return 0;
+    }
+    int rc = 0;
+    w2k_relation_t *old = w2k_relcache_get(st->rc, ev.relid);
+    w2k_pubtable_t *known = NULL;
+    for (int i = 0; i < st->nours && !known; i++)
+        if (st->ours[i].relid == ev.relid)
+            known = &st->ours[i];
+    if (!known && !table_cfg(st, ev.schema, ev.name))
+        goto out; /* not one of ours */
+    if (!known) {
+        w2k_pubtable_t *v = realloc(st->ours, ((size_t)st->nours + 1) * sizeof *v);
+        if (!v)
+            goto out;
+        st->ours = v;
+        known = &v[st->nours++];
+        known->relid = ev.relid;
+        snprintf(known->schema, sizeof known->schema, "%s", ev.schema);
+        snprintf(known->name, sizeof known->name, "%s", ev.name);
+    }
+    bool renamed = strcmp(known->schema, ev.schema) || strcmp(known->name, ev.name);
+    char old_name[160];
+    snprintf(old_name, sizeof old_name, "%s.%s", known->schema, known->name);
+    snprintf(known->schema, sizeof known->schema, "%s", ev.schema);
+    snprintf(known->name, sizeof known->name, "%s", ev.name);
+
+    w2k_schema_change_t ch = {"alter", ev.schema, ev.name,  ev.relid, old,
+                              NULL,    NULL,      ev.query, NULL,     NULL};
+    char prev_schema[64], prev_name[64];
+    if (renamed) {
+        snprintf(prev_schema, sizeof prev_schema, "%.63s", old_name);
+        prev_schema[strcspn(prev_schema, ".")] = '\0';
+        snprintf(prev_name, sizeof prev_name, "%s", old_name + strlen(prev_schema) + 1);
+        ch.old_schema = prev_schema;
+        ch.old_table = prev_name;
+    }
+    w2k_relation_t *now = NULL;
+    if (strcmp(ev.command, "DROP TABLE") == 0) {
+        ch.type = "drop";
+    } else {
+        char *filter = NULL;
+        w2k_err_t lerr;
+        now = w2k_catalog_table(st->catalog, st->scfg->publication, ev.schema, ev.name, &filter,
+                                &lerr);
+        free(filter);
+        ch.type = strncmp(ev.command, "CREATE", 6) == 0 ? "create" : renamed ? "rename" : "alter";
+        ch.new_rel = now;
+    }
+    rc = emit_schema_change(st, &ch, lsn, err);
+    if (renamed)
+        w2k_info("stream %s: table %s renamed to %s.%s; its rows now go to the topic of its new "
+                 "name",
+                 st->scfg->name, old_name, ev.schema, ev.name);
+    else
+        w2k_info("stream %s: %s of table %s.%s announced", st->scfg->name, ch.type, ev.schema,
+                 ev.name);
+    /* The Relation message that precedes the next row has this shape: no second event. */
+    if (now && rc == 0)
+        w2k_relcache_put(st->rc, now);
+    else
+        w2k_relation_free(now);
+out:
+    free(buf);
+    return rc;
 }
 
 static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
@@ -757,7 +864,8 @@ static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
         const w2k_table_cfg_t *t = table_cfg(st, rel->schema, rel->name);
         if (t && !(t->ops & W2K_OP_TRUNCATE))
             continue;
-        w2k_schema_change_t ch = {"truncate", rel->schema, rel->name, relid, NULL, rel, opts, NULL};
+        w2k_schema_change_t ch = {"truncate", rel->schema, rel->name, relid, NULL,
+                                  rel,        opts,        NULL,      NULL,  NULL};
         if (emit_schema_change(st, &ch, lsn, err) != 0)
             return -1;
     }
@@ -810,9 +918,10 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         return handle_row(st, m, f->wal_start, err);
     case W2K_PGMSG_TRUNCATE:
         return handle_truncate(st, m, f->wal_start, err);
+    case W2K_PGMSG_MESSAGE:
+        return handle_message(st, m, f->wal_start, err);
     case W2K_PGMSG_TYPE:
     case W2K_PGMSG_ORIGIN:
-    case W2K_PGMSG_MESSAGE:
         return 0;
     }
     return 0;

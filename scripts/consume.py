@@ -120,8 +120,8 @@ def main():
                     print(f"kafka: {m.error()}", file=sys.stderr)
                 continue
             idle_since = time.monotonic()
-            if m.topic() == schemas.topic:
-                continue
+            if m.topic() in (schemas.topic, args.prefix + ".state"):
+                continue  # schema texts and wal2kafka's own state (JSON), not events
             value = schemas.decode(m.value())
             key = plain(schemas.decode(m.key()))
             if args.format == "compact":

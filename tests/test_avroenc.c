@@ -354,7 +354,8 @@ static void fixed_schemas_match_files(void)
 
     /* A schema-change event round-trips. */
     const char *opts[] = {"cascade", NULL};
-    w2k_schema_change_t ch = {"truncate", "public", "orders", 16400, NULL, rel, opts, NULL};
+    w2k_schema_change_t ch = {"truncate", "public", "orders", 16400, NULL,
+                              rel,        opts,     NULL,     NULL,  NULL};
     w2k_source_t src = {"pg", "app", 5, 10, 20, 1000, false};
     w2k_buf_t key = W2K_BUF_INIT, value = W2K_BUF_INIT;
     CHECK_INT(w2k_avroenc_change(enc, &ch, &src, 7, &key, &value, &err), 0);
