@@ -587,20 +587,21 @@ static int w2k_parse_time(const char *s, size_t n, int64_t *out, const char **wh
     return 0;
 }
 
-/* "YYYY-MM-DD HH:MM:SS[.f][+HH[:MM[:SS]]][ BC]"; with_tz says whether the offset
- * must be there (timestamptz) or must not (timestamp). Microseconds since
- * 1970-01-01 00:00:00 (UTC for timestamptz). */
-static int w2k_parse_timestamp(const char *s, size_t n, bool with_tz, int64_t *out,
-                               const char **why)
+/* The parts of "YYYY-MM-DD HH:MM:SS[.f][+HH[:MM[:SS]]][ BC]"; with_tz says whether the
+ * offset must be there (timestamptz) or must not (timestamp). *days: since 1970-01-01;
+ * *tod: microseconds since midnight; *off: the UTC offset in microseconds (0 without). */
+static int w2k_timestamp_parts(const char *s, size_t n, bool with_tz, int64_t *days, int64_t *tod,
+                               int64_t *off, const char **why)
 {
-    int64_t y, days, tod, off = 0;
+    int64_t y;
     int m, d;
+    *off = 0;
     *why = with_tz ? "not an ISO timestamp with time zone" : "not an ISO timestamp";
     size_t i = w2k_parse_ymd(s, n, &y, &m, &d);
     if (i == 0 || i >= n || s[i] != ' ')
         return -1;
     i++;
-    size_t k = w2k_parse_hms(s + i, n - i, false, &tod);
+    size_t k = w2k_parse_hms(s + i, n - i, false, tod);
     if (k == 0)
         return -1;
     i += k;
@@ -622,14 +623,24 @@ static int w2k_parse_timestamp(const char *s, size_t n, bool with_tz, int64_t *o
         }
         if (om > 59 || os > 59)
             return -1;
-        off = (oh * INT64_C(3600) + om * 60 + os) * W2K_USEC_PER_SEC;
+        *off = (oh * INT64_C(3600) + om * 60 + os) * W2K_USEC_PER_SEC;
         if (neg)
-            off = -off;
+            *off = -*off;
     }
     bool bc = w2k_is_bc(s + i, n - i);
     if (i != n && !bc)
         return -1;
-    if (w2k_civil_days(y, m, d, bc, &days, why) != 0)
+    return w2k_civil_days(y, m, d, bc, days, why);
+}
+
+/* "YYYY-MM-DD HH:MM:SS[.f][+HH[:MM[:SS]]][ BC]"; with_tz says whether the offset
+ * must be there (timestamptz) or must not (timestamp). Microseconds since
+ * 1970-01-01 00:00:00 (UTC for timestamptz). */
+static int w2k_parse_timestamp(const char *s, size_t n, bool with_tz, int64_t *out,
+                               const char **why)
+{
+    int64_t days, tod, off;
+    if (w2k_timestamp_parts(s, n, with_tz, &days, &tod, &off, why) != 0)
         return -1;
     int64_t v;
     if (__builtin_mul_overflow(days, W2K_USEC_PER_DAY, &v) || __builtin_add_overflow(v, tod, &v) ||
@@ -1340,4 +1351,56 @@ int w2k_coltype_set(const w2k_coltype_t *ct, int flags, avro_value_t *field, cha
     if (w2k_select(field, l.n, l.val_idx, &v) != 0)
         return w2k_avro_fail(&c, text, len);
     return w2k_set_array(&c, &v, text, len, start);
+}
+
+/* ---- values for comparison (row filters) ---- */
+
+/* Days between 1970-01-01 and 2000-01-01. */
+#define W2K_EPOCH_DAYS_2000 10957
+
+/* date text (see pgtypes.h) to days since 2000-01-01; ±infinity to INT32_MIN/MAX. */
+int w2k_pgtext_date(const char *s, size_t n, int32_t *days, const char **why)
+{
+    if (n == 8 && memcmp(s, "infinity", 8) == 0) {
+        *days = INT32_MAX;
+        return 0;
+    }
+    if (n == 9 && memcmp(s, "-infinity", 9) == 0) {
+        *days = INT32_MIN;
+        return 0;
+    }
+    int32_t d;
+    if (w2k_parse_date(s, n, &d, why) != 0)
+        return -1;
+    if (d <= INT32_MIN + W2K_EPOCH_DAYS_2000) {
+        *why = "out of range";
+        return -1;
+    }
+    *days = d - W2K_EPOCH_DAYS_2000;
+    return 0;
+}
+
+/* timestamp[tz] text (see pgtypes.h) to microseconds since 2000-01-01 00:00:00 (UTC);
+ * ±infinity to INT64_MIN/MAX. */
+int w2k_pgtext_timestamp(const char *s, size_t n, bool with_tz, int64_t *us, const char **why)
+{
+    if (n == 8 && memcmp(s, "infinity", 8) == 0) {
+        *us = INT64_MAX;
+        return 0;
+    }
+    if (n == 9 && memcmp(s, "-infinity", 9) == 0) {
+        *us = INT64_MIN;
+        return 0;
+    }
+    int64_t days, tod, off, v;
+    if (w2k_timestamp_parts(s, n, with_tz, &days, &tod, &off, why) != 0)
+        return -1;
+    if (__builtin_mul_overflow(days - W2K_EPOCH_DAYS_2000, W2K_USEC_PER_DAY, &v) ||
+        __builtin_add_overflow(v, tod, &v) || __builtin_sub_overflow(v, off, &v) ||
+        v == INT64_MIN || v == INT64_MAX) {
+        *why = "out of range";
+        return -1;
+    }
+    *us = v;
+    return 0;
 }

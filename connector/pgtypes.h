@@ -122,4 +122,16 @@ void w2k_coltype_schema(const w2k_coltype_t *ct, int flags, bool canonical, unsi
 int w2k_coltype_set(const w2k_coltype_t *ct, int flags, avro_value_t *field, char kind,
                     const char *text, size_t len, w2k_buf_t *scratch, char *err, size_t errsz);
 
+/* For row filters, which compare values in PostgreSQL's own units: parse a date as the
+ * replication session prints it ("YYYY-MM-DD[ BC]", "infinity", "-infinity") into
+ * days since 2000-01-01 (PostgreSQL's DateADT; -infinity INT32_MIN, infinity
+ * INT32_MAX). Returns 0, or -1 with *why (a static string). */
+int w2k_pgtext_date(const char *s, size_t n, int32_t *days, const char **why);
+
+/* The same for timestamp ("YYYY-MM-DD HH:MM:SS[.f][ BC]") and, with with_tz, timestamptz
+ * (an offset "+HH[:MM[:SS]]" before any " BC"): microseconds since 2000-01-01 00:00:00
+ * UTC (PostgreSQL's Timestamp; -infinity INT64_MIN, infinity INT64_MAX). Returns 0, or
+ * -1 with *why (a static string). */
+int w2k_pgtext_timestamp(const char *s, size_t n, bool with_tz, int64_t *us, const char **why);
+
 #endif
