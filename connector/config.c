@@ -36,9 +36,68 @@ static bool conninfo_has_password(const char *conninfo)
     return found;
 }
 
+bool w2k_glob_match(const char *p, const char *s)
+{
+    const char *star = NULL, *resume = NULL;
+    while (*s) {
+        if (*p == '*') {
+            star = p++;
+            resume = s;
+        } else if (*p == *s) {
+            p++;
+            s++;
+        } else if (star) {
+            p = star + 1;
+            s = ++resume;
+        } else {
+            return false;
+        }
+    }
+    while (*p == '*')
+        p++;
+    return *p == '\0';
+}
+
 static int line_of(const config_setting_t *s)
 {
     return s ? (int)config_setting_source_line(s) : 0;
+}
+
+/* libconfig gives a string element of a list the line of the token after it (it looks
+ * ahead for a concatenated string), e.g. the line of the closing ')' for the last table
+ * of a list. The line that really holds the string is the last one at or above that
+ * line where it appears quoted; if none (escapes, concatenation), keep libconfig's. */
+static int string_line(const char *path, int line, const char *text)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return line;
+    size_t tl = strlen(text);
+    char *quoted = malloc(tl + 3);
+    char *buf = NULL;
+    size_t cap = 0;
+    int found = line;
+    if (quoted) {
+        quoted[0] = '"';
+        memcpy(quoted + 1, text, tl);
+        memcpy(quoted + tl + 1, "\"", 2);
+        for (int n = 1; n <= line && getline(&buf, &cap, f) >= 0; n++)
+            if (strstr(buf, quoted))
+                found = n;
+    }
+    free(buf);
+    free(quoted);
+    fclose(f);
+    return found;
+}
+
+/* The line of a setting; for an unnamed string (a list element) the line it is on. */
+static int setting_line(const cfg_ctx_t *c, const config_setting_t *s)
+{
+    int line = line_of(s);
+    if (s && !config_setting_name(s) && config_setting_type(s) == CONFIG_TYPE_STRING)
+        line = string_line(c->path, line, config_setting_get_string(s));
+    return line;
 }
 
 static int fail(cfg_ctx_t *c, const config_setting_t *at, const char *hint, const char *fmt, ...)
@@ -51,7 +110,7 @@ static int fail(cfg_ctx_t *c, const config_setting_t *at, const char *hint, cons
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    w2k_err_set(c->err, W2K_EXIT_CONFIG, "%s:%d: %s", c->path, line_of(at), what);
+    w2k_err_set(c->err, W2K_EXIT_CONFIG, "%s:%d: %s", c->path, setting_line(c, at), what);
     if (hint)
         w2k_err_hint(c->err, "%s", hint);
     return -1;
@@ -228,7 +287,7 @@ static int parse_table(cfg_ctx_t *c, const config_setting_t *s, w2k_table_cfg_t 
     const char *hint = "write a table as { name = \"schema.table\"; } (optional: filter, columns, "
                        "operations)";
     char *full = NULL;
-    t->line = line_of(s);
+    t->line = setting_line(c, s);
     t->ops = W2K_OP_ALL;
     if (config_setting_type(s) == CONFIG_TYPE_STRING) {
         full = strdup(config_setting_get_string(s));
@@ -300,8 +359,9 @@ static bool valid_topic_prefix(const char *s)
 
 static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_t *st)
 {
-    static const char *const known[] = {"name",     "slot",         "publication", "topic_prefix",
-                                        "snapshot", "on_slot_lost", "tables",      NULL};
+    static const char *const known[] = {
+        "name",         "slot",    "publication", "topic_prefix", "snapshot",
+        "on_slot_lost", "filters", "tables",      "exclude",      NULL};
     char def[80];
     st->line = line_of(s);
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
@@ -353,6 +413,38 @@ static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_
     if ((int)st->on_slot_lost < 0)
         return fail(c, config_setting_get_member(s, "on_slot_lost"),
                     "use \"error\" (default) or \"recreate\"", "unknown on_slot_lost value");
+    if (get_string(c, s, "filters", "auto", false, &mode) != 0)
+        return -1;
+    st->filters = strcmp(mode, "auto") == 0        ? W2K_FILTERS_AUTO
+                  : strcmp(mode, "pushdown") == 0  ? W2K_FILTERS_PUSHDOWN
+                  : strcmp(mode, "connector") == 0 ? W2K_FILTERS_CONNECTOR
+                                                   : (w2k_filter_mode_t)-1;
+    free(mode);
+    if ((int)st->filters < 0)
+        return fail(c, config_setting_get_member(s, "filters"),
+                    "use \"auto\" (default), \"pushdown\" or \"connector\"",
+                    "unknown filters mode");
+    const config_setting_t *ex = config_setting_get_member(s, "exclude");
+    if (ex) {
+        int n = config_setting_length(ex);
+        if (config_setting_type(ex) != CONFIG_TYPE_ARRAY &&
+            config_setting_type(ex) != CONFIG_TYPE_LIST)
+            return fail(c, ex, "write exclude = [ \"public.tmp_*\" ];",
+                        "\"exclude\" must be a list of schema.table patterns");
+        st->exclude = calloc((size_t)n + 1, sizeof *st->exclude);
+        for (int i = 0; i < n; i++) {
+            const char *v = config_setting_get_string_elem(ex, i);
+            char *sch = NULL, *nam = NULL;
+            if (!v || parse_table_name(v, &sch, &nam) != 0)
+                return fail(c, ex, "write schema.table patterns, e.g. \"public.tmp_*\"",
+                            "exclude entry %d is not a schema.table pattern", i + 1);
+            size_t len = strlen(sch) + strlen(nam) + 2;
+            st->exclude[st->nexclude] = malloc(len);
+            snprintf(st->exclude[st->nexclude++], len, "%s.%s", sch, nam);
+            free(sch);
+            free(nam);
+        }
+    }
     const config_setting_t *tables = config_setting_get_member(s, "tables");
     if (!tables || config_setting_type(tables) != CONFIG_TYPE_LIST ||
         config_setting_length(tables) == 0)
@@ -415,7 +507,8 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
     static const char *const top_known[] = {"postgresql", "kafka",   "delivery", "retry",
                                             "log",        "streams", NULL};
     static const char *const retry_known[] = {"initial_backoff_ms", "max_backoff_ms",
-                                              "max_attempts", "max_duration_s", NULL};
+                                              "max_attempts",       "max_duration_s",
+                                              "on_stream_failure",  NULL};
     static const char *const pg_known[] = {"conninfo", "password_file", NULL};
     static const char *const delivery_known[] = {"max_in_flight", "status_interval_ms",
                                                  "shutdown_timeout_ms", "wal_warn_mb", NULL};
@@ -462,6 +555,16 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
         get_int(c, rt, "max_attempts", 0, 0, 1000000, &cfg->retry_max_attempts) ||
         get_int(c, rt, "max_duration_s", 600, 0, 31536000, &cfg->retry_max_duration_s))
         return -1;
+    char *policy = NULL;
+    if (get_string(c, rt, "on_stream_failure", "continue", false, &policy) != 0)
+        return -1;
+    cfg->exit_on_stream_failure = strcmp(policy, "exit") == 0;
+    int bad_policy = strcmp(policy, "continue") != 0 && strcmp(policy, "exit") != 0;
+    free(policy);
+    if (bad_policy)
+        return fail(c, config_setting_get_member(rt, "on_stream_failure"),
+                    "use \"continue\" (the other streams go on) or \"exit\"",
+                    "unknown on_stream_failure value");
 
     const config_setting_t *l = config_setting_get_member(root, "log");
     char *level = NULL, *format = NULL;
@@ -568,6 +671,9 @@ void w2k_config_destroy(w2k_config_t *cfg)
             free(tb->columns);
         }
         free(st->tables);
+        for (int k = 0; k < st->nexclude; k++)
+            free(st->exclude[k]);
+        free(st->exclude);
         free(st->name);
         free(st->slot);
         free(st->publication);

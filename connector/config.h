@@ -40,6 +40,13 @@ typedef enum w2k_slot_lost_e {
     W2K_SLOT_LOST_RECREATE /* create a new slot and snapshot again, announced */
 } w2k_slot_lost_t;
 
+/* Who evaluates row filters, column lists and operations. */
+typedef enum w2k_filter_mode_e {
+    W2K_FILTERS_AUTO,     /* PostgreSQL 15 and later: pushdown; older: connector */
+    W2K_FILTERS_PUSHDOWN, /* in the publication: PostgreSQL sends nothing else */
+    W2K_FILTERS_CONNECTOR /* by wal2kafka, on everything the table publishes */
+} w2k_filter_mode_t;
+
 typedef struct w2k_stream_cfg_s {
     char *name;
     char *slot;
@@ -47,8 +54,11 @@ typedef struct w2k_stream_cfg_s {
     char *topic_prefix;
     w2k_snapshot_mode_t snapshot;
     w2k_slot_lost_t on_slot_lost;
-    w2k_table_cfg_t *tables;
+    w2k_filter_mode_t filters;
+    w2k_table_cfg_t *tables; /* names may hold * patterns (schema.*, schema.prefix_*) */
     int ntables;
+    char **exclude; /* "schema.table" patterns left out of the patterns' matches */
+    int nexclude;
     int line;
 } w2k_stream_cfg_t;
 
@@ -68,8 +78,9 @@ typedef struct w2k_config_s {
 
     int retry_initial_ms; /* first reconnect delay; doubles up to retry_max_backoff_ms */
     int retry_max_backoff_ms;
-    int retry_max_attempts;   /* consecutive failed attempts before giving up; 0 = no limit */
-    int retry_max_duration_s; /* give up after failing this long; 0 = no limit */
+    int retry_max_attempts;      /* consecutive failed attempts before giving up; 0 = no limit */
+    int retry_max_duration_s;    /* give up after failing this long; 0 = no limit */
+    bool exit_on_stream_failure; /* a stream that gives up stops the whole process */
 
     int max_in_flight;       /* messages produced but not yet acknowledged */
     int status_interval_ms;  /* standby status update period */
@@ -82,6 +93,9 @@ typedef struct w2k_config_s {
     w2k_stream_cfg_t *streams;
     int nstreams;
 } w2k_config_t;
+
+/* True when name matches pattern, where * matches any run of characters. */
+bool w2k_glob_match(const char *pattern, const char *name);
 
 /* Read and validate a configuration file. Returns a new config, or NULL with err
  * naming the file, the line and what to change. The caller frees it with

@@ -4,6 +4,7 @@
 #include "avrofp.h"
 #include "catalog.h"
 #include "ddl.h"
+#include "filter.h"
 #include "log.h"
 #include "lsntrack.h"
 #include "pgconn.h"
@@ -26,6 +27,11 @@ typedef struct relout_s {
     w2k_relavro_t *ra;
     w2k_sink_topic_t *topic;
     const w2k_table_cfg_t *tcfg; /* NULL when the table is not in the configuration */
+    /* filters = connector: the row filter (bound to the full relation) and the column
+     * list (prel: the relation as published, proj: its columns' positions in rel) */
+    w2k_filter_t *filter;
+    w2k_relation_t *prel;
+    int *proj;
 } relout_t;
 
 /* Fingerprints already stored in <prefix>.schemas by this process. */
@@ -74,6 +80,12 @@ struct w2k_stream_s {
     w2k_err_t failure;
 
     w2k_pubtable_t *ours; /* the stream's tables by OID, with their last known names */
+    w2k_stream_cfg_t eff; /* the configuration with patterns resolved to tables */
+    char **eff_names;     /* strings of tables matched by patterns, owned */
+    int neff_names;
+    w2k_filter_t **filters;             /* per eff table, filters = connector: parsed row filter */
+    bool connector_filters;             /* this stream filters rows and columns itself */
+    w2k_pgtuple_t *pold, *pnew, *pfill; /* projected and TOAST-filled tuples */
     int nours;
     w2k_buf_t key, value, key2;
     bool *changed; /* per column, for updates */
@@ -103,11 +115,15 @@ static void on_ack(void *arg, uint64_t seq, const w2k_err_t *failure)
     }
 }
 
+static void free_tables(w2k_stream_t *st);
+
 static void free_relout(void *arg, w2k_relation_t *rel)
 {
     (void)arg;
     relout_t *o = rel->out;
     w2k_relavro_destroy(o->ra);
+    w2k_relation_free(o->prel);
+    free(o->proj);
     free(o);
 }
 
@@ -123,8 +139,11 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
     st->msg = malloc(sizeof *st->msg);
     st->enc = w2k_avroenc_new();
     st->changed = calloc(W2K_PG_MAX_COLUMNS, sizeof *st->changed);
+    st->pold = malloc(sizeof *st->pold);
+    st->pnew = malloc(sizeof *st->pnew);
+    st->pfill = malloc(sizeof *st->pfill);
     st->lt = w2k_lsntrack_new(0);
-    if (!st->msg || !st->enc || !st->changed || !st->lt)
+    if (!st->msg || !st->enc || !st->changed || !st->lt || !st->pold || !st->pnew || !st->pfill)
         goto oom;
     st->sink_id = w2k_sink_register(sink, on_ack, st);
     if (st->sink_id < 0) {
@@ -174,6 +193,10 @@ void w2k_stream_destroy(w2k_stream_t *st)
     free(st->changed);
     free(st->published.v);
     free(st->ours);
+    free_tables(st);
+    free(st->pold);
+    free(st->pnew);
+    free(st->pfill);
     w2k_buf_free(&st->key);
     w2k_buf_free(&st->key2);
     w2k_buf_free(&st->value);
@@ -296,7 +319,7 @@ static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, w2k_err_t
 {
     if (save_state(st, "running", st->snap_lsn, err) != 0)
         return -1;
-    st->snap = w2k_snapshot_begin(st->cfg, st->scfg, snapshot_name, err);
+    st->snap = w2k_snapshot_begin(st->cfg, &st->eff, snapshot_name, err);
     if (!st->snap)
         return -1;
     st->txn = w2k_lsntrack_begin(st->lt);
@@ -309,22 +332,199 @@ static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, w2k_err_t
 
 /* Say at start which tables have no key (neither a primary key nor a replica identity
  * index): their messages carry no key and go to a delete-policy topic. */
-static void warn_keyless(w2k_stream_t *st)
+/* Say at start what the tables' shapes mean: no key; a row filter that needs the old
+ * row of updates and deletes (REPLICA IDENTITY FULL) and does not get it. */
+static void warn_tables(w2k_stream_t *st)
 {
-    for (int i = 0; i < st->scfg->ntables; i++) {
-        const w2k_table_cfg_t *t = &st->scfg->tables[i];
+    for (int i = 0; i < st->eff.ntables; i++) {
+        const w2k_table_cfg_t *t = &st->eff.tables[i];
         char *filter = NULL;
         w2k_err_t e;
         w2k_relation_t *rel =
             w2k_catalog_table(st->catalog, st->scfg->publication, t->schema, t->name, &filter, &e);
-        if (rel && rel->nkeys == 0)
+        free(filter);
+        if (!rel)
+            continue;
+        if (rel->nkeys == 0)
             w2k_warn("table %s.%s has no primary key and no replica identity index: its messages "
                      "carry no key, go to a delete-policy topic, and keep no per-row order; add a "
                      "primary key to fix this",
                      t->schema, t->name);
+        char why[256];
+        w2k_filter_t *f = t->filter ? w2k_filter_parse(t->filter, why, sizeof why) : NULL;
+        if (f && rel->replident != 'f' && (t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) &&
+            w2k_filter_bind(f, rel, why, sizeof why) == 0) {
+            for (int c = 0; c < rel->ncols; c++) {
+                if (w2k_filter_uses_column(f, c) && rel->cols[c].key_pos < 0) {
+                    w2k_warn("%s:%d: table %s.%s: the row filter uses column %s, which is not "
+                             "in the replica identity, and updates/deletes are published: "
+                             "PostgreSQL %s. Run: ALTER TABLE %s.%s REPLICA IDENTITY FULL;",
+                             st->cfg->path, t->line, t->schema, t->name, rel->cols[c].name,
+                             st->connector_filters
+                                 ? "does not send the old row, so wal2kafka cannot tell whether "
+                                   "an update leaves the filter's set"
+                                 : "refuses such updates and deletes on the table",
+                             t->schema, t->name);
+                    break;
+                }
+            }
+        }
+        w2k_filter_destroy(f);
         w2k_relation_free(rel);
-        free(filter);
     }
+}
+
+/* Drop the resolved table list and its filters. */
+static void free_tables(w2k_stream_t *st)
+{
+    for (int i = 0; st->filters && i < st->eff.ntables; i++)
+        w2k_filter_destroy(st->filters[i]);
+    free(st->filters);
+    st->filters = NULL;
+    for (int i = 0; i < st->neff_names; i++)
+        free(st->eff_names[i]);
+    free(st->eff_names);
+    st->eff_names = NULL;
+    st->neff_names = 0;
+    free(st->eff.tables);
+    st->eff.tables = NULL;
+    st->eff.ntables = 0;
+}
+
+static bool has_pattern(const w2k_table_cfg_t *t)
+{
+    return strchr(t->schema, '*') || strchr(t->name, '*');
+}
+
+static bool listed(const w2k_stream_cfg_t *eff, const char *schema, const char *name)
+{
+    for (int i = 0; i < eff->ntables; i++)
+        if (strcmp(eff->tables[i].schema, schema) == 0 && strcmp(eff->tables[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+static bool excluded(const w2k_stream_cfg_t *sc, const char *schema, const char *name)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s.%s", schema, name);
+    for (int i = 0; i < sc->nexclude; i++)
+        if (w2k_glob_match(sc->exclude[i], full))
+            return true;
+    return false;
+}
+
+/* Resolve the configured tables: exact names as they are, patterns (schema.*,
+ * schema.prefix_*) to the tables that match now, minus the stream's excludes; parse
+ * row filters when the stream evaluates them itself. Returns 0, or -1 with err. */
+static int resolve_tables(w2k_stream_t *st, int version, w2k_err_t *err)
+{
+    const w2k_stream_cfg_t *sc = st->scfg;
+    free_tables(st);
+    st->eff = *sc;
+    st->eff.ntables = 0;
+    st->connector_filters = sc->filters == W2K_FILTERS_CONNECTOR ||
+                            (sc->filters == W2K_FILTERS_AUTO && version < 150000);
+    PGresult *all = NULL;
+    bool patterns = false;
+    for (int i = 0; i < sc->ntables; i++)
+        patterns |= has_pattern(&sc->tables[i]);
+    if (patterns) {
+        all = w2k_pg_query(st->catalog, err, "listing tables for the stream's patterns",
+                           "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON "
+                           "n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND NOT "
+                           "c.relispartition AND n.nspname NOT IN ('pg_catalog', "
+                           "'information_schema') AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2",
+                           0, NULL);
+        if (!all)
+            return -1;
+    }
+    int cap = sc->ntables + (all ? PQntuples(all) : 0);
+    st->eff.tables = calloc((size_t)cap + 1, sizeof *st->eff.tables);
+    st->eff_names = calloc((size_t)cap * 2 + 1, sizeof *st->eff_names);
+    if (!st->eff.tables || !st->eff_names) {
+        PQclear(all);
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    /* exact names first: their settings win over a pattern's */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < sc->ntables; i++) {
+            const w2k_table_cfg_t *t = &sc->tables[i];
+            if (has_pattern(t) != (pass == 1))
+                continue;
+            if (!pass) {
+                if (!listed(&st->eff, t->schema, t->name))
+                    st->eff.tables[st->eff.ntables++] = *t;
+                continue;
+            }
+            int matched = 0;
+            for (int r = 0; r < PQntuples(all); r++) {
+                const char *nsp = PQgetvalue(all, r, 0), *rel = PQgetvalue(all, r, 1);
+                if (!w2k_glob_match(t->schema, nsp) || !w2k_glob_match(t->name, rel) ||
+                    excluded(sc, nsp, rel) || listed(&st->eff, nsp, rel))
+                    continue;
+                w2k_table_cfg_t *e = &st->eff.tables[st->eff.ntables++];
+                *e = *t;
+                e->schema = st->eff_names[st->neff_names++] = strdup(nsp);
+                e->name = st->eff_names[st->neff_names++] = strdup(rel);
+                matched++;
+            }
+            if (!matched)
+                w2k_warn("%s:%d: stream %s: pattern %s.%s matches no table (yet)", st->cfg->path,
+                         t->line, sc->name, t->schema, t->name);
+        }
+    }
+    PQclear(all);
+    if (!st->connector_filters) {
+        if (version < 150000)
+            for (int i = 0; i < st->eff.ntables; i++)
+                if (st->eff.tables[i].filter || st->eff.tables[i].ncolumns) {
+                    w2k_err_set(err, W2K_EXIT_CONFIG,
+                                "%s:%d: stream %s: PostgreSQL %d cannot filter rows or columns in "
+                                "a publication",
+                                st->cfg->path, st->eff.tables[i].line, sc->name, version / 10000);
+                    w2k_err_hint(err,
+                                 "set filters = \"connector\" (or \"auto\") for stream %s: "
+                                 "wal2kafka then evaluates them itself",
+                                 sc->name);
+                    return -1;
+                }
+        return 0;
+    }
+    st->filters = calloc((size_t)st->eff.ntables + 1, sizeof *st->filters);
+    for (int i = 0; st->filters && i < st->eff.ntables; i++) {
+        const w2k_table_cfg_t *t = &st->eff.tables[i];
+        char why[512];
+        if (t->filter && !(st->filters[i] = w2k_filter_parse(t->filter, why, sizeof why))) {
+            w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s: %s", st->cfg->path,
+                        t->line, sc->name, t->schema, t->name, why);
+            w2k_err_hint(err, "with filters = \"connector\" wal2kafka evaluates the filter "
+                              "itself and supports comparisons, AND/OR/NOT, IN, IS [NOT] NULL, "
+                              "BETWEEN and LIKE; rewrite it with those, or use filters = "
+                              "\"pushdown\" on PostgreSQL 15+");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The publication's definition: with filters = connector, every column, row and
+ * operation, which wal2kafka then filters itself. */
+static w2k_stream_cfg_t publication_cfg(const w2k_stream_t *st, w2k_table_cfg_t *scratch)
+{
+    w2k_stream_cfg_t pub = st->eff;
+    if (!st->connector_filters)
+        return pub;
+    for (int i = 0; i < pub.ntables; i++) {
+        scratch[i] = pub.tables[i];
+        scratch[i].filter = NULL;
+        scratch[i].columns = NULL;
+        scratch[i].ncolumns = 0;
+        scratch[i].ops = W2K_OP_ALL;
+    }
+    pub.tables = scratch;
+    return pub;
 }
 
 int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
@@ -342,9 +542,15 @@ int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
     }
     st->catalog = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, err);
     if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0 ||
-        w2k_catalog_ensure_publication(st->catalog, cfg->path, sc, st->state.found, err) != 0)
+        resolve_tables(st, version, err) != 0)
         goto fail;
-    warn_keyless(st);
+    w2k_table_cfg_t *scratch = calloc((size_t)st->eff.ntables + 1, sizeof *scratch);
+    w2k_stream_cfg_t pub = publication_cfg(st, scratch);
+    int prc = w2k_catalog_ensure_publication(st->catalog, cfg->path, &pub, st->state.found, err);
+    free(scratch);
+    if (prc != 0)
+        goto fail;
+    warn_tables(st);
     free(st->ours);
     if (w2k_catalog_publication_tables(st->catalog, sc->publication, &st->ours, &st->nours, err) !=
         0)
@@ -381,7 +587,7 @@ int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
         w2k_lsn_parse(PQgetvalue(r, 0, 1), &st->snap_lsn);
         snprintf(snapshot_name, sizeof snapshot_name, "%s", PQgetvalue(r, 0, 2));
         PQclear(r);
-        w2k_snapshot_t *s = w2k_snapshot_begin(cfg, sc, snapshot_name, err);
+        w2k_snapshot_t *s = w2k_snapshot_begin(cfg, &st->eff, snapshot_name, err);
         if (!s)
             goto fail;
         st->snap = s;
@@ -553,8 +759,8 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
 static const w2k_table_cfg_t *table_cfg(const w2k_stream_t *st, const char *schema,
                                         const char *name)
 {
-    for (int i = 0; i < st->scfg->ntables; i++) {
-        const w2k_table_cfg_t *t = &st->scfg->tables[i];
+    for (int i = 0; i < st->eff.ntables; i++) {
+        const w2k_table_cfg_t *t = &st->eff.tables[i];
         if (strcmp(t->schema, schema) == 0 && strcmp(t->name, name) == 0)
             return t;
     }
@@ -599,6 +805,67 @@ static void topic_name(const w2k_stream_t *st, const w2k_relation_t *rel, char *
     }
 }
 
+/* filters = connector: bind the table's row filter to rel and, with a column list,
+ * build the relation as the publication would send it (listed columns in table order;
+ * the key only if every key column is listed). */
+static int prepare_filtering(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, w2k_err_t *err)
+{
+    const w2k_table_cfg_t *t = o->tcfg;
+    w2k_filter_t *f = st->filters[t - st->eff.tables];
+    char why[512];
+    if (f && w2k_filter_bind(f, rel, why, sizeof why) != 0) {
+        w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s: %s", st->cfg->path,
+                    t->line, st->scfg->name, t->schema, t->name, why);
+        w2k_err_hint(err, "fix the table's filter in the configuration");
+        return -1;
+    }
+    o->filter = f;
+    if (!t->ncolumns)
+        return 0;
+    int n = 0;
+    o->proj = calloc((size_t)rel->ncols + 1, sizeof *o->proj);
+    for (int i = 0; o->proj && i < rel->ncols; i++)
+        for (int k = 0; k < t->ncolumns; k++)
+            if (strcmp(rel->cols[i].name, t->columns[k]) == 0)
+                o->proj[n++] = i;
+    for (int k = 0; o->proj && k < t->ncolumns; k++) {
+        bool found = false;
+        for (int i = 0; i < rel->ncols; i++)
+            found |= strcmp(rel->cols[i].name, t->columns[k]) == 0;
+        if (!found) {
+            w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s has no column \"%s\"",
+                        st->cfg->path, t->line, st->scfg->name, t->schema, t->name, t->columns[k]);
+            w2k_err_hint(err, "fix the table's column list in the configuration");
+            return -1;
+        }
+    }
+    o->prel = o->proj ? w2k_relation_new(n) : NULL;
+    if (!o->prel) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    w2k_relation_t *p = o->prel;
+    p->relid = rel->relid;
+    memcpy(p->schema, rel->schema, sizeof p->schema);
+    memcpy(p->name, rel->name, sizeof p->name);
+    p->replident = rel->replident;
+    for (int i = 0; i < n; i++) {
+        p->cols[i] = rel->cols[o->proj[i]];
+        p->cols[i].key_pos = -1;
+    }
+    int listed = 0;
+    for (int k = 0; k < rel->nkeys; k++)
+        for (int i = 0; i < n; i++)
+            listed += o->proj[i] == rel->keycols[k];
+    if (listed == rel->nkeys)
+        for (int i = 0; i < n; i++)
+            if (rel->cols[o->proj[i]].key_pos >= 0) {
+                p->cols[i].key_pos = p->nkeys;
+                p->keycols[p->nkeys++] = i;
+            }
+    return 0;
+}
+
 /* Make the relation ready for output: schemas built and stored, topic created. */
 static relout_t *output_of(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err)
 {
@@ -612,11 +879,16 @@ static relout_t *output_of(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err
     char topic[512];
     topic_name(st, rel, topic, sizeof topic);
     o->tcfg = table_cfg(st, rel->schema, rel->name);
-    o->ra = w2k_relavro_new(rel, st->scfg->topic_prefix, err);
+    const w2k_relation_t *published = rel;
+    if (st->connector_filters && o->tcfg && prepare_filtering(st, rel, o, err) != 0)
+        goto fail;
+    if (o->prel)
+        published = o->prel;
+    o->ra = w2k_relavro_new(published, st->scfg->topic_prefix, err);
     if (!o->ra)
         goto fail;
-    o->topic =
-        w2k_sink_topic(st->sink, topic, rel->nkeys ? W2K_TOPIC_COMPACT : W2K_TOPIC_DELETE, err);
+    o->topic = w2k_sink_topic(st->sink, topic,
+                              published->nkeys ? W2K_TOPIC_COMPACT : W2K_TOPIC_DELETE, err);
     if (!o->topic)
         goto fail;
     const w2k_schema_t *ks = w2k_relavro_key_schema(o->ra);
@@ -627,14 +899,16 @@ static relout_t *output_of(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err
     return o;
 fail:
     w2k_relavro_destroy(o->ra);
+    w2k_relation_free(o->prel);
+    free(o->proj);
     free(o);
     return NULL;
 }
 
 static w2k_source_t source_of(const w2k_stream_t *st, w2k_lsn_t lsn)
 {
-    w2k_source_t s = {st->scfg->topic_prefix, st->ident.dbname, st->xid, lsn,
-                      st->commit_lsn,         st->commit_us,    false};
+    w2k_source_t s = {st->scfg->topic_prefix, st->ident.dbname, st->xid,         lsn,
+                      st->commit_lsn,         st->commit_us,    st->snapshotting};
     return s;
 }
 
@@ -662,6 +936,81 @@ static int emit_change(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, char 
     return 0;
 }
 
+/* Copy new, with its unchanged TOAST values taken from the whole old row, into dst. */
+static const w2k_pgtuple_t *fill_toast(const w2k_pgtuple_t *new_, const w2k_pgtuple_t *old,
+                                       w2k_pgtuple_t *dst)
+{
+    dst->ncols = new_->ncols;
+    for (int i = 0; i < new_->ncols; i++)
+        dst->cols[i] =
+            new_->cols[i].kind == 'u' && old && i < old->ncols ? old->cols[i] : new_->cols[i];
+    return dst;
+}
+
+/* The columns of src at positions proj (n of them), into dst. */
+static const w2k_pgtuple_t *project(const w2k_pgtuple_t *src, const int *proj, int n,
+                                    w2k_pgtuple_t *dst)
+{
+    dst->ncols = (uint16_t)n;
+    for (int i = 0; i < n; i++)
+        dst->cols[i] = proj[i] < src->ncols ? src->cols[proj[i]] : (w2k_pgdatum_t){'n', 0, NULL};
+    return dst;
+}
+
+/* Whether a row image passes the filter; a value it cannot see (unchanged TOAST) lets
+ * the row through rather than drop a change. */
+static bool passes(const relout_t *o, const w2k_pgtuple_t *row)
+{
+    int r = w2k_filter_eval(o->filter, row);
+    return r == W2K_FILTER_TRUE || r == W2K_FILTER_TOAST;
+}
+
+/* Produce the messages of one row change of rel (the relation as published). kind is
+ * the change after filtering; old_kind 'K' or 'O' when old is given. */
+static int emit_row(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, char kind, char old_kind,
+                    const w2k_pgtuple_t *old, const w2k_pgtuple_t *new_, w2k_lsn_t lsn,
+                    w2k_err_t *err)
+{
+    const w2k_buf_t *key = rel->nkeys ? &st->key : NULL;
+    if (kind == W2K_PGMSG_INSERT) {
+        if (key && w2k_avroenc_key(st->enc, o->ra, rel, new_, NULL, &st->key, err) != 0)
+            return -1;
+        return emit_change(st, rel, o, W2K_OP_CREATE, NULL, new_, NULL, key, lsn, err);
+    }
+    const w2k_pgtuple_t *before = old_kind == 'O' ? old : NULL;
+    if (kind == W2K_PGMSG_DELETE) {
+        if (key && w2k_avroenc_key(st->enc, o->ra, rel, old, NULL, &st->key, err) != 0)
+            return -1;
+        return emit_change(st, rel, o, W2K_OP_DELETE_, before, NULL, NULL, key, lsn, err);
+    }
+    if (key && w2k_avroenc_key(st->enc, o->ra, rel, new_, old, &st->key, err) != 0)
+        return -1;
+    if (key && old) {
+        if (w2k_avroenc_key(st->enc, o->ra, rel, old, NULL, &st->key2, err) != 0)
+            return -1;
+        if (st->key2.len != st->key.len || memcmp(st->key2.data, st->key.data, st->key.len)) {
+            /* The key changed: the old row is gone, a new one exists. */
+            if (emit_change(st, rel, o, W2K_OP_DELETE_, before, NULL, NULL, &st->key2, lsn, err) !=
+                0)
+                return -1;
+            /* The create has no before image to fill unchanged TOAST values from: take them
+             * from the old row when it came whole (REPLICA IDENTITY FULL). */
+            const w2k_pgtuple_t *row = before ? fill_toast(new_, before, st->pfill) : new_;
+            return emit_change(st, rel, o, W2K_OP_CREATE, NULL, row, NULL, key, lsn, err);
+        }
+    }
+    const bool *changed = NULL;
+    if (before) {
+        for (int i = 0; i < rel->ncols; i++) {
+            const w2k_pgdatum_t *a = &before->cols[i], *b = &new_->cols[i];
+            st->changed[i] = b->kind != 'u' && (a->kind != b->kind || a->len != b->len ||
+                                                (a->len && memcmp(a->data, b->data, a->len) != 0));
+        }
+        changed = st->changed;
+    }
+    return emit_change(st, rel, o, W2K_OP_UPDATE_, before, new_, changed, key, lsn, err);
+}
+
 static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
 {
     uint32_t relid = m->kind == W2K_PGMSG_INSERT   ? m->u.insert.relid
@@ -678,53 +1027,47 @@ static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k
     relout_t *o = output_of(st, rel, err);
     if (!o)
         return -1;
+    char kind = (char)m->kind;
+    char old_kind = kind == W2K_PGMSG_UPDATE   ? m->u.update.old_kind
+                    : kind == W2K_PGMSG_DELETE ? m->u.delete_.old_kind
+                                               : 0;
+    const w2k_pgtuple_t *old = old_kind ? &m->oldtup : NULL;
+    const w2k_pgtuple_t *new_ = kind == W2K_PGMSG_DELETE ? NULL : &m->newtup;
     unsigned want = o->tcfg ? o->tcfg->ops : W2K_OP_ALL;
-    const w2k_buf_t *key = rel->nkeys ? &st->key : NULL;
-
-    if (m->kind == W2K_PGMSG_INSERT) {
-        if (!(want & W2K_OP_INSERT))
-            return 0;
-        if (key && w2k_avroenc_key(st->enc, o->ra, rel, &m->newtup, NULL, &st->key, err) != 0)
-            return -1;
-        return emit_change(st, rel, o, W2K_OP_CREATE, NULL, &m->newtup, NULL, key, lsn, err);
-    }
-    if (m->kind == W2K_PGMSG_DELETE) {
-        if (!(want & W2K_OP_DELETE))
-            return 0;
-        const w2k_pgtuple_t *before = m->u.delete_.old_kind == 'O' ? &m->oldtup : NULL;
-        if (key && w2k_avroenc_key(st->enc, o->ra, rel, &m->oldtup, NULL, &st->key, err) != 0)
-            return -1;
-        return emit_change(st, rel, o, W2K_OP_DELETE_, before, NULL, NULL, key, lsn, err);
-    }
-
-    /* Update. */
-    if (!(want & W2K_OP_UPDATE))
+    unsigned op = kind == W2K_PGMSG_INSERT   ? W2K_OP_INSERT
+                  : kind == W2K_PGMSG_UPDATE ? W2K_OP_UPDATE
+                                             : W2K_OP_DELETE;
+    if (!(want & op))
         return 0;
-    const w2k_pgtuple_t *old = m->u.update.old_kind ? &m->oldtup : NULL;
-    const w2k_pgtuple_t *before = m->u.update.old_kind == 'O' ? &m->oldtup : NULL;
-    if (key && w2k_avroenc_key(st->enc, o->ra, rel, &m->newtup, old, &st->key, err) != 0)
-        return -1;
-    if (key && old) {
-        if (w2k_avroenc_key(st->enc, o->ra, rel, old, NULL, &st->key2, err) != 0)
-            return -1;
-        if (st->key2.len != st->key.len || memcmp(st->key2.data, st->key.data, st->key.len)) {
-            /* The key changed: the old row is gone, a new one exists. */
-            if (emit_change(st, rel, o, W2K_OP_DELETE_, before, NULL, NULL, &st->key2, lsn, err) !=
-                0)
-                return -1;
-            return emit_change(st, rel, o, W2K_OP_CREATE, NULL, &m->newtup, NULL, key, lsn, err);
+    if (o->filter) {
+        /* As PostgreSQL does for a publication's row filter: an update whose old row
+         * passes and new row does not is a delete, the other way round an insert. */
+        if (kind == W2K_PGMSG_INSERT && !passes(o, new_))
+            return 0;
+        if (kind == W2K_PGMSG_DELETE && !passes(o, old))
+            return 0;
+        if (kind == W2K_PGMSG_UPDATE) {
+            const w2k_pgtuple_t *filled = old ? fill_toast(new_, old, st->pfill) : new_;
+            bool new_ok = passes(o, filled), old_ok = old ? passes(o, old) : new_ok;
+            if (!old_ok && !new_ok)
+                return 0;
+            if (!old_ok) {
+                kind = W2K_PGMSG_INSERT;
+                new_ = filled;
+                old = NULL;
+                old_kind = 0;
+            } else if (!new_ok) {
+                kind = W2K_PGMSG_DELETE;
+                new_ = NULL;
+            }
         }
     }
-    const bool *changed = NULL;
-    if (before) {
-        for (int i = 0; i < rel->ncols; i++) {
-            const w2k_pgdatum_t *a = &before->cols[i], *b = &m->newtup.cols[i];
-            st->changed[i] = b->kind != 'u' && (a->kind != b->kind || a->len != b->len ||
-                                                (a->len && memcmp(a->data, b->data, a->len) != 0));
-        }
-        changed = st->changed;
+    if (o->prel) {
+        old = old ? project(old, o->proj, o->prel->ncols, st->pold) : NULL;
+        new_ = new_ ? project(new_, o->proj, o->prel->ncols, st->pnew) : NULL;
+        rel = o->prel;
     }
-    return emit_change(st, rel, o, W2K_OP_UPDATE_, before, &m->newtup, changed, key, lsn, err);
+    return emit_row(st, rel, o, kind, old_kind, old, new_, lsn, err);
 }
 
 /* Announce a schema change on <prefix>.schema_changes, as part of the open transaction
@@ -735,7 +1078,7 @@ static int emit_schema_change(w2k_stream_t *st, const w2k_schema_change_t *ch, w
     w2k_source_t src = source_of(st, lsn);
     if (w2k_avroenc_change(st->enc, ch, &src, now_ms(), &st->key, &st->value, err) != 0)
         return -1;
-    relout_t o = {NULL, st->changes_topic, NULL};
+    relout_t o = {NULL, st->changes_topic, NULL, NULL, NULL, NULL};
     return emit(st, &o, &st->key, &st->value, err);
 }
 
@@ -934,6 +1277,12 @@ static int on_snapshot_row(void *arg, w2k_relation_t *rel, const w2k_pgtuple_t *
     relout_t *o = output_of(st, rel, err);
     if (!o)
         return -1;
+    if (o->filter && !passes(o, row))
+        return 0;
+    if (o->prel) {
+        row = project(row, o->proj, o->prel->ncols, st->pnew);
+        rel = o->prel;
+    }
     const w2k_buf_t *key = rel->nkeys ? &st->key : NULL;
     if (key && w2k_avroenc_key(st->enc, o->ra, rel, row, NULL, &st->key, err) != 0)
         return -1;
