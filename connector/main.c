@@ -161,6 +161,12 @@ static bool stream_failed(const w2k_config_t *cfg, runner_t *r, const w2k_err_t 
                     now - r->failing_since > (int64_t)cfg->retry_max_duration_s * 1000);
     if (give_up) {
         r->dead = true;
+        if (cfg->exit_on_stream_failure) {
+            w2k_error("stream %s gave up and retry.on_stream_failure = exit: stopping every "
+                      "stream",
+                      w2k_stream_name(r->st));
+            stop_requested = 1;
+        }
         if (err->retryable) {
             w2k_error("stream %s: giving up after %d attempts over %lld s: %s",
                       w2k_stream_name(r->st), r->attempts,
