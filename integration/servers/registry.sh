@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# A throwaway schema registry for the integration tests: Apicurio Registry 3.x with its
+# A throwaway schema registry for the integration tests: Apicurio Registry with its
 # Confluent-compatible API at http://127.0.0.1:PORT/apis/ccompat/v7, in-memory storage
 # (schemas are lost when it stops). Binds to 127.0.0.1 only.
 #
-#   registry.sh fetch                            get the Apicurio archive with Maven into
-#                                                $W2K_CACHE/apicurio (integration/registry/pom.xml)
+#   registry.sh fetch                            get Apicurio with Maven into $W2K_CACHE/apicurio
+#                                                (integration/registry/pom.xml): 3.x when a
+#                                                Java 21+ is there, else 2.x (runs on Java 17)
 #   registry.sh start   DIR PORT [MGMT_PORT]     start, wait until the ccompat API answers
 #                                                (MGMT_PORT: Quarkus management, default PORT+1)
 #   registry.sh stop    DIR                      SIGTERM, wait for exit (SIGKILL after a deadline)
@@ -13,10 +14,11 @@
 #   registry.sh status  DIR                      exit 0 and print the pid when running, 3 when not
 #   registry.sh destroy DIR                      stop, then remove DIR
 #
-# Environment: W2K_CACHE, W2K_REGISTRY_JAVA (a Java 21+ binary; default: the Temurin 25
-# JDK in /usr/lib/jvm, else the newest JDK 21+ found there, else `java` if it is 21+),
-# W2K_REGISTRY_HEAP (default "-Xms64m -Xmx512m"), W2K_REGISTRY_START_TIMEOUT (seconds,
-# default 180), W2K_REGISTRY_STOP_TIMEOUT (default 30).
+# Environment: W2K_CACHE, W2K_APICURIO_LINE (3 or 2: force the major version `fetch` gets),
+# W2K_REGISTRY_JAVA (the java binary; default: the Temurin 25 JDK in /usr/lib/jvm, else
+# the newest JDK in /usr/lib/jvm or on PATH that is new enough: 21+ for Apicurio 3, 17+
+# for 2), W2K_REGISTRY_HEAP (default "-Xms64m -Xmx512m"), W2K_REGISTRY_START_TIMEOUT
+# (seconds, default 180), W2K_REGISTRY_STOP_TIMEOUT (default 30).
 set -euo pipefail
 W2K_SCRIPT=registry.sh
 # shellcheck source=integration/servers/common.sh
@@ -29,7 +31,7 @@ STOP_TIMEOUT="${W2K_REGISTRY_STOP_TIMEOUT:-30}"
 API=/apis/ccompat/v7
 
 usage() {
-    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -38,30 +40,28 @@ java_major() {
     "$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1
 }
 
-# The Java 21+ binary to run Apicurio with.
+# find_java MIN: print a java binary of version MIN or newer; fail when there is none.
 find_java() {
-    local j v best="" bestv=0
+    local min="$1" j v best="" bestv=0
     if [[ -n "${W2K_REGISTRY_JAVA:-}" ]]; then
         v="$(java_major "$W2K_REGISTRY_JAVA" || true)"
-        [[ -n "$v" && "$v" -ge 21 ]] ||
-            w2k_die "W2K_REGISTRY_JAVA=$W2K_REGISTRY_JAVA is not a Java 21+ binary (Apicurio Registry 3 needs 21+)"
+        [[ -n "$v" && "$v" -ge "$min" ]] || return 1
         printf '%s\n' "$W2K_REGISTRY_JAVA"
-        return
+        return 0
     fi
-    if [[ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]]; then
+    if [[ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]] && ((min <= 25)); then
         printf '%s\n' /usr/lib/jvm/temurin-25-jdk-amd64/bin/java
-        return
+        return 0
     fi
     for j in /usr/lib/jvm/*/bin/java "$(command -v java || true)"; do
         [[ -x "$j" ]] || continue
         v="$(java_major "$j" || true)"
-        if [[ -n "$v" && "$v" -ge 21 && "$v" -gt "$bestv" ]]; then
+        if [[ -n "$v" && "$v" -ge "$min" && "$v" -gt "$bestv" ]]; then
             best="$j"
             bestv="$v"
         fi
     done
-    [[ -n "$best" ]] ||
-        w2k_die "no Java 21+ found (Apicurio Registry 3 needs it): install a JDK 21+ (e.g. Temurin 25 in /usr/lib/jvm) or set W2K_REGISTRY_JAVA"
+    [[ -n "$best" ]] || return 1
     printf '%s\n' "$best"
 }
 
@@ -102,18 +102,26 @@ probe() {
 
 cmd_fetch() {
     [[ $# -eq 0 ]] || usage
-    local stamp tmp archive
+    local line="${W2K_APICURIO_LINE:-}" stamp tmp archive profile=()
     command -v mvn >/dev/null || w2k_die "mvn not found (install maven: scripts/setup.sh)"
-    stamp="$(sha256sum "$POM" | cut -d' ' -f1)"
-    if [[ -f "$APICURIO_DIR/.w2k-stamp" && "$(cat "$APICURIO_DIR/.w2k-stamp")" == "$stamp" &&
-        -f "$APICURIO_DIR/quarkus-run.jar" ]]; then
-        w2k_log "Apicurio Registry already in $APICURIO_DIR"
+    if [[ -z "$line" ]]; then
+        if find_java 21 >/dev/null; then line=3; else line=2; fi
+    fi
+    case "$line" in
+    3) ;;
+    2) profile=(-Papicurio2) ;;
+    *) w2k_die "W2K_APICURIO_LINE must be 3 or 2, got '$line'" ;;
+    esac
+    stamp="$(sha256sum "$POM" | cut -d' ' -f1) line $line"
+    if [[ -f "$APICURIO_DIR/.w2k-stamp" && "$(cat "$APICURIO_DIR/.w2k-stamp")" == "$stamp" ]] &&
+        launcher "$APICURIO_DIR" >/dev/null; then
+        w2k_log "Apicurio Registry $line.x already in $APICURIO_DIR"
         return 0
     fi
     mkdir -p "$W2K_CACHE"
     tmp="$(mktemp -d "$W2K_CACHE/apicurio.tmp.XXXXXX")"
-    w2k_log "fetching Apicurio Registry with Maven (integration/registry/pom.xml) into $APICURIO_DIR"
-    if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
+    w2k_log "fetching Apicurio Registry $line.x with Maven (integration/registry/pom.xml ${profile[*]}) into $APICURIO_DIR"
+    if ! mvn -B -q -Dstyle.color=never -f "$POM" "${profile[@]}" dependency:copy-dependencies \
         -DexcludeTransitive=true -DoutputDirectory="$tmp" >"$W2K_CACHE/apicurio-mvn.log" 2>&1; then
         w2k_tail "$W2K_CACHE/apicurio-mvn.log"
         rm -rf "$tmp"
@@ -123,12 +131,25 @@ cmd_fetch() {
     [[ -n "$archive" ]] || { rm -rf "$tmp"; w2k_die "Maven ran but no apicurio-registry-app archive arrived in $tmp"; }
     tar -xzf "$archive" -C "$tmp" --no-same-owner || { rm -rf "$tmp"; w2k_die "cannot unpack $archive"; }
     rm -f "$archive"
-    [[ -f "$tmp/quarkus-run.jar" ]] || { rm -rf "$tmp"; w2k_die "the Apicurio archive holds no quarkus-run.jar"; }
+    launcher "$tmp" >/dev/null || { rm -rf "$tmp"; w2k_die "the Apicurio archive holds neither quarkus-run.jar nor a *-runner.jar"; }
     echo "$stamp" >"$tmp/.w2k-stamp"
     rm -rf "$APICURIO_DIR"
     mv "$tmp" "$APICURIO_DIR"
     chmod 0755 "$APICURIO_DIR"
-    w2k_log "Apicurio Registry ready in $APICURIO_DIR"
+    w2k_log "Apicurio Registry $line.x ready in $APICURIO_DIR"
+}
+
+# launcher DIR: print "JAR MIN_JAVA" of the unpacked Apicurio in DIR: quarkus-run.jar
+# (3.x, a fast-jar, Java 21+) or apicurio-registry-app-*-runner.jar (2.x, Java 17+).
+launcher() {
+    local jar
+    if [[ -f "$1/quarkus-run.jar" ]]; then
+        printf '%s 21\n' "$1/quarkus-run.jar"
+        return 0
+    fi
+    jar="$(compgen -G "$1/apicurio-registry-app-*-runner.jar" | head -n1 || true)"
+    [[ -n "$jar" ]] || return 1
+    printf '%s 17\n' "$jar"
 }
 
 cmd_start() {
@@ -137,9 +158,11 @@ cmd_start() {
     w2k_check_port PORT "$port"
     w2k_check_port MGMT_PORT "$mport"
     [[ "$port" != "$mport" ]] || w2k_die "PORT and MGMT_PORT must differ"
-    [[ -f "$APICURIO_DIR/quarkus-run.jar" ]] ||
+    local jar minjava
+    read -r jar minjava < <(launcher "$APICURIO_DIR" || true) ||
         w2k_die "no Apicurio Registry in $APICURIO_DIR (run: integration/servers/registry.sh fetch, or scripts/setup.sh; or set W2K_CACHE)"
-    java="$(find_java)"
+    java="$(find_java "$minjava")" ||
+        w2k_die "no Java $minjava+ for $(basename "$jar") (W2K_REGISTRY_JAVA=${W2K_REGISTRY_JAVA:-unset}): install one, or fetch Apicurio 2.x, which runs on Java 17 (W2K_APICURIO_LINE=2 registry.sh fetch)"
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"
     if pid="$(registry_pid "$dir")"; then
@@ -159,7 +182,7 @@ cmd_start() {
         -Djava.awt.headless=true -Dw2k.dir="$dir" \
         -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
         -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$mport" \
-        -jar "$APICURIO_DIR/quarkus-run.jar" \
+        -jar "$jar" \
         </dev/null >>"$dir/registry.log" 2>&1) &
     pid=$!
     echo "$pid" >"$dir/registry.pid"
