@@ -505,7 +505,10 @@ static int parse_kafka(cfg_ctx_t *c, const config_setting_t *k, w2k_config_t *cf
 static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
 {
     static const char *const top_known[] = {"postgresql", "kafka",   "delivery", "retry",
-                                            "log",        "streams", NULL};
+                                            "log",        "streams", "metrics",  "schema_registry",
+                                            NULL};
+    static const char *const reg_known[] = {"url", "username", "password_file", "ca_file", NULL};
+    static const char *const metrics_known[] = {"listen", NULL};
     static const char *const retry_known[] = {"initial_backoff_ms", "max_backoff_ms",
                                               "max_attempts",       "max_duration_s",
                                               "on_stream_failure",  NULL};
@@ -546,6 +549,29 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
         get_int(c, d, "shutdown_timeout_ms", 30000, 0, 3600000, &cfg->shutdown_timeout_ms) ||
         get_int64(c, d, "wal_warn_mb", 4096, 1, INT64_MAX / 1048576, &cfg->wal_warn_mb))
         return -1;
+
+    const config_setting_t *reg = config_setting_get_member(root, "schema_registry");
+    if (reg &&
+        (check_known(c, reg, "schema_registry", reg_known) != 0 ||
+         get_string(c, reg, "url", NULL, true, &cfg->registry_url) != 0 ||
+         get_string(c, reg, "username", NULL, false, &cfg->registry_user) != 0 ||
+         get_string(c, reg, "password_file", NULL, false, &cfg->registry_password_file) != 0 ||
+         get_string(c, reg, "ca_file", NULL, false, &cfg->registry_ca_file) != 0))
+        return -1;
+    const config_setting_t *met = config_setting_get_member(root, "metrics");
+    if (met && (check_known(c, met, "metrics", metrics_known) != 0 ||
+                get_string(c, met, "listen", NULL, false, &cfg->metrics_listen) != 0))
+        return -1;
+    if (cfg->metrics_listen && !*cfg->metrics_listen) {
+        free(cfg->metrics_listen);
+        cfg->metrics_listen = NULL;
+    } else if (cfg->metrics_listen && !strchr(cfg->metrics_listen, ':')) {
+        /* a port alone: loopback */
+        char *full = malloc(strlen(cfg->metrics_listen) + 12);
+        sprintf(full, "127.0.0.1:%s", cfg->metrics_listen);
+        free(cfg->metrics_listen);
+        cfg->metrics_listen = full;
+    }
 
     const config_setting_t *rt = config_setting_get_member(root, "retry");
     if (rt && check_known(c, rt, "retry", retry_known) != 0)
@@ -686,6 +712,11 @@ void w2k_config_destroy(w2k_config_t *cfg)
     free(cfg->kafka_bootstrap);
     free(cfg->pg_conninfo);
     free(cfg->pg_password_file);
+    free(cfg->registry_url);
+    free(cfg->registry_user);
+    free(cfg->registry_password_file);
+    free(cfg->registry_ca_file);
+    free(cfg->metrics_listen);
     free(cfg->path);
     free(cfg);
 }

@@ -82,6 +82,14 @@ typedef struct w2k_config_s {
     int retry_max_duration_s;    /* give up after failing this long; 0 = no limit */
     bool exit_on_stream_failure; /* a stream that gives up stops the whole process */
 
+    char *registry_url;           /* Confluent-compatible schema registry, or NULL */
+    char *registry_user;          /* basic auth user, or NULL */
+    char *registry_password_file; /* its password (else W2K_REGISTRY_PASSWORD), or NULL */
+    char *registry_ca_file;       /* CA certificates for https, or NULL */
+
+    char *metrics_listen; /* "host:port" (host defaults to 127.0.0.1) for /metrics and
+                             /health, or NULL: not served */
+
     int max_in_flight;       /* messages produced but not yet acknowledged */
     int status_interval_ms;  /* standby status update period */
     int shutdown_timeout_ms; /* how long a stop waits for outstanding acknowledgements */

@@ -6,6 +6,7 @@
 
 typedef struct txn_s {
     w2k_lsn_t end_lsn;
+    int64_t commit_us;
     uint64_t outstanding; /* messages not yet answered */
     bool committed;
     bool failed;
@@ -17,6 +18,7 @@ struct w2k_lsntrack_s {
     uint64_t head; /* oldest tracked sequence number */
     uint64_t next; /* next sequence number to hand out */
     w2k_lsn_t confirmed;
+    int64_t confirmed_us;
     uint64_t inflight;
     bool failed;
 };
@@ -84,13 +86,14 @@ void w2k_lsntrack_add(w2k_lsntrack_t *t, uint64_t seq)
     t->inflight++;
 }
 
-void w2k_lsntrack_commit(w2k_lsntrack_t *t, uint64_t seq, w2k_lsn_t end_lsn)
+void w2k_lsntrack_commit(w2k_lsntrack_t *t, uint64_t seq, w2k_lsn_t end_lsn, int64_t commit_us)
 {
     txn_t *x = lookup(t, seq);
     if (!x)
         return;
     x->committed = true;
     x->end_lsn = end_lsn;
+    x->commit_us = commit_us;
 }
 
 void w2k_lsntrack_abort(w2k_lsntrack_t *t, uint64_t seq)
@@ -123,6 +126,8 @@ w2k_lsn_t w2k_lsntrack_confirmed(w2k_lsntrack_t *t)
             break;
         if (x->end_lsn > t->confirmed)
             t->confirmed = x->end_lsn;
+        if (x->commit_us)
+            t->confirmed_us = x->commit_us;
         t->head++;
     }
     return t->confirmed;
@@ -133,6 +138,11 @@ void w2k_lsntrack_follow(w2k_lsntrack_t *t, w2k_lsn_t lsn)
     w2k_lsntrack_confirmed(t);
     if (t->head == t->next && !t->failed && lsn > t->confirmed)
         t->confirmed = lsn;
+}
+
+int64_t w2k_lsntrack_confirmed_time(const w2k_lsntrack_t *t)
+{
+    return t->confirmed_us;
 }
 
 bool w2k_lsntrack_idle(const w2k_lsntrack_t *t)

@@ -25,8 +25,9 @@ void w2k_lsntrack_destroy(w2k_lsntrack_t *t);
 uint64_t w2k_lsntrack_begin(w2k_lsntrack_t *t);
 /* One more message of transaction seq was handed to the producer. */
 void w2k_lsntrack_add(w2k_lsntrack_t *t, uint64_t seq);
-/* Transaction seq committed at end_lsn (the LSN just past its commit record). */
-void w2k_lsntrack_commit(w2k_lsntrack_t *t, uint64_t seq, w2k_lsn_t end_lsn);
+/* Transaction seq committed at end_lsn (the LSN just past its commit record), at
+ * commit_us (µs since 1970; for lag reporting). */
+void w2k_lsntrack_commit(w2k_lsntrack_t *t, uint64_t seq, w2k_lsn_t end_lsn, int64_t commit_us);
 /* Forget the open transaction seq without committing it (the stream is restarting). */
 void w2k_lsntrack_abort(w2k_lsntrack_t *t, uint64_t seq);
 /* The broker answered for one message of transaction seq: ok, or failed for good.
@@ -36,6 +37,8 @@ void w2k_lsntrack_ack(w2k_lsntrack_t *t, uint64_t seq, bool ok);
 /* Advance past every leading transaction that is committed and fully acknowledged,
  * and return the LSN that may be confirmed. Never goes backwards. */
 w2k_lsn_t w2k_lsntrack_confirmed(w2k_lsntrack_t *t);
+/* The commit time of the newest confirmed transaction (0 before the first). */
+int64_t w2k_lsntrack_confirmed_time(const w2k_lsntrack_t *t);
 /* When nothing is open or in flight, move the confirmed LSN up to lsn (the server's
  * position from a keepalive), so an idle stream does not hold WAL back. */
 void w2k_lsntrack_follow(w2k_lsntrack_t *t, w2k_lsn_t lsn);

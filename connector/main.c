@@ -6,7 +6,9 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "pgconn.h"
+#include "registry.h"
 #include "sink.h"
 #include "stream.h"
 #include "version.h"
@@ -159,8 +161,11 @@ static bool stream_failed(const w2k_config_t *cfg, runner_t *r, const w2k_err_t 
                    (cfg->retry_max_attempts && r->attempts > cfg->retry_max_attempts) ||
                    (cfg->retry_max_duration_s &&
                     now - r->failing_since > (int64_t)cfg->retry_max_duration_s * 1000);
+    w2k_metrics_error(w2k_stream_metrics(r->st),
+                      err->code == W2K_EXIT_KAFKA ? W2K_ERRKIND_KAFKA : W2K_ERRKIND_POSTGRES);
     if (give_up) {
         r->dead = true;
+        w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_FAILED, err->msg);
         if (cfg->exit_on_stream_failure) {
             w2k_error("stream %s gave up and retry.on_stream_failure = exit: stopping every "
                       "stream",
@@ -187,9 +192,38 @@ static bool stream_failed(const w2k_config_t *cfg, runner_t *r, const w2k_err_t 
         delay = cfg->retry_max_backoff_ms;
     delay = delay / 2 + rand() % (delay / 2 + 1); /* jitter: 50-100% */
     r->retry_at = now + delay;
+    w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_RECONNECTING, err->msg);
     w2k_warn("stream %s: %s — retrying in %lld ms (attempt %d)", w2k_stream_name(r->st), err->msg,
              (long long)delay, r->attempts);
     return false;
+}
+
+/* The schema registry of the configuration; its password comes from
+ * schema_registry.password_file or W2K_REGISTRY_PASSWORD. */
+static w2k_registry_t *open_registry(const w2k_config_t *cfg, w2k_err_t *err)
+{
+    char password[1024] = "";
+    const char *env = getenv("W2K_REGISTRY_PASSWORD");
+    if (cfg->registry_password_file) {
+        FILE *f = fopen(cfg->registry_password_file, "r");
+        if (!f) {
+            w2k_err_set(err, W2K_EXIT_CONFIG, "cannot read schema_registry.password_file %s: %s",
+                        cfg->registry_password_file, strerror(errno));
+            w2k_err_hint(err, "create it with the password on its first line (chmod 600)");
+            return NULL;
+        }
+        if (!fgets(password, sizeof password, f))
+            password[0] = '\0';
+        fclose(f);
+        password[strcspn(password, "\r\n")] = '\0';
+    } else if (env) {
+        snprintf(password, sizeof password, "%s", env);
+    }
+    w2k_registry_t *reg =
+        w2k_registry_new(cfg->registry_url, cfg->registry_user, password[0] ? password : NULL,
+                         cfg->registry_ca_file, err);
+    memset(password, 0, sizeof password);
+    return reg;
 }
 
 static int cmd_run(const w2k_config_t *cfg)
@@ -197,13 +231,26 @@ static int cmd_run(const w2k_config_t *cfg)
     w2k_err_t err;
     w2k_err_clear(&err);
     int rc = W2K_EXIT_OK;
-    w2k_sink_t *sink = w2k_sink_new(cfg, &err);
-    if (!sink)
+    w2k_metrics_t *metrics = w2k_metrics_start(cfg->metrics_listen, &err);
+    if (!metrics)
         return report(&err);
+    if (cfg->metrics_listen)
+        w2k_info("metrics on http://%s/metrics, health on /health", cfg->metrics_listen);
+    w2k_registry_t *reg = NULL;
+    if (cfg->registry_url && !(reg = open_registry(cfg, &err))) {
+        w2k_metrics_stop(metrics);
+        return report(&err);
+    }
+    w2k_sink_t *sink = w2k_sink_new(cfg, &err);
+    if (!sink) {
+        w2k_registry_destroy(reg);
+        w2k_metrics_stop(metrics);
+        return report(&err);
+    }
     runner_t *r = calloc((size_t)cfg->nstreams, sizeof *r);
     run_ctx_t ctx = {cfg, r, cfg->nstreams};
     for (int i = 0; i < cfg->nstreams; i++) {
-        r[i].st = w2k_stream_new(cfg, &cfg->streams[i], sink, &err);
+        r[i].st = w2k_stream_new(cfg, &cfg->streams[i], sink, reg, metrics, &err);
         if (!r[i].st) {
             rc = report(&err);
             goto out;
@@ -228,6 +275,8 @@ static int cmd_run(const w2k_config_t *cfg)
                 continue;
             alive++;
             if (!x->running && now >= x->retry_at) {
+                if (x->attempts)
+                    w2k_metrics_reconnect(w2k_stream_metrics(x->st));
                 if (w2k_stream_start(x->st, &err) == 0) {
                     if (x->attempts)
                         w2k_info("stream %s: streaming again after %d failed attempt(s)",
@@ -323,10 +372,15 @@ static int cmd_run(const w2k_config_t *cfg)
 out_fds:
     free(fds);
 out:
-    for (int i = 0; i < cfg->nstreams; i++)
+    for (int i = 0; i < cfg->nstreams; i++) {
+        if (r[i].st && !r[i].dead)
+            w2k_metrics_state(w2k_stream_metrics(r[i].st), W2K_STREAM_STOPPED, "stopped");
         w2k_stream_destroy(r[i].st);
+    }
     free(r);
     w2k_sink_destroy(sink);
+    w2k_registry_destroy(reg);
+    w2k_metrics_stop(metrics);
     return rc;
 }
 

@@ -87,13 +87,14 @@ static void report(w2k_snapshot_t *s, bool final)
         for (int i = 0; i < 20; i++)
             bar[i] = i < pct / 5 ? '#' : '.';
         bar[20] = '\0';
-        fprintf(stderr, "\rsnapshot %s.%s [%s] %3d%%  %llu/~%.0f rows  %.0f rows/s  %.0f s left   %s",
+        fprintf(stderr,
+                "\rsnapshot %s.%s [%s] %3d%%  %llu/~%.0f rows  %.0f rows/s  %.0f s left   %s",
                 tc->schema, tc->name, bar, pct, (unsigned long long)s->table_rows, total, rate,
                 left, final ? "\n" : "");
         fflush(stderr);
     } else if (final) {
-        w2k_info("snapshot of %s.%s done: %llu rows in %.1f s (%.0f rows/s)", tc->schema,
-                 tc->name, (unsigned long long)s->table_rows, elapsed, rate);
+        w2k_info("snapshot of %s.%s done: %llu rows in %.1f s (%.0f rows/s)", tc->schema, tc->name,
+                 (unsigned long long)s->table_rows, elapsed, rate);
     } else {
         w2k_info("snapshot of %s.%s: %llu of ~%.0f rows (%d%%), %.0f rows/s, about %.0f s left",
                  tc->schema, tc->name, (unsigned long long)s->table_rows, total, pct, rate, left);
@@ -202,6 +203,16 @@ int w2k_snapshot_step(w2k_snapshot_t *s, w2k_relcache_t *rc, int chunk_rows,
     }
     report(s, false);
     return 1;
+}
+
+void w2k_snapshot_progress(const w2k_snapshot_t *s, const char **schema, const char **table,
+                           uint64_t *rows, uint64_t *expected)
+{
+    int i = s->table < s->scfg->ntables ? s->table : s->scfg->ntables - 1;
+    *schema = i >= 0 ? s->scfg->tables[i].schema : NULL;
+    *table = i >= 0 ? s->scfg->tables[i].name : NULL;
+    *rows = s->table_rows;
+    *expected = s->estimate > 0 ? (uint64_t)s->estimate : 0;
 }
 
 uint64_t w2k_snapshot_rows(const w2k_snapshot_t *s)

@@ -29,6 +29,11 @@ w2k_snapshot_t *w2k_snapshot_begin(const w2k_config_t *cfg, const w2k_stream_cfg
 int w2k_snapshot_step(w2k_snapshot_t *s, w2k_relcache_t *rc, int chunk_rows,
                       w2k_snapshot_row_cb *cb, void *arg, w2k_err_t *err);
 
+/* The table being read (schema and name; NULL when none), its rows read so far and
+ * the rows it is expected to have. */
+void w2k_snapshot_progress(const w2k_snapshot_t *s, const char **schema, const char **table,
+                           uint64_t *rows, uint64_t *expected);
+
 /* Rows read so far, over all tables. */
 uint64_t w2k_snapshot_rows(const w2k_snapshot_t *s);
 

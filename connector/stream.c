@@ -7,8 +7,10 @@
 #include "filter.h"
 #include "log.h"
 #include "lsntrack.h"
+#include "metrics.h"
 #include "pgconn.h"
 #include "pgoutput.h"
+#include "registry.h"
 #include "relcache.h"
 #include "snapshot.h"
 #include "state.h"
@@ -32,6 +34,8 @@ typedef struct relout_s {
     w2k_filter_t *filter;
     w2k_relation_t *prel;
     int *proj;
+    int32_t key_id, value_id; /* schema-registry ids (Confluent framing), or -1 */
+    w2k_metrics_table_t *mt;
 } relout_t;
 
 /* Fingerprints already stored in <prefix>.schemas by this process. */
@@ -45,6 +49,9 @@ struct w2k_stream_s {
     const w2k_stream_cfg_t *scfg;
     w2k_sink_t *sink;
     int sink_id;
+    w2k_registry_t *reg; /* NULL: single-object encoding, schemas in <prefix>.schemas */
+    w2k_metrics_stream_t *ms;
+    int32_t change_key_id, change_value_id;
     PGconn *repl;
     PGconn *catalog;
     w2k_pg_ident_t ident;
@@ -128,7 +135,8 @@ static void free_relout(void *arg, w2k_relation_t *rel)
 }
 
 w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *scfg,
-                             w2k_sink_t *sink, w2k_err_t *err)
+                             w2k_sink_t *sink, w2k_registry_t *reg, w2k_metrics_t *metrics,
+                             w2k_err_t *err)
 {
     w2k_stream_t *st = calloc(1, sizeof *st);
     if (!st)
@@ -136,6 +144,8 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
     st->cfg = cfg;
     st->scfg = scfg;
     st->sink = sink;
+    st->reg = reg;
+    st->ms = w2k_metrics_stream(metrics, scfg->name);
     st->msg = malloc(sizeof *st->msg);
     st->enc = w2k_avroenc_new();
     st->changed = calloc(W2K_PG_MAX_COLUMNS, sizeof *st->changed);
@@ -222,8 +232,21 @@ const char *w2k_stream_name(const w2k_stream_t *st)
 }
 
 /* Store a schema in <prefix>.schemas (once per process) and wait for the ack. */
-static int publish_schema(w2k_stream_t *st, const w2k_schema_t *s, w2k_err_t *err)
+/* Make a schema known before the first message that uses it: with a registry,
+ * registered under <topic>-<part> (*id receives its id); without, stored in
+ * <prefix>.schemas (once per process) and acknowledged. Returns 0, or -1 with err. */
+static int publish_schema(w2k_stream_t *st, const w2k_schema_t *s, const char *topic,
+                          const char *part, int32_t *id, w2k_err_t *err)
 {
+    *id = -1;
+    if (st->reg) {
+        char subject[600];
+        snprintf(subject, sizeof subject, "%s-%s", topic, part);
+        if (w2k_registry_register(st->reg, subject, s, id, err) == 0)
+            return 0;
+        w2k_metrics_error(st->ms, W2K_ERRKIND_REGISTRY);
+        return -1;
+    }
     for (size_t i = 0; i < st->published.n; i++)
         if (st->published.v[i] == s->fingerprint)
             return 0;
@@ -311,6 +334,7 @@ static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
              w2k_lsn_str(from ? from : st->snap_lsn, lsn), st->ident.dbname);
     st->streaming = true;
     st->next_status_ms = mono_ms() + st->cfg->status_interval_ms;
+    w2k_metrics_state(st->ms, W2K_STREAM_STREAMING, NULL);
     return 0;
 }
 
@@ -327,6 +351,7 @@ static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, w2k_err_t
     st->commit_lsn = 0;
     st->commit_us = wall_us();
     st->snapshotting = true;
+    w2k_metrics_state(st->ms, W2K_STREAM_SNAPSHOT, NULL);
     return 0;
 }
 
@@ -535,6 +560,7 @@ int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
     w2k_slot_info_t slot;
     char snapshot_name[64];
 
+    w2k_metrics_state(st->ms, W2K_STREAM_STARTING, NULL);
     if (!st->state_loaded) {
         if (w2k_state_read(cfg, st->state_topic_name, sc->name, &st->state, err) != 0)
             goto fail;
@@ -564,8 +590,11 @@ int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
     if (!st->schemas_topic)
         goto fail;
     st->changes_topic = w2k_sink_topic(st->sink, st->changes_topic_name, W2K_TOPIC_COMPACT, err);
-    if (!st->changes_topic || publish_schema(st, w2k_avroenc_change_key_schema(st->enc), err) ||
-        publish_schema(st, w2k_avroenc_change_value_schema(st->enc), err))
+    if (!st->changes_topic ||
+        publish_schema(st, w2k_avroenc_change_key_schema(st->enc), st->changes_topic_name, "key",
+                       &st->change_key_id, err) ||
+        publish_schema(st, w2k_avroenc_change_value_schema(st->enc), st->changes_topic_name,
+                       "value", &st->change_value_id, err))
         goto fail;
     st->rc = w2k_relcache_new(free_relout, st);
     if (!st->rc)
@@ -596,6 +625,7 @@ int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
         st->commit_lsn = 0;
         st->commit_us = wall_us();
         st->snapshotting = true;
+        w2k_metrics_state(st->ms, W2K_STREAM_SNAPSHOT, NULL);
         return 0;
     }
 
@@ -729,8 +759,17 @@ static void check_retained_wal(w2k_stream_t *st)
     PQclear(r);
 }
 
+w2k_metrics_stream_t *w2k_stream_metrics(const w2k_stream_t *st)
+{
+    return st->ms;
+}
+
 int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
 {
+    w2k_lsn_t acked = w2k_lsntrack_confirmed(st->lt);
+    w2k_metrics_acked(st->ms, acked, w2k_lsntrack_confirmed_time(st->lt));
+    w2k_metrics_server_lsn(st->ms, st->received > acked ? st->received : acked);
+    w2k_metrics_in_flight(st->ms, (int64_t)w2k_lsntrack_inflight(st->lt));
     if (!st->repl || !st->streaming)
         return 0;
     int64_t now = mono_ms();
@@ -879,6 +918,7 @@ static relout_t *output_of(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err
     char topic[512];
     topic_name(st, rel, topic, sizeof topic);
     o->tcfg = table_cfg(st, rel->schema, rel->name);
+    o->mt = w2k_metrics_table(st->ms, rel->schema, rel->name);
     const w2k_relation_t *published = rel;
     if (st->connector_filters && o->tcfg && prepare_filtering(st, rel, o, err) != 0)
         goto fail;
@@ -892,8 +932,9 @@ static relout_t *output_of(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err
     if (!o->topic)
         goto fail;
     const w2k_schema_t *ks = w2k_relavro_key_schema(o->ra);
-    if ((ks && publish_schema(st, ks, err) != 0) ||
-        publish_schema(st, w2k_relavro_value_schema(o->ra), err) != 0)
+    o->key_id = -1;
+    if ((ks && publish_schema(st, ks, topic, "key", &o->key_id, err) != 0) ||
+        publish_schema(st, w2k_relavro_value_schema(o->ra), topic, "value", &o->value_id, err) != 0)
         goto fail;
     rel->out = o;
     return o;
@@ -912,12 +953,31 @@ static w2k_source_t source_of(const w2k_stream_t *st, w2k_lsn_t lsn)
     return s;
 }
 
+/* The bytes to send for an encoded message: single-object encoding as it is, or with
+ * a registry the Confluent framing (magic 0, schema id) in place of its header. */
+static const char *framed(const w2k_stream_t *st, const w2k_buf_t *b, int32_t id, size_t *len)
+{
+    if (!b) {
+        *len = 0;
+        return NULL;
+    }
+    if (!st->reg) {
+        *len = b->len;
+        return b->data;
+    }
+    size_t skip = W2K_SOE_HEADER_LEN - W2K_REGISTRY_HEADER_LEN;
+    w2k_registry_header(id, (uint8_t *)b->data + skip);
+    *len = b->len - skip;
+    return b->data + skip;
+}
+
 static int emit(w2k_stream_t *st, relout_t *o, const w2k_buf_t *key, const w2k_buf_t *value,
                 w2k_err_t *err)
 {
+    size_t klen, vlen;
+    const char *k = framed(st, key, o->key_id, &klen), *v = framed(st, value, o->value_id, &vlen);
     w2k_lsntrack_add(st->lt, st->txn);
-    return w2k_sink_produce(st->sink, st->sink_id, st->txn, o->topic, key ? key->data : NULL,
-                            key ? key->len : 0, value ? value->data : NULL, value ? value->len : 0,
+    return w2k_sink_produce(st->sink, st->sink_id, st->txn, o->topic, k, klen, v, vlen,
                             st->commit_us / 1000, err);
 }
 
@@ -928,9 +988,13 @@ static int emit_change(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, char 
 {
     w2k_source_t src = source_of(st, lsn);
     if (w2k_avroenc_value(st->enc, o->ra, rel, op, before, after, changed, &src, now_ms(),
-                          &st->value, err) != 0 ||
-        emit(st, o, key, &st->value, err) != 0)
+                          &st->value, err) != 0) {
+        w2k_metrics_error(st->ms, W2K_ERRKIND_ENCODE);
         return -1;
+    }
+    if (emit(st, o, key, &st->value, err) != 0)
+        return -1;
+    w2k_metrics_change(o->mt, op, st->value.len + (key ? key->len : 0));
     if (op == W2K_OP_DELETE_ && key)
         return emit(st, o, key, NULL, err);
     return 0;
@@ -1078,7 +1142,9 @@ static int emit_schema_change(w2k_stream_t *st, const w2k_schema_change_t *ch, w
     w2k_source_t src = source_of(st, lsn);
     if (w2k_avroenc_change(st->enc, ch, &src, now_ms(), &st->key, &st->value, err) != 0)
         return -1;
-    relout_t o = {NULL, st->changes_topic, NULL, NULL, NULL, NULL};
+    relout_t o = {
+        NULL, st->changes_topic, NULL, NULL, NULL, NULL, st->change_key_id, st->change_value_id,
+        NULL};
     return emit(st, &o, &st->key, &st->value, err);
 }
 
@@ -1211,6 +1277,8 @@ static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
                                   rel,        opts,        NULL,      NULL,  NULL};
         if (emit_schema_change(st, &ch, lsn, err) != 0)
             return -1;
+        w2k_metrics_change(w2k_metrics_table(st->ms, rel->schema, rel->name), 't',
+                           st->key.len + st->value.len);
     }
     return 0;
 }
@@ -1235,6 +1303,7 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
                     w2k_lsn_str(f->wal_start, lsn), why);
         w2k_err_hint(err, "the server sent something wal2kafka does not understand; please "
                           "report it with the PostgreSQL version");
+        w2k_metrics_error(st->ms, W2K_ERRKIND_DECODE);
         return -1;
     }
     switch (m->kind) {
@@ -1250,7 +1319,7 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         st->commit_us = m->u.begin.commit_time + W2K_PG_EPOCH_OFFSET_US;
         return 0;
     case W2K_PGMSG_COMMIT:
-        w2k_lsntrack_commit(st->lt, st->txn, m->u.commit.end_lsn);
+        w2k_lsntrack_commit(st->lt, st->txn, m->u.commit.end_lsn, st->commit_us);
         st->in_txn = false;
         return 0;
     case W2K_PGMSG_RELATION:
@@ -1304,6 +1373,11 @@ static int snapshot_step(w2k_stream_t *st, w2k_err_t *err)
         int more = w2k_snapshot_step(st->snap, st->rc, chunk, on_snapshot_row, st, err);
         if (more < 0)
             return -1;
+        const char *schema, *table;
+        uint64_t rows, expected;
+        w2k_snapshot_progress(st->snap, &schema, &table, &rows, &expected);
+        if (schema)
+            w2k_metrics_snapshot_progress(w2k_metrics_table(st->ms, schema, table), rows, expected);
         if (more)
             return 0;
         w2k_info("stream %s: snapshot read (%llu rows); waiting for the broker to acknowledge",
@@ -1311,7 +1385,7 @@ static int snapshot_step(w2k_stream_t *st, w2k_err_t *err)
         w2k_snapshot_end(st->snap);
         st->snap = NULL;
         st->snapshotting = false;
-        w2k_lsntrack_commit(st->lt, st->txn, st->snap_lsn);
+        w2k_lsntrack_commit(st->lt, st->txn, st->snap_lsn, 0);
         st->snap_flushing = true;
     }
     w2k_lsntrack_confirmed(st->lt);

@@ -9,14 +9,20 @@
 
 #include "config.h"
 #include "err.h"
+#include "metrics.h"
+#include "registry.h"
 #include "sink.h"
 
 typedef struct w2k_stream_s w2k_stream_t;
 
-/* A stream for configuration scfg that produces through sink. Nothing is connected
- * yet. Returns NULL with err on failure. */
+/* A stream for configuration scfg that produces through sink; with reg, messages use
+ * the Confluent framing and schemas are registered there; metrics (may be NULL)
+ * receives its counters. Nothing is connected yet. Returns NULL with err on failure. */
 w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *scfg,
-                             w2k_sink_t *sink, w2k_err_t *err);
+                             w2k_sink_t *sink, w2k_registry_t *reg, w2k_metrics_t *metrics,
+                             w2k_err_t *err);
+/* The stream's metrics handle (NULL without metrics). */
+w2k_metrics_stream_t *w2k_stream_metrics(const w2k_stream_t *st);
 /* Close the connections and free; accepts NULL. */
 void w2k_stream_destroy(w2k_stream_t *st);
 /* Stop the stream and produce through sink from now on (the previous producer failed

@@ -11,12 +11,13 @@ static void in_order_acks(void)
     uint64_t a = w2k_lsntrack_begin(t);
     w2k_lsntrack_add(t, a);
     w2k_lsntrack_add(t, a);
-    w2k_lsntrack_commit(t, a, 200);
+    w2k_lsntrack_commit(t, a, 200, 1700000000000000);
     CHECK_INT(w2k_lsntrack_confirmed(t), 100); /* nothing acked yet */
     w2k_lsntrack_ack(t, a, true);
     CHECK_INT(w2k_lsntrack_confirmed(t), 100); /* one of two acked */
     w2k_lsntrack_ack(t, a, true);
     CHECK_INT(w2k_lsntrack_confirmed(t), 200);
+    CHECK_INT(w2k_lsntrack_confirmed_time(t), 1700000000000000);
     CHECK(w2k_lsntrack_idle(t));
     CHECK_INT(w2k_lsntrack_inflight(t), 0);
     w2k_lsntrack_destroy(t);
@@ -27,13 +28,13 @@ static void out_of_order_acks(void)
     w2k_lsntrack_t *t = w2k_lsntrack_new(0);
     uint64_t a = w2k_lsntrack_begin(t);
     w2k_lsntrack_add(t, a);
-    w2k_lsntrack_commit(t, a, 10);
+    w2k_lsntrack_commit(t, a, 10, 0);
     uint64_t b = w2k_lsntrack_begin(t);
     w2k_lsntrack_add(t, b);
-    w2k_lsntrack_commit(t, b, 20);
+    w2k_lsntrack_commit(t, b, 20, 0);
     uint64_t c = w2k_lsntrack_begin(t);
     w2k_lsntrack_add(t, c);
-    w2k_lsntrack_commit(t, c, 30);
+    w2k_lsntrack_commit(t, c, 30, 0);
     /* the newest transaction is acknowledged first: nothing may be confirmed */
     w2k_lsntrack_ack(t, c, true);
     CHECK_INT(w2k_lsntrack_confirmed(t), 0);
@@ -55,7 +56,7 @@ static void open_transaction_blocks(void)
     CHECK(!w2k_lsntrack_idle(t));
     w2k_lsntrack_follow(t, 500); /* a keepalive must not move past an open transaction */
     CHECK_INT(w2k_lsntrack_confirmed(t), 0);
-    w2k_lsntrack_commit(t, a, 40);
+    w2k_lsntrack_commit(t, a, 40, 0);
     CHECK_INT(w2k_lsntrack_confirmed(t), 40);
     w2k_lsntrack_destroy(t);
 }
@@ -65,14 +66,14 @@ static void failure_stops_confirmation(void)
     w2k_lsntrack_t *t = w2k_lsntrack_new(0);
     uint64_t a = w2k_lsntrack_begin(t);
     w2k_lsntrack_add(t, a);
-    w2k_lsntrack_commit(t, a, 10);
+    w2k_lsntrack_commit(t, a, 10, 0);
     uint64_t b = w2k_lsntrack_begin(t);
     w2k_lsntrack_add(t, b);
     w2k_lsntrack_add(t, b);
-    w2k_lsntrack_commit(t, b, 20);
+    w2k_lsntrack_commit(t, b, 20, 0);
     uint64_t c = w2k_lsntrack_begin(t);
     w2k_lsntrack_add(t, c);
-    w2k_lsntrack_commit(t, c, 30);
+    w2k_lsntrack_commit(t, c, 30, 0);
     w2k_lsntrack_ack(t, a, true);
     w2k_lsntrack_ack(t, b, true);
     w2k_lsntrack_ack(t, b, false); /* one message of b failed for good */
@@ -90,7 +91,7 @@ static void failure_stops_confirmation(void)
     uint64_t d = w2k_lsntrack_begin(t);
     CHECK(d > c);
     w2k_lsntrack_add(t, d);
-    w2k_lsntrack_commit(t, d, 20);
+    w2k_lsntrack_commit(t, d, 20, 0);
     w2k_lsntrack_ack(t, d, true);
     CHECK_INT(w2k_lsntrack_confirmed(t), 20);
     w2k_lsntrack_destroy(t);
@@ -105,7 +106,7 @@ static void idle_follows_keepalive(void)
     CHECK_INT(w2k_lsntrack_confirmed(t), 50);
     uint64_t a = w2k_lsntrack_begin(t);
     w2k_lsntrack_add(t, a);
-    w2k_lsntrack_commit(t, a, 60);
+    w2k_lsntrack_commit(t, a, 60, 0);
     w2k_lsntrack_follow(t, 70); /* a message is in flight */
     CHECK_INT(w2k_lsntrack_confirmed(t), 50);
     w2k_lsntrack_ack(t, a, true);
@@ -118,7 +119,7 @@ static void empty_transactions_and_abort(void)
 {
     w2k_lsntrack_t *t = w2k_lsntrack_new(0);
     uint64_t a = w2k_lsntrack_begin(t); /* all its changes were filtered out */
-    w2k_lsntrack_commit(t, a, 10);
+    w2k_lsntrack_commit(t, a, 10, 0);
     CHECK_INT(w2k_lsntrack_confirmed(t), 10);
     uint64_t b = w2k_lsntrack_begin(t);
     w2k_lsntrack_add(t, b);
@@ -140,7 +141,7 @@ static void many_in_flight_random_order(void)
         seq[i] = w2k_lsntrack_begin(t);
         for (int k = 0; k < PER; k++)
             w2k_lsntrack_add(t, seq[i]);
-        w2k_lsntrack_commit(t, seq[i], (w2k_lsn_t)(i + 1) * 100);
+        w2k_lsntrack_commit(t, seq[i], (w2k_lsn_t)(i + 1) * 100, 0);
         left[i] = PER;
     }
     CHECK_INT(w2k_lsntrack_inflight(t), N * PER);
