@@ -300,7 +300,7 @@ int w2k_check_run(const w2k_config_t *cfg, FILE *out)
         PQfinish(c);
     }
 
-    w2k_sink_t *sink = w2k_sink_new(cfg, &e);
+    w2k_sink_t *sink = w2k_sink_new(cfg, NULL, &e);
     if (!sink || w2k_sink_check_brokers(sink, 10000, &e) != 0)
         problem_err(&r, &e);
     else

@@ -513,8 +513,13 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
                                               "max_attempts",       "max_duration_s",
                                               "on_stream_failure",  NULL};
     static const char *const pg_known[] = {"conninfo", "password_file", NULL};
-    static const char *const delivery_known[] = {"max_in_flight", "status_interval_ms",
-                                                 "shutdown_timeout_ms", "wal_warn_mb", NULL};
+    static const char *const delivery_known[] = {"max_in_flight",
+                                                 "status_interval_ms",
+                                                 "shutdown_timeout_ms",
+                                                 "wal_warn_mb",
+                                                 "exactly_once",
+                                                 "commit_interval_ms",
+                                                 NULL};
     static const char *const log_known[] = {"level", "format", NULL};
     const config_setting_t *root = config_root_setting(lc);
     if (check_known(c, root, "the top level", top_known) != 0)
@@ -547,8 +552,14 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
     if (get_int(c, d, "max_in_flight", 100000, 1, 10000000, &cfg->max_in_flight) ||
         get_int(c, d, "status_interval_ms", 1000, 10, 60000, &cfg->status_interval_ms) ||
         get_int(c, d, "shutdown_timeout_ms", 30000, 0, 3600000, &cfg->shutdown_timeout_ms) ||
-        get_int64(c, d, "wal_warn_mb", 4096, 1, INT64_MAX / 1048576, &cfg->wal_warn_mb))
+        get_int64(c, d, "wal_warn_mb", 4096, 1, INT64_MAX / 1048576, &cfg->wal_warn_mb) ||
+        get_int(c, d, "commit_interval_ms", 100, 1, 600000, &cfg->commit_interval_ms))
         return -1;
+    const config_setting_t *eos = d ? config_setting_get_member(d, "exactly_once") : NULL;
+    if (eos && config_setting_type(eos) != CONFIG_TYPE_BOOL)
+        return fail(c, eos, "write exactly_once = true; or false;",
+                    "setting \"exactly_once\" must be true or false");
+    cfg->exactly_once = eos && config_setting_get_bool(eos);
 
     const config_setting_t *reg = config_setting_get_member(root, "schema_registry");
     if (reg &&

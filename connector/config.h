@@ -94,6 +94,8 @@ typedef struct w2k_config_s {
     int status_interval_ms;  /* standby status update period */
     int shutdown_timeout_ms; /* how long a stop waits for outstanding acknowledgements */
     int64_t wal_warn_mb;     /* warn when a slot holds back more WAL than this */
+    bool exactly_once;       /* Kafka transactions, LSN stored with the messages */
+    int commit_interval_ms;  /* exactly-once: longest a Kafka transaction stays open */
 
     int log_level; /* w2k_loglevel_t */
     int log_json;

@@ -226,6 +226,17 @@ static w2k_registry_t *open_registry(const w2k_config_t *cfg, w2k_err_t *err)
     return reg;
 }
 
+/* A producer for stream i: one shared by all streams, or in exactly-once mode a
+ * transactional one per stream. */
+static w2k_sink_t *new_sink(const w2k_config_t *cfg, int i, w2k_err_t *err)
+{
+    if (!cfg->exactly_once)
+        return w2k_sink_new(cfg, NULL, err);
+    char id[512];
+    snprintf(id, sizeof id, "wal2kafka.%s.%s", cfg->streams[i].topic_prefix, cfg->streams[i].name);
+    return w2k_sink_new(cfg, id, err);
+}
+
 static int cmd_run(const w2k_config_t *cfg)
 {
     w2k_err_t err;
@@ -241,27 +252,29 @@ static int cmd_run(const w2k_config_t *cfg)
         w2k_metrics_stop(metrics);
         return report(&err);
     }
-    w2k_sink_t *sink = w2k_sink_new(cfg, &err);
-    if (!sink) {
-        w2k_registry_destroy(reg);
-        w2k_metrics_stop(metrics);
-        return report(&err);
-    }
+    int nsinks = cfg->exactly_once ? cfg->nstreams : 1;
+    w2k_sink_t **sinks = calloc((size_t)nsinks, sizeof *sinks);
     runner_t *r = calloc((size_t)cfg->nstreams, sizeof *r);
+    struct pollfd *fds = calloc((size_t)cfg->nstreams + (size_t)nsinks, sizeof *fds);
     run_ctx_t ctx = {cfg, r, cfg->nstreams};
+    for (int k = 0; k < nsinks; k++) {
+        if (!(sinks[k] = new_sink(cfg, k, &err))) {
+            rc = report(&err);
+            goto out;
+        }
+        w2k_sink_set_wait_cb(sinks[k], on_wait, &ctx);
+    }
     for (int i = 0; i < cfg->nstreams; i++) {
-        r[i].st = w2k_stream_new(cfg, &cfg->streams[i], sink, reg, metrics, &err);
+        r[i].st = w2k_stream_new(cfg, &cfg->streams[i], sinks[i % nsinks], reg, metrics, &err);
         if (!r[i].st) {
             rc = report(&err);
             goto out;
         }
     }
-    w2k_sink_set_wait_cb(sink, on_wait, &ctx);
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    w2k_info("wal2kafka %s starting: %d stream(s), Kafka at %s", W2K_VERSION, cfg->nstreams,
-             cfg->kafka_bootstrap);
+    w2k_info("wal2kafka %s starting: %d stream(s), Kafka at %s%s", W2K_VERSION, cfg->nstreams,
+             cfg->kafka_bootstrap, cfg->exactly_once ? ", exactly-once" : "");
 
-    struct pollfd *fds = calloc((size_t)cfg->nstreams + 1, sizeof *fds);
     while (!stop_requested) {
         int64_t now = mono_ms();
         int alive = 0, timeout = 1000, nfds = 0;
@@ -303,35 +316,38 @@ static int cmd_run(const w2k_config_t *cfg)
         }
         if (alive == 0)
             break;
-        fds[nfds].fd = w2k_sink_fd(sink);
-        fds[nfds++].events = POLLIN;
+        for (int k = 0; k < nsinks; k++) {
+            fds[nfds].fd = w2k_sink_fd(sinks[k]);
+            fds[nfds++].events = POLLIN;
+        }
         if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR) {
             w2k_err_set(&err, W2K_EXIT_RUNTIME, "poll: %s", strerror(errno));
             rc = report(&err);
-            goto out_fds;
+            goto out;
         }
-        w2k_sink_poll(sink, 0);
-        if (w2k_sink_fatal(sink, &err)) {
-            /* The idempotent producer cannot go on: a new one, and every stream resends
-             * from its slot what was not confirmed. */
-            w2k_error("%s; creating a new producer and restarting every stream from its slot",
+        for (int k = 0; k < nsinks; k++) {
+            w2k_sink_poll(sinks[k], 0);
+            if (!w2k_sink_fatal(sinks[k], &err))
+                continue;
+            /* The producer cannot go on: a new one, and its streams resend from their
+             * slots what was not confirmed. */
+            w2k_error("%s; creating a new producer and restarting its streams from their slots",
                       err.msg);
-            for (int i = 0; i < cfg->nstreams; i++)
+            for (int i = k; i < cfg->nstreams; i += nsinks)
                 if (r[i].running)
                     stream_failed(cfg, &r[i], &err);
-            w2k_sink_destroy(sink);
+            w2k_sink_destroy(sinks[k]);
             w2k_err_t serr;
-            if (!(sink = w2k_sink_new(cfg, &serr))) {
+            if (!(sinks[k] = new_sink(cfg, k, &serr))) {
                 rc = report(&serr);
-                goto out_fds;
+                goto out;
             }
-            w2k_sink_set_wait_cb(sink, on_wait, &ctx);
-            for (int i = 0; i < cfg->nstreams; i++)
-                if (w2k_stream_attach(r[i].st, sink, &serr) != 0) {
+            w2k_sink_set_wait_cb(sinks[k], on_wait, &ctx);
+            for (int i = k; i < cfg->nstreams; i += nsinks)
+                if (w2k_stream_attach(r[i].st, sinks[k], &serr) != 0) {
                     rc = report(&serr);
-                    goto out_fds;
+                    goto out;
                 }
-            continue;
         }
         for (int i = 0; i < cfg->nstreams; i++) {
             runner_t *x = &r[i];
@@ -352,12 +368,12 @@ static int cmd_run(const w2k_config_t *cfg)
                 inflight += w2k_stream_inflight(r[i].st);
         if (inflight == 0)
             break;
-        w2k_sink_poll(sink, 100);
+        for (int k = 0; k < nsinks; k++)
+            w2k_sink_poll(sinks[k], 100 / nsinks + 1);
     } while (mono_ms() < deadline);
     for (int i = 0; i < cfg->nstreams; i++)
-        if (r[i].running && w2k_stream_tick(r[i].st, true, &err) != 0)
-            w2k_warn("stream %s: final status update failed: %s", w2k_stream_name(r[i].st),
-                     err.msg);
+        if (r[i].running && w2k_stream_finish(r[i].st, &err) != 0)
+            w2k_warn("stream %s: final confirmation failed: %s", w2k_stream_name(r[i].st), err.msg);
     if (inflight)
         w2k_warn("stopping with %llu message(s) not acknowledged: their changes stay "
                  "unconfirmed and are sent again on the next start",
@@ -369,8 +385,6 @@ static int cmd_run(const w2k_config_t *cfg)
             rc = report(&r[i].last);
             w2k_error("stream %s stopped: %s", w2k_stream_name(r[i].st), r[i].last.msg);
         }
-out_fds:
-    free(fds);
 out:
     for (int i = 0; i < cfg->nstreams; i++) {
         if (r[i].st && !r[i].dead)
@@ -378,7 +392,10 @@ out:
         w2k_stream_destroy(r[i].st);
     }
     free(r);
-    w2k_sink_destroy(sink);
+    free(fds);
+    for (int k = 0; k < nsinks; k++)
+        w2k_sink_destroy(sinks[k]);
+    free(sinks);
     w2k_registry_destroy(reg);
     w2k_metrics_stop(metrics);
     return rc;

@@ -139,7 +139,7 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
     return 0;
 }
 
-w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, w2k_err_t *err)
+w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, w2k_err_t *err)
 {
     char buf[64];
     w2k_sink_t *s = calloc(1, sizeof *s);
@@ -167,6 +167,9 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, w2k_err_t *err)
         if (rc)
             goto err;
     }
+    if (transactional_id && (conf_set(conf, "transactional.id", transactional_id, err) ||
+                             conf_set(conf, "transaction.timeout.ms", "900000", err)))
+        goto err;
     rd_kafka_conf_set_opaque(conf, s);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
@@ -453,4 +456,58 @@ bool w2k_sink_fatal(w2k_sink_t *s, w2k_err_t *err)
                       "resends the rest");
     err->retryable = true;
     return true;
+}
+
+/* Turn a transaction API error into err; returns -1. */
+static int txn_error(rd_kafka_error_t *e, const char *what, w2k_err_t *err)
+{
+    w2k_err_set(err, W2K_EXIT_KAFKA, "%s: %s", what, rd_kafka_error_string(e));
+    if (rd_kafka_error_is_fatal(e))
+        w2k_err_hint(err, "the transactional producer was fenced or failed fatally: another "
+                          "wal2kafka with the same stream may be running; wal2kafka starts a "
+                          "new producer and resends from the slot what was not committed");
+    else
+        w2k_err_hint(err, "nothing of the open transaction was committed; it is sent again from "
+                          "the slot");
+    err->retryable = true;
+    rd_kafka_error_destroy(e);
+    return -1;
+}
+
+int w2k_sink_txn_init(w2k_sink_t *s, w2k_err_t *err)
+{
+    rd_kafka_error_t *e = rd_kafka_init_transactions(s->rk, 60000);
+    return e ? txn_error(e, "cannot start Kafka transactions", err) : 0;
+}
+
+int w2k_sink_txn_begin(w2k_sink_t *s, w2k_err_t *err)
+{
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(s->rk);
+    return e ? txn_error(e, "cannot begin a Kafka transaction", err) : 0;
+}
+
+int w2k_sink_txn_commit(w2k_sink_t *s, w2k_err_t *err)
+{
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_error_t *e = rd_kafka_commit_transaction(s->rk, 60000);
+        if (!e)
+            return 0;
+        if (rd_kafka_error_is_retriable(e) && attempt < 10) {
+            rd_kafka_error_destroy(e);
+            continue;
+        }
+        if (rd_kafka_error_txn_requires_abort(e)) {
+            rd_kafka_error_t *a = rd_kafka_abort_transaction(s->rk, 60000);
+            if (a)
+                rd_kafka_error_destroy(a);
+        }
+        return txn_error(e, "cannot commit a Kafka transaction", err);
+    }
+}
+
+void w2k_sink_txn_abort(w2k_sink_t *s)
+{
+    rd_kafka_error_t *e = rd_kafka_abort_transaction(s->rk, 60000);
+    if (e)
+        rd_kafka_error_destroy(e);
 }

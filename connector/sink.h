@@ -29,8 +29,20 @@ typedef enum w2k_topic_kind_e {
     W2K_TOPIC_DELETE   /* keyless tables: delete after keyless_retention_ms */
 } w2k_topic_kind_t;
 
-/* Create the producer from the configuration. Returns NULL with err set on failure. */
-w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, w2k_err_t *err);
+/* Create the producer from the configuration. With transactional_id (exactly-once
+ * mode) the producer is transactional: call w2k_sink_txn_init() before producing, and
+ * produce only inside a transaction. Returns NULL with err set on failure. */
+w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, w2k_err_t *err);
+
+/* Transactions (transactional sinks only). init: fence older producers with the same
+ * transactional id and abort their open transaction. begin: open a transaction.
+ * commit: send everything produced in it and commit it, waiting for the answer.
+ * abort: drop it. Each returns 0, or -1 with err (err->retryable when starting again
+ * from the last commit can heal it). */
+int w2k_sink_txn_init(w2k_sink_t *s, w2k_err_t *err);
+int w2k_sink_txn_begin(w2k_sink_t *s, w2k_err_t *err);
+int w2k_sink_txn_commit(w2k_sink_t *s, w2k_err_t *err);
+void w2k_sink_txn_abort(w2k_sink_t *s);
 /* Wait up to timeout_ms for outstanding deliveries, then free; accepts NULL. */
 void w2k_sink_destroy(w2k_sink_t *s);
 

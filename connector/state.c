@@ -43,18 +43,22 @@ int w2k_state_parse(const char *json, size_t len, w2k_stream_state_t *out)
         w2k_lsn_parse(lsn, &out->snapshot_lsn) != 0)
         return -1;
     out->timeline = (unsigned)strtoul(tl, NULL, 10);
+    if (json_field(json, len, "committed_lsn", lsn, sizeof lsn) == 0 &&
+        w2k_lsn_parse(lsn, &out->committed_lsn) != 0)
+        return -1;
     out->found = true;
     return 0;
 }
 
 void w2k_state_format(const w2k_stream_state_t *st, const char *stream, char *out, size_t outsz)
 {
-    char lsn[20];
+    char lsn[20], committed[20];
     snprintf(out, outsz,
              "{\"kind\":\"wal2kafka.stream\",\"stream\":\"%s\",\"system_id\":\"%s\","
-             "\"timeline\":\"%u\",\"slot\":\"%s\",\"snapshot\":\"%s\",\"snapshot_lsn\":\"%s\"}",
+             "\"timeline\":\"%u\",\"slot\":\"%s\",\"snapshot\":\"%s\",\"snapshot_lsn\":\"%s\","
+             "\"committed_lsn\":\"%s\"}",
              stream, st->system_id, st->timeline, st->slot, st->snapshot,
-             w2k_lsn_str(st->snapshot_lsn, lsn));
+             w2k_lsn_str(st->snapshot_lsn, lsn), w2k_lsn_str(st->committed_lsn, committed));
 }
 
 int w2k_state_write(w2k_sink_t *sink, const char *topic, const char *stream,

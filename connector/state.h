@@ -17,8 +17,10 @@ typedef struct w2k_stream_state_s {
     char system_id[32]; /* PostgreSQL system identifier */
     unsigned timeline;
     char slot[64];
-    char snapshot[16];      /* "", "running", "done" */
-    w2k_lsn_t snapshot_lsn; /* the slot's consistent point the snapshot belongs to */
+    char snapshot[16];       /* "", "running", "done" */
+    w2k_lsn_t snapshot_lsn;  /* the slot's consistent point the snapshot belongs to */
+    w2k_lsn_t committed_lsn; /* exactly-once: end of the last PostgreSQL transaction whose
+                                messages were committed with this record (0: none) */
 } w2k_stream_state_t;
 
 /* Read stream's latest record from topic (creating nothing). Returns 0 (with

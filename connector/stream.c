@@ -75,7 +75,16 @@ struct w2k_stream_s {
     bool state_loaded;
     char state_topic_name[256];
     bool in_txn;
-    uint64_t txn; /* lsntrack sequence of the open transaction */
+    /* exactly-once: Kafka transactions end at PostgreSQL commits and carry the LSN */
+    bool eos;
+    bool eos_ready;        /* init_transactions done on this sink */
+    bool ktxn_open;        /* a Kafka transaction is open */
+    int64_t ktxn_started;  /* monotonic ms */
+    w2k_lsn_t eos_pending; /* end LSN of the last PostgreSQL transaction in it */
+    w2k_lsn_t eos_safe;    /* ...of the last one committed to Kafka */
+    w2k_lsn_t eos_skip;    /* transactions before this were committed already: skip */
+    bool skipping;         /* the open PostgreSQL transaction is one of those */
+    uint64_t txn;          /* lsntrack sequence of the open transaction */
     uint32_t xid;
     w2k_lsn_t commit_lsn; /* of the open transaction */
     int64_t commit_us;    /* µs since 1970 */
@@ -146,6 +155,7 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
     st->sink = sink;
     st->reg = reg;
     st->ms = w2k_metrics_stream(metrics, scfg->name);
+    st->eos = cfg->exactly_once;
     st->msg = malloc(sizeof *st->msg);
     st->enc = w2k_avroenc_new();
     st->changed = calloc(W2K_PG_MAX_COLUMNS, sizeof *st->changed);
@@ -175,6 +185,12 @@ oom:
 
 void w2k_stream_stop(w2k_stream_t *st)
 {
+    if (st->ktxn_open)
+        w2k_sink_txn_abort(st->sink);
+    st->ktxn_open = false;
+    if (st->eos_safe > st->eos_skip)
+        st->eos_skip = st->eos_safe;
+    st->skipping = false;
     w2k_snapshot_end(st->snap);
     st->snap = NULL;
     st->snap_flushing = st->snapshotting = false;
@@ -217,6 +233,7 @@ int w2k_stream_attach(w2k_stream_t *st, w2k_sink_t *sink, w2k_err_t *err)
 {
     w2k_stream_stop(st);
     st->sink = sink;
+    st->eos_ready = false;
     st->sink_id = w2k_sink_register(sink, on_ack, st);
     if (st->sink_id < 0) {
         w2k_err_set(err, W2K_EXIT_CONFIG, "too many streams in one process");
@@ -232,6 +249,56 @@ const char *w2k_stream_name(const w2k_stream_t *st)
 }
 
 /* Store a schema in <prefix>.schemas (once per process) and wait for the ack. */
+/* Exactly-once: make sure a Kafka transaction is open before producing. */
+static int eos_ensure(w2k_stream_t *st, w2k_err_t *err)
+{
+    if (!st->eos || st->ktxn_open)
+        return 0;
+    if (!st->eos_ready) {
+        if (w2k_sink_txn_init(st->sink, err) != 0)
+            return -1;
+        st->eos_ready = true;
+    }
+    if (w2k_sink_txn_begin(st->sink, err) != 0)
+        return -1;
+    st->ktxn_open = true;
+    st->ktxn_started = mono_ms();
+    return 0;
+}
+
+static int save_state_record(w2k_stream_t *st, const w2k_stream_state_t *next, w2k_err_t *err);
+
+/* Exactly-once: commit the open Kafka transaction together with the stream's record
+ * naming the last PostgreSQL transaction in it; only then may PostgreSQL be told. */
+static int eos_commit(w2k_stream_t *st, w2k_err_t *err)
+{
+    if (!st->eos || !st->ktxn_open)
+        return 0;
+    if (st->eos_pending > st->state.committed_lsn) {
+        w2k_stream_state_t next = st->state;
+        next.committed_lsn = st->eos_pending;
+        if (save_state_record(st, &next, err) != 0)
+            return -1;
+    }
+    st->ktxn_open = false;
+    if (w2k_sink_txn_commit(st->sink, err) != 0)
+        return -1;
+    if (st->eos_pending > st->eos_safe)
+        st->eos_safe = st->eos_pending;
+    return 0;
+}
+
+/* The LSN that may be confirmed to PostgreSQL. */
+static w2k_lsn_t confirmable(w2k_stream_t *st)
+{
+    w2k_lsn_t c = w2k_lsntrack_confirmed(st->lt);
+    if (!st->eos)
+        return c;
+    if (!st->ktxn_open && !st->in_txn && c > st->eos_safe)
+        st->eos_safe = c; /* everything acknowledged was committed */
+    return c < st->eos_safe ? c : st->eos_safe;
+}
+
 /* Make a schema known before the first message that uses it: with a registry,
  * registered under <topic>-<part> (*id receives its id); without, stored in
  * <prefix>.schemas (once per process) and acknowledged. Returns 0, or -1 with err. */
@@ -250,6 +317,8 @@ static int publish_schema(w2k_stream_t *st, const w2k_schema_t *s, const char *t
     for (size_t i = 0; i < st->published.n; i++)
         if (st->published.v[i] == s->fingerprint)
             return 0;
+    if (eos_ensure(st, err) != 0)
+        return -1;
     /* key: the fingerprint bytes as the single-object header carries them, in hex */
     char key[17];
     uint8_t header[W2K_SOE_HEADER_LEN];
@@ -305,7 +374,19 @@ static int slot_lost(w2k_stream_t *st, const char *what, w2k_err_t *err)
     return -1;
 }
 
-/* Record the stream's state in <prefix>.state when it changed. */
+/* Store next as the stream's record (inside the open transaction in exactly-once
+ * mode). */
+static int save_state_record(w2k_stream_t *st, const w2k_stream_state_t *next, w2k_err_t *err)
+{
+    if (eos_ensure(st, err) != 0 ||
+        w2k_state_write(st->sink, st->state_topic_name, st->scfg->name, next, err) != 0)
+        return -1;
+    st->state = *next;
+    return 0;
+}
+
+/* Record the stream's state in <prefix>.state when it changed (committed at once in
+ * exactly-once mode). */
 static int save_state(w2k_stream_t *st, const char *snapshot, w2k_lsn_t snap_lsn, w2k_err_t *err)
 {
     w2k_stream_state_t next = st->state;
@@ -317,16 +398,15 @@ static int save_state(w2k_stream_t *st, const char *snapshot, w2k_lsn_t snap_lsn
     next.snapshot_lsn = snap_lsn;
     if (st->state.found && memcmp(&next, &st->state, sizeof next) == 0)
         return 0;
-    if (w2k_state_write(st->sink, st->state_topic_name, st->scfg->name, &next, err) != 0)
+    if (save_state_record(st, &next, err) != 0)
         return -1;
-    st->state = next;
-    return 0;
+    return eos_commit(st, err);
 }
 
 static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
 {
     const w2k_stream_cfg_t *sc = st->scfg;
-    w2k_lsn_t from = w2k_lsntrack_confirmed(st->lt);
+    w2k_lsn_t from = confirmable(st);
     if (w2k_pg_start_replication(st->repl, sc->slot, sc->publication, from, err) != 0)
         return -1;
     char lsn[20];
@@ -565,6 +645,7 @@ int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
         if (w2k_state_read(cfg, st->state_topic_name, sc->name, &st->state, err) != 0)
             goto fail;
         st->state_loaded = true;
+        st->eos_skip = st->state.committed_lsn;
     }
     st->catalog = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, err);
     if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0 ||
@@ -759,6 +840,13 @@ static void check_retained_wal(w2k_stream_t *st)
     PQclear(r);
 }
 
+int w2k_stream_finish(w2k_stream_t *st, w2k_err_t *err)
+{
+    if (st->ktxn_open && !st->in_txn && eos_commit(st, err) != 0)
+        return -1;
+    return w2k_stream_tick(st, true, err);
+}
+
 w2k_metrics_stream_t *w2k_stream_metrics(const w2k_stream_t *st)
 {
     return st->ms;
@@ -766,13 +854,16 @@ w2k_metrics_stream_t *w2k_stream_metrics(const w2k_stream_t *st)
 
 int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
 {
-    w2k_lsn_t acked = w2k_lsntrack_confirmed(st->lt);
+    w2k_lsn_t acked = confirmable(st);
     w2k_metrics_acked(st->ms, acked, w2k_lsntrack_confirmed_time(st->lt));
     w2k_metrics_server_lsn(st->ms, st->received > acked ? st->received : acked);
     w2k_metrics_in_flight(st->ms, (int64_t)w2k_lsntrack_inflight(st->lt));
     if (!st->repl || !st->streaming)
         return 0;
     int64_t now = mono_ms();
+    if (st->ktxn_open && !st->in_txn && now - st->ktxn_started >= st->cfg->commit_interval_ms &&
+        eos_commit(st, err) != 0)
+        return -1;
     if (!force && !st->reply_due && now < st->next_status_ms) {
         if (PQflush(st->repl) < 0) {
             w2k_pg_set_error(err, st->repl, NULL, "sending to PostgreSQL failed");
@@ -785,7 +876,7 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
         st->next_wal_check_ms = now + 30000;
         check_retained_wal(st);
     }
-    w2k_lsn_t confirmed = w2k_lsntrack_confirmed(st->lt);
+    w2k_lsn_t confirmed = confirmable(st);
     if (w2k_pg_send_status(st->repl, st->received > confirmed ? st->received : confirmed, confirmed,
                            err) != 0)
         return -1;
@@ -976,6 +1067,8 @@ static int emit(w2k_stream_t *st, relout_t *o, const w2k_buf_t *key, const w2k_b
 {
     size_t klen, vlen;
     const char *k = framed(st, key, o->key_id, &klen), *v = framed(st, value, o->value_id, &vlen);
+    if (eos_ensure(st, err) != 0)
+        return -1;
     w2k_lsntrack_add(st->lt, st->txn);
     return w2k_sink_produce(st->sink, st->sink_id, st->txn, o->topic, k, klen, v, vlen,
                             st->commit_us / 1000, err);
@@ -1314,6 +1407,8 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
             return -1;
         }
         st->in_txn = true;
+        /* exactly-once: committed to Kafka before a crash, sent again by the slot */
+        st->skipping = st->eos && m->u.begin.final_lsn < st->eos_skip;
         st->xid = m->u.begin.xid;
         st->commit_lsn = m->u.begin.final_lsn;
         st->commit_us = m->u.begin.commit_time + W2K_PG_EPOCH_OFFSET_US;
@@ -1321,17 +1416,26 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
     case W2K_PGMSG_COMMIT:
         w2k_lsntrack_commit(st->lt, st->txn, m->u.commit.end_lsn, st->commit_us);
         st->in_txn = false;
+        if (st->skipping) {
+            st->skipping = false;
+            return 0;
+        }
+        if (st->ktxn_open) {
+            st->eos_pending = m->u.commit.end_lsn;
+            if (mono_ms() - st->ktxn_started >= st->cfg->commit_interval_ms)
+                return eos_commit(st, err);
+        }
         return 0;
     case W2K_PGMSG_RELATION:
         return handle_relation(st, m, f->wal_start, err);
     case W2K_PGMSG_INSERT:
     case W2K_PGMSG_UPDATE:
     case W2K_PGMSG_DELETE:
-        return handle_row(st, m, f->wal_start, err);
+        return st->skipping ? 0 : handle_row(st, m, f->wal_start, err);
     case W2K_PGMSG_TRUNCATE:
-        return handle_truncate(st, m, f->wal_start, err);
+        return st->skipping ? 0 : handle_truncate(st, m, f->wal_start, err);
     case W2K_PGMSG_MESSAGE:
-        return handle_message(st, m, f->wal_start, err);
+        return st->skipping ? 0 : handle_message(st, m, f->wal_start, err);
     case W2K_PGMSG_TYPE:
     case W2K_PGMSG_ORIGIN:
         return 0;
@@ -1378,6 +1482,10 @@ static int snapshot_step(w2k_stream_t *st, w2k_err_t *err)
         w2k_snapshot_progress(st->snap, &schema, &table, &rows, &expected);
         if (schema)
             w2k_metrics_snapshot_progress(w2k_metrics_table(st->ms, schema, table), rows, expected);
+        /* exactly-once: each chunk is its own Kafka transaction (an interrupted snapshot
+         * is read again from the start, so its rows may repeat; changes never do) */
+        if (eos_commit(st, err) != 0)
+            return -1;
         if (more)
             return 0;
         w2k_info("stream %s: snapshot read (%llu rows); waiting for the broker to acknowledge",
@@ -1424,8 +1532,12 @@ int w2k_stream_step(w2k_stream_t *st, w2k_err_t *err)
             st->streaming = false;
             return -1;
         }
-        if (r == 0)
+        if (r == 0) {
+            /* caught up: exactly-once commits now rather than wait */
+            if (!st->in_txn && eos_commit(st, err) != 0)
+                return -1;
             break;
+        }
         int rc = handle_frame(st, &f, err);
         PQfreemem(buf);
         if (rc != 0)

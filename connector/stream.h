@@ -48,6 +48,10 @@ bool w2k_stream_wants_read(const w2k_stream_t *st);
 int w2k_stream_step(w2k_stream_t *st, w2k_err_t *err);
 /* Send a status update if one is due or force is set. Returns 0, or -1 with err. */
 int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err);
+/* On stop: commit what can be committed (exactly-once: the open Kafka transaction
+ * when it ends at a PostgreSQL commit) and send the final status update. Returns 0, or
+ * -1 with err. */
+int w2k_stream_finish(w2k_stream_t *st, w2k_err_t *err);
 /* Milliseconds until the next status update is due. */
 int w2k_stream_timeout_ms(const w2k_stream_t *st);
 /* True when the stream has nothing more to do (snapshot = initial_only, done). */
