@@ -9,6 +9,7 @@
 #include "metrics.h"
 #include "pgconn.h"
 #include "registry.h"
+#include "resnap.h"
 #include "sink.h"
 #include "stream.h"
 #include "version.h"
@@ -29,6 +30,9 @@ static const char usage_main[] =
     "  wal2kafka run --config FILE        stream every configured table until stopped\n"
     "  wal2kafka check --config FILE      verify everything streaming needs; print each\n"
     "                                     problem with its fix\n"
+    "  wal2kafka snapshot --config FILE --table SCHEMA.TABLE [--stream NAME]\n"
+    "                                     re-read a table into its topic while streaming\n"
+    "                                     goes on\n"
     "  wal2kafka ddl install|remove --config FILE\n"
     "                                     add/remove the event trigger that announces\n"
     "                                     CREATE/ALTER/DROP TABLE even when no row follows\n"
@@ -68,6 +72,17 @@ static const char usage_check[] =
     "filter), each stream's publication and slot (usable, not active elsewhere, not\n"
     "invalidated, WAL retained), and that the server is the one the stream streamed from.\n"
     "Prints every problem found with its fix. Exit 0 only when streaming can start.\n";
+
+static const char usage_snapshot[] =
+    "Usage: wal2kafka snapshot --config FILE --table SCHEMA.TABLE [--stream NAME]\n"
+    "\n"
+    "Asks the running wal2kafka (through a logical message in the WAL, so it also works\n"
+    "when wal2kafka starts later) to read every row of the table again into its topic,\n"
+    "as 'r' events, while streaming goes on. The table is read in key order in chunks,\n"
+    "each between a low and a high watermark in the WAL (the DBLog method): a row changed\n"
+    "while its chunk is read is left to the stream, so an older version of a row never\n"
+    "lands after a newer one. Without --stream, every stream that has the table does it.\n"
+    "The table needs a primary key.\n";
 
 static const char usage_ddl[] =
     "Usage: wal2kafka ddl install --config FILE\n"
@@ -468,6 +483,41 @@ static int cmd_ddl(const w2k_config_t *cfg, const char *action)
     return rc == 0 ? W2K_EXIT_OK : report(&err);
 }
 
+static int cmd_snapshot(const w2k_config_t *cfg, const char *table, const char *stream)
+{
+    w2k_err_t err;
+    char schema[128], name[128];
+    const char *dot = strchr(table, '.');
+    if (!dot || dot == table || !dot[1] || (size_t)(dot - table) >= sizeof schema) {
+        w2k_err_set(&err, W2K_EXIT_USAGE, "--table %s is not of the form schema.table", table);
+        return report(&err);
+    }
+    snprintf(schema, sizeof schema, "%.*s", (int)(dot - table), table);
+    snprintf(name, sizeof name, "%s", dot + 1);
+    int found = !stream;
+    for (int i = 0; i < cfg->nstreams && !found; i++)
+        found = strcmp(cfg->streams[i].name, stream) == 0;
+    if (!found) {
+        w2k_err_set(&err, W2K_EXIT_USAGE, "no stream named \"%s\" in %s", stream, cfg->path);
+        return report(&err);
+    }
+    PGconn *c = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, &err);
+    if (!c)
+        return report(&err);
+    char content[400];
+    snprintf(content, sizeof content, "%s\x1f%s\x1f%s", stream ? stream : "*", schema, name);
+    const char *p[2] = {W2K_SNAPSHOT_REQUEST_PREFIX, content};
+    PGresult *r = w2k_pg_query(c, &err, "cannot request the re-snapshot",
+                               "SELECT pg_logical_emit_message(true, $1, $2)", 2, p);
+    PQfinish(c);
+    if (!r)
+        return report(&err);
+    PQclear(r);
+    printf("requested a re-snapshot of %s.%s%s%s; the running wal2kafka takes it from the WAL\n",
+           schema, name, stream ? " for stream " : "", stream ? stream : "");
+    return W2K_EXIT_OK;
+}
+
 static int usage_error(const char *msg, const char *usage)
 {
     fprintf(stderr, "error: %s\n\n%s", msg, usage);
@@ -487,11 +537,12 @@ int main(int argc, char **argv)
         printf("wal2kafka %s\n", W2K_VERSION);
         return W2K_EXIT_OK;
     }
-    const char *usage = strcmp(cmd, "run") == 0     ? usage_run
-                        : strcmp(cmd, "check") == 0 ? usage_check
-                        : strcmp(cmd, "ddl") == 0   ? usage_ddl
-                        : strcmp(cmd, "slot") == 0  ? usage_slot
-                                                    : NULL;
+    const char *usage = strcmp(cmd, "run") == 0        ? usage_run
+                        : strcmp(cmd, "check") == 0    ? usage_check
+                        : strcmp(cmd, "ddl") == 0      ? usage_ddl
+                        : strcmp(cmd, "snapshot") == 0 ? usage_snapshot
+                        : strcmp(cmd, "slot") == 0     ? usage_slot
+                                                       : NULL;
     if (!usage) {
         char msg[256];
         snprintf(msg, sizeof msg, "unknown command \"%s\"", cmd);
@@ -507,14 +558,18 @@ int main(int argc, char **argv)
     }
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"stream", required_argument, NULL, 's'},
+                                             {"table", required_argument, NULL, 't'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    const char *config_path = NULL, *stream = NULL;
+    const char *config_path = NULL, *stream = NULL, *table = NULL;
     optind = first;
     opterr = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:s:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:s:t:h", longopts, NULL)) != -1) {
         switch (opt) {
+        case 't':
+            table = optarg;
+            break;
         case 'c':
             config_path = optarg;
             break;
@@ -538,6 +593,8 @@ int main(int argc, char **argv)
     }
     if (!config_path)
         return usage_error("--config FILE is required", usage);
+    if (strcmp(cmd, "snapshot") == 0 && !table)
+        return usage_error("snapshot needs --table SCHEMA.TABLE", usage);
     if (strcmp(cmd, "ddl") == 0 &&
         (!action || (strcmp(action, "install") != 0 && strcmp(action, "remove") != 0)))
         return usage_error("ddl needs an action: install or remove", usage);
@@ -561,10 +618,11 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = strcmp(cmd, "run") == 0     ? cmd_run(cfg)
-             : strcmp(cmd, "check") == 0 ? w2k_check_run(cfg, stdout)
-             : strcmp(cmd, "ddl") == 0   ? cmd_ddl(cfg, action)
-                                         : cmd_slot(cfg, action, stream);
+    int rc = strcmp(cmd, "run") == 0        ? cmd_run(cfg)
+             : strcmp(cmd, "check") == 0    ? w2k_check_run(cfg, stdout)
+             : strcmp(cmd, "ddl") == 0      ? cmd_ddl(cfg, action)
+             : strcmp(cmd, "snapshot") == 0 ? cmd_snapshot(cfg, table, stream)
+                                            : cmd_slot(cfg, action, stream);
     w2k_config_destroy(cfg);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include "pgoutput.h"
 #include "registry.h"
 #include "relcache.h"
+#include "resnap.h"
 #include "snapshot.h"
 #include "state.h"
 
@@ -102,6 +103,11 @@ struct w2k_stream_s {
     w2k_filter_t **filters;             /* per eff table, filters = connector: parsed row filter */
     bool connector_filters;             /* this stream filters rows and columns itself */
     w2k_pgtuple_t *pold, *pnew, *pfill; /* projected and TOAST-filled tuples */
+    w2k_resnap_t *resnap;               /* the table being re-read while streaming, or NULL */
+    char **resnap_queue;                /* "schema.table" waiting to be re-read */
+    int nresnap_queue;
+    int eff_cap; /* room in eff.tables for tables that join while running */
+    int64_t next_pattern_check_ms;
     int nours;
     w2k_buf_t key, value, key2;
     bool *changed; /* per column, for updates */
@@ -191,6 +197,13 @@ void w2k_stream_stop(w2k_stream_t *st)
     if (st->eos_safe > st->eos_skip)
         st->eos_skip = st->eos_safe;
     st->skipping = false;
+    if (st->resnap) {
+        w2k_warn("stream %s: the re-snapshot of a table was interrupted; request it again "
+                 "with wal2kafka snapshot",
+                 st->scfg->name);
+        w2k_resnap_destroy(st->resnap);
+        st->resnap = NULL;
+    }
     w2k_snapshot_end(st->snap);
     st->snap = NULL;
     st->snap_flushing = st->snapshotting = false;
@@ -220,6 +233,9 @@ void w2k_stream_destroy(w2k_stream_t *st)
     free(st->published.v);
     free(st->ours);
     free_tables(st);
+    for (int i = 0; i < st->nresnap_queue; i++)
+        free(st->resnap_queue[i]);
+    free(st->resnap_queue);
     free(st->pold);
     free(st->pnew);
     free(st->pfill);
@@ -519,6 +535,67 @@ static bool excluded(const w2k_stream_cfg_t *sc, const char *schema, const char 
     return false;
 }
 
+#define JOIN_ROOM 1024 /* tables that may join while running */
+
+static const char all_tables_sql[] =
+    "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN ('pg_catalog', "
+    "'information_schema') AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2";
+
+/* Parse the row filter of eff table i when the stream evaluates filters itself. */
+static int parse_filter(w2k_stream_t *st, int i, w2k_err_t *err)
+{
+    const w2k_table_cfg_t *t = &st->eff.tables[i];
+    char why[512];
+    if (!st->connector_filters || !t->filter ||
+        (st->filters[i] = w2k_filter_parse(t->filter, why, sizeof why)))
+        return 0;
+    w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s: %s", st->cfg->path, t->line,
+                st->scfg->name, t->schema, t->name, why);
+    w2k_err_hint(err, "with filters = \"connector\" wal2kafka evaluates the filter itself and "
+                      "supports comparisons, AND/OR/NOT, IN, IS [NOT] NULL, BETWEEN and LIKE; "
+                      "rewrite it with those, or use filters = \"pushdown\" on PostgreSQL 15+");
+    return -1;
+}
+
+/* Append the tables in all (rows of nspname, relname) that a pattern of the stream
+ * matches and that are not listed yet, up to the room left. Returns how many. */
+static int match_patterns(w2k_stream_t *st, const PGresult *all, bool report_empty)
+{
+    const w2k_stream_cfg_t *sc = st->scfg;
+    int added = 0;
+    for (int i = 0; i < sc->ntables; i++) {
+        const w2k_table_cfg_t *t = &sc->tables[i];
+        if (!has_pattern(t))
+            continue;
+        int matched = 0;
+        for (int r = 0; r < PQntuples(all); r++) {
+            const char *nsp = PQgetvalue(all, r, 0), *rel = PQgetvalue(all, r, 1);
+            if (!w2k_glob_match(t->schema, nsp) || !w2k_glob_match(t->name, rel) ||
+                excluded(sc, nsp, rel))
+                continue;
+            matched++;
+            if (listed(&st->eff, nsp, rel))
+                continue;
+            if (st->eff.ntables == st->eff_cap) {
+                w2k_warn("stream %s: no room for table %s.%s to join; restart wal2kafka to add "
+                         "it",
+                         sc->name, nsp, rel);
+                continue;
+            }
+            w2k_table_cfg_t *e = &st->eff.tables[st->eff.ntables++];
+            *e = *t;
+            e->schema = st->eff_names[st->neff_names++] = strdup(nsp);
+            e->name = st->eff_names[st->neff_names++] = strdup(rel);
+            added++;
+        }
+        if (!matched && report_empty)
+            w2k_warn("%s:%d: stream %s: pattern %s.%s matches no table (yet)", st->cfg->path,
+                     t->line, sc->name, t->schema, t->name);
+    }
+    return added;
+}
+
 /* Resolve the configured tables: exact names as they are, patterns (schema.*,
  * schema.prefix_*) to the tables that match now, minus the stream's excludes; parse
  * row filters when the stream evaluates them itself. Returns 0, or -1 with err. */
@@ -534,83 +611,45 @@ static int resolve_tables(w2k_stream_t *st, int version, w2k_err_t *err)
     bool patterns = false;
     for (int i = 0; i < sc->ntables; i++)
         patterns |= has_pattern(&sc->tables[i]);
-    if (patterns) {
-        all = w2k_pg_query(st->catalog, err, "listing tables for the stream's patterns",
-                           "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON "
-                           "n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND NOT "
-                           "c.relispartition AND n.nspname NOT IN ('pg_catalog', "
-                           "'information_schema') AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2",
-                           0, NULL);
-        if (!all)
-            return -1;
-    }
-    int cap = sc->ntables + (all ? PQntuples(all) : 0);
-    st->eff.tables = calloc((size_t)cap + 1, sizeof *st->eff.tables);
-    st->eff_names = calloc((size_t)cap * 2 + 1, sizeof *st->eff_names);
-    if (!st->eff.tables || !st->eff_names) {
+    if (patterns &&
+        !(all = w2k_pg_query(st->catalog, err, "listing tables for the stream's patterns",
+                             all_tables_sql, 0, NULL)))
+        return -1;
+    st->eff_cap = sc->ntables + (all ? PQntuples(all) : 0) + (patterns ? JOIN_ROOM : 0);
+    st->eff.tables = calloc((size_t)st->eff_cap + 1, sizeof *st->eff.tables);
+    st->eff_names = calloc((size_t)st->eff_cap * 2 + 1, sizeof *st->eff_names);
+    st->filters = calloc((size_t)st->eff_cap + 1, sizeof *st->filters);
+    if (!st->eff.tables || !st->eff_names || !st->filters) {
         PQclear(all);
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         return -1;
     }
     /* exact names first: their settings win over a pattern's */
-    for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i < sc->ntables; i++) {
-            const w2k_table_cfg_t *t = &sc->tables[i];
-            if (has_pattern(t) != (pass == 1))
-                continue;
-            if (!pass) {
-                if (!listed(&st->eff, t->schema, t->name))
-                    st->eff.tables[st->eff.ntables++] = *t;
-                continue;
-            }
-            int matched = 0;
-            for (int r = 0; r < PQntuples(all); r++) {
-                const char *nsp = PQgetvalue(all, r, 0), *rel = PQgetvalue(all, r, 1);
-                if (!w2k_glob_match(t->schema, nsp) || !w2k_glob_match(t->name, rel) ||
-                    excluded(sc, nsp, rel) || listed(&st->eff, nsp, rel))
-                    continue;
-                w2k_table_cfg_t *e = &st->eff.tables[st->eff.ntables++];
-                *e = *t;
-                e->schema = st->eff_names[st->neff_names++] = strdup(nsp);
-                e->name = st->eff_names[st->neff_names++] = strdup(rel);
-                matched++;
-            }
-            if (!matched)
-                w2k_warn("%s:%d: stream %s: pattern %s.%s matches no table (yet)", st->cfg->path,
-                         t->line, sc->name, t->schema, t->name);
-        }
-    }
+    for (int i = 0; i < sc->ntables; i++)
+        if (!has_pattern(&sc->tables[i]) &&
+            !listed(&st->eff, sc->tables[i].schema, sc->tables[i].name))
+            st->eff.tables[st->eff.ntables++] = sc->tables[i];
+    if (all)
+        match_patterns(st, all, true);
     PQclear(all);
-    if (!st->connector_filters) {
-        if (version < 150000)
-            for (int i = 0; i < st->eff.ntables; i++)
-                if (st->eff.tables[i].filter || st->eff.tables[i].ncolumns) {
-                    w2k_err_set(err, W2K_EXIT_CONFIG,
-                                "%s:%d: stream %s: PostgreSQL %d cannot filter rows or columns in "
-                                "a publication",
-                                st->cfg->path, st->eff.tables[i].line, sc->name, version / 10000);
-                    w2k_err_hint(err,
-                                 "set filters = \"connector\" (or \"auto\") for stream %s: "
-                                 "wal2kafka then evaluates them itself",
-                                 sc->name);
-                    return -1;
-                }
-        return 0;
+    if (!st->connector_filters && version < 150000) {
+        for (int i = 0; i < st->eff.ntables; i++)
+            if (st->eff.tables[i].filter || st->eff.tables[i].ncolumns) {
+                w2k_err_set(err, W2K_EXIT_CONFIG,
+                            "%s:%d: stream %s: PostgreSQL %d cannot filter rows or columns in a "
+                            "publication",
+                            st->cfg->path, st->eff.tables[i].line, sc->name, version / 10000);
+                w2k_err_hint(err,
+                             "set filters = \"connector\" (or \"auto\") for stream %s: "
+                             "wal2kafka then evaluates them itself",
+                             sc->name);
+                return -1;
+            }
     }
-    st->filters = calloc((size_t)st->eff.ntables + 1, sizeof *st->filters);
-    for (int i = 0; st->filters && i < st->eff.ntables; i++) {
-        const w2k_table_cfg_t *t = &st->eff.tables[i];
-        char why[512];
-        if (t->filter && !(st->filters[i] = w2k_filter_parse(t->filter, why, sizeof why))) {
-            w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s: %s", st->cfg->path,
-                        t->line, sc->name, t->schema, t->name, why);
-            w2k_err_hint(err, "with filters = \"connector\" wal2kafka evaluates the filter "
-                              "itself and supports comparisons, AND/OR/NOT, IN, IS [NOT] NULL, "
-                              "BETWEEN and LIKE; rewrite it with those, or use filters = "
-                              "\"pushdown\" on PostgreSQL 15+");
+    for (int i = 0; i < st->eff.ntables; i++)
+        if (parse_filter(st, i, err) != 0)
             return -1;
-        }
-    }
+    st->next_pattern_check_ms = mono_ms() + 10000;
     return 0;
 }
 
@@ -1181,6 +1220,16 @@ static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k
         err->retryable = true;
         return -1;
     }
+    if (st->resnap && rel->relid == w2k_resnap_relid(st->resnap)) {
+        /* a change while a chunk of this table is selected: the stream's value wins */
+        char ok = m->kind == W2K_PGMSG_UPDATE   ? m->u.update.old_kind
+                  : m->kind == W2K_PGMSG_DELETE ? m->u.delete_.old_kind
+                                                : 0;
+        if (ok)
+            w2k_resnap_seen(st->resnap, &m->oldtup);
+        if (m->kind != W2K_PGMSG_DELETE)
+            w2k_resnap_seen(st->resnap, &m->newtup);
+    }
     relout_t *o = output_of(st, rel, err);
     if (!o)
         return -1;
@@ -1270,14 +1319,64 @@ static int handle_relation(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
     return 0;
 }
 
+static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name);
+static int emit_read(w2k_stream_t *st, w2k_relation_t *rel, const w2k_pgtuple_t *row, w2k_lsn_t lsn,
+                     w2k_err_t *err);
+
+/* wal2kafka snapshot --table: "<stream or *>\x1f<schema>\x1f<table>". */
+static int handle_snapshot_request(w2k_stream_t *st, const w2k_pgmsg_t *m)
+{
+    char buf[400], *parts[3];
+    size_t len = m->u.message.len < sizeof buf - 1 ? m->u.message.len : sizeof buf - 1;
+    memcpy(buf, m->u.message.content, len);
+    buf[len] = '\0';
+    parts[0] = buf;
+    parts[1] = strchr(buf, '\x1f');
+    parts[2] = parts[1] ? strchr(parts[1] + 1, '\x1f') : NULL;
+    if (!parts[2])
+        return 0;
+    *parts[1]++ = '\0';
+    *parts[2]++ = '\0';
+    if (strcmp(parts[0], "*") != 0 && strcmp(parts[0], st->scfg->name) != 0)
+        return 0;
+    if (table_cfg(st, parts[1], parts[2]))
+        queue_resnap(st, parts[1], parts[2]);
+    else if (strcmp(parts[0], "*") != 0)
+        w2k_warn("stream %s: a re-snapshot of %s.%s was requested, but it is not one of the "
+                 "stream's tables",
+                 st->scfg->name, parts[1], parts[2]);
+    return 0;
+}
+
+/* A watermark of the running re-snapshot: the low one opens the window in which
+ * changed keys leave the chunk; at the high one the rest of the chunk is emitted. */
+static int handle_watermark(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
+{
+    if (!st->resnap || w2k_resnap_watermark(st->resnap, m->u.message.prefix, m->u.message.content,
+                                            m->u.message.len) != 'H')
+        return 0;
+    w2k_relation_t *rel = w2k_relcache_get(st->rc, w2k_resnap_relid(st->resnap));
+    int rc = 0;
+    st->snapshotting = true;
+    while (rc == 0 && rel && w2k_resnap_next_row(st->resnap, st->pold))
+        rc = emit_read(st, rel, st->pold, lsn, err);
+    st->snapshotting = false;
+    return rc;
+}
+
 /* A statement captured by the DDL trigger (wal2kafka ddl install): announce what it did
  * to one of the stream's tables, in transaction order, even if no row follows. The
  * columns after it are read from the catalog now (when catching up on old WAL, that
  * may already be a later shape). */
 static int handle_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
 {
-    if (!(m->u.message.flags & 1) || strcmp(m->u.message.prefix, W2K_DDL_PREFIX) != 0 ||
-        !st->in_txn)
+    if (!(m->u.message.flags & 1) || !st->in_txn)
+        return 0;
+    if (strcmp(m->u.message.prefix, W2K_SNAPSHOT_REQUEST_PREFIX) == 0)
+        return handle_snapshot_request(st, m);
+    if (strcmp(m->u.message.prefix, W2K_WATERMARK_PREFIX) == 0)
+        return handle_watermark(st, m, lsn, err);
+    if (strcmp(m->u.message.prefix, W2K_DDL_PREFIX) != 0)
         return 0;
     char *buf = malloc(m->u.message.len + 1);
     w2k_ddl_event_t ev;
@@ -1444,9 +1543,10 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
 }
 
 /* One snapshot row: a read event ('r') for its key. */
-static int on_snapshot_row(void *arg, w2k_relation_t *rel, const w2k_pgtuple_t *row, w2k_err_t *err)
+/* One row read from the table (snapshot or re-snapshot): a read event ('r'). */
+static int emit_read(w2k_stream_t *st, w2k_relation_t *rel, const w2k_pgtuple_t *row, w2k_lsn_t lsn,
+                     w2k_err_t *err)
 {
-    w2k_stream_t *st = arg;
     relout_t *o = output_of(st, rel, err);
     if (!o)
         return -1;
@@ -1459,7 +1559,114 @@ static int on_snapshot_row(void *arg, w2k_relation_t *rel, const w2k_pgtuple_t *
     const w2k_buf_t *key = rel->nkeys ? &st->key : NULL;
     if (key && w2k_avroenc_key(st->enc, o->ra, rel, row, NULL, &st->key, err) != 0)
         return -1;
-    return emit_change(st, rel, o, W2K_OP_READ, NULL, row, NULL, key, st->snap_lsn, err);
+    return emit_change(st, rel, o, W2K_OP_READ, NULL, row, NULL, key, lsn, err);
+}
+
+static int on_snapshot_row(void *arg, w2k_relation_t *rel, const w2k_pgtuple_t *row, w2k_err_t *err)
+{
+    w2k_stream_t *st = arg;
+    return emit_read(st, rel, row, st->snap_lsn, err);
+}
+
+/* Queue a table to be re-read while streaming, unless it is already. */
+static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s.%s", schema, name);
+    for (int i = 0; i < st->nresnap_queue; i++)
+        if (strcmp(st->resnap_queue[i], full) == 0)
+            return;
+    char **q = realloc(st->resnap_queue, ((size_t)st->nresnap_queue + 1) * sizeof *q);
+    if (!q)
+        return;
+    st->resnap_queue = q;
+    q[st->nresnap_queue++] = strdup(full);
+    w2k_info("stream %s: table %s queued to be re-read while streaming", st->scfg->name, full);
+}
+
+/* Start the next queued re-snapshot, or select the next chunk of the running one. */
+static int resnap_step(w2k_stream_t *st, w2k_err_t *err)
+{
+    if (st->resnap) {
+        if (w2k_resnap_waiting(st->resnap))
+            return 0;
+        int r = w2k_resnap_select(st->resnap, err);
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            w2k_info("stream %s: re-snapshot of a table done: %llu row(s)", st->scfg->name,
+                     (unsigned long long)w2k_resnap_rows(st->resnap));
+            w2k_resnap_destroy(st->resnap);
+            st->resnap = NULL;
+        }
+        return 0;
+    }
+    if (!st->nresnap_queue)
+        return 0;
+    char *full = st->resnap_queue[0];
+    memmove(st->resnap_queue, st->resnap_queue + 1,
+            (size_t)--st->nresnap_queue * sizeof *st->resnap_queue);
+    char schema[64], *dot = strchr(full, '.');
+    snprintf(schema, sizeof schema, "%.*s", (int)(dot - full), full);
+    char *filter = NULL;
+    w2k_relation_t *rel =
+        w2k_catalog_table(st->catalog, st->scfg->publication, schema, dot + 1, &filter, err);
+    free(full);
+    if (!rel) {
+        w2k_warn("stream %s: cannot re-read a table: %s", st->scfg->name, err->msg);
+        return 0;
+    }
+    w2k_relation_t *known = w2k_relcache_get(st->rc, rel->relid);
+    if (known && w2k_relation_same_shape(known, rel)) {
+        w2k_relation_free(rel);
+        rel = known;
+    } else {
+        w2k_relcache_put(st->rc, rel);
+    }
+    st->resnap = w2k_resnap_new(st->cfg, st->scfg->name, rel, st->connector_filters ? NULL : filter,
+                                1000, err);
+    free(filter);
+    if (!st->resnap) {
+        w2k_warn("stream %s: %s", st->scfg->name, err->msg);
+        return 0;
+    }
+    w2k_info("stream %s: re-reading %s.%s while streaming (chunks between watermarks)",
+             st->scfg->name, rel->schema, rel->name);
+    return 0;
+}
+
+/* Tables created since start that a pattern of the stream matches join it: added to
+ * the publication, then re-read so rows written before that are not missed. */
+static int join_new_tables(w2k_stream_t *st, w2k_err_t *err)
+{
+    int64_t now = mono_ms();
+    if (now < st->next_pattern_check_ms || st->eff_cap == st->scfg->ntables)
+        return 0;
+    st->next_pattern_check_ms = now + 10000;
+    PGresult *all = w2k_pg_query(st->catalog, err, "listing tables for the stream's patterns",
+                                 all_tables_sql, 0, NULL);
+    if (!all)
+        return -1;
+    int before = st->eff.ntables;
+    int added = match_patterns(st, all, false);
+    PQclear(all);
+    if (!added)
+        return 0;
+    for (int i = before; i < st->eff.ntables; i++)
+        if (parse_filter(st, i, err) != 0)
+            return -1;
+    w2k_table_cfg_t *scratch = calloc((size_t)st->eff.ntables + 1, sizeof *scratch);
+    w2k_stream_cfg_t pub = publication_cfg(st, scratch);
+    int rc = w2k_catalog_ensure_publication(st->catalog, st->cfg->path, &pub, true, err);
+    free(scratch);
+    if (rc != 0)
+        return -1;
+    for (int i = before; i < st->eff.ntables; i++) {
+        w2k_info("stream %s: new table %s.%s joins the stream", st->scfg->name,
+                 st->eff.tables[i].schema, st->eff.tables[i].name);
+        queue_resnap(st, st->eff.tables[i].schema, st->eff.tables[i].name);
+    }
+    return 0;
 }
 
 /* Advance the snapshot by one chunk; when every row is read and acknowledged, record
@@ -1524,6 +1731,8 @@ int w2k_stream_step(w2k_stream_t *st, w2k_err_t *err)
         return snapshot_step(st, err);
     if (!st->streaming)
         return 0;
+    if (join_new_tables(st, err) != 0 || resnap_step(st, err) != 0)
+        return -1;
     for (int n = 0; n < BATCH_FRAMES && w2k_stream_wants_read(st); n++) {
         char *buf;
         w2k_pgframe_t f;

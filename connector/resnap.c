@@ -1,0 +1,261 @@
+/* resnap.c — chunked re-snapshot between watermarks (DBLog). */
+#include "resnap.h"
+#include "buf.h"
+#include "log.h"
+#include "pgconn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { IDLE, WAIT_LOW, WINDOW };
+
+struct w2k_resnap_s {
+    PGconn *conn;
+    char stream[64];
+    char job[32]; /* unique per job: old watermarks in the WAL never match */
+    int chunk_no;
+    int chunk_rows;
+    w2k_relation_t rel; /* shallow copy of the names and key positions */
+    w2k_column_t *cols;
+    int *keycols;
+    char *select_first; /* the chunk query without and with a lower key bound */
+    char *select_after;
+    int state;
+    PGresult *chunk;
+    bool *dropped;
+    int next;        /* next row of the chunk to emit */
+    bool last_chunk; /* the current chunk was shorter than chunk_rows */
+    char **last_key; /* key values of the last row read */
+    uint64_t rows;
+};
+
+static void append_ident(w2k_buf_t *b, PGconn *c, const char *s)
+{
+    char *q = PQescapeIdentifier(c, s, strlen(s));
+    w2k_buf_puts(b, q);
+    PQfreemem(q);
+}
+
+w2k_resnap_t *w2k_resnap_new(const w2k_config_t *cfg, const char *stream, const w2k_relation_t *rel,
+                             const char *filter, int chunk_rows, w2k_err_t *err)
+{
+    if (rel->nkeys == 0) {
+        w2k_err_set(err, W2K_EXIT_CONFIG,
+                    "table %s.%s has no key: it cannot be re-read while streaming", rel->schema,
+                    rel->name);
+        w2k_err_hint(err, "add a primary key, or restart the stream with a new slot to take a "
+                          "full snapshot");
+        return NULL;
+    }
+    w2k_resnap_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    snprintf(r->stream, sizeof r->stream, "%s", stream);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(r->job, sizeof r->job, "%lx%05lx", (long)ts.tv_sec, ts.tv_nsec / 10000 % 0xfffff);
+    r->chunk_rows = chunk_rows;
+    r->rel = *rel;
+    r->cols = malloc((size_t)rel->ncols * sizeof *r->cols);
+    r->keycols = malloc((size_t)rel->nkeys * sizeof *r->keycols);
+    r->last_key = calloc((size_t)rel->nkeys, sizeof *r->last_key);
+    if (!r->cols || !r->keycols || !r->last_key)
+        goto oom;
+    memcpy(r->cols, rel->cols, (size_t)rel->ncols * sizeof *r->cols);
+    memcpy(r->keycols, rel->keycols, (size_t)rel->nkeys * sizeof *r->keycols);
+    r->rel.cols = r->cols;
+    r->rel.keycols = r->keycols;
+    r->rel.out = NULL;
+    r->conn = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, err);
+    if (!r->conn)
+        goto fail;
+
+    /* SELECT cols FROM ONLY t WHERE (filter) [AND (k...) > ($1...)] ORDER BY k... LIMIT n */
+    for (int pass = 0; pass < 2; pass++) {
+        w2k_buf_t b = W2K_BUF_INIT;
+        w2k_buf_puts(&b, "SELECT ");
+        for (int i = 0; i < rel->ncols; i++) {
+            if (i)
+                w2k_buf_puts(&b, ", ");
+            append_ident(&b, r->conn, rel->cols[i].name);
+        }
+        w2k_buf_puts(&b, " FROM ONLY ");
+        append_ident(&b, r->conn, rel->schema);
+        w2k_buf_putc(&b, '.');
+        append_ident(&b, r->conn, rel->name);
+        w2k_buf_printf(&b, " WHERE (%s)", filter ? filter : "true");
+        if (pass) {
+            w2k_buf_puts(&b, " AND (");
+            for (int k = 0; k < rel->nkeys; k++) {
+                if (k)
+                    w2k_buf_puts(&b, ", ");
+                append_ident(&b, r->conn, rel->cols[rel->keycols[k]].name);
+            }
+            w2k_buf_puts(&b, ") > (");
+            for (int k = 0; k < rel->nkeys; k++)
+                w2k_buf_printf(&b, "%s$%d", k ? ", " : "", k + 1);
+            w2k_buf_putc(&b, ')');
+        }
+        w2k_buf_puts(&b, " ORDER BY ");
+        for (int k = 0; k < rel->nkeys; k++) {
+            if (k)
+                w2k_buf_puts(&b, ", ");
+            append_ident(&b, r->conn, rel->cols[rel->keycols[k]].name);
+        }
+        w2k_buf_printf(&b, " LIMIT %d", chunk_rows);
+        if (b.oom) {
+            w2k_buf_free(&b);
+            goto oom;
+        }
+        if (pass)
+            r->select_after = b.data;
+        else
+            r->select_first = b.data;
+    }
+    return r;
+oom:
+    w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+fail:
+    w2k_resnap_destroy(r);
+    return NULL;
+}
+
+void w2k_resnap_destroy(w2k_resnap_t *r)
+{
+    if (!r)
+        return;
+    if (r->conn)
+        PQfinish(r->conn);
+    PQclear(r->chunk);
+    free(r->dropped);
+    for (int k = 0; r->last_key && k < r->rel.nkeys; k++)
+        free(r->last_key[k]);
+    free(r->last_key);
+    free(r->select_first);
+    free(r->select_after);
+    free(r->cols);
+    free(r->keycols);
+    free(r);
+}
+
+uint32_t w2k_resnap_relid(const w2k_resnap_t *r)
+{
+    return r->rel.relid;
+}
+
+static int watermark(w2k_resnap_t *r, char which, w2k_err_t *err)
+{
+    char content[160];
+    snprintf(content, sizeof content, "%s\x1f%s\x1f%d\x1f%c", r->stream, r->job, r->chunk_no,
+             which);
+    const char *p[2] = {W2K_WATERMARK_PREFIX, content};
+    PGresult *res = w2k_pg_query(r->conn, err, "writing a re-snapshot watermark",
+                                 "SELECT pg_logical_emit_message(true, $1, $2)", 2, p);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+int w2k_resnap_select(w2k_resnap_t *r, w2k_err_t *err)
+{
+    if (r->last_chunk)
+        return 0;
+    r->chunk_no++;
+    if (watermark(r, 'L', err) != 0)
+        return -1;
+    PQclear(r->chunk);
+    char what[200];
+    snprintf(what, sizeof what, "re-reading %s.%s", r->rel.schema, r->rel.name);
+    if (r->chunk_no == 1)
+        r->chunk = w2k_pg_query(r->conn, err, what, r->select_first, 0, NULL);
+    else
+        r->chunk = w2k_pg_query(r->conn, err, what, r->select_after, r->rel.nkeys,
+                                (const char *const *)r->last_key);
+    if (!r->chunk || watermark(r, 'H', err) != 0)
+        return -1;
+    int n = PQntuples(r->chunk);
+    free(r->dropped);
+    r->dropped = calloc((size_t)n + 1, sizeof *r->dropped);
+    r->next = 0;
+    r->last_chunk = n < r->chunk_rows;
+    for (int k = 0; n > 0 && k < r->rel.nkeys; k++) {
+        free(r->last_key[k]);
+        r->last_key[k] = strdup(PQgetvalue(r->chunk, n - 1, r->keycols[k]));
+    }
+    r->state = WAIT_LOW;
+    return 1;
+}
+
+bool w2k_resnap_waiting(const w2k_resnap_t *r)
+{
+    return r->state != IDLE;
+}
+
+int w2k_resnap_watermark(w2k_resnap_t *r, const char *prefix, const char *content, size_t len)
+{
+    if (r->state == IDLE || strcmp(prefix, W2K_WATERMARK_PREFIX) != 0)
+        return 0;
+    char expect[160];
+    int n = snprintf(expect, sizeof expect, "%s\x1f%s\x1f%d\x1f", r->stream, r->job, r->chunk_no);
+    if (len != (size_t)n + 1 || memcmp(content, expect, (size_t)n) != 0)
+        return 0;
+    char which = content[n];
+    if (which == 'L' && r->state == WAIT_LOW) {
+        r->state = WINDOW;
+        return 'L';
+    }
+    if (which == 'H' && r->state == WINDOW)
+        return 'H';
+    return 0;
+}
+
+void w2k_resnap_seen(w2k_resnap_t *r, const w2k_pgtuple_t *row)
+{
+    if (r->state != WINDOW || !r->chunk)
+        return;
+    int n = PQntuples(r->chunk);
+    for (int i = 0; i < n; i++) {
+        if (r->dropped[i])
+            continue;
+        bool same = true;
+        for (int k = 0; same && k < r->rel.nkeys; k++) {
+            int c = r->keycols[k];
+            const w2k_pgdatum_t *d = c < row->ncols ? &row->cols[c] : NULL;
+            same = d && d->kind == 't' && (size_t)PQgetlength(r->chunk, i, c) == d->len &&
+                   memcmp(PQgetvalue(r->chunk, i, c), d->data, d->len) == 0;
+        }
+        if (same)
+            r->dropped[i] = true;
+    }
+}
+
+bool w2k_resnap_next_row(w2k_resnap_t *r, w2k_pgtuple_t *row)
+{
+    int n = r->chunk ? PQntuples(r->chunk) : 0;
+    while (r->next < n && r->dropped[r->next])
+        r->next++;
+    if (r->next >= n) {
+        r->state = IDLE;
+        return false;
+    }
+    int i = r->next++;
+    row->ncols = (uint16_t)PQnfields(r->chunk);
+    for (int c = 0; c < row->ncols; c++) {
+        w2k_pgdatum_t *d = &row->cols[c];
+        if (PQgetisnull(r->chunk, i, c)) {
+            *d = (w2k_pgdatum_t){'n', 0, NULL};
+        } else {
+            d->kind = 't';
+            d->data = PQgetvalue(r->chunk, i, c);
+            d->len = (uint32_t)PQgetlength(r->chunk, i, c);
+        }
+    }
+    r->rows++;
+    return true;
+}
+
+uint64_t w2k_resnap_rows(const w2k_resnap_t *r)
+{
+    return r->rows;
+}
