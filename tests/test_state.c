@@ -1,0 +1,125 @@
+/* test_state.c — the stream record in <prefix>.state and the DDL-capture messages:
+ * what is written reads back the same; older and malformed texts are handled. */
+#include "ddl.h"
+#include "state.h"
+#include "unit.h"
+
+static void state_round_trip(void)
+{
+    w2k_stream_state_t st = {true,
+                             "7312345678901234567",
+                             3,
+                             "wal2kafka_main",
+                             "done",
+                             ((w2k_lsn_t)0x1A << 32) | 0x2B3C4D,
+                             ((w2k_lsn_t)2 << 32) | 0x10};
+    char json[1024];
+    w2k_state_format(&st, "main", json, sizeof json);
+    CHECK(strstr(json, "\"stream\":\"main\"") != NULL);
+    CHECK(strstr(json, "\"snapshot_lsn\":\"1A/2B3C4D\"") != NULL);
+    CHECK(strstr(json, "\"committed_lsn\":\"2/10\"") != NULL);
+    w2k_stream_state_t back;
+    CHECK_INT(w2k_state_parse(json, strlen(json), &back), 0);
+    CHECK(back.found);
+    CHECK_STR(back.system_id, "7312345678901234567");
+    CHECK_INT(back.timeline, 3);
+    CHECK_STR(back.slot, "wal2kafka_main");
+    CHECK_STR(back.snapshot, "done");
+    CHECK(back.snapshot_lsn == st.snapshot_lsn);
+    CHECK(back.committed_lsn == st.committed_lsn);
+}
+
+static void state_older_and_bad(void)
+{
+    /* a record written before exactly-once existed has no committed_lsn */
+    const char *old = "{\"kind\":\"wal2kafka.stream\",\"stream\":\"s\",\"system_id\":\"1\","
+                      "\"timeline\":\"1\",\"slot\":\"x\",\"snapshot\":\"running\","
+                      "\"snapshot_lsn\":\"0/16B3748\"}";
+    w2k_stream_state_t st;
+    CHECK_INT(w2k_state_parse(old, strlen(old), &st), 0);
+    CHECK(st.committed_lsn == 0);
+    CHECK_STR(st.snapshot, "running");
+    CHECK(st.snapshot_lsn == 0x16B3748);
+
+    const char *bad[] = {
+        "",
+        "{}",
+        "{\"kind\":\"something.else\",\"system_id\":\"1\",\"timeline\":\"1\",\"slot\":\"x\","
+        "\"snapshot\":\"done\",\"snapshot_lsn\":\"0/1\"}",
+        "{\"kind\":\"wal2kafka.stream\",\"system_id\":\"1\",\"timeline\":\"1\",\"slot\":\"x\","
+        "\"snapshot\":\"done\",\"snapshot_lsn\":\"zz\"}",
+        "{\"kind\":\"wal2kafka.stream\",\"system_id\":\"1\",\"timeline\":\"1\",\"slot\":\"x\","
+        "\"snapshot\":\"done\",\"snapshot_lsn\":\"0/1\",\"committed_lsn\":\"bad\"}",
+        "{\"kind\":\"wal2kafka.stream\",\"system_id\":\"1\"",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = w2k_state_parse(bad[i], strlen(bad[i]), &st);
+        if (rc != -1)
+            fprintf(stderr, "accepted bad record %zu: %s\n", i, bad[i]);
+        CHECK_INT(rc, -1);
+        CHECK(!st.found);
+    }
+}
+
+static void ddl_messages(void)
+{
+    const char msg[] = "1\x1f"
+                       "ALTER TABLE\x1fpublic\x1forders\x1f"
+                       "16384\x1f"
+                       "alter table orders add column x int";
+    char buf[sizeof msg];
+    w2k_ddl_event_t ev;
+    CHECK_INT(w2k_ddl_parse(msg, sizeof msg - 1, buf, &ev), 0);
+    CHECK_STR(ev.command, "ALTER TABLE");
+    CHECK_STR(ev.schema, "public");
+    CHECK_STR(ev.name, "orders");
+    CHECK_INT(ev.relid, 16384);
+    CHECK_STR(ev.query, "alter table orders add column x int");
+
+    /* the statement itself may hold the separator: it is the last field */
+    const char tricky[] = "1\x1f"
+                          "DROP TABLE\x1fs\x1ft\x1f"
+                          "7\x1f"
+                          "select '\x1f'";
+    char buf2[sizeof tricky];
+    CHECK_INT(w2k_ddl_parse(tricky, sizeof tricky - 1, buf2, &ev), 0);
+    CHECK_STR(ev.query, "select '\x1f'");
+
+    const char *bad[] = {"",
+                         "2\x1f"
+                         "A\x1fs\x1ft\x1f"
+                         "1\x1fq",
+                         "1\x1f"
+                         "A\x1fs\x1ft\x1fx1\x1fq",
+                         "1\x1f"
+                         "A\x1fs\x1ft\x1f\x1fq",
+                         "1\x1f"
+                         "A\x1fs\x1ft"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char b[64];
+        CHECK_INT(w2k_ddl_parse(bad[i], strlen(bad[i]), b, &ev), -1);
+    }
+}
+
+static void glob_patterns(void)
+{
+    CHECK(w2k_glob_match("public.*", "public.orders"));
+    CHECK(w2k_glob_match("*", ""));
+    CHECK(w2k_glob_match("order_*", "order_items"));
+    CHECK(!w2k_glob_match("order_*", "orders"));
+    CHECK(w2k_glob_match("*_log", "audit_log"));
+    CHECK(!w2k_glob_match("*_log", "audit_log2"));
+    CHECK(w2k_glob_match("a*b*c", "axxbyyc"));
+    CHECK(!w2k_glob_match("a*b*c", "axxbyy"));
+    CHECK(w2k_glob_match("tmp_*", "tmp_"));
+    CHECK(!w2k_glob_match("orders", "Orders"));
+}
+
+int main(void)
+{
+    state_round_trip();
+    state_older_and_bad();
+    ddl_messages();
+    glob_patterns();
+    return unit_report("test_state");
+}
