@@ -89,7 +89,8 @@ struct w2k_stream_s {
     uint32_t xid;
     w2k_lsn_t commit_lsn; /* of the open transaction */
     int64_t commit_us;    /* µs since 1970 */
-    w2k_lsn_t received;   /* highest WAL position seen */
+    w2k_lsn_t received;      /* highest WAL position seen */
+    w2k_lsn_t last_data_lsn; /* position of the last data message that had one */
     int64_t next_status_ms;
     int64_t next_wal_check_ms;
     bool reply_due;
@@ -1487,6 +1488,8 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
     }
     if (f->wal_start > st->received)
         st->received = f->wal_start;
+    if (f->wal_start)
+        st->last_data_lsn = f->wal_start;
     char why[256];
     w2k_pgmsg_t *m = st->msg;
     if (w2k_pgoutput_decode(f->data, f->len, m, why, sizeof why) != 0) {
@@ -1526,7 +1529,9 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         }
         return 0;
     case W2K_PGMSG_RELATION:
-        return handle_relation(st, m, f->wal_start, err);
+        /* the walsender sends Relation messages without a position of their own: the
+         * last one seen is where the shape change shows */
+        return handle_relation(st, m, f->wal_start ? f->wal_start : st->last_data_lsn, err);
     case W2K_PGMSG_INSERT:
     case W2K_PGMSG_UPDATE:
     case W2K_PGMSG_DELETE:
