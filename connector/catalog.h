@@ -89,7 +89,7 @@ int w2k_catalog_publication_tables(PGconn *c, const char *pub, w2k_pubtable_t **
 
 /* Complete a relation whose columns carry only name, type_oid and typmod: resolve each
  * column's type (a dropped type falls back to its text form, with a warning) and its
- * key: the primary key in index order; for REPLICA IDENTITY USING INDEX the identity
+ * key: the primary key; for REPLICA IDENTITY USING INDEX the identity
  * index (keyflags: pgoutput's per-column flags, or NULL to ask the catalog); none
  * otherwise. Returns 0, or -1 with err. */
 int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags, w2k_err_t *err);

@@ -72,6 +72,15 @@ int w2k_state_write(w2k_sink_t *sink, const char *topic, const char *stream,
     return w2k_sink_produce_sync(sink, t, stream, strlen(stream), json, strlen(json), 30000, err);
 }
 
+/* librdkafka's own log lines go through our log (its default writes raw "%3|..." lines
+ * to stderr, which breaks log.format = json); a failure is reported by the caller. */
+static void state_reader_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    (void)level;
+    w2k_log(W2K_LOG_DEBUG, "librdkafka (state reader) %s: %s", fac, buf);
+}
+
 int w2k_state_read(const w2k_config_t *cfg, const char *topic, const char *stream,
                    w2k_stream_state_t *out, w2k_err_t *err)
 {
@@ -95,6 +104,7 @@ int w2k_state_read(const w2k_config_t *cfg, const char *topic, const char *strea
         rd_kafka_conf_set(conf, kv, eq + 1, errstr, sizeof errstr);
         free(kv);
     }
+    rd_kafka_conf_set_log_cb(conf, state_reader_log);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!rk) {
         rd_kafka_conf_destroy(conf);
@@ -104,7 +114,7 @@ int w2k_state_read(const w2k_config_t *cfg, const char *topic, const char *strea
     int rc = -1;
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 15000);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
     if (e) {
         w2k_err_set(err, W2K_EXIT_KAFKA, "cannot read topic %s from Kafka at %s: %s", topic,
                     cfg->kafka_bootstrap, rd_kafka_err2str(e));

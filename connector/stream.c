@@ -85,10 +85,12 @@ struct w2k_stream_s {
     w2k_lsn_t eos_safe;    /* ...of the last one committed to Kafka */
     w2k_lsn_t eos_skip;    /* transactions before this were committed already: skip */
     bool skipping;         /* the open PostgreSQL transaction is one of those */
+    int busy;              /* inside step/start/finish: a tick from the producer's wait
+                              callback must not commit (it would produce and wait again) */
     uint64_t txn;          /* lsntrack sequence of the open transaction */
     uint32_t xid;
-    w2k_lsn_t commit_lsn; /* of the open transaction */
-    int64_t commit_us;    /* µs since 1970 */
+    w2k_lsn_t commit_lsn;    /* of the open transaction */
+    int64_t commit_us;       /* µs since 1970 */
     w2k_lsn_t received;      /* highest WAL position seen */
     w2k_lsn_t last_data_lsn; /* position of the last data message that had one */
     int64_t next_status_ms;
@@ -672,7 +674,7 @@ static w2k_stream_cfg_t publication_cfg(const w2k_stream_t *st, w2k_table_cfg_t 
     return pub;
 }
 
-int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
+static int stream_start(w2k_stream_t *st, w2k_err_t *err)
 {
     const w2k_config_t *cfg = st->cfg;
     const w2k_stream_cfg_t *sc = st->scfg;
@@ -880,7 +882,7 @@ static void check_retained_wal(w2k_stream_t *st)
     PQclear(r);
 }
 
-int w2k_stream_finish(w2k_stream_t *st, w2k_err_t *err)
+static int stream_finish(w2k_stream_t *st, w2k_err_t *err)
 {
     if (st->ktxn_open && !st->in_txn && eos_commit(st, err) != 0)
         return -1;
@@ -901,8 +903,8 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
     if (!st->repl || !st->streaming)
         return 0;
     int64_t now = mono_ms();
-    if (st->ktxn_open && !st->in_txn && now - st->ktxn_started >= st->cfg->commit_interval_ms &&
-        eos_commit(st, err) != 0)
+    if (!st->busy && st->ktxn_open && !st->in_txn &&
+        now - st->ktxn_started >= st->cfg->commit_interval_ms && eos_commit(st, err) != 0)
         return -1;
     if (!force && !st->reply_due && now < st->next_status_ms) {
         if (PQflush(st->repl) < 0) {
@@ -1730,7 +1732,7 @@ bool w2k_stream_finished(const w2k_stream_t *st)
     return st->finished;
 }
 
-int w2k_stream_step(w2k_stream_t *st, w2k_err_t *err)
+static int stream_step(w2k_stream_t *st, w2k_err_t *err)
 {
     if (st->snap || st->snap_flushing)
         return snapshot_step(st, err);
@@ -1760,4 +1762,29 @@ int w2k_stream_step(w2k_stream_t *st, w2k_err_t *err)
             w2k_sink_poll(st->sink, 0);
     }
     return w2k_stream_tick(st, false, err);
+}
+
+/* The public entry points mark the stream busy while they may produce. */
+int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
+{
+    st->busy++;
+    int rc = stream_start(st, err);
+    st->busy--;
+    return rc;
+}
+
+int w2k_stream_step(w2k_stream_t *st, w2k_err_t *err)
+{
+    st->busy++;
+    int rc = stream_step(st, err);
+    st->busy--;
+    return rc;
+}
+
+int w2k_stream_finish(w2k_stream_t *st, w2k_err_t *err)
+{
+    st->busy++;
+    int rc = stream_finish(st, err);
+    st->busy--;
+    return rc;
 }
