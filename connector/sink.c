@@ -180,7 +180,7 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, 
     if (!s->rk) {
         w2k_err_set(err, W2K_EXIT_KAFKA, "cannot create the Kafka producer: %s", errstr);
         w2k_err_hint(err, "check the kafka group of the configuration");
-        goto err_conf;
+        goto err;
     }
     conf = NULL;
     if (pipe2(s->pipefd, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -191,7 +191,6 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, 
     rd_kafka_queue_io_event_enable(s->mainq, s->pipefd[1], "1", 1);
     return s;
 err:
-err_conf:
     if (conf)
         rd_kafka_conf_destroy(conf);
     w2k_sink_destroy(s);
@@ -361,6 +360,16 @@ const char *w2k_sink_topic_name(const w2k_sink_topic_t *t)
     return t->name;
 }
 
+/* Wait up to 100 ms for delivery reports, keeping the caller's sessions alive. Returns
+ * 0, or -1 with err when the producer failed fatally. */
+static int wait_a_while(w2k_sink_t *s, w2k_err_t *err)
+{
+    w2k_sink_poll(s, 100);
+    if (s->wait_cb)
+        s->wait_cb(s->wait_arg);
+    return w2k_sink_fatal(s, err) ? -1 : 0;
+}
+
 static int produce_tagged(w2k_sink_t *s, uint64_t tag, w2k_sink_topic_t *topic, const void *key,
                           size_t keylen, const void *value, size_t valuelen, int64_t ts,
                           w2k_err_t *err)
@@ -378,10 +387,7 @@ static int produce_tagged(w2k_sink_t *s, uint64_t tag, w2k_sink_topic_t *topic, 
             set_kafka_err(err, e, what, NULL);
             return -1;
         }
-        w2k_sink_poll(s, 100);
-        if (s->wait_cb)
-            s->wait_cb(s->wait_arg);
-        if (w2k_sink_fatal(s, err))
+        if (wait_a_while(s, err) != 0)
             return -1;
     }
 }
@@ -413,10 +419,7 @@ int w2k_sink_produce_sync(w2k_sink_t *s, w2k_sink_topic_t *topic, const void *ke
             err->retryable = true;
             return -1;
         }
-        w2k_sink_poll(s, 100);
-        if (s->wait_cb)
-            s->wait_cb(s->wait_arg);
-        if (w2k_sink_fatal(s, err))
+        if (wait_a_while(s, err) != 0)
             return -1;
     }
     if (s->sync_err.code) {

@@ -437,10 +437,11 @@ static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
     return 0;
 }
 
-/* Begin the initial snapshot in the slot's exported snapshot. */
-static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, w2k_err_t *err)
+/* Begin reading every row in the exported snapshot snapshot_name; record = note in
+ * the state record that a snapshot is running (not for initial_only). */
+static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, bool record, w2k_err_t *err)
 {
-    if (save_state(st, "running", st->snap_lsn, err) != 0)
+    if (record && save_state(st, "running", st->snap_lsn, err) != 0)
         return -1;
     st->snap = w2k_snapshot_begin(st->cfg, &st->eff, snapshot_name, err);
     if (!st->snap)
@@ -454,8 +455,6 @@ static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, w2k_err_t
     return 0;
 }
 
-/* Say at start which tables have no key (neither a primary key nor a replica identity
- * index): their messages carry no key and go to a delete-policy topic. */
 /* Say at start what the tables' shapes mean: no key; a row filter that needs the old
  * row of updates and deletes (REPLICA IDENTITY FULL) and does not get it. */
 static void warn_tables(w2k_stream_t *st)
@@ -739,16 +738,8 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         w2k_lsn_parse(PQgetvalue(r, 0, 1), &st->snap_lsn);
         snprintf(snapshot_name, sizeof snapshot_name, "%s", PQgetvalue(r, 0, 2));
         PQclear(r);
-        w2k_snapshot_t *s = w2k_snapshot_begin(cfg, &st->eff, snapshot_name, err);
-        if (!s)
+        if (start_snapshot(st, snapshot_name, false, err) != 0)
             goto fail;
-        st->snap = s;
-        st->txn = w2k_lsntrack_begin(st->lt);
-        st->xid = 0;
-        st->commit_lsn = 0;
-        st->commit_us = wall_us();
-        st->snapshotting = true;
-        w2k_metrics_state(st->ms, W2K_STREAM_SNAPSHOT, NULL);
         return 0;
     }
 
@@ -802,7 +793,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
                  w2k_lsn_str(st->snap_lsn, lsn), sc->name,
                  snapshot ? "; taking the initial snapshot" : "");
         if (snapshot) {
-            if (start_snapshot(st, snapshot_name, err) != 0)
+            if (start_snapshot(st, snapshot_name, true, err) != 0)
                 goto fail;
             return 0;
         }
