@@ -461,9 +461,60 @@ static int fail_avro(w2k_err_t *err, const char *what)
     return -1;
 }
 
-/* Set one column field from a datum, with the table and column named on error. */
-static int set_column(w2k_avroenc_t *enc, const w2k_relation_t *rel, int i, int flags,
-                      avro_value_t *field, const w2k_pgdatum_t *d, w2k_err_t *err)
+/* ---- table messages: Avro binary written directly (the hot path; avro-c's generic
+ * values cost most of the connector's CPU, see bench/) ---- */
+
+/* Start a single-object encoded message for schema s in out. */
+static void begin_soe(w2k_buf_t *out, const compiled_t *s)
+{
+    uint8_t header[W2K_SOE_HEADER_LEN];
+    w2k_buf_reset(out);
+    w2k_soe_header(s->pub.fingerprint, header);
+    w2k_buf_append(out, header, sizeof header);
+}
+
+static int check_oom(const w2k_buf_t *out, w2k_err_t *err)
+{
+    if (!out->oom)
+        return 0;
+    w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory encoding a message");
+    return -1;
+}
+
+static void write_string(w2k_buf_t *out, const char *s)
+{
+    w2k_avro_write_bytes(out, s, strlen(s));
+}
+
+/* ["null", "long"]: null when absent. */
+static void write_opt_long(w2k_buf_t *out, bool present, int64_t v)
+{
+    w2k_avro_write_long(out, present);
+    if (present)
+        w2k_avro_write_long(out, v);
+}
+
+/* The wal2kafka.Source record, field by field (see schemas/wal2kafka.Source.avsc). */
+static void write_source(w2k_buf_t *out, const w2k_source_t *src, const char *schema,
+                         const char *table)
+{
+    write_string(out, W2K_VERSION);
+    write_string(out, "wal2kafka");
+    write_string(out, src->prefix);
+    write_string(out, src->db);
+    write_string(out, schema);
+    write_string(out, table);
+    write_opt_long(out, src->xid != 0, src->xid);
+    write_opt_long(out, src->lsn != 0, (int64_t)src->lsn);
+    write_opt_long(out, src->commit_lsn != 0, (int64_t)src->commit_lsn);
+    w2k_avro_write_long(out, src->commit_us / 1000);
+    w2k_avro_write_long(out, src->commit_us);
+    w2k_buf_putc(out, src->snapshot ? 1 : 0);
+}
+
+/* Append one column's value, with the table and column named on error. */
+static int write_column(w2k_avroenc_t *enc, const w2k_relation_t *rel, int i, int flags,
+                        const w2k_pgdatum_t *d, w2k_buf_t *out, w2k_err_t *err)
 {
     char why[512];
     if (d->kind == 'b') {
@@ -471,8 +522,8 @@ static int set_column(w2k_avroenc_t *enc, const w2k_relation_t *rel, int i, int 
                     rel->schema, rel->name, rel->cols[i].name);
         return -1;
     }
-    if (w2k_coltype_set(&rel->cols[i].type, flags, field, d->kind, d->data, d->len, &enc->scratch,
-                        why, sizeof why) != 0) {
+    if (w2k_coltype_write(&rel->cols[i].type, flags, out, d->kind, d->data, d->len, &enc->scratch,
+                          why, sizeof why) != 0) {
         w2k_err_set(err, W2K_EXIT_RUNTIME, "table %s.%s, column %s (%s): %s", rel->schema,
                     rel->name, rel->cols[i].name, rel->cols[i].type_name, why);
         w2k_err_hint(err, "this value cannot be represented; please report it with the "
@@ -486,7 +537,7 @@ int w2k_avroenc_key(w2k_avroenc_t *enc, w2k_relavro_t *ra, const w2k_relation_t 
                     const w2k_pgtuple_t *tup, const w2k_pgtuple_t *fallback, w2k_buf_t *out,
                     w2k_err_t *err)
 {
-    avro_value_t *v = &ra->key.value;
+    begin_soe(out, &ra->key);
     for (int k = 0; k < rel->nkeys; k++) {
         int i = rel->keycols[k];
         const w2k_pgdatum_t *d = i < tup->ncols ? &tup->cols[i] : NULL;
@@ -500,19 +551,19 @@ int w2k_avroenc_key(w2k_avroenc_t *enc, w2k_relavro_t *ra, const w2k_relation_t 
                               "replica identity index");
             return -1;
         }
-        avro_value_t f;
-        if (avro_value_get_by_index(v, (size_t)k, &f, NULL))
-            return fail_avro(err, "key");
-        if (set_column(enc, rel, i, 0, &f, d, err) != 0)
+        if (write_column(enc, rel, i, 0, d, out, err) != 0)
             return -1;
     }
-    return write_soe(enc, &ra->key, v, out, err);
+    return check_oom(out, err);
 }
 
-/* Fill a Value record from a row image; unchanged TOAST values come from fill. */
-static int set_row(w2k_avroenc_t *enc, const w2k_relation_t *rel, avro_value_t *rec,
-                   const w2k_pgtuple_t *tup, const w2k_pgtuple_t *fill, w2k_err_t *err)
+/* ["null", Value]: a row image; unchanged TOAST values come from fill. */
+static int write_image(w2k_avroenc_t *enc, const w2k_relation_t *rel, const w2k_pgtuple_t *tup,
+                       const w2k_pgtuple_t *fill, w2k_buf_t *out, w2k_err_t *err)
 {
+    w2k_avro_write_long(out, tup != NULL);
+    if (!tup)
+        return 0;
     if (tup->ncols != rel->ncols) {
         w2k_err_set(err, W2K_EXIT_RUNTIME,
                     "table %s.%s: a row has %d columns but the relation has %d", rel->schema,
@@ -523,59 +574,40 @@ static int set_row(w2k_avroenc_t *enc, const w2k_relation_t *rel, avro_value_t *
         const w2k_pgdatum_t *d = &tup->cols[i];
         if (d->kind == 'u' && fill && i < fill->ncols && fill->cols[i].kind != 'u')
             d = &fill->cols[i];
-        avro_value_t f;
-        if (avro_value_get_by_index(rec, (size_t)i, &f, NULL))
-            return fail_avro(err, "row");
-        if (set_column(enc, rel, i, row_flags(&rel->cols[i]), &f, d, err) != 0)
+        if (write_column(enc, rel, i, row_flags(&rel->cols[i]), d, out, err) != 0)
             return -1;
     }
     return 0;
-}
-
-static int set_image(w2k_avroenc_t *enc, const w2k_relation_t *rel, avro_value_t *env, int idx,
-                     const w2k_pgtuple_t *tup, const w2k_pgtuple_t *fill, w2k_err_t *err)
-{
-    avro_value_t u, b;
-    if (avro_value_get_by_index(env, (size_t)idx, &u, NULL))
-        return fail_avro(err, "envelope");
-    if (!tup)
-        return avro_value_set_branch(&u, 0, &b) || avro_value_set_null(&b)
-                   ? fail_avro(err, "envelope")
-                   : 0;
-    if (avro_value_set_branch(&u, 1, &b))
-        return fail_avro(err, "envelope");
-    return set_row(enc, rel, &b, tup, fill, err);
 }
 
 int w2k_avroenc_value(w2k_avroenc_t *enc, w2k_relavro_t *ra, const w2k_relation_t *rel, char op,
                       const w2k_pgtuple_t *before, const w2k_pgtuple_t *after, const bool *changed,
                       const w2k_source_t *src, int64_t now_ms, w2k_buf_t *out, w2k_err_t *err)
 {
-    avro_value_t *env = &ra->env.value;
-    avro_value_reset(env);
-    char opstr[2] = {op, '\0'};
-    if (set_image(enc, rel, env, ENV_BEFORE, before, NULL, err) != 0 ||
-        set_image(enc, rel, env, ENV_AFTER, after, before, err) != 0)
+    begin_soe(out, &ra->env);
+    if (write_image(enc, rel, before, NULL, out, err) != 0 ||
+        write_image(enc, rel, after, before, out, err) != 0)
         return -1;
-    if (set_str(env, ENV_OP, opstr) || set_source(env, ENV_SOURCE, src, rel->schema, rel->name) ||
-        set_long(env, ENV_TS_MS, now_ms))
-        return fail_avro(err, "envelope");
-    avro_value_t u, b, item;
-    if (avro_value_get_by_index(env, ENV_CHANGED, &u, NULL))
-        return fail_avro(err, "envelope");
-    if (!changed) {
-        if (avro_value_set_branch(&u, 0, &b) || avro_value_set_null(&b))
-            return fail_avro(err, "envelope");
-    } else {
-        if (avro_value_set_branch(&u, 1, &b) || avro_value_reset(&b))
-            return fail_avro(err, "envelope");
+    w2k_avro_write_bytes(out, &op, 1);
+    write_source(out, src, rel->schema, rel->name);
+    w2k_avro_write_long(out, now_ms);
+    w2k_avro_write_long(out, changed != NULL);
+    if (changed) {
+        int64_t n = 0;
         for (int i = 0; i < rel->ncols; i++)
-            if (changed[i] && (avro_value_append(&b, &item, NULL) ||
-                               avro_value_set_string(&item, rel->cols[i].avro_name)))
-                return fail_avro(err, "envelope");
+            n += changed[i];
+        if (n) {
+            w2k_avro_write_long(out, n);
+            for (int i = 0; i < rel->ncols; i++)
+                if (changed[i])
+                    write_string(out, rel->cols[i].avro_name);
+        }
+        w2k_avro_write_long(out, 0);
     }
-    return write_soe(enc, &ra->env, env, out, err);
+    return check_oom(out, err);
 }
+
+/* ---- schema-change events: rare, built with avro-c ---- */
 
 static int set_columns(avro_value_t *rec, int idx, const w2k_relation_t *rel)
 {

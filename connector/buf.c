@@ -25,24 +25,9 @@ int w2k_buf_reserve(w2k_buf_t *b, size_t extra)
     return 0;
 }
 
-void w2k_buf_append(w2k_buf_t *b, const void *p, size_t n)
-{
-    if (w2k_buf_reserve(b, n) != 0)
-        return;
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
 void w2k_buf_puts(w2k_buf_t *b, const char *s)
 {
     w2k_buf_append(b, s, strlen(s));
-}
-
-void w2k_buf_putc(w2k_buf_t *b, char c)
-{
-    w2k_buf_append(b, &c, 1);
 }
 
 void w2k_buf_printf(w2k_buf_t *b, const char *fmt, ...)

@@ -927,24 +927,142 @@ static int w2k_decimal_bytes(const w2k_numtext_t *nt, size_t fl, size_t pad, lon
 
 /* ---- setting values ---- */
 
-/* Select branch idx of a union field (or the field itself when it is no union). */
-static int w2k_select(avro_value_t *field, int nbranches, int idx, avro_value_t *out)
+/* Where a value goes: an avro-c value (v), or Avro binary appended to out. The same
+ * conversion code serves both, so they cannot disagree. */
+typedef struct w2k_target_s {
+    avro_value_t v;
+    w2k_buf_t *out; /* NULL: the avro-c value */
+} w2k_target_t;
+
+/* Append a zig-zag varint (Avro int and long). */
+static void w2k_bin_long(w2k_buf_t *b, int64_t x)
 {
-    if (nbranches == 1) {
-        *out = *field;
-        return 0;
+    if (b->len + 11 > b->cap && w2k_buf_reserve(b, 10) != 0)
+        return;
+    uint8_t *p = (uint8_t *)b->data + b->len, *start = p;
+    uint64_t z = ((uint64_t)x << 1) ^ (uint64_t)(x >> 63);
+    while (z >= 0x80) {
+        *p++ = (uint8_t)(z | 0x80);
+        z >>= 7;
     }
-    return avro_value_set_branch(field, idx, out);
+    *p++ = (uint8_t)z;
+    b->len += (size_t)(p - start);
+    b->data[b->len] = '\0';
 }
 
-/* Set a string value from len bytes (copied through scratch a, which avro-c needs
- * NUL-terminated). */
-static int w2k_set_string(const w2k_setctx_t *c, avro_value_t *v, const char *s, size_t n)
+static void w2k_bin_bytes(w2k_buf_t *b, const void *p, size_t n)
 {
+    w2k_bin_long(b, (int64_t)n);
+    w2k_buf_append(b, p, n);
+}
+
+static int w2k_t_long(w2k_target_t *t, int64_t x)
+{
+    if (!t->out)
+        return avro_value_set_long(&t->v, x);
+    w2k_bin_long(t->out, x);
+    return t->out->oom ? ENOMEM : 0;
+}
+
+static int w2k_t_int(w2k_target_t *t, int32_t x)
+{
+    if (!t->out)
+        return avro_value_set_int(&t->v, x);
+    w2k_bin_long(t->out, x);
+    return t->out->oom ? ENOMEM : 0;
+}
+
+static int w2k_t_boolean(w2k_target_t *t, bool x)
+{
+    if (!t->out)
+        return avro_value_set_boolean(&t->v, x);
+    w2k_buf_putc(t->out, x ? 1 : 0);
+    return t->out->oom ? ENOMEM : 0;
+}
+
+static int w2k_t_float(w2k_target_t *t, float x)
+{
+    if (!t->out)
+        return avro_value_set_float(&t->v, x);
+    w2k_buf_append(t->out, &x, 4); /* little-endian on every machine we build for */
+    return t->out->oom ? ENOMEM : 0;
+}
+
+static int w2k_t_double(w2k_target_t *t, double x)
+{
+    if (!t->out)
+        return avro_value_set_double(&t->v, x);
+    w2k_buf_append(t->out, &x, 8);
+    return t->out->oom ? ENOMEM : 0;
+}
+
+static int w2k_t_bytes(w2k_target_t *t, const void *p, size_t n)
+{
+    if (!t->out)
+        return avro_value_set_bytes(&t->v, (void *)p, n);
+    w2k_bin_bytes(t->out, p, n);
+    return t->out->oom ? ENOMEM : 0;
+}
+
+/* A string from n bytes at s; avro-c wants it NUL-terminated at s[n] (the caller's
+ * copy has room for that). */
+static int w2k_t_string(w2k_target_t *t, char *s, size_t n)
+{
+    if (!t->out) {
+        s[n] = '\0';
+        return avro_value_set_string_len(&t->v, s, n + 1);
+    }
+    w2k_bin_bytes(t->out, s, n);
+    return t->out->oom ? ENOMEM : 0;
+}
+
+static int w2k_t_enum(w2k_target_t *t, int symbol)
+{
+    if (!t->out)
+        return avro_value_set_enum(&t->v, symbol);
+    w2k_bin_long(t->out, symbol);
+    return t->out->oom ? ENOMEM : 0;
+}
+
+static int w2k_t_null(w2k_target_t *t)
+{
+    return t->out ? 0 : avro_value_set_null(&t->v);
+}
+
+/* Select branch idx of a union (or the value itself when there is no union): child
+ * receives the target of the branch's value. */
+static int w2k_t_branch(w2k_target_t *t, int nbranches, int idx, w2k_target_t *child)
+{
+    if (nbranches == 1) {
+        *child = *t;
+        return 0;
+    }
+    child->out = t->out;
+    if (t->out) {
+        w2k_bin_long(t->out, idx);
+        return t->out->oom ? ENOMEM : 0;
+    }
+    return avro_value_set_branch(&t->v, idx, &child->v);
+}
+
+/* Field i of a record: in binary the fields simply follow each other in order. */
+static int w2k_t_field(w2k_target_t *t, int i, w2k_target_t *child)
+{
+    child->out = t->out;
+    return t->out ? 0 : avro_value_get_by_index(&t->v, (size_t)i, &child->v, NULL);
+}
+
+/* Set a string value from len bytes (for avro-c copied through scratch a, which has
+ * room for the NUL it wants; binary needs no copy). */
+static int w2k_set_string(const w2k_setctx_t *c, w2k_target_t *v, const char *s, size_t n)
+{
+    if (v->out) {
+        w2k_bin_bytes(v->out, s, n);
+        return v->out->oom ? w2k_avro_fail(c, s, n) : 0;
+    }
     if (s != c->a)
         memcpy(c->a, s, n);
-    c->a[n] = '\0';
-    if (avro_value_set_string_len(v, c->a, n + 1) != 0)
+    if (w2k_t_string(v, c->a, n) != 0)
         return w2k_avro_fail(c, s, n);
     return 0;
 }
@@ -963,7 +1081,7 @@ static int w2k_hexval(char ch)
 
 /* numeric(p,s) → unscaled bytes at scale s; numeric → VariableScaleDecimal with
  * the text's own scale. */
-static int w2k_set_decimal(const w2k_setctx_t *c, avro_value_t *v, const char *s, size_t n)
+static int w2k_set_decimal(const w2k_setctx_t *c, w2k_target_t *v, const char *s, size_t n)
 {
     w2k_numtext_t nt;
     const char *why = NULL;
@@ -980,24 +1098,23 @@ static int w2k_set_decimal(const w2k_setctx_t *c, avro_value_t *v, const char *s
         if (w2k_decimal_bytes(&nt, fl, scale - fl, c->t->precision, c->b, &bytes, &blen, small,
                               &why) != 0)
             return w2k_bad(c, s, n, why);
-        if (avro_value_set_bytes(v, (void *)bytes, blen) != 0)
+        if (w2k_t_bytes(v, bytes, blen) != 0)
             return w2k_avro_fail(c, s, n);
         return 0;
     }
     if (nt.fl > INT32_MAX)
         return w2k_bad(c, s, n, "scale out of range");
-    avro_value_t f;
+    w2k_target_t f;
     if (w2k_decimal_bytes(&nt, nt.fl, 0, -1, c->b, &bytes, &blen, small, &why) != 0)
         return w2k_bad(c, s, n, why);
-    if (avro_value_get_by_index(v, 0, &f, NULL) != 0 || avro_value_set_int(&f, (int32_t)nt.fl) ||
-        avro_value_get_by_index(v, 1, &f, NULL) != 0 ||
-        avro_value_set_bytes(&f, (void *)bytes, blen) != 0)
+    if (w2k_t_field(v, 0, &f) != 0 || w2k_t_int(&f, (int32_t)nt.fl) != 0 ||
+        w2k_t_field(v, 1, &f) != 0 || w2k_t_bytes(&f, bytes, blen) != 0)
         return w2k_avro_fail(c, s, n);
     return 0;
 }
 
 /* Set v (the value type's branch) from text that is not a special value. */
-static int w2k_set_scalar(const w2k_setctx_t *c, avro_value_t *v, const char *s, size_t n)
+static int w2k_set_scalar(const w2k_setctx_t *c, w2k_target_t *v, const char *s, size_t n)
 {
     const char *why = NULL;
     int rc = 0;
@@ -1005,7 +1122,7 @@ static int w2k_set_scalar(const w2k_setctx_t *c, avro_value_t *v, const char *s,
     case W2K_AV_BOOLEAN:
         if (n != 1 || (s[0] != 't' && s[0] != 'f'))
             return w2k_bad(c, s, n, "not t or f");
-        rc = avro_value_set_boolean(v, s[0] == 't');
+        rc = w2k_t_boolean(v, s[0] == 't');
         break;
     case W2K_AV_INT: {
         int64_t x;
@@ -1013,7 +1130,7 @@ static int w2k_set_scalar(const w2k_setctx_t *c, avro_value_t *v, const char *s,
         int64_t hi = c->t->oid == W2K_OID_INT2 ? INT16_MAX : INT32_MAX;
         if (w2k_parse_int(s, n, lo, hi, &x, &why) != 0)
             return w2k_bad(c, s, n, why);
-        rc = avro_value_set_int(v, (int32_t)x);
+        rc = w2k_t_int(v, (int32_t)x);
         break;
     }
     case W2K_AV_LONG: {
@@ -1022,7 +1139,7 @@ static int w2k_set_scalar(const w2k_setctx_t *c, avro_value_t *v, const char *s,
         int64_t hi = c->t->oid == W2K_OID_OID ? INT64_C(4294967295) : INT64_MAX;
         if (w2k_parse_int(s, n, lo, hi, &x, &why) != 0)
             return w2k_bad(c, s, n, why);
-        rc = avro_value_set_long(v, x);
+        rc = w2k_t_long(v, x);
         break;
     }
     case W2K_AV_FLOAT:
@@ -1032,7 +1149,7 @@ static int w2k_set_scalar(const w2k_setctx_t *c, avro_value_t *v, const char *s,
         bool single = c->t->kind == W2K_AV_FLOAT;
         if (w2k_parse_double(s, n, single, &d, &f, &why) != 0)
             return w2k_bad(c, s, n, why);
-        rc = single ? avro_value_set_float(v, f) : avro_value_set_double(v, d);
+        rc = single ? w2k_t_float(v, f) : w2k_t_double(v, d);
         break;
     }
     case W2K_AV_STRING:
@@ -1047,7 +1164,7 @@ static int w2k_set_scalar(const w2k_setctx_t *c, avro_value_t *v, const char *s,
                 return w2k_bad(c, s, n, "not hex bytea output (\\x...)");
             o[(i - 2) / 2] = (uint8_t)(hi << 4 | lo);
         }
-        rc = avro_value_set_bytes(v, o, (n - 2) / 2);
+        rc = w2k_t_bytes(v, o, (n - 2) / 2);
         break;
     }
     case W2K_AV_DECIMAL:
@@ -1057,14 +1174,14 @@ static int w2k_set_scalar(const w2k_setctx_t *c, avro_value_t *v, const char *s,
         int32_t days;
         if (w2k_parse_date(s, n, &days, &why) != 0)
             return w2k_bad(c, s, n, why);
-        rc = avro_value_set_int(v, days);
+        rc = w2k_t_int(v, days);
         break;
     }
     case W2K_AV_TIME_MICROS: {
         int64_t us;
         if (w2k_parse_time(s, n, &us, &why) != 0)
             return w2k_bad(c, s, n, why);
-        rc = avro_value_set_long(v, us);
+        rc = w2k_t_long(v, us);
         break;
     }
     case W2K_AV_TIMESTAMP_MICROS:
@@ -1072,7 +1189,7 @@ static int w2k_set_scalar(const w2k_setctx_t *c, avro_value_t *v, const char *s,
         int64_t us;
         if (w2k_parse_timestamp(s, n, c->t->kind == W2K_AV_TIMESTAMP_MICROS, &us, &why) != 0)
             return w2k_bad(c, s, n, why);
-        rc = avro_value_set_long(v, us);
+        rc = w2k_t_long(v, us);
         break;
     }
     case W2K_AV_UUID: {
@@ -1091,19 +1208,17 @@ static int w2k_set_scalar(const w2k_setctx_t *c, avro_value_t *v, const char *s,
                 u[i] = "0123456789abcdef"[h];
             }
         }
-        u[36] = '\0';
-        rc = avro_value_set_string_len(v, u, sizeof u);
+        rc = w2k_t_string(v, u, 36);
         break;
     }
     case W2K_AV_INTERVAL: {
         int32_t mo, dd;
         int64_t us;
-        avro_value_t f;
+        w2k_target_t f;
         if (w2k_parse_interval(s, n, &mo, &dd, &us, &why) != 0)
             return w2k_bad(c, s, n, why);
-        rc = avro_value_get_by_index(v, 0, &f, NULL) || avro_value_set_int(&f, mo) ||
-             avro_value_get_by_index(v, 1, &f, NULL) || avro_value_set_int(&f, dd) ||
-             avro_value_get_by_index(v, 2, &f, NULL) || avro_value_set_long(&f, us);
+        rc = w2k_t_field(v, 0, &f) || w2k_t_int(&f, mo) || w2k_t_field(v, 1, &f) ||
+             w2k_t_int(&f, dd) || w2k_t_field(v, 2, &f) || w2k_t_long(&f, us);
         break;
     }
     }
@@ -1132,22 +1247,20 @@ static bool w2k_is_special_text(w2k_avkind_t kind, const char *s, size_t n)
 
 /* Set a union (or plain value) whose value branch is val_idx and whose "string"
  * branch, if any, is str_idx from one scalar's text. */
-static int w2k_set_text(const w2k_setctx_t *c, avro_value_t *field, int nbranches, int val_idx,
+static int w2k_set_text(const w2k_setctx_t *c, w2k_target_t *field, int nbranches, int val_idx,
                         int str_idx, const char *s, size_t n)
 {
-    avro_value_t v;
+    w2k_target_t v;
     if (w2k_is_special_text(c->t->kind, s, n)) {
         if (str_idx < 0)
             return w2k_bad(c, s, n, "the field's schema has no \"string\" branch for it");
         char word[10]; /* the longest special value is "-Infinity" */
         memcpy(word, s, n);
-        word[n] = '\0';
-        if (w2k_select(field, nbranches, str_idx, &v) != 0 ||
-            avro_value_set_string_len(&v, word, n + 1) != 0)
+        if (w2k_t_branch(field, nbranches, str_idx, &v) != 0 || w2k_t_string(&v, word, n) != 0)
             return w2k_avro_fail(c, s, n);
         return 0;
     }
-    if (w2k_select(field, nbranches, val_idx, &v) != 0)
+    if (w2k_t_branch(field, nbranches, val_idx, &v) != 0)
         return w2k_avro_fail(c, s, n);
     return w2k_set_scalar(c, &v, s, n);
 }
@@ -1207,19 +1320,45 @@ static size_t w2k_unescape(char *dst, const char *s, size_t n)
     return o;
 }
 
+/* In binary: insert the count of the items written since mark before them, and end
+ * the array (one block, as avro-c writes it). */
+static int w2k_bin_array_end(w2k_buf_t *b, size_t mark, int64_t count)
+{
+    if (count > 0) {
+        w2k_buf_t cnt = W2K_BUF_INIT;
+        w2k_bin_long(&cnt, count);
+        size_t items = b->len - mark;
+        if (cnt.oom || w2k_buf_reserve(b, cnt.len) != 0) {
+            w2k_buf_free(&cnt);
+            return ENOMEM;
+        }
+        memmove(b->data + mark + cnt.len, b->data + mark, items);
+        memcpy(b->data + mark, cnt.data, cnt.len);
+        b->len += cnt.len;
+        b->data[b->len] = '\0';
+        w2k_buf_free(&cnt);
+    }
+    w2k_bin_long(b, 0);
+    return b->oom ? ENOMEM : 0;
+}
+
 /* Parse a one-dimensional array's text from its '{' at s[start] and append each
  * element to arr, an Avro array of ["null", element (, "string")]. */
-static int w2k_set_array(w2k_setctx_t *c, avro_value_t *arr, const char *s, size_t n, size_t start)
+static int w2k_set_array(w2k_setctx_t *c, w2k_target_t *arr, const char *s, size_t n, size_t start)
 {
     int nb = c->t->special ? 3 : 2;
     int str_idx = c->t->special ? 2 : -1;
-    size_t i = start + 1;
-    if (avro_value_reset(arr) != 0)
+    size_t i = start + 1, mark = arr->out ? arr->out->len : 0;
+    int64_t count = 0;
+    if (!arr->out && avro_value_reset(&arr->v) != 0)
         return w2k_avro_fail(c, s, n);
     while (i < n && w2k_is_space(s[i]))
         i++;
-    if (i < n && s[i] == '}')
-        return i + 1 == n ? 0 : w2k_bad(c, s, n, "malformed array text");
+    if (i < n && s[i] == '}') {
+        if (i + 1 != n)
+            return w2k_bad(c, s, n, "malformed array text");
+        return arr->out && w2k_bin_array_end(arr->out, mark, 0) != 0 ? w2k_avro_fail(c, s, n) : 0;
+    }
     for (;;) {
         while (i < n && w2k_is_space(s[i]))
             i++;
@@ -1269,12 +1408,13 @@ static int w2k_set_array(w2k_setctx_t *c, avro_value_t *arr, const char *s, size
             e = c->a;
         }
         c->elem_no++;
-        avro_value_t item, v;
-        if (avro_value_append(arr, &item, NULL) != 0)
+        w2k_target_t item = {.out = arr->out}, v;
+        if (!arr->out && avro_value_append(&arr->v, &item.v, NULL) != 0)
             return w2k_avro_fail(c, s, n);
+        count++;
         c->elem = true;
         if (isnull) {
-            if (avro_value_set_branch(&item, 0, &v) != 0 || avro_value_set_null(&v) != 0)
+            if (w2k_t_branch(&item, nb, 0, &v) != 0 || w2k_t_null(&v) != 0)
                 return w2k_avro_fail(c, e, el);
         } else if (w2k_set_text(c, &item, nb, 1, str_idx, e, el) != 0) {
             return -1;
@@ -1287,30 +1427,32 @@ static int w2k_set_array(w2k_setctx_t *c, avro_value_t *arr, const char *s, size
             continue;
         }
         if (i < n && s[i] == '}' && i + 1 == n)
-            return 0;
+            return arr->out && w2k_bin_array_end(arr->out, mark, count) != 0
+                       ? w2k_avro_fail(c, s, n)
+                       : 0;
         return w2k_bad(c, s, n, "malformed array text");
     }
 }
 
-/* Set a field from one column datum (see pgtypes.h). */
-int w2k_coltype_set(const w2k_coltype_t *ct, int flags, avro_value_t *field, char kind,
-                    const char *text, size_t len, w2k_buf_t *scratch, char *err, size_t errsz)
+/* Convert one column datum into target (see w2k_coltype_set). */
+static int w2k_coltype_to(const w2k_coltype_t *ct, int flags, w2k_target_t *field, char kind,
+                          const char *text, size_t len, w2k_buf_t *scratch, char *err, size_t errsz)
 {
     w2k_layout_t l = w2k_layout(ct, flags);
     w2k_setctx_t c = {&ct->t, ct->is_array, false, 0, NULL, NULL, err, errsz};
-    avro_value_t v;
+    w2k_target_t v;
     switch (kind) {
     case 'n':
         if (l.null_idx < 0)
             return w2k_fail(&c, NULL, 0, "NULL for a field that is not nullable", NULL);
-        if (w2k_select(field, l.n, l.null_idx, &v) != 0 || avro_value_set_null(&v) != 0)
+        if (w2k_t_branch(field, l.n, l.null_idx, &v) != 0 || w2k_t_null(&v) != 0)
             return w2k_avro_fail(&c, NULL, 0);
         return 0;
     case 'u':
         if (l.toast_idx < 0)
             return w2k_fail(&c, NULL, 0, "unchanged TOAST value for a field without that branch",
                             NULL);
-        if (w2k_select(field, l.n, l.toast_idx, &v) != 0 || avro_value_set_enum(&v, 0) != 0)
+        if (w2k_t_branch(field, l.n, l.toast_idx, &v) != 0 || w2k_t_enum(&v, 0) != 0)
             return w2k_avro_fail(&c, NULL, 0);
         return 0;
     case 't':
@@ -1322,8 +1464,8 @@ int w2k_coltype_set(const w2k_coltype_t *ct, int flags, avro_value_t *field, cha
     /* One reservation per call: a copy of the text (strings, array elements), then
      * the work area (decimals, bytea). Fixed-size scalars need neither. */
     w2k_avkind_t k = ct->t.kind;
-    if (ct->is_array || k == W2K_AV_STRING || k == W2K_AV_BYTES || k == W2K_AV_DECIMAL ||
-        k == W2K_AV_VARDECIMAL) {
+    bool copy = ct->is_array || (k == W2K_AV_STRING && !field->out);
+    if (copy || k == W2K_AV_BYTES || k == W2K_AV_DECIMAL || k == W2K_AV_VARDECIMAL) {
         size_t alen = (len + 8) & ~(size_t)7, blen = 0;
         if (k == W2K_AV_DECIMAL || k == W2K_AV_VARDECIMAL)
             blen = w2k_decimal_work(len + (size_t)(ct->t.scale > 0 ? ct->t.scale : 0));
@@ -1344,13 +1486,40 @@ int w2k_coltype_set(const w2k_coltype_t *ct, int flags, avro_value_t *field, cha
     if (shape < 0)
         return w2k_bad(&c, text, len, "malformed array text");
     if (shape == 0) {
-        if (w2k_select(field, l.n, l.str_idx, &v) != 0)
+        if (w2k_t_branch(field, l.n, l.str_idx, &v) != 0)
             return w2k_avro_fail(&c, text, len);
         return w2k_set_string(&c, &v, text, len);
     }
-    if (w2k_select(field, l.n, l.val_idx, &v) != 0)
+    if (w2k_t_branch(field, l.n, l.val_idx, &v) != 0)
         return w2k_avro_fail(&c, text, len);
     return w2k_set_array(&c, &v, text, len, start);
+}
+
+/* Set a field from one column datum (see pgtypes.h). */
+int w2k_coltype_set(const w2k_coltype_t *ct, int flags, avro_value_t *field, char kind,
+                    const char *text, size_t len, w2k_buf_t *scratch, char *err, size_t errsz)
+{
+    w2k_target_t t = {*field, NULL};
+    return w2k_coltype_to(ct, flags, &t, kind, text, len, scratch, err, errsz);
+}
+
+/* Append a field's Avro binary encoding from one column datum (see pgtypes.h). */
+int w2k_coltype_write(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char kind,
+                      const char *text, size_t len, w2k_buf_t *scratch, char *err, size_t errsz)
+{
+    w2k_target_t t = {{NULL, NULL}, out};
+    return w2k_coltype_to(ct, flags, &t, kind, text, len, scratch, err, errsz);
+}
+
+/* Avro binary primitives, for the envelope around the fields. */
+void w2k_avro_write_long(w2k_buf_t *out, int64_t x)
+{
+    w2k_bin_long(out, x);
+}
+
+void w2k_avro_write_bytes(w2k_buf_t *out, const void *p, size_t n)
+{
+    w2k_bin_bytes(out, p, n);
 }
 
 /* ---- values for comparison (row filters) ---- */

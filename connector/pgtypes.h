@@ -134,4 +134,15 @@ int w2k_pgtext_date(const char *s, size_t n, int32_t *days, const char **why);
  * -1 with *why (a static string). */
 int w2k_pgtext_timestamp(const char *s, size_t n, bool with_tz, int64_t *us, const char **why);
 
+/* Append the Avro binary encoding of the same field value w2k_coltype_set would set
+ * (byte for byte what avro_value_write writes for it) to out. Returns 0, or -1 with
+ * err as w2k_coltype_set. This is the hot path: no avro-c involved. */
+int w2k_coltype_write(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char kind,
+                      const char *text, size_t len, w2k_buf_t *scratch, char *err, size_t errsz);
+
+/* Avro binary primitives: a long or int (zig-zag varint; also union branch indexes,
+ * enum symbols and array block counts), and bytes or a string (length, then bytes). */
+void w2k_avro_write_long(w2k_buf_t *out, int64_t x);
+void w2k_avro_write_bytes(w2k_buf_t *out, const void *p, size_t n);
+
 #endif

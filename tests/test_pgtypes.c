@@ -109,16 +109,29 @@ static int conv(const w2k_coltype_t *ct, int flags, char kind, const char *text,
     g.err[0] = '\0';
     int rc = w2k_coltype_set(ct, flags, &field, kind, text, text ? strlen(text) : 0, &g.scratch,
                              g.err, sizeof g.err);
-    if (rc != 0)
+    /* The binary writer must agree: same result, same message, the same bytes. */
+    char werr[512] = "";
+    w2k_buf_t bin = W2K_BUF_INIT;
+    int wrc = w2k_coltype_write(ct, flags, &bin, kind, text, text ? strlen(text) : 0, &g.scratch,
+                                werr, sizeof werr);
+    OK(wrc == rc);
+    if (rc != 0) {
+        OK(strcmp(werr, g.err) == 0);
+        w2k_buf_free(&bin);
         return rc;
+    }
     avro_writer_t w = avro_writer_memory(g.wbuf, sizeof g.wbuf);
     if (avro_value_write(w, &g.in) != 0) {
         fprintf(stderr, "write: %s\n", avro_strerror());
         avro_writer_free(w);
+        w2k_buf_free(&bin);
         return -2;
     }
     int64_t len = avro_writer_tell(w);
     avro_writer_free(w);
+    if (!OK(bin.len == (size_t)len && memcmp(bin.data, g.wbuf, bin.len) == 0))
+        fprintf(stderr, "  binary writer differs from avro-c for %s\n", text ? text : "(null)");
+    w2k_buf_free(&bin);
     avro_reader_t r = avro_reader_memory(g.wbuf, len);
     rc = avro_value_read(r, &g.out);
     avro_reader_free(r);
