@@ -11,7 +11,7 @@
 #
 # The broker jars come from scripts/setup.sh ($W2K_CACHE/kafka, default .cache/kafka).
 # Environment: W2K_CACHE, W2K_JAVA (java binary), W2K_KAFKA_HEAP (default "-Xms512m -Xmx1g"),
-#              W2K_KAFKA_START_TIMEOUT (seconds, default 90), W2K_KAFKA_STOP_TIMEOUT (default 60).
+#              W2K_KAFKA_START_TIMEOUT (seconds, default 180), W2K_KAFKA_STOP_TIMEOUT (default 60).
 set -euo pipefail
 W2K_SCRIPT=kafka.sh
 # shellcheck source=integration/servers/common.sh
@@ -19,7 +19,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 JAVA="${W2K_JAVA:-java}"
 KAFKA_LIB="$W2K_CACHE/kafka"
-START_TIMEOUT="${W2K_KAFKA_START_TIMEOUT:-90}"
+START_TIMEOUT="${W2K_KAFKA_START_TIMEOUT:-180}"
 STOP_TIMEOUT="${W2K_KAFKA_STOP_TIMEOUT:-60}"
 
 usage() {
