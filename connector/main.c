@@ -5,6 +5,7 @@
 #include "ddl.h"
 #include "config.h"
 #include "err.h"
+#include "history.h"
 #include "log.h"
 #include "metrics.h"
 #include "pgconn.h"
@@ -40,6 +41,10 @@ static const char usage_main[] =
     "  wal2kafka slot drop --config FILE --stream NAME\n"
     "                                     drop a stream's replication slot (its position\n"
     "                                     is lost: the next run starts from now)\n"
+    "  wal2kafka history --config FILE --table SCHEMA.TABLE --key COL=VALUE[,...]\n"
+    "                                     every change of one row, read from Kafka\n"
+    "  wal2kafka state --config FILE --table SCHEMA.TABLE [--key ...] [--at TIME]\n"
+    "                                     a row or the table as it was at a time\n"
     "  wal2kafka --help | --version\n"
     "\n"
     "Each command takes --help. The configuration is a libconfig file; see\n"
@@ -51,7 +56,9 @@ static const char usage_main[] =
     "  2  bad command line\n"
     "  3  configuration file missing or invalid\n"
     "  4  PostgreSQL refused or is set up wrong (the message says what to change)\n"
-    "  5  Kafka refused or is set up wrong (the message says what to change)\n";
+    "  5  Kafka refused or is set up wrong (the message says what to change)\n"
+    "  6  state: the time asked for lies before what the compacted topic still holds\n"
+    "     exactly (the message gives the earliest time that can be answered)\n";
 
 static const char usage_run[] =
     "Usage: wal2kafka run --config FILE\n"
@@ -524,6 +531,149 @@ static int usage_error(const char *msg, const char *usage)
     return W2K_EXIT_USAGE;
 }
 
+/* ---- history and state: options, then connector/history.c does the work ---- */
+
+static const char usage_history[] =
+    "Usage: wal2kafka history --config FILE --table SCHEMA.TABLE --key COL=VALUE[,COL=VALUE]\n"
+    "                         [--since TIME] [--until TIME] [--format table|json]\n"
+    "                         [--stream NAME]\n"
+    "\n"
+    "Every change of one row, in commit order, read from Kafka alone: operation, commit\n"
+    "time, LSN, transaction id, and the changed columns with old and new values where\n"
+    "known (with REPLICA IDENTITY FULL from the change itself, otherwise from the row's\n"
+    "previous change in the range read). Only the key's partition is read (the producer's\n"
+    "partitioner), from --since on (the broker's time index), up to --until or the end\n"
+    "it had when the command started. Every schema version of the topic is decoded.\n"
+    "A history follows its key: a change of the primary key ends the old key's history\n"
+    "with a delete and starts the new key's with an insert.\n"
+    "\n"
+    "  --table    SCHEMA.TABLE (TABLE alone: public.TABLE)\n"
+    "  --key      every primary-key column, its value as PostgreSQL prints it (DateStyle\n"
+    "             ISO, TimeZone UTC); quote a value holding a comma: --key 'k=\"a,b\"'\n"
+    "  --since, --until TIME\n"
+    "             2024-05-01, 2024-05-01T14:05, '2024-05-01 14:05:00.5+02:00' (no zone:\n"
+    "             local time), @1714572300 (seconds since 1970), now, or a duration\n"
+    "             before now: 90s, 30m, 2h, 7d, 1w, 1h30m\n"
+    "  --format   table (default on a terminal) or json (one object per line: op,\n"
+    "             commit_time, ts_us, lsn, commit_lsn, txid, partition, offset, snapshot,\n"
+    "             key, changes {col: {old, new}}, after)\n"
+    "  --stream   the stream whose topic_prefix to use (default: the one with TABLE)\n"
+    "\n"
+    "Exit codes: 0 done (also when the key has no change), 2 bad command line or option\n"
+    "value, 3 bad configuration, 5 Kafka unreachable, topic missing or undecodable.\n";
+
+static const char usage_state[] =
+    "Usage: wal2kafka state --config FILE --table SCHEMA.TABLE [--key COL=VALUE[,...]]\n"
+    "                       [--at TIME] [--format table|json] [--stream NAME]\n"
+    "\n"
+    "The row with --key, or every row of the table, as it was at TIME (default: now),\n"
+    "folded from the table's topic: the last change of each key committed at or before\n"
+    "TIME; a delete means the row did not exist. With --key only the key's partition is\n"
+    "read. JSON lines: {key, row, op, commit_time, ts_us, lsn, commit_lsn, txid,\n"
+    "partition, offset} of each row's last change (row null: no such row).\n"
+    "\n"
+    "A compacted topic keeps every change for min.compaction.lag.ms, then may merge older\n"
+    "changes into the next change of the same key. For a TIME before now minus that lag\n"
+    "(unless the topic never held anything that old), state refuses to guess: it says so,\n"
+    "gives the earliest time it can answer exactly, and exits 6.\n"
+    "\n"
+    "  --at TIME  as for history: 2024-05-01T14:05, 2h (before now), @1714572300, ...\n"
+    "  --key, --table, --format, --stream: as for history\n"
+    "\n"
+    "Exit codes: 0 done, 2 bad command line or option value, 3 bad configuration,\n"
+    "5 Kafka unreachable, topic missing or undecodable, 6 TIME lies before what the\n"
+    "compacted topic holds exactly.\n";
+
+/* wal2kafka history|state: parse the options, load the configuration, run. */
+static int cmd_history(int argc, char **argv)
+{
+    bool state = strcmp(argv[1], "state") == 0;
+    const char *usage = state ? usage_state : usage_history;
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"table", required_argument, NULL, 't'},
+        {"key", required_argument, NULL, 'k'},    {"since", required_argument, NULL, 'S'},
+        {"until", required_argument, NULL, 'U'},  {"at", required_argument, NULL, 'a'},
+        {"format", required_argument, NULL, 'f'}, {"stream", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    w2k_history_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.state = state;
+    const char *config_path = NULL;
+    char keys[4096] = "", msg[300];
+    optind = 2;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:t:k:s:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 't':
+            o.table = optarg;
+            break;
+        case 'k': /* repeated --key options add columns */
+            if (strlen(keys) + strlen(optarg) + 2 > sizeof keys)
+                return usage_error("--key is too long", usage);
+            strcat(keys, keys[0] ? "," : "");
+            strcat(keys, optarg);
+            break;
+        case 'S':
+        case 'U':
+            if (state)
+                return usage_error("state takes --at TIME, not --since/--until", usage);
+            *(opt == 'S' ? &o.since : &o.until) = optarg;
+            break;
+        case 'a':
+            if (!state)
+                return usage_error("history takes --since/--until, not --at", usage);
+            o.at = optarg;
+            break;
+        case 'f':
+            if (strcmp(optarg, "table") == 0)
+                o.format = W2K_HFORMAT_TABLE;
+            else if (strcmp(optarg, "json") == 0)
+                o.format = W2K_HFORMAT_JSON;
+            else
+                return usage_error("--format is table or json", usage);
+            break;
+        case 's':
+            o.stream = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return W2K_EXIT_OK;
+        default:
+            snprintf(msg, sizeof msg, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+            return usage_error(msg, usage);
+        }
+    }
+    if (optind < argc) {
+        snprintf(msg, sizeof msg, "unexpected argument \"%s\"", argv[optind]);
+        return usage_error(msg, usage);
+    }
+    if (!config_path)
+        return usage_error("--config FILE is required", usage);
+    if (!o.table)
+        return usage_error("--table SCHEMA.TABLE is required", usage);
+    if (!state && !keys[0])
+        return usage_error("history needs --key COL=VALUE[,COL=VALUE]", usage);
+    o.key = keys[0] ? keys : NULL;
+
+    w2k_err_t err;
+    w2k_config_t *cfg = w2k_config_load(config_path, &err);
+    if (!cfg)
+        return report(&err);
+    w2k_log_setup((w2k_loglevel_t)cfg->log_level, cfg->log_json);
+    int rc = W2K_EXIT_OK;
+    if (cfg->registry_url && !(o.registry = open_registry(cfg, &err)))
+        rc = report(&err);
+    else if (w2k_history_run(cfg, &o, stdout, &err) != 0)
+        rc = report(&err);
+    w2k_registry_destroy(o.registry);
+    w2k_config_destroy(cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -537,6 +687,8 @@ int main(int argc, char **argv)
         printf("wal2kafka %s\n", W2K_VERSION);
         return W2K_EXIT_OK;
     }
+    if (strcmp(cmd, "history") == 0 || strcmp(cmd, "state") == 0)
+        return cmd_history(argc, argv);
     const char *usage = strcmp(cmd, "run") == 0        ? usage_run
                         : strcmp(cmd, "check") == 0    ? usage_check
                         : strcmp(cmd, "ddl") == 0      ? usage_ddl
