@@ -458,6 +458,16 @@ def write(res: dict, outdir: Path, name: str) -> Path:
         if "fanout" in made:
             L.append(f"![fan-out]({made['fanout']})\n")
 
+    ins = ph.get("inserts")
+    if ins:
+        L.append("## Single-row inserts\n")
+        w = ins["workload"]
+        L.append(f"{w['changes']:,} single-row inserts committed in {w['transactions']} "
+                 f"transactions (written in {w['seconds']:.1f} s), already in the slot. "
+                 "*steady events/s* runs from the first change read (raw) or acknowledged "
+                 "(wal2kafka) to the last; peak RSS is VmHWM.\n")
+        L.append(catchup_table(ins["runs"]))
+
     if bt:
         L.append("## Large transaction\n")
         w = bt["workload"]

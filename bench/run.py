@@ -71,7 +71,7 @@ QUICK = {
     "lat_rates": [10_000, 50_000], "lat_seconds": 10, "fan_groups": 100, "fan_rate": 1_000,
     "fan_seconds": 10, "fan_procs": 4, "warmup": 3, "dbz_timeout": 300,
 }
-ALL_PHASES = ["catchup", "scaling", "bigtxn", "latency", "fanout", "profile"]
+ALL_PHASES = ["catchup", "inserts", "scaling", "bigtxn", "latency", "fanout", "profile"]
 
 
 def log(msg: str) -> None:
@@ -345,6 +345,20 @@ def write_mix(db, tables: list[str], total: int, chunk: int) -> dict:
         end_lsn = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
     return {"counts": counts, "changes": done, "transactions": ntx, "end_lsn": end_lsn,
             "seconds": time.monotonic() - t0}
+
+
+def write_inserts(db, table: str, total: int, transactions: int) -> dict:
+    """total single-row inserts (one change each) committed in `transactions` transactions."""
+    t0 = time.monotonic()
+    per = total // transactions
+    with db.connect() as conn:
+        for i in range(transactions):
+            with conn.transaction():
+                conn.execute(insert_sql(table, 1 + i * per, (i + 1) * per))
+        end_lsn = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
+    n = per * transactions
+    return {"counts": {table: {"I": n, "U": 0, "D": 0}}, "changes": n,
+            "transactions": transactions, "end_lsn": end_lsn, "seconds": time.monotonic() - t0}
 
 
 def write_big_txn(db, table: str, rows: int) -> dict:
@@ -797,8 +811,17 @@ class Bench:
         res = self.catchup_run("catchup", ["t1"], n, transports=["tcp", "unix"], eos=True)
         self.results["phases"]["catchup"] = res
 
+    def phase_inserts(self) -> None:
+        """The core pipeline's figure: 1M single-row inserts committed in 10 transactions,
+        first event read to last acknowledged, and the connector's peak RSS."""
+        n = self.sizes["catchup"]
+        res = self.catchup_run("inserts", ["t1"], n, transports=["tcp"], debezium=False,
+                               inserts=10)
+        self.results["phases"]["inserts"] = res
+
     def catchup_run(self, label: str, tables: list[str], n: int, transports: list[str],
-                    debezium: bool = True, big_txn: bool = False, eos: bool = False) -> dict:
+                    debezium: bool = True, big_txn: bool = False, eos: bool = False,
+                    inserts: int = 0) -> dict:
         """Fill every contender's slot with the same changes, then run each in turn."""
         for t in tables:
             self.db.execute(f"DROP TABLE IF EXISTS {t}")
@@ -823,6 +846,8 @@ class Bench:
             + (" in one transaction" if big_txn else ""))
         if big_txn:
             w = write_big_txn(self.db, tables[0], n)
+        elif inserts:
+            w = write_inserts(self.db, tables[0], n, inserts)
         else:
             w = write_mix(self.db, tables, n, self.sizes["chunk"])
         log(f"{label}: wrote {w['changes']:,} changes in {w['transactions']} transaction(s), "
