@@ -1,7 +1,8 @@
-"""Throwaway PostgreSQL and Kafka servers for the integration tests and benchmarks.
+"""Throwaway PostgreSQL, Kafka and schema registry servers for the integration tests
+and benchmarks.
 
-Thin Python wrappers around integration/servers/pg.sh and kafka.sh, plus client
-helpers (psycopg 3 for PostgreSQL, confluent-kafka for Kafka).
+Thin Python wrappers around integration/servers/pg.sh, kafka.sh and registry.sh, plus
+client helpers (psycopg 3 for PostgreSQL, confluent-kafka for Kafka and the registry).
 
     from servers import Postgres, Kafka, free_ports
     pg_port, k_port, k_ctl = free_ports(3)
@@ -157,7 +158,7 @@ def reap_stale_dirs() -> list[Path]:
         if _pid_alive(pid):
             continue
         kind = d.name.split("-")[1]
-        script = {"pg": "pg.sh", "kafka": "kafka.sh"}.get(kind)
+        script = {"pg": "pg.sh", "kafka": "kafka.sh", "registry": "registry.sh"}.get(kind)
         if script is None:
             continue
         subprocess.run(["bash", str(SCRIPTS / script), "destroy", str(d)],
@@ -596,3 +597,76 @@ class Kafka:
         finally:
             c.close()
         return out
+
+
+# ------------------------------------------------------------------ schema registry
+
+REGISTRY_API = "/apis/ccompat/v7"
+
+
+class Registry:
+    """An Apicurio Registry (Confluent-compatible API) on 127.0.0.1:port, started by
+    integration/servers/registry.sh (in-memory storage: a restart forgets every schema).
+
+    Attributes: dir, port, management_port, url (the ccompat API base), managed.
+    managed=False wraps a registry someone else runs (url=..., e.g. W2K_REGISTRY_URL)."""
+
+    def __init__(self, dir=None, port=None, management_port=None, *, url=None, managed=True):
+        if url is None and (not port or not management_port):
+            p1, p2 = free_ports(2)
+            port = port or p1
+            management_port = management_port or p2
+        self.port = port
+        self.management_port = management_port
+        self.url = url or f"http://{HOST}:{port}{REGISTRY_API}"
+        self.dir = Path(dir) if dir else None
+        self.managed = managed
+        self._owner_pid = os.getpid()
+
+    def __repr__(self) -> str:
+        return f"Registry(dir={str(self.dir)!r}, url={self.url!r}, managed={self.managed})"
+
+    def _script(self, *args, timeout: float = 300) -> str:
+        return _run("registry.sh", *args, timeout=timeout)
+
+    def start(self) -> "Registry":
+        if self.dir is None:
+            self.dir = make_server_dir("registry")
+        if self.managed:
+            _register(self)
+        self._script("start", self.dir, self.port, self.management_port)
+        return self
+
+    def stop(self) -> None:
+        self._script("stop", self.dir)
+
+    def kill(self) -> None:
+        self._script("kill", self.dir)
+
+    def restart(self) -> None:
+        """Stop and start on the same ports (storage is empty again)."""
+        self._script("restart", self.dir)
+
+    def destroy(self) -> None:
+        """Stop and remove the dir (W2K_KEEP=1: stop only). No-op for unmanaged ones."""
+        if not self.managed or self.dir is None:
+            return
+        if os.environ.get("W2K_KEEP") == "1":
+            if self.dir.exists():
+                self.stop()
+            print(f"servers.py: W2K_KEEP=1, kept {self.dir}")
+        else:
+            self._script("destroy", self.dir)
+        _unregister(self)
+
+    @property
+    def log_file(self) -> Path | None:
+        return self.dir / "registry.log" if self.dir else None
+
+    def log_tail(self, n: int = 40) -> str:
+        return _tail(self.log_file, n) if self.log_file else ""
+
+    def client(self, **conf):
+        """A confluent_kafka SchemaRegistryClient for this registry."""
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+        return SchemaRegistryClient({"url": self.url, **conf})

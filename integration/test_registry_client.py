@@ -9,7 +9,7 @@ with an error naming subject and rule, not retryable; a registry that is down gi
 retryable error and the client recovers when it is back; the wire header we write is
 what AvroDeserializer reads.
 
-The registry is started by integration/servers/registry.sh (the `Registry` class below
+The registry is started by integration/servers/registry.sh (servers.Registry
 wraps it like servers.Postgres / servers.Kafka wrap theirs); W2K_REGISTRY_URL reuses a
 running one instead.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 import servers
-from servers import ServerError
+from servers import Registry, ServerError  # noqa: F401 (ServerError: kept for callers)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -35,65 +35,6 @@ BUILD = Path(os.environ.get("W2K_BUILD_DIR", REPO / "build"))
 W2K_EXIT_RUNTIME = 1
 W2K_EXIT_KAFKA = 5
 API = "/apis/ccompat/v7"
-
-
-class Registry:
-    """An Apicurio Registry (Confluent-compatible API) on 127.0.0.1:port.
-
-    Attributes: dir, port, management_port, url (the ccompat API base), managed."""
-
-    def __init__(self, dir=None, port=None, management_port=None, *, url=None, managed=True):
-        if url is None and (not port or not management_port):
-            p1, p2 = servers.free_ports(2)
-            port = port or p1
-            management_port = management_port or p2
-        self.port = port
-        self.management_port = management_port
-        self.url = url or f"http://{servers.HOST}:{port}{API}"
-        self.dir = Path(dir) if dir else None
-        self.managed = managed
-        self._owner_pid = os.getpid()
-
-    def __repr__(self) -> str:
-        return f"Registry(dir={str(self.dir)!r}, url={self.url!r}, managed={self.managed})"
-
-    def _script(self, *args, timeout: float = 300) -> str:
-        return servers._run("registry.sh", *args, timeout=timeout)
-
-    def start(self) -> "Registry":
-        if self.dir is None:
-            self.dir = servers.make_server_dir("registry")
-        if self.managed:
-            servers._register(self)
-        self._script("start", self.dir, self.port, self.management_port)
-        return self
-
-    def stop(self) -> None:
-        self._script("stop", self.dir)
-
-    def restart(self) -> None:
-        self._script("restart", self.dir)
-
-    def destroy(self) -> None:
-        if not self.managed or self.dir is None:
-            return
-        if os.environ.get("W2K_KEEP") == "1":
-            if self.dir.exists():
-                self.stop()
-        else:
-            self._script("destroy", self.dir)
-        servers._unregister(self)
-
-    @property
-    def log_file(self) -> Path | None:
-        return self.dir / "registry.log" if self.dir else None
-
-    def log_tail(self, n: int = 40) -> str:
-        return servers._tail(self.log_file, n) if self.log_file else ""
-
-    def client(self):
-        from confluent_kafka.schema_registry import SchemaRegistryClient
-        return SchemaRegistryClient({"url": self.url})
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,10 @@
 #      skipped entirely when all are installed already.
 #   2. Apache Kafka broker jars (Maven, integration/kafka/pom.xml) into
 #      $W2K_CACHE/kafka (default: <repo>/.cache/kafka).
-#   3. Python virtualenv <repo>/.venv with integration/requirements.txt.
-#   4. Build: cmake -S . -B build -G Ninja && cmake --build build.
+#   3. Apicurio Registry (Maven, integration/registry/pom.xml) into $W2K_CACHE/apicurio,
+#      via integration/servers/registry.sh fetch (skipped when already there).
+#   4. Python virtualenv <repo>/.venv with integration/requirements.txt.
+#   5. Build: cmake -S . -B build -G Ninja && cmake --build build.
 #
 # Environment: W2K_CACHE (cache root, default <repo>/.cache), W2K_PYTHON (the
 # interpreter for the venv, default /usr/bin/python3).
@@ -23,7 +25,7 @@ for arg in "$@"; do
     case "$arg" in
     --no-build) BUILD=0 ;;
     -h | --help)
-        sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -41,6 +43,7 @@ PACKAGES=(
     openjdk-17-jdk-headless maven ca-certificates
     python3 python3-venv
     kcat clang-format valgrind
+    openssl curl
 )
 
 SUMMARY=()
@@ -109,7 +112,19 @@ else
     step_done kafka "fetched $(find "$KAFKA_DIR" -name '*.jar' | wc -l) jars" $((SECONDS - t))
 fi
 
-# --- 3. Python virtualenv -----------------------------------------------------
+# --- 3. Apicurio Registry (the schema registry of the integration tests) ------
+t=$SECONDS
+if out="$(bash "$REPO/integration/servers/registry.sh" fetch 2>&1)"; then
+    case "$out" in
+    *"already in"*) step_done registry "Apicurio in $CACHE/apicurio (skipped)" $((SECONDS - t)) ;;
+    *) step_done registry "fetched Apicurio into $CACHE/apicurio" $((SECONDS - t)) ;;
+    esac
+else
+    printf '%s\n' "$out" >&2
+    die "could not fetch Apicurio Registry (integration/servers/registry.sh fetch)"
+fi
+
+# --- 4. Python virtualenv -----------------------------------------------------
 t=$SECONDS
 REQ="$REPO/integration/requirements.txt"
 VENV="$REPO/.venv"
@@ -117,7 +132,7 @@ PY="${W2K_PYTHON:-/usr/bin/python3}"
 [[ -x "$PY" ]] || PY="$(command -v python3)" || die "no python3 found"
 vstamp="$(sha256sum "$REQ" | cut -d' ' -f1) $PY"
 if [[ -f "$VENV/.w2k-stamp" && "$(cat "$VENV/.w2k-stamp")" == "$vstamp" ]] &&
-    "$VENV/bin/python" -c 'import confluent_kafka, fastavro, psycopg, pytest, pytest_timeout' 2>/dev/null; then
+    "$VENV/bin/python" -c 'import confluent_kafka, fastavro, psycopg, pytest, pytest_timeout, prometheus_client, yaml' 2>/dev/null; then
     step_done venv "$VENV up to date (skipped)" $((SECONDS - t))
 else
     note "creating the Python virtualenv $VENV"
@@ -125,13 +140,13 @@ else
     "$PY" -m venv "$VENV" || die "python3 -m venv failed (is python3-venv installed?)"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ" ||
         die "pip install -r integration/requirements.txt failed"
-    "$VENV/bin/python" -c 'import confluent_kafka, fastavro, psycopg, pytest, pytest_timeout' ||
+    "$VENV/bin/python" -c 'import confluent_kafka, fastavro, psycopg, pytest, pytest_timeout, prometheus_client, yaml' ||
         die "the virtualenv cannot import its packages"
     echo "$vstamp" >"$VENV/.w2k-stamp"
     step_done venv "created ($(grep -cv -e "^#" -e "^$" "$REQ") requirements)" $((SECONDS - t))
 fi
 
-# --- 4. Build -----------------------------------------------------------------
+# --- 5. Build -----------------------------------------------------------------
 t=$SECONDS
 if ((BUILD)); then
     note "building wal2kafka in $REPO/build"

@@ -12,6 +12,13 @@
 # The broker jars come from scripts/setup.sh ($W2K_CACHE/kafka, default .cache/kafka).
 # Environment: W2K_CACHE, W2K_JAVA (java binary), W2K_KAFKA_HEAP (default "-Xms512m -Xmx1g"),
 #              W2K_KAFKA_START_TIMEOUT (seconds, default 180), W2K_KAFKA_STOP_TIMEOUT (default 60).
+# Variants (unset: the plain broker above). The PLAINTEXT listener on PORT always stays:
+#   W2K_KAFKA_EXTRA_CONFIG=FILE  broker properties appended to DIR/server.properties (a later
+#                                line wins, e.g. listeners=... adding SSL/SASL listeners);
+#                                kept as DIR/extra.properties, so restart reuses it
+#   W2K_KAFKA_ADD_SCRAM=CRED     SCRAM credentials created when DIR is formatted (first start),
+#                                e.g. 'SCRAM-SHA-512=[name=alice,password=secret]'; several:
+#                                one per line (kafka-storage format --add-scram)
 set -euo pipefail
 W2K_SCRIPT=kafka.sh
 # shellcheck source=integration/servers/common.sh
@@ -23,7 +30,7 @@ START_TIMEOUT="${W2K_KAFKA_START_TIMEOUT:-180}"
 STOP_TIMEOUT="${W2K_KAFKA_STOP_TIMEOUT:-60}"
 
 usage() {
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -70,6 +77,18 @@ broker.heartbeat.interval.ms=1000
 broker.session.timeout.ms=4000
 log.cleaner.backoff.ms=1000
 EOF
+    if [[ -n "${W2K_KAFKA_EXTRA_CONFIG:-}" ]]; then
+        [[ -f "$W2K_KAFKA_EXTRA_CONFIG" ]] ||
+            w2k_die "W2K_KAFKA_EXTRA_CONFIG=$W2K_KAFKA_EXTRA_CONFIG is not a file"
+        [[ "$W2K_KAFKA_EXTRA_CONFIG" -ef "$dir/extra.properties" ]] ||
+            cp "$W2K_KAFKA_EXTRA_CONFIG" "$dir/extra.properties"
+    fi
+    if [[ -f "$dir/extra.properties" ]]; then
+        {
+            printf '\n# From W2K_KAFKA_EXTRA_CONFIG (kept as %s)\n' "$dir/extra.properties"
+            cat "$dir/extra.properties"
+        } >>"$dir/server.properties"
+    fi
     printf '%s %s\n' "$port" "$cport" >"$dir/ports"
 }
 
@@ -78,11 +97,15 @@ format_storage() {
     if [[ -f "$dir/data/meta.properties" ]]; then
         return 0 # already formatted: keep topics and data
     fi
+    local scram=() cred
+    while IFS= read -r cred; do
+        [[ -n "$cred" ]] && scram+=(--add-scram "$cred")
+    done <<<"${W2K_KAFKA_ADD_SCRAM:-}"
     id="$("$JAVA" -cp "$cp" kafka.tools.StorageTool random-uuid 2>>"$dir/format.log")" ||
         { w2k_tail "$dir/format.log"; w2k_die "kafka.tools.StorageTool random-uuid failed"; }
     if ! "$JAVA" -Dlog4j2.configurationFile="$W2K_REPO/integration/kafka/log4j2.properties" \
         -Dkafka.logs.dir="$dir" -cp "$cp" kafka.tools.StorageTool format \
-        -t "$id" -c "$dir/server.properties" >>"$dir/format.log" 2>&1; then
+        -t "$id" -c "$dir/server.properties" "${scram[@]}" >>"$dir/format.log" 2>&1; then
         w2k_tail "$dir/format.log"
         w2k_die "formatting Kafka storage in $dir/data failed"
     fi
