@@ -26,6 +26,8 @@ int w2k_log_level_parse(const char *s)
     return -1;
 }
 
+static void emit(w2k_loglevel_t level, const char *msg, const char *hint);
+
 void w2k_log(w2k_loglevel_t level, const char *fmt, ...)
 {
     if (level < log_threshold)
@@ -35,7 +37,18 @@ void w2k_log(w2k_loglevel_t level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    emit(level, msg, NULL);
+}
 
+void w2k_log_hint(w2k_loglevel_t level, const char *msg, const char *hint)
+{
+    if (level >= log_threshold)
+        emit(level, msg, hint && *hint ? hint : NULL);
+}
+
+/* One line: ts, level, msg (and hint), as logfmt or JSON. */
+static void emit(w2k_loglevel_t level, const char *msg, const char *hint)
+{
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
@@ -48,10 +61,18 @@ void w2k_log(w2k_loglevel_t level, const char *fmt, ...)
     if (log_json) {
         w2k_buf_printf(&line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", when, level_names[level]);
         w2k_buf_put_json_string(&line, msg, strlen(msg));
+        if (hint) {
+            w2k_buf_puts(&line, ",\"hint\":");
+            w2k_buf_put_json_string(&line, hint, strlen(hint));
+        }
         w2k_buf_puts(&line, "}\n");
     } else {
         w2k_buf_printf(&line, "ts=%s level=%s msg=", when, level_names[level]);
         w2k_buf_put_json_string(&line, msg, strlen(msg));
+        if (hint) {
+            w2k_buf_puts(&line, " hint=");
+            w2k_buf_put_json_string(&line, hint, strlen(hint));
+        }
         w2k_buf_putc(&line, '\n');
     }
     if (line.data)

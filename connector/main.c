@@ -118,8 +118,15 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* Set once `run` has its logs configured: errors are then log lines too. */
+static bool report_as_log;
+
 static int report(const w2k_err_t *err)
 {
+    if (report_as_log) {
+        w2k_log_hint(W2K_LOG_ERROR, err->msg, err->hint);
+        return err->code ? err->code : W2K_EXIT_RUNTIME;
+    }
     fprintf(stderr, "error: %s\n", err->msg);
     if (err->hint[0]) {
         fputs("hint: ", stderr);
@@ -143,10 +150,11 @@ static int64_t mono_ms(void)
 /* Per-stream supervision: reconnect with exponential backoff and jitter. */
 typedef struct runner_s {
     w2k_stream_t *st;
-    bool running; /* streaming (started successfully) */
-    bool dead;    /* gave up */
-    bool done;    /* finished its work (snapshot = initial_only) */
-    int attempts; /* consecutive failed attempts */
+    bool running;     /* streaming (started successfully) */
+    bool dead;        /* gave up */
+    bool done;        /* finished its work (snapshot = initial_only) */
+    int attempts;     /* failed attempts since the stream last streamed steadily */
+    int64_t up_since; /* when the current start succeeded */
     int64_t failing_since;
     int64_t retry_at;
     w2k_err_t last;
@@ -268,7 +276,9 @@ static int cmd_run(const w2k_config_t *cfg)
     if (!metrics)
         return report(&err);
     if (cfg->metrics_listen)
-        w2k_info("metrics on http://%s/metrics, health on /health", cfg->metrics_listen);
+        w2k_info("metrics on http://%.*s:%d/metrics, health on /health",
+                 (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen),
+                 cfg->metrics_listen, w2k_metrics_port(metrics));
     w2k_registry_t *reg = NULL;
     if (cfg->registry_url && !(reg = open_registry(cfg, &err))) {
         w2k_metrics_stop(metrics);
@@ -314,14 +324,19 @@ static int cmd_run(const w2k_config_t *cfg)
                     w2k_metrics_reconnect(w2k_stream_metrics(x->st));
                 if (w2k_stream_start(x->st, &err) == 0) {
                     if (x->attempts)
-                        w2k_info("stream %s: streaming again after %d failed attempt(s)",
+                        w2k_info("stream %s: started again after %d failed attempt(s)",
                                  w2k_stream_name(x->st), x->attempts);
                     x->running = true;
-                    x->attempts = 0;
+                    x->up_since = now;
                 } else if (stream_failed(cfg, x, &err)) {
                     continue;
                 }
             }
+            /* Only a minute of streaming without failure ends the failure streak: a
+             * stream that fails again right after starting keeps backing off and
+             * reaches the retry limit. */
+            if (x->running && x->attempts && now - x->up_since >= 60000)
+                x->attempts = 0;
             if (!x->running) {
                 int64_t wait = x->retry_at - now;
                 if (wait < timeout)
@@ -404,8 +419,10 @@ static int cmd_run(const w2k_config_t *cfg)
         w2k_info("stopped on request");
     for (int i = 0; i < cfg->nstreams; i++)
         if (r[i].dead) {
-            rc = report(&r[i].last);
-            w2k_error("stream %s stopped: %s", w2k_stream_name(r[i].st), r[i].last.msg);
+            w2k_err_t e = r[i].last;
+            snprintf(e.msg, sizeof e.msg, "stream %s stopped: %.900s", w2k_stream_name(r[i].st),
+                     r[i].last.msg);
+            rc = report(&e);
         }
 out:
     for (int i = 0; i < cfg->nstreams; i++) {
@@ -770,6 +787,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    report_as_log = strcmp(cmd, "run") == 0;
     int rc = strcmp(cmd, "run") == 0        ? cmd_run(cfg)
              : strcmp(cmd, "check") == 0    ? w2k_check_run(cfg, stdout)
              : strcmp(cmd, "ddl") == 0      ? cmd_ddl(cfg, action)
