@@ -263,7 +263,7 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
                          "uses the publication as it finds it:\n%s",
                          sql.data);
         w2k_err_t blamed = *err;
-        if (blame_table(c, config_path, st, &blamed))
+        if (!denied && blame_table(c, config_path, st, &blamed))
             *err = blamed;
         goto out;
     }

@@ -76,6 +76,18 @@ static void connect_error(w2k_err_t *err, PGconn *c, const char *user, bool repl
                      "allow this client in pg_hba.conf, e.g. \"host %s %s <client-address>/32 "
                      "scram-sha-256\", then SELECT pg_reload_conf();",
                      replication ? "replication" : db, user);
+    else if (strstr(m, "certificate verify failed") || strstr(m, "certificate") ||
+             strstr(m, "does not match host name"))
+        w2k_err_hint(err,
+                     "the server's TLS certificate does not verify: point sslrootcert in "
+                     "postgresql.conninfo at the CA that signed it, and with sslmode=verify-full "
+                     "connect by a host name the certificate names");
+    else if (strstr(m, "server does not support SSL"))
+        w2k_err_hint(err, "the server has TLS off: turn ssl on in postgresql.conf, or lower "
+                          "sslmode in postgresql.conninfo");
+    else if (strstr(m, "permission denied for database"))
+        w2k_err_hint(err, "run GRANT CONNECT ON DATABASE %s TO %s; as the database's owner", db,
+                     user);
     else if (strstr(m, "replication") && (strstr(m, "permission") || strstr(m, "must be")))
         w2k_err_hint(err,
                      "give the role the REPLICATION attribute: ALTER ROLE %s WITH "
@@ -175,6 +187,38 @@ PGconn *w2k_pg_connect(const char *conninfo, const char *password_file, bool rep
     return c;
 }
 
+/* The GRANT that fixes "permission denied for <kind> <name>", else a pointer to the
+ * docs. */
+static void privilege_hint(w2k_err_t *err, PGconn *conn, const char *msg)
+{
+    const char *role = conn && PQuser(conn) ? PQuser(conn) : "the_role";
+    static const char *const kinds[][2] = {
+        {"permission denied for schema ", "GRANT USAGE ON SCHEMA"},
+        {"permission denied for table ", "GRANT SELECT ON"},
+        {"permission denied for database ", "GRANT CREATE ON DATABASE"}};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        const char *p = strstr(msg, kinds[i][0]);
+        if (!p)
+            continue;
+        char name[200];
+        snprintf(name, sizeof name, "%s", p + strlen(kinds[i][0]));
+        name[strcspn(name, " \n")] = '\0';
+        if (i == 2)
+            w2k_err_hint(err,
+                         "run %s %s TO %s; (creating a publication needs it), or have the tables' "
+                         "owner create the stream's publication (docs/operations.md)",
+                         kinds[i][1], name, role);
+        else
+            w2k_err_hint(err,
+                         "run %s %s TO %s; (docs/operations.md lists what a wal2kafka role "
+                         "needs)",
+                         kinds[i][1], name, role);
+        return;
+    }
+    w2k_err_hint(err, "the role lacks a privilege: see docs/operations.md for the GRANT "
+                      "statements a wal2kafka role needs");
+}
+
 void w2k_pg_set_error(w2k_err_t *err, PGconn *conn, const PGresult *res, const char *what)
 {
     char line[768];
@@ -200,8 +244,7 @@ void w2k_pg_set_error(w2k_err_t *err, PGconn *conn, const PGresult *res, const c
                           "reconnects");
         err->retryable = true;
     } else if (strcmp(state, "42501") == 0) {
-        w2k_err_hint(err, "the role lacks a privilege: see docs/operations.md for the GRANT "
-                          "statements a wal2kafka role needs");
+        privilege_hint(err, conn, msg);
     } else if (strcmp(state, "53400") == 0) {
         w2k_err_hint(err, "every replication slot is in use: raise max_replication_slots "
                           "(ALTER SYSTEM SET max_replication_slots = ...; then restart "

@@ -146,6 +146,9 @@ static int open_table(w2k_snapshot_t *s, w2k_relcache_t *rc, w2k_err_t *err)
     int rc_ = r ? exec(s->conn, sql.data, "opening the snapshot cursor", err) : -1;
     w2k_buf_free(&sql);
     if (rc_ != 0) {
+        if (strstr(err->msg, "permission denied for table"))
+            w2k_err_hint(err, "run GRANT SELECT ON %s.%s TO %s; (the snapshot reads every row)",
+                         tc->schema, tc->name, PQuser(s->conn));
         w2k_relation_free(rel);
         return -1;
     }

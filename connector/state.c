@@ -81,9 +81,51 @@ static void state_reader_log(const rd_kafka_t *rk, int level, const char *fac, c
     w2k_log(W2K_LOG_DEBUG, "librdkafka (state reader) %s: %s", fac, buf);
 }
 
+/* What the state reader's consumer reported on its way to failing (TLS, SASL). */
+typedef struct reader_errors_s {
+    rd_kafka_resp_err_t code;
+    char reason[512];
+} reader_errors_t;
+
+static void state_reader_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    (void)rk;
+    reader_errors_t *e = opaque;
+    if (code == RD_KAFKA_RESP_ERR__AUTHENTICATION || code == RD_KAFKA_RESP_ERR__SSL || !e->code) {
+        e->code = (rd_kafka_resp_err_t)code;
+        snprintf(e->reason, sizeof e->reason, "%s", reason);
+    }
+}
+
+/* Explain a failure to reach Kafka by what librdkafka saw: credentials and
+ * certificates are not healed by retrying. */
+static void reach_error(w2k_err_t *err, const w2k_config_t *cfg, const char *topic,
+                        rd_kafka_resp_err_t e, const reader_errors_t *seen)
+{
+    if (seen->code == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        w2k_err_set(err, W2K_EXIT_KAFKA, "Kafka at %s refused the credentials: %s",
+                    cfg->kafka_bootstrap, seen->reason);
+        w2k_err_hint(err, "check sasl.mechanisms, sasl.username and sasl.password in "
+                          "kafka.properties (and that the user exists on the brokers)");
+        return;
+    }
+    if (seen->code == RD_KAFKA_RESP_ERR__SSL) {
+        w2k_err_set(err, W2K_EXIT_KAFKA, "TLS with Kafka at %s failed: %s", cfg->kafka_bootstrap,
+                    seen->reason);
+        w2k_err_hint(err, "check ssl.ca.location (the CA that signed the brokers' certificates) "
+                          "and the brokers' host names in kafka.properties");
+        return;
+    }
+    w2k_err_set(err, W2K_EXIT_KAFKA, "cannot read topic %s from Kafka at %s: %s", topic,
+                cfg->kafka_bootstrap, rd_kafka_err2str(e));
+    w2k_err_hint(err, "check that the brokers are up and reachable");
+    err->retryable = true;
+}
+
 int w2k_state_read(const w2k_config_t *cfg, const char *topic, const char *stream,
                    w2k_stream_state_t *out, w2k_err_t *err)
 {
+    reader_errors_t seen = {0, ""};
     char errstr[512];
     memset(out, 0, sizeof *out);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -105,6 +147,8 @@ int w2k_state_read(const w2k_config_t *cfg, const char *topic, const char *strea
         free(kv);
     }
     rd_kafka_conf_set_log_cb(conf, state_reader_log);
+    rd_kafka_conf_set_error_cb(conf, state_reader_error);
+    rd_kafka_conf_set_opaque(conf, &seen);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!rk) {
         rd_kafka_conf_destroy(conf);
@@ -116,10 +160,8 @@ int w2k_state_read(const w2k_config_t *cfg, const char *topic, const char *strea
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
     if (e) {
-        w2k_err_set(err, W2K_EXIT_KAFKA, "cannot read topic %s from Kafka at %s: %s", topic,
-                    cfg->kafka_bootstrap, rd_kafka_err2str(e));
-        w2k_err_hint(err, "check that the brokers are up and reachable");
-        err->retryable = true;
+        rd_kafka_poll(rk, 0); /* serve the error callback */
+        reach_error(err, cfg, topic, e, &seen);
         goto out;
     }
     if (md->topic_cnt != 1 || md->topics[0].err) {
