@@ -93,6 +93,7 @@ struct w2k_stream_s {
     int64_t commit_us;       /* µs since 1970 */
     w2k_lsn_t received;      /* highest WAL position seen */
     w2k_lsn_t last_data_lsn; /* position of the last data message that had one */
+    w2k_lsn_t keepalive_end; /* the server's position from its last keepalive */
     int64_t next_status_ms;
     int64_t next_wal_check_ms;
     bool reply_due;
@@ -220,6 +221,8 @@ void w2k_stream_stop(w2k_stream_t *st)
     st->rc = NULL;
     st->streaming = false;
     st->in_txn = false;
+    /* a new session replays from the confirmed LSN: nothing the old one heard counts */
+    st->keepalive_end = st->received = st->last_data_lsn = 0;
     st->failed = false;
     w2k_lsntrack_reset(st->lt);
 }
@@ -887,6 +890,10 @@ w2k_metrics_stream_t *w2k_stream_metrics(const w2k_stream_t *st)
 
 int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
 {
+    /* Everything acknowledged and nothing open: the server's last known position is
+     * confirmable even if its keepalive came while messages were still in flight. */
+    if (!st->in_txn)
+        w2k_lsntrack_follow(st->lt, st->keepalive_end);
     w2k_lsn_t acked = confirmable(st);
     w2k_metrics_acked(st->ms, acked, w2k_lsntrack_confirmed_time(st->lt));
     w2k_metrics_server_lsn(st->ms, st->received > acked ? st->received : acked);
@@ -1474,6 +1481,8 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
     if (f->type == 'k') {
         if (f->wal_end > st->received)
             st->received = f->wal_end;
+        if (f->wal_end > st->keepalive_end)
+            st->keepalive_end = f->wal_end;
         if (!st->in_txn)
             w2k_lsntrack_follow(st->lt, f->wal_end);
         st->reply_due |= f->reply_requested;
