@@ -106,7 +106,7 @@ valgrind_tests() {
         fi
         n=$((n + 1))
         echo "--- valgrind $name"
-        if ! timeout 900 valgrind -q --leak-check=full --error-exitcode=99 \
+        if ! timeout 900 valgrind -q --fair-sched=yes --leak-check=full --error-exitcode=99 \
             --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
             --track-origins=yes "$REPO/build/$name" "$FIXTURES" >"$REPO/build/valgrind-$name.log" 2>&1; then
             cat "$REPO/build/valgrind-$name.log"
