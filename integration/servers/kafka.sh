@@ -23,6 +23,10 @@ set -euo pipefail
 W2K_SCRIPT=kafka.sh
 # shellcheck source=integration/servers/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=integration/servers/service.sh
+source "$(dirname "${BASH_SOURCE[0]}")/service.sh"
+W2K_SVC_NAME=broker
+W2K_SVC_PID=kafka.pid
 
 JAVA="${W2K_JAVA:-java}"
 KAFKA_LIB="$W2K_CACHE/kafka"
@@ -35,7 +39,7 @@ usage() {
 }
 
 # The broker pid, if DIR/kafka.pid names a live broker of this DIR (guards against pid reuse).
-broker_pid() {
+svc_pid() {
     local dir="$1" pid
     [[ -f "$dir/kafka.pid" ]] || return 1
     pid="$(cat "$dir/kafka.pid" 2>/dev/null || true)"
@@ -129,7 +133,7 @@ cmd_start() {
         w2k_die "no Kafka jars in $KAFKA_LIB (run scripts/setup.sh, or set W2K_CACHE)"
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"
-    if pid="$(broker_pid "$dir")"; then
+    if pid="$(svc_pid "$dir")"; then
         w2k_die "a broker already runs from $dir (pid $pid)"
     fi
     for p in "$port" "$cport"; do
@@ -173,74 +177,4 @@ cmd_start() {
     w2k_log "Kafka broker ready on 127.0.0.1:$port (controller $cport, pid $pid, dir $dir)"
 }
 
-cmd_stop() {
-    [[ $# -eq 1 ]] || usage
-    local dir="$1" pid
-    [[ -d "$dir" ]] || return 0
-    dir="$(cd "$dir" && pwd)"
-    if ! pid="$(broker_pid "$dir")"; then
-        rm -f "$dir/kafka.pid"
-        return 0
-    fi
-    kill -TERM "$pid" 2>/dev/null || true
-    if ! w2k_wait_exit "$pid" "$STOP_TIMEOUT"; then
-        w2k_log "broker pid $pid did not stop within ${STOP_TIMEOUT}s after SIGTERM; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        w2k_wait_exit "$pid" 30 || w2k_die "broker pid $pid survives SIGKILL"
-    fi
-    rm -f "$dir/kafka.pid"
-}
-
-cmd_kill() {
-    [[ $# -eq 1 ]] || usage
-    local dir="$1" pid
-    [[ -d "$dir" ]] || return 0
-    dir="$(cd "$dir" && pwd)"
-    if pid="$(broker_pid "$dir")"; then
-        kill -KILL "$pid" 2>/dev/null || true
-        w2k_wait_exit "$pid" 30 || w2k_die "broker pid $pid survives SIGKILL"
-    fi
-    rm -f "$dir/kafka.pid"
-}
-
-cmd_restart() {
-    [[ $# -eq 1 ]] || usage
-    local dir="$1" port cport
-    [[ -f "$dir/ports" ]] || w2k_die "$dir has no broker (no $dir/ports): use start"
-    read -r port cport <"$dir/ports"
-    cmd_stop "$dir"
-    cmd_start "$dir" "$port" "$cport"
-}
-
-cmd_status() {
-    [[ $# -eq 1 ]] || usage
-    local dir="$1" pid
-    if [[ -d "$dir" ]] && pid="$(broker_pid "$(cd "$dir" && pwd)")"; then
-        echo "running (pid $pid)"
-        return 0
-    fi
-    echo "stopped"
-    return 3
-}
-
-cmd_destroy() {
-    [[ $# -eq 1 ]] || usage
-    local dir="$1"
-    [[ -d "$dir" ]] || return 0
-    cmd_stop "$dir"
-    rm -rf -- "$dir"
-}
-
-[[ $# -ge 1 ]] || usage
-cmd="$1"
-shift
-case "$cmd" in
-start) cmd_start "$@" ;;
-stop) cmd_stop "$@" ;;
-kill) cmd_kill "$@" ;;
-restart) cmd_restart "$@" ;;
-status) cmd_status "$@" ;;
-destroy) cmd_destroy "$@" ;;
--h | --help | help) usage ;;
-*) usage ;;
-esac
+w2k_svc_main "$@"

@@ -23,6 +23,10 @@ set -euo pipefail
 W2K_SCRIPT=registry.sh
 # shellcheck source=integration/servers/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=integration/servers/service.sh
+source "$(dirname "${BASH_SOURCE[0]}")/service.sh"
+W2K_SVC_NAME=registry
+W2K_SVC_PID=registry.pid
 
 APICURIO_DIR="$W2K_CACHE/apicurio"
 POM="$W2K_REPO/integration/registry/pom.xml"
@@ -66,7 +70,7 @@ find_java() {
 }
 
 # The registry pid, if DIR/registry.pid names a live registry of this DIR (guards against pid reuse).
-registry_pid() {
+svc_pid() {
     local dir="$1" pid
     [[ -f "$dir/registry.pid" ]] || return 1
     pid="$(cat "$dir/registry.pid" 2>/dev/null || true)"
@@ -165,7 +169,7 @@ cmd_start() {
         w2k_die "no Java $minjava+ for $(basename "$jar") (W2K_REGISTRY_JAVA=${W2K_REGISTRY_JAVA:-unset}): install one, or fetch Apicurio 2.x, which runs on Java 17 (W2K_APICURIO_LINE=2 registry.sh fetch)"
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"
-    if pid="$(registry_pid "$dir")"; then
+    if pid="$(svc_pid "$dir")"; then
         w2k_die "a registry already runs from $dir (pid $pid)"
     fi
     for p in "$port" "$mport"; do
@@ -206,75 +210,4 @@ cmd_start() {
     w2k_log "schema registry ready at http://127.0.0.1:$port$API (management $mport, pid $pid, java $(java_major "$java"), dir $dir)"
 }
 
-cmd_stop() {
-    [[ $# -eq 1 ]] || usage
-    local dir="$1" pid
-    [[ -d "$dir" ]] || return 0
-    dir="$(cd "$dir" && pwd)"
-    if ! pid="$(registry_pid "$dir")"; then
-        rm -f "$dir/registry.pid"
-        return 0
-    fi
-    kill -TERM "$pid" 2>/dev/null || true
-    if ! w2k_wait_exit "$pid" "$STOP_TIMEOUT"; then
-        w2k_log "registry pid $pid did not stop within ${STOP_TIMEOUT}s after SIGTERM; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        w2k_wait_exit "$pid" 30 || w2k_die "registry pid $pid survives SIGKILL"
-    fi
-    rm -f "$dir/registry.pid"
-}
-
-cmd_kill() {
-    [[ $# -eq 1 ]] || usage
-    local dir="$1" pid
-    [[ -d "$dir" ]] || return 0
-    dir="$(cd "$dir" && pwd)"
-    if pid="$(registry_pid "$dir")"; then
-        kill -KILL "$pid" 2>/dev/null || true
-        w2k_wait_exit "$pid" 30 || w2k_die "registry pid $pid survives SIGKILL"
-    fi
-    rm -f "$dir/registry.pid"
-}
-
-cmd_restart() {
-    [[ $# -eq 1 ]] || usage
-    local dir="$1" port mport
-    [[ -f "$dir/ports" ]] || w2k_die "$dir has no registry (no $dir/ports): use start"
-    read -r port mport <"$dir/ports"
-    cmd_stop "$dir"
-    cmd_start "$dir" "$port" "$mport"
-}
-
-cmd_status() {
-    [[ $# -eq 1 ]] || usage
-    local dir="$1" pid
-    if [[ -d "$dir" ]] && pid="$(registry_pid "$(cd "$dir" && pwd)")"; then
-        echo "running (pid $pid)"
-        return 0
-    fi
-    echo "stopped"
-    return 3
-}
-
-cmd_destroy() {
-    [[ $# -eq 1 ]] || usage
-    local dir="$1"
-    [[ -d "$dir" ]] || return 0
-    cmd_stop "$dir"
-    rm -rf -- "$dir"
-}
-
-[[ $# -ge 1 ]] || usage
-cmd="$1"
-shift
-case "$cmd" in
-fetch) cmd_fetch "$@" ;;
-start) cmd_start "$@" ;;
-stop) cmd_stop "$@" ;;
-kill) cmd_kill "$@" ;;
-restart) cmd_restart "$@" ;;
-status) cmd_status "$@" ;;
-destroy) cmd_destroy "$@" ;;
--h | --help | help) usage ;;
-*) usage ;;
-esac
+w2k_svc_main "$@"
