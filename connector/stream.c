@@ -1365,10 +1365,73 @@ static int handle_watermark(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t ls
     return rc;
 }
 
+/* True when a pattern of the stream matches schema.name and no exclude does. */
+static bool pattern_matches(const w2k_stream_t *st, const char *schema, const char *name)
+{
+    const w2k_stream_cfg_t *sc = st->scfg;
+    for (int i = 0; i < sc->ntables; i++)
+        if (has_pattern(&sc->tables[i]) && w2k_glob_match(sc->tables[i].schema, schema) &&
+            w2k_glob_match(sc->tables[i].name, name))
+            return !excluded(sc, schema, name);
+    return false;
+}
+
+/* With a column list pushed into the publication, keep only the listed columns of rel
+ * (in table order, with their key flags), as pgoutput's Relation message will. */
+static void keep_published_columns(const w2k_stream_t *st, w2k_relation_t *rel, uint8_t *flags)
+{
+    const w2k_table_cfg_t *t = table_cfg(st, rel->schema, rel->name);
+    if (st->connector_filters || !t || !t->ncolumns)
+        return;
+    int n = 0;
+    for (int i = 0; i < rel->ncols; i++) {
+        bool listed = false;
+        for (int k = 0; k < t->ncolumns && !listed; k++)
+            listed = strcmp(rel->cols[i].name, t->columns[k]) == 0;
+        if (listed) {
+            rel->cols[n] = rel->cols[i];
+            flags[n++] = flags[i];
+        }
+    }
+    rel->ncols = n;
+}
+
+/* The table as a captured statement left it: from the columns in the message (read
+ * inside the statement's transaction), or, from a trigger of an older release, from
+ * the catalog now (which may not show the statement yet, or already a later one).
+ * Returns 0 with *rel (NULL when an older trigger's message names a table not in the
+ * publication), or -1 with err when the types cannot be looked up. */
+static int ddl_relation(w2k_stream_t *st, const w2k_ddl_event_t *ev, w2k_relation_t **rel,
+                        w2k_err_t *err)
+{
+    uint8_t *flags = malloc(W2K_PG_MAX_COLUMNS);
+    *rel = flags ? w2k_ddl_relation(ev, flags) : NULL;
+    if (*rel) {
+        keep_published_columns(st, *rel, flags);
+        int rc = w2k_catalog_describe(st->catalog, *rel, flags, err);
+        free(flags);
+        if (rc != 0) {
+            w2k_relation_free(*rel);
+            *rel = NULL;
+        }
+        return rc;
+    }
+    free(flags);
+    if (ev->columns)
+        w2k_warn("stream %s: the columns in a %s message for table %s.%s are malformed; "
+                 "reading them from the catalog",
+                 st->scfg->name, W2K_DDL_PREFIX, ev->schema, ev->name);
+    char *filter = NULL;
+    w2k_err_t lerr;
+    *rel =
+        w2k_catalog_table(st->catalog, st->scfg->publication, ev->schema, ev->name, &filter, &lerr);
+    free(filter);
+    return 0;
+}
+
 /* A statement captured by the DDL trigger (wal2kafka ddl install): announce what it did
- * to one of the stream's tables, in transaction order, even if no row follows. The
- * columns after it are read from the catalog now (when catching up on old WAL, that
- * may already be a later shape). */
+ * to one of the stream's tables (or a table a pattern of it matches), in transaction
+ * order, even if no row follows, with the columns the statement left. */
 static int handle_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
 {
     if (!(m->u.message.flags & 1) || !st->in_txn)
@@ -1392,7 +1455,7 @@ static int handle_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn,
     for (int i = 0; i < st->nours && !known; i++)
         if (st->ours[i].relid == ev.relid)
             known = &st->ours[i];
-    if (!known && !table_cfg(st, ev.schema, ev.name))
+    if (!known && !table_cfg(st, ev.schema, ev.name) && !pattern_matches(st, ev.schema, ev.name))
         goto out; /* not one of ours */
     if (!known) {
         w2k_pubtable_t *v = realloc(st->ours, ((size_t)st->nours + 1) * sizeof *v);
@@ -1424,11 +1487,10 @@ static int handle_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn,
     if (strcmp(ev.command, "DROP TABLE") == 0) {
         ch.type = "drop";
     } else {
-        char *filter = NULL;
-        w2k_err_t lerr;
-        now = w2k_catalog_table(st->catalog, st->scfg->publication, ev.schema, ev.name, &filter,
-                                &lerr);
-        free(filter);
+        if (ddl_relation(st, &ev, &now, err) != 0) {
+            rc = -1;
+            goto out;
+        }
         ch.type = strncmp(ev.command, "CREATE", 6) == 0 ? "create" : renamed ? "rename" : "alter";
         ch.new_rel = now;
     }
