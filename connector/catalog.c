@@ -151,8 +151,19 @@ static bool publication_has_tables(PGconn *c, const w2k_stream_cfg_t *st)
     return same;
 }
 
+/* The key under which the publication's comment notes the OID of a table configured
+ * as schema.name. */
+static uint64_t name_key(const char *schema, const char *name)
+{
+    char full[160];
+    int n = snprintf(full, sizeof full, "%s\x1f%s", schema, name);
+    return fnv1a(full, n < (int)sizeof full ? (size_t)n : sizeof full - 1);
+}
+
 int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
-                                   const w2k_stream_cfg_t *cfg_st, bool resuming, w2k_err_t *err)
+                                   const w2k_stream_cfg_t *cfg_st,
+                                   const w2k_pubtable_t *const *configured, bool resuming,
+                                   w2k_err_t *err)
 {
     unsigned ops = 0;
     /* The tables that exist: all of them on a first start; a stream that has run before
@@ -162,17 +173,25 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
     present.tables = tables;
     present.ntables = 0;
     int rc = -1;
+    /* each table's OID under the name its configuration entry gives it, so that a table
+     * renamed since is still found by that name (w2k_catalog_renamed_table) */
+    w2k_buf_t oids = W2K_BUF_INIT;
     for (int i = 0; i < cfg_st->ntables; i++) {
         const w2k_table_cfg_t *t = &cfg_st->tables[i];
         const char *params[2] = {t->schema, t->name};
         PGresult *r = w2k_pg_query(c, err, "looking up a table",
-                                   "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON "
+                                   "SELECT c.relkind, c.oid FROM pg_class c JOIN pg_namespace n ON "
                                    "n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
                                    2, params);
         if (!r)
             goto out_tables;
         int found = PQntuples(r) == 1;
         char kind = found ? PQgetvalue(r, 0, 0)[0] : 0;
+        if (found) {
+            const w2k_pubtable_t *as = configured ? configured[i] : NULL;
+            w2k_buf_printf(&oids, " %s:%016" PRIx64, PQgetvalue(r, 0, 1),
+                           as ? name_key(as->schema, as->name) : name_key(t->schema, t->name));
+        }
         PQclear(r);
         if (!found && resuming) {
             w2k_warn("%s:%d: table %s.%s of stream %s no longer exists (dropped?); streaming the "
@@ -206,11 +225,10 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
             w2k_buf_puts(&def, ", ");
         put_table_clause(&def, c, &st->tables[i]);
     }
-    w2k_buf_t publish = W2K_BUF_INIT;
+    w2k_buf_t publish = W2K_BUF_INIT, tag = W2K_BUF_INIT;
     put_publish(&publish, ops);
-    char tag[64];
     uint64_t h = fnv1a(def.data, def.len) ^ fnv1a(publish.data, publish.len);
-    snprintf(tag, sizeof tag, "wal2kafka:%016" PRIx64, h);
+    w2k_buf_printf(&tag, "wal2kafka:%016" PRIx64 "%s", h, oids.data ? oids.data : "");
 
     const char *params[1] = {st->publication};
     PGresult *r = w2k_pg_query(c, err, "looking up the publication",
@@ -220,7 +238,7 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
     if (!r)
         goto out;
     int exists = PQntuples(r) == 1;
-    int same = exists && strcmp(PQgetvalue(r, 0, 0), tag) == 0;
+    int same = exists && strcmp(PQgetvalue(r, 0, 0), tag.data) == 0;
     PQclear(r);
     if (same) {
         rc = 0;
@@ -232,7 +250,7 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
                        def.data + strlen("FOR "), qpub, publish.data);
     else
         w2k_buf_printf(&sql, "CREATE PUBLICATION %s %s WITH (%s); ", qpub, def.data, publish.data);
-    w2k_buf_printf(&sql, "COMMENT ON PUBLICATION %s IS '%s';", qpub, tag);
+    w2k_buf_printf(&sql, "COMMENT ON PUBLICATION %s IS '%s';", qpub, tag.data);
     PQfreemem(qpub);
     if (exec_ok(c, "BEGIN", err, "starting a transaction") != 0)
         goto out;
@@ -277,9 +295,66 @@ out:
     w2k_buf_free(&def);
     w2k_buf_free(&sql);
     w2k_buf_free(&publish);
+    w2k_buf_free(&tag);
 out_tables:
+    w2k_buf_free(&oids);
     free(tables);
     return rc;
+}
+
+int w2k_catalog_renamed_table(PGconn *c, const char *pub, const char *schema, const char *name,
+                              w2k_pubtable_t *out, w2k_err_t *err)
+{
+    const char *p[2] = {schema, name};
+    PGresult *r = w2k_pg_query(c, err, "looking up a table",
+                               "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                               "c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                               2, p);
+    if (!r)
+        return -1;
+    int exists = PQntuples(r) > 0;
+    PQclear(r);
+    if (exists)
+        return 0;
+    const char *q[1] = {pub};
+    r = w2k_pg_query(c, err, "looking up the publication",
+                     "SELECT coalesce(obj_description(oid, 'pg_publication'), '') FROM "
+                     "pg_publication WHERE pubname = $1",
+                     1, q);
+    if (!r)
+        return -1;
+    char want[24], relid[16] = "";
+    snprintf(want, sizeof want, ":%016" PRIx64, name_key(schema, name));
+    if (PQntuples(r) == 1 && strncmp(PQgetvalue(r, 0, 0), "wal2kafka:", 10) == 0) {
+        /* " <oid>:<key>" after the tag's hash */
+        for (const char *e = strchr(PQgetvalue(r, 0, 0), ' '); e && !relid[0];
+             e = strchr(e + 1, ' ')) {
+            size_t n = strspn(e + 1, "0123456789");
+            if (n && n < sizeof relid && strncmp(e + 1 + n, want, strlen(want)) == 0 &&
+                (e[1 + n + strlen(want)] == ' ' || e[1 + n + strlen(want)] == '\0'))
+                snprintf(relid, sizeof relid, "%.*s", (int)n, e + 1);
+        }
+    }
+    PQclear(r);
+    if (!relid[0])
+        return 0;
+    const char *q2[2] = {relid, pub};
+    r = w2k_pg_query(c, err, "looking up a renamed table",
+                     "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                     "c.relnamespace JOIN pg_publication_rel pr ON pr.prrelid = c.oid JOIN "
+                     "pg_publication p ON p.oid = pr.prpubid WHERE c.oid = $1::oid AND "
+                     "p.pubname = $2",
+                     2, q2);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) == 1;
+    if (found) {
+        out->relid = (uint32_t)strtoul(relid, NULL, 10);
+        snprintf(out->schema, sizeof out->schema, "%s", PQgetvalue(r, 0, 0));
+        snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+    return found;
 }
 
 int w2k_catalog_slot(PGconn *c, const char *slot, w2k_slot_info_t *out, w2k_err_t *err)

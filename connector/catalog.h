@@ -17,14 +17,6 @@
  * -1 with err saying what to change. *version_num receives server_version_num. */
 int w2k_catalog_check_server(PGconn *c, int *version_num, w2k_err_t *err);
 
-/* Make the stream's publication carry exactly the configured tables (with column lists,
- * row filters and operations): create it when missing, alter it when the
- * configuration changed. Every table must exist, except when resuming a stream that has
- * run before: tables dropped since are left out with a warning. Returns 0, or -1 with err naming
- * the table or config line at fault. */
-int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
-                                   bool resuming, w2k_err_t *err);
-
 typedef struct w2k_slot_info_s {
     bool exists;
     char plugin[64];
@@ -81,6 +73,25 @@ typedef struct w2k_pubtable_s {
     char schema[64];
     char name[64];
 } w2k_pubtable_t;
+
+/* Make the stream's publication carry exactly the configured tables (with column lists,
+ * row filters and operations): create it when missing, alter it when the
+ * configuration changed. Every table must exist, except when resuming a stream that has
+ * run before: tables dropped since are left out with a warning. configured (NULL, or
+ * one entry per table, each NULL or a name) gives the name a table's configuration
+ * entry names it by when that is not its name (it was renamed): the publication's
+ * comment notes each table's OID under that name, for w2k_catalog_renamed_table.
+ * Returns 0, or -1 with err naming the table or config line at fault. */
+int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
+                                   const w2k_pubtable_t *const *configured, bool resuming,
+                                   w2k_err_t *err);
+
+/* A renamed table: when no table is named schema.name, the table publication pub took
+ * in under that name (its OID is noted in the publication's comment), if it still
+ * exists and is still in pub. Returns 1 with *out (OID, current schema and name), 0
+ * when a table of that name exists or none was renamed from it, or -1 with err. */
+int w2k_catalog_renamed_table(PGconn *c, const char *pub, const char *schema, const char *name,
+                              w2k_pubtable_t *out, w2k_err_t *err);
 
 /* The tables in publication pub, into a malloc'd array (*n entries). Returns 0, or -1
  * with err. */

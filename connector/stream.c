@@ -113,6 +113,14 @@ struct w2k_stream_s {
     int eff_cap; /* room in eff.tables for tables that join while running */
     int64_t next_pattern_check_ms;
     int nours;
+
+    /* per eff table: the name its entry gives it when it was renamed since (relid != 0),
+     * noted in the publication's comment */
+    w2k_pubtable_t *eff_as;
+    /* "schema.table" of the tables new in the publication at start: re-read them */
+    char **joined;
+    int njoined;
+
     w2k_buf_t key, value, key2;
     bool *changed; /* per column, for updates */
 };
@@ -242,6 +250,9 @@ void w2k_stream_destroy(w2k_stream_t *st)
     for (int i = 0; i < st->nresnap_queue; i++)
         free(st->resnap_queue[i]);
     free(st->resnap_queue);
+    for (int i = 0; i < st->njoined; i++)
+        free(st->joined[i]);
+    free(st->joined);
     free(st->pold);
     free(st->pnew);
     free(st->pfill);
@@ -515,6 +526,8 @@ static void free_tables(w2k_stream_t *st)
     free(st->eff.tables);
     st->eff.tables = NULL;
     st->eff.ntables = 0;
+    free(st->eff_as);
+    st->eff_as = NULL;
 }
 
 static bool has_pattern(const w2k_table_cfg_t *t)
@@ -624,16 +637,43 @@ static int resolve_tables(w2k_stream_t *st, int version, w2k_err_t *err)
     st->eff.tables = calloc((size_t)st->eff_cap + 1, sizeof *st->eff.tables);
     st->eff_names = calloc((size_t)st->eff_cap * 2 + 1, sizeof *st->eff_names);
     st->filters = calloc((size_t)st->eff_cap + 1, sizeof *st->filters);
-    if (!st->eff.tables || !st->eff_names || !st->filters) {
+    st->eff_as = calloc((size_t)st->eff_cap + 1, sizeof *st->eff_as);
+    if (!st->eff.tables || !st->eff_names || !st->filters || !st->eff_as) {
         PQclear(all);
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         return -1;
     }
-    /* exact names first: their settings win over a pattern's */
-    for (int i = 0; i < sc->ntables; i++)
-        if (!has_pattern(&sc->tables[i]) &&
-            !listed(&st->eff, sc->tables[i].schema, sc->tables[i].name))
-            st->eff.tables[st->eff.ntables++] = sc->tables[i];
+    /* exact names first: their settings win over a pattern's; a table renamed since it
+     * joined under its configured name goes on under its new name */
+    for (int i = 0; i < sc->ntables; i++) {
+        const w2k_table_cfg_t *t = &sc->tables[i];
+        if (has_pattern(t))
+            continue;
+        w2k_table_cfg_t e = *t;
+        w2k_pubtable_t now;
+        int renamed =
+            w2k_catalog_renamed_table(st->catalog, sc->publication, t->schema, t->name, &now, err);
+        if (renamed < 0) {
+            PQclear(all);
+            return -1;
+        }
+        if (renamed) {
+            e.schema = st->eff_names[st->neff_names++] = strdup(now.schema);
+            e.name = st->eff_names[st->neff_names++] = strdup(now.name);
+            w2k_info("%s:%d: table %s.%s of stream %s was renamed to %s.%s; streaming it under "
+                     "its new name (its rows go to the topic of that name): update the "
+                     "configuration",
+                     st->cfg->path, t->line, t->schema, t->name, sc->name, now.schema, now.name);
+        }
+        if (!e.schema || !e.name || listed(&st->eff, e.schema, e.name))
+            continue;
+        if (renamed) {
+            st->eff_as[st->eff.ntables] = now;
+            snprintf(st->eff_as[st->eff.ntables].schema, sizeof now.schema, "%s", t->schema);
+            snprintf(st->eff_as[st->eff.ntables].name, sizeof now.name, "%s", t->name);
+        }
+        st->eff.tables[st->eff.ntables++] = e;
+    }
     if (all)
         match_patterns(st, all, true);
     PQclear(all);
@@ -676,6 +716,74 @@ static w2k_stream_cfg_t publication_cfg(const w2k_stream_t *st, w2k_table_cfg_t 
     return pub;
 }
 
+/* Make the stream's publication carry its tables (w2k_catalog_ensure_publication).
+ * Returns 0, or -1 with err. */
+static int ensure_publication(w2k_stream_t *st, bool resuming, w2k_err_t *err)
+{
+    int n = st->eff.ntables;
+    w2k_table_cfg_t *scratch = calloc((size_t)n + 1, sizeof *scratch);
+    const w2k_pubtable_t **as = calloc((size_t)n + 1, sizeof *as);
+    int rc = -1;
+    if (!scratch || !as) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    } else {
+        for (int i = 0; i < n; i++)
+            as[i] = st->eff_as[i].relid ? &st->eff_as[i] : NULL;
+        w2k_stream_cfg_t pub = publication_cfg(st, scratch);
+        rc = w2k_catalog_ensure_publication(st->catalog, st->cfg->path, &pub, as, resuming, err);
+    }
+    free(scratch);
+    free(as);
+    return rc;
+}
+
+/* Note the tables of the publication (st->ours) that were not in it before (OIDs in
+ * before): they joined the stream now, and their rows are read once streaming from an
+ * existing slot resumes. */
+static void note_joined(w2k_stream_t *st, const w2k_pubtable_t *before, int nbefore)
+{
+    for (int i = 0; i < st->nours; i++) {
+        bool old = false;
+        for (int k = 0; k < nbefore && !old; k++)
+            old = before[k].relid == st->ours[i].relid;
+        char full[160];
+        snprintf(full, sizeof full, "%s.%s", st->ours[i].schema, st->ours[i].name);
+        for (int k = 0; k < st->njoined && !old; k++)
+            old = strcmp(st->joined[k], full) == 0;
+        if (old)
+            continue;
+        char **v = realloc(st->joined, ((size_t)st->njoined + 1) * sizeof *v);
+        if (!v)
+            return;
+        st->joined = v;
+        if ((v[st->njoined] = strdup(full)))
+            st->njoined++;
+    }
+}
+
+static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name);
+
+/* Streaming resumes from an existing slot (queue): tables that joined at start are
+ * re-read while streaming, so their rows written before they joined are not missed
+ * (as for a table a pattern picks up while running). A new slot's snapshot reads them
+ * all (or snapshot = never): nothing to do. */
+static void reread_joined(w2k_stream_t *st, bool queue)
+{
+    for (int i = 0; i < st->njoined; i++) {
+        char *dot = strchr(st->joined[i], '.');
+        if (queue && dot) {
+            *dot = '\0';
+            w2k_info("stream %s: table %s.%s joins the stream", st->scfg->name, st->joined[i],
+                     dot + 1);
+            queue_resnap(st, st->joined[i], dot + 1);
+        }
+        free(st->joined[i]);
+    }
+    free(st->joined);
+    st->joined = NULL;
+    st->njoined = 0;
+}
+
 static int stream_start(w2k_stream_t *st, w2k_err_t *err)
 {
     const w2k_config_t *cfg = st->cfg;
@@ -695,16 +803,21 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0 ||
         resolve_tables(st, version, err) != 0)
         goto fail;
-    w2k_table_cfg_t *scratch = calloc((size_t)st->eff.ntables + 1, sizeof *scratch);
-    w2k_stream_cfg_t pub = publication_cfg(st, scratch);
-    int prc = w2k_catalog_ensure_publication(st->catalog, cfg->path, &pub, st->state.found, err);
-    free(scratch);
-    if (prc != 0)
+    w2k_pubtable_t *before = NULL;
+    int nbefore = 0;
+    if (w2k_catalog_publication_tables(st->catalog, sc->publication, &before, &nbefore, err) != 0 ||
+        ensure_publication(st, st->state.found, err) != 0) {
+        free(before);
         goto fail;
+    }
     warn_tables(st);
     free(st->ours);
-    if (w2k_catalog_publication_tables(st->catalog, sc->publication, &st->ours, &st->nours, err) !=
-        0)
+    int orc =
+        w2k_catalog_publication_tables(st->catalog, sc->publication, &st->ours, &st->nours, err);
+    if (orc == 0)
+        note_joined(st, before, nbefore);
+    free(before);
+    if (orc != 0)
         goto fail;
     st->repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, err);
     if (!st->repl || w2k_pg_identify(st->repl, &st->ident, err) != 0)
@@ -795,6 +908,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         w2k_info("created replication slot %s at %s for stream %s%s", sc->slot,
                  w2k_lsn_str(st->snap_lsn, lsn), sc->name,
                  snapshot ? "; taking the initial snapshot" : "");
+        reread_joined(st, false);
         if (snapshot) {
             if (start_snapshot(st, snapshot_name, true, err) != 0)
                 goto fail;
@@ -807,6 +921,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         if (save_state(st, st->state.found ? st->state.snapshot : "unknown",
                        st->state.found ? st->state.snapshot_lsn : 0, err) != 0)
             goto fail;
+        reread_joined(st, true);
     }
     if (start_streaming(st, err) != 0)
         goto fail;
@@ -1365,10 +1480,73 @@ static int handle_watermark(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t ls
     return rc;
 }
 
+/* True when a pattern of the stream matches schema.name and no exclude does. */
+static bool pattern_matches(const w2k_stream_t *st, const char *schema, const char *name)
+{
+    const w2k_stream_cfg_t *sc = st->scfg;
+    for (int i = 0; i < sc->ntables; i++)
+        if (has_pattern(&sc->tables[i]) && w2k_glob_match(sc->tables[i].schema, schema) &&
+            w2k_glob_match(sc->tables[i].name, name))
+            return !excluded(sc, schema, name);
+    return false;
+}
+
+/* With a column list pushed into the publication, keep only the listed columns of rel
+ * (in table order, with their key flags), as pgoutput's Relation message will. */
+static void keep_published_columns(const w2k_stream_t *st, w2k_relation_t *rel, uint8_t *flags)
+{
+    const w2k_table_cfg_t *t = table_cfg(st, rel->schema, rel->name);
+    if (st->connector_filters || !t || !t->ncolumns)
+        return;
+    int n = 0;
+    for (int i = 0; i < rel->ncols; i++) {
+        bool listed = false;
+        for (int k = 0; k < t->ncolumns && !listed; k++)
+            listed = strcmp(rel->cols[i].name, t->columns[k]) == 0;
+        if (listed) {
+            rel->cols[n] = rel->cols[i];
+            flags[n++] = flags[i];
+        }
+    }
+    rel->ncols = n;
+}
+
+/* The table as a captured statement left it: from the columns in the message (read
+ * inside the statement's transaction), or, from a trigger of an older release, from
+ * the catalog now (which may not show the statement yet, or already a later one).
+ * Returns 0 with *rel (NULL when an older trigger's message names a table not in the
+ * publication), or -1 with err when the types cannot be looked up. */
+static int ddl_relation(w2k_stream_t *st, const w2k_ddl_event_t *ev, w2k_relation_t **rel,
+                        w2k_err_t *err)
+{
+    uint8_t *flags = malloc(W2K_PG_MAX_COLUMNS);
+    *rel = flags ? w2k_ddl_relation(ev, flags) : NULL;
+    if (*rel) {
+        keep_published_columns(st, *rel, flags);
+        int rc = w2k_catalog_describe(st->catalog, *rel, flags, err);
+        free(flags);
+        if (rc != 0) {
+            w2k_relation_free(*rel);
+            *rel = NULL;
+        }
+        return rc;
+    }
+    free(flags);
+    if (ev->columns)
+        w2k_warn("stream %s: the columns in a %s message for table %s.%s are malformed; "
+                 "reading them from the catalog",
+                 st->scfg->name, W2K_DDL_PREFIX, ev->schema, ev->name);
+    char *filter = NULL;
+    w2k_err_t lerr;
+    *rel =
+        w2k_catalog_table(st->catalog, st->scfg->publication, ev->schema, ev->name, &filter, &lerr);
+    free(filter);
+    return 0;
+}
+
 /* A statement captured by the DDL trigger (wal2kafka ddl install): announce what it did
- * to one of the stream's tables, in transaction order, even if no row follows. The
- * columns after it are read from the catalog now (when catching up on old WAL, that
- * may already be a later shape). */
+ * to one of the stream's tables (or a table a pattern of it matches), in transaction
+ * order, even if no row follows, with the columns the statement left. */
 static int handle_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
 {
     if (!(m->u.message.flags & 1) || !st->in_txn)
@@ -1392,7 +1570,7 @@ static int handle_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn,
     for (int i = 0; i < st->nours && !known; i++)
         if (st->ours[i].relid == ev.relid)
             known = &st->ours[i];
-    if (!known && !table_cfg(st, ev.schema, ev.name))
+    if (!known && !table_cfg(st, ev.schema, ev.name) && !pattern_matches(st, ev.schema, ev.name))
         goto out; /* not one of ours */
     if (!known) {
         w2k_pubtable_t *v = realloc(st->ours, ((size_t)st->nours + 1) * sizeof *v);
@@ -1424,11 +1602,10 @@ static int handle_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn,
     if (strcmp(ev.command, "DROP TABLE") == 0) {
         ch.type = "drop";
     } else {
-        char *filter = NULL;
-        w2k_err_t lerr;
-        now = w2k_catalog_table(st->catalog, st->scfg->publication, ev.schema, ev.name, &filter,
-                                &lerr);
-        free(filter);
+        if (ddl_relation(st, &ev, &now, err) != 0) {
+            rc = -1;
+            goto out;
+        }
         ch.type = strncmp(ev.command, "CREATE", 6) == 0 ? "create" : renamed ? "rename" : "alter";
         ch.new_rel = now;
     }
@@ -1662,11 +1839,7 @@ static int join_new_tables(w2k_stream_t *st, w2k_err_t *err)
     for (int i = before; i < st->eff.ntables; i++)
         if (parse_filter(st, i, err) != 0)
             return -1;
-    w2k_table_cfg_t *scratch = calloc((size_t)st->eff.ntables + 1, sizeof *scratch);
-    w2k_stream_cfg_t pub = publication_cfg(st, scratch);
-    int rc = w2k_catalog_ensure_publication(st->catalog, st->cfg->path, &pub, true, err);
-    free(scratch);
-    if (rc != 0)
+    if (ensure_publication(st, true, err) != 0)
         return -1;
     for (int i = before; i < st->eff.ntables; i++) {
         w2k_info("stream %s: new table %s.%s joins the stream", st->scfg->name,

@@ -99,6 +99,87 @@ static void ddl_messages(void)
         char b[64];
         CHECK_INT(w2k_ddl_parse(bad[i], strlen(bad[i]), b, &ev), -1);
     }
+    /* version 1 carries no columns */
+    uint8_t flags[8];
+    CHECK_INT(w2k_ddl_parse(msg, sizeof msg - 1, buf, &ev), 0);
+    CHECK(ev.columns == NULL);
+    CHECK(w2k_ddl_relation(&ev, flags) == NULL);
+}
+
+static void ddl_messages_with_columns(void)
+{
+    /* version 2: replica identity and the columns the statement left (name in hex) */
+    const char msg[] = "2\x1f"
+                       "ALTER TABLE\x1fpublic\x1frc\x1f"
+                       "16384\x1f"
+                       "d\x1f"
+                       "23,-1,1,6964 25,-1,0,62 1043,14,0,6120\x1f"
+                       "ALTER TABLE rc RENAME COLUMN a TO b";
+    char buf[sizeof msg];
+    w2k_ddl_event_t ev;
+    CHECK_INT(w2k_ddl_parse(msg, sizeof msg - 1, buf, &ev), 0);
+    CHECK_STR(ev.command, "ALTER TABLE");
+    CHECK_STR(ev.name, "rc");
+    CHECK_INT(ev.relid, 16384);
+    CHECK_INT(ev.replident, 'd');
+    CHECK_STR(ev.query, "ALTER TABLE rc RENAME COLUMN a TO b");
+    uint8_t flags[8];
+    w2k_relation_t *rel = w2k_ddl_relation(&ev, flags);
+    CHECK(rel != NULL);
+    if (rel) {
+        CHECK_INT(rel->ncols, 3);
+        CHECK_INT(rel->relid, 16384);
+        CHECK_STR(rel->schema, "public");
+        CHECK_STR(rel->name, "rc");
+        CHECK_INT(rel->replident, 'd');
+        CHECK_STR(rel->cols[0].name, "id");
+        CHECK_INT(rel->cols[0].type_oid, 23);
+        CHECK_INT(rel->cols[0].typmod, -1);
+        CHECK_INT(flags[0], 1);
+        CHECK_STR(rel->cols[1].name, "b");
+        CHECK_INT(flags[1], 0);
+        CHECK_STR(rel->cols[2].name, "a ");
+        CHECK_INT(rel->cols[2].type_oid, 1043);
+        CHECK_INT(rel->cols[2].typmod, 14);
+        w2k_relation_free(rel);
+    }
+
+    /* a table without columns; a DROP carries none */
+    const char empty[] = "2\x1f"
+                         "CREATE TABLE\x1fs\x1ft\x1f"
+                         "7\x1f"
+                         "d\x1f\x1f"
+                         "create table s.t ()";
+    char buf2[sizeof empty];
+    CHECK_INT(w2k_ddl_parse(empty, sizeof empty - 1, buf2, &ev), 0);
+    rel = w2k_ddl_relation(&ev, flags);
+    CHECK(rel != NULL && rel->ncols == 0);
+    w2k_relation_free(rel);
+    const char drop[] = "2\x1f"
+                        "DROP TABLE\x1fs\x1ft\x1f"
+                        "7\x1f\x1f\x1f"
+                        "drop table s.t";
+    char buf3[sizeof drop];
+    CHECK_INT(w2k_ddl_parse(drop, sizeof drop - 1, buf3, &ev), 0);
+    CHECK(ev.columns == NULL);
+    CHECK_STR(ev.query, "drop table s.t");
+
+    /* malformed columns: no relation */
+    const char *bad[] = {"23,-1,1",    "23,-1,2,6964", "x,-1,0,62", "23,-1,0,6",
+                         "23,-1,0,zz", "23,-1,0,0062", "23,-1,0,"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ev.columns = bad[i];
+        ev.replident = 'd';
+        CHECK(w2k_ddl_relation(&ev, flags) == NULL);
+    }
+    /* a version 2 message with too few fields */
+    const char short_[] = "2\x1f"
+                          "A\x1f"
+                          "s\x1ft\x1f"
+                          "1\x1f"
+                          "q";
+    char buf4[sizeof short_];
+    CHECK_INT(w2k_ddl_parse(short_, sizeof short_ - 1, buf4, &ev), -1);
 }
 
 static void glob_patterns(void)
@@ -120,6 +201,7 @@ int main(void)
     state_round_trip();
     state_older_and_bad();
     ddl_messages();
+    ddl_messages_with_columns();
     glob_patterns();
     return unit_report("test_state");
 }
