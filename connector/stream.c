@@ -24,6 +24,7 @@
 
 #define BATCH_FRAMES        2000 /* frames handled per step before the main loop runs again */
 #define MAX_MSGS_PER_CHANGE 4    /* a key change: delete, tombstone, create (+ margin) */
+#define RECENT_XIDS         4096 /* commits remembered for the re-snapshot (resnap.c) */
 
 /* What a relation needs for output; hangs off w2k_relation_t.out. */
 typedef struct relout_s {
@@ -108,6 +109,8 @@ struct w2k_stream_s {
     bool connector_filters;             /* this stream filters rows and columns itself */
     w2k_pgtuple_t *pold, *pnew, *pfill; /* projected and TOAST-filled tuples */
     w2k_resnap_t *resnap;               /* the table being re-read while streaming, or NULL */
+    uint32_t recent_xids[RECENT_XIDS];  /* the last transactions seen to commit (a ring) */
+    size_t nrecent_xids;                /* commits seen (the ring holds the last ones) */
     char **resnap_queue;                /* "schema.table" waiting to be re-read */
     int nresnap_queue;
     int eff_cap; /* room in eff.tables for tables that join while running */
@@ -844,6 +847,9 @@ int w2k_stream_timeout_ms(const w2k_stream_t *st)
     if (st->snap || st->snap_flushing)
         return st->snap ? 0 : 100; /* reading rows / waiting for their acknowledgements */
     int64_t left = st->next_status_ms - mono_ms();
+    int retry = st->resnap ? w2k_resnap_wait_ms(st->resnap) : -1;
+    if (retry >= 0 && retry < left)
+        left = retry;
     return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
@@ -1518,6 +1524,9 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         st->commit_us = m->u.begin.commit_time + W2K_PG_EPOCH_OFFSET_US;
         return 0;
     case W2K_PGMSG_COMMIT:
+        st->recent_xids[st->nrecent_xids++ % RECENT_XIDS] = st->xid;
+        if (st->resnap)
+            w2k_resnap_committed(st->resnap, st->xid);
         w2k_lsntrack_commit(st->lt, st->txn, m->u.commit.end_lsn, st->commit_us);
         st->in_txn = false;
         if (st->skipping) {
@@ -1597,7 +1606,8 @@ static int resnap_step(w2k_stream_t *st, w2k_err_t *err)
     if (st->resnap) {
         if (w2k_resnap_waiting(st->resnap))
             return 0;
-        int r = w2k_resnap_select(st->resnap, err);
+        size_t n = st->nrecent_xids < RECENT_XIDS ? st->nrecent_xids : RECENT_XIDS;
+        int r = w2k_resnap_select(st->resnap, st->recent_xids, n, err);
         if (r < 0)
             return -1;
         if (r == 0) {
