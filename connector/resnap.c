@@ -11,6 +11,16 @@
 
 enum { IDLE, WAIT_LOW, WINDOW };
 
+/* How often a chunk that waits for a committed transaction to become visible is tried
+ * again. */
+#define RETRY_MS 100
+
+/* The transactions running now (each holds the lock on its own transaction ID from its
+ * first write until it is visible to everyone). pg_locks needs no privilege. */
+static const char running_sql[] = "SELECT transactionid::text FROM pg_locks "
+                                  "WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' "
+                                  "AND granted";
+
 struct w2k_resnap_s {
     PGconn *conn;
     char stream[64];
@@ -25,11 +35,25 @@ struct w2k_resnap_s {
     int state;
     PGresult *chunk;
     bool *dropped;
-    int next;        /* next row of the chunk to emit */
-    bool last_chunk; /* the current chunk was shorter than chunk_rows */
-    char **last_key; /* key values of the last row read */
+    int next;         /* next row of the chunk to emit */
+    bool done;        /* the last chunk emitted was shorter than chunk_rows */
+    bool have_bound;  /* bound holds a key: the next chunk starts after it */
+    char **bound;     /* key values of the last row of the last chunk emitted */
+    uint32_t *unseen; /* transactions running just before the chunk's SELECT */
+    int nunseen;
+    bool stale;          /* one of them committed before the low watermark */
+    int64_t retry_at_ms; /* a chunk waits for a transaction to become visible until then */
+    int64_t waiting_since_ms;
+    bool wait_reported;
     uint64_t rows;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void append_ident(w2k_buf_t *b, PGconn *c, const char *s)
 {
@@ -60,8 +84,8 @@ w2k_resnap_t *w2k_resnap_new(const w2k_config_t *cfg, const char *stream, const 
     r->rel = *rel;
     r->cols = malloc((size_t)rel->ncols * sizeof *r->cols);
     r->keycols = malloc((size_t)rel->nkeys * sizeof *r->keycols);
-    r->last_key = calloc((size_t)rel->nkeys, sizeof *r->last_key);
-    if (!r->cols || !r->keycols || !r->last_key)
+    r->bound = calloc((size_t)rel->nkeys, sizeof *r->bound);
+    if (!r->cols || !r->keycols || !r->bound)
         goto oom;
     memcpy(r->cols, rel->cols, (size_t)rel->ncols * sizeof *r->cols);
     memcpy(r->keycols, rel->keycols, (size_t)rel->nkeys * sizeof *r->keycols);
@@ -130,9 +154,10 @@ void w2k_resnap_destroy(w2k_resnap_t *r)
         PQfinish(r->conn);
     PQclear(r->chunk);
     free(r->dropped);
-    for (int k = 0; r->last_key && k < r->rel.nkeys; k++)
-        free(r->last_key[k]);
-    free(r->last_key);
+    for (int k = 0; r->bound && k < r->rel.nkeys; k++)
+        free(r->bound[k]);
+    free(r->bound);
+    free(r->unseen);
     free(r->select_first);
     free(r->select_after);
     free(r->cols);
@@ -157,34 +182,120 @@ static int watermark(w2k_resnap_t *r, char which, w2k_err_t *err)
     return res ? 0 : -1;
 }
 
-int w2k_resnap_select(w2k_resnap_t *r, w2k_err_t *err)
+/* Not yet: a transaction that committed before the low watermark may not be visible
+ * to the chunk's SELECT. Try again in RETRY_MS. */
+static int defer(w2k_resnap_t *r)
 {
-    if (r->last_chunk)
+    int64_t now = mono_ms();
+    r->retry_at_ms = now + RETRY_MS;
+    if (!r->waiting_since_ms)
+        r->waiting_since_ms = now;
+    if (!r->wait_reported && now - r->waiting_since_ms >= 5000) {
+        r->wait_reported = true;
+        w2k_info("stream %s: the re-read of %s.%s waits for a transaction that committed but "
+                 "is not visible to other sessions yet (a synchronous standby not answering?); "
+                 "streaming goes on",
+                 r->stream, r->rel.schema, r->rel.name);
+    }
+    return 1;
+}
+
+/* Read the transactions running now into r->unseen. Returns 1 when one of them is in
+ * recent (the stream has seen it commit: it is between its commit record and its
+ * visibility), 0 when none is, -1 with err. */
+static int read_running(w2k_resnap_t *r, const uint32_t *recent, size_t nrecent, w2k_err_t *err)
+{
+    PGresult *res =
+        w2k_pg_query(r->conn, err, "listing the running transactions", running_sql, 0, NULL);
+    if (!res)
+        return -1;
+    int n = PQntuples(res);
+    free(r->unseen);
+    r->nunseen = 0;
+    r->unseen = malloc(((size_t)n + 1) * sizeof *r->unseen);
+    if (!r->unseen) {
+        PQclear(res);
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        r->unseen[r->nunseen++] = (uint32_t)strtoul(PQgetvalue(res, i, 0), NULL, 10);
+    PQclear(res);
+    for (size_t j = 0; j < nrecent; j++)
+        for (int i = 0; i < r->nunseen; i++)
+            if (recent[j] == r->unseen[i])
+                return 1;
+    return 0;
+}
+
+/* PostgreSQL writes a transaction's commit record (which the stream then decodes and
+ * sends on) before the transaction becomes visible to other sessions: for
+ * microseconds, or, with synchronous replication, until a standby answers. A chunk's
+ * SELECT must see every transaction that committed before its low watermark, else it
+ * could hold an older row than one the stream already sent. Such a transaction still
+ * holds the lock on its ID when the running ones are listed (after the low watermark,
+ * before the SELECT); so the chunk waits while one of those is a transaction the stream
+ * has already seen commit (recent), and is selected again when the stream meets the
+ * commit of one of them before the low watermark (w2k_resnap_committed). */
+int w2k_resnap_select(w2k_resnap_t *r, const uint32_t *recent, size_t nrecent, w2k_err_t *err)
+{
+    if (r->done)
         return 0;
+    if (r->retry_at_ms) {
+        if (mono_ms() < r->retry_at_ms)
+            return 1;
+        r->retry_at_ms = 0;
+        /* still waiting? ask before writing another watermark */
+        int held = read_running(r, recent, nrecent, err);
+        if (held != 0)
+            return held < 0 ? -1 : defer(r);
+    }
     r->chunk_no++;
     if (watermark(r, 'L', err) != 0)
         return -1;
+    int held = read_running(r, recent, nrecent, err);
+    if (held != 0)
+        return held < 0 ? -1 : defer(r);
     PQclear(r->chunk);
     char what[200];
     snprintf(what, sizeof what, "re-reading %s.%s", r->rel.schema, r->rel.name);
-    if (r->chunk_no == 1)
+    if (!r->have_bound)
         r->chunk = w2k_pg_query(r->conn, err, what, r->select_first, 0, NULL);
     else
         r->chunk = w2k_pg_query(r->conn, err, what, r->select_after, r->rel.nkeys,
-                                (const char *const *)r->last_key);
+                                (const char *const *)r->bound);
     if (!r->chunk || watermark(r, 'H', err) != 0)
         return -1;
-    int n = PQntuples(r->chunk);
+    r->waiting_since_ms = 0;
+    r->wait_reported = false;
+    int rows = PQntuples(r->chunk);
     free(r->dropped);
-    r->dropped = calloc((size_t)n + 1, sizeof *r->dropped);
-    r->next = 0;
-    r->last_chunk = n < r->chunk_rows;
-    for (int k = 0; n > 0 && k < r->rel.nkeys; k++) {
-        free(r->last_key[k]);
-        r->last_key[k] = strdup(PQgetvalue(r->chunk, n - 1, r->keycols[k]));
+    r->dropped = calloc((size_t)rows + 1, sizeof *r->dropped);
+    if (!r->dropped) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
     }
+    r->next = 0;
+    r->stale = false;
     r->state = WAIT_LOW;
     return 1;
+}
+
+int w2k_resnap_wait_ms(const w2k_resnap_t *r)
+{
+    if (!r->retry_at_ms)
+        return -1;
+    int64_t left = r->retry_at_ms - mono_ms();
+    return left < 0 ? 0 : (int)left;
+}
+
+void w2k_resnap_committed(w2k_resnap_t *r, uint32_t xid)
+{
+    if (r->state != WAIT_LOW)
+        return;
+    for (int i = 0; i < r->nunseen; i++)
+        if (r->unseen[i] == xid)
+            r->stale = true;
 }
 
 bool w2k_resnap_waiting(const w2k_resnap_t *r)
@@ -230,13 +341,36 @@ void w2k_resnap_seen(w2k_resnap_t *r, const w2k_pgtuple_t *row)
     }
 }
 
+/* The chunk is emitted: the next one starts after its last row. */
+static void chunk_done(w2k_resnap_t *r)
+{
+    int n = PQntuples(r->chunk);
+    r->state = IDLE;
+    r->done = n < r->chunk_rows;
+    for (int k = 0; n > 0 && k < r->rel.nkeys; k++) {
+        free(r->bound[k]);
+        r->bound[k] = strdup(PQgetvalue(r->chunk, n - 1, r->keycols[k]));
+        r->have_bound = true;
+    }
+}
+
 bool w2k_resnap_next_row(w2k_resnap_t *r, w2k_pgtuple_t *row)
 {
-    int n = r->chunk ? PQntuples(r->chunk) : 0;
+    if (!r->chunk)
+        return false;
+    if (r->stale) {
+        /* selected again, from the same bound */
+        w2k_debug("stream %s: chunk %d of %s.%s is read again: a transaction that committed "
+                  "before its low watermark was not visible to its SELECT yet",
+                  r->stream, r->chunk_no, r->rel.schema, r->rel.name);
+        r->state = IDLE;
+        return false;
+    }
+    int n = PQntuples(r->chunk);
     while (r->next < n && r->dropped[r->next])
         r->next++;
     if (r->next >= n) {
-        r->state = IDLE;
+        chunk_done(r);
         return false;
     }
     int i = r->next++;

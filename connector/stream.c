@@ -13,6 +13,7 @@
 #include "registry.h"
 #include "relcache.h"
 #include "resnap.h"
+#include "snapkeys.h"
 #include "snapshot.h"
 #include "state.h"
 
@@ -24,6 +25,7 @@
 
 #define BATCH_FRAMES        2000 /* frames handled per step before the main loop runs again */
 #define MAX_MSGS_PER_CHANGE 4    /* a key change: delete, tombstone, create (+ margin) */
+#define RECENT_XIDS         4096 /* commits remembered for the re-snapshot (resnap.c) */
 
 /* What a relation needs for output; hangs off w2k_relation_t.out. */
 typedef struct relout_s {
@@ -66,12 +68,15 @@ struct w2k_stream_s {
     char schemas_topic_name[256];
     char changes_topic_name[256];
 
-    bool streaming;       /* replication started */
-    w2k_snapshot_t *snap; /* the initial snapshot being read, or NULL */
-    bool snap_flushing;   /* snapshot read: waiting for its acknowledgements */
-    bool snapshotting;    /* messages now come from the snapshot */
-    bool finished;        /* snapshot = initial_only and done */
-    w2k_lsn_t snap_lsn;   /* the slot's consistent point */
+    bool streaming;            /* replication started */
+    w2k_snapshot_t *snap;      /* the initial snapshot being read, or NULL */
+    w2k_snapkeys_t *snap_keys; /* the snapshot is taken again: the keys it wrote */
+    int purge_table;           /* then: the table whose topic is read back */
+    bool purging;              /* a read-back is running */
+    bool snap_flushing;        /* snapshot read: waiting for its acknowledgements */
+    bool snapshotting;         /* messages now come from the snapshot */
+    bool finished;             /* snapshot = initial_only and done */
+    w2k_lsn_t snap_lsn;        /* the slot's consistent point */
     w2k_stream_state_t state;
     bool state_loaded;
     char state_topic_name[256];
@@ -108,6 +113,8 @@ struct w2k_stream_s {
     bool connector_filters;             /* this stream filters rows and columns itself */
     w2k_pgtuple_t *pold, *pnew, *pfill; /* projected and TOAST-filled tuples */
     w2k_resnap_t *resnap;               /* the table being re-read while streaming, or NULL */
+    uint32_t recent_xids[RECENT_XIDS];  /* the last transactions seen to commit (a ring) */
+    size_t nrecent_xids;                /* commits seen (the ring holds the last ones) */
     char **resnap_queue;                /* "schema.table" waiting to be re-read */
     int nresnap_queue;
     int eff_cap; /* room in eff.tables for tables that join while running */
@@ -218,6 +225,9 @@ void w2k_stream_stop(w2k_stream_t *st)
     }
     w2k_snapshot_end(st->snap);
     st->snap = NULL;
+    w2k_snapkeys_destroy(st->snap_keys);
+    st->snap_keys = NULL;
+    st->purging = false;
     st->snap_flushing = st->snapshotting = false;
     if (st->repl)
         PQfinish(st->repl);
@@ -882,6 +892,8 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         slot.exists = false;
         st->state.found = false;
     }
+    /* an initial snapshot was interrupted: its rows are in the topics */
+    bool retake = st->state.found && strcmp(st->state.snapshot, "running") == 0;
     if (slot.exists && strcmp(st->state.snapshot, "running") == 0) {
         w2k_warn("stream %s: the initial snapshot was interrupted before it finished; dropping "
                  "slot %s and taking the snapshot again from the start",
@@ -910,6 +922,11 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
                  snapshot ? "; taking the initial snapshot" : "");
         reread_joined(st, false);
         if (snapshot) {
+            st->purge_table = 0;
+            if (retake && !(st->snap_keys = w2k_snapkeys_new())) {
+                w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+                goto fail;
+            }
             if (start_snapshot(st, snapshot_name, true, err) != 0)
                 goto fail;
             return 0;
@@ -959,6 +976,9 @@ int w2k_stream_timeout_ms(const w2k_stream_t *st)
     if (st->snap || st->snap_flushing)
         return st->snap ? 0 : 100; /* reading rows / waiting for their acknowledgements */
     int64_t left = st->next_status_ms - mono_ms();
+    int retry = st->resnap ? w2k_resnap_wait_ms(st->resnap) : -1;
+    if (retry >= 0 && retry < left)
+        left = retry;
     return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
@@ -1079,15 +1099,21 @@ static w2k_relation_t *relation_from_msg(w2k_stream_t *st, const w2k_pgmsg_t *m,
     return rel;
 }
 
-static void topic_name(const w2k_stream_t *st, const w2k_relation_t *rel, char *out, size_t outsz)
+static void topic_name_of(const w2k_stream_t *st, const char *schema, const char *name, char *out,
+                          size_t outsz)
 {
-    snprintf(out, outsz, "%s.%s.%s", st->scfg->topic_prefix, rel->schema, rel->name);
+    snprintf(out, outsz, "%s.%s.%s", st->scfg->topic_prefix, schema, name);
     for (char *p = out + strlen(st->scfg->topic_prefix) + 1; *p; p++) {
         char c = *p;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-'))
             *p = '_';
     }
+}
+
+static void topic_name(const w2k_stream_t *st, const w2k_relation_t *rel, char *out, size_t outsz)
+{
+    topic_name_of(st, rel->schema, rel->name, out, outsz);
 }
 
 /* filters = connector: bind the table's row filter to rel and, with a column list,
@@ -1695,6 +1721,9 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         st->commit_us = m->u.begin.commit_time + W2K_PG_EPOCH_OFFSET_US;
         return 0;
     case W2K_PGMSG_COMMIT:
+        st->recent_xids[st->nrecent_xids++ % RECENT_XIDS] = st->xid;
+        if (st->resnap)
+            w2k_resnap_committed(st->resnap, st->xid);
         w2k_lsntrack_commit(st->lt, st->txn, m->u.commit.end_lsn, st->commit_us);
         st->in_txn = false;
         if (st->skipping) {
@@ -1749,7 +1778,64 @@ static int emit_read(w2k_stream_t *st, w2k_relation_t *rel, const w2k_pgtuple_t 
 static int on_snapshot_row(void *arg, w2k_relation_t *rel, const w2k_pgtuple_t *row, w2k_err_t *err)
 {
     w2k_stream_t *st = arg;
-    return emit_read(st, rel, row, st->snap_lsn, err);
+    st->key.len = 0;
+    if (emit_read(st, rel, row, st->snap_lsn, err) != 0)
+        return -1;
+    if (st->snap_keys && st->key.len &&
+        w2k_snapkeys_add(st->snap_keys, rel->schema, rel->name, st->key.data, st->key.len) != 0) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory noting the snapshot's keys");
+        return -1;
+    }
+    return 0;
+}
+
+/* A snapshot taken again has read every row: a tombstone for each key that the
+ * interrupted attempt left in the tables' topics and this one did not write (the row
+ * was deleted meanwhile), so the topic holds the table and nothing else. Produces at
+ * most max of them; returns 1 while there is more to do, 0 when done, -1 with err. */
+static int purge_step(w2k_stream_t *st, int max, w2k_err_t *err)
+{
+    char topic[512];
+    for (int n = 0; n < max;) {
+        if (st->purge_table >= st->eff.ntables)
+            return 0;
+        const w2k_table_cfg_t *t = &st->eff.tables[st->purge_table];
+        topic_name_of(st, t->schema, t->name, topic, sizeof topic);
+        if (!st->purging) {
+            int r = w2k_snapkeys_scan_begin(st->snap_keys, st->cfg, topic, t->schema, t->name, err);
+            if (r < 0)
+                return -1;
+            if (r == 0) {
+                st->purge_table++;
+                continue;
+            }
+            st->purging = true;
+        }
+        const void *key;
+        size_t len;
+        int r = w2k_snapkeys_scan_next(st->snap_keys, &key, &len, err);
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            uint64_t gone = w2k_snapkeys_gone(st->snap_keys);
+            if (gone)
+                w2k_info("stream %s: %llu key(s) of %s.%s written by the interrupted snapshot "
+                         "are no longer in the table: tombstones for them in topic %s",
+                         st->scfg->name, (unsigned long long)gone, t->schema, t->name, topic);
+            st->purging = false;
+            st->purge_table++;
+            continue;
+        }
+        w2k_sink_topic_t *kt = w2k_sink_topic(st->sink, topic, W2K_TOPIC_COMPACT, err);
+        if (!kt || eos_ensure(st, err) != 0)
+            return -1;
+        w2k_lsntrack_add(st->lt, st->txn);
+        if (w2k_sink_produce(st->sink, st->sink_id, st->txn, kt, key, len, NULL, 0,
+                             st->commit_us / 1000, err) != 0)
+            return -1;
+        n++;
+    }
+    return 1;
 }
 
 /* Queue a table to be re-read while streaming, unless it is already. */
@@ -1774,7 +1860,8 @@ static int resnap_step(w2k_stream_t *st, w2k_err_t *err)
     if (st->resnap) {
         if (w2k_resnap_waiting(st->resnap))
             return 0;
-        int r = w2k_resnap_select(st->resnap, err);
+        size_t n = st->nrecent_xids < RECENT_XIDS ? st->nrecent_xids : RECENT_XIDS;
+        int r = w2k_resnap_select(st->resnap, st->recent_xids, n, err);
         if (r < 0)
             return -1;
         if (r == 0) {
@@ -1861,7 +1948,10 @@ static int snapshot_step(w2k_stream_t *st, w2k_err_t *err)
             chunk = 1;
         if (w2k_lsntrack_inflight(st->lt) + (uint64_t)chunk * 2 > (uint64_t)st->cfg->max_in_flight)
             return 0; /* backpressure: wait for acknowledgements */
-        int more = w2k_snapshot_step(st->snap, st->rc, chunk, on_snapshot_row, st, err);
+        int more =
+            st->purging ? 0 : w2k_snapshot_step(st->snap, st->rc, chunk, on_snapshot_row, st, err);
+        if (more == 0 && st->snap_keys)
+            more = purge_step(st, chunk, err);
         if (more < 0)
             return -1;
         const char *schema, *table;
@@ -1879,6 +1969,8 @@ static int snapshot_step(w2k_stream_t *st, w2k_err_t *err)
                  st->scfg->name, (unsigned long long)w2k_snapshot_rows(st->snap));
         w2k_snapshot_end(st->snap);
         st->snap = NULL;
+        w2k_snapkeys_destroy(st->snap_keys);
+        st->snap_keys = NULL;
         st->snapshotting = false;
         w2k_lsntrack_commit(st->lt, st->txn, st->snap_lsn, 0);
         st->snap_flushing = true;

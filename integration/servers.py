@@ -667,6 +667,10 @@ class Registry:
         return _tail(self.log_file, n) if self.log_file else ""
 
     def client(self, **conf):
-        """A confluent_kafka SchemaRegistryClient for this registry."""
+        """A confluent_kafka SchemaRegistryClient for this registry.
+
+        Each request waits at most 30 s for an answer (conf "timeout" overrides): the
+        client's default is to wait forever, and a registry that accepts a connection but
+        never answers once hung a whole test session (600 s inside AvroDeserializer)."""
         from confluent_kafka.schema_registry import SchemaRegistryClient
-        return SchemaRegistryClient({"url": self.url, **conf})
+        return SchemaRegistryClient({"url": self.url, "timeout": 30, **conf})

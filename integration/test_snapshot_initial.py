@@ -138,7 +138,9 @@ PROGRESS = (r"level=info msg=\"snapshot of public\.big: (\d+) of ~(\d+) rows \((
 def test_interrupted_snapshot_is_taken_again(db, kafka, connectors):
     """SIGKILL in the middle of a big table's snapshot (after its first progress line);
     rows change while wal2kafka is down; the next run drops the slot, says so, and takes
-    the whole snapshot again; then streams."""
+    the whole snapshot again; then, before streaming, a tombstone for each key the killed
+    run had written whose row is gone (no 'd' event: the delete itself happened before the
+    new slot's consistent point, so no change of it is in the WAL the slot reads)."""
     n = 60000
     db.execute("CREATE TABLE big (id int PRIMARY KEY, version int NOT NULL, pad text)")
     db.execute(f"INSERT INTO big SELECT i, 0, md5(i::text) FROM generate_series(1, {n}) i")
@@ -178,6 +180,11 @@ def test_interrupted_snapshot_is_taken_again(db, kafka, connectors):
     assert re.search(rf"created replication slot {conn.slot} at \S+ for stream {conn.stream}; "
                      r"taking the initial snapshot", log)
     assert f"snapshot of public.big done: {len(at_restart)} rows" in log
+    gone = sorted(first_keys - set(at_restart))
+    assert set(range(1, 11)) <= set(gone)
+    assert (f"stream {conn.stream}: {len(gone)} key(s) of public.big written by the interrupted "
+            f"snapshot are no longer in the table: tombstones for them in topic "
+            f"{conn.topic('big')}") in log
     db.execute("UPDATE big SET version = version + 1 WHERE id IN (11, 12, 13)")
     conn.wait_caught_up()
 
@@ -187,7 +194,12 @@ def test_interrupted_snapshot_is_taken_again(db, kafka, connectors):
     assert [r.op for r in reads] == ["r"] * len(at_restart)
     assert {r.key["id"]: (r.value["after"]["version"], r.value["after"]["pad"]) for r in reads} \
         == at_restart, "the second run read every row once, as it was at the restart"
-    assert [(r.op, r.key["id"]) for r in second[len(at_restart):]] == [("u", 11), ("u", 12), ("u", 13)]
+    tombstones = second[len(at_restart):len(at_restart) + len(gone)]
+    assert all(r.is_tombstone for r in tombstones) and \
+        sorted(r.key["id"] for r in tombstones) == gone, \
+        "after the rows, one tombstone per key the killed run wrote that is gone"
+    assert [(r.op, r.key["id"]) for r in second[len(at_restart) + len(gone):]] == \
+        [("u", 11), ("u", 12), ("u", 13)]
     assert conn.stop() == 0
     # The topic's state: keys deleted while wal2kafka was down must not stay alive
     # because the killed run had read them (a consumer folding the topic, or compaction,

@@ -1,6 +1,8 @@
 /* test_state.c — the stream record in <prefix>.state and the DDL-capture messages:
- * what is written reads back the same; older and malformed texts are handled. */
+ * what is written reads back the same; older and malformed texts are handled. And the
+ * key set of a snapshot taken again (snapkeys.c). */
 #include "ddl.h"
+#include "snapkeys.h"
 #include "state.h"
 #include "unit.h"
 
@@ -196,6 +198,38 @@ static void glob_patterns(void)
     CHECK(!w2k_glob_match("orders", "Orders"));
 }
 
+/* The keys a snapshot taken again wrote: compared by Avro body, whatever the framing
+ * (single-object or Confluent), per table; many of them. */
+static void snapshot_keys(void)
+{
+    w2k_snapkeys_t *k = w2k_snapkeys_new();
+    CHECK(k != NULL);
+    const unsigned char soe[] = {0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0x0A};   /* id = 5 */
+    const unsigned char confluent[] = {0x00, 0, 0, 0, 42, 0x0A};              /* id = 5 */
+    const unsigned char other[] = {0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0x0C}; /* id = 6 */
+    CHECK_INT(w2k_snapkeys_add(k, "public", "big", soe, sizeof soe), 0);
+    CHECK(w2k_snapkeys_has(k, "public", "big", soe, sizeof soe));
+    CHECK(w2k_snapkeys_has(k, "public", "big", confluent, sizeof confluent));
+    CHECK(!w2k_snapkeys_has(k, "public", "big", other, sizeof other));
+    CHECK(!w2k_snapkeys_has(k, "public", "small", soe, sizeof soe));
+    CHECK(!w2k_snapkeys_has(k, "publi", "c.big", soe, sizeof soe));
+    /* growth keeps every key */
+    unsigned char key[14] = {0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8};
+    for (uint32_t i = 0; i < 100000; i++) {
+        memcpy(key + 10, &i, sizeof i);
+        CHECK_INT(w2k_snapkeys_add(k, "public", "big", key, sizeof key), 0);
+    }
+    int missing = 0;
+    for (uint32_t i = 0; i < 100000; i++) {
+        memcpy(key + 10, &i, sizeof i);
+        missing += !w2k_snapkeys_has(k, "public", "big", key, sizeof key);
+    }
+    CHECK_INT(missing, 0);
+    CHECK(w2k_snapkeys_has(k, "public", "big", soe, sizeof soe));
+    w2k_snapkeys_destroy(k);
+    w2k_snapkeys_destroy(NULL);
+}
+
 int main(void)
 {
     state_round_trip();
@@ -203,5 +237,6 @@ int main(void)
     ddl_messages();
     ddl_messages_with_columns();
     glob_patterns();
+    snapshot_keys();
     return unit_report("test_state");
 }
