@@ -385,8 +385,7 @@ static int slot_lost(w2k_stream_t *st, const char *what, w2k_err_t *err)
         return 0;
     }
     w2k_err_set(err, W2K_EXIT_POSTGRES,
-                "stream %s: %s, so changes made since wal2kafka last confirmed may be lost",
-                sc->name, what);
+                "%s, so changes made since wal2kafka last confirmed may be lost", what);
     w2k_err_hint(err,
                  "wal2kafka does not silently start over. Either set on_slot_lost = "
                  "\"recreate\" for stream %s (a new slot and a new snapshot of every table, "
