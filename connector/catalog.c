@@ -386,8 +386,8 @@ int w2k_catalog_slot(PGconn *c, const char *slot, w2k_slot_info_t *out, w2k_err_
     return 0;
 }
 
-int w2k_catalog_slot_usable(const w2k_slot_info_t *info, const char *slot, const char *dbname,
-                            w2k_err_t *err)
+int w2k_catalog_slot_usable(const w2k_slot_info_t *info, const char *slot, const char *stream,
+                            const char *dbname, w2k_err_t *err)
 {
     if (strcmp(info->plugin, "pgoutput") != 0) {
         w2k_err_set(err, W2K_EXIT_POSTGRES,
@@ -411,8 +411,12 @@ int w2k_catalog_slot_usable(const w2k_slot_info_t *info, const char *slot, const
                     "replication slot \"%s\" was invalidated: PostgreSQL removed WAL it still "
                     "needed, so changes since it last confirmed are gone",
                     slot);
-        w2k_err_hint(err, "drop it (wal2kafka slot drop --config FILE) and start again; raise "
-                          "max_slot_wal_keep_size so this does not recur");
+        w2k_err_hint(err,
+                     "set on_slot_lost = \"recreate\" for stream %s and start wal2kafka again: "
+                     "it drops the slot, creates a new one and takes a new snapshot of every "
+                     "table (announced in the log); raise max_slot_wal_keep_size so this does "
+                     "not recur",
+                     stream);
         return -1;
     }
     if (info->active) {

@@ -32,10 +32,11 @@ typedef struct w2k_slot_info_s {
  * does not exist), or -1 with err. */
 int w2k_catalog_slot(PGconn *c, const char *slot, w2k_slot_info_t *out, w2k_err_t *err);
 
-/* Check a slot found by w2k_catalog_slot can be streamed by this stream from database
- * dbname: pgoutput, same database, not active, not lost. Returns 0, or -1 with err. */
-int w2k_catalog_slot_usable(const w2k_slot_info_t *info, const char *slot, const char *dbname,
-                            w2k_err_t *err);
+/* Check a slot found by w2k_catalog_slot can be streamed by stream (its name, for the
+ * hints) from database dbname: pgoutput, same database, not active, not lost. Returns
+ * 0, or -1 with err. */
+int w2k_catalog_slot_usable(const w2k_slot_info_t *info, const char *slot, const char *stream,
+                            const char *dbname, w2k_err_t *err);
 
 /* Create a pgoutput slot on a replication connection; *consistent_point receives the
  * LSN from which it streams. With snapshot_name (at least 64 bytes) the slot exports

@@ -243,7 +243,7 @@ static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
     } else if (!info.exists) {
         ok(r, "stream %s: slot %s does not exist yet; run creates it%s", st->name, st->slot,
            st->snapshot == W2K_SNAPSHOT_NEVER ? "" : " and takes the initial snapshot");
-    } else if (w2k_catalog_slot_usable(&info, st->slot, PQdb(c), &e) != 0) {
+    } else if (w2k_catalog_slot_usable(&info, st->slot, st->name, PQdb(c), &e) != 0) {
         problem_err(r, &e);
     } else {
         char lsn[20];

@@ -692,6 +692,16 @@ err:
     return NULL;
 }
 
+const char *w2k_config_kafka_prop(const w2k_config_t *cfg, const char *name)
+{
+    const char *value = NULL;
+    size_t n = strlen(name);
+    for (int i = 0; i < cfg->nkafka_props; i++)
+        if (strncmp(cfg->kafka_props[i], name, n) == 0 && cfg->kafka_props[i][n] == '=')
+            value = cfg->kafka_props[i] + n + 1;
+    return value;
+}
+
 void w2k_config_destroy(w2k_config_t *cfg)
 {
     if (!cfg)

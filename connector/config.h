@@ -107,6 +107,10 @@ typedef struct w2k_config_s {
 /* True when name matches pattern, where * matches any run of characters. */
 bool w2k_glob_match(const char *pattern, const char *name);
 
+/* The value kafka.properties gives librdkafka property name (the last setting wins, as
+ * in librdkafka), or NULL. Points into cfg. */
+const char *w2k_config_kafka_prop(const w2k_config_t *cfg, const char *name);
+
 /* Read and validate a configuration file. Returns a new config, or NULL with err
  * naming the file, the line and what to change. The caller frees it with
  * w2k_config_destroy(). */

@@ -177,6 +177,16 @@ static void on_wait(void *arg)
     }
 }
 
+/* A stream gave up: its final error, now, as one event (msg "stream S stopped: cause",
+ * hint), so a failure is in the log while the other streams go on. Returns its exit
+ * code. */
+static int stream_stopped(runner_t *r)
+{
+    w2k_err_t e = r->last;
+    snprintf(e.msg, sizeof e.msg, "stream %s stopped: %.900s", w2k_stream_name(r->st), r->last.msg);
+    return report(&e);
+}
+
 /* A stream failed with err: schedule a retry, or give up. Returns true if it gave up. */
 static bool stream_failed(const w2k_config_t *cfg, runner_t *r, const w2k_err_t *err)
 {
@@ -213,6 +223,7 @@ static bool stream_failed(const w2k_config_t *cfg, runner_t *r, const w2k_err_t 
                          "confirmed was lost",
                          err->hint, err->hint[0] ? "\n" : "");
         }
+        stream_stopped(r);
         return true;
     }
     int64_t delay = cfg->retry_initial_ms;
@@ -417,13 +428,10 @@ static int cmd_run(const w2k_config_t *cfg)
                  (unsigned long long)inflight);
     if (stop_requested)
         w2k_info("stopped on request");
+    /* Each stream that gave up logged its final error then; the exit code says so. */
     for (int i = 0; i < cfg->nstreams; i++)
-        if (r[i].dead) {
-            w2k_err_t e = r[i].last;
-            snprintf(e.msg, sizeof e.msg, "stream %s stopped: %.900s", w2k_stream_name(r[i].st),
-                     r[i].last.msg);
-            rc = report(&e);
-        }
+        if (r[i].dead)
+            rc = r[i].last.code ? r[i].last.code : W2K_EXIT_RUNTIME;
 out:
     for (int i = 0; i < cfg->nstreams; i++) {
         if (r[i].st && !r[i].dead)

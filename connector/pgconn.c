@@ -256,8 +256,9 @@ void w2k_pg_set_error(w2k_err_t *err, PGconn *conn, const PGresult *res, const c
     } else if (strcmp(state, "55000") == 0 && strstr(msg, "invalidated")) {
         w2k_err_hint(err,
                      "PostgreSQL removed WAL this slot still needed (max_slot_wal_keep_size), "
-                     "so changes were lost; drop the slot (wal2kafka slot drop) and start again "
-                     "with a new snapshot");
+                     "so changes were lost: set on_slot_lost = \"recreate\" for the stream and "
+                     "start wal2kafka again (it drops the slot, creates a new one and takes a "
+                     "new snapshot); raise max_slot_wal_keep_size so this does not recur");
     } else if (strcmp(state, "55006") == 0) {
         w2k_err_hint(err, "another process uses this replication slot: stop it (another "
                           "wal2kafka or a subscriber), or give this stream its own slot name "

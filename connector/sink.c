@@ -71,13 +71,27 @@ static const char *hint_for(rd_kafka_resp_err_t code)
     }
 }
 
-static void set_kafka_err(w2k_err_t *err, rd_kafka_resp_err_t code, const char *what,
-                          const char *detail)
+/* err from a Kafka error code on topic (NULL when there is none), with the hint the
+ * user needs. */
+static void set_kafka_err(const w2k_sink_t *s, w2k_err_t *err, rd_kafka_resp_err_t code,
+                          const char *what, const char *detail, const char *topic)
 {
     w2k_err_set(err, W2K_EXIT_KAFKA, "%s: %s", what, detail ? detail : rd_kafka_err2str(code));
     const char *hint = hint_for(code);
-    if (hint)
+    if (hint && code == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED && topic) {
+        /* The principal is the SASL user when there is one. */
+        const char *user = w2k_config_kafka_prop(s->cfg, "sasl.username");
+        char principal[256];
+        snprintf(principal, sizeof principal, "User:%s", user ? user : "<wal2kafka's principal>");
+        w2k_err_hint(err,
+                     "the brokers do not let %s write to topic %s: grant it Write and Describe "
+                     "on the topic (and on the other topics of its prefix), and remove any ACL "
+                     "that denies it, e.g. kafka-acls --bootstrap-server %s --add "
+                     "--allow-principal %s --operation Write --operation Describe --topic %s",
+                     principal, topic, s->cfg->kafka_bootstrap, principal, topic);
+    } else if (hint) {
         w2k_err_hint(err, "%s", hint);
+    }
     err->retryable = hint == NULL || code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
 }
 
@@ -90,7 +104,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (m->err) {
         char what[512];
         snprintf(what, sizeof what, "delivery to topic %s failed", rd_kafka_topic_name(m->rkt));
-        set_kafka_err(&failure, m->err, what, rd_kafka_err2str(m->err));
+        set_kafka_err(s, &failure, m->err, what, rd_kafka_err2str(m->err),
+                      rd_kafka_topic_name(m->rkt));
     }
     if (tag & SYNC_TAG) {
         if ((tag & ~SYNC_TAG) == s->sync_serial) {
@@ -298,8 +313,8 @@ static int create_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind, 
         w2k_err_hint(err, "check that the brokers at %s are up", cfg->kafka_bootstrap);
         err->retryable = true;
     } else if (rd_kafka_event_error(ev)) {
-        set_kafka_err(err, rd_kafka_event_error(ev), "creating topic",
-                      rd_kafka_event_error_string(ev));
+        set_kafka_err(s, err, rd_kafka_event_error(ev), "creating topic",
+                      rd_kafka_event_error_string(ev), name);
     } else {
         size_t n;
         const rd_kafka_topic_result_t **res =
@@ -315,7 +330,7 @@ static int create_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind, 
         } else {
             char what[512];
             snprintf(what, sizeof what, "cannot create topic %s", name);
-            set_kafka_err(err, e, what, rd_kafka_topic_result_error_string(res[0]));
+            set_kafka_err(s, err, e, what, rd_kafka_topic_result_error_string(res[0]), name);
             if (e == RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR ||
                 e == RD_KAFKA_RESP_ERR_INVALID_PARTITIONS)
                 w2k_err_hint(err, "set kafka.topic.partitions and replication_factor to values "
@@ -384,7 +399,7 @@ static int produce_tagged(w2k_sink_t *s, uint64_t tag, w2k_sink_topic_t *topic, 
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             char what[512];
             snprintf(what, sizeof what, "cannot produce to topic %s", topic->name);
-            set_kafka_err(err, e, what, NULL);
+            set_kafka_err(s, err, e, what, NULL, topic->name);
             return -1;
         }
         if (wait_a_while(s, err) != 0)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* The string value of "name":"..." in a flat JSON object we wrote ourselves (no
  * escapes occur in our values). Returns 0, or -1 when absent. */
@@ -97,11 +98,40 @@ static void state_reader_error(rd_kafka_t *rk, int code, const char *reason, voi
     }
 }
 
+/* The SASL mechanism kafka.properties sets ("sasl.mechanism" is librdkafka's alias). */
+static const char *sasl_mechanism(const w2k_config_t *cfg)
+{
+    const char *m = w2k_config_kafka_prop(cfg, "sasl.mechanisms");
+    const char *alias = w2k_config_kafka_prop(cfg, "sasl.mechanism");
+    return m ? m : alias ? alias : "GSSAPI";
+}
+
+/* SCRAM with a librdkafka before 2.6.1: it appends the client nonce twice, which Kafka
+ * 4.x rejects as invalid credentials (confluentinc/librdkafka#4895). */
+static bool scram_too_old(const w2k_config_t *cfg)
+{
+    return strncasecmp(sasl_mechanism(cfg), "SCRAM", 5) == 0 && rd_kafka_version() < 0x020601ff;
+}
+
 /* Explain a failure to reach Kafka by what librdkafka saw: credentials and
  * certificates are not healed by retrying. */
 static void reach_error(w2k_err_t *err, const w2k_config_t *cfg, const char *topic,
                         rd_kafka_resp_err_t e, const reader_errors_t *seen)
 {
+    if (seen->code == RD_KAFKA_RESP_ERR__AUTHENTICATION && scram_too_old(cfg)) {
+        w2k_err_set(err, W2K_EXIT_KAFKA,
+                    "Kafka at %s refused %s authentication: %s — this librdkafka (%s) is too "
+                    "old for SCRAM with Kafka 4.x brokers: versions before 2.6.1 send a proof "
+                    "they reject even when the password is right (librdkafka#4895)",
+                    cfg->kafka_bootstrap, sasl_mechanism(cfg), seen->reason,
+                    rd_kafka_version_str());
+        w2k_err_hint(err, "use librdkafka >= 2.6.1 (e.g. start wal2kafka with LD_LIBRARY_PATH "
+                          "naming a directory that holds a newer librdkafka.so.1), or SASL "
+                          "PLAIN over TLS (security.protocol=SASL_SSL, sasl.mechanisms=PLAIN); "
+                          "with brokers older than Kafka 4.0, check sasl.username and "
+                          "sasl.password in kafka.properties");
+        return;
+    }
     if (seen->code == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
         w2k_err_set(err, W2K_EXIT_KAFKA, "Kafka at %s refused the credentials: %s",
                     cfg->kafka_bootstrap, seen->reason);

@@ -406,8 +406,7 @@ static int slot_lost(w2k_stream_t *st, const char *what, w2k_err_t *err)
         return 0;
     }
     w2k_err_set(err, W2K_EXIT_POSTGRES,
-                "stream %s: %s, so changes made since wal2kafka last confirmed may be lost",
-                sc->name, what);
+                "%s, so changes made since wal2kafka last confirmed may be lost", what);
     w2k_err_hint(err,
                  "wal2kafka does not silently start over. Either set on_slot_lost = "
                  "\"recreate\" for stream %s (a new slot and a new snapshot of every table, "
@@ -479,6 +478,29 @@ static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, bool reco
     return 0;
 }
 
+/* A table without a key: its messages carry none; with REPLICA IDENTITY DEFAULT or
+ * NOTHING, PostgreSQL also refuses its UPDATEs and DELETEs once it is published. */
+static void warn_keyless(w2k_stream_t *st, const w2k_table_cfg_t *t, char replident)
+{
+    char *qs = PQescapeIdentifier(st->catalog, t->schema, strlen(t->schema));
+    char *qt = PQescapeIdentifier(st->catalog, t->name, strlen(t->name));
+    const char *s = qs ? qs : t->schema, *n = qt ? qt : t->name;
+    if ((t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) && (replident == 'd' || replident == 'n'))
+        w2k_warn("table %s.%s has no primary key and REPLICA IDENTITY %s: PostgreSQL refuses its "
+                 "UPDATEs and DELETEs while it is published, and its messages carry no key, go to "
+                 "a delete-policy topic, and keep no per-row order; add a primary key (ALTER "
+                 "TABLE %s.%s ADD PRIMARY KEY (...);), or at least run ALTER TABLE %s.%s "
+                 "REPLICA IDENTITY FULL;",
+                 t->schema, t->name, replident == 'n' ? "NOTHING" : "DEFAULT", s, n, s, n);
+    else
+        w2k_warn("table %s.%s has no primary key and no replica identity index: its messages "
+                 "carry no key, go to a delete-policy topic, and keep no per-row order; add a "
+                 "primary key to fix this (ALTER TABLE %s.%s ADD PRIMARY KEY (...);)",
+                 t->schema, t->name, s, n);
+    PQfreemem(qs);
+    PQfreemem(qt);
+}
+
 /* Say at start what the tables' shapes mean: no key; a row filter that needs the old
  * row of updates and deletes (REPLICA IDENTITY FULL) and does not get it. */
 static void warn_tables(w2k_stream_t *st)
@@ -493,10 +515,7 @@ static void warn_tables(w2k_stream_t *st)
         if (!rel)
             continue;
         if (rel->nkeys == 0)
-            w2k_warn("table %s.%s has no primary key and no replica identity index: its messages "
-                     "carry no key, go to a delete-policy topic, and keep no per-row order; add a "
-                     "primary key to fix this",
-                     t->schema, t->name);
+            warn_keyless(st, t, rel->replident);
         char why[256];
         w2k_filter_t *f = t->filter ? w2k_filter_parse(t->filter, why, sizeof why) : NULL;
         if (f && rel->replident != 'f' && (t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) &&
@@ -881,7 +900,8 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     }
     if (w2k_catalog_slot(st->catalog, sc->slot, &slot, err) != 0)
         goto fail;
-    if (slot.exists && w2k_catalog_slot_usable(&slot, sc->slot, st->ident.dbname, err) != 0) {
+    if (slot.exists &&
+        w2k_catalog_slot_usable(&slot, sc->slot, sc->name, st->ident.dbname, err) != 0) {
         if (strcmp(slot.wal_status, "lost") != 0 || sc->on_slot_lost != W2K_SLOT_LOST_RECREATE)
             goto fail;
         w2k_warn("stream %s: slot %s was invalidated; dropping it and starting over "
@@ -1997,6 +2017,25 @@ bool w2k_stream_finished(const w2k_stream_t *st)
     return st->finished;
 }
 
+/* The replication stream ended with err: add what to do when the reason is one the
+ * server's message alone does not explain. */
+static void explain_stream_end(const w2k_stream_t *st, w2k_err_t *err)
+{
+    char gone[300];
+    snprintf(gone, sizeof gone, "publication \"%s\" does not exist", st->scfg->publication);
+    if (err->hint[0] || !strstr(err->msg, gone))
+        return;
+    /* PostgreSQL 15 looks the publication up as of each change it decodes. */
+    w2k_err_hint(err,
+                 "the publication was dropped while the stream ran: PostgreSQL cannot decode "
+                 "the changes made after that with this slot, even once the publication exists "
+                 "again. To start over with every row: drop the slot (wal2kafka slot drop "
+                 "--config %s --stream %s), set on_slot_lost = \"recreate\" for stream %s and "
+                 "start wal2kafka again; it creates the publication and a new slot and takes a "
+                 "new snapshot of every table",
+                 st->cfg->path, st->scfg->name, st->scfg->name);
+}
+
 static int stream_step(w2k_stream_t *st, w2k_err_t *err)
 {
     if (st->snap || st->snap_flushing)
@@ -2011,6 +2050,7 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
         int r = w2k_pg_read_frame(st->repl, &buf, &f, err);
         if (r < 0) {
             st->streaming = false;
+            explain_stream_end(st, err);
             return -1;
         }
         if (r == 0) {

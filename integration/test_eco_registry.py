@@ -19,7 +19,7 @@ from decimal import Decimal
 import pytest
 
 from servers import Registry
-from w2k import TopicReader, connectors, run_txn, slot_info  # noqa: F401 (fixture)
+from w2k import TopicReader, connectors, final_error, run_txn, slot_info  # noqa: F401 (fixture)
 from w2k_ecosystem import (RegistryDecoder, metrics_port, registry,  # noqa: F401 (fixture)
                            scrape, wait_health)
 
@@ -128,9 +128,10 @@ def test_refused_schema_version_stops_the_stream_and_confirms_nothing_after(
     rc = conn.wait_exit(60)
     log = conn.log()
     assert rc == W2K_EXIT_KAFKA, log
-    assert f'subject "{subject}"' in log, log
-    assert "compatibility rule FULL" in log, log
-    assert "error: " in log and "hint: " in log
+    msg, hint = final_error(log, conn.stream)
+    assert f'subject "{subject}"' in msg, log
+    assert "compatibility rule FULL" in msg, log
+    assert f"{registry.url}/config/{subject}" in hint, hint  # the way out used below
     # nothing of the refused transaction reached Kafka
     recs = raw_records(kafka, topic, None)
     assert [dec.key(topic, m.raw_key) for m in recs] == [{"id": 1}]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from w2k import Decoder, run_cli
+from w2k import Decoder, final_error, run_cli
 from w2k_filters import multi, read_topics, table  # noqa: F401
 
 
@@ -27,12 +27,6 @@ def entry_line(cfg_text: str, name: str) -> int:
     i = next(k for k, l in enumerate(lines) if l.strip() == f'name = "{name}";')
     assert lines[i - 1].strip() == "{", lines[i - 1]
     return i  # the line before, 1-based
-
-
-def first_error(log: str) -> str:
-    errs = [l for l in log.splitlines() if l.startswith("error: ")]
-    assert errs, log
-    return errs[0]
 
 
 def pg_refusal(db, sql: str) -> tuple[str, str | None]:
@@ -71,10 +65,11 @@ def test_connector_refuses_expression_outside_its_subset(db, multi, expr, offset
     s.start()
     assert s.wait_exit(60) == 3
     line = entry_line(s.config_path.read_text(), "public.t")
-    err = first_error(s.log())
-    assert err == (f"error: {s.config_path}:{line}: stream {s.names['c']}, table public.t: "
+    name = s.names["c"]
+    err, hint = final_error(s.log(), name)
+    assert err == (f"stream {name} stopped: {s.config_path}:{line}: stream {name}, table public.t: "
                    f"filter: at offset {offset}: {part}"), err
-    assert 'hint: with filters = "connector" wal2kafka evaluates the filter itself' in s.log()
+    assert hint.startswith('with filters = "connector" wal2kafka evaluates the filter itself'), hint
     no_trace(db, s, "c")
 
 
@@ -98,11 +93,13 @@ def test_pushdown_filter_refused_by_postgresql(db, multi, expr, why):
     s.start()
     assert s.wait_exit(60) == 4
     line = entry_line(s.config_path.read_text(), "public.t")
-    err = first_error(s.log())
-    want = (f'error: {s.config_path}:{line}: stream "{s.names["p"]}", table public.t is refused '
-            f"by PostgreSQL: {primary}")
+    name = s.names["p"]
+    err, hint = final_error(s.log(), name)
+    want = (f'stream {name} stopped: {s.config_path}:{line}: stream "{name}", table public.t is '
+            f"refused by PostgreSQL: {primary}")
     assert err.startswith(want), err
     assert detail and detail in err, (detail, err)
+    assert f"{s.config_path}:{line}" in hint, hint
     no_trace(db, s, "p")
 
 

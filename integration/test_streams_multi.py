@@ -17,10 +17,11 @@ import urllib.error
 import urllib.request
 
 from servers import free_port
+from w2k import final_error
 from w2k_filters import (Oracle, Workload, diff, events_of, expected_events, multi,  # noqa: F401
                          table)
 
-SLOT_GONE = ('error: stream {name}: replication slot "wal2kafka_{name}" is gone (dropped, or '
+SLOT_GONE = ('stream {name} stopped: replication slot "wal2kafka_{name}" is gone (dropped, or '
              'lost in a failover), so changes made since wal2kafka last confirmed may be lost')
 
 
@@ -138,7 +139,9 @@ def test_slot_dropped_while_running_other_stream_goes_on(db, multi):
                timeout=10)
     assert s.running()
     assert s.stop() == 4  # PostgreSQL: the exit code reports the failed stream
-    assert SLOT_GONE.format(name=bad) in s.log(current=True).splitlines()
+    msg, hint = final_error(s.log(current=True), bad)
+    assert msg == SLOT_GONE.format(name=bad), msg
+    assert f'on_slot_lost = "recreate" for stream {bad}' in hint, hint
 
 
 def test_missing_table_fails_its_stream_only(db, multi):
@@ -173,7 +176,9 @@ def test_on_stream_failure_exit_stops_the_process(db, multi):
     log = s.log(current=True)
     assert (f'level=error msg="stream {bad} gave up and retry.on_stream_failure = exit: '
             f'stopping every stream"') in log, log
-    assert SLOT_GONE.format(name=bad) in log.splitlines(), log
+    msg, hint = final_error(log, bad)
+    assert msg == SLOT_GONE.format(name=bad), log
+    assert f'on_slot_lost = "recreate" for stream {bad}' in hint, hint
     # the healthy stream's slot is intact and confirmed what it delivered
     assert db.scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s",
                      (s.slot_of("ok"),)) == 1

@@ -15,7 +15,9 @@ Connectors for the test's database and prefix and kills them afterwards. Also he
 run_txn (a transaction with its xid and LSN/time bounds), slot helpers
 (confirmed_flush_lsn, wait_confirmed, current_wal_lsn), Writer (a steady
 version = version + 1 writer thread), check_versions (nothing missing, per-key commit
-order, re-sends only where allowed), end_offsets, murmur2/murmur2_partition (Java's).
+order, re-sends only where allowed), end_offsets, murmur2/murmur2_partition (Java's),
+log_events/parse_logfmt (run's output as events) and final_error (the msg and hint of the
+error event a failing run ends with: check it, not the raw output).
 
 Everything waits for a real condition with a deadline; nothing sleeps for a fixed time.
 Messages are decoded independently of the connector's C code: confluent-kafka reads
@@ -840,6 +842,88 @@ class Connector:
         """Wait until the slot confirmed everything written so far (pg_current_wal_lsn):
         every change committed before this call is then acknowledged by the broker."""
         return self.wait_confirmed(current_wal_lsn(self.db), timeout)
+
+
+# ------------------------------------------------------------------- run's log events
+
+_LOGFMT_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def parse_logfmt(line: str) -> dict:
+    """One logfmt line -> {key: value}. Values are bare (no space, quote or '=') or
+    double-quoted with backslash escapes (JSON's, which logfmt readers accept). Raises
+    ValueError for anything else."""
+    out: dict[str, str] = {}
+    i, n = 0, len(line)
+    dec = json.JSONDecoder()
+    while i < n:
+        if line[i] == " ":
+            i += 1
+            continue
+        m = _LOGFMT_KEY.match(line, i)
+        if not m:
+            raise ValueError(f"logfmt: no key at column {i}: {line!r}")
+        key = m.group(0)
+        i = m.end()
+        if key in out:
+            raise ValueError(f"logfmt: key {key!r} twice: {line!r}")
+        if i >= n or line[i] != "=":
+            raise ValueError(f"logfmt: key {key!r} without '=' at column {i}: {line!r}")
+        i += 1
+        if i < n and line[i] == '"':
+            try:
+                val, end = dec.raw_decode(line, i)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"logfmt: bad quoted value of {key!r}: {e}: {line!r}") from None
+            i = end
+        else:
+            j = i
+            while j < n and line[j] != " ":
+                if line[j] in '"=':
+                    raise ValueError(f"logfmt: {line[j]!r} in the bare value of {key!r}: {line!r}")
+                j += 1
+            val = line[i:j]
+            i = j
+        if i < n and line[i] != " ":
+            raise ValueError(f"logfmt: no space after the value of {key!r}: {line!r}")
+        out[key] = val
+    return out
+
+
+def log_events(log: str) -> list[dict]:
+    """The events of `wal2kafka run`'s output, in order: each line parsed as a JSON object
+    (log.format = "json") or as logfmt. Lines that are neither (w2k.py's '=== start'
+    markers) are left out; an `error: ...`/`hint: ...` line, the framing run no longer
+    uses, is an AssertionError."""
+    events = []
+    for line in log.splitlines():
+        if line.startswith(("error: ", "hint: ")):
+            raise AssertionError(f"run printed an error:/hint: block instead of a log event:\n{log}")
+        try:
+            ev = json.loads(line) if line.startswith("{") else parse_logfmt(line)
+        except ValueError:
+            continue
+        if isinstance(ev, dict) and "level" in ev and "msg" in ev:
+            events.append(ev)
+    return events
+
+
+def final_error(log: str, stream: str | None = None) -> tuple[str, str]:
+    """The final error `wal2kafka run` reported, as (msg, hint); hint is "" when the
+    event has none (a multi-line hint keeps its newlines).
+
+    It is a level=error event: for a stream that gave up, msg is "stream NAME stopped:
+    <cause>" (the last such event, or the last one of stream NAME when given); for a run
+    that failed before any stream started (no such event), the last level=error event.
+    AssertionError when there is none."""
+    errors = [e for e in log_events(log) if e["level"] == "error"]
+    stopped = re.compile("stream " + (re.escape(stream) if stream else r"\S+") + " stopped: ")
+    final = [e for e in errors if stopped.match(e["msg"])]
+    if not final and stream is None:
+        final = errors
+    assert final, (f"no final error{f' of stream {stream}' if stream else ''} in the output:\n"
+                   f"{log}")
+    return final[-1]["msg"], final[-1].get("hint", "")
 
 
 def run_cli(binary, *args, env: dict | None = None, timeout: float = 60.0,

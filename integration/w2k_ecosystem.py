@@ -17,7 +17,6 @@ Environment: W2K_REGISTRY_URL reuses a running registry (its ccompat API base UR
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -33,6 +32,7 @@ import pytest
 
 import servers
 from servers import HOST, Kafka, Postgres, Registry, ServerError
+from w2k import parse_logfmt  # noqa: F401 (tests import it from here too)
 
 _lock = threading.RLock()
 _shared: dict[str, object] = {}
@@ -197,52 +197,6 @@ def wait_health(port: int, status: int, timeout: float = 60.0, conn=None) -> str
             raise TimeoutError(f"/health did not answer {status} within {timeout}s; last: {last[:2]}"
                                + (f"\n--- connector log ---\n{conn.log_tail()}" if conn else ""))
         time.sleep(0.1)
-
-
-# -------------------------------------------------------------------------- logs
-
-_LOGFMT_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-
-
-def parse_logfmt(line: str) -> dict:
-    """One logfmt line -> {key: value}. Values are bare (no space, quote or '=') or
-    double-quoted with backslash escapes (JSON's, which logfmt readers accept). Raises
-    ValueError for anything else."""
-    out: dict[str, str] = {}
-    i, n = 0, len(line)
-    dec = json.JSONDecoder()
-    while i < n:
-        if line[i] == " ":
-            i += 1
-            continue
-        m = _LOGFMT_KEY.match(line, i)
-        if not m:
-            raise ValueError(f"logfmt: no key at column {i}: {line!r}")
-        key = m.group(0)
-        i = m.end()
-        if key in out:
-            raise ValueError(f"logfmt: key {key!r} twice: {line!r}")
-        if i >= n or line[i] != "=":
-            raise ValueError(f"logfmt: key {key!r} without '=' at column {i}: {line!r}")
-        i += 1
-        if i < n and line[i] == '"':
-            try:
-                val, end = dec.raw_decode(line, i)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"logfmt: bad quoted value of {key!r}: {e}: {line!r}") from None
-            i = end
-        else:
-            j = i
-            while j < n and line[j] != " ":
-                if line[j] in '"=':
-                    raise ValueError(f"logfmt: {line[j]!r} in the bare value of {key!r}: {line!r}")
-                j += 1
-            val = line[i:j]
-            i = j
-        if i < n and line[i] != " ":
-            raise ValueError(f"logfmt: no space after the value of {key!r}: {line!r}")
-        out[key] = val
-    return out
 
 
 # ------------------------------------------------------------------- certificates
