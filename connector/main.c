@@ -111,6 +111,8 @@ static const char usage_slot[] =
     "the next run creates a new slot that starts at that moment.\n";
 
 static volatile sig_atomic_t stop_requested;
+/* Set when a stream gave up with retry.on_stream_failure = exit (not a signal). */
+static bool stop_on_failure;
 
 static void on_signal(int sig)
 {
@@ -210,6 +212,7 @@ static bool stream_failed(const w2k_config_t *cfg, runner_t *r, const w2k_err_t 
             w2k_error("stream %s gave up and retry.on_stream_failure = exit: stopping every "
                       "stream",
                       w2k_stream_name(r->st));
+            stop_on_failure = true;
             stop_requested = 1;
         }
         if (err->retryable) {
@@ -426,7 +429,7 @@ static int cmd_run(const w2k_config_t *cfg)
         w2k_warn("stopping with %llu message(s) not acknowledged: their changes stay "
                  "unconfirmed and are sent again on the next start",
                  (unsigned long long)inflight);
-    if (stop_requested)
+    if (stop_requested && !stop_on_failure)
         w2k_info("stopped on request");
     /* Each stream that gave up logged its final error then; the exit code says so. */
     for (int i = 0; i < cfg->nstreams; i++)
