@@ -176,6 +176,7 @@ def test_on_stream_failure_exit_stops_the_process(db, multi):
     log = s.log(current=True)
     assert (f'level=error msg="stream {bad} gave up and retry.on_stream_failure = exit: '
             f'stopping every stream"') in log, log
+    assert "stopped on request" not in log, log  # nobody asked: a stream failed
     msg, hint = final_error(log, bad)
     assert msg == SLOT_GONE.format(name=bad), log
     assert f'on_slot_lost = "recreate" for stream {bad}' in hint, hint
