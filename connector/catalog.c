@@ -38,8 +38,7 @@ int w2k_catalog_check_server(PGconn *c, int *version_num, w2k_err_t *err)
     return 0;
 }
 
-/* Quote schema.table as a SQL identifier pair. */
-static void put_qualified(w2k_buf_t *b, PGconn *c, const char *schema, const char *name)
+void w2k_catalog_put_qualified(w2k_buf_t *b, PGconn *c, const char *schema, const char *name)
 {
     char *qs = PQescapeIdentifier(c, schema, strlen(schema));
     char *qn = PQescapeIdentifier(c, name, strlen(name));
@@ -51,7 +50,7 @@ static void put_qualified(w2k_buf_t *b, PGconn *c, const char *schema, const cha
 /* The FOR TABLE clause entry of one table: name, column list, row filter. */
 static void put_table_clause(w2k_buf_t *b, PGconn *c, const w2k_table_cfg_t *t)
 {
-    put_qualified(b, c, t->schema, t->name);
+    w2k_catalog_put_qualified(b, c, t->schema, t->name);
     if (t->ncolumns) {
         w2k_buf_puts(b, " (");
         for (int i = 0; i < t->ncolumns; i++) {

@@ -113,4 +113,7 @@ int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags
 w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pub, const char *schema, const char *name,
                                   char **rowfilter, w2k_err_t *err);
 
+/* Append schema.name to b, each quoted as a SQL identifier where it needs it. */
+void w2k_catalog_put_qualified(w2k_buf_t *b, PGconn *c, const char *schema, const char *name);
+
 #endif

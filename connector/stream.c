@@ -478,27 +478,35 @@ static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, bool reco
     return 0;
 }
 
-/* A table without a key: its messages carry none; with REPLICA IDENTITY DEFAULT or
- * NOTHING, PostgreSQL also refuses its UPDATEs and DELETEs once it is published. */
-static void warn_keyless(w2k_stream_t *st, const w2k_table_cfg_t *t, char replident)
+/* A table without a key: its messages carry none. A table with REPLICA IDENTITY
+ * NOTHING (or DEFAULT and no primary key): PostgreSQL refuses its UPDATEs and DELETEs
+ * once it is published. */
+static void warn_identity(w2k_stream_t *st, const w2k_table_cfg_t *t, const w2k_relation_t *rel)
 {
-    char *qs = PQescapeIdentifier(st->catalog, t->schema, strlen(t->schema));
-    char *qt = PQescapeIdentifier(st->catalog, t->name, strlen(t->name));
-    const char *s = qs ? qs : t->schema, *n = qt ? qt : t->name;
-    if ((t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) && (replident == 'd' || replident == 'n'))
+    bool writes = (t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) != 0;
+    char ri = rel->replident;
+    if (rel->nkeys > 0 && !(ri == 'n' && writes))
+        return;
+    w2k_buf_t q = W2K_BUF_INIT;
+    w2k_catalog_put_qualified(&q, st->catalog, t->schema, t->name);
+    if (rel->nkeys > 0)
+        w2k_warn("table %s.%s has REPLICA IDENTITY NOTHING: PostgreSQL refuses its UPDATEs and "
+                 "DELETEs while it is published, and a delete would carry no key; run ALTER "
+                 "TABLE %s REPLICA IDENTITY DEFAULT; (its primary key)",
+                 t->schema, t->name, q.data);
+    else if (writes && (ri == 'd' || ri == 'n'))
         w2k_warn("table %s.%s has no primary key and REPLICA IDENTITY %s: PostgreSQL refuses its "
                  "UPDATEs and DELETEs while it is published, and its messages carry no key, go to "
                  "a delete-policy topic, and keep no per-row order; add a primary key (ALTER "
-                 "TABLE %s.%s ADD PRIMARY KEY (...);), or at least run ALTER TABLE %s.%s "
+                 "TABLE %s ADD PRIMARY KEY (...);), or at least run ALTER TABLE %s "
                  "REPLICA IDENTITY FULL;",
-                 t->schema, t->name, replident == 'n' ? "NOTHING" : "DEFAULT", s, n, s, n);
+                 t->schema, t->name, ri == 'n' ? "NOTHING" : "DEFAULT", q.data, q.data);
     else
         w2k_warn("table %s.%s has no primary key and no replica identity index: its messages "
                  "carry no key, go to a delete-policy topic, and keep no per-row order; add a "
-                 "primary key to fix this (ALTER TABLE %s.%s ADD PRIMARY KEY (...);)",
-                 t->schema, t->name, s, n);
-    PQfreemem(qs);
-    PQfreemem(qt);
+                 "primary key to fix this (ALTER TABLE %s ADD PRIMARY KEY (...);)",
+                 t->schema, t->name, q.data);
+    w2k_buf_free(&q);
 }
 
 /* Say at start what the tables' shapes mean: no key; a row filter that needs the old
@@ -514,8 +522,7 @@ static void warn_tables(w2k_stream_t *st)
         free(filter);
         if (!rel)
             continue;
-        if (rel->nkeys == 0)
-            warn_keyless(st, t, rel->replident);
+        warn_identity(st, t, rel);
         char why[256];
         w2k_filter_t *f = t->filter ? w2k_filter_parse(t->filter, why, sizeof why) : NULL;
         if (f && rel->replident != 'f' && (t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) &&

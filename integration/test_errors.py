@@ -411,6 +411,31 @@ def test_table_without_key_default_identity(wal2kafka_bin, db, kafka, tmp_path, 
         conn.cleanup()
 
 
+def test_table_with_replica_identity_nothing(wal2kafka_bin, db, kafka, tmp_path, topic_prefix):
+    """A primary key but REPLICA IDENTITY NOTHING: once published, PostgreSQL refuses the
+    table's UPDATEs and DELETEs. wal2kafka says so at start with the statement to run, and
+    that statement does make the application's UPDATE work again."""
+    db.execute("CREATE TABLE rn (id int PRIMARY KEY, v text)")
+    db.execute("ALTER TABLE rn REPLICA IDENTITY NOTHING")
+    db.execute("INSERT INTO rn VALUES (1, 'a')")
+    conn = Connector(wal2kafka_bin, db, kafka, ["public.rn"], topic_prefix, workdir=tmp_path)
+    try:
+        conn.start().wait_streaming()
+        ev = next(e for e in log_events(conn.log(current=True)) if "public.rn" in e["msg"]
+                  and "REPLICA IDENTITY NOTHING" in e["msg"])
+        assert ev["level"] == "warn", ev
+        assert "refuses its UPDATEs and DELETEs" in ev["msg"], ev
+        fix = re.search(r"ALTER TABLE public\.rn REPLICA IDENTITY DEFAULT;", unquoted(ev["msg"]))
+        assert fix, ev
+        with pytest.raises(Exception, match="replica identity"):
+            db.execute("UPDATE rn SET v = 'b' WHERE id = 1")
+        db.execute(fix.group(0))
+        db.execute("UPDATE rn SET v = 'b' WHERE id = 1")
+        assert conn.stop() == 0
+    finally:
+        conn.cleanup()
+
+
 def test_table_dropped_while_streaming(wal2kafka_bin, db, kafka, tmp_path, topic_prefix):
     """DROP TABLE of one streamed table: the others go on, now and after a restart, and the
     log names the dropped table and what to do."""
