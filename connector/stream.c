@@ -70,7 +70,7 @@ struct w2k_stream_s {
 
     bool streaming;            /* replication started */
     w2k_snapshot_t *snap;      /* the initial snapshot being read, or NULL */
-    w2k_snapkeys_t *snap_keys; /* the snapshot is taken again: the keys it wrote */
+    w2k_snapkeys_t *snap_keys; /* the snapshot writes onto topics holding messages */
     int purge_table;           /* then: the table whose topic is read back */
     bool purging;              /* a read-back is running */
     bool snap_flushing;        /* snapshot read: waiting for its acknowledgements */
@@ -460,11 +460,15 @@ static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
     return 0;
 }
 
+static int purge_prepare(w2k_stream_t *st, w2k_err_t *err);
+
 /* Begin reading every row in the exported snapshot snapshot_name; record = note in
  * the state record that a snapshot is running (not for initial_only). */
 static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, bool record, w2k_err_t *err)
 {
     if (record && save_state(st, "running", st->snap_lsn, err) != 0)
+        return -1;
+    if (purge_prepare(st, err) != 0)
         return -1;
     st->snap = w2k_snapshot_begin(st->cfg, &st->eff, snapshot_name, err);
     if (!st->snap)
@@ -919,8 +923,6 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         slot.exists = false;
         st->state.found = false;
     }
-    /* an initial snapshot was interrupted: its rows are in the topics */
-    bool retake = st->state.found && strcmp(st->state.snapshot, "running") == 0;
     if (slot.exists && strcmp(st->state.snapshot, "running") == 0) {
         w2k_warn("stream %s: the initial snapshot was interrupted before it finished; dropping "
                  "slot %s and taking the snapshot again from the start",
@@ -949,11 +951,6 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
                  snapshot ? "; taking the initial snapshot" : "");
         reread_joined(st, false);
         if (snapshot) {
-            st->purge_table = 0;
-            if (retake && !(st->snap_keys = w2k_snapkeys_new())) {
-                w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
-                goto fail;
-            }
             if (start_snapshot(st, snapshot_name, true, err) != 0)
                 goto fail;
             return 0;
@@ -1816,10 +1813,41 @@ static int on_snapshot_row(void *arg, w2k_relation_t *rel, const w2k_pgtuple_t *
     return 0;
 }
 
-/* A snapshot taken again has read every row: a tombstone for each key that the
- * interrupted attempt left in the tables' topics and this one did not write (the row
- * was deleted meanwhile), so the topic holds the table and nothing else. Produces at
- * most max of them; returns 1 while there is more to do, 0 when done, -1 with err. */
+/* Before a snapshot writes: note which of the tables' topics hold messages already
+ * (an interrupted snapshot's; the stream's before its slot was lost, invalidated or
+ * its server changed; an earlier initial_only run's). Only then are the snapshot's
+ * keys noted, for purge_step. */
+static int purge_prepare(w2k_stream_t *st, w2k_err_t *err)
+{
+    char topic[512];
+    bool any = false;
+    w2k_snapkeys_destroy(st->snap_keys);
+    st->purge_table = 0;
+    st->purging = false;
+    if (!(st->snap_keys = w2k_snapkeys_new())) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < st->eff.ntables; i++) {
+        const w2k_table_cfg_t *t = &st->eff.tables[i];
+        topic_name_of(st, t->schema, t->name, topic, sizeof topic);
+        int r = w2k_snapkeys_note_topic(st->snap_keys, st->cfg, topic, err);
+        if (r < 0)
+            return -1;
+        any = any || r;
+    }
+    if (!any) {
+        w2k_snapkeys_destroy(st->snap_keys);
+        st->snap_keys = NULL;
+    }
+    return 0;
+}
+
+/* A snapshot written onto topics that held messages has read every row: a tombstone
+ * for each key whose last message there has a value and that this snapshot did not
+ * write (the row was deleted, or left the row filter, where no slot streamed it), so
+ * the topic holds the table and nothing else. Produces at most max of them; returns 1
+ * while there is more to do, 0 when done, -1 with err. */
 static int purge_step(w2k_stream_t *st, int max, w2k_err_t *err)
 {
     char topic[512];
@@ -1829,7 +1857,7 @@ static int purge_step(w2k_stream_t *st, int max, w2k_err_t *err)
         const w2k_table_cfg_t *t = &st->eff.tables[st->purge_table];
         topic_name_of(st, t->schema, t->name, topic, sizeof topic);
         if (!st->purging) {
-            int r = w2k_snapkeys_scan_begin(st->snap_keys, st->cfg, topic, t->schema, t->name, err);
+            int r = w2k_snapkeys_scan_begin(st->snap_keys, topic, t->schema, t->name, err);
             if (r < 0)
                 return -1;
             if (r == 0) {
@@ -1843,11 +1871,13 @@ static int purge_step(w2k_stream_t *st, int max, w2k_err_t *err)
         int r = w2k_snapkeys_scan_next(st->snap_keys, &key, &len, err);
         if (r < 0)
             return -1;
+        if (r == 2)
+            return 1; /* reading the topic back: on at the next step */
         if (r == 0) {
             uint64_t gone = w2k_snapkeys_gone(st->snap_keys);
             if (gone)
-                w2k_info("stream %s: %llu key(s) of %s.%s written by the interrupted snapshot "
-                         "are no longer in the table: tombstones for them in topic %s",
+                w2k_info("stream %s: %llu key(s) of %s.%s in topic %s from before this snapshot "
+                         "are no longer in the table: tombstones for them",
                          st->scfg->name, (unsigned long long)gone, t->schema, t->name, topic);
             st->purging = false;
             st->purge_table++;

@@ -10,6 +10,11 @@ slot exported, then streaming from the slot's consistent point.
 - A snapshot killed (SIGKILL) in the middle of a big table is taken again, from the
   start, on the next run, and the log says so; while not on a terminal, progress lines
   go to the log.
+- Every new snapshot onto a topic that already holds keys ends with the topic holding
+  the table: a retaken snapshot; on_slot_lost = "recreate" after the slot was dropped,
+  invalidated, or the server replaced (another system identifier); initial_only run
+  again. Keys whose rows were deleted where no slot saw it get a tombstone, counted in
+  the log; keys already deleted in the topic get none.
 - On a terminal, a progress bar.
 
 A snapshot is slowed where the test needs it to last: kafka.properties linger.ms=50 and
@@ -24,7 +29,9 @@ import datetime as dt
 import re
 import signal
 
-from w2k import Decoder, connectors, consume, parse_lsn, slot_info, us  # noqa: F401
+from w2k import (Connector, Decoder, by_partition_order, connectors, consume, end_offsets,  # noqa: F401
+                 parse_lsn, slot_info, us)
+from w2k_faults import ScratchPostgres
 from w2k_schema import (MixedWriter, check_contiguous, consistent_point, fold, run_on_pty,
                         wait_until)
 
@@ -182,9 +189,9 @@ def test_interrupted_snapshot_is_taken_again(db, kafka, connectors):
     assert f"snapshot of public.big done: {len(at_restart)} rows" in log
     gone = sorted(first_keys - set(at_restart))
     assert set(range(1, 11)) <= set(gone)
-    assert (f"stream {conn.stream}: {len(gone)} key(s) of public.big written by the interrupted "
-            f"snapshot are no longer in the table: tombstones for them in topic "
-            f"{conn.topic('big')}") in log
+    assert (f"stream {conn.stream}: {len(gone)} key(s) of public.big in topic "
+            f"{conn.topic('big')} from before this snapshot are no longer in the table: "
+            f"tombstones for them") in log
     db.execute("UPDATE big SET version = version + 1 WHERE id IN (11, 12, 13)")
     conn.wait_caught_up()
 
@@ -211,6 +218,212 @@ def test_interrupted_snapshot_is_taken_again(db, kafka, connectors):
                        f"the topic (read by the interrupted snapshot, no delete/tombstone): "
                        f"{extra}")
     assert state == table
+
+
+def table_rows(db, table: str = "t") -> dict:
+    """SELECT * of a table (id int, v text) as the topic's `after` values, by id."""
+    return {i: {"id": i, "v": v} for i, v in db.execute(f"SELECT id, v FROM {table}")}
+
+
+def live_keys(kafka, conn, table: str = "t") -> set:
+    """The keys alive in a table's topic: folded per key, tombstones remove."""
+    return set(fold(consume(kafka, Decoder(kafka, conn.prefix), conn.topic(table),
+                            to_end=True), "id"))
+
+
+def gone_line(conn, n: int, table: str = "t") -> str:
+    return (f"stream {conn.stream}: {n} key(s) of public.{table} in topic {conn.topic(table)} "
+            f"from before this snapshot are no longer in the table: tombstones for them")
+
+
+def check_new_snapshot(kafka, conn, ends: dict, table: dict, gone: set, then: list) -> list:
+    """What the run after `ends` (the topic's end offsets before it) wrote: per partition,
+    one 'r' event per row of `table` (the rows as the new snapshot read them), then one
+    tombstone per key of `gone` (no 'd' event: no change of those deletes is in the new
+    slot's WAL), then the stream's changes `then` ([(op, id)], per partition in order).
+    Returns every record of the topic."""
+    recs = consume(kafka, Decoder(kafka, conn.prefix), conn.topic("t"), to_end=True, timeout=120)
+    new = [r for r in recs if r.offset >= ends.get(r.partition, 0)]
+    reads = [r for r in new if r.op == "r"]
+    assert len(reads) == len(table) and {r.key["id"]: r.value["after"] for r in reads} == table, \
+        "the new snapshot read every row once"
+    assert sorted((r.op, r.key["id"]) for r in new if r.op not in ("r", None)) == sorted(then)
+    tombs = []
+    for part in by_partition_order(new).values():
+        first_change = next((i for i, r in enumerate(part) if r.op not in ("r", None)), len(part))
+        kinds = ["r" if r.op == "r" else "t" for r in part[:first_change]]
+        assert kinds == sorted(kinds, key="rt".index), \
+            f"per partition: rows, then tombstones, then changes: {kinds}"
+        tombs += [r for r in part[:first_change] if r.is_tombstone]
+    assert sorted(r.key["id"] for r in tombs) == sorted(gone), \
+        "one tombstone for each key alive in the topic whose row is gone, and no other"
+    return recs
+
+
+def test_recreated_slot_removes_rows_deleted_meanwhile(db, kafka, connectors):
+    """The slot is dropped while wal2kafka is stopped, and rows are deleted, updated and
+    inserted meanwhile (no slot records it). With on_slot_lost = "recreate" the next run
+    says so, makes a new slot and a new snapshot, and tombstones the keys alive in the
+    topic whose rows are gone (not the keys deleted while streaming: their tombstones are
+    there), before streaming: the topic, folded per key, equals SELECT * of the table."""
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    db.execute("INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 300) i")
+    conn = connectors(["public.t"], settings={"kafka": {"topic": {"partitions": 3}}},
+                      stream_settings={"on_slot_lost": "recreate"})
+    conn.start().wait_streaming()
+    # a history in the topic: deletes (each with its tombstone), an insert, updates
+    db.execute("DELETE FROM t WHERE id <= 5")
+    db.execute("INSERT INTO t VALUES (400, 'streamed')")
+    db.execute("UPDATE t SET v = 'streamed' WHERE id BETWEEN 6 AND 8")
+    conn.wait_caught_up()
+    assert conn.stop() == 0
+    db.execute("SELECT pg_drop_replication_slot(%s)", (conn.slot,))
+    alive = live_keys(kafka, conn)
+    assert alive == set(table_rows(db))
+
+    db.execute("DELETE FROM t WHERE id BETWEEN 10 AND 29 OR id IN (150, 400)")
+    db.execute("UPDATE t SET v = 'unstreamed' WHERE id BETWEEN 30 AND 32")
+    db.execute("INSERT INTO t VALUES (2, 'back again'), (500, 'new')")
+    table = table_rows(db)
+    gone = alive - set(table)
+    assert gone == set(range(10, 30)) | {150, 400}
+    ends = end_offsets(kafka, conn.topic("t"))
+
+    conn.start().wait_streaming(120)
+    log = conn.log(current=True)
+    assert re.search(rf'stream {conn.stream}: replication slot \\"{conn.slot}\\" is gone \(dropped, '
+                     r"or lost in a failover\); changes made since the last confirmed position "
+                     r"may be missing: creating a new slot and taking a new snapshot "
+                     r"\(on_slot_lost = recreate\)", log), log
+    assert re.search(rf"created replication slot {conn.slot} at \S+ for stream {conn.stream}; "
+                     r"taking the initial snapshot", log)
+    assert gone_line(conn, len(gone)) in log
+    db.execute("UPDATE t SET v = 'after' WHERE id = 33")
+    conn.wait_caught_up()
+    recs = check_new_snapshot(kafka, conn, ends, table, gone, [("u", 33)])
+    assert fold(recs, "id") == table_rows(db), "the topic holds the table, nothing else"
+    assert conn.stop() == 0
+
+
+def test_invalidated_slot_recreated_removes_rows_deleted_meanwhile(wal2kafka_bin, kafka, tmp_path,
+                                                                   topic_prefix):
+    """max_slot_wal_keep_size = 32MB: rows deleted while wal2kafka is stopped, then WAL
+    until the slot is invalidated. With on_slot_lost = "recreate": a new slot, a new
+    snapshot, tombstones for the deleted rows' keys; the topic equals the table."""
+    with ScratchPostgres(settings={"max_slot_wal_keep_size": "32MB",
+                                   "wal_keep_size": "0"}) as spg:
+        db = spg.create_database("inv")
+        db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+        db.execute("INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 100) i")
+        db.execute("CREATE TABLE filler (pad text)")
+        conn = Connector(wal2kafka_bin, db, kafka, ["public.t"], topic_prefix, workdir=tmp_path,
+                         stream_settings={"on_slot_lost": "recreate"})
+        try:
+            conn.start().wait_streaming()
+            db.execute("DELETE FROM t WHERE id = 1")
+            conn.wait_caught_up()
+            assert conn.stop() == 0
+            alive = live_keys(kafka, conn)
+            db.execute("DELETE FROM t WHERE id BETWEEN 50 AND 59")
+            db.execute("INSERT INTO t VALUES (1, 'back again'), (200, 'new')")
+
+            def lost():
+                db.execute("INSERT INTO filler SELECT repeat(md5(i::text), 30) "
+                           "FROM generate_series(1, 20000) i")
+                db.execute("SELECT pg_switch_wal()")
+                db.execute("CHECKPOINT")
+                return db.scalar("SELECT wal_status FROM pg_replication_slots "
+                                 "WHERE slot_name = %s", (conn.slot,)) == "lost"
+            wait_until(lost, 300, f"slot {conn.slot} was not invalidated", interval=0)
+            table = table_rows(db)
+            gone = alive - set(table)
+            assert gone == set(range(50, 60))
+            ends = end_offsets(kafka, conn.topic("t"))
+
+            conn.start().wait_streaming(120)
+            log = conn.log(current=True)
+            assert (f"stream {conn.stream}: slot {conn.slot} was invalidated; dropping it and "
+                    f"starting over (on_slot_lost = recreate)") in log
+            assert gone_line(conn, len(gone)) in log
+            db.execute("DELETE FROM t WHERE id = 60")
+            conn.wait_caught_up()
+            recs = check_new_snapshot(kafka, conn, ends, table, gone, [("d", 60)])
+            assert fold(recs, "id") == table_rows(db)
+            assert conn.stop() == 0
+        finally:
+            conn.cleanup()
+
+
+def test_other_server_recreated_removes_rows_it_does_not_have(wal2kafka_bin, kafka, tmp_path,
+                                                              topic_prefix):
+    """A failover to another cluster (another system identifier) that lacks rows the old
+    one streamed: with on_slot_lost = "recreate", the new snapshot is followed by a
+    tombstone for each of them; the topic equals the new server's table."""
+    with ScratchPostgres() as old:
+        port = old.port
+        db = old.create_database("fo")
+        db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+        db.execute("INSERT INTO t SELECT i, 'old ' || i FROM generate_series(1, 50) i")
+        conn = Connector(wal2kafka_bin, db, kafka, ["public.t"], topic_prefix, workdir=tmp_path,
+                         name="fo", stream_settings={"on_slot_lost": "recreate"})
+        try:
+            conn.start().wait_streaming()
+            db.execute("DELETE FROM t WHERE id = 50")
+            conn.wait_caught_up()
+            assert conn.stop() == 0
+        finally:
+            conn.cleanup()
+        old_id = old.scalar("SELECT system_identifier::text FROM pg_control_system()")
+    alive = live_keys(kafka, conn)
+    assert alive == set(range(1, 50))
+    with ScratchPostgres(port=port) as new:
+        new_id = new.scalar("SELECT system_identifier::text FROM pg_control_system()")
+        assert new_id != old_id
+        db = new.create_database("fo")
+        db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+        # the new server missed the last rows the old one had (and has one of its own)
+        db.execute("INSERT INTO t SELECT i, 'new ' || i FROM generate_series(1, 40) i")
+        db.execute("INSERT INTO t VALUES (50, 'only on the new server')")
+        table = table_rows(db)
+        gone = alive - set(table)
+        assert gone == set(range(41, 50))
+        ends = end_offsets(kafka, conn.topic("t"))
+        conn.db = db
+        try:
+            conn.start().wait_streaming(120)
+            log = conn.log(current=True)
+            assert (f"the server is not the one this stream streamed from (system identifier "
+                    f"{new_id}, was {old_id})") in log
+            assert "creating a new slot and taking a new snapshot (on_slot_lost = recreate)" in log
+            assert gone_line(conn, len(gone)) in log
+            conn.wait_caught_up()
+            recs = check_new_snapshot(kafka, conn, ends, table, gone, [])
+            assert fold(recs, "id") == table
+            assert conn.stop() == 0
+        finally:
+            conn.cleanup()
+
+
+def test_initial_only_again_removes_rows_deleted_since(db, kafka, connectors):
+    """snapshot = initial_only run twice: the second run tombstones the keys of rows
+    deleted since the first, so the topic holds the table as the second run read it."""
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    db.execute("INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 500) i")
+    conn = connectors(["public.t"], stream_settings={"snapshot": "initial_only"})
+    conn.start()
+    assert conn.wait_exit(120) == 0
+    assert "no longer in the table" not in conn.log(), "nothing in the topic before the first run"
+    db.execute("DELETE FROM t WHERE id % 7 = 0")
+    db.execute("UPDATE t SET v = 'changed' WHERE id % 11 = 0")
+    db.execute("INSERT INTO t VALUES (1000, 'new')")
+    table = table_rows(db)
+    gone = set(range(1, 501)) - set(table)
+    ends = end_offsets(kafka, conn.topic("t"))
+    conn.start()
+    assert conn.wait_exit(120) == 0
+    assert gone_line(conn, len(gone)) in conn.log(current=True)
+    recs = check_new_snapshot(kafka, conn, ends, table, gone, [])
+    assert fold(recs, "id") == table
 
 
 def test_progress_bar_on_a_terminal(db, kafka, connectors):

@@ -230,6 +230,73 @@ static void snapshot_keys(void)
     w2k_snapkeys_destroy(NULL);
 }
 
+/* A topic read back after a snapshot: a key is left for a tombstone when its last
+ * message there has a value and the snapshot did not write it; a delete's tombstone, or
+ * the snapshot, settles it, whatever came before. */
+static void snapshot_keys_left(void)
+{
+    w2k_snapkeys_t *k = w2k_snapkeys_new();
+    CHECK(k != NULL);
+    unsigned char key[12] = {0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8};
+#define KEY(i) (key[10] = (unsigned char)(i), key[11] = (unsigned char)((i) >> 8), (void *)key)
+    /* the snapshot wrote 1 and 2 */
+    CHECK_INT(w2k_snapkeys_add(k, "public", "t", KEY(1), sizeof key), 0);
+    CHECK_INT(w2k_snapkeys_add(k, "public", "t", KEY(2), sizeof key), 0);
+    w2k_snapkeys_read_begin(k, "public", "t");
+    static const struct {
+        int id;
+        bool value;
+    } topic[] = {
+        {1, true},  {2, true},  {1, false}, /* written by the snapshot: never left */
+        {3, true},  {3, true},              /* created, updated: left */
+        {4, true},  {4, true},  {4, false}, /* created, deleted (+ tombstone) */
+        {5, false},                         /* a tombstone alone */
+        {6, true},  {6, false}, {6, true},  /* deleted, created again: left */
+        {7, false}, {7, true},              /* left */
+    };
+    for (size_t i = 0; i < sizeof topic / sizeof topic[0]; i++)
+        CHECK_INT(w2k_snapkeys_read(k, KEY(topic[i].id), sizeof key, topic[i].value), 0);
+    /* many keys created and deleted: each removal keeps the others findable */
+    for (int i = 1000; i < 5000; i++)
+        CHECK_INT(w2k_snapkeys_read(k, KEY(i), sizeof key, true), 0);
+    for (int i = 1000; i < 5000; i += 2)
+        CHECK_INT(w2k_snapkeys_read(k, KEY(i), sizeof key, false), 0);
+    for (int i = 1001; i < 5000; i += 2)
+        if (i % 3)
+            CHECK_INT(w2k_snapkeys_read(k, KEY(i), sizeof key, false), 0);
+    bool seen[5000] = {false};
+    const void *got;
+    size_t len;
+    int n = 0, bad = 0;
+    while (w2k_snapkeys_take(k, &got, &len) == 1) {
+        const unsigned char *g = got;
+        int id = g[10] | g[11] << 8;
+        bad += len != sizeof key || memcmp(g, key, 10) != 0 || id >= 5000 || seen[id];
+        if (id < 5000)
+            seen[id] = true;
+        n++;
+    }
+    CHECK_INT(bad, 0);
+    int want = 3;
+    for (int i = 1001; i < 5000; i += 2)
+        want += i % 3 == 0;
+    CHECK_INT(n, want);
+    CHECK(seen[3] && seen[6] && seen[7] && !seen[1] && !seen[2] && !seen[4] && !seen[5]);
+    int missing = 0;
+    for (int i = 1000; i < 5000; i++)
+        missing += seen[i] != (i % 2 == 1 && i % 3 == 0);
+    CHECK_INT(missing, 0);
+    CHECK_INT(w2k_snapkeys_gone(k), want);
+    CHECK_INT(w2k_snapkeys_take(k, &got, &len), 0);
+    /* another table: its own keys; the snapshot's keys of public.t do not count */
+    w2k_snapkeys_read_begin(k, "public", "u");
+    CHECK_INT(w2k_snapkeys_read(k, KEY(1), sizeof key, true), 0);
+    CHECK_INT(w2k_snapkeys_take(k, &got, &len), 1);
+    CHECK_INT(w2k_snapkeys_take(k, &got, &len), 0);
+#undef KEY
+    w2k_snapkeys_destroy(k);
+}
+
 int main(void)
 {
     state_round_trip();
@@ -238,5 +305,6 @@ int main(void)
     ddl_messages_with_columns();
     glob_patterns();
     snapshot_keys();
+    snapshot_keys_left();
     return unit_report("test_state");
 }
