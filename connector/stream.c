@@ -101,7 +101,9 @@ struct w2k_stream_s {
     w2k_err_t failure;
 
     w2k_pubtable_t *ours; /* the stream's tables by OID, with their last known names */
-    w2k_stream_cfg_t eff; /* the configuration with patterns resolved to tables */
+    w2k_stream_cfg_t eff; /* the configuration with patterns resolved to tables;
+                             eff.publication is pubs.names */
+    w2k_pubset_t pubs;    /* its publications (one per set of operations with pushdown) */
     char **eff_names;     /* strings of tables matched by patterns, owned */
     int neff_names;
     w2k_filter_t **filters;             /* per eff table, filters = connector: parsed row filter */
@@ -429,7 +431,7 @@ static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
 {
     const w2k_stream_cfg_t *sc = st->scfg;
     w2k_lsn_t from = confirmable(st);
-    if (w2k_pg_start_replication(st->repl, sc->slot, sc->publication, from, err) != 0)
+    if (w2k_pg_start_replication(st->repl, sc->slot, st->pubs.names, from, err) != 0)
         return -1;
     char lsn[20];
     w2k_info("stream %s: streaming from slot %s at %s (database %s)", sc->name, sc->slot,
@@ -467,7 +469,7 @@ static void warn_tables(w2k_stream_t *st)
         char *filter = NULL;
         w2k_err_t e;
         w2k_relation_t *rel =
-            w2k_catalog_table(st->catalog, st->scfg->publication, t->schema, t->name, &filter, &e);
+            w2k_catalog_table(st->catalog, st->pubs.names, t->schema, t->name, &filter, &e);
         free(filter);
         if (!rel)
             continue;
@@ -476,26 +478,19 @@ static void warn_tables(w2k_stream_t *st)
                      "carry no key, go to a delete-policy topic, and keep no per-row order; add a "
                      "primary key to fix this",
                      t->schema, t->name);
-        char why[256];
-        w2k_filter_t *f = t->filter ? w2k_filter_parse(t->filter, why, sizeof why) : NULL;
-        if (f && rel->replident != 'f' && (t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) &&
-            w2k_filter_bind(f, rel, why, sizeof why) == 0) {
-            for (int c = 0; c < rel->ncols; c++) {
-                if (w2k_filter_uses_column(f, c) && rel->cols[c].key_pos < 0) {
-                    w2k_warn("%s:%d: table %s.%s: the row filter uses column %s, which is not "
-                             "in the replica identity, and updates/deletes are published: "
-                             "PostgreSQL %s. Run: ALTER TABLE %s.%s REPLICA IDENTITY FULL;",
-                             st->cfg->path, t->line, t->schema, t->name, rel->cols[c].name,
-                             st->connector_filters
-                                 ? "does not send the old row, so wal2kafka cannot tell whether "
-                                   "an update leaves the filter's set"
-                                 : "refuses such updates and deletes on the table",
-                             t->schema, t->name);
-                    break;
-                }
-            }
-        }
-        w2k_filter_destroy(f);
+        char col[64];
+        if (t->filter && (t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) &&
+            w2k_catalog_filter_outside_identity(st->catalog, t->schema, t->name, t->filter, col,
+                                                sizeof col, &e) == 1)
+            w2k_warn("%s:%d: table %s.%s: the row filter uses column %s, which is not in the "
+                     "replica identity, and updates/deletes are published: PostgreSQL %s. Run: "
+                     "ALTER TABLE %s.%s REPLICA IDENTITY FULL;",
+                     st->cfg->path, t->line, t->schema, t->name, col,
+                     st->connector_filters
+                         ? "does not send the old row, so wal2kafka cannot tell whether an "
+                           "update leaves the filter's set"
+                         : "refuses such updates and deletes on the table",
+                     t->schema, t->name);
         w2k_relation_free(rel);
     }
 }
@@ -612,6 +607,8 @@ static int resolve_tables(w2k_stream_t *st, int version, w2k_err_t *err)
     st->eff.ntables = 0;
     st->connector_filters = sc->filters == W2K_FILTERS_CONNECTOR ||
                             (sc->filters == W2K_FILTERS_AUTO && version < 150000);
+    w2k_catalog_pubset(sc, !st->connector_filters, &st->pubs);
+    st->eff.publication = st->pubs.names;
     PGresult *all = NULL;
     bool patterns = false;
     for (int i = 0; i < sc->ntables; i++)
@@ -697,13 +694,14 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         goto fail;
     w2k_table_cfg_t *scratch = calloc((size_t)st->eff.ntables + 1, sizeof *scratch);
     w2k_stream_cfg_t pub = publication_cfg(st, scratch);
-    int prc = w2k_catalog_ensure_publication(st->catalog, cfg->path, &pub, st->state.found, err);
+    int prc = w2k_catalog_ensure_publication(st->catalog, cfg->path, &pub, &st->pubs,
+                                             st->state.found, err);
     free(scratch);
     if (prc != 0)
         goto fail;
     warn_tables(st);
     free(st->ours);
-    if (w2k_catalog_publication_tables(st->catalog, sc->publication, &st->ours, &st->nours, err) !=
+    if (w2k_catalog_publication_tables(st->catalog, st->pubs.names, &st->ours, &st->nours, err) !=
         0)
         goto fail;
     st->repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, err);
@@ -1244,7 +1242,8 @@ static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k
     unsigned op = kind == W2K_PGMSG_INSERT   ? W2K_OP_INSERT
                   : kind == W2K_PGMSG_UPDATE ? W2K_OP_UPDATE
                                              : W2K_OP_DELETE;
-    if (!(want & op))
+    /* Pushed down, PostgreSQL applied the operations (before the row filter). */
+    if (st->connector_filters && !(want & op))
         return 0;
     if (o->filter) {
         /* As PostgreSQL does for a publication's row filter: an update whose old row
@@ -1426,8 +1425,7 @@ static int handle_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn,
     } else {
         char *filter = NULL;
         w2k_err_t lerr;
-        now = w2k_catalog_table(st->catalog, st->scfg->publication, ev.schema, ev.name, &filter,
-                                &lerr);
+        now = w2k_catalog_table(st->catalog, st->pubs.names, ev.schema, ev.name, &filter, &lerr);
         free(filter);
         ch.type = strncmp(ev.command, "CREATE", 6) == 0 ? "create" : renamed ? "rename" : "alter";
         ch.new_rel = now;
@@ -1466,6 +1464,9 @@ static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
         const w2k_table_cfg_t *t = table_cfg(st, rel->schema, rel->name);
         if (t && !(t->ops & W2K_OP_TRUNCATE))
             continue;
+        /* its topic, as for a row (a table that publishes only truncates gets no row) */
+        if (!output_of(st, rel, err))
+            return -1;
         w2k_schema_change_t ch = {"truncate", rel->schema, rel->name, relid, NULL,
                                   rel,        opts,        NULL,      NULL,  NULL};
         if (emit_schema_change(st, &ch, lsn, err) != 0)
@@ -1617,7 +1618,7 @@ static int resnap_step(w2k_stream_t *st, w2k_err_t *err)
     snprintf(schema, sizeof schema, "%.*s", (int)(dot - full), full);
     char *filter = NULL;
     w2k_relation_t *rel =
-        w2k_catalog_table(st->catalog, st->scfg->publication, schema, dot + 1, &filter, err);
+        w2k_catalog_table(st->catalog, st->pubs.names, schema, dot + 1, &filter, err);
     free(full);
     if (!rel) {
         w2k_warn("stream %s: cannot re-read a table: %s", st->scfg->name, err->msg);
@@ -1664,7 +1665,7 @@ static int join_new_tables(w2k_stream_t *st, w2k_err_t *err)
             return -1;
     w2k_table_cfg_t *scratch = calloc((size_t)st->eff.ntables + 1, sizeof *scratch);
     w2k_stream_cfg_t pub = publication_cfg(st, scratch);
-    int rc = w2k_catalog_ensure_publication(st->catalog, st->cfg->path, &pub, true, err);
+    int rc = w2k_catalog_ensure_publication(st->catalog, st->cfg->path, &pub, &st->pubs, true, err);
     free(scratch);
     if (rc != 0)
         return -1;
