@@ -108,6 +108,20 @@ static void pubset_names(w2k_pubset_t *ps)
                                     ps->pub[g].name);
 }
 
+/* The name of the publication of base for tables publishing the row operations ops:
+ * base_insert_update, ..., base_truncate (none of them), within 63 bytes. */
+static void group_name(const char *base, unsigned ops, char out[64])
+{
+    char suffix[32] = "";
+    for (int k = 0; k < 3; k++)
+        if (ops & (1u << k))
+            snprintf(suffix + strlen(suffix), sizeof suffix - strlen(suffix), "%s%s",
+                     suffix[0] ? "_" : "", op_names[k]);
+    if (!suffix[0])
+        snprintf(suffix, sizeof suffix, "truncate");
+    snprintf(out, 64, "%.*s_%s", 63 - 1 - (int)strlen(suffix), base, suffix);
+}
+
 void w2k_catalog_pubset(const w2k_stream_cfg_t *sc, bool pushdown, w2k_pubset_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -127,16 +141,7 @@ void w2k_catalog_pubset(const w2k_stream_cfg_t *sc, bool pushdown, w2k_pubset_t 
             g++;
         if (g == out->n) {
             /* at most 8 sets of insert/update/delete, so there is room */
-            char suffix[32] = "";
-            for (int k = 0; k < 3; k++)
-                if (ops & (1u << k))
-                    snprintf(suffix + strlen(suffix), sizeof suffix - strlen(suffix), "%s%s",
-                             suffix[0] ? "_" : "", op_names[k]);
-            if (!suffix[0])
-                snprintf(suffix, sizeof suffix, "truncate");
-            int room = 63 - 1 - (int)strlen(suffix);
-            snprintf(out->pub[g].name, sizeof out->pub[g].name, "%.*s_%s", room, sc->publication,
-                     suffix);
+            group_name(sc->publication, ops & ROW_OPS, out->pub[g].name);
             out->pub[g].ops = ops & ROW_OPS;
             out->n++;
         }
@@ -347,6 +352,53 @@ out:
     return rc;
 }
 
+/* Add to ps the publications of this stream (wal2kafka's, by name and tag) for sets of
+ * operations none of its tables has now. They stay in the list, because the slot may
+ * hold changes from when they had tables and PostgreSQL decodes those as of then;
+ * ensure_publication empties them, so their filters no longer apply. One still
+ * pending never had a table: it is dropped. Returns 0, or -1 with err. */
+static int add_retired(PGconn *c, w2k_pubset_t *ps, w2k_err_t *err)
+{
+    for (unsigned ops = 0; ops <= ROW_OPS && ps->n < W2K_MAX_PUBLICATIONS; ops++) {
+        char name[64];
+        group_name(ps->pub[0].name, ops, name);
+        bool known = false;
+        for (int g = 0; g < ps->n; g++)
+            known |= strcmp(ps->pub[g].name, name) == 0;
+        if (known)
+            continue;
+        const char *params[1] = {name};
+        PGresult *r = w2k_pg_query(c, err, "looking up the publication",
+                                   "SELECT coalesce(obj_description(oid, 'pg_publication'), '') "
+                                   "FROM pg_publication WHERE pubname = $1",
+                                   1, params);
+        if (!r)
+            return -1;
+        const char *comment = PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : NULL;
+        bool ours = comment && strncmp(comment, "wal2kafka:", 10) == 0;
+        bool pending = ours && strncmp(comment, PENDING_TAG, strlen(PENDING_TAG)) == 0;
+        PQclear(r);
+        if (pending) {
+            char *q = PQescapeIdentifier(c, name, strlen(name));
+            char sql[128];
+            snprintf(sql, sizeof sql, "DROP PUBLICATION %s", q);
+            PQfreemem(q);
+            if (exec_ok(c, sql, err, "dropping a publication no table needs") != 0)
+                return -1;
+            w2k_info("dropped publication %s: no table has its operations any more", name);
+        } else if (ours) {
+            int g = ps->n++;
+            memset(&ps->pub[g], 0, sizeof ps->pub[g]);
+            snprintf(ps->pub[g].name, sizeof ps->pub[g].name, "%s", name);
+            ps->pub[g].ops = ops;
+            ps->pub[g].publish = ops ? ops : W2K_OP_TRUNCATE;
+            ps->pub[g].retired = true;
+        }
+    }
+    pubset_names(ps);
+    return 0;
+}
+
 int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
                                    const w2k_stream_cfg_t *cfg_st, w2k_pubset_t *ps, bool resuming,
                                    w2k_err_t *err)
@@ -372,6 +424,8 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         goto out;
     }
+    if (!ps->in_use && add_retired(c, ps, err) != 0)
+        goto out;
     for (int i = 0; i < cfg_st->ntables; i++) {
         const w2k_table_cfg_t *t = &cfg_st->tables[i];
         const char *params[2] = {t->schema, t->name};

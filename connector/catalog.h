@@ -29,8 +29,10 @@ int w2k_catalog_check_server(PGconn *c, int *version_num, w2k_err_t *err);
  * (e.g. wal2kafka_shop_insert_update; _truncate for tables publishing only
  * truncate). A publication publishes truncate when one of its tables does; wal2kafka
  * drops the truncates of the others. With filters = connector there is one
- * publication, publishing everything. */
-#define W2K_MAX_PUBLICATIONS 8
+ * publication, publishing everything. A publication made for a set of operations no
+ * table has any more is emptied but still read: the slot may hold changes from when
+ * it had tables, and PostgreSQL decodes them as of then. */
+#define W2K_MAX_PUBLICATIONS 9 /* the stream's, and one per set of insert/update/delete */
 
 typedef struct w2k_pubset_s {
     int n;
@@ -39,6 +41,7 @@ typedef struct w2k_pubset_s {
         unsigned ops;     /* W2K_OP_INSERT | W2K_OP_UPDATE | W2K_OP_DELETE of its tables */
         unsigned publish; /* what it publishes: ops, and W2K_OP_TRUNCATE when asked for */
         bool pending;     /* created while the slot held older changes: not used yet */
+        bool retired;     /* for a set no table has now: kept empty, still read */
     } pub[W2K_MAX_PUBLICATIONS];
     /* the publications in use, comma-separated: pgoutput's publication_names */
     char names[W2K_MAX_PUBLICATIONS * 65];

@@ -212,7 +212,9 @@ def test_operations_changed_on_a_stream_that_has_run(db, multi):
     publication (PostgreSQL 15 publishes operations per publication) cannot serve the
     changes the slot holds from before it was created: nothing may be lost or fail. The
     stream goes on with its publication as it was (and says so) until it has caught up;
-    at the next start the new operations apply."""
+    at the next start the new operations apply. When no table has those operations any
+    more, their publication is emptied but still read, so the changes the slot holds from
+    while it had tables are not lost."""
     db.execute("CREATE TABLE a (id int PRIMARY KEY, v int)")
     db.execute("CREATE TABLE b (id int PRIMARY KEY, v int)")
     streams = [{"label": "p", "filters": "pushdown", "snapshot": "never",
@@ -245,7 +247,19 @@ def test_operations_changed_on_a_stream_that_has_run(db, multi):
     db.execute("UPDATE b SET v = 30 WHERE id = 3")  # b publishes no updates now
     db.execute("UPDATE a SET v = 20 WHERE id = 2")
     s.wait_caught_up()
+    assert s.stop() == 0
+    # back to every operation: b leaves its publication, which is emptied but still read,
+    # since the slot holds b's insert from while it was there
+    db.execute("INSERT INTO b VALUES (4, 4)")
+    s.set_streams([{"name": s.names["p"], "topic_prefix": s.prefixes["p"], "filters": "pushdown",
+                    "snapshot": "never", "tables": ("public.a", "public.b")}])
+    s.start().wait_streaming()
+    assert db.scalar("SELECT count(*) FROM pg_publication_tables WHERE pubname = %s",
+                     (pending,)) == 0
+    db.execute("UPDATE b SET v = 40 WHERE id = 4")
+    s.wait_caught_up()
     got = s.read_tables("p", ["a", "b"])
     assert [(r.op, r.key["id"]) for r in got["a"]] == [("c", 1), ("c", 2), ("u", 2)]
-    assert [(r.op, r.key["id"]) for r in got["b"]] == [("c", 1), ("c", 2), ("u", 1), ("c", 3)]
+    assert [(r.op, r.key["id"]) for r in got["b"]] == [
+        ("c", 1), ("c", 2), ("u", 1), ("c", 3), ("c", 4), ("u", 4)]
     assert s.stop() == 0
