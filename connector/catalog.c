@@ -221,7 +221,7 @@ typedef struct pubdef_s {
     w2k_buf_t def; /* "FOR TABLE a, b (x, y) WHERE (...)" */
     int ntables;
     w2k_buf_t publish; /* "publish = '...'" */
-    char tag[64];
+    char tag[128];
     bool exists;
     bool same;    /* exists with this tag */
     bool pending; /* exists, created while the slot held older changes */
@@ -229,8 +229,30 @@ typedef struct pubdef_s {
 } pubdef_t;
 
 /* The comment of a publication created while the stream's slot held older changes,
- * followed by a WAL position after its creation (none: not known). */
+ * followed by a WAL position after its creation (when known) and its owner. */
 #define PENDING_TAG "wal2kafka:pending "
+
+/* wal2kafka tags its publications "wal2kafka:<hash of the definition>", those of
+ * other sets of operations than the stream's publication's with " for <it>" after.
+ * The owner a tag names: "" for a stream's own publication, NULL when comment is not
+ * wal2kafka's. */
+static const char *tag_owner(const char *comment)
+{
+    if (strncmp(comment, "wal2kafka:", 10) != 0)
+        return NULL;
+    const char *p = strstr(comment, " for ");
+    return p ? p + 5 : "";
+}
+
+/* The position in a pending tag; UINT64_MAX when not known. */
+static w2k_lsn_t pending_lsn(const char *comment)
+{
+    char tok[32];
+    w2k_lsn_t lsn;
+    snprintf(tok, sizeof tok, "%s", comment + strlen(PENDING_TAG));
+    tok[strcspn(tok, " ")] = '\0';
+    return w2k_lsn_parse(tok, &lsn) == 0 ? lsn : UINT64_MAX;
+}
 
 /* True when publication pub holds exactly the tables of st in publication g of ps. */
 static bool publication_has_tables(PGconn *c, const char *pub, const w2k_stream_cfg_t *st,
@@ -281,8 +303,9 @@ static int new_publications_usable(PGconn *c, const w2k_stream_cfg_t *st, const 
         if (defs[g].exists)
             continue;
         char *q = PQescapeIdentifier(c, ps->pub[g].name, strlen(ps->pub[g].name));
-        w2k_buf_printf(&sql, "CREATE PUBLICATION %s WITH (%s); COMMENT ON PUBLICATION %s IS '%s'; ",
-                       q, defs[g].publish.data, q, PENDING_TAG);
+        w2k_buf_printf(&sql,
+                       "CREATE PUBLICATION %s WITH (%s); COMMENT ON PUBLICATION %s IS '%sfor %s'; ",
+                       q, defs[g].publish.data, q, PENDING_TAG, ps->pub[0].name);
         PQfreemem(q);
     }
     int rc = -1;
@@ -311,8 +334,8 @@ static int new_publications_usable(PGconn *c, const w2k_stream_cfg_t *st, const 
             defs[g].exists = defs[g].pending = true;
             defs[g].pending_lsn = created;
             char *q = PQescapeIdentifier(c, ps->pub[g].name, strlen(ps->pub[g].name));
-            w2k_buf_printf(&tag, "COMMENT ON PUBLICATION %s IS '%s%s'; ", q, PENDING_TAG,
-                           PQgetvalue(r, 0, 0));
+            w2k_buf_printf(&tag, "COMMENT ON PUBLICATION %s IS '%s%s for %s'; ", q, PENDING_TAG,
+                           PQgetvalue(r, 0, 0), ps->pub[0].name);
             PQfreemem(q);
         }
         PQclear(r);
@@ -375,7 +398,8 @@ static int add_retired(PGconn *c, w2k_pubset_t *ps, w2k_err_t *err)
         if (!r)
             return -1;
         const char *comment = PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : NULL;
-        bool ours = comment && strncmp(comment, "wal2kafka:", 10) == 0;
+        const char *owner = comment ? tag_owner(comment) : NULL;
+        bool ours = owner && strcmp(owner, ps->pub[0].name) == 0;
         bool pending = ours && strncmp(comment, PENDING_TAG, strlen(PENDING_TAG)) == 0;
         PQclear(r);
         if (pending) {
@@ -475,7 +499,8 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
         }
         put_publish(&d->publish, ps->pub[g].publish);
         uint64_t h = fnv1a(d->def.data, d->def.len) ^ fnv1a(d->publish.data, d->publish.len);
-        snprintf(d->tag, sizeof d->tag, "wal2kafka:%016" PRIx64, h);
+        snprintf(d->tag, sizeof d->tag, "wal2kafka:%016" PRIx64 "%s%s", h, g ? " for " : "",
+                 g ? ps->pub[0].name : "");
         const char *params[1] = {ps->pub[g].name};
         PGresult *r = w2k_pg_query(c, err, "looking up the publication",
                                    "SELECT coalesce(obj_description(oid, 'pg_publication'), '') "
@@ -485,11 +510,24 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
             goto out;
         d->exists = PQntuples(r) == 1;
         if (d->exists) {
-            const char *comment = PQgetvalue(r, 0, 0);
+            const char *comment = PQgetvalue(r, 0, 0), *owner = tag_owner(comment);
+            if (owner && strcmp(owner, g ? ps->pub[0].name : "") != 0) {
+                w2k_err_set(err, W2K_EXIT_POSTGRES,
+                            "stream %s needs publication %s, but wal2kafka made it for %s",
+                            st->name, ps->pub[g].name,
+                            owner[0] ? owner : "another stream (it is that stream's publication)");
+                w2k_err_hint(err,
+                             "give stream %s a publication name of its own (publication = "
+                             "\"...\" in its settings): publications for tables with other "
+                             "operations are named <publication>_<operations>",
+                             st->name);
+                PQclear(r);
+                goto out;
+            }
             d->same = strcmp(comment, d->tag) == 0;
             d->pending = strncmp(comment, PENDING_TAG, strlen(PENDING_TAG)) == 0;
-            if (d->pending && w2k_lsn_parse(comment + strlen(PENDING_TAG), &d->pending_lsn) != 0)
-                d->pending_lsn = UINT64_MAX;
+            if (d->pending)
+                d->pending_lsn = pending_lsn(comment);
         }
         PQclear(r);
         all_same &= d->same;
