@@ -64,14 +64,17 @@ static void put_table_clause(w2k_buf_t *b, PGconn *c, const w2k_table_cfg_t *t)
         w2k_buf_printf(b, " WHERE (%s)", t->filter);
 }
 
+static const char *const op_names[] = {"insert", "update", "delete", "truncate"};
+
+#define ROW_OPS (W2K_OP_INSERT | W2K_OP_UPDATE | W2K_OP_DELETE)
+
 static void put_publish(w2k_buf_t *b, unsigned ops)
 {
-    static const char *const names[] = {"insert", "update", "delete", "truncate"};
     int first = 1;
     w2k_buf_puts(b, "publish = '");
     for (int i = 0; i < 4; i++) {
         if (ops & (1u << i)) {
-            w2k_buf_printf(b, "%s%s", first ? "" : ", ", names[i]);
+            w2k_buf_printf(b, "%s%s", first ? "" : ", ", op_names[i]);
             first = 0;
         }
     }
@@ -93,65 +96,189 @@ static int exec_ok(PGconn *c, const char *sql, w2k_err_t *err, const char *what)
     return r ? 0 : -1;
 }
 
+/* ps->names: the publications not pending, comma-separated. */
+static void pubset_names(w2k_pubset_t *ps)
+{
+    size_t len = 0;
+    ps->names[0] = '\0';
+    for (int g = 0; g < ps->n; g++)
+        if (!ps->pub[g].pending)
+            len += (size_t)snprintf(ps->names + len, sizeof ps->names - len, "%s%s", len ? "," : "",
+                                    ps->pub[g].name);
+}
+
+/* The name of the publication of base for tables publishing the row operations ops:
+ * base_insert_update, ..., base_truncate (none of them), within 63 bytes. */
+static void group_name(const char *base, unsigned ops, char out[64])
+{
+    char suffix[32] = "";
+    for (int k = 0; k < 3; k++)
+        if (ops & (1u << k))
+            snprintf(suffix + strlen(suffix), sizeof suffix - strlen(suffix), "%s%s",
+                     suffix[0] ? "_" : "", op_names[k]);
+    if (!suffix[0])
+        snprintf(suffix, sizeof suffix, "truncate");
+    snprintf(out, 64, "%.*s_%s", 63 - 1 - (int)strlen(suffix), base, suffix);
+}
+
+void w2k_catalog_pubset(const w2k_stream_cfg_t *sc, bool pushdown, w2k_pubset_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n = 1;
+    snprintf(out->pub[0].name, sizeof out->pub[0].name, "%s", sc->publication);
+    if (!pushdown || sc->ntables == 0) {
+        out->pub[0].ops = ROW_OPS;
+        out->pub[0].publish = W2K_OP_ALL;
+        pubset_names(out);
+        return;
+    }
+    out->pub[0].ops = sc->tables[0].ops & ROW_OPS;
+    for (int i = 0; i < sc->ntables; i++) {
+        unsigned ops = sc->tables[i].ops;
+        int g = 0;
+        while (g < out->n && out->pub[g].ops != (ops & ROW_OPS))
+            g++;
+        if (g == out->n) {
+            /* at most 8 sets of insert/update/delete, so there is room */
+            group_name(sc->publication, ops & ROW_OPS, out->pub[g].name);
+            out->pub[g].ops = ops & ROW_OPS;
+            out->n++;
+        }
+        out->pub[g].publish |= ops;
+    }
+    pubset_names(out);
+}
+
+int w2k_catalog_pubset_of(const w2k_pubset_t *ps, unsigned ops)
+{
+    for (int g = 0; ps->n > 1 && g < ps->n; g++)
+        if (ps->pub[g].ops == (ops & ROW_OPS))
+            return g;
+    return 0;
+}
+
+/* Probe table t's clause in CREATE PUBLICATION, rolled back. Returns 0 when PostgreSQL
+ * takes it, 1 with err when it refuses it, -1 with err when it cannot tell. */
+int w2k_catalog_probe_table(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
+                            const w2k_table_cfg_t *t, w2k_err_t *err)
+{
+    w2k_buf_t sql = W2K_BUF_INIT;
+    w2k_buf_puts(&sql, "CREATE PUBLICATION wal2kafka_probe FOR TABLE ");
+    put_table_clause(&sql, c, t);
+    PGresult *r = PQexec(c, "BEGIN");
+    bool began = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    int rc = -1;
+    if (!began) {
+        w2k_pg_set_error(err, c, NULL, "cannot test a table's publication clause");
+        goto out;
+    }
+    r = PQexec(c, sql.data);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+        rc = 0;
+    } else {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        /* no privilege, or a publication of that name: no verdict on the clause */
+        bool unknown = !state || strcmp(state, "42501") == 0 || strcmp(state, "42710") == 0 ||
+                       strncmp(state, "08", 2) == 0;
+        char what[512];
+        snprintf(what, sizeof what, "%s:%d: stream \"%s\", table %s.%s is refused by PostgreSQL",
+                 config_path, t->line, st->name, t->schema, t->name);
+        w2k_pg_set_error(err, c, r, unknown ? "cannot test a table's publication clause" : what);
+        if (!unknown && !err->hint[0])
+            w2k_err_hint(err,
+                         "fix the table's filter or columns at %s:%d (the row filter "
+                         "may use only columns of the table and immutable functions)",
+                         config_path, t->line);
+        rc = unknown ? -1 : 1;
+    }
+    PQclear(r);
+    PQclear(PQexec(c, "ROLLBACK"));
+out:
+    w2k_buf_free(&sql);
+    return rc;
+}
+
 /* After CREATE/ALTER PUBLICATION failed, find the table whose clause PostgreSQL
  * rejects, to name it and its config line. Returns 1 and sets err when found. */
 static int blame_table(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
                        w2k_err_t *err)
 {
     for (int i = 0; i < st->ntables; i++) {
-        const w2k_table_cfg_t *t = &st->tables[i];
-        w2k_buf_t sql = W2K_BUF_INIT;
-        w2k_buf_puts(&sql, "CREATE PUBLICATION wal2kafka_probe FOR TABLE ");
-        put_table_clause(&sql, c, t);
-        PQclear(PQexec(c, "BEGIN"));
-        PGresult *r = PQexec(c, sql.data);
-        int bad = PQresultStatus(r) != PGRES_COMMAND_OK;
-        if (bad) {
-            char what[512];
-            snprintf(what, sizeof what,
-                     "%s:%d: stream \"%s\", table %s.%s is refused by PostgreSQL", config_path,
-                     t->line, st->name, t->schema, t->name);
-            w2k_pg_set_error(err, c, r, what);
-            if (!err->hint[0])
-                w2k_err_hint(err,
-                             "fix the table's filter or columns at %s:%d (the row filter "
-                             "may use only columns of the table and immutable functions)",
-                             config_path, t->line);
-        }
-        PQclear(r);
-        PQclear(PQexec(c, "ROLLBACK"));
-        w2k_buf_free(&sql);
-        if (bad)
+        w2k_err_t e;
+        if (w2k_catalog_probe_table(c, config_path, st, &st->tables[i], &e) == 1) {
+            *err = e;
             return 1;
+        }
     }
     return 0;
 }
 
-/* True when the publication holds exactly the stream's tables. */
-static bool publication_has_tables(PGconn *c, const w2k_stream_cfg_t *st)
+/* One publication's definition: its tables (the FOR TABLE list, "" for none), what it
+ * publishes, the tag naming both, and what the server has. */
+typedef struct pubdef_s {
+    w2k_buf_t def; /* "FOR TABLE a, b (x, y) WHERE (...)" */
+    int ntables;
+    w2k_buf_t publish; /* "publish = '...'" */
+    w2k_buf_t tag;     /* the comment wal2kafka gives it (see tag_t) */
+    bool exists;
+    bool same;    /* exists with this tag */
+    bool pending; /* exists, created while the slot held older changes */
+    w2k_lsn_t pending_lsn;
+} pubdef_t;
+
+/* wal2kafka tags its publications with a comment:
+ *   wal2kafka:<hash>[ <oid>:<key>]...[ for <publication>]
+ *   wal2kafka:pending[ <LSN>] for <publication>
+ * <hash> is that of the definition (the tables' clauses and what it publishes), so a
+ * changed configuration is seen. Each " <oid>:<key>" notes the OID of one of its tables
+ * under the key (name_key) of the name the table's configuration entry gives it, so a
+ * table renamed since is still found by that name (w2k_catalog_renamed_table).
+ * " for <publication>" names the stream's publication in the publications of its other
+ * sets of operations. A pending publication (new_publications_usable) carries a WAL
+ * position after its creation once it is known. Older releases wrote the first form
+ * without notes, or without " for " (one publication per stream): both read the same. */
+#define TAG         "wal2kafka:"
+#define PENDING_TAG TAG "pending "
+
+typedef struct tag_s {
+    const char *owner;     /* NULL: not wal2kafka's; "": a stream's own publication; else
+                              the stream's publication it was made for */
+    bool pending;          /* created while the slot held older changes */
+    w2k_lsn_t pending_lsn; /* UINT64_MAX when not known */
+    const char *notes;     /* the " <oid>:<key>" notes, notes_len bytes */
+    size_t notes_len;
+} tag_t;
+
+/* The parts of a publication's comment (pointing into it). */
+static tag_t parse_tag(const char *comment)
 {
-    const char *params[1] = {st->publication};
-    w2k_err_t err;
-    PGresult *r = w2k_pg_query(c, &err, "listing the publication's tables",
-                               "SELECT schemaname, tablename FROM pg_publication_tables WHERE "
-                               "pubname = $1",
-                               1, params);
-    if (!r)
-        return false;
-    bool same = PQntuples(r) == st->ntables;
-    for (int i = 0; same && i < PQntuples(r); i++) {
-        bool found = false;
-        for (int t = 0; t < st->ntables && !found; t++)
-            found = strcmp(PQgetvalue(r, i, 0), st->tables[t].schema) == 0 &&
-                    strcmp(PQgetvalue(r, i, 1), st->tables[t].name) == 0;
-        same = found;
+    tag_t t = {NULL, false, UINT64_MAX, "", 0};
+    if (strncmp(comment, TAG, strlen(TAG)) != 0)
+        return t;
+    /* notes hold only digits, ':' and hex: the first " for " is the owner's */
+    const char *owner = strstr(comment, " for ");
+    t.owner = owner ? owner + 5 : "";
+    if (strncmp(comment, PENDING_TAG, strlen(PENDING_TAG)) == 0) {
+        char tok[32];
+        w2k_lsn_t lsn;
+        t.pending = true;
+        snprintf(tok, sizeof tok, "%s", comment + strlen(PENDING_TAG));
+        tok[strcspn(tok, " ")] = '\0';
+        if (w2k_lsn_parse(tok, &lsn) == 0)
+            t.pending_lsn = lsn;
+        return t;
     }
-    PQclear(r);
-    return same;
+    const char *hash = comment + strlen(TAG);
+    if (strspn(hash, "0123456789abcdef") == 16 && (hash[16] == ' ' || hash[16] == '\0')) {
+        t.notes = hash + 16;
+        t.notes_len = owner && owner >= t.notes ? (size_t)(owner - t.notes) : strlen(t.notes);
+    }
+    return t;
 }
 
-/* The key under which the publication's comment notes the OID of a table configured
- * as schema.name. */
+/* The key under which a publication's comment notes the OID of a table configured as
+ * schema.name. */
 static uint64_t name_key(const char *schema, const char *name)
 {
     char full[160];
@@ -159,22 +286,250 @@ static uint64_t name_key(const char *schema, const char *name)
     return fnv1a(full, n < (int)sizeof full ? (size_t)n : sizeof full - 1);
 }
 
+/* The OID t notes under key, into relid ("" when none). */
+static void tag_noted(const tag_t *t, uint64_t key, char relid[16])
+{
+    char want[24];
+    size_t wn = (size_t)snprintf(want, sizeof want, ":%016" PRIx64, key);
+    relid[0] = '\0';
+    const char *end = t->notes + t->notes_len;
+    for (const char *e = t->notes; e < end && !relid[0];) {
+        const char *tok = e + 1, *next = memchr(tok, ' ', (size_t)(end - tok));
+        if (!next)
+            next = end;
+        size_t n = strspn(tok, "0123456789");
+        if (n && n < 16 && (size_t)(next - tok) == n + wn && memcmp(tok + n, want, wn) == 0)
+            snprintf(relid, 16, "%.*s", (int)n, tok);
+        e = next;
+    }
+}
+
+/* Whether publication name (comment its comment) is one of the stream's whose
+ * publications ps computes: wal2kafka made it for that stream (its own publication,
+ * or one tagged for it), or, not made by wal2kafka (an administrator's), it is one of
+ * ps. */
+static bool of_stream(const w2k_pubset_t *ps, const char *name, const char *comment)
+{
+    const char *base = ps->pub[0].name;
+    tag_t t = parse_tag(comment);
+    if (t.owner)
+        return strcmp(t.owner, strcmp(name, base) == 0 ? "" : base) == 0;
+    for (int g = 0; g < ps->n; g++)
+        if (strcmp(ps->pub[g].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Every publication: its name and comment ("" for none), for of_stream. Returns NULL
+ * with err. */
+static PGresult *all_publications(PGconn *c, w2k_err_t *err)
+{
+    return w2k_pg_query(c, err, "listing the publications",
+                        "SELECT pubname, coalesce(obj_description(oid, 'pg_publication'), '') "
+                        "FROM pg_publication ORDER BY pubname",
+                        0, NULL);
+}
+
+/* True when publication pub holds exactly the tables of st in publication g of ps. */
+static bool publication_has_tables(PGconn *c, const char *pub, const w2k_stream_cfg_t *st,
+                                   const w2k_pubset_t *ps, int g)
+{
+    const char *params[1] = {pub};
+    w2k_err_t err;
+    PGresult *r = w2k_pg_query(c, &err, "listing the publication's tables",
+                               "SELECT schemaname, tablename FROM pg_publication_tables WHERE "
+                               "pubname = $1",
+                               1, params);
+    if (!r)
+        return false;
+    int want = 0;
+    for (int t = 0; t < st->ntables; t++)
+        want += w2k_catalog_pubset_of(ps, st->tables[t].ops) == g;
+    bool same = PQntuples(r) == want;
+    for (int i = 0; same && i < PQntuples(r); i++) {
+        bool found = false;
+        for (int t = 0; t < st->ntables && !found; t++)
+            found = w2k_catalog_pubset_of(ps, st->tables[t].ops) == g &&
+                    strcmp(PQgetvalue(r, i, 0), st->tables[t].schema) == 0 &&
+                    strcmp(PQgetvalue(r, i, 1), st->tables[t].name) == 0;
+        same = found;
+    }
+    PQclear(r);
+    return same;
+}
+
+/* Publications of the stream that are missing or pending while its slot exists:
+ * PostgreSQL 15 looks a publication up as of each change it decodes, so one created
+ * after changes the slot still holds cannot serve them ("publication ... does not
+ * exist"). Create the missing ones empty (tagged pending with the position after their
+ * creation), then find out whether the slot can decode what it holds with all of them:
+ * it has confirmed past their creation, or a peek at its first change (nothing is
+ * consumed) succeeds. Returns 1 when it can (or there is no slot), 0 when not (why
+ * says why), -1 with err. */
+static int new_publications_usable(PGconn *c, const w2k_stream_cfg_t *st, const w2k_pubset_t *ps,
+                                   pubdef_t *defs, char *why, size_t whysz, w2k_err_t *err)
+{
+    w2k_slot_info_t slot;
+    if (w2k_catalog_slot(c, st->slot, &slot, err) != 0)
+        return -1;
+    if (!slot.exists)
+        return 1;
+    w2k_buf_t sql = W2K_BUF_INIT;
+    for (int g = 0; g < ps->n; g++) {
+        if (defs[g].exists)
+            continue;
+        char *q = PQescapeIdentifier(c, ps->pub[g].name, strlen(ps->pub[g].name));
+        w2k_buf_printf(&sql,
+                       "CREATE PUBLICATION %s WITH (%s); COMMENT ON PUBLICATION %s IS '%sfor %s'; ",
+                       q, defs[g].publish.data, q, PENDING_TAG, ps->pub[0].name);
+        PQfreemem(q);
+    }
+    int rc = -1;
+    if (sql.len) {
+        char what[256];
+        snprintf(what, sizeof what, "cannot create the publications of stream \"%s\"", st->name);
+        if (exec_ok(c, "BEGIN", err, "starting a transaction") != 0)
+            goto out;
+        if (exec_ok(c, sql.data, err, what) != 0) {
+            PQclear(PQexec(c, "ROLLBACK"));
+            goto out;
+        }
+        if (exec_ok(c, "COMMIT", err, what) != 0)
+            goto out;
+        /* a position after their creation: once the slot has confirmed it, they serve */
+        PGresult *r = w2k_pg_query(c, err, "reading the WAL position",
+                                   "SELECT pg_current_wal_insert_lsn()::text", 0, NULL);
+        if (!r)
+            goto out;
+        w2k_lsn_t created = 0;
+        w2k_lsn_parse(PQgetvalue(r, 0, 0), &created);
+        w2k_buf_t tag = W2K_BUF_INIT;
+        for (int g = 0; g < ps->n; g++) {
+            if (defs[g].exists)
+                continue;
+            defs[g].exists = defs[g].pending = true;
+            defs[g].pending_lsn = created;
+            char *q = PQescapeIdentifier(c, ps->pub[g].name, strlen(ps->pub[g].name));
+            w2k_buf_printf(&tag, "COMMENT ON PUBLICATION %s IS '%s%s for %s'; ", q, PENDING_TAG,
+                           PQgetvalue(r, 0, 0), ps->pub[0].name);
+            PQfreemem(q);
+        }
+        PQclear(r);
+        int trc = exec_ok(c, tag.data, err, what);
+        w2k_buf_free(&tag);
+        if (trc != 0)
+            goto out;
+    }
+    bool confirmed = true;
+    for (int g = 0; g < ps->n; g++)
+        confirmed &= !defs[g].pending || slot.confirmed_flush >= defs[g].pending_lsn;
+    if (confirmed) {
+        rc = 1;
+        goto out;
+    }
+    char names[sizeof ps->names];
+    size_t len = 0;
+    for (int g = 0; g < ps->n; g++)
+        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", len ? "," : "",
+                                ps->pub[g].name);
+    const char *p[2] = {st->slot, names};
+    PGresult *r = PQexecParams(c,
+                               "SELECT count(*) FROM pg_logical_slot_peek_binary_changes($1, NULL, "
+                               "1, 'proto_version', '1', 'publication_names', $2)",
+                               2, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        rc = 1;
+    } else {
+        const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        snprintf(why, whysz, "%s", m ? m : PQerrorMessage(c));
+        why[strcspn(why, "\n")] = '\0';
+        rc = 0;
+    }
+    PQclear(r);
+out:
+    w2k_buf_free(&sql);
+    return rc;
+}
+
+/* Add to ps the publications of this stream (wal2kafka's, by name and tag) for sets of
+ * operations none of its tables has now. They stay in the list, because the slot may
+ * hold changes from when they had tables and PostgreSQL decodes those as of then;
+ * ensure_publication empties them, so their filters no longer apply. One still
+ * pending never had a table: it is dropped. Returns 0, or -1 with err. */
+static int add_retired(PGconn *c, w2k_pubset_t *ps, w2k_err_t *err)
+{
+    for (unsigned ops = 0; ops <= ROW_OPS && ps->n < W2K_MAX_PUBLICATIONS; ops++) {
+        char name[64];
+        group_name(ps->pub[0].name, ops, name);
+        bool known = false;
+        for (int g = 0; g < ps->n; g++)
+            known |= strcmp(ps->pub[g].name, name) == 0;
+        if (known)
+            continue;
+        const char *params[1] = {name};
+        PGresult *r = w2k_pg_query(c, err, "looking up the publication",
+                                   "SELECT coalesce(obj_description(oid, 'pg_publication'), '') "
+                                   "FROM pg_publication WHERE pubname = $1",
+                                   1, params);
+        if (!r)
+            return -1;
+        const char *comment = PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "";
+        tag_t tag = parse_tag(comment);
+        bool ours = tag.owner && of_stream(ps, name, comment);
+        bool pending = ours && tag.pending;
+        PQclear(r);
+        if (pending) {
+            char *q = PQescapeIdentifier(c, name, strlen(name));
+            char sql[128];
+            snprintf(sql, sizeof sql, "DROP PUBLICATION %s", q);
+            PQfreemem(q);
+            if (exec_ok(c, sql, err, "dropping a publication no table needs") != 0)
+                return -1;
+            w2k_info("dropped publication %s: no table has its operations any more", name);
+        } else if (ours) {
+            int g = ps->n++;
+            memset(&ps->pub[g], 0, sizeof ps->pub[g]);
+            snprintf(ps->pub[g].name, sizeof ps->pub[g].name, "%s", name);
+            ps->pub[g].ops = ops;
+            ps->pub[g].publish = ops ? ops : W2K_OP_TRUNCATE;
+            ps->pub[g].retired = true;
+        }
+    }
+    pubset_names(ps);
+    return 0;
+}
+
 int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
                                    const w2k_stream_cfg_t *cfg_st,
-                                   const w2k_pubtable_t *const *configured, bool resuming,
-                                   w2k_err_t *err)
+                                   const w2k_pubtable_t *const *configured, w2k_pubset_t *ps,
+                                   bool resuming, w2k_err_t *err)
 {
-    unsigned ops = 0;
     /* The tables that exist: all of them on a first start; a stream that has run before
      * goes on without tables dropped since (their end was announced). */
     w2k_stream_cfg_t present = *cfg_st, *st = &present;
-    w2k_table_cfg_t *tables = calloc((size_t)cfg_st->ntables, sizeof *tables);
+    w2k_table_cfg_t *tables = calloc((size_t)cfg_st->ntables + 1, sizeof *tables);
+    /* per table: " <oid>:<key>", its OID under the name its configuration entry gives
+     * it, noted in its publication's comment (see tag_t) */
+    char(*notes)[32] = calloc((size_t)cfg_st->ntables + 1, sizeof *notes);
+    pubdef_t defs[W2K_MAX_PUBLICATIONS];
+    memset(defs, 0, sizeof defs);
+    w2k_buf_t sql = W2K_BUF_INIT;
     present.tables = tables;
     present.ntables = 0;
     int rc = -1;
-    /* each table's OID under the name its configuration entry gives it, so that a table
-     * renamed since is still found by that name (w2k_catalog_renamed_table) */
-    w2k_buf_t oids = W2K_BUF_INIT;
+    bool said = false; /* pending ones were announced when the session started */
+    for (int g = 0; g < ps->n; g++) {
+        said |= ps->pub[g].pending;
+        if (!ps->in_use)
+            ps->pub[g].pending = false;
+    }
+    pubset_names(ps);
+    if (!tables || !notes) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        goto out;
+    }
+    if (!ps->in_use && add_retired(c, ps, err) != 0)
+        goto out;
     for (int i = 0; i < cfg_st->ntables; i++) {
         const w2k_table_cfg_t *t = &cfg_st->tables[i];
         const char *params[2] = {t->schema, t->name};
@@ -183,13 +538,13 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
                                    "n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
                                    2, params);
         if (!r)
-            goto out_tables;
+            goto out;
         int found = PQntuples(r) == 1;
         char kind = found ? PQgetvalue(r, 0, 0)[0] : 0;
         if (found) {
             const w2k_pubtable_t *as = configured ? configured[i] : NULL;
-            w2k_buf_printf(&oids, " %s:%016" PRIx64, PQgetvalue(r, 0, 1),
-                           as ? name_key(as->schema, as->name) : name_key(t->schema, t->name));
+            snprintf(notes[present.ntables], sizeof *notes, " %s:%016" PRIx64, PQgetvalue(r, 0, 1),
+                     as ? name_key(as->schema, as->name) : name_key(t->schema, t->name));
         }
         PQclear(r);
         if (!found && resuming) {
@@ -204,71 +559,159 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
                         found ? "is not a table" : "does not exist");
             w2k_err_hint(err, "create it, fix the name, or remove it from the stream (names are "
                               "folded to lower case unless written in double quotes)");
-            goto out_tables;
+            goto out;
         }
         tables[present.ntables++] = *t;
-        ops |= t->ops;
     }
     if (present.ntables == 0) {
         w2k_warn("stream %s: none of its tables exists any more; publication %s is left as it "
                  "is",
-                 st->name, st->publication);
-        rc = 0;
-        goto out_tables;
-    }
-
-    w2k_buf_t def = W2K_BUF_INIT, sql = W2K_BUF_INIT;
-    w2k_buf_puts(&def, "FOR TABLE ");
-    for (int i = 0; i < st->ntables; i++) {
-        if (i)
-            w2k_buf_puts(&def, ", ");
-        put_table_clause(&def, c, &st->tables[i]);
-    }
-    w2k_buf_t publish = W2K_BUF_INIT, tag = W2K_BUF_INIT;
-    put_publish(&publish, ops);
-    uint64_t h = fnv1a(def.data, def.len) ^ fnv1a(publish.data, publish.len);
-    w2k_buf_printf(&tag, "wal2kafka:%016" PRIx64 "%s", h, oids.data ? oids.data : "");
-
-    const char *params[1] = {st->publication};
-    PGresult *r = w2k_pg_query(c, err, "looking up the publication",
-                               "SELECT coalesce(obj_description(oid, 'pg_publication'), '') FROM "
-                               "pg_publication WHERE pubname = $1",
-                               1, params);
-    if (!r)
-        goto out;
-    int exists = PQntuples(r) == 1;
-    int same = exists && strcmp(PQgetvalue(r, 0, 0), tag.data) == 0;
-    PQclear(r);
-    if (same) {
+                 st->name, ps->names);
         rc = 0;
         goto out;
     }
-    char *qpub = PQescapeIdentifier(c, st->publication, strlen(st->publication));
-    if (exists)
-        w2k_buf_printf(&sql, "ALTER PUBLICATION %s SET %s; ALTER PUBLICATION %s SET (%s); ", qpub,
-                       def.data + strlen("FOR "), qpub, publish.data);
-    else
-        w2k_buf_printf(&sql, "CREATE PUBLICATION %s %s WITH (%s); ", qpub, def.data, publish.data);
-    w2k_buf_printf(&sql, "COMMENT ON PUBLICATION %s IS '%s';", qpub, tag.data);
-    PQfreemem(qpub);
+
+    bool all_same = true, missing = false;
+    for (int g = 0; g < ps->n; g++) {
+        pubdef_t *d = &defs[g];
+        w2k_buf_puts(&d->def, "FOR TABLE ");
+        for (int i = 0; i < st->ntables; i++) {
+            if (w2k_catalog_pubset_of(ps, st->tables[i].ops) != g)
+                continue;
+            if (d->ntables++)
+                w2k_buf_puts(&d->def, ", ");
+            put_table_clause(&d->def, c, &st->tables[i]);
+        }
+        put_publish(&d->publish, ps->pub[g].publish);
+        uint64_t h = fnv1a(d->def.data, d->def.len) ^ fnv1a(d->publish.data, d->publish.len);
+        w2k_buf_printf(&d->tag, TAG "%016" PRIx64, h);
+        for (int i = 0; i < st->ntables; i++)
+            if (w2k_catalog_pubset_of(ps, st->tables[i].ops) == g)
+                w2k_buf_puts(&d->tag, notes[i]);
+        if (g)
+            w2k_buf_printf(&d->tag, " for %s", ps->pub[0].name);
+        const char *params[1] = {ps->pub[g].name};
+        PGresult *r = w2k_pg_query(c, err, "looking up the publication",
+                                   "SELECT coalesce(obj_description(oid, 'pg_publication'), '') "
+                                   "FROM pg_publication WHERE pubname = $1",
+                                   1, params);
+        if (!r)
+            goto out;
+        d->exists = PQntuples(r) == 1;
+        if (d->exists) {
+            const char *comment = PQgetvalue(r, 0, 0);
+            tag_t tag = parse_tag(comment);
+            if (!of_stream(ps, ps->pub[g].name, comment)) {
+                /* wal2kafka made it (tag.owner is set) for another stream */
+                w2k_err_set(err, W2K_EXIT_POSTGRES,
+                            "stream %s needs publication %s, but wal2kafka made it for %s",
+                            st->name, ps->pub[g].name,
+                            tag.owner[0] ? tag.owner
+                                         : "another stream (it is that stream's publication)");
+                w2k_err_hint(err,
+                             "give stream %s a publication name of its own (publication = "
+                             "\"...\" in its settings): publications for tables with other "
+                             "operations are named <publication>_<operations>",
+                             st->name);
+                PQclear(r);
+                goto out;
+            }
+            d->same = strcmp(comment, d->tag.data) == 0;
+            d->pending = tag.pending;
+            d->pending_lsn = tag.pending_lsn;
+        }
+        PQclear(r);
+        all_same &= d->same;
+        missing |= g > 0 && (!d->exists || d->pending);
+    }
+    if (all_same) {
+        rc = 0;
+        goto out;
+    }
+    if (missing && defs[0].exists) {
+        char why[512] = "a running replication session keeps the publications it started with";
+        int usable =
+            ps->in_use ? 0 : new_publications_usable(c, st, ps, defs, why, sizeof why, err);
+        if (usable < 0)
+            goto out;
+        if (!usable) {
+            char names[sizeof ps->names] = "";
+            size_t len = 0;
+            for (int g = 0; g < ps->n; g++) {
+                if (!ps->in_use)
+                    ps->pub[g].pending = defs[g].pending;
+                if (!defs[g].exists || defs[g].pending)
+                    len += (size_t)snprintf(names + len, sizeof names - len, "%s%s",
+                                            len ? ", " : "", ps->pub[g].name);
+            }
+            pubset_names(ps);
+            if (!said)
+                w2k_warn("stream %s: the operations of its tables need publication(s) %s, which "
+                         "cannot serve the changes slot %s holds from before their creation "
+                         "(PostgreSQL 15 looks a publication up as of each change: %s); "
+                         "streaming goes on with publication(s) %s as they are, and the "
+                         "configuration's changes take effect when wal2kafka starts again after "
+                         "the stream has caught up",
+                         st->name, names, st->slot, why, ps->names);
+            rc = 0;
+            goto out;
+        }
+    }
+
+    for (int g = 0; g < ps->n; g++) {
+        pubdef_t *d = &defs[g];
+        if (d->same)
+            continue;
+        char *qpub = PQescapeIdentifier(c, ps->pub[g].name, strlen(ps->pub[g].name));
+        if (d->exists && d->ntables) {
+            w2k_buf_printf(&sql, "ALTER PUBLICATION %s SET %s; ", qpub,
+                           d->def.data + strlen("FOR "));
+        } else if (d->exists) {
+            /* no table now: drop those it has */
+            const char *params[1] = {ps->pub[g].name};
+            PGresult *r =
+                w2k_pg_query(c, err, "listing the publication's tables",
+                             "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') FROM "
+                             "pg_publication_tables WHERE pubname = $1",
+                             1, params);
+            if (!r) {
+                PQfreemem(qpub);
+                goto out;
+            }
+            if (!PQgetisnull(r, 0, 0))
+                w2k_buf_printf(&sql, "ALTER PUBLICATION %s DROP TABLE %s; ", qpub,
+                               PQgetvalue(r, 0, 0));
+            PQclear(r);
+        }
+        if (d->exists)
+            w2k_buf_printf(&sql, "ALTER PUBLICATION %s SET (%s); ", qpub, d->publish.data);
+        else
+            w2k_buf_printf(&sql, "CREATE PUBLICATION %s %s WITH (%s); ", qpub,
+                           d->ntables ? d->def.data : "", d->publish.data);
+        w2k_buf_printf(&sql, "COMMENT ON PUBLICATION %s IS '%s'; ", qpub, d->tag.data);
+        PQfreemem(qpub);
+    }
     if (exec_ok(c, "BEGIN", err, "starting a transaction") != 0)
         goto out;
     char what[256];
     snprintf(what, sizeof what, "cannot %s publication \"%s\" of stream \"%s\"",
-             exists ? "update" : "create", st->publication, st->name);
-    r = PQexec(c, sql.data);
+             defs[0].exists ? "update" : "create", ps->pub[0].name, st->name);
+    PGresult *r = PQexec(c, sql.data);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         bool denied = state && strcmp(state, "42501") == 0;
         w2k_pg_set_error(err, c, r, what);
         PQclear(r);
         PQclear(PQexec(c, "ROLLBACK"));
-        if (denied && exists && publication_has_tables(c, st)) {
+        bool as_is = denied;
+        for (int g = 0; as_is && g < ps->n; g++)
+            as_is = defs[g].exists && publication_has_tables(c, ps->pub[g].name, st, ps, g);
+        if (as_is) {
             /* Set up by an administrator: use it as it is. */
             w2k_warn("stream %s: publication %s was created by someone else and this role may "
                      "not alter it; it holds the configured tables, so it is used as it is "
                      "(row filters, column lists and operations are the administrator's)",
-                     st->name, st->publication);
+                     st->name, ps->names);
             w2k_err_clear(err);
             rc = 0;
             goto out;
@@ -287,22 +730,50 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
     PQclear(r);
     if (exec_ok(c, "COMMIT", err, what) != 0)
         goto out;
-    w2k_info("%s publication %s for stream %s: %d table(s), %s", exists ? "updated" : "created",
-             st->publication, st->name, st->ntables, publish.data);
+    for (int g = 0; g < ps->n; g++)
+        if (!defs[g].same) {
+            w2k_buf_t p = W2K_BUF_INIT;
+            put_publish(&p, ps->pub[g].publish);
+            w2k_info("%s publication %s for stream %s: %d table(s), %s",
+                     defs[g].exists ? "updated" : "created", ps->pub[g].name, st->name,
+                     defs[g].ntables, p.data);
+            w2k_buf_free(&p);
+        }
     rc = 0;
 out:
-    w2k_buf_free(&def);
+    ps->in_use |= rc == 0;
+    for (int g = 0; g < W2K_MAX_PUBLICATIONS; g++) {
+        w2k_buf_free(&defs[g].def);
+        w2k_buf_free(&defs[g].publish);
+        w2k_buf_free(&defs[g].tag);
+    }
     w2k_buf_free(&sql);
-    w2k_buf_free(&publish);
-    w2k_buf_free(&tag);
-out_tables:
-    w2k_buf_free(&oids);
+    free(notes);
     free(tables);
     return rc;
 }
 
-int w2k_catalog_renamed_table(PGconn *c, const char *pub, const char *schema, const char *name,
-                              w2k_pubtable_t *out, w2k_err_t *err)
+int w2k_catalog_stream_publications(PGconn *c, const w2k_pubset_t *ps, w2k_buf_t *names,
+                                    w2k_err_t *err)
+{
+    w2k_buf_reset(names);
+    w2k_buf_puts(names, "");
+    PGresult *r = all_publications(c, err);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++)
+        if (of_stream(ps, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1)))
+            w2k_buf_printf(names, "%s%s", names->len ? "," : "", PQgetvalue(r, i, 0));
+    PQclear(r);
+    if (names->oom) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int w2k_catalog_renamed_table(PGconn *c, const w2k_pubset_t *ps, const char *schema,
+                              const char *name, w2k_pubtable_t *out, w2k_err_t *err)
 {
     const char *p[2] = {schema, name};
     PGresult *r = w2k_pg_query(c, err, "looking up a table",
@@ -315,44 +786,41 @@ int w2k_catalog_renamed_table(PGconn *c, const char *pub, const char *schema, co
     PQclear(r);
     if (exists)
         return 0;
-    const char *q[1] = {pub};
-    r = w2k_pg_query(c, err, "looking up the publication",
-                     "SELECT coalesce(obj_description(oid, 'pg_publication'), '') FROM "
-                     "pg_publication WHERE pubname = $1",
-                     1, q);
-    if (!r)
+    PGresult *pubs = all_publications(c, err);
+    if (!pubs)
         return -1;
-    char want[24], relid[16] = "";
-    snprintf(want, sizeof want, ":%016" PRIx64, name_key(schema, name));
-    if (PQntuples(r) == 1 && strncmp(PQgetvalue(r, 0, 0), "wal2kafka:", 10) == 0) {
-        /* " <oid>:<key>" after the tag's hash */
-        for (const char *e = strchr(PQgetvalue(r, 0, 0), ' '); e && !relid[0];
-             e = strchr(e + 1, ' ')) {
-            size_t n = strspn(e + 1, "0123456789");
-            if (n && n < sizeof relid && strncmp(e + 1 + n, want, strlen(want)) == 0 &&
-                (e[1 + n + strlen(want)] == ' ' || e[1 + n + strlen(want)] == '\0'))
-                snprintf(relid, sizeof relid, "%.*s", (int)n, e + 1);
+    uint64_t key = name_key(schema, name);
+    int found = 0;
+    for (int i = 0; i < PQntuples(pubs) && !found; i++) {
+        const char *pub = PQgetvalue(pubs, i, 0), *comment = PQgetvalue(pubs, i, 1);
+        if (!of_stream(ps, pub, comment))
+            continue;
+        tag_t tag = parse_tag(comment);
+        char relid[16];
+        tag_noted(&tag, key, relid);
+        if (!relid[0])
+            continue;
+        /* the table noted under that name, if it is still in that publication */
+        const char *q[2] = {relid, pub};
+        r = w2k_pg_query(c, err, "looking up a renamed table",
+                         "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON "
+                         "n.oid = c.relnamespace JOIN pg_publication_rel pr ON pr.prrelid = "
+                         "c.oid JOIN pg_publication p ON p.oid = pr.prpubid WHERE c.oid = "
+                         "$1::oid AND p.pubname = $2",
+                         2, q);
+        if (!r) {
+            found = -1;
+            break;
         }
+        if (PQntuples(r) == 1) {
+            found = 1;
+            out->relid = (uint32_t)strtoul(relid, NULL, 10);
+            snprintf(out->schema, sizeof out->schema, "%s", PQgetvalue(r, 0, 0));
+            snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 1));
+        }
+        PQclear(r);
     }
-    PQclear(r);
-    if (!relid[0])
-        return 0;
-    const char *q2[2] = {relid, pub};
-    r = w2k_pg_query(c, err, "looking up a renamed table",
-                     "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = "
-                     "c.relnamespace JOIN pg_publication_rel pr ON pr.prrelid = c.oid JOIN "
-                     "pg_publication p ON p.oid = pr.prpubid WHERE c.oid = $1::oid AND "
-                     "p.pubname = $2",
-                     2, q2);
-    if (!r)
-        return -1;
-    int found = PQntuples(r) == 1;
-    if (found) {
-        out->relid = (uint32_t)strtoul(relid, NULL, 10);
-        snprintf(out->schema, sizeof out->schema, "%s", PQgetvalue(r, 0, 0));
-        snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 1));
-    }
-    PQclear(r);
+    PQclear(pubs);
     return found;
 }
 
@@ -620,47 +1088,27 @@ int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags
     return 0;
 }
 
-w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pub, const char *schema, const char *name,
-                                  char **rowfilter, w2k_err_t *err)
+/* The relation relid (schema.name, replica identity replident) with the columns named
+ * in attnames (a name[] literal) or, when NULL, all of them, described. Returns NULL
+ * with err. */
+static w2k_relation_t *relation_with(PGconn *c, const char *relid, char replident,
+                                     const char *schema, const char *name, const char *attnames,
+                                     w2k_err_t *err)
 {
-    const char *p[3] = {pub, schema, name};
-    *rowfilter = NULL;
-    PGresult *r = w2k_pg_query(
-        c, err, "looking up a published table",
-        "SELECT c.oid, c.relreplident, pt.attnames::text, pt.rowfilter FROM pg_publication_tables "
-        "pt JOIN pg_namespace n ON n.nspname = pt.schemaname JOIN pg_class c ON c.relnamespace "
-        "= n.oid AND c.relname = pt.tablename WHERE pt.pubname = $1 AND pt.schemaname = $2 AND "
-        "pt.tablename = $3",
-        3, p);
-    if (!r)
-        return NULL;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        w2k_err_set(err, W2K_EXIT_POSTGRES, "table %s.%s is not in publication %s", schema, name,
-                    pub);
-        return NULL;
-    }
-    char relid[16], replident = PQgetvalue(r, 0, 1)[0];
-    snprintf(relid, sizeof relid, "%s", PQgetvalue(r, 0, 0));
-    char *attnames = strdup(PQgetvalue(r, 0, 2));
-    if (!PQgetisnull(r, 0, 3))
-        *rowfilter = strdup(PQgetvalue(r, 0, 3));
-    PQclear(r);
-
     const char *q[2] = {relid, attnames};
-    r = w2k_pg_query(c, err, "listing a table's columns",
-                     "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE attrelid = $1 "
-                     "AND attnum > 0 AND NOT attisdropped AND attgenerated = '' AND attname = "
-                     "ANY($2::name[]) ORDER BY attnum",
-                     2, q);
-    free(attnames);
+    PGresult *r = w2k_pg_query(c, err, "listing a table's columns",
+                               "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE "
+                               "attrelid = $1 AND attnum > 0 AND NOT attisdropped AND "
+                               "attgenerated = '' AND ($2::name[] IS NULL OR attname = "
+                               "ANY($2::name[])) ORDER BY attnum",
+                               2, q);
     if (!r)
-        goto fail;
+        return NULL;
     w2k_relation_t *rel = w2k_relation_new(PQntuples(r));
     if (!rel) {
         PQclear(r);
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
-        goto fail;
+        return NULL;
     }
     rel->relid = (uint32_t)strtoul(relid, NULL, 10);
     snprintf(rel->schema, sizeof rel->schema, "%s", schema);
@@ -674,26 +1122,169 @@ w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pub, const char *schema
     PQclear(r);
     if (w2k_catalog_describe(c, rel, NULL, err) != 0) {
         w2k_relation_free(rel);
-        goto fail;
+        return NULL;
     }
     return rel;
-fail:
-    free(*rowfilter);
-    *rowfilter = NULL;
-    return NULL;
 }
 
-int w2k_catalog_publication_tables(PGconn *c, const char *pub, w2k_pubtable_t **out, int *n,
+w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schema, const char *name,
+                                  char **rowfilter, w2k_err_t *err)
+{
+    const char *p[3] = {pubs, schema, name};
+    *rowfilter = NULL;
+    PGresult *r = w2k_pg_query(
+        c, err, "looking up a published table",
+        "SELECT c.oid, c.relreplident, pt.attnames::text, pt.rowfilter FROM pg_publication_tables "
+        "pt JOIN pg_namespace n ON n.nspname = pt.schemaname JOIN pg_class c ON c.relnamespace "
+        "= n.oid AND c.relname = pt.tablename WHERE pt.pubname = ANY(string_to_array($1, ',')) "
+        "AND pt.schemaname = $2 AND pt.tablename = $3",
+        3, p);
+    if (!r)
+        return NULL;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        w2k_err_set(err, W2K_EXIT_POSTGRES, "table %s.%s is not in publication %s", schema, name,
+                    pubs);
+        return NULL;
+    }
+    char relid[16], replident = PQgetvalue(r, 0, 1)[0];
+    snprintf(relid, sizeof relid, "%s", PQgetvalue(r, 0, 0));
+    char *attnames = strdup(PQgetvalue(r, 0, 2));
+    if (!PQgetisnull(r, 0, 3))
+        *rowfilter = strdup(PQgetvalue(r, 0, 3));
+    PQclear(r);
+    w2k_relation_t *rel =
+        attnames ? relation_with(c, relid, replident, schema, name, attnames, err) : NULL;
+    if (!attnames)
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    free(attnames);
+    if (!rel) {
+        free(*rowfilter);
+        *rowfilter = NULL;
+    }
+    return rel;
+}
+
+w2k_relation_t *w2k_catalog_relation(PGconn *c, const char *schema, const char *name,
+                                     w2k_err_t *err)
+{
+    const char *p[2] = {schema, name};
+    PGresult *r = w2k_pg_query(c, err, "looking up a table",
+                               "SELECT c.oid, c.relreplident FROM pg_class c JOIN pg_namespace n "
+                               "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                               2, p);
+    if (!r)
+        return NULL;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        w2k_err_set(err, W2K_EXIT_POSTGRES, "table %s.%s does not exist", schema, name);
+        return NULL;
+    }
+    char relid[16], replident = PQgetvalue(r, 0, 1)[0];
+    snprintf(relid, sizeof relid, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return relation_with(c, relid, replident, schema, name, NULL, err);
+}
+
+/* The column PostgreSQL names in "column "x" does not exist" (or "column t.x ..."). */
+static void undefined_column(const char *msg, char *col, size_t colsz)
+{
+    const char *p = msg && strncmp(msg, "column ", 7) == 0 ? msg + 7 : "";
+    size_t n;
+    if (*p == '"') {
+        p++;
+        n = strcspn(p, "\"");
+    } else {
+        n = strcspn(p, " ");
+        for (const char *dot = memchr(p, '.', n); dot; dot = memchr(p, '.', n)) {
+            n -= (size_t)(dot + 1 - p);
+            p = dot + 1;
+        }
+    }
+    snprintf(col, colsz, "%.*s", (int)n, p);
+}
+
+int w2k_catalog_filter_outside_identity(PGconn *c, const char *schema, const char *name,
+                                        const char *filter, char *col, size_t colsz, w2k_err_t *err)
+{
+    col[0] = '\0';
+    const char *p[2] = {schema, name};
+    PGresult *r = w2k_pg_query(c, err, "looking up a table",
+                               "SELECT c.oid, c.relreplident FROM pg_class c JOIN pg_namespace n "
+                               "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                               2, p);
+    if (!r)
+        return -1;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        w2k_err_set(err, W2K_EXIT_POSTGRES, "table %s.%s does not exist", schema, name);
+        return -1;
+    }
+    uint32_t relid = (uint32_t)strtoul(PQgetvalue(r, 0, 0), NULL, 10);
+    char replident = PQgetvalue(r, 0, 1)[0];
+    PQclear(r);
+    if (replident == 'f')
+        return 0;
+    char names[32][64]; /* INDEX_MAX_KEYS */
+    int n = 0;
+    if (replident != 'n' && index_columns(c, relid, replident == 'i', names, 32, &n, err) != 0)
+        return -1;
+    /* The filter over the whole table (it must be valid), then over a relation of the
+     * same name holding only the identity columns: a column outside it is undefined. */
+    int rc = -1;
+    w2k_buf_t sql = W2K_BUF_INIT;
+    char *qs = PQescapeIdentifier(c, schema, strlen(schema));
+    char *qn = PQescapeIdentifier(c, name, strlen(name));
+    for (int pass = 0; pass < 2; pass++) {
+        w2k_buf_reset(&sql);
+        w2k_buf_puts(&sql, "EXPLAIN (COSTS OFF) SELECT 1 FROM ");
+        if (pass == 0) {
+            w2k_buf_printf(&sql, "ONLY %s.%s AS %s", qs, qn, qn);
+        } else {
+            w2k_buf_puts(&sql, "(SELECT ");
+            for (int k = 0; k < n; k++) {
+                char *qc = PQescapeIdentifier(c, names[k], strlen(names[k]));
+                w2k_buf_printf(&sql, "%s%s", k ? ", " : "", qc);
+                PQfreemem(qc);
+            }
+            w2k_buf_printf(&sql, " FROM ONLY %s.%s) AS %s", qs, qn, qn);
+        }
+        w2k_buf_printf(&sql, " WHERE (%s)", filter);
+        r = PQexec(c, sql.data);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+            PQclear(r);
+            if (pass == 1)
+                rc = 0;
+            continue;
+        }
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (pass == 1 && state && strcmp(state, "42703") == 0) {
+            undefined_column(PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY), col, colsz);
+            rc = 1;
+        } else {
+            w2k_pg_set_error(err, c, r, "cannot tell which columns the row filter uses");
+        }
+        PQclear(r);
+        break;
+    }
+    PQfreemem(qs);
+    PQfreemem(qn);
+    w2k_buf_free(&sql);
+    return rc;
+}
+
+int w2k_catalog_publication_tables(PGconn *c, const char *pubs, w2k_pubtable_t **out, int *n,
                                    w2k_err_t *err)
 {
-    const char *p[1] = {pub};
+    const char *p[1] = {pubs};
     *out = NULL;
     *n = 0;
-    PGresult *r = w2k_pg_query(c, err, "listing the publication's tables",
-                               "SELECT (quote_ident(schemaname) || '.' || "
-                               "quote_ident(tablename))::regclass::oid, schemaname, tablename "
-                               "FROM pg_publication_tables WHERE pubname = $1",
-                               1, p);
+    PGresult *r =
+        w2k_pg_query(c, err, "listing the publication's tables",
+                     "SELECT (quote_ident(schemaname) || '.' || "
+                     "quote_ident(tablename))::regclass::oid, schemaname, tablename "
+                     "FROM pg_publication_tables WHERE pubname = ANY(string_to_array($1, ','))",
+                     1, p);
     if (!r)
         return -1;
     *out = calloc((size_t)PQntuples(r) + 1, sizeof **out);

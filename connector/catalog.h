@@ -17,6 +17,62 @@
  * -1 with err saying what to change. *version_num receives server_version_num. */
 int w2k_catalog_check_server(PGconn *c, int *version_num, w2k_err_t *err);
 
+/* A stream's publications. PostgreSQL 15 publishes operations per publication and
+ * applies a table's row filter only to the operations its publication publishes: it
+ * checks the operation first (an UPDATE needs publish = update even when the row
+ * filter turns it into an INSERT or a DELETE), and it refuses UPDATEs and DELETEs of a
+ * table whose row filter uses columns outside the replica identity only while a
+ * publication holding it publishes updates or deletes. So with filters pushed down,
+ * tables whose operations (of insert, update, delete) differ are in different
+ * publications: the stream's publication holds the tables with the operations of its
+ * first table entry; each other set has its own, named <publication>_<operations>
+ * (e.g. wal2kafka_shop_insert_update; _truncate for tables publishing only
+ * truncate). A publication publishes truncate when one of its tables does; wal2kafka
+ * drops the truncates of the others. With filters = connector there is one
+ * publication, publishing everything. A publication made for a set of operations no
+ * table has any more is emptied but still read: the slot may hold changes from when
+ * it had tables, and PostgreSQL decodes them as of then. */
+#define W2K_MAX_PUBLICATIONS 9 /* the stream's, and one per set of insert/update/delete */
+
+typedef struct w2k_pubset_s {
+    int n;
+    struct {
+        char name[64];
+        unsigned ops;     /* W2K_OP_INSERT | W2K_OP_UPDATE | W2K_OP_DELETE of its tables */
+        unsigned publish; /* what it publishes: ops, and W2K_OP_TRUNCATE when asked for */
+        bool pending;     /* created while the slot held older changes: not used yet */
+        bool retired;     /* for a set no table has now: kept empty, still read */
+    } pub[W2K_MAX_PUBLICATIONS];
+    /* the publications in use, comma-separated: pgoutput's publication_names */
+    char names[W2K_MAX_PUBLICATIONS * 65];
+    bool in_use; /* set by w2k_catalog_ensure_publication: names stay as they are */
+} w2k_pubset_t;
+
+/* The publications of stream sc (its table entries, patterns included, decide them):
+ * pushdown true when PostgreSQL filters, false for filters = connector. */
+void w2k_catalog_pubset(const w2k_stream_cfg_t *sc, bool pushdown, w2k_pubset_t *out);
+
+/* The index in ps of the publication of a table publishing ops (W2K_OP_*). */
+int w2k_catalog_pubset_of(const w2k_pubset_t *ps, unsigned ops);
+
+/* Ask PostgreSQL whether it takes table t of stream st (its row filter and column
+ * list) in a publication: CREATE PUBLICATION in a transaction rolled back. Returns 0
+ * when it does, 1 with err (what run reports: the stream, the table, its config line
+ * and PostgreSQL's message) when it refuses, -1 with err when it cannot tell (e.g. the
+ * role may not create publications). */
+int w2k_catalog_probe_table(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
+                            const w2k_table_cfg_t *t, w2k_err_t *err);
+
+/* Whether row filter filter of table schema.name uses a column outside the table's
+ * replica identity (then PostgreSQL needs REPLICA IDENTITY FULL to evaluate it on
+ * updates and deletes): PostgreSQL parses the filter over the identity columns alone.
+ * Returns 1 with the column PostgreSQL names in col, 0 when the filter uses only
+ * identity columns (or the identity is FULL), -1 with err when it cannot tell (the
+ * filter is not a valid expression over the table). */
+int w2k_catalog_filter_outside_identity(PGconn *c, const char *schema, const char *name,
+                                        const char *filter, char *col, size_t colsz,
+                                        w2k_err_t *err);
+
 typedef struct w2k_slot_info_s {
     bool exists;
     char plugin[64];
@@ -75,28 +131,45 @@ typedef struct w2k_pubtable_s {
     char name[64];
 } w2k_pubtable_t;
 
-/* Make the stream's publication carry exactly the configured tables (with column lists,
- * row filters and operations): create it when missing, alter it when the
- * configuration changed. Every table must exist, except when resuming a stream that has
- * run before: tables dropped since are left out with a warning. configured (NULL, or
- * one entry per table, each NULL or a name) gives the name a table's configuration
- * entry names it by when that is not its name (it was renamed): the publication's
- * comment notes each table's OID under that name, for w2k_catalog_renamed_table.
- * Returns 0, or -1 with err naming the table or config line at fault. */
+/* Make the stream's publications (ps) carry exactly the configured tables (with column
+ * lists, row filters and operations; st->tables as they are to be published, each in
+ * the publication of its operations): create them when missing, alter them when the
+ * configuration changed, all in one transaction. Every table must exist, except when
+ * resuming a stream that has run before: tables dropped since are left out with a
+ * warning. A publication that must be created while the stream's slot holds changes
+ * from before it cannot be used for them (PostgreSQL 15 looks publications up as of
+ * each change): it is created empty and marked pending in ps, the others are left as
+ * they are, and the new definition takes effect at a later start, with a warning.
+ * ps->names lists the publications to stream with; once set it stays (ps->in_use: a
+ * replication session uses them), and later calls (tables joining) change nothing
+ * while a publication is pending or missing.
+ * Each publication's comment notes the OID of each of its tables under the name the
+ * table's configuration entry names it by, for w2k_catalog_renamed_table: configured
+ * (NULL, or one entry per table of st, each NULL or a name) gives that name when it is
+ * not the table's own (the table was renamed). Returns 0, or -1 with err naming the
+ * table or config line at fault. */
 int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
-                                   const w2k_pubtable_t *const *configured, bool resuming,
-                                   w2k_err_t *err);
+                                   const w2k_pubtable_t *const *configured, w2k_pubset_t *ps,
+                                   bool resuming, w2k_err_t *err);
 
-/* A renamed table: when no table is named schema.name, the table publication pub took
- * in under that name (its OID is noted in the publication's comment), if it still
- * exists and is still in pub. Returns 1 with *out (OID, current schema and name), 0
- * when a table of that name exists or none was renamed from it, or -1 with err. */
-int w2k_catalog_renamed_table(PGconn *c, const char *pub, const char *schema, const char *name,
-                              w2k_pubtable_t *out, w2k_err_t *err);
+/* The stream's publications as the server has them, comma-separated into names (reset
+ * first): those of ps, and those wal2kafka made for the stream before (for sets of
+ * operations none of its tables has now, and pending ones). The tables in them are
+ * the ones the stream read until now. Returns 0, or -1 with err. */
+int w2k_catalog_stream_publications(PGconn *c, const w2k_pubset_t *ps, w2k_buf_t *names,
+                                    w2k_err_t *err);
 
-/* The tables in publication pub, into a malloc'd array (*n entries). Returns 0, or -1
- * with err. */
-int w2k_catalog_publication_tables(PGconn *c, const char *pub, w2k_pubtable_t **out, int *n,
+/* A renamed table: when no table is named schema.name, the table one of the stream's
+ * publications (w2k_catalog_stream_publications) took in under that name (its OID is
+ * noted in that publication's comment), if it still exists and is still in that
+ * publication. Returns 1 with *out (OID, current schema and name), 0 when a table of
+ * that name exists or none was renamed from it, or -1 with err. */
+int w2k_catalog_renamed_table(PGconn *c, const w2k_pubset_t *ps, const char *schema,
+                              const char *name, w2k_pubtable_t *out, w2k_err_t *err);
+
+/* The tables in the publications pubs (comma-separated), into a malloc'd array (*n
+ * entries). Returns 0, or -1 with err. */
+int w2k_catalog_publication_tables(PGconn *c, const char *pubs, w2k_pubtable_t **out, int *n,
                                    w2k_err_t *err);
 
 /* Complete a relation whose columns carry only name, type_oid and typmod: resolve each
@@ -106,14 +179,21 @@ int w2k_catalog_publication_tables(PGconn *c, const char *pub, w2k_pubtable_t **
  * otherwise. Returns 0, or -1 with err. */
 int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags, w2k_err_t *err);
 
-/* A published table as pgoutput will describe it: the columns publication pub sends
- * (column list applied, generated and dropped columns left out), their types and the
- * key. *rowfilter receives the publication's row filter for it (malloc'd) or NULL.
- * Returns NULL with err when the table is not in the publication. */
-w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pub, const char *schema, const char *name,
+/* A published table as pgoutput will describe it: the columns the publication of
+ * pubs (comma-separated names) holding it sends (column list applied, generated and
+ * dropped columns left out), their types and the key. *rowfilter receives the
+ * publication's row filter for it (malloc'd) or NULL. Returns NULL with err when the
+ * table is in none of them. */
+w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schema, const char *name,
                                   char **rowfilter, w2k_err_t *err);
 
 /* Append schema.name to b, each quoted as a SQL identifier where it needs it. */
 void w2k_catalog_put_qualified(w2k_buf_t *b, PGconn *c, const char *schema, const char *name);
+
+/* The table schema.name with all its columns (generated and dropped ones left out),
+ * their types and the key, whatever is published. Returns NULL with err when it does
+ * not exist. */
+w2k_relation_t *w2k_catalog_relation(PGconn *c, const char *schema, const char *name,
+                                     w2k_err_t *err);
 
 #endif

@@ -1,6 +1,7 @@
 /* check.c — `wal2kafka check`: report every problem that would stop streaming. */
 #include "check.h"
 #include "catalog.h"
+#include "filter.h"
 #include "pgconn.h"
 #include "sink.h"
 #include "state.h"
@@ -83,11 +84,13 @@ static const char *one(PGconn *c, PGresult **res, const char *sql, int n, const 
     return PQgetvalue(*res, 0, 0);
 }
 
-static void check_server(report_t *r, PGconn *c, const w2k_config_t *cfg)
+/* Server settings, the role, free slots and WAL senders. Returns server_version_num
+ * (0 when unknown). */
+static int check_server(report_t *r, PGconn *c, const w2k_config_t *cfg)
 {
     PGresult *res = NULL;
     const char *v;
-    int version;
+    int version = 0;
     w2k_err_t e;
     if (w2k_catalog_check_server(c, &version, &e) != 0)
         problem_err(r, &e);
@@ -133,10 +136,81 @@ static void check_server(report_t *r, PGconn *c, const w2k_config_t *cfg)
                 "replication clients",
                 "%d WAL sender(s) needed, %d free", cfg->nstreams, atoi(v));
     PQclear(res);
+    return version;
+}
+
+/* Whether PostgreSQL filters the stream's rows (else wal2kafka does). */
+static bool pushed_down(const w2k_stream_cfg_t *st, int version)
+{
+    return st->filters == W2K_FILTERS_PUSHDOWN ||
+           (st->filters == W2K_FILTERS_AUTO && (version == 0 || version >= 150000));
+}
+
+/* What run refuses in table t's row filter and column list, as run words it.
+ * Returns true when it found a problem. */
+static bool check_filter(report_t *r, PGconn *c, const w2k_config_t *cfg,
+                         const w2k_stream_cfg_t *st, const w2k_table_cfg_t *t, int version)
+{
+    w2k_err_t e;
+    if (!t->filter && !t->ncolumns)
+        return false;
+    if (pushed_down(st, version)) {
+        if (version && version < 150000) {
+            char fix[256];
+            snprintf(fix, sizeof fix,
+                     "set filters = \"connector\" (or \"auto\") for stream %s: wal2kafka then "
+                     "evaluates them itself",
+                     st->name);
+            problem(r, W2K_EXIT_CONFIG, fix,
+                    "%s:%d: stream %s: PostgreSQL %d cannot filter rows or columns in a "
+                    "publication",
+                    cfg->path, t->line, st->name, version / 10000);
+            return true;
+        }
+        /* -1: no verdict (e.g. the role may not create publications): run finds out */
+        if (w2k_catalog_probe_table(c, cfg->path, st, t, &e) == 1) {
+            problem_err(r, &e);
+            return true;
+        }
+        return false;
+    }
+    char why[512];
+    w2k_filter_t *f = NULL;
+    if (t->filter && !(f = w2k_filter_parse(t->filter, why, sizeof why))) {
+        problem(r, W2K_EXIT_CONFIG,
+                "with filters = \"connector\" wal2kafka evaluates the filter itself and supports "
+                "comparisons, AND/OR/NOT, IN, IS [NOT] NULL, BETWEEN and LIKE; rewrite it with "
+                "those, or use filters = \"pushdown\" on PostgreSQL 15+",
+                "%s:%d: stream %s, table %s.%s: %s", cfg->path, t->line, st->name, t->schema,
+                t->name, why);
+        return true;
+    }
+    bool found = false;
+    w2k_relation_t *rel = w2k_catalog_relation(c, t->schema, t->name, &e);
+    if (rel && f && w2k_filter_bind(f, rel, why, sizeof why) != 0) {
+        problem(r, W2K_EXIT_CONFIG, "fix the table's filter in the configuration",
+                "%s:%d: stream %s, table %s.%s: %s", cfg->path, t->line, st->name, t->schema,
+                t->name, why);
+        found = true;
+    }
+    for (int k = 0; rel && !found && k < t->ncolumns; k++) {
+        bool known = false;
+        for (int i = 0; i < rel->ncols; i++)
+            known |= strcmp(rel->cols[i].name, t->columns[k]) == 0;
+        if (!known) {
+            problem(r, W2K_EXIT_CONFIG, "fix the table's column list in the configuration",
+                    "%s:%d: stream %s, table %s.%s has no column \"%s\"", cfg->path, t->line,
+                    st->name, t->schema, t->name, t->columns[k]);
+            found = true;
+        }
+    }
+    w2k_relation_free(rel);
+    w2k_filter_destroy(f);
+    return found;
 }
 
 static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w2k_stream_cfg_t *st,
-                        const w2k_table_cfg_t *t)
+                        const w2k_table_cfg_t *t, int version)
 {
     PGresult *res = NULL;
     char qualified[200];
@@ -200,14 +274,21 @@ static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w
            replident == 'i' ? "replica identity index" : "primary key",
            replident == 'f' ? ", REPLICA IDENTITY FULL (updates carry the old row)" : "");
     }
-    if (t->filter && wants_old && replident != 'f') {
-        /* Which columns does the filter use? Ask PostgreSQL to parse it. */
+    char col[64];
+    w2k_err_t e;
+    if (!check_filter(r, c, cfg, st, t, version) && t->filter && wants_old &&
+        w2k_catalog_filter_outside_identity(c, t->schema, t->name, t->filter, col, sizeof col,
+                                            &e) == 1) {
         snprintf(fix, sizeof fix, "ALTER TABLE %s.%s REPLICA IDENTITY FULL;", q, qn);
         warn(r, fix,
-             "table %s has a row filter (%s) and publishes updates or deletes: unless the filter "
-             "uses only key columns, PostgreSQL needs REPLICA IDENTITY FULL to evaluate it on "
-             "them",
-             qualified, t->filter);
+             "table %s: the row filter (%s) uses column %s, which is not in the replica "
+             "identity, and updates or deletes are published: %s unless the table has REPLICA "
+             "IDENTITY FULL",
+             qualified, t->filter, col,
+             pushed_down(st, version)
+                 ? "PostgreSQL refuses its UPDATEs and DELETEs"
+                 : "PostgreSQL does not send the old row, so wal2kafka cannot tell whether an "
+                   "update leaves the filter's set,");
     }
     PQfreemem(q);
     PQfreemem(qn);
@@ -215,27 +296,32 @@ static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w
 }
 
 static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
-                         const w2k_stream_cfg_t *st)
+                         const w2k_stream_cfg_t *st, int version)
 {
     PGresult *res = NULL;
+    const char *v;
     w2k_err_t e;
     for (int t = 0; t < st->ntables; t++)
-        check_table(r, c, cfg, st, &st->tables[t]);
+        check_table(r, c, cfg, st, &st->tables[t], version);
 
-    const char *p[1] = {st->publication};
-    const char *v =
-        one(c, &res,
-            "SELECT (SELECT count(*) FROM pg_publication_tables WHERE pubname = $1)::text "
-            "|| ',' || pg_has_role(pubowner, 'USAGE') FROM pg_publication WHERE pubname "
-            "= $1",
-            1, p);
-    if (!v)
-        ok(r,
-           "stream %s: publication %s does not exist yet; run creates it (the role must own "
-           "the tables)",
-           st->name, st->publication);
-    else
-        ok(r, "stream %s: publication %s exists (%d table(s))", st->name, st->publication, atoi(v));
+    w2k_pubset_t ps;
+    w2k_catalog_pubset(st, pushed_down(st, version), &ps);
+    for (int g = 0; g < ps.n; g++) {
+        const char *p[1] = {ps.pub[g].name};
+        v = one(c, &res,
+                "SELECT (SELECT count(*) FROM pg_publication_tables WHERE pubname = $1)::text "
+                "|| ',' || pg_has_role(pubowner, 'USAGE') FROM pg_publication WHERE pubname "
+                "= $1",
+                1, p);
+        if (!v)
+            ok(r,
+               "stream %s: publication %s does not exist yet; run creates it (the role must own "
+               "the tables)",
+               st->name, ps.pub[g].name);
+        else
+            ok(r, "stream %s: publication %s exists (%d table(s))", st->name, ps.pub[g].name,
+               atoi(v));
+    }
 
     w2k_slot_info_t info;
     if (w2k_catalog_slot(c, st->slot, &info, &e) != 0) {
@@ -274,7 +360,7 @@ int w2k_check_run(const w2k_config_t *cfg, FILE *out)
     if (!c) {
         problem_err(&r, &e);
     } else {
-        check_server(&r, c, cfg);
+        int version = check_server(&r, c, cfg);
         PGconn *repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, &e);
         w2k_pg_ident_t ident;
         if (!repl || w2k_pg_identify(repl, &ident, &e) != 0)
@@ -283,7 +369,7 @@ int w2k_check_run(const w2k_config_t *cfg, FILE *out)
             ok(&r, "replication connection works (system identifier %s, timeline %u)",
                ident.systemid, ident.timeline);
         for (int i = 0; i < cfg->nstreams; i++) {
-            check_stream(&r, c, cfg, &cfg->streams[i]);
+            check_stream(&r, c, cfg, &cfg->streams[i], version);
             w2k_stream_state_t state;
             char topic[256];
             snprintf(topic, sizeof topic, "%s.state", cfg->streams[i].topic_prefix);

@@ -106,7 +106,9 @@ struct w2k_stream_s {
     w2k_err_t failure;
 
     w2k_pubtable_t *ours; /* the stream's tables by OID, with their last known names */
-    w2k_stream_cfg_t eff; /* the configuration with patterns resolved to tables */
+    w2k_stream_cfg_t eff; /* the configuration with patterns resolved to tables;
+                             eff.publication is pubs.names */
+    w2k_pubset_t pubs;    /* its publications (one per set of operations with pushdown) */
     char **eff_names;     /* strings of tables matched by patterns, owned */
     int neff_names;
     w2k_filter_t **filters;             /* per eff table, filters = connector: parsed row filter */
@@ -449,7 +451,7 @@ static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
 {
     const w2k_stream_cfg_t *sc = st->scfg;
     w2k_lsn_t from = confirmable(st);
-    if (w2k_pg_start_replication(st->repl, sc->slot, sc->publication, from, err) != 0)
+    if (w2k_pg_start_replication(st->repl, sc->slot, st->pubs.names, from, err) != 0)
         return -1;
     char lsn[20];
     w2k_info("stream %s: streaming from slot %s at %s (database %s)", sc->name, sc->slot,
@@ -522,31 +524,24 @@ static void warn_tables(w2k_stream_t *st)
         char *filter = NULL;
         w2k_err_t e;
         w2k_relation_t *rel =
-            w2k_catalog_table(st->catalog, st->scfg->publication, t->schema, t->name, &filter, &e);
+            w2k_catalog_table(st->catalog, st->pubs.names, t->schema, t->name, &filter, &e);
         free(filter);
         if (!rel)
             continue;
         warn_identity(st, t, rel);
-        char why[256];
-        w2k_filter_t *f = t->filter ? w2k_filter_parse(t->filter, why, sizeof why) : NULL;
-        if (f && rel->replident != 'f' && (t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) &&
-            w2k_filter_bind(f, rel, why, sizeof why) == 0) {
-            for (int c = 0; c < rel->ncols; c++) {
-                if (w2k_filter_uses_column(f, c) && rel->cols[c].key_pos < 0) {
-                    w2k_warn("%s:%d: table %s.%s: the row filter uses column %s, which is not "
-                             "in the replica identity, and updates/deletes are published: "
-                             "PostgreSQL %s. Run: ALTER TABLE %s.%s REPLICA IDENTITY FULL;",
-                             st->cfg->path, t->line, t->schema, t->name, rel->cols[c].name,
-                             st->connector_filters
-                                 ? "does not send the old row, so wal2kafka cannot tell whether "
-                                   "an update leaves the filter's set"
-                                 : "refuses such updates and deletes on the table",
-                             t->schema, t->name);
-                    break;
-                }
-            }
-        }
-        w2k_filter_destroy(f);
+        char col[64];
+        if (t->filter && (t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) &&
+            w2k_catalog_filter_outside_identity(st->catalog, t->schema, t->name, t->filter, col,
+                                                sizeof col, &e) == 1)
+            w2k_warn("%s:%d: table %s.%s: the row filter uses column %s, which is not in the "
+                     "replica identity, and updates/deletes are published: PostgreSQL %s. Run: "
+                     "ALTER TABLE %s.%s REPLICA IDENTITY FULL;",
+                     st->cfg->path, t->line, t->schema, t->name, col,
+                     st->connector_filters
+                         ? "does not send the old row, so wal2kafka cannot tell whether an "
+                           "update leaves the filter's set"
+                         : "refuses such updates and deletes on the table",
+                     t->schema, t->name);
         w2k_relation_free(rel);
     }
 }
@@ -665,6 +660,8 @@ static int resolve_tables(w2k_stream_t *st, int version, w2k_err_t *err)
     st->eff.ntables = 0;
     st->connector_filters = sc->filters == W2K_FILTERS_CONNECTOR ||
                             (sc->filters == W2K_FILTERS_AUTO && version < 150000);
+    w2k_catalog_pubset(sc, !st->connector_filters, &st->pubs);
+    st->eff.publication = st->pubs.names;
     PGresult *all = NULL;
     bool patterns = false;
     for (int i = 0; i < sc->ntables; i++)
@@ -692,7 +689,7 @@ static int resolve_tables(w2k_stream_t *st, int version, w2k_err_t *err)
         w2k_table_cfg_t e = *t;
         w2k_pubtable_t now;
         int renamed =
-            w2k_catalog_renamed_table(st->catalog, sc->publication, t->schema, t->name, &now, err);
+            w2k_catalog_renamed_table(st->catalog, &st->pubs, t->schema, t->name, &now, err);
         if (renamed < 0) {
             PQclear(all);
             return -1;
@@ -756,7 +753,7 @@ static w2k_stream_cfg_t publication_cfg(const w2k_stream_t *st, w2k_table_cfg_t 
     return pub;
 }
 
-/* Make the stream's publication carry its tables (w2k_catalog_ensure_publication).
+/* Make the stream's publications carry its tables (w2k_catalog_ensure_publication).
  * Returns 0, or -1 with err. */
 static int ensure_publication(w2k_stream_t *st, bool resuming, w2k_err_t *err)
 {
@@ -770,16 +767,30 @@ static int ensure_publication(w2k_stream_t *st, bool resuming, w2k_err_t *err)
         for (int i = 0; i < n; i++)
             as[i] = st->eff_as[i].relid ? &st->eff_as[i] : NULL;
         w2k_stream_cfg_t pub = publication_cfg(st, scratch);
-        rc = w2k_catalog_ensure_publication(st->catalog, st->cfg->path, &pub, as, resuming, err);
+        rc = w2k_catalog_ensure_publication(st->catalog, st->cfg->path, &pub, as, &st->pubs,
+                                            resuming, err);
     }
     free(scratch);
     free(as);
     return rc;
 }
 
-/* Note the tables of the publication (st->ours) that were not in it before (OIDs in
- * before): they joined the stream now, and their rows are read once streaming from an
- * existing slot resumes. */
+/* The tables the stream read until now: those in its publications as the server has
+ * them, before they are updated (with those of sets of operations no table has now),
+ * into a malloc'd array (*n entries). Returns 0, or -1 with err. */
+static int tables_read_before(w2k_stream_t *st, w2k_pubtable_t **out, int *n, w2k_err_t *err)
+{
+    w2k_buf_t names = W2K_BUF_INIT;
+    int rc = w2k_catalog_stream_publications(st->catalog, &st->pubs, &names, err);
+    if (rc == 0)
+        rc = w2k_catalog_publication_tables(st->catalog, names.data, out, n, err);
+    w2k_buf_free(&names);
+    return rc;
+}
+
+/* Note the tables of the publications (st->ours) that were in none of the stream's
+ * publications before (OIDs in before): they joined the stream now, and their rows are
+ * read once streaming from an existing slot resumes. */
 static void note_joined(w2k_stream_t *st, const w2k_pubtable_t *before, int nbefore)
 {
     for (int i = 0; i < st->nours; i++) {
@@ -845,7 +856,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         goto fail;
     w2k_pubtable_t *before = NULL;
     int nbefore = 0;
-    if (w2k_catalog_publication_tables(st->catalog, sc->publication, &before, &nbefore, err) != 0 ||
+    if (tables_read_before(st, &before, &nbefore, err) != 0 ||
         ensure_publication(st, st->state.found, err) != 0) {
         free(before);
         goto fail;
@@ -853,7 +864,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     warn_tables(st);
     free(st->ours);
     int orc =
-        w2k_catalog_publication_tables(st->catalog, sc->publication, &st->ours, &st->nours, err);
+        w2k_catalog_publication_tables(st->catalog, st->pubs.names, &st->ours, &st->nours, err);
     if (orc == 0)
         note_joined(st, before, nbefore);
     free(before);
@@ -1409,7 +1420,8 @@ static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k
     unsigned op = kind == W2K_PGMSG_INSERT   ? W2K_OP_INSERT
                   : kind == W2K_PGMSG_UPDATE ? W2K_OP_UPDATE
                                              : W2K_OP_DELETE;
-    if (!(want & op))
+    /* Pushed down, PostgreSQL applied the operations (before the row filter). */
+    if (st->connector_filters && !(want & op))
         return 0;
     if (o->filter) {
         /* As PostgreSQL does for a publication's row filter: an update whose old row
@@ -1588,8 +1600,7 @@ static int ddl_relation(w2k_stream_t *st, const w2k_ddl_event_t *ev, w2k_relatio
                  st->scfg->name, W2K_DDL_PREFIX, ev->schema, ev->name);
     char *filter = NULL;
     w2k_err_t lerr;
-    *rel =
-        w2k_catalog_table(st->catalog, st->scfg->publication, ev->schema, ev->name, &filter, &lerr);
+    *rel = w2k_catalog_table(st->catalog, st->pubs.names, ev->schema, ev->name, &filter, &lerr);
     free(filter);
     return 0;
 }
@@ -1693,6 +1704,9 @@ static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
         const w2k_table_cfg_t *t = table_cfg(st, rel->schema, rel->name);
         if (t && !(t->ops & W2K_OP_TRUNCATE))
             continue;
+        /* its topic, as for a row (a table that publishes only truncates gets no row) */
+        if (!output_of(st, rel, err))
+            return -1;
         w2k_schema_change_t ch = {"truncate", rel->schema, rel->name, relid, NULL,
                                   rel,        opts,        NULL,      NULL,  NULL};
         if (emit_schema_change(st, &ch, lsn, err) != 0)
@@ -1938,7 +1952,7 @@ static int resnap_step(w2k_stream_t *st, w2k_err_t *err)
     snprintf(schema, sizeof schema, "%.*s", (int)(dot - full), full);
     char *filter = NULL;
     w2k_relation_t *rel =
-        w2k_catalog_table(st->catalog, st->scfg->publication, schema, dot + 1, &filter, err);
+        w2k_catalog_table(st->catalog, st->pubs.names, schema, dot + 1, &filter, err);
     free(full);
     if (!rel) {
         w2k_warn("stream %s: cannot re-read a table: %s", st->scfg->name, err->msg);

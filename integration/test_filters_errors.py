@@ -246,3 +246,37 @@ def test_check_reports_a_filter_that_run_refuses(db, multi, wal2kafka_bin, mode,
     assert run_rc == {"connector": 3, "pushdown": 4}[mode]
     rc, out = check_out(wal2kafka_bin, s)
     assert rc == run_rc and "streaming cannot start" in out, out
+
+
+# ------------------------------------------- publications of other sets of operations
+
+
+def test_publication_names_of_two_streams_do_not_collide_silently(db, multi):
+    """With pushdown, tables whose operations differ get publications of their own,
+    <publication>_<operations>. A stream whose own publication has such a name (stream
+    y_insert beside stream y) must not take over (or hand over) the other stream's
+    publication: the stream that finds it taken stops and says what to change."""
+    db.execute("CREATE TABLE t (id int PRIMARY KEY)")
+    db.execute("CREATE TABLE u (id int PRIMARY KEY)")
+    s = multi([{"label": "y", "filters": "pushdown", "snapshot": "never",
+                "tables": ["public.t", table("public.u", operations=["insert"])]}],
+              settings={"retry": {"on_stream_failure": "exit"}})
+    y = s.names["y"]
+    s.set_streams([
+        {"name": y, "topic_prefix": s.prefixes["y"], "filters": "pushdown", "snapshot": "never",
+         "tables": ("public.t", table("public.u", operations=["insert"]))},
+        {"name": f"{y}_insert", "topic_prefix": s.prefixes["y"] + "_i", "snapshot": "never",
+         "tables": ("public.t",)},
+    ])
+    s.start()
+    assert s.wait_exit(60) != 0
+    log = s.log(current=True)
+    stopped = [l for l in log.splitlines() if "level=error" in l and "made it for" in l]
+    assert len(stopped) == 1, log
+    assert f"needs publication wal2kafka_{y}_insert, but wal2kafka made it for" in stopped[0], \
+        stopped[0]
+    assert "a publication name of its own" in stopped[0], stopped[0]
+    # the publication still holds what the stream that made it configured
+    held = db.scalar("SELECT string_agg(tablename, ',') FROM pg_publication_tables WHERE "
+                     "pubname = %s", (f"wal2kafka_{y}_insert",))
+    assert held == ("t" if f"stream {y} stopped" in stopped[0] else "u"), (held, stopped[0])

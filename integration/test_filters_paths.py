@@ -171,8 +171,9 @@ OPERATION_SETS = {
 def test_operations_both_paths(db, multi):
     """Each subset of insert/update/delete/truncate delivers exactly those operations
     (no row filter); a TRUNCATE arrives on <prefix>.schema_changes only for tables that
-    publish truncate. The publication's publish set is the union, so wal2kafka applies
-    each table's operations itself on both paths."""
+    publish truncate. With pushdown each set of insert/update/delete has its publication
+    (truncate is published when one of its tables asks, and wal2kafka drops it for the
+    others); with the connector path wal2kafka applies each table's operations."""
     specs = {t: {"operations": ops} for t, ops in OPERATION_SETS.items()}
     wl = Workload(seed=3, preexisting=0, inserts=20, updates=40, deletes=8).build()
     s, got = run_three_streams(multi, db, specs, workload=wl, truncate=True)
@@ -203,4 +204,62 @@ def test_operations_with_row_filter_follow_postgresql(db, multi):
     wl = Workload(seed=8, preexisting=10, inserts=16, updates=60, deletes=10).build()
     s, got = run_three_streams(multi, db, specs, workload=wl)
     check_paths(db, specs, got)
+    assert s.stop() == 0
+
+
+def test_operations_changed_on_a_stream_that_has_run(db, multi):
+    """A table's operations change in the config of a stream whose slot exists. Its new
+    publication (PostgreSQL 15 publishes operations per publication) cannot serve the
+    changes the slot holds from before it was created: nothing may be lost or fail. The
+    stream goes on with its publication as it was (and says so) until it has caught up;
+    at the next start the new operations apply. When no table has those operations any
+    more, their publication is emptied but still read, so the changes the slot holds from
+    while it had tables are not lost."""
+    db.execute("CREATE TABLE a (id int PRIMARY KEY, v int)")
+    db.execute("CREATE TABLE b (id int PRIMARY KEY, v int)")
+    streams = [{"label": "p", "filters": "pushdown", "snapshot": "never",
+                "tables": ["public.a", "public.b"]}]
+    s = multi(streams)
+    s.start().wait_streaming()
+    db.execute("INSERT INTO a VALUES (1, 1)")
+    db.execute("INSERT INTO b VALUES (1, 1)")
+    s.wait_caught_up()
+    assert s.stop() == 0
+    # changes while it is stopped, then b publishes inserts only
+    db.execute("INSERT INTO a VALUES (2, 2)")
+    db.execute("INSERT INTO b VALUES (2, 2)")
+    s.set_streams([{"name": s.names["p"], "topic_prefix": s.prefixes["p"], "filters": "pushdown",
+                    "snapshot": "never",
+                    "tables": ("public.a", table("public.b", operations=["insert"]))}])
+    s.start().wait_streaming()
+    log = s.log(current=True)
+    pending = f"{s.publication_of('p')}_insert"
+    assert f"need publication(s) {pending}, which cannot serve the changes slot" in log, log
+    db.execute("UPDATE b SET v = 10 WHERE id = 1")  # the old definition still publishes it
+    s.wait_caught_up()
+    assert s.stop() == 0
+    s.start().wait_streaming()
+    log = s.log(current=True)
+    assert "cannot serve" not in log, log
+    assert db.scalar("SELECT count(*) FROM pg_publication_tables WHERE pubname = %s AND "
+                     "tablename = 'b'", (pending,)) == 1
+    db.execute("INSERT INTO b VALUES (3, 3)")
+    db.execute("UPDATE b SET v = 30 WHERE id = 3")  # b publishes no updates now
+    db.execute("UPDATE a SET v = 20 WHERE id = 2")
+    s.wait_caught_up()
+    assert s.stop() == 0
+    # back to every operation: b leaves its publication, which is emptied but still read,
+    # since the slot holds b's insert from while it was there
+    db.execute("INSERT INTO b VALUES (4, 4)")
+    s.set_streams([{"name": s.names["p"], "topic_prefix": s.prefixes["p"], "filters": "pushdown",
+                    "snapshot": "never", "tables": ("public.a", "public.b")}])
+    s.start().wait_streaming()
+    assert db.scalar("SELECT count(*) FROM pg_publication_tables WHERE pubname = %s",
+                     (pending,)) == 0
+    db.execute("UPDATE b SET v = 40 WHERE id = 4")
+    s.wait_caught_up()
+    got = s.read_tables("p", ["a", "b"])
+    assert [(r.op, r.key["id"]) for r in got["a"]] == [("c", 1), ("c", 2), ("u", 2)]
+    assert [(r.op, r.key["id"]) for r in got["b"]] == [
+        ("c", 1), ("c", 2), ("u", 1), ("c", 3), ("c", 4), ("u", 4)]
     assert s.stop() == 0
