@@ -38,6 +38,11 @@ int w2k_catalog_check_server(PGconn *c, int *version_num, w2k_err_t *err)
     return 0;
 }
 
+const char w2k_catalog_all_tables_sql[] =
+    "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN ('pg_catalog', "
+    "'information_schema') AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2";
+
 void w2k_catalog_put_qualified(w2k_buf_t *b, PGconn *c, const char *schema, const char *name)
 {
     char *qs = PQescapeIdentifier(c, schema, strlen(schema));

@@ -187,6 +187,10 @@ int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags
 w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schema, const char *name,
                                   char **rowfilter, w2k_err_t *err);
 
+/* Every table a pattern may name, as (nspname, relname) rows in order: ordinary and
+ * partitioned tables, not partitions, outside the system schemas. */
+extern const char w2k_catalog_all_tables_sql[];
+
 /* Append schema.name to b, each quoted as a SQL identifier where it needs it. */
 void w2k_catalog_put_qualified(w2k_buf_t *b, PGconn *c, const char *schema, const char *name);
 

@@ -295,6 +295,33 @@ static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w
     PQclear(res);
 }
 
+/* A pattern entry: each table it takes now, checked as its own entry would be. */
+static void check_pattern(report_t *r, PGconn *c, const w2k_config_t *cfg,
+                          const w2k_stream_cfg_t *st, const w2k_table_cfg_t *t, int version)
+{
+    PGresult *res = PQexec(c, w2k_catalog_all_tables_sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        problem(r, W2K_EXIT_POSTGRES, NULL, "cannot list the tables for pattern %s.%s: %s",
+                t->schema, t->name, PQerrorMessage(c));
+        PQclear(res);
+        return;
+    }
+    int matched = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        w2k_table_cfg_t m = *t;
+        m.schema = PQgetvalue(res, i, 0);
+        m.name = PQgetvalue(res, i, 1);
+        if (!w2k_pattern_matches(st, t, m.schema, m.name))
+            continue;
+        matched++;
+        check_table(r, c, cfg, st, &m, version);
+    }
+    if (!matched)
+        warn(r, NULL, "%s:%d: stream %s: pattern %s.%s matches no table (yet)", cfg->path, t->line,
+             st->name, t->schema, t->name);
+    PQclear(res);
+}
+
 static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
                          const w2k_stream_cfg_t *st, int version)
 {
@@ -302,7 +329,10 @@ static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
     const char *v;
     w2k_err_t e;
     for (int t = 0; t < st->ntables; t++)
-        check_table(r, c, cfg, st, &st->tables[t], version);
+        if (w2k_table_is_pattern(&st->tables[t]))
+            check_pattern(r, c, cfg, st, &st->tables[t], version);
+        else
+            check_table(r, c, cfg, st, &st->tables[t], version);
 
     w2k_pubset_t ps;
     w2k_catalog_pubset(st, pushed_down(st, version), &ps);

@@ -58,6 +58,28 @@ bool w2k_glob_match(const char *p, const char *s)
     return *p == '\0';
 }
 
+bool w2k_table_is_pattern(const w2k_table_cfg_t *t)
+{
+    return strchr(t->schema, '*') || strchr(t->name, '*');
+}
+
+bool w2k_stream_excludes(const w2k_stream_cfg_t *sc, const char *schema, const char *name)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s.%s", schema, name);
+    for (int i = 0; i < sc->nexclude; i++)
+        if (w2k_glob_match(sc->exclude[i], full))
+            return true;
+    return false;
+}
+
+bool w2k_pattern_matches(const w2k_stream_cfg_t *sc, const w2k_table_cfg_t *t, const char *schema,
+                         const char *name)
+{
+    return w2k_glob_match(t->schema, schema) && w2k_glob_match(t->name, name) &&
+           !w2k_stream_excludes(sc, schema, name);
+}
+
 static int line_of(const config_setting_t *s)
 {
     return s ? (int)config_setting_source_line(s) : 0;

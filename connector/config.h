@@ -107,6 +107,16 @@ typedef struct w2k_config_s {
 /* True when name matches pattern, where * matches any run of characters. */
 bool w2k_glob_match(const char *pattern, const char *name);
 
+/* True when table entry t names tables by a pattern (a * in its schema or name). */
+bool w2k_table_is_pattern(const w2k_table_cfg_t *t);
+
+/* True when one of stream sc's excludes matches schema.name. */
+bool w2k_stream_excludes(const w2k_stream_cfg_t *sc, const char *schema, const char *name);
+
+/* True when pattern entry t of stream sc takes table schema.name (excludes applied). */
+bool w2k_pattern_matches(const w2k_stream_cfg_t *sc, const w2k_table_cfg_t *t, const char *schema,
+                         const char *name);
+
 /* The value kafka.properties gives librdkafka property name (the last setting wins, as
  * in librdkafka), or NULL. Points into cfg. */
 const char *w2k_config_kafka_prop(const w2k_config_t *cfg, const char *name);

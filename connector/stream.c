@@ -565,11 +565,6 @@ static void free_tables(w2k_stream_t *st)
     st->eff_as = NULL;
 }
 
-static bool has_pattern(const w2k_table_cfg_t *t)
-{
-    return strchr(t->schema, '*') || strchr(t->name, '*');
-}
-
 static bool listed(const w2k_stream_cfg_t *eff, const char *schema, const char *name)
 {
     for (int i = 0; i < eff->ntables; i++)
@@ -578,22 +573,7 @@ static bool listed(const w2k_stream_cfg_t *eff, const char *schema, const char *
     return false;
 }
 
-static bool excluded(const w2k_stream_cfg_t *sc, const char *schema, const char *name)
-{
-    char full[160];
-    snprintf(full, sizeof full, "%s.%s", schema, name);
-    for (int i = 0; i < sc->nexclude; i++)
-        if (w2k_glob_match(sc->exclude[i], full))
-            return true;
-    return false;
-}
-
 #define JOIN_ROOM 1024 /* tables that may join while running */
-
-static const char all_tables_sql[] =
-    "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN ('pg_catalog', "
-    "'information_schema') AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2";
 
 /* Parse the row filter of eff table i when the stream evaluates filters itself. */
 static int parse_filter(w2k_stream_t *st, int i, w2k_err_t *err)
@@ -619,13 +599,12 @@ static int match_patterns(w2k_stream_t *st, const PGresult *all, bool report_emp
     int added = 0;
     for (int i = 0; i < sc->ntables; i++) {
         const w2k_table_cfg_t *t = &sc->tables[i];
-        if (!has_pattern(t))
+        if (!w2k_table_is_pattern(t))
             continue;
         int matched = 0;
         for (int r = 0; r < PQntuples(all); r++) {
             const char *nsp = PQgetvalue(all, r, 0), *rel = PQgetvalue(all, r, 1);
-            if (!w2k_glob_match(t->schema, nsp) || !w2k_glob_match(t->name, rel) ||
-                excluded(sc, nsp, rel))
+            if (!w2k_pattern_matches(sc, t, nsp, rel))
                 continue;
             matched++;
             if (listed(&st->eff, nsp, rel))
@@ -665,10 +644,10 @@ static int resolve_tables(w2k_stream_t *st, int version, w2k_err_t *err)
     PGresult *all = NULL;
     bool patterns = false;
     for (int i = 0; i < sc->ntables; i++)
-        patterns |= has_pattern(&sc->tables[i]);
+        patterns |= w2k_table_is_pattern(&sc->tables[i]);
     if (patterns &&
         !(all = w2k_pg_query(st->catalog, err, "listing tables for the stream's patterns",
-                             all_tables_sql, 0, NULL)))
+                             w2k_catalog_all_tables_sql, 0, NULL)))
         return -1;
     st->eff_cap = sc->ntables + (all ? PQntuples(all) : 0) + (patterns ? JOIN_ROOM : 0);
     st->eff.tables = calloc((size_t)st->eff_cap + 1, sizeof *st->eff.tables);
@@ -684,7 +663,7 @@ static int resolve_tables(w2k_stream_t *st, int version, w2k_err_t *err)
      * joined under its configured name goes on under its new name */
     for (int i = 0; i < sc->ntables; i++) {
         const w2k_table_cfg_t *t = &sc->tables[i];
-        if (has_pattern(t))
+        if (w2k_table_is_pattern(t))
             continue;
         w2k_table_cfg_t e = *t;
         w2k_pubtable_t now;
@@ -1547,9 +1526,9 @@ static bool pattern_matches(const w2k_stream_t *st, const char *schema, const ch
 {
     const w2k_stream_cfg_t *sc = st->scfg;
     for (int i = 0; i < sc->ntables; i++)
-        if (has_pattern(&sc->tables[i]) && w2k_glob_match(sc->tables[i].schema, schema) &&
-            w2k_glob_match(sc->tables[i].name, name))
-            return !excluded(sc, schema, name);
+        if (w2k_table_is_pattern(&sc->tables[i]) &&
+            w2k_pattern_matches(sc, &sc->tables[i], schema, name))
+            return true;
     return false;
 }
 
@@ -1986,7 +1965,7 @@ static int join_new_tables(w2k_stream_t *st, w2k_err_t *err)
         return 0;
     st->next_pattern_check_ms = now + 10000;
     PGresult *all = w2k_pg_query(st->catalog, err, "listing tables for the stream's patterns",
-                                 all_tables_sql, 0, NULL);
+                                 w2k_catalog_all_tables_sql, 0, NULL);
     if (!all)
         return -1;
     int before = st->eff.ntables;

@@ -148,3 +148,25 @@ def test_server_problems_do_not_hide_the_others(wal2kafka_bin, kafka, tmp_path, 
         find(entries, "ok", rf"Kafka at {re.escape(kafka.bootstrap)} answers")
         assert len(problems(entries)) == 3, r.stdout
         assert r.returncode == 4
+
+
+def test_patterns_are_checked_table_by_table(wal2kafka_bin, db, kafka, tmp_path, topic_prefix):
+    """A pattern entry is not a table that "does not exist": check looks at every table it
+    takes now (excludes applied) as it would at an entry of its own, and warns when it
+    takes none."""
+    db.execute("CREATE SCHEMA sales")
+    db.execute("CREATE TABLE sales.orders (id int PRIMARY KEY)")
+    db.execute("CREATE TABLE sales.lines (a int, b text)")  # no key, REPLICA IDENTITY DEFAULT
+    db.execute("CREATE TABLE sales.orders_tmp (a int)")  # excluded
+    conn = Connector(wal2kafka_bin, db, kafka, ["sales.*", "nothing.here_*"], topic_prefix,
+                     workdir=tmp_path, stream_settings={"exclude": ["sales.*_tmp"]})
+    r = run_cli(wal2kafka_bin, "check", "--config", conn.config_path, env=db.env())
+    entries = parse(r.stdout)
+    find(entries, "ok", r"table sales\.orders: key from its primary key")
+    e = find(entries, "problem", r"table sales\.lines has no primary key and REPLICA IDENTITY DEFAULT")
+    assert "ALTER TABLE sales.lines REPLICA IDENTITY FULL;" in e["fix"].replace('"', ''), e
+    find(entries, "warn", r"pattern nothing\.here_\* matches no table")
+    assert not any("orders_tmp" in e["text"] for e in entries), r.stdout
+    assert not any(re.match(r"table .* does not exist", e["text"]) for e in entries), r.stdout
+    assert len(problems(entries)) == 1, r.stdout
+    assert r.returncode == 4, r.stdout
