@@ -24,7 +24,7 @@ table and one slot per run, writes the catch-up workload once (bench/run.py writ
 and prints, per callgrind run, instructions per change for the main thread and for all
 threads, per-thread totals, the 15 costliest functions of the main thread inclusive, and
 the 15 costliest functions over all threads by their own (exclusive) cost. Start-up is
-included (a fraction of a percent at 200k changes; w2k_stream_start shows it). Everything
+not counted: callgrind dumps and zeroes its counters when streaming starts. Everything
 it starts is stopped on success, error and Ctrl-C/SIGTERM; --keep keeps the temporary
 directory (callgrind.out files for kcachegrind, logs).
 """
@@ -144,37 +144,30 @@ def annotate(path: Path, inclusive: bool) -> list[tuple[int, str]]:
                   key=lambda r: -r[0])
 
 
-def summarize(prefix: Path, changes: int, what: str, startup: tuple[str, ...]) -> dict:
-    """Instructions per change of one callgrind run. Start-up is not streaming: what the
-    main thread spent outside main() (the dynamic linker) and in the first of the
-    functions `startup` that it called (connecting, with SCRAM's 4096 HMAC rounds per
-    connection, catalog queries, topic creation) is reported apart and left out of the
-    per-change figures."""
+def summarize(prefix: Path, changes: int, what: str) -> dict:
+    """Instructions per change of one callgrind run, from its final dump (the costs since
+    the start of streaming)."""
     files = thread_files(prefix)
     if not files:
         raise RuntimeError(f"{what}: no callgrind output at {prefix}*")
     totals = [file_total(f) for f in files]
-    incl_all = annotate(files[0], True)
-    by_name = {n.split(" [")[0]: ir for ir, n in incl_all}
-    start_ir = totals[0] - by_name.get("main", totals[0])
-    start_ir += next((by_name[f] for f in startup if f in by_name), 0)
-    main_total = totals[0] - start_ir
-    all_total = sum(totals) - start_ir
-    incl = [r for r in incl_all
-            if r[1].split(" [")[0] not in WRAPPERS and r[0] < 0.995 * totals[0]
-            and r[1].split(" [")[0] not in startup][:15]
+    main_total, all_total = totals[0], sum(totals)
+    incl = [r for r in annotate(files[0], True)
+            if r[1].split(" [")[0] not in WRAPPERS and r[0] < 0.995 * main_total][:15]
     selfcost: dict[str, int] = {}
-    for f in files:
+    for f, total in zip(files, totals):
         for ir, name in annotate(f, False):
-            selfcost[name] = selfcost.get(name, 0) + ir
+            # the frames open when the counters were dumped get the whole rest as their
+            # own cost in the second part: not a real cost
+            if name.split(" [")[0] not in WRAPPERS and ir < 0.99 * total:
+                selfcost[name] = selfcost.get(name, 0) + ir
     top_self = sorted(selfcost.items(), key=lambda kv: -kv[1])[:15]
     return {
-        "changes": changes, "startup_ir": start_ir,
+        "changes": changes,
         "main_ir": main_total, "all_ir": all_total,
         "main_per_change": main_total / changes, "all_per_change": all_total / changes,
-        "threads": [{"file": f.name, "ir": t - (start_ir if i == 0 else 0),
-                     "per_change": (t - (start_ir if i == 0 else 0)) / changes}
-                    for i, (f, t) in enumerate(zip(files, totals))],
+        "threads": [{"file": f.name, "ir": t, "per_change": t / changes}
+                    for f, t in zip(files, totals)],
         "main_inclusive": [{"ir": ir, "per_change": ir / changes, "pct": 100 * ir / main_total,
                             "function": n} for ir, n in incl],
         "all_self": [{"ir": ir, "per_change": ir / changes, "pct": 100 * ir / all_total,
@@ -185,8 +178,7 @@ def summarize(prefix: Path, changes: int, what: str, startup: tuple[str, ...]) -
 def print_summary(name: str, s: dict, inclusive: bool = True) -> None:
     print(f"\n== {name}: {s['changes']:,} changes")
     print(f"   instructions per change: main thread {s['main_per_change']:,.0f}, "
-          f"all threads {s['all_per_change']:,.0f} (start-up left out: "
-          f"{s['startup_ir'] / 1e6:,.0f} M instructions)")
+          f"all threads {s['all_per_change']:,.0f}")
     if len(s["threads"]) > 1:
         print("   per thread: " + ", ".join(f"{t['file'].rpartition('-')[2]}: "
                                            f"{t['per_change']:,.0f}" for t in s["threads"]))
@@ -270,9 +262,15 @@ class Profile:
             time.sleep(0.05)
         return None
 
-    def valgrind(self, out: Path) -> list[str]:
+    def valgrind(self, out: Path, zero_before: str) -> list[str]:
+        """callgrind, its counters dumped (to OUT.1-NN, then zeroed) when the program calls
+        zero_before (the start of streaming): start-up (the dynamic linker, connecting with
+        SCRAM's 4096 HMAC rounds, catalog queries, topic creation) is not in OUT-NN.
+        Uncompressed names: each file must name its functions itself for
+        callgrind_annotate."""
         return ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--fair-sched=yes",
-                f"--callgrind-out-file={out}", f"--log-file={out}.log"]
+                f"--dump-before={zero_before}", "--compress-strings=no",
+                "--compress-pos=no", f"--callgrind-out-file={out}", f"--log-file={out}.log"]
 
     # -- raw
 
@@ -280,7 +278,7 @@ class Profile:
         out = self.tmp / "cg.raw"
         res = self.tmp / "raw.json"
         with open(res, "w") as fo:
-            c = Child("w2k_rawreader", self.valgrind(out) + [
+            c = Child("w2k_rawreader", self.valgrind(out, "PQexec") + [
                 str(self.raw_bin), self.conninfo(), slot, slot, str(changes), "60"],
                 env={"PGPASSWORD": self.pg.password}, stdout=fo)
             rc = c.wait(3600)
@@ -288,7 +286,7 @@ class Profile:
         if rc != 0 or r.get("changes") != changes:
             raise RuntimeError(f"raw reader exited {rc} after {r.get('changes')} of {changes} "
                                "changes")
-        return summarize(out, changes, "raw", ("PQconnectdb", "PQconnectdbParams"))
+        return summarize(out, changes, "raw")
 
     # -- wal2kafka
 
@@ -312,7 +310,7 @@ class Profile:
         out = self.tmp / f"cg.{name}"
         argv = [str(self.w2k_bin), "run", "--config", str(self.w2k_config(name))]
         if under_valgrind:
-            argv = self.valgrind(out) + argv
+            argv = self.valgrind(out, "w2k_pg_start_replication") + argv
         broker0 = proc_cpu_s(self.kafka_pid) if self.kafka_pid else None
         logf = open(self.tmp / f"{name}.log", "w")
         c = Child(f"wal2kafka {name}", argv, env={"PGPASSWORD": self.pg.password},
@@ -359,7 +357,7 @@ class Profile:
                                    "WHERE slot_name = %s", (slot,))
         r["confirmed_lsn"] = confirmed
         if under_valgrind:
-            r.update(summarize(out, changes, name, ("w2k_stream_start",)))
+            r.update(summarize(out, changes, name))
         return r
 
     # -- main
@@ -370,7 +368,11 @@ class Profile:
         self.start_servers()
         self.db.execute(f"DROP TABLE IF EXISTS {TABLE}")
         self.db.execute(bench.ddl(TABLE))
-        slots = {"raw": "rawprof", "w2k": "wal2kafka_w2kprof", "native": "wal2kafka_w2knat"}
+        # names unique per run: a reused broker keeps the topics of earlier runs
+        tag = f"{os.getpid()}_{int(time.time()) % 100000}"
+        names = {"w2k": f"w2kprof_{tag}", "native": f"w2knat_{tag}"}
+        slots = {"raw": f"rawprof_{tag}", "w2k": f"wal2kafka_{names['w2k']}",
+                 "native": f"wal2kafka_{names['native']}"}
         for k in runs:
             self.create_slot(slots[k])
         log(f"writing {args.changes:,} changes in transactions of {args.txn:,}")
@@ -387,16 +389,16 @@ class Profile:
         if "raw" in runs:
             log("raw reader under callgrind")
             result["runs"]["raw"] = s = self.run_raw(slots["raw"], changes)
-            # its start-up (connecting) runs inside main: only self costs mean something
-            print_summary("raw reader", s, inclusive=False)
+            print_summary("raw reader", s)
         if "w2k" in runs:
             log("wal2kafka under callgrind")
-            result["runs"]["w2k"] = s = self.run_w2k("w2kprof", w["counts"], changes, True)
+            result["runs"]["w2k"] = s = self.run_w2k(names["w2k"], w["counts"], changes, True)
             print_summary("wal2kafka", s)
             print(f"   slot confirmed up to {s['confirmed_lsn']} (WAL end {w['end_lsn']})")
         if "native" in runs:
             log("wal2kafka without valgrind")
-            result["runs"]["native"] = s = self.run_w2k("w2knat", w["counts"], changes, False)
+            result["runs"]["native"] = s = self.run_w2k(names["native"], w["counts"], changes,
+                                                        False)
             print(f"\n== wal2kafka native: {changes / s['seconds']:,.0f} changes/s; CPU s per M "
                   f"changes: wal2kafka {bench.fmt(s['cpu_s_per_m'], 2)}, broker "
                   f"{bench.fmt(s['broker_cpu_s_per_m'], 2)}, walsender "
