@@ -934,33 +934,11 @@ typedef struct w2k_target_s {
     w2k_buf_t *out; /* NULL: the avro-c value */
 } w2k_target_t;
 
-/* Append a zig-zag varint (Avro int and long). */
-static void w2k_bin_long(w2k_buf_t *b, int64_t x)
-{
-    if (b->len + 11 > b->cap && w2k_buf_reserve(b, 10) != 0)
-        return;
-    uint8_t *p = (uint8_t *)b->data + b->len, *start = p;
-    uint64_t z = ((uint64_t)x << 1) ^ (uint64_t)(x >> 63);
-    while (z >= 0x80) {
-        *p++ = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    *p++ = (uint8_t)z;
-    b->len += (size_t)(p - start);
-    b->data[b->len] = '\0';
-}
-
-static void w2k_bin_bytes(w2k_buf_t *b, const void *p, size_t n)
-{
-    w2k_bin_long(b, (int64_t)n);
-    w2k_buf_append(b, p, n);
-}
-
 static int w2k_t_long(w2k_target_t *t, int64_t x)
 {
     if (!t->out)
         return avro_value_set_long(&t->v, x);
-    w2k_bin_long(t->out, x);
+    w2k_avro_write_long(t->out, x);
     return t->out->oom ? ENOMEM : 0;
 }
 
@@ -968,7 +946,7 @@ static int w2k_t_int(w2k_target_t *t, int32_t x)
 {
     if (!t->out)
         return avro_value_set_int(&t->v, x);
-    w2k_bin_long(t->out, x);
+    w2k_avro_write_long(t->out, x);
     return t->out->oom ? ENOMEM : 0;
 }
 
@@ -1000,7 +978,7 @@ static int w2k_t_bytes(w2k_target_t *t, const void *p, size_t n)
 {
     if (!t->out)
         return avro_value_set_bytes(&t->v, (void *)p, n);
-    w2k_bin_bytes(t->out, p, n);
+    w2k_avro_write_bytes(t->out, p, n);
     return t->out->oom ? ENOMEM : 0;
 }
 
@@ -1012,7 +990,7 @@ static int w2k_t_string(w2k_target_t *t, char *s, size_t n)
         s[n] = '\0';
         return avro_value_set_string_len(&t->v, s, n + 1);
     }
-    w2k_bin_bytes(t->out, s, n);
+    w2k_avro_write_bytes(t->out, s, n);
     return t->out->oom ? ENOMEM : 0;
 }
 
@@ -1020,7 +998,7 @@ static int w2k_t_enum(w2k_target_t *t, int symbol)
 {
     if (!t->out)
         return avro_value_set_enum(&t->v, symbol);
-    w2k_bin_long(t->out, symbol);
+    w2k_avro_write_long(t->out, symbol);
     return t->out->oom ? ENOMEM : 0;
 }
 
@@ -1039,7 +1017,7 @@ static int w2k_t_branch(w2k_target_t *t, int nbranches, int idx, w2k_target_t *c
     }
     child->out = t->out;
     if (t->out) {
-        w2k_bin_long(t->out, idx);
+        w2k_avro_write_long(t->out, idx);
         return t->out->oom ? ENOMEM : 0;
     }
     return avro_value_set_branch(&t->v, idx, &child->v);
@@ -1057,7 +1035,7 @@ static int w2k_t_field(w2k_target_t *t, int i, w2k_target_t *child)
 static int w2k_set_string(const w2k_setctx_t *c, w2k_target_t *v, const char *s, size_t n)
 {
     if (v->out) {
-        w2k_bin_bytes(v->out, s, n);
+        w2k_avro_write_bytes(v->out, s, n);
         return v->out->oom ? w2k_avro_fail(c, s, n) : 0;
     }
     if (s != c->a)
@@ -1326,7 +1304,7 @@ static int w2k_bin_array_end(w2k_buf_t *b, size_t mark, int64_t count)
 {
     if (count > 0) {
         w2k_buf_t cnt = W2K_BUF_INIT;
-        w2k_bin_long(&cnt, count);
+        w2k_avro_write_long(&cnt, count);
         size_t items = b->len - mark;
         if (cnt.oom || w2k_buf_reserve(b, cnt.len) != 0) {
             w2k_buf_free(&cnt);
@@ -1338,7 +1316,7 @@ static int w2k_bin_array_end(w2k_buf_t *b, size_t mark, int64_t count)
         b->data[b->len] = '\0';
         w2k_buf_free(&cnt);
     }
-    w2k_bin_long(b, 0);
+    w2k_avro_write_long(b, 0);
     return b->oom ? ENOMEM : 0;
 }
 
@@ -1509,17 +1487,6 @@ int w2k_coltype_write(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char k
 {
     w2k_target_t t = {{NULL, NULL}, out};
     return w2k_coltype_to(ct, flags, &t, kind, text, len, scratch, err, errsz);
-}
-
-/* Avro binary primitives, for the envelope around the fields. */
-void w2k_avro_write_long(w2k_buf_t *out, int64_t x)
-{
-    w2k_bin_long(out, x);
-}
-
-void w2k_avro_write_bytes(w2k_buf_t *out, const void *p, size_t n)
-{
-    w2k_bin_bytes(out, p, n);
 }
 
 /* ---- values for comparison (row filters) ---- */
