@@ -1481,10 +1481,105 @@ int w2k_coltype_set(const w2k_coltype_t *ct, int flags, avro_value_t *field, cha
     return w2k_coltype_to(ct, flags, &t, kind, text, len, scratch, err, errsz);
 }
 
+/* The binary hot path: NULL, unchanged TOAST and the text of the common scalar types
+ * straight into out, with the parsers w2k_coltype_to uses. Returns true when it wrote
+ * the value; false (out as it was) for everything else (arrays, special values, other
+ * types, text that does not parse, no memory), which w2k_coltype_to then handles or
+ * reports. The unit tests compare every case with avro-c's encoding through here. */
+static bool w2k_fast_write(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char kind,
+                           const char *s, size_t n)
+{
+    if (ct->is_array)
+        return false;
+    const w2k_avscalar_t *t = &ct->t;
+    bool nullable = flags & W2K_FIELD_NULLABLE;
+    int val_idx = nullable, nb = nullable + 1 + t->special;
+    size_t mark = out->len;
+    if (kind == 'n') {
+        if (!nullable)
+            return false;
+        w2k_avro_write_long(out, 0);
+        return !out->oom;
+    }
+    if (kind == 'u') {
+        if (!(flags & W2K_FIELD_TOAST))
+            return false;
+        w2k_avro_write_long(out, nb); /* the UnchangedToast branch is the last one */
+        w2k_avro_write_long(out, 0);  /* its only symbol */
+        return !out->oom;
+    }
+    if (kind != 't' || (t->special && w2k_is_special_text(t->kind, s, n)))
+        return false;
+    if (nb + ((flags & W2K_FIELD_TOAST) != 0) > 1)
+        w2k_avro_write_long(out, val_idx);
+    const char *why;
+    int64_t x;
+    switch (t->kind) {
+    case W2K_AV_BOOLEAN:
+        if (n != 1 || (s[0] != 't' && s[0] != 'f'))
+            goto slow;
+        w2k_buf_putc(out, s[0] == 't');
+        break;
+    case W2K_AV_INT:
+        if (w2k_parse_int(s, n, t->oid == W2K_OID_INT2 ? INT16_MIN : INT32_MIN,
+                          t->oid == W2K_OID_INT2 ? INT16_MAX : INT32_MAX, &x, &why) != 0)
+            goto slow;
+        w2k_avro_write_long(out, x);
+        break;
+    case W2K_AV_LONG:
+        if (w2k_parse_int(s, n, t->oid == W2K_OID_OID ? 0 : INT64_MIN,
+                          t->oid == W2K_OID_OID ? INT64_C(4294967295) : INT64_MAX, &x, &why) != 0)
+            goto slow;
+        w2k_avro_write_long(out, x);
+        break;
+    case W2K_AV_STRING:
+        w2k_avro_write_bytes(out, s, n);
+        break;
+    case W2K_AV_DECIMAL: {
+        w2k_numtext_t nt;
+        const uint8_t *bytes;
+        size_t blen, scale = (size_t)t->scale;
+        uint8_t small[9];
+        /* up to 18 digits in all: no work area needed */
+        if (w2k_numeric_split(s, n, &nt) != 0 || nt.fl > scale || nt.il + scale > 18 ||
+            w2k_decimal_bytes(&nt, nt.fl, scale - nt.fl, t->precision, NULL, &bytes, &blen, small,
+                              &why) != 0)
+            goto slow;
+        w2k_avro_write_bytes(out, bytes, blen);
+        break;
+    }
+    case W2K_AV_DATE: {
+        int32_t days;
+        if (w2k_parse_date(s, n, &days, &why) != 0)
+            goto slow;
+        w2k_avro_write_long(out, days);
+        break;
+    }
+    case W2K_AV_TIMESTAMP_MICROS:
+    case W2K_AV_LOCAL_TIMESTAMP_MICROS:
+        if (w2k_parse_timestamp(s, n, t->kind == W2K_AV_TIMESTAMP_MICROS, &x, &why) != 0)
+            goto slow;
+        w2k_avro_write_long(out, x);
+        break;
+    default:
+        goto slow;
+    }
+    if (!out->oom)
+        return true;
+slow:
+    if (out->data) {
+        out->len = mark;
+        out->data[mark] = '\0';
+    }
+    return false;
+}
+
 /* Append a field's Avro binary encoding from one column datum (see pgtypes.h). */
 int w2k_coltype_write(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char kind,
                       const char *text, size_t len, w2k_buf_t *scratch, char *err, size_t errsz)
 {
+    if (w2k_fast_write(ct, flags, out, kind, text, len))
+        return 0;
     w2k_target_t t = {{NULL, NULL}, out};
     return w2k_coltype_to(ct, flags, &t, kind, text, len, scratch, err, errsz);
 }
