@@ -618,7 +618,8 @@ int w2k_avroenc_key(w2k_avroenc_t *enc, w2k_relavro_t *ra, const w2k_relation_t 
                               "replica identity index");
             return -1;
         }
-        if (write_column(enc, rel, i, 0, d, out, err) != 0)
+        if (!w2k_coltype_write_fast(&rel->cols[i].type, 0, out, d->kind, d->data, d->len) &&
+            write_column(enc, rel, i, 0, d, out, err) != 0)
             return -1;
     }
     return check_oom(out, err);
@@ -641,7 +642,9 @@ static int write_image(w2k_avroenc_t *enc, const w2k_relation_t *rel, const w2k_
         const w2k_pgdatum_t *d = &tup->cols[i];
         if (d->kind == 'u' && fill && i < fill->ncols && fill->cols[i].kind != 'u')
             d = &fill->cols[i];
-        if (write_column(enc, rel, i, row_flags(&rel->cols[i]), d, out, err) != 0)
+        int flags = row_flags(&rel->cols[i]);
+        if (!w2k_coltype_write_fast(&rel->cols[i].type, flags, out, d->kind, d->data, d->len) &&
+            write_column(enc, rel, i, flags, d, out, err) != 0)
             return -1;
     }
     return 0;

@@ -1481,13 +1481,129 @@ int w2k_coltype_set(const w2k_coltype_t *ct, int flags, avro_value_t *field, cha
     return w2k_coltype_to(ct, flags, &t, kind, text, len, scratch, err, errsz);
 }
 
-/* The binary hot path: NULL, unchanged TOAST and the text of the common scalar types
- * straight into out, with the parsers w2k_coltype_to uses. Returns true when it wrote
- * the value; false (out as it was) for everything else (arrays, special values, other
- * types, text that does not parse, no memory), which w2k_coltype_to then handles or
- * reports. The unit tests compare every case with avro-c's encoding through here. */
-static bool w2k_fast_write(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char kind,
-                           const char *s, size_t n)
+/* Two digits at p as a number, or -1. */
+static inline int w2k_2digits(const char *p)
+{
+    unsigned a = (unsigned)(p[0] - '0'), b = (unsigned)(p[1] - '0');
+    return a > 9 || b > 9 ? -1 : (int)(a * 10 + b);
+}
+
+/* The usual timestamp[tz] text, "YYYY-MM-DD HH:MM:SS[.f][+HH[:MM[:SS]]]" with a
+ * four-digit year of our era, in straight-line code: *out as w2k_parse_timestamp
+ * gives it. false for anything else (other years, BC, malformed text), which
+ * w2k_parse_timestamp then parses or rejects. */
+static bool w2k_fast_timestamp(const char *s, size_t n, bool with_tz, int64_t *out)
+{
+    if (n < 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':')
+        return false;
+    int yh = w2k_2digits(s), yl = w2k_2digits(s + 2), m = w2k_2digits(s + 5);
+    int d = w2k_2digits(s + 8), h = w2k_2digits(s + 11), mi = w2k_2digits(s + 14);
+    int se = w2k_2digits(s + 17);
+    if ((yh | yl | m | d | h | mi | se) < 0 || h > 23 || mi > 59 || se > 59)
+        return false;
+    int64_t frac = 0;
+    size_t i = 19;
+    if (i < n && s[i] == '.') {
+        size_t k = 0;
+        for (i++; i < n && w2k_isdigit(s[i]) && k < 6; i++, k++)
+            frac = frac * 10 + (s[i] - '0');
+        if (k == 0 || (i < n && w2k_isdigit(s[i])))
+            return false;
+        static const int64_t scale[7] = {1, 100000, 10000, 1000, 100, 10, 1};
+        frac *= scale[k];
+    }
+    int64_t off = 0;
+    if (with_tz) {
+        if (i + 3 > n || (s[i] != '+' && s[i] != '-'))
+            return false;
+        int oh = w2k_2digits(s + i + 1), om = 0, os = 0;
+        bool neg = s[i] == '-';
+        i += 3;
+        if (i + 3 <= n && s[i] == ':') {
+            om = w2k_2digits(s + i + 1);
+            i += 3;
+            if (i + 3 <= n && s[i] == ':') {
+                os = w2k_2digits(s + i + 1);
+                i += 3;
+            }
+        }
+        if ((oh | om | os) < 0 || om > 59 || os > 59)
+            return false;
+        off = (oh * INT64_C(3600) + om * 60 + os) * W2K_USEC_PER_SEC;
+        if (neg)
+            off = -off;
+    }
+    int64_t days;
+    const char *why;
+    if (i != n || w2k_civil_days(yh * 100 + yl, m, d, false, &days, &why) != 0)
+        return false;
+    *out = days * W2K_USEC_PER_DAY + h * W2K_USEC_PER_HOUR + mi * W2K_USEC_PER_MIN +
+           se * W2K_USEC_PER_SEC + frac - off;
+    return true;
+}
+
+/* numeric(p,s) text of at most 18 digits once scaled ("[-]digits[.digits]", no more
+ * fraction digits than the scale) as the Avro decimal's bytes (minimal two's
+ * complement, big-endian, from be + *start to be + 8) in one pass: what
+ * w2k_set_decimal writes for it. false for anything else, which w2k_set_decimal then
+ * converts or rejects. */
+static bool w2k_fast_decimal(const w2k_avscalar_t *t, const char *s, size_t n, uint8_t be[8],
+                             size_t *start)
+{
+    static const uint64_t pow10[19] = {UINT64_C(1),
+                                       UINT64_C(10),
+                                       UINT64_C(100),
+                                       UINT64_C(1000),
+                                       UINT64_C(10000),
+                                       UINT64_C(100000),
+                                       UINT64_C(1000000),
+                                       UINT64_C(10000000),
+                                       UINT64_C(100000000),
+                                       UINT64_C(1000000000),
+                                       UINT64_C(10000000000),
+                                       UINT64_C(100000000000),
+                                       UINT64_C(1000000000000),
+                                       UINT64_C(10000000000000),
+                                       UINT64_C(100000000000000),
+                                       UINT64_C(1000000000000000),
+                                       UINT64_C(10000000000000000),
+                                       UINT64_C(100000000000000000),
+                                       UINT64_C(1000000000000000000)};
+    size_t scale = (size_t)t->scale, il = 0, fl = 0;
+    bool neg = n > 0 && s[0] == '-';
+    size_t i = neg;
+    uint64_t v = 0;
+    for (; i < n && w2k_isdigit(s[i]); i++) {
+        if (++il + scale > 18)
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (i < n && s[i] == '.') {
+        for (i++; i < n && w2k_isdigit(s[i]); i++) {
+            if (++fl > scale)
+                return false;
+            v = v * 10 + (uint64_t)(s[i] - '0');
+        }
+    }
+    if (i != n || il + fl == 0)
+        return false;
+    v *= pow10[scale - fl];
+    if (t->precision < 19 && v >= pow10[t->precision])
+        return false; /* more significant digits than the precision: the error path */
+    uint64_t sv = neg ? (uint64_t)0 - v : v;
+    for (int k = 0; k < 8; k++)
+        be[7 - k] = (uint8_t)(sv >> (8 * k));
+    *start = w2k_twos_trim(be, 8);
+    return true;
+}
+
+/* The binary hot path (see pgtypes.h): NULL, unchanged TOAST and the common scalar
+ * types straight into out, with the parsers w2k_coltype_to uses or straight-line ones
+ * for the usual text; false (out as it was) for everything else (arrays, special
+ * values, other types, text that does not parse, no memory). The unit tests compare
+ * every case with avro-c's encoding through w2k_coltype_write, which calls this. */
+bool w2k_coltype_write_fast(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char kind,
+                            const char *s, size_t n)
 {
     if (ct->is_array)
         return false;
@@ -1536,16 +1652,11 @@ static bool w2k_fast_write(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, c
         w2k_avro_write_bytes(out, s, n);
         break;
     case W2K_AV_DECIMAL: {
-        w2k_numtext_t nt;
-        const uint8_t *bytes;
-        size_t blen, scale = (size_t)t->scale;
-        uint8_t small[9];
-        /* up to 18 digits in all: no work area needed */
-        if (w2k_numeric_split(s, n, &nt) != 0 || nt.fl > scale || nt.il + scale > 18 ||
-            w2k_decimal_bytes(&nt, nt.fl, scale - nt.fl, t->precision, NULL, &bytes, &blen, small,
-                              &why) != 0)
+        uint8_t be[8];
+        size_t st;
+        if (!w2k_fast_decimal(t, s, n, be, &st))
             goto slow;
-        w2k_avro_write_bytes(out, bytes, blen);
+        w2k_avro_write_bytes(out, be + st, 8 - st);
         break;
     }
     case W2K_AV_DATE: {
@@ -1557,7 +1668,7 @@ static bool w2k_fast_write(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, c
     }
     case W2K_AV_TIMESTAMP_MICROS:
     case W2K_AV_LOCAL_TIMESTAMP_MICROS:
-        if (w2k_parse_timestamp(s, n, t->kind == W2K_AV_TIMESTAMP_MICROS, &x, &why) != 0)
+        if (!w2k_fast_timestamp(s, n, t->kind == W2K_AV_TIMESTAMP_MICROS, &x))
             goto slow;
         w2k_avro_write_long(out, x);
         break;
@@ -1578,7 +1689,7 @@ slow:
 int w2k_coltype_write(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char kind,
                       const char *text, size_t len, w2k_buf_t *scratch, char *err, size_t errsz)
 {
-    if (w2k_fast_write(ct, flags, out, kind, text, len))
+    if (w2k_coltype_write_fast(ct, flags, out, kind, text, len))
         return 0;
     w2k_target_t t = {{NULL, NULL}, out};
     return w2k_coltype_to(ct, flags, &t, kind, text, len, scratch, err, errsz);

@@ -140,6 +140,14 @@ int w2k_pgtext_timestamp(const char *s, size_t n, bool with_tz, int64_t *us, con
 int w2k_coltype_write(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char kind,
                       const char *text, size_t len, w2k_buf_t *scratch, char *err, size_t errsz);
 
+/* The hot path of w2k_coltype_write, for callers that encode many values: NULL,
+ * unchanged TOAST and the usual text of boolean, integers, text-like strings,
+ * numeric(p,s) of up to 18 digits, date and timestamp[tz] appended to out. Returns
+ * true when it wrote the value; false, with out as it was, for anything else: then
+ * call w2k_coltype_write, which converts it or says why it cannot. */
+bool w2k_coltype_write_fast(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char kind,
+                            const char *text, size_t len);
+
 /* Avro binary primitives: a long or int (zig-zag varint; also union branch indexes,
  * enum symbols and array block counts), and bytes or a string (length, then bytes).
  * Inline: a message calls them dozens of times. On allocation failure out->oom is
