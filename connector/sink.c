@@ -374,13 +374,28 @@ static int produce_tagged(w2k_sink_t *s, uint64_t tag, w2k_sink_topic_t *topic, 
                           size_t keylen, const void *value, size_t valuelen, int64_t ts,
                           w2k_err_t *err)
 {
+    /* rd_kafka_produceva: rd_kafka_producev's fields without its varargs */
+    rd_kafka_vu_t vu[6];
+    vu[0].vtype = RD_KAFKA_VTYPE_RKT;
+    vu[0].u.rkt = topic->rkt;
+    vu[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[1].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[2].vtype = RD_KAFKA_VTYPE_KEY;
+    vu[2].u.mem.ptr = (void *)key;
+    vu[2].u.mem.size = keylen;
+    vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[3].u.mem.ptr = (void *)value;
+    vu[3].u.mem.size = valuelen;
+    vu[4].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
+    vu[4].u.i64 = ts;
+    vu[5].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vu[5].u.ptr = (void *)(uintptr_t)tag;
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            s->rk, RD_KAFKA_V_RKT(topic->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)value, valuelen),
-            RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag), RD_KAFKA_V_END);
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_error_t *error = rd_kafka_produceva(s->rk, vu, sizeof vu / sizeof *vu);
+        if (!error)
             return 0;
+        rd_kafka_resp_err_t e = rd_kafka_error_code(error);
+        rd_kafka_error_destroy(error);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             char what[512];
             snprintf(what, sizeof what, "cannot produce to topic %s", topic->name);
