@@ -4,7 +4,7 @@
 Run it through bench/profile.sh (which builds first); see bench/README.md.
 
     bench/profile.sh [--changes 200000] [--txn 100000] [--runs raw,w2k,native]
-                     [--w2k-property K=V] [--keep] [--out FILE]
+                     [--w2k-property K=V] [--syscalls] [--keep] [--out FILE]
 
 This machine is shared, so seconds are noise; instruction counts are not. The script
 starts its own PostgreSQL 15 and Kafka broker (integration/servers/pg.sh, kafka.sh, in a
@@ -18,8 +18,10 @@ table and one slot per run, writes the catch-up workload once (bench/run.py writ
           every expected message; then SIGTERM (it waits for the delivery reports and
           confirms the slot)
   native  wal2kafka run without valgrind, on its own slot: CPU seconds per million
-          changes of wal2kafka, of the broker (/proc/PID/stat utime+stime over the run:
-          it shares the 2 cores) and of the walsender; indicative only on a busy machine
+          changes of wal2kafka (user, system), of the broker (/proc/PID/stat utime+stime
+          over the run: it shares the 2 cores) and of the walsender, wal2kafka's peak
+          RSS; --syscalls: system calls and context switches per change of wal2kafka and
+          the walsender (perf stat); indicative only on a busy machine
 
 and prints, per callgrind run, instructions per change for the main thread and for all
 threads, per-thread totals, the 15 costliest functions of the main thread inclusive, and
@@ -50,7 +52,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO / "integration"))
 
 import run as bench  # noqa: E402  (bench/run.py: workload, Child, Watermarks)
-from run import Child, log, proc_cpu_s  # noqa: E402
+from run import Child, log, proc_cpu_s, proc_mem_kb  # noqa: E402
 
 HOST = "127.0.0.1"
 PORT_LO, PORT_HI = 58432, 58999
@@ -59,6 +61,43 @@ TABLE = "p1"
 WRAPPERS = {"(below main)", "_start", "__libc_start_main", "__libc_start_call_main",
             "__libc_start_main_impl", "main", "start_thread", "clone", "clone3",
             "0x0000000000000000"}
+
+
+def user_sys_s(pid: int) -> tuple[float, float] | None:
+    """(utime, stime) of a process in seconds, all its threads."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) / bench.CLK_TCK, int(fields[12]) / bench.CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+SYSCALL_EVENTS = ["raw_syscalls:sys_enter", "syscalls:sys_enter_recvfrom",
+                  "syscalls:sys_enter_sendto", "syscalls:sys_enter_sendmsg",
+                  "syscalls:sys_enter_poll", "syscalls:sys_enter_read",
+                  "syscalls:sys_enter_write", "syscalls:sys_enter_futex",
+                  "syscalls:sys_enter_epoll_wait", "context-switches"]
+
+
+def perf_stat(name: str, pid: int, out: Path) -> Child:
+    """perf stat counting SYSCALL_EVENTS of every thread of pid until SIGINT."""
+    return Child(f"perf stat {name}", ["perf", "stat", "-x,", "-o", str(out), "-e",
+                                       ",".join(SYSCALL_EVENTS), "-p", str(pid)],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def perf_counts(out: Path) -> dict[str, int]:
+    """event -> count from a perf stat -x, output file."""
+    counts = {}
+    try:
+        for line in out.read_text().splitlines():
+            f = line.split(",")
+            if len(f) > 2 and f[0].strip().isdigit():
+                counts[f[2].split(":")[-1].replace("sys_enter_", "") or f[2]] = int(f[0])
+    except OSError:
+        pass
+    return counts
 
 
 def pick_ports(n: int) -> list[int]:
@@ -321,6 +360,11 @@ class Profile:
         try:
             ws = self.walsender_pid(slot, 600)
             ws0 = proc_cpu_s(ws) if ws else None
+            stats = []
+            if self.args.syscalls and not under_valgrind:
+                stats = [(k, pid, self.tmp / f"{name}.{k}.perf")
+                         for k, pid in (("wal2kafka", c.pid), ("walsender", ws)) if pid]
+                stats = [(k, perf_stat(k, pid, f), f) for k, pid, f in stats]
             wm = bench.Watermarks(self.kafka.bootstrap)
             try:
                 last, last_change = -1, time.monotonic()
@@ -340,11 +384,19 @@ class Profile:
                 wm.close()
             seconds = time.monotonic() - t0
             cpu = proc_cpu_s(c.pid)
+            us = user_sys_s(c.pid)
+            hwm = proc_mem_kb(c.pid)[1]
             broker1 = proc_cpu_s(self.kafka_pid) if self.kafka_pid else None
             ws1 = proc_cpu_s(ws) if ws else None
             per_m = 1e6 / changes
-            r = {"seconds": seconds,
+            for k, pc, f in stats:
+                pc.stop(timeout=30, sig=signal.SIGINT)
+            r = {"seconds": seconds, "peak_rss_kb": hwm,
+                 "syscalls_per_change": {k: {e: n / changes for e, n in perf_counts(f).items()}
+                                         for k, pc, f in stats},
                  "cpu_s_per_m": cpu * per_m if cpu is not None else None,
+                 "user_s_per_m": us[0] * per_m if us else None,
+                 "sys_s_per_m": us[1] * per_m if us else None,
                  "broker_cpu_s_per_m": (broker1 - broker0) * per_m
                  if broker0 is not None and broker1 is not None else None,
                  "walsender_cpu_s_per_m": (ws1 - ws0) * per_m
@@ -400,10 +452,16 @@ class Profile:
             result["runs"]["native"] = s = self.run_w2k(names["native"], w["counts"], changes,
                                                         False)
             print(f"\n== wal2kafka native: {changes / s['seconds']:,.0f} changes/s; CPU s per M "
-                  f"changes: wal2kafka {bench.fmt(s['cpu_s_per_m'], 2)}, broker "
+                  f"changes: wal2kafka {bench.fmt(s['cpu_s_per_m'], 2)} (user "
+                  f"{bench.fmt(s['user_s_per_m'], 2)}, system {bench.fmt(s['sys_s_per_m'], 2)}), "
+                  f"broker "
                   f"{bench.fmt(s['broker_cpu_s_per_m'], 2)}, walsender "
-                  f"{bench.fmt(s['walsender_cpu_s_per_m'], 2)} (load average "
+                  f"{bench.fmt(s['walsender_cpu_s_per_m'], 2)}; peak RSS "
+                  f"{bench.fmt_mb(s['peak_rss_kb'])} (load average "
                   f"{os.getloadavg()[0]:.1f}: indicative only)")
+            for k, ev in s["syscalls_per_change"].items():
+                print(f"   {k} per change: " + ", ".join(
+                    f"{e} {v:.3f}" for e, v in ev.items() if v >= 0.001))
         raw, w2k = result["runs"].get("raw"), result["runs"].get("w2k")
         if raw and w2k:
             print(f"\n== wal2kafka ÷ raw, instructions per change: main thread "
@@ -425,6 +483,9 @@ def main() -> int:
     p.add_argument("--build", default=os.environ.get("W2K_BUILD", str(REPO / "build")))
     p.add_argument("--out", help="also write the results as JSON to this file")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.add_argument("--syscalls", action="store_true",
+                   help="native run: count wal2kafka's and the walsender's system calls and "
+                   "context switches per change (perf stat)")
     args = p.parse_args()
     bad = set(args.runs.split(",")) - {"raw", "w2k", "native"}
     if bad:
