@@ -153,9 +153,6 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, 
         conf_set(conf, "partitioner", "murmur2_random", err) ||
         conf_set(conf, "queue.buffering.max.messages", buf, err) ||
         conf_set(conf, "linger.ms", "5", err) ||
-        /* a produce request must not wait for the broker's (delayed) ACK of the one
-         * before it: Nagle's algorithm could add up to ~40 ms to a change's latency */
-        conf_set(conf, "socket.nagle.disable", "true", err) ||
         /* the broker shares the machine: lz4 batches cost it a third of the CPU of
          * uncompressed ones (fewer bytes to receive, check and append), and wal2kafka's
          * own CPU does not grow (fewer bytes through the socket) */
