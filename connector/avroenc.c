@@ -43,27 +43,49 @@ enum {
     CH_TS_MS
 };
 
-/* One compiled schema: text, fingerprint, and a reusable avro-c value. */
+/* One compiled schema: text, fingerprint, its single-object header, and a reusable
+ * avro-c value. */
 typedef struct compiled_s {
     w2k_schema_t pub;
+    uint8_t soe[W2K_SOE_HEADER_LEN];
     avro_schema_t schema;
     avro_value_iface_t *iface;
     avro_value_t value;
     bool ready;
 } compiled_t;
 
+/* The first six fields of a message's wal2kafka.Source (version, connector, name, db,
+ * schema, table) encoded once per table: the same in each of its messages as long as
+ * the stream's prefix and database name are (checked against the bytes kept here). */
+typedef struct srchead_s {
+    w2k_buf_t bin;
+    size_t prefix_off, prefix_len, db_off, db_len;
+} srchead_t;
+
 struct w2k_relavro_s {
     compiled_t key; /* not ready for keyless tables */
     compiled_t env;
     char schema[64];
     char table[64];
+    srchead_t head;
 };
+
+/* The Source fields after lsn (commit_lsn, ts_ms, ts_us, snapshot), encoded once per
+ * transaction: every change of it has the same. */
+typedef struct srctail_s {
+    bool valid;
+    w2k_lsn_t commit_lsn;
+    int64_t commit_us;
+    bool snapshot;
+    w2k_buf_t bin;
+} srctail_t;
 
 struct w2k_avroenc_s {
     avro_writer_t writer;
     w2k_buf_t scratch;
     compiled_t change_key;
     compiled_t change_value;
+    srctail_t tail;
 };
 
 /* A schema writer producing the full form or the Parsing Canonical Form. Records are
@@ -278,6 +300,7 @@ static int compile(compiled_t *c, schema_writer_fn *fn, void (*fixed)(sw_t *),
         goto out;
     }
     c->pub.fingerprint = w2k_avro_fingerprint(canon.data, canon.len);
+    w2k_soe_header(c->pub.fingerprint, c->soe);
     c->pub.json = full.data;
     full.data = NULL;
     c->ready = true;
@@ -323,6 +346,7 @@ void w2k_avroenc_destroy(w2k_avroenc_t *enc)
     release(&enc->change_key);
     release(&enc->change_value);
     w2k_buf_free(&enc->scratch);
+    w2k_buf_free(&enc->tail.bin);
     free(enc);
 }
 
@@ -351,6 +375,7 @@ void w2k_relavro_destroy(w2k_relavro_t *ra)
         return;
     release(&ra->key);
     release(&ra->env);
+    w2k_buf_free(&ra->head.bin);
     free(ra);
 }
 
@@ -467,10 +492,8 @@ static int fail_avro(w2k_err_t *err, const char *what)
 /* Start a single-object encoded message for schema s in out. */
 static void begin_soe(w2k_buf_t *out, const compiled_t *s)
 {
-    uint8_t header[W2K_SOE_HEADER_LEN];
     w2k_buf_reset(out);
-    w2k_soe_header(s->pub.fingerprint, header);
-    w2k_buf_append(out, header, sizeof header);
+    w2k_buf_append(out, s->soe, sizeof s->soe);
 }
 
 static int check_oom(const w2k_buf_t *out, w2k_err_t *err)
@@ -494,22 +517,66 @@ static void write_opt_long(w2k_buf_t *out, bool present, int64_t v)
         w2k_avro_write_long(out, v);
 }
 
-/* The wal2kafka.Source record, field by field (see schemas/wal2kafka.Source.avsc). */
-static void write_source(w2k_buf_t *out, const w2k_source_t *src, const char *schema,
-                         const char *table)
+/* Whether the NUL-terminated s is the n bytes at p. */
+static bool same_str(const char *p, size_t n, const char *s)
 {
-    write_string(out, W2K_VERSION);
-    write_string(out, "wal2kafka");
-    write_string(out, src->prefix);
-    write_string(out, src->db);
-    write_string(out, schema);
-    write_string(out, table);
+    return strncmp(p, s, n) == 0 && s[n] == '\0';
+}
+
+/* The head of the Source record for this table and src, from the table's cache. */
+static void write_source_head(w2k_buf_t *out, srchead_t *h, const w2k_source_t *src,
+                              const char *schema, const char *table)
+{
+    if (!h->bin.len || !same_str(h->bin.data + h->prefix_off, h->prefix_len, src->prefix) ||
+        !same_str(h->bin.data + h->db_off, h->db_len, src->db)) {
+        w2k_buf_reset(&h->bin);
+        write_string(&h->bin, W2K_VERSION);
+        write_string(&h->bin, "wal2kafka");
+        h->prefix_len = strlen(src->prefix);
+        w2k_avro_write_long(&h->bin, (int64_t)h->prefix_len);
+        h->prefix_off = h->bin.len;
+        w2k_buf_append(&h->bin, src->prefix, h->prefix_len);
+        h->db_len = strlen(src->db);
+        w2k_avro_write_long(&h->bin, (int64_t)h->db_len);
+        h->db_off = h->bin.len;
+        w2k_buf_append(&h->bin, src->db, h->db_len);
+        write_string(&h->bin, schema);
+        write_string(&h->bin, table);
+        if (h->bin.oom) {
+            w2k_buf_free(&h->bin);
+            out->oom = 1;
+            return;
+        }
+    }
+    w2k_buf_append(out, h->bin.data, h->bin.len);
+}
+
+/* The wal2kafka.Source record, field by field (see schemas/wal2kafka.Source.avsc); the
+ * fields after lsn come from the transaction's cache in t. */
+static void write_source(w2k_buf_t *out, srchead_t *h, srctail_t *t, const w2k_source_t *src,
+                         const char *schema, const char *table)
+{
+    write_source_head(out, h, src, schema, table);
     write_opt_long(out, src->xid != 0, src->xid);
     write_opt_long(out, src->lsn != 0, (int64_t)src->lsn);
-    write_opt_long(out, src->commit_lsn != 0, (int64_t)src->commit_lsn);
-    w2k_avro_write_long(out, src->commit_us / 1000);
-    w2k_avro_write_long(out, src->commit_us);
-    w2k_buf_putc(out, src->snapshot ? 1 : 0);
+    if (!t->valid || t->commit_lsn != src->commit_lsn || t->commit_us != src->commit_us ||
+        t->snapshot != src->snapshot) {
+        w2k_buf_reset(&t->bin);
+        write_opt_long(&t->bin, src->commit_lsn != 0, (int64_t)src->commit_lsn);
+        w2k_avro_write_long(&t->bin, src->commit_us / 1000);
+        w2k_avro_write_long(&t->bin, src->commit_us);
+        w2k_buf_putc(&t->bin, src->snapshot ? 1 : 0);
+        t->valid = !t->bin.oom;
+        t->commit_lsn = src->commit_lsn;
+        t->commit_us = src->commit_us;
+        t->snapshot = src->snapshot;
+        if (!t->valid) {
+            w2k_buf_free(&t->bin);
+            out->oom = 1;
+            return;
+        }
+    }
+    w2k_buf_append(out, t->bin.data, t->bin.len);
 }
 
 /* Append one column's value, with the table and column named on error. */
@@ -551,7 +618,8 @@ int w2k_avroenc_key(w2k_avroenc_t *enc, w2k_relavro_t *ra, const w2k_relation_t 
                               "replica identity index");
             return -1;
         }
-        if (write_column(enc, rel, i, 0, d, out, err) != 0)
+        if (!w2k_coltype_write_fast(&rel->cols[i].type, 0, out, d->kind, d->data, d->len) &&
+            write_column(enc, rel, i, 0, d, out, err) != 0)
             return -1;
     }
     return check_oom(out, err);
@@ -574,7 +642,9 @@ static int write_image(w2k_avroenc_t *enc, const w2k_relation_t *rel, const w2k_
         const w2k_pgdatum_t *d = &tup->cols[i];
         if (d->kind == 'u' && fill && i < fill->ncols && fill->cols[i].kind != 'u')
             d = &fill->cols[i];
-        if (write_column(enc, rel, i, row_flags(&rel->cols[i]), d, out, err) != 0)
+        int flags = row_flags(&rel->cols[i]);
+        if (!w2k_coltype_write_fast(&rel->cols[i].type, flags, out, d->kind, d->data, d->len) &&
+            write_column(enc, rel, i, flags, d, out, err) != 0)
             return -1;
     }
     return 0;
@@ -589,7 +659,7 @@ int w2k_avroenc_value(w2k_avroenc_t *enc, w2k_relavro_t *ra, const w2k_relation_
         write_image(enc, rel, after, before, out, err) != 0)
         return -1;
     w2k_avro_write_bytes(out, &op, 1);
-    write_source(out, src, rel->schema, rel->name);
+    write_source(out, &ra->head, &enc->tail, src, ra->schema, ra->table);
     w2k_avro_write_long(out, now_ms);
     w2k_avro_write_long(out, changed != NULL);
     if (changed) {

@@ -48,18 +48,24 @@ static const char *w2k_pgoutput_byte(unsigned char c, char *buf, size_t bufsz)
     return buf;
 }
 
-/* Fail as truncated unless n more bytes remain in the frame. */
-static int w2k_pgoutput_need(w2k_pgreader_t *r, size_t n)
+/* The error for a frame that ends before n more bytes. Returns -1. Out of line: the
+ * readers below are inlined into every decoder and run a dozen times per row. */
+__attribute__((noinline, cold)) static int w2k_pgoutput_truncated(w2k_pgreader_t *r, size_t n)
 {
-    size_t have = r->len - r->pos;
-    if (have < n)
-        return w2k_pgoutput_fail(r, "truncated %s message at offset %zu (need %zu bytes, have %zu)",
-                                 r->name, r->pos, n, have);
+    return w2k_pgoutput_fail(r, "truncated %s message at offset %zu (need %zu bytes, have %zu)",
+                             r->name, r->pos, n, r->len - r->pos);
+}
+
+/* Fail as truncated unless n more bytes remain in the frame. */
+static inline int w2k_pgoutput_need(w2k_pgreader_t *r, size_t n)
+{
+    if (r->len - r->pos < n)
+        return w2k_pgoutput_truncated(r, n);
     return 0;
 }
 
 /* Big-endian readers: store the value and step past it, or fail as truncated. */
-static int w2k_pgoutput_u8(w2k_pgreader_t *r, uint8_t *v)
+static inline int w2k_pgoutput_u8(w2k_pgreader_t *r, uint8_t *v)
 {
     if (w2k_pgoutput_need(r, 1) != 0)
         return -1;
@@ -67,7 +73,7 @@ static int w2k_pgoutput_u8(w2k_pgreader_t *r, uint8_t *v)
     return 0;
 }
 
-static int w2k_pgoutput_u16(w2k_pgreader_t *r, uint16_t *v)
+static inline int w2k_pgoutput_u16(w2k_pgreader_t *r, uint16_t *v)
 {
     if (w2k_pgoutput_need(r, 2) != 0)
         return -1;
@@ -77,7 +83,7 @@ static int w2k_pgoutput_u16(w2k_pgreader_t *r, uint16_t *v)
     return 0;
 }
 
-static int w2k_pgoutput_u32(w2k_pgreader_t *r, uint32_t *v)
+static inline int w2k_pgoutput_u32(w2k_pgreader_t *r, uint32_t *v)
 {
     if (w2k_pgoutput_need(r, 4) != 0)
         return -1;
@@ -87,7 +93,7 @@ static int w2k_pgoutput_u32(w2k_pgreader_t *r, uint32_t *v)
     return 0;
 }
 
-static int w2k_pgoutput_u64(w2k_pgreader_t *r, uint64_t *v)
+static inline int w2k_pgoutput_u64(w2k_pgreader_t *r, uint64_t *v)
 {
     if (w2k_pgoutput_need(r, 8) != 0)
         return -1;
@@ -99,7 +105,7 @@ static int w2k_pgoutput_u64(w2k_pgreader_t *r, uint64_t *v)
     return 0;
 }
 
-static int w2k_pgoutput_i64(w2k_pgreader_t *r, int64_t *v)
+static inline int w2k_pgoutput_i64(w2k_pgreader_t *r, int64_t *v)
 {
     uint64_t u;
     if (w2k_pgoutput_u64(r, &u) != 0)

@@ -934,33 +934,11 @@ typedef struct w2k_target_s {
     w2k_buf_t *out; /* NULL: the avro-c value */
 } w2k_target_t;
 
-/* Append a zig-zag varint (Avro int and long). */
-static void w2k_bin_long(w2k_buf_t *b, int64_t x)
-{
-    if (b->len + 11 > b->cap && w2k_buf_reserve(b, 10) != 0)
-        return;
-    uint8_t *p = (uint8_t *)b->data + b->len, *start = p;
-    uint64_t z = ((uint64_t)x << 1) ^ (uint64_t)(x >> 63);
-    while (z >= 0x80) {
-        *p++ = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    *p++ = (uint8_t)z;
-    b->len += (size_t)(p - start);
-    b->data[b->len] = '\0';
-}
-
-static void w2k_bin_bytes(w2k_buf_t *b, const void *p, size_t n)
-{
-    w2k_bin_long(b, (int64_t)n);
-    w2k_buf_append(b, p, n);
-}
-
 static int w2k_t_long(w2k_target_t *t, int64_t x)
 {
     if (!t->out)
         return avro_value_set_long(&t->v, x);
-    w2k_bin_long(t->out, x);
+    w2k_avro_write_long(t->out, x);
     return t->out->oom ? ENOMEM : 0;
 }
 
@@ -968,7 +946,7 @@ static int w2k_t_int(w2k_target_t *t, int32_t x)
 {
     if (!t->out)
         return avro_value_set_int(&t->v, x);
-    w2k_bin_long(t->out, x);
+    w2k_avro_write_long(t->out, x);
     return t->out->oom ? ENOMEM : 0;
 }
 
@@ -1000,7 +978,7 @@ static int w2k_t_bytes(w2k_target_t *t, const void *p, size_t n)
 {
     if (!t->out)
         return avro_value_set_bytes(&t->v, (void *)p, n);
-    w2k_bin_bytes(t->out, p, n);
+    w2k_avro_write_bytes(t->out, p, n);
     return t->out->oom ? ENOMEM : 0;
 }
 
@@ -1012,7 +990,7 @@ static int w2k_t_string(w2k_target_t *t, char *s, size_t n)
         s[n] = '\0';
         return avro_value_set_string_len(&t->v, s, n + 1);
     }
-    w2k_bin_bytes(t->out, s, n);
+    w2k_avro_write_bytes(t->out, s, n);
     return t->out->oom ? ENOMEM : 0;
 }
 
@@ -1020,7 +998,7 @@ static int w2k_t_enum(w2k_target_t *t, int symbol)
 {
     if (!t->out)
         return avro_value_set_enum(&t->v, symbol);
-    w2k_bin_long(t->out, symbol);
+    w2k_avro_write_long(t->out, symbol);
     return t->out->oom ? ENOMEM : 0;
 }
 
@@ -1039,7 +1017,7 @@ static int w2k_t_branch(w2k_target_t *t, int nbranches, int idx, w2k_target_t *c
     }
     child->out = t->out;
     if (t->out) {
-        w2k_bin_long(t->out, idx);
+        w2k_avro_write_long(t->out, idx);
         return t->out->oom ? ENOMEM : 0;
     }
     return avro_value_set_branch(&t->v, idx, &child->v);
@@ -1057,7 +1035,7 @@ static int w2k_t_field(w2k_target_t *t, int i, w2k_target_t *child)
 static int w2k_set_string(const w2k_setctx_t *c, w2k_target_t *v, const char *s, size_t n)
 {
     if (v->out) {
-        w2k_bin_bytes(v->out, s, n);
+        w2k_avro_write_bytes(v->out, s, n);
         return v->out->oom ? w2k_avro_fail(c, s, n) : 0;
     }
     if (s != c->a)
@@ -1326,7 +1304,7 @@ static int w2k_bin_array_end(w2k_buf_t *b, size_t mark, int64_t count)
 {
     if (count > 0) {
         w2k_buf_t cnt = W2K_BUF_INIT;
-        w2k_bin_long(&cnt, count);
+        w2k_avro_write_long(&cnt, count);
         size_t items = b->len - mark;
         if (cnt.oom || w2k_buf_reserve(b, cnt.len) != 0) {
             w2k_buf_free(&cnt);
@@ -1338,7 +1316,7 @@ static int w2k_bin_array_end(w2k_buf_t *b, size_t mark, int64_t count)
         b->data[b->len] = '\0';
         w2k_buf_free(&cnt);
     }
-    w2k_bin_long(b, 0);
+    w2k_avro_write_long(b, 0);
     return b->oom ? ENOMEM : 0;
 }
 
@@ -1503,23 +1481,218 @@ int w2k_coltype_set(const w2k_coltype_t *ct, int flags, avro_value_t *field, cha
     return w2k_coltype_to(ct, flags, &t, kind, text, len, scratch, err, errsz);
 }
 
+/* Two digits at p as a number, or -1. */
+static inline int w2k_2digits(const char *p)
+{
+    unsigned a = (unsigned)(p[0] - '0'), b = (unsigned)(p[1] - '0');
+    return a > 9 || b > 9 ? -1 : (int)(a * 10 + b);
+}
+
+/* The usual timestamp[tz] text, "YYYY-MM-DD HH:MM:SS[.f][+HH[:MM[:SS]]]" with a
+ * four-digit year of our era, in straight-line code: *out as w2k_parse_timestamp
+ * gives it. false for anything else (other years, BC, malformed text), which
+ * w2k_parse_timestamp then parses or rejects. */
+static bool w2k_fast_timestamp(const char *s, size_t n, bool with_tz, int64_t *out)
+{
+    if (n < 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':')
+        return false;
+    int yh = w2k_2digits(s), yl = w2k_2digits(s + 2), m = w2k_2digits(s + 5);
+    int d = w2k_2digits(s + 8), h = w2k_2digits(s + 11), mi = w2k_2digits(s + 14);
+    int se = w2k_2digits(s + 17);
+    if ((yh | yl | m | d | h | mi | se) < 0 || h > 23 || mi > 59 || se > 59)
+        return false;
+    int64_t frac = 0;
+    size_t i = 19;
+    if (i < n && s[i] == '.') {
+        size_t k = 0;
+        for (i++; i < n && w2k_isdigit(s[i]) && k < 6; i++, k++)
+            frac = frac * 10 + (s[i] - '0');
+        if (k == 0 || (i < n && w2k_isdigit(s[i])))
+            return false;
+        static const int64_t scale[7] = {1, 100000, 10000, 1000, 100, 10, 1};
+        frac *= scale[k];
+    }
+    int64_t off = 0;
+    if (with_tz) {
+        if (i + 3 > n || (s[i] != '+' && s[i] != '-'))
+            return false;
+        int oh = w2k_2digits(s + i + 1), om = 0, os = 0;
+        bool neg = s[i] == '-';
+        i += 3;
+        if (i + 3 <= n && s[i] == ':') {
+            om = w2k_2digits(s + i + 1);
+            i += 3;
+            if (i + 3 <= n && s[i] == ':') {
+                os = w2k_2digits(s + i + 1);
+                i += 3;
+            }
+        }
+        if ((oh | om | os) < 0 || om > 59 || os > 59)
+            return false;
+        off = (oh * INT64_C(3600) + om * 60 + os) * W2K_USEC_PER_SEC;
+        if (neg)
+            off = -off;
+    }
+    int64_t days;
+    const char *why;
+    if (i != n || w2k_civil_days(yh * 100 + yl, m, d, false, &days, &why) != 0)
+        return false;
+    *out = days * W2K_USEC_PER_DAY + h * W2K_USEC_PER_HOUR + mi * W2K_USEC_PER_MIN +
+           se * W2K_USEC_PER_SEC + frac - off;
+    return true;
+}
+
+/* numeric(p,s) text of at most 18 digits once scaled ("[-]digits[.digits]", no more
+ * fraction digits than the scale) as the Avro decimal's bytes (minimal two's
+ * complement, big-endian, from be + *start to be + 8) in one pass: what
+ * w2k_set_decimal writes for it. false for anything else, which w2k_set_decimal then
+ * converts or rejects. */
+static bool w2k_fast_decimal(const w2k_avscalar_t *t, const char *s, size_t n, uint8_t be[8],
+                             size_t *start)
+{
+    static const uint64_t pow10[19] = {UINT64_C(1),
+                                       UINT64_C(10),
+                                       UINT64_C(100),
+                                       UINT64_C(1000),
+                                       UINT64_C(10000),
+                                       UINT64_C(100000),
+                                       UINT64_C(1000000),
+                                       UINT64_C(10000000),
+                                       UINT64_C(100000000),
+                                       UINT64_C(1000000000),
+                                       UINT64_C(10000000000),
+                                       UINT64_C(100000000000),
+                                       UINT64_C(1000000000000),
+                                       UINT64_C(10000000000000),
+                                       UINT64_C(100000000000000),
+                                       UINT64_C(1000000000000000),
+                                       UINT64_C(10000000000000000),
+                                       UINT64_C(100000000000000000),
+                                       UINT64_C(1000000000000000000)};
+    size_t scale = (size_t)t->scale, il = 0, fl = 0;
+    bool neg = n > 0 && s[0] == '-';
+    size_t i = neg;
+    uint64_t v = 0;
+    for (; i < n && w2k_isdigit(s[i]); i++) {
+        if (++il + scale > 18)
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (i < n && s[i] == '.') {
+        for (i++; i < n && w2k_isdigit(s[i]); i++) {
+            if (++fl > scale)
+                return false;
+            v = v * 10 + (uint64_t)(s[i] - '0');
+        }
+    }
+    if (i != n || il + fl == 0)
+        return false;
+    v *= pow10[scale - fl];
+    if (t->precision < 19 && v >= pow10[t->precision])
+        return false; /* more significant digits than the precision: the error path */
+    uint64_t sv = neg ? (uint64_t)0 - v : v;
+    for (int k = 0; k < 8; k++)
+        be[7 - k] = (uint8_t)(sv >> (8 * k));
+    *start = w2k_twos_trim(be, 8);
+    return true;
+}
+
+/* The binary hot path (see pgtypes.h): NULL, unchanged TOAST and the common scalar
+ * types straight into out, with the parsers w2k_coltype_to uses or straight-line ones
+ * for the usual text; false (out as it was) for everything else (arrays, special
+ * values, other types, text that does not parse, no memory). The unit tests compare
+ * every case with avro-c's encoding through w2k_coltype_write, which calls this. */
+bool w2k_coltype_write_fast(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char kind,
+                            const char *s, size_t n)
+{
+    if (ct->is_array)
+        return false;
+    const w2k_avscalar_t *t = &ct->t;
+    bool nullable = flags & W2K_FIELD_NULLABLE;
+    int val_idx = nullable, nb = nullable + 1 + t->special;
+    size_t mark = out->len;
+    if (kind == 'n') {
+        if (!nullable)
+            return false;
+        w2k_avro_write_long(out, 0);
+        return !out->oom;
+    }
+    if (kind == 'u') {
+        if (!(flags & W2K_FIELD_TOAST))
+            return false;
+        w2k_avro_write_long(out, nb); /* the UnchangedToast branch is the last one */
+        w2k_avro_write_long(out, 0);  /* its only symbol */
+        return !out->oom;
+    }
+    if (kind != 't' || (t->special && w2k_is_special_text(t->kind, s, n)))
+        return false;
+    if (nb + ((flags & W2K_FIELD_TOAST) != 0) > 1)
+        w2k_avro_write_long(out, val_idx);
+    const char *why;
+    int64_t x;
+    switch (t->kind) {
+    case W2K_AV_BOOLEAN:
+        if (n != 1 || (s[0] != 't' && s[0] != 'f'))
+            goto slow;
+        w2k_buf_putc(out, s[0] == 't');
+        break;
+    case W2K_AV_INT:
+        if (w2k_parse_int(s, n, t->oid == W2K_OID_INT2 ? INT16_MIN : INT32_MIN,
+                          t->oid == W2K_OID_INT2 ? INT16_MAX : INT32_MAX, &x, &why) != 0)
+            goto slow;
+        w2k_avro_write_long(out, x);
+        break;
+    case W2K_AV_LONG:
+        if (w2k_parse_int(s, n, t->oid == W2K_OID_OID ? 0 : INT64_MIN,
+                          t->oid == W2K_OID_OID ? INT64_C(4294967295) : INT64_MAX, &x, &why) != 0)
+            goto slow;
+        w2k_avro_write_long(out, x);
+        break;
+    case W2K_AV_STRING:
+        w2k_avro_write_bytes(out, s, n);
+        break;
+    case W2K_AV_DECIMAL: {
+        uint8_t be[8];
+        size_t st;
+        if (!w2k_fast_decimal(t, s, n, be, &st))
+            goto slow;
+        w2k_avro_write_bytes(out, be + st, 8 - st);
+        break;
+    }
+    case W2K_AV_DATE: {
+        int32_t days;
+        if (w2k_parse_date(s, n, &days, &why) != 0)
+            goto slow;
+        w2k_avro_write_long(out, days);
+        break;
+    }
+    case W2K_AV_TIMESTAMP_MICROS:
+    case W2K_AV_LOCAL_TIMESTAMP_MICROS:
+        if (!w2k_fast_timestamp(s, n, t->kind == W2K_AV_TIMESTAMP_MICROS, &x))
+            goto slow;
+        w2k_avro_write_long(out, x);
+        break;
+    default:
+        goto slow;
+    }
+    if (!out->oom)
+        return true;
+slow:
+    if (out->data) {
+        out->len = mark;
+        out->data[mark] = '\0';
+    }
+    return false;
+}
+
 /* Append a field's Avro binary encoding from one column datum (see pgtypes.h). */
 int w2k_coltype_write(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char kind,
                       const char *text, size_t len, w2k_buf_t *scratch, char *err, size_t errsz)
 {
+    if (w2k_coltype_write_fast(ct, flags, out, kind, text, len))
+        return 0;
     w2k_target_t t = {{NULL, NULL}, out};
     return w2k_coltype_to(ct, flags, &t, kind, text, len, scratch, err, errsz);
-}
-
-/* Avro binary primitives, for the envelope around the fields. */
-void w2k_avro_write_long(w2k_buf_t *out, int64_t x)
-{
-    w2k_bin_long(out, x);
-}
-
-void w2k_avro_write_bytes(w2k_buf_t *out, const void *p, size_t n)
-{
-    w2k_bin_bytes(out, p, n);
 }
 
 /* ---- values for comparison (row filters) ---- */

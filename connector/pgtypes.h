@@ -140,9 +140,38 @@ int w2k_pgtext_timestamp(const char *s, size_t n, bool with_tz, int64_t *us, con
 int w2k_coltype_write(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char kind,
                       const char *text, size_t len, w2k_buf_t *scratch, char *err, size_t errsz);
 
+/* The hot path of w2k_coltype_write, for callers that encode many values: NULL,
+ * unchanged TOAST and the usual text of boolean, integers, text-like strings,
+ * numeric(p,s) of up to 18 digits, date and timestamp[tz] appended to out. Returns
+ * true when it wrote the value; false, with out as it was, for anything else: then
+ * call w2k_coltype_write, which converts it or says why it cannot. */
+bool w2k_coltype_write_fast(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char kind,
+                            const char *text, size_t len);
+
 /* Avro binary primitives: a long or int (zig-zag varint; also union branch indexes,
- * enum symbols and array block counts), and bytes or a string (length, then bytes). */
-void w2k_avro_write_long(w2k_buf_t *out, int64_t x);
-void w2k_avro_write_bytes(w2k_buf_t *out, const void *p, size_t n);
+ * enum symbols and array block counts), and bytes or a string (length, then bytes).
+ * Inline: a message calls them dozens of times. On allocation failure out->oom is
+ * set and nothing is appended. */
+static inline void w2k_avro_write_long(w2k_buf_t *out, int64_t x)
+{
+    if (out->len + 11 > out->cap && w2k_buf_reserve(out, 10) != 0)
+        return;
+    uint8_t *p = (uint8_t *)out->data + out->len;
+    uint64_t z = ((uint64_t)x << 1) ^ (uint64_t)(x >> 63);
+    size_t n = 0;
+    while (z >= 0x80) {
+        p[n++] = (uint8_t)(z | 0x80);
+        z >>= 7;
+    }
+    p[n++] = (uint8_t)z;
+    out->len += n;
+    out->data[out->len] = '\0';
+}
+
+static inline void w2k_avro_write_bytes(w2k_buf_t *out, const void *p, size_t n)
+{
+    w2k_avro_write_long(out, (int64_t)n);
+    w2k_buf_append(out, p, n);
+}
 
 #endif

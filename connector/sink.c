@@ -167,7 +167,11 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, 
         conf_set(conf, "enable.idempotence", "true", err) || conf_set(conf, "acks", "all", err) ||
         conf_set(conf, "partitioner", "murmur2_random", err) ||
         conf_set(conf, "queue.buffering.max.messages", buf, err) ||
-        conf_set(conf, "linger.ms", "5", err))
+        conf_set(conf, "linger.ms", "5", err) ||
+        /* the broker shares the machine: lz4 batches cost it a third of the CPU of
+         * uncompressed ones (fewer bytes to receive, check and append), and wal2kafka's
+         * own CPU does not grow (fewer bytes through the socket) */
+        conf_set(conf, "compression.type", "lz4", err))
         goto err;
     for (int i = 0; i < cfg->nkafka_props; i++) {
         char *kv = strdup(cfg->kafka_props[i]);
@@ -389,13 +393,28 @@ static int produce_tagged(w2k_sink_t *s, uint64_t tag, w2k_sink_topic_t *topic, 
                           size_t keylen, const void *value, size_t valuelen, int64_t ts,
                           w2k_err_t *err)
 {
+    /* rd_kafka_produceva: rd_kafka_producev's fields without its varargs */
+    rd_kafka_vu_t vu[6];
+    vu[0].vtype = RD_KAFKA_VTYPE_RKT;
+    vu[0].u.rkt = topic->rkt;
+    vu[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[1].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[2].vtype = RD_KAFKA_VTYPE_KEY;
+    vu[2].u.mem.ptr = (void *)key;
+    vu[2].u.mem.size = keylen;
+    vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[3].u.mem.ptr = (void *)value;
+    vu[3].u.mem.size = valuelen;
+    vu[4].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
+    vu[4].u.i64 = ts;
+    vu[5].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vu[5].u.ptr = (void *)(uintptr_t)tag;
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            s->rk, RD_KAFKA_V_RKT(topic->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)value, valuelen),
-            RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag), RD_KAFKA_V_END);
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_error_t *error = rd_kafka_produceva(s->rk, vu, sizeof vu / sizeof *vu);
+        if (!error)
             return 0;
+        rd_kafka_resp_err_t e = rd_kafka_error_code(error);
+        rd_kafka_error_destroy(error);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             char what[512];
             snprintf(what, sizeof what, "cannot produce to topic %s", topic->name);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #define BATCH_FRAMES        2000 /* frames handled per step before the main loop runs again */
+#define CLOCK_FRAMES        64   /* frames between readings of the wall clock in a step */
 #define MAX_MSGS_PER_CHANGE 4    /* a key change: delete, tombstone, create (+ margin) */
 #define RECENT_XIDS         4096 /* commits remembered for the re-snapshot (resnap.c) */
 
@@ -102,7 +103,11 @@ struct w2k_stream_s {
     int64_t next_status_ms;
     int64_t next_wal_check_ms;
     bool reply_due;
-    bool failed; /* a delivery failed for good */
+    bool buffered;    /* the last step stopped at BATCH_FRAMES: frames may wait in libpq's
+                         buffer, where poll() does not see them */
+    int64_t clock_ms; /* while a step reads frames: the wall clock, read every
+                         CLOCK_FRAMES frames (ts_ms of the messages); else 0 */
+    bool failed;      /* a delivery failed for good */
     w2k_err_t failure;
 
     w2k_pubtable_t *ours; /* the stream's tables by OID, with their last known names */
@@ -241,6 +246,8 @@ void w2k_stream_stop(w2k_stream_t *st)
     st->rc = NULL;
     st->streaming = false;
     st->in_txn = false;
+    st->buffered = false;
+    st->clock_ms = 0;
     /* a new session replays from the confirmed LSN: nothing the old one heard counts */
     st->keepalive_end = st->received = st->last_data_lsn = 0;
     st->failed = false;
@@ -989,6 +996,8 @@ int w2k_stream_timeout_ms(const w2k_stream_t *st)
 {
     if (st->snap || st->snap_flushing)
         return st->snap ? 0 : 100; /* reading rows / waiting for their acknowledgements */
+    if (st->buffered && w2k_stream_wants_read(st))
+        return 0; /* frames may be buffered already: the socket would not say so */
     int64_t left = st->next_status_ms - mono_ms();
     int retry = st->resnap ? w2k_resnap_wait_ms(st->resnap) : -1;
     if (retry >= 0 && retry < left)
@@ -1049,6 +1058,8 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
     w2k_metrics_in_flight(st->ms, (int64_t)w2k_lsntrack_inflight(st->lt));
     if (!st->repl || !st->streaming)
         return 0;
+    if (st->clock_ms)
+        st->clock_ms = now_ms(); /* called while producing waits for room in the queue */
     int64_t now = mono_ms();
     if (!st->busy && st->ktxn_open && !st->in_txn &&
         now - st->ktxn_started >= st->cfg->commit_interval_ms && eos_commit(st, err) != 0)
@@ -1275,8 +1286,8 @@ static int emit_change(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, char 
                        const w2k_buf_t *key, w2k_lsn_t lsn, w2k_err_t *err)
 {
     w2k_source_t src = source_of(st, lsn);
-    if (w2k_avroenc_value(st->enc, o->ra, rel, op, before, after, changed, &src, now_ms(),
-                          &st->value, err) != 0) {
+    if (w2k_avroenc_value(st->enc, o->ra, rel, op, before, after, changed, &src,
+                          st->clock_ms ? st->clock_ms : now_ms(), &st->value, err) != 0) {
         w2k_metrics_error(st->ms, W2K_ERRKIND_ENCODE);
         return -1;
     }
@@ -2074,29 +2085,35 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
         return 0;
     if (join_new_tables(st, err) != 0 || resnap_step(st, err) != 0)
         return -1;
-    for (int n = 0; n < BATCH_FRAMES && w2k_stream_wants_read(st); n++) {
+    int n = 0, rc = 0;
+    for (; n < BATCH_FRAMES && w2k_stream_wants_read(st); n++) {
         char *buf;
         w2k_pgframe_t f;
         int r = w2k_pg_read_frame(st->repl, &buf, &f, err);
         if (r < 0) {
             st->streaming = false;
             explain_stream_end(st, err);
-            return -1;
+            rc = -1;
+            break;
         }
         if (r == 0) {
             /* caught up: exactly-once commits now rather than wait */
             if (!st->in_txn && eos_commit(st, err) != 0)
-                return -1;
+                rc = -1;
             break;
         }
-        int rc = handle_frame(st, &f, err);
+        if (n % CLOCK_FRAMES == 0)
+            st->clock_ms = now_ms();
+        rc = handle_frame(st, &f, err);
         PQfreemem(buf);
         if (rc != 0)
-            return -1;
+            break;
         if ((n & 255) == 255)
             w2k_sink_poll(st->sink, 0);
     }
-    return w2k_stream_tick(st, false, err);
+    st->clock_ms = 0;
+    st->buffered = n == BATCH_FRAMES;
+    return rc != 0 ? -1 : w2k_stream_tick(st, false, err);
 }
 
 /* The public entry points mark the stream busy while they may produce. */

@@ -388,6 +388,85 @@ static void fixed_schemas_match_files(void)
     w2k_avroenc_destroy(enc);
 }
 
+/* Consecutive messages: the parts of source encoded once per table and per transaction
+ * follow every change of transaction, prefix, database and snapshot flag. */
+static void source_follows_each_message(void)
+{
+    w2k_err_t err;
+    w2k_relation_t *rel = sample_relation();
+    w2k_relavro_t *ra = w2k_relavro_new(rel, "pg", &err);
+    w2k_avroenc_t *enc = w2k_avroenc_new();
+    static w2k_pgtuple_t row;
+    row.ncols = 5;
+    datum(&row, 0, 't', "7");
+    for (int i = 1; i < 5; i++)
+        datum(&row, i, 'n', NULL);
+    char prefix[8] = "pg", db[8] = "app";
+    struct {
+        const char *prefix, *db;
+        uint32_t xid;
+        w2k_lsn_t lsn, commit_lsn;
+        int64_t commit_us;
+        bool snapshot;
+    } cases[] = {{"pg", "app", 1, 0x10, 0x100, 1000000, false},
+                 {"pg", "app", 1, 0x11, 0x100, 1000000, false}, /* same transaction */
+                 {"pg", "app", 2, 0x20, 0x200, 2000000, false}, /* the next one */
+                 {"pg", "app", 2, 0x21, 0x200, 2000000, true},  /* snapshot flag only */
+                 {"px", "app", 2, 0x22, 0x200, 2000000, true},  /* same length, new prefix */
+                 {"pgx", "app", 2, 0x23, 0x200, 2000000, true}, /* longer prefix */
+                 {"pgx", "ap", 2, 0x24, 0x200, 2000001, true},  /* shorter db, time */
+                 {"pgx", "ap", 0, 0, 0, 2000001, true}};        /* nothing known */
+    w2k_buf_t value = W2K_BUF_INIT;
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        /* the caller's strings change in place, as a reconnected stream's may */
+        snprintf(prefix, sizeof prefix, "%s", cases[c].prefix);
+        snprintf(db, sizeof db, "%s", cases[c].db);
+        w2k_source_t src = {prefix,
+                            db,
+                            cases[c].xid,
+                            cases[c].lsn,
+                            cases[c].commit_lsn,
+                            cases[c].commit_us,
+                            cases[c].snapshot};
+        CHECK_INT(
+            w2k_avroenc_value(enc, ra, rel, W2K_OP_CREATE, NULL, &row, NULL, &src, 5, &value, &err),
+            0);
+        avro_schema_t s;
+        avro_value_iface_t *i;
+        avro_value_t v, source, f;
+        CHECK_INT(decode(w2k_relavro_value_schema(ra), &value, &s, &i, &v), 0);
+        avro_value_get_by_name(&v, "source", &source, NULL);
+        CHECK_STR(get_str(&source, "name"), cases[c].prefix);
+        CHECK_STR(get_str(&source, "db"), cases[c].db);
+        CHECK_STR(get_str(&source, "schema"), "public");
+        CHECK_STR(get_str(&source, "table"), "orders");
+        avro_value_t b;
+        if (cases[c].xid)
+            CHECK_INT(get_long(&source, "txId"), cases[c].xid);
+        else
+            CHECK_INT(branch(&source, "txId", &b), 0);
+        if (cases[c].lsn)
+            CHECK_INT(get_long(&source, "lsn"), (int64_t)cases[c].lsn);
+        else
+            CHECK_INT(branch(&source, "lsn", &b), 0);
+        if (cases[c].commit_lsn)
+            CHECK_INT(get_long(&source, "commit_lsn"), (int64_t)cases[c].commit_lsn);
+        else
+            CHECK_INT(branch(&source, "commit_lsn", &b), 0);
+        CHECK_INT(get_long(&source, "ts_us"), cases[c].commit_us);
+        CHECK_INT(get_long(&source, "ts_ms"), cases[c].commit_us / 1000);
+        int snap = -1;
+        avro_value_get_by_name(&source, "snapshot", &f, NULL);
+        avro_value_get_boolean(&f, &snap);
+        CHECK_INT(snap, cases[c].snapshot);
+        release(s, i, &v);
+    }
+    w2k_buf_free(&value);
+    w2k_avroenc_destroy(enc);
+    w2k_relavro_destroy(ra);
+    w2k_relation_free(rel);
+}
+
 static void keyless_table(void)
 {
     w2k_err_t err;
@@ -407,6 +486,7 @@ int main(int argc, char **argv)
              argc > 1 ? argv[1] : "tests/fixtures");
     schemas_parse_and_differ();
     insert_round_trip();
+    source_follows_each_message();
     update_toast_and_changed();
     fixed_schemas_match_files();
     keyless_table();

@@ -527,6 +527,17 @@ static void test_decimal(void)
     T_ERR(n52, 0, ".", "numeric");
     T_ERR(n52, 0, "1e5", "numeric");
     T_ERR(n52, 0, "nan", "numeric");
+    T_BYTES(n52, 0, "00001.50", 0, "0096"); /* leading zeros are not significant */
+    T_BYTES(n52, 0, "-.5", 0, "ce");
+    T_BYTES(n52, 0, "5.", 0, "01f4");
+    T_ERR(n52, 0, "-1000.00", "numeric");
+    T_ERR(n52, 0, "1.5x", "numeric");
+    /* one pass for up to 18 digits once scaled, the general path beyond */
+    w2k_coltype_t n182 = ty(W2K_OID_NUMERIC, numtm(18, 2));
+    T_BYTES(n182, 0, "9999999999999999.99", 0, "0de0b6b3a763ffff");
+    T_BYTES(n182, 0, "-9999999999999999.99", 0, "f21f494c589c0001");
+    T_ERR(n182, 0, "10000000000000000.00", "numeric (Avro decimal(18,2)): cannot convert");
+    T_BYTES(n182, 0, "00000000000000001.25", 0, "7d");
 
     w2k_coltype_t n3810 = ty(W2K_OID_NUMERIC, numtm(38, 10));
     T_BYTES(n3810, 0, "12345678901234567890.1234567890", 0, "018ee90ff6c373e0ee4e3f0ad2");
@@ -676,6 +687,20 @@ static void test_dates_times(void)
     T_ERR(tz, 0, "2024-01-15 24:00:00+00", "timestamptz");
     T_ERR(tz, 0, "2024-01-15 12:34:56.1234567+00", "timestamptz");
     T_ERR(tz, 0, "2024-01-15 12:34:56+00 AD", "timestamptz");
+    /* the edges of the straight-line parser for the usual form */
+    T_LONG(tz, 0, "2024-02-29 00:00:00+00", 0, INT64_C(1709164800000000));
+    T_LONG(tz, 0, "2000-01-01 00:00:00-00:30", 0, INT64_C(946686600000000));
+    T_LONG(tz, 0, "9999-12-31 23:59:59.999999+14", 0, INT64_C(253402250399999999));
+    T_LONG(tz, 0, "0001-01-01 00:00:00+00", 0, INT64_C(-62135596800000000));
+    T_ERR(tz, 0, "2023-02-29 00:00:00+00", "timestamptz: cannot convert");
+    T_ERR(tz, 0, "0000-01-01 00:00:00+00", "timestamptz");
+    T_ERR(tz, 0, "2024-01-15 12:60:00+00", "timestamptz");
+    T_ERR(tz, 0, "2024-01-15 12:34:60+00", "timestamptz");
+    T_ERR(tz, 0, "2024-01-15 12:34:56.+00", "timestamptz");
+    T_ERR(tz, 0, "2024-01-15 12:34:56+05:60", "timestamptz");
+    T_ERR(tz, 0, "2024-01-15 12:34:56+05:3", "timestamptz");
+    T_ERR(tz, 0, "2024-0a-15 12:34:56+00", "timestamptz");
+    T_ERR(tz, 0, "2024-01-15 12:34:56+00:00:00:00", "timestamptz");
 
     w2k_coltype_t ts = ty(W2K_OID_TIMESTAMP, -1);
     CHECK_INT(ts.t.kind, W2K_AV_LOCAL_TIMESTAMP_MICROS);
