@@ -152,7 +152,12 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, 
         conf_set(conf, "enable.idempotence", "true", err) || conf_set(conf, "acks", "all", err) ||
         conf_set(conf, "partitioner", "murmur2_random", err) ||
         conf_set(conf, "queue.buffering.max.messages", buf, err) ||
-        conf_set(conf, "linger.ms", "5", err))
+        conf_set(conf, "linger.ms", "5", err) ||
+        /* librdkafka backs off reconnecting up to 10 s by default; a broker (or, in
+         * exactly-once mode, the transaction coordinator, which nothing else wakes up)
+         * that comes back is then used only up to 10 s later. The Java clients' 1 s
+         * (kafka.properties may set another value). */
+        conf_set(conf, "reconnect.backoff.max.ms", "1000", err))
         goto err;
     for (int i = 0; i < cfg->nkafka_props; i++) {
         char *kv = strdup(cfg->kafka_props[i]);
