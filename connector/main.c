@@ -180,10 +180,10 @@ static void on_wait(void *arg)
 /* A stream failed with err: schedule a retry, or give up. Returns true if it gave up. */
 static bool stream_failed(const w2k_config_t *cfg, runner_t *r, const w2k_err_t *err)
 {
-    int64_t now = mono_ms();
     r->last = *err;
     r->running = false;
-    w2k_stream_stop(r->st);
+    w2k_stream_stop(r->st); /* may wait (an exactly-once abort): the backoff starts after */
+    int64_t now = mono_ms();
     if (r->attempts == 0)
         r->failing_since = now;
     r->attempts++;
@@ -425,6 +425,11 @@ static int cmd_run(const w2k_config_t *cfg)
             rc = report(&e);
         }
 out:
+    /* a stream being destroyed may still abort its Kafka transaction: the producer's
+     * wait callback must not reach streams destroyed before it */
+    for (int k = 0; k < nsinks; k++)
+        if (sinks[k])
+            w2k_sink_set_wait_cb(sinks[k], NULL, NULL);
     for (int i = 0; i < cfg->nstreams; i++) {
         if (r[i].st && !r[i].dead)
             w2k_metrics_state(w2k_stream_metrics(r[i].st), W2K_STREAM_STOPPED, "stopped");

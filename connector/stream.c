@@ -80,6 +80,7 @@ struct w2k_stream_s {
     bool eos;
     bool eos_ready;        /* init_transactions done on this sink */
     bool ktxn_open;        /* a Kafka transaction is open */
+    bool committing;       /* ...and being committed */
     int64_t ktxn_started;  /* monotonic ms */
     w2k_lsn_t eos_pending; /* end LSN of the last PostgreSQL transaction in it */
     w2k_lsn_t eos_safe;    /* ...of the last one committed to Kafka */
@@ -294,17 +295,24 @@ static int save_state_record(w2k_stream_t *st, const w2k_stream_state_t *next, w
  * naming the last PostgreSQL transaction in it; only then may PostgreSQL be told. */
 static int eos_commit(w2k_stream_t *st, w2k_err_t *err)
 {
-    if (!st->eos || !st->ktxn_open)
+    /* committing: the sink serves the wait callback while it waits for the broker,
+     * and a tick from there must neither commit again nor count the transaction as
+     * committed (ktxn_open stays true until it is) */
+    if (!st->eos || !st->ktxn_open || st->committing)
         return 0;
+    st->committing = true;
+    int rc = 0;
     if (st->eos_pending > st->state.committed_lsn) {
         w2k_stream_state_t next = st->state;
         next.committed_lsn = st->eos_pending;
-        if (save_state_record(st, &next, err) != 0)
-            return -1;
+        rc = save_state_record(st, &next, err);
     }
-    st->ktxn_open = false;
-    if (w2k_sink_txn_commit(st->sink, err) != 0)
+    if (rc == 0)
+        rc = w2k_sink_txn_commit(st->sink, err);
+    st->committing = false;
+    if (rc != 0)
         return -1;
+    st->ktxn_open = false;
     if (st->eos_pending > st->eos_safe)
         st->eos_safe = st->eos_pending;
     return 0;
