@@ -311,7 +311,17 @@ static int create_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind, 
     rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(s->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_request_timeout(opt, 30000, errstr, sizeof errstr);
     rd_kafka_CreateTopics(s->rk, &nt, 1, opt, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 35000);
+    /* Wait in slices, serving delivery reports and the caller's PostgreSQL sessions:
+     * with the brokers away the answer takes the whole request timeout. */
+    rd_kafka_event_t *ev = NULL;
+    for (int64_t end = mono_ms() + 35000; !ev && mono_ms() < end;) {
+        ev = rd_kafka_queue_poll(q, WAIT_SLICE_MS);
+        if (!ev) {
+            w2k_sink_poll(s, 0);
+            if (s->wait_cb)
+                s->wait_cb(s->wait_arg);
+        }
+    }
     int rc = -1;
     if (!ev) {
         w2k_err_set(err, W2K_EXIT_KAFKA, "creating topic %s: no answer from Kafka in 35 s", name);
