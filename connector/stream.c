@@ -96,6 +96,10 @@ struct w2k_stream_s {
     w2k_lsn_t last_data_lsn; /* position of the last data message that had one */
     w2k_lsn_t keepalive_end; /* the server's position from its last keepalive */
     int64_t next_status_ms;
+    int64_t heard_ms; /* the server last sent something, or the stream last chose not
+                         to read (backpressure): the silence on the connection since */
+    bool ping_due;    /* the next status update asks the server to answer at once */
+    bool pinged;      /* ...and one did, in the current silence */
     int64_t next_wal_check_ms;
     bool reply_due;
     bool failed; /* a delivery failed for good */
@@ -444,6 +448,8 @@ static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
              w2k_lsn_str(from ? from : st->snap_lsn, lsn), st->ident.dbname);
     st->streaming = true;
     st->next_status_ms = mono_ms() + st->cfg->status_interval_ms;
+    st->heard_ms = mono_ms();
+    st->ping_due = st->pinged = false;
     w2k_metrics_state(st->ms, W2K_STREAM_STREAMING, NULL);
     return 0;
 }
@@ -855,14 +861,25 @@ int w2k_stream_timeout_ms(const w2k_stream_t *st)
     return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
+/* A query on the catalog connection while streaming. It must not hold the main loop
+ * when the connection went silent (a partition without a reset): like a ping on the
+ * replication connection it gets half of postgresql.receive_timeout_ms for its
+ * answer. Returns the result, or NULL with err (err->retryable: the connection is
+ * lost or presumed dead). */
+static PGresult *catalog_query(w2k_stream_t *st, w2k_err_t *err, const char *what, const char *sql,
+                               int nparams, const char *const *params)
+{
+    return w2k_pg_query_within(st->catalog, st->cfg->pg_receive_timeout_ms / 2, err, what, sql,
+                               nparams, params);
+}
+
 /* Warn before PostgreSQL invalidates the slot: when it holds back more WAL than
  * delivery.wal_warn_mb, or what max_slot_wal_keep_size still allows runs low. */
-static void check_retained_wal(w2k_stream_t *st)
+static int check_retained_wal(w2k_stream_t *st, w2k_err_t *err)
 {
     const char *p[1] = {st->scfg->slot};
-    w2k_err_t err;
-    PGresult *r = w2k_pg_query(
-        st->catalog, &err, "checking retained WAL",
+    PGresult *r = catalog_query(
+        st, err, "checking retained WAL",
         "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
         "coalesce(safe_wal_size, -1), pg_size_bytes(current_setting('max_slot_wal_keep_size')) "
         "FROM pg_replication_slots WHERE slot_name = $1",
@@ -881,7 +898,10 @@ static void check_retained_wal(w2k_stream_t *st)
                      st->scfg->name, st->scfg->slot, retained >> 20,
                      (long long)st->cfg->wal_warn_mb);
     }
+    bool answered = r != NULL;
     PQclear(r);
+    /* a lost (or silent) connection stops the stream; a refused query does not */
+    return answered || !err->retryable ? 0 : -1;
 }
 
 static int stream_finish(w2k_stream_t *st, w2k_err_t *err)
@@ -912,7 +932,7 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
     if (!st->busy && st->ktxn_open && !st->in_txn &&
         now - st->ktxn_started >= st->cfg->commit_interval_ms && eos_commit(st, err) != 0)
         return -1;
-    if (!force && !st->reply_due && now < st->next_status_ms) {
+    if (!force && !st->reply_due && !st->ping_due && now < st->next_status_ms) {
         if (PQflush(st->repl) < 0) {
             w2k_pg_set_error(err, st->repl, NULL, "sending to PostgreSQL failed");
             err->retryable = true;
@@ -922,13 +942,14 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
     }
     if (now >= st->next_wal_check_ms && st->catalog) {
         st->next_wal_check_ms = now + 30000;
-        check_retained_wal(st);
+        if (check_retained_wal(st, err) != 0)
+            return -1;
     }
     w2k_lsn_t confirmed = confirmable(st);
     if (w2k_pg_send_status(st->repl, st->received > confirmed ? st->received : confirmed, confirmed,
-                           err) != 0)
+                           st->ping_due, err) != 0)
         return -1;
-    st->reply_due = false;
+    st->reply_due = st->ping_due = false;
     st->next_status_ms = now + st->cfg->status_interval_ms;
     return 0;
 }
@@ -1740,6 +1761,33 @@ bool w2k_stream_finished(const w2k_stream_t *st)
     return st->finished;
 }
 
+/* The replication connection carried nothing although the stream read from it: after
+ * half of postgresql.receive_timeout_ms ask the server for an answer (an idle server
+ * whose position is confirmed sends nothing on its own), after all of it give the
+ * connection up: a partition that sends no reset looks exactly like this. Returns 0,
+ * or -1 with err. */
+static int check_silence(w2k_stream_t *st, w2k_err_t *err)
+{
+    int timeout = st->cfg->pg_receive_timeout_ms;
+    int64_t silent = mono_ms() - st->heard_ms;
+    if (timeout <= 0 || silent < timeout / 2)
+        return 0;
+    if (silent < timeout) {
+        if (!st->pinged)
+            st->ping_due = st->pinged = true;
+        return 0;
+    }
+    w2k_err_set(err, W2K_EXIT_POSTGRES,
+                "the replication connection to PostgreSQL carried nothing for %lld ms, not even "
+                "the answer to a ping: it is presumed dead",
+                (long long)silent);
+    w2k_err_hint(err, "wal2kafka reconnects. A network path that drops connections without a "
+                      "reset (a firewall or NAT that forgot them) does this; if the server is "
+                      "only slow to answer, raise postgresql.receive_timeout_ms");
+    err->retryable = true;
+    return -1;
+}
+
 static int stream_step(w2k_stream_t *st, w2k_err_t *err)
 {
     if (st->snap || st->snap_flushing)
@@ -1748,6 +1796,7 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
         return 0;
     if (join_new_tables(st, err) != 0 || resnap_step(st, err) != 0)
         return -1;
+    bool reading = w2k_stream_wants_read(st), heard = false;
     for (int n = 0; n < BATCH_FRAMES && w2k_stream_wants_read(st); n++) {
         char *buf;
         w2k_pgframe_t f;
@@ -1762,12 +1811,19 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
                 return -1;
             break;
         }
+        heard = true;
         int rc = handle_frame(st, &f, err);
         PQfreemem(buf);
         if (rc != 0)
             return -1;
         if ((n & 255) == 255)
             w2k_sink_poll(st->sink, 0);
+    }
+    if (heard || !reading) {
+        st->heard_ms = mono_ms();
+        st->pinged = false;
+    } else if (check_silence(st, err) != 0) {
+        return -1;
     }
     return w2k_stream_tick(st, false, err);
 }
