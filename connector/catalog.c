@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "log.h"
 #include "pgconn.h"
+#include "resnap.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -151,6 +152,128 @@ static bool publication_has_tables(PGconn *c, const w2k_stream_cfg_t *st)
     return same;
 }
 
+/* One table of a publication: its OID and name, and the OID of its membership (the
+ * pg_publication_rel row: a table removed and added again, or given another row
+ * filter or column list, gets a new one). */
+typedef struct member_s {
+    uint32_t relid, member;
+    char schema[64], name[64];
+} member_t;
+
+/* A publication as it is. Its comment, when wal2kafka wrote it, is a tag
+ * "wal2kafka:<hash of the definition> <relid>:<membership OID>,...". */
+typedef struct pubstate_s {
+    bool exists;
+    char *comment;
+    char tag[64];        /* the comment up to the member list */
+    const char *members; /* the member list in comment, or NULL (none, or an older tag) */
+    unsigned ops;        /* W2K_OP_* it publishes */
+    member_t *m;
+    int n;
+} pubstate_t;
+
+static void pubstate_free(pubstate_t *p)
+{
+    free(p->comment);
+    free(p->m);
+    memset(p, 0, sizeof *p);
+}
+
+/* The tables and membership OIDs of publication pub into p->m. Returns 0, or -1. */
+static int read_members(PGconn *c, const char *pub, pubstate_t *p, w2k_err_t *err)
+{
+    const char *params[1] = {pub};
+    PGresult *r = w2k_pg_query(c, err, "listing the publication's tables",
+                               "SELECT pr.prrelid, pr.oid, n.nspname, c.relname "
+                               "FROM pg_publication_rel pr "
+                               "JOIN pg_publication p ON p.oid = pr.prpubid "
+                               "JOIN pg_class c ON c.oid = pr.prrelid "
+                               "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                               "WHERE p.pubname = $1 ORDER BY pr.prrelid",
+                               1, params);
+    if (!r)
+        return -1;
+    free(p->m);
+    p->n = 0;
+    p->m = calloc((size_t)PQntuples(r) + 1, sizeof *p->m);
+    for (int i = 0; p->m && i < PQntuples(r); i++) {
+        member_t *m = &p->m[p->n++];
+        m->relid = (uint32_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
+        m->member = (uint32_t)strtoul(PQgetvalue(r, i, 1), NULL, 10);
+        snprintf(m->schema, sizeof m->schema, "%s", PQgetvalue(r, i, 2));
+        snprintf(m->name, sizeof m->name, "%s", PQgetvalue(r, i, 3));
+    }
+    PQclear(r);
+    if (p->m)
+        return 0;
+    w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    return -1;
+}
+
+/* Read publication pub: whether it exists, its comment, operations and tables. */
+static int read_publication(PGconn *c, const char *pub, pubstate_t *p, w2k_err_t *err)
+{
+    const char *params[1] = {pub};
+    memset(p, 0, sizeof *p);
+    PGresult *r = w2k_pg_query(
+        c, err, "looking up the publication",
+        "SELECT coalesce(obj_description(p.oid, 'pg_publication'), ''), p.pubinsert, "
+        "p.pubupdate, p.pubdelete, coalesce((to_jsonb(p) ->> 'pubtruncate')::bool, true) "
+        "FROM pg_publication p WHERE p.pubname = $1",
+        1, params);
+    if (!r)
+        return -1;
+    p->exists = PQntuples(r) == 1;
+    if (p->exists) {
+        p->comment = strdup(PQgetvalue(r, 0, 0));
+        for (int i = 0; i < 4; i++)
+            if (PQgetvalue(r, 0, 1 + i)[0] == 't')
+                p->ops |= 1u << i; /* the bits of W2K_OP_* in this order */
+    }
+    PQclear(r);
+    if (!p->exists)
+        return 0;
+    if (!p->comment) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    size_t taglen = strcspn(p->comment, " ");
+    snprintf(p->tag, sizeof p->tag, "%.*s", (int)taglen, p->comment);
+    p->members = p->comment[taglen] ? p->comment + taglen + 1 : NULL;
+    return read_members(c, pub, p, err);
+}
+
+/* The membership OID a tag's member list ("relid:member,...") gives table relid, or 0. */
+static uint32_t tagged_member(const char *list, uint32_t relid)
+{
+    for (const char *q = list; q && *q;) {
+        char *end;
+        unsigned long rel = strtoul(q, &end, 10);
+        if (*end != ':')
+            return 0;
+        unsigned long member = strtoul(end + 1, &end, 10);
+        if (rel == relid)
+            return (uint32_t)member;
+        q = *end == ',' ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+/* The member list of p as a tag carries it. */
+static void put_members(w2k_buf_t *b, const pubstate_t *p)
+{
+    for (int i = 0; i < p->n; i++)
+        w2k_buf_printf(b, "%s%u:%u", i ? "," : "", p->m[i].relid, p->m[i].member);
+}
+
+static const member_t *find_member(const pubstate_t *p, const char *schema, const char *name)
+{
+    for (int i = 0; i < p->n; i++)
+        if (strcmp(p->m[i].schema, schema) == 0 && strcmp(p->m[i].name, name) == 0)
+            return &p->m[i];
+    return NULL;
+}
+
 int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
                                    const w2k_stream_cfg_t *cfg_st, bool resuming, w2k_err_t *err)
 {
@@ -158,21 +281,31 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
     /* The tables that exist: all of them on a first start; a stream that has run before
      * goes on without tables dropped since (their end was announced). */
     w2k_stream_cfg_t present = *cfg_st, *st = &present;
-    w2k_table_cfg_t *tables = calloc((size_t)cfg_st->ntables, sizeof *tables);
+    w2k_table_cfg_t *tables = calloc((size_t)cfg_st->ntables + 1, sizeof *tables);
+    uint32_t *relids = calloc((size_t)cfg_st->ntables + 1, sizeof *relids);
+    bool *reread = calloc((size_t)cfg_st->ntables + 1, sizeof *reread);
     present.tables = tables;
     present.ntables = 0;
+    pubstate_t pub;
+    memset(&pub, 0, sizeof pub);
+    w2k_buf_t def = W2K_BUF_INIT, sql = W2K_BUF_INIT, publish = W2K_BUF_INIT, why = W2K_BUF_INIT;
     int rc = -1;
+    if (!tables || !relids || !reread) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        goto out;
+    }
     for (int i = 0; i < cfg_st->ntables; i++) {
         const w2k_table_cfg_t *t = &cfg_st->tables[i];
         const char *params[2] = {t->schema, t->name};
         PGresult *r = w2k_pg_query(c, err, "looking up a table",
-                                   "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON "
+                                   "SELECT c.relkind, c.oid FROM pg_class c JOIN pg_namespace n ON "
                                    "n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
                                    2, params);
         if (!r)
-            goto out_tables;
+            goto out;
         int found = PQntuples(r) == 1;
         char kind = found ? PQgetvalue(r, 0, 0)[0] : 0;
+        uint32_t relid = found ? (uint32_t)strtoul(PQgetvalue(r, 0, 1), NULL, 10) : 0;
         PQclear(r);
         if (!found && resuming) {
             w2k_warn("%s:%d: table %s.%s of stream %s no longer exists (dropped?); streaming the "
@@ -186,8 +319,9 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
                         found ? "is not a table" : "does not exist");
             w2k_err_hint(err, "create it, fix the name, or remove it from the stream (names are "
                               "folded to lower case unless written in double quotes)");
-            goto out_tables;
+            goto out;
         }
+        relids[present.ntables] = relid;
         tables[present.ntables++] = *t;
         ops |= t->ops;
     }
@@ -196,57 +330,96 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
                  "is",
                  st->name, st->publication);
         rc = 0;
-        goto out_tables;
+        goto out;
     }
 
-    w2k_buf_t def = W2K_BUF_INIT, sql = W2K_BUF_INIT;
     w2k_buf_puts(&def, "FOR TABLE ");
     for (int i = 0; i < st->ntables; i++) {
         if (i)
             w2k_buf_puts(&def, ", ");
         put_table_clause(&def, c, &st->tables[i]);
     }
-    w2k_buf_t publish = W2K_BUF_INIT;
     put_publish(&publish, ops);
     char tag[64];
     uint64_t h = fnv1a(def.data, def.len) ^ fnv1a(publish.data, publish.len);
     snprintf(tag, sizeof tag, "wal2kafka:%016" PRIx64, h);
 
-    const char *params[1] = {st->publication};
-    PGresult *r = w2k_pg_query(c, err, "looking up the publication",
-                               "SELECT coalesce(obj_description(oid, 'pg_publication'), '') FROM "
-                               "pg_publication WHERE pubname = $1",
-                               1, params);
-    if (!r)
+    if (read_publication(c, st->publication, &pub, err) != 0)
         goto out;
-    int exists = PQntuples(r) == 1;
-    int same = exists && strcmp(PQgetvalue(r, 0, 0), tag) == 0;
-    PQclear(r);
+    int exists = pub.exists;
+    bool our_definition = exists && strcmp(pub.tag, tag) == 0;
+    /* The memberships a tag names are the ones wal2kafka set; one that changed since
+     * was changed by someone else, and while it was, PostgreSQL did not send the
+     * table's changes (pgoutput looks the publication up as of each change): they can
+     * only be read again from the table. */
+    int nreread = 0;
+    bool ops_lost = resuming && our_definition && (ops & ~pub.ops);
+    if (ops_lost) {
+        w2k_buf_puts(&why, "it stopped publishing some operations (");
+        put_publish(&why, pub.ops);
+        w2k_buf_puts(&why, ")");
+    }
+    for (int i = 0; resuming && exists && i < st->ntables; i++) {
+        const w2k_table_cfg_t *t = &st->tables[i];
+        const member_t *m = find_member(&pub, t->schema, t->name);
+        uint32_t was = pub.members ? tagged_member(pub.members, relids[i]) : 0;
+        const char *what = NULL;
+        if (!m && (was || (our_definition && !pub.members)))
+            what = "was removed from it";
+        else if (m && was && m->member != was)
+            what = "was removed and added again, or got another row filter or column list";
+        if (what)
+            w2k_buf_printf(&why, "%stable %s.%s %s", why.len ? "; " : "", t->schema, t->name, what);
+        if (what || ops_lost) {
+            reread[i] = true;
+            nreread++;
+        }
+    }
+    /* Our definition with the tables it names, and nothing else: as it should be when
+     * the memberships are the tagged ones. A tag without them (written by an older
+     * wal2kafka, or by an administrator running the statement of our hint) gets them. */
+    bool complete = our_definition && pub.ops == ops && pub.n == st->ntables;
+    for (int i = 0; complete && i < st->ntables; i++)
+        complete = find_member(&pub, st->tables[i].schema, st->tables[i].name) != NULL;
+    w2k_buf_t now = W2K_BUF_INIT;
+    put_members(&now, &pub);
+    char *qpub = PQescapeIdentifier(c, st->publication, strlen(st->publication));
+    if (complete && !pub.members) {
+        w2k_buf_printf(&sql, "COMMENT ON PUBLICATION %s IS '%s %s'", qpub, tag,
+                       now.len ? now.data : "");
+        PQclear(PQexec(c, sql.data)); /* only its owner may: then it stays as it is */
+    }
+    bool same = complete && (!pub.members || strcmp(pub.members, now.len ? now.data : "") == 0);
+    w2k_buf_free(&now);
+    w2k_buf_reset(&sql);
     if (same) {
+        PQfreemem(qpub);
         rc = 0;
         goto out;
     }
-    char *qpub = PQescapeIdentifier(c, st->publication, strlen(st->publication));
     if (exists)
-        w2k_buf_printf(&sql, "ALTER PUBLICATION %s SET %s; ALTER PUBLICATION %s SET (%s); ", qpub,
+        w2k_buf_printf(&sql, "ALTER PUBLICATION %s SET %s; ALTER PUBLICATION %s SET (%s);", qpub,
                        def.data + strlen("FOR "), qpub, publish.data);
     else
-        w2k_buf_printf(&sql, "CREATE PUBLICATION %s %s WITH (%s); ", qpub, def.data, publish.data);
-    w2k_buf_printf(&sql, "COMMENT ON PUBLICATION %s IS '%s';", qpub, tag);
-    PQfreemem(qpub);
-    if (exec_ok(c, "BEGIN", err, "starting a transaction") != 0)
+        w2k_buf_printf(&sql, "CREATE PUBLICATION %s %s WITH (%s);", qpub, def.data, publish.data);
+    if (exec_ok(c, "BEGIN", err, "starting a transaction") != 0) {
+        PQfreemem(qpub);
         goto out;
+    }
     char what[256];
     snprintf(what, sizeof what, "cannot %s publication \"%s\" of stream \"%s\"",
              exists ? "update" : "create", st->publication, st->name);
-    r = PQexec(c, sql.data);
+    PGresult *r = PQexec(c, sql.data);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         bool denied = state && strcmp(state, "42501") == 0;
         w2k_pg_set_error(err, c, r, what);
         PQclear(r);
         PQclear(PQexec(c, "ROLLBACK"));
-        if (denied && exists && publication_has_tables(c, st)) {
+        /* for an administrator to run: with the tag, so wal2kafka takes it for its own */
+        w2k_buf_printf(&sql, " COMMENT ON PUBLICATION %s IS '%s';", qpub, tag);
+        PQfreemem(qpub);
+        if (denied && exists && !nreread && publication_has_tables(c, st)) {
             /* Set up by an administrator: use it as it is. */
             w2k_warn("stream %s: publication %s was created by someone else and this role may "
                      "not alter it; it holds the configured tables, so it is used as it is "
@@ -256,7 +429,14 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
             rc = 0;
             goto out;
         }
-        if (denied)
+        if (denied && nreread)
+            w2k_err_hint(err,
+                         "publication %s was changed by someone else (%s): PostgreSQL did not "
+                         "send those tables' changes meanwhile. Have the tables' owner run the "
+                         "statement below, then re-read each table with wal2kafka snapshot "
+                         "--config %s --table SCHEMA.TABLE:\n%s",
+                         st->publication, why.data, config_path, sql.data);
+        else if (denied)
             w2k_err_hint(err,
                          "creating or altering a publication needs ownership of its tables: "
                          "have the table owner run the statement below once, then wal2kafka "
@@ -268,18 +448,83 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
         goto out;
     }
     PQclear(r);
+    /* The tag: the definition's hash and the memberships it made. With them, the
+     * re-read requests for what was lost: in the same transaction, so the stream meets
+     * them in the WAL right where the tables are published again, and meets them again
+     * after any restart until the re-read is done (it confirms nothing past them). */
+    w2k_buf_t comment = W2K_BUF_INIT;
+    w2k_buf_printf(&comment, "COMMENT ON PUBLICATION %s IS '%s ", qpub, tag);
+    PQfreemem(qpub);
+    int mrc = read_members(c, st->publication, &pub, err);
+    put_members(&comment, &pub);
+    w2k_buf_puts(&comment, "'");
+    if (mrc != 0 || exec_ok(c, comment.data, err, what) != 0) {
+        w2k_buf_free(&comment);
+        PQclear(PQexec(c, "ROLLBACK"));
+        goto out;
+    }
+    w2k_buf_free(&comment);
+    for (int i = 0; i < st->ntables; i++) {
+        if (!reread[i])
+            continue;
+        char content[400];
+        snprintf(content, sizeof content, "%s\x1f%s\x1f%s\x1f" W2K_SNAPSHOT_REPAIR, st->name,
+                 st->tables[i].schema, st->tables[i].name);
+        const char *p[2] = {W2K_SNAPSHOT_REQUEST_PREFIX, content};
+        PGresult *m = w2k_pg_query(c, err, "cannot request a re-read of a table",
+                                   "SELECT pg_logical_emit_message(true, $1, $2)", 2, p);
+        if (!m) {
+            PQclear(PQexec(c, "ROLLBACK"));
+            goto out;
+        }
+        PQclear(m);
+    }
     if (exec_ok(c, "COMMIT", err, what) != 0)
         goto out;
+    if (nreread)
+        w2k_warn("stream %s: publication %s was changed by someone else: %s. PostgreSQL did not "
+                 "send those tables' changes while it was, and cannot send them again: restored "
+                 "the publication, and the tables are read again while streaming goes on (each "
+                 "row once, as an 'r' event with its current values; changes in between are not "
+                 "in the topics one by one, and a row deleted in between stays there until it "
+                 "is deleted again)",
+                 st->name, st->publication, why.data);
     w2k_info("%s publication %s for stream %s: %d table(s), %s", exists ? "updated" : "created",
              st->publication, st->name, st->ntables, publish.data);
     rc = 0;
 out:
+    pubstate_free(&pub);
     w2k_buf_free(&def);
     w2k_buf_free(&sql);
     w2k_buf_free(&publish);
-out_tables:
+    w2k_buf_free(&why);
     free(tables);
+    free(relids);
+    free(reread);
     return rc;
+}
+
+int w2k_catalog_publication_signature(PGconn *c, const char *pub, int timeout_ms, char **out,
+                                      w2k_err_t *err)
+{
+    const char *params[1] = {pub};
+    *out = NULL;
+    PGresult *r = w2k_pg_query_within(
+        c, timeout_ms, err, "checking the publication",
+        "SELECT concat_ws(' ', p.pubinsert, p.pubupdate, p.pubdelete, to_jsonb(p) -> "
+        "'pubtruncate', (SELECT string_agg(pr.prrelid || ':' || pr.oid, ',' ORDER BY "
+        "pr.prrelid) FROM pg_publication_rel pr WHERE pr.prpubid = p.oid)) "
+        "FROM pg_publication p WHERE p.pubname = $1",
+        1, params);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 1 && !(*out = strdup(PQgetvalue(r, 0, 0)))) {
+        PQclear(r);
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    PQclear(r);
+    return 0;
 }
 
 int w2k_catalog_slot(PGconn *c, const char *slot, w2k_slot_info_t *out, w2k_err_t *err)

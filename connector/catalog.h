@@ -19,11 +19,24 @@ int w2k_catalog_check_server(PGconn *c, int *version_num, w2k_err_t *err);
 
 /* Make the stream's publication carry exactly the configured tables (with column lists,
  * row filters and operations): create it when missing, alter it when the
- * configuration changed. Every table must exist, except when resuming a stream that has
- * run before: tables dropped since are left out with a warning. Returns 0, or -1 with err naming
- * the table or config line at fault. */
+ * configuration changed or someone else changed it. Every table must exist, except when
+ * resuming a stream that has run before: tables dropped since are left out with a
+ * warning. The publication's comment tags it with a hash of the definition and the
+ * OID of each table's membership; when resuming, a table whose membership is not the
+ * tagged one (removed from the publication, or removed and added again, or given
+ * another filter or column list by someone else), or all tables when operations were
+ * taken away, lost changes PostgreSQL will never send: in the transaction that
+ * restores the publication, a re-read of each such table is requested (a snapshot
+ * request marked W2K_SNAPSHOT_REPAIR in the WAL), with a warning. Returns 0, or -1 with
+ * err naming the table or config line at fault. */
 int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
                                    bool resuming, w2k_err_t *err);
+
+/* A short text that changes whenever publication pub's operations or memberships
+ * change, into *out (malloc'd; NULL when the publication does not exist). Waits at
+ * most timeout_ms (0 = no limit) for the answer. Returns 0, or -1 with err. */
+int w2k_catalog_publication_signature(PGconn *c, const char *pub, int timeout_ms, char **out,
+                                      w2k_err_t *err);
 
 typedef struct w2k_slot_info_s {
     bool exists;

@@ -24,6 +24,7 @@
 
 #define BATCH_FRAMES        2000 /* frames handled per step before the main loop runs again */
 #define MAX_MSGS_PER_CHANGE 4    /* a key change: delete, tombstone, create (+ margin) */
+#define PUB_CHECK_MS        1000 /* how often a streaming stream looks at its publication */
 
 /* What a relation needs for output; hangs off w2k_relation_t.out. */
 typedef struct relout_s {
@@ -38,6 +39,14 @@ typedef struct relout_s {
     int32_t key_id, value_id; /* schema-registry ids (Confluent framing), or -1 */
     w2k_metrics_table_t *mt;
 } relout_t;
+
+/* A table waiting to be re-read while streaming: "schema.table", and for a re-read
+ * that repairs lost changes the position of its request, past which nothing is
+ * confirmed until it is done (0 otherwise). */
+typedef struct resnap_req_s {
+    char *table;
+    w2k_lsn_t hold;
+} resnap_req_t;
 
 /* Fingerprints already stored in <prefix>.schemas by this process. */
 typedef struct fpset_s {
@@ -113,8 +122,13 @@ struct w2k_stream_s {
     bool connector_filters;             /* this stream filters rows and columns itself */
     w2k_pgtuple_t *pold, *pnew, *pfill; /* projected and TOAST-filled tuples */
     w2k_resnap_t *resnap;               /* the table being re-read while streaming, or NULL */
-    char **resnap_queue;                /* "schema.table" waiting to be re-read */
+    resnap_req_t *resnap_queue;         /* tables waiting to be re-read */
     int nresnap_queue;
+    w2k_lsn_t resnap_hold; /* the running re-read repairs lost changes: confirm nothing
+                              at or past this (its request's position), or 0 */
+    char resnap_schema[64], resnap_name[128]; /* the table it reads */
+    char *pub_signature;                      /* the publication as the stream last set or saw it */
+    int64_t next_pub_check_ms;
     int eff_cap; /* room in eff.tables for tables that join while running */
     int64_t next_pattern_check_ms;
     int nours;
@@ -147,6 +161,8 @@ static void on_ack(void *arg, uint64_t seq, const w2k_err_t *failure)
 }
 
 static void free_tables(w2k_stream_t *st);
+static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name, w2k_lsn_t hold);
+static int note_publication(w2k_stream_t *st, w2k_err_t *err);
 
 static void free_relout(void *arg, w2k_relation_t *rel)
 {
@@ -206,13 +222,17 @@ void w2k_stream_stop(w2k_stream_t *st)
     if (st->eos_safe > st->eos_skip)
         st->eos_skip = st->eos_safe;
     st->skipping = false;
-    if (st->resnap) {
+    if (st->resnap && st->resnap_hold) {
+        /* a repair: queued again, it still holds back what is confirmed */
+        queue_resnap(st, st->resnap_schema, st->resnap_name, st->resnap_hold);
+    } else if (st->resnap) {
         w2k_warn("stream %s: the re-snapshot of a table was interrupted; request it again "
                  "with wal2kafka snapshot",
                  st->scfg->name);
-        w2k_resnap_destroy(st->resnap);
-        st->resnap = NULL;
     }
+    w2k_resnap_destroy(st->resnap);
+    st->resnap = NULL;
+    st->resnap_hold = 0;
     w2k_snapshot_end(st->snap);
     st->snap = NULL;
     st->snap_flushing = st->snapshotting = false;
@@ -245,8 +265,9 @@ void w2k_stream_destroy(w2k_stream_t *st)
     free(st->ours);
     free_tables(st);
     for (int i = 0; i < st->nresnap_queue; i++)
-        free(st->resnap_queue[i]);
+        free(st->resnap_queue[i].table);
     free(st->resnap_queue);
+    free(st->pub_signature);
     free(st->pold);
     free(st->pnew);
     free(st->pfill);
@@ -326,6 +347,12 @@ static int eos_commit(w2k_stream_t *st, w2k_err_t *err)
 static w2k_lsn_t confirmable(w2k_stream_t *st)
 {
     w2k_lsn_t c = w2k_lsntrack_confirmed(st->lt);
+    /* nothing at or past a repair request whose re-read is not done */
+    if (st->resnap_hold && st->resnap_hold < c)
+        c = st->resnap_hold;
+    for (int i = 0; i < st->nresnap_queue; i++)
+        if (st->resnap_queue[i].hold && st->resnap_queue[i].hold < c)
+            c = st->resnap_queue[i].hold;
     if (!st->eos)
         return c;
     if (!st->ktxn_open && !st->in_txn && c > st->eos_safe)
@@ -713,7 +740,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     w2k_stream_cfg_t pub = publication_cfg(st, scratch);
     int prc = w2k_catalog_ensure_publication(st->catalog, cfg->path, &pub, st->state.found, err);
     free(scratch);
-    if (prc != 0)
+    if (prc != 0 || note_publication(st, err) != 0)
         goto fail;
     warn_tables(st);
     free(st->ours);
@@ -1349,28 +1376,54 @@ static int handle_relation(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
     return 0;
 }
 
-static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name);
+static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name, w2k_lsn_t hold);
 static int emit_read(w2k_stream_t *st, w2k_relation_t *rel, const w2k_pgtuple_t *row, w2k_lsn_t lsn,
                      w2k_err_t *err);
 
-/* wal2kafka snapshot --table: "<stream or *>\x1f<schema>\x1f<table>". */
-static int handle_snapshot_request(w2k_stream_t *st, const w2k_pgmsg_t *m)
+/* Split a snapshot request "<stream or *>\x1f<schema>\x1f<table>[\x1frepair]" (wal2kafka
+ * snapshot --table writes the first three, a repair of the publication all four) into
+ * buf: parts[0..2], parts[3] "" or the mark. Returns false when it is not one. */
+static bool parse_snapshot_request(const w2k_pgmsg_t *m, char *buf, size_t bufsz, char *parts[4])
 {
-    char buf[400], *parts[3];
-    size_t len = m->u.message.len < sizeof buf - 1 ? m->u.message.len : sizeof buf - 1;
+    size_t len = m->u.message.len < bufsz - 1 ? m->u.message.len : bufsz - 1;
     memcpy(buf, m->u.message.content, len);
     buf[len] = '\0';
     parts[0] = buf;
-    parts[1] = strchr(buf, '\x1f');
-    parts[2] = parts[1] ? strchr(parts[1] + 1, '\x1f') : NULL;
-    if (!parts[2])
+    for (int i = 1; i < 4; i++) {
+        parts[i] = strchr(parts[i - 1], '\x1f');
+        if (!parts[i] && i < 3)
+            return false;
+        if (!parts[i]) {
+            parts[i] = buf + len; /* "" */
+            break;
+        }
+        *parts[i]++ = '\0';
+    }
+    return true;
+}
+
+/* Whether message m is a snapshot request that repairs changes PostgreSQL did not send. */
+static bool is_repair_request(const w2k_pgmsg_t *m)
+{
+    char buf[400], *parts[4];
+    return (m->u.message.flags & 1) &&
+           strcmp(m->u.message.prefix, W2K_SNAPSHOT_REQUEST_PREFIX) == 0 &&
+           parse_snapshot_request(m, buf, sizeof buf, parts) &&
+           strcmp(parts[3], W2K_SNAPSHOT_REPAIR) == 0;
+}
+
+/* A snapshot request at lsn: queue the table. A repair holds back what is confirmed
+ * until the table was read again, so that a restart meets the request again. */
+static int handle_snapshot_request(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn)
+{
+    char buf[400], *parts[4];
+    if (!parse_snapshot_request(m, buf, sizeof buf, parts))
         return 0;
-    *parts[1]++ = '\0';
-    *parts[2]++ = '\0';
     if (strcmp(parts[0], "*") != 0 && strcmp(parts[0], st->scfg->name) != 0)
         return 0;
+    bool repair = strcmp(parts[3], W2K_SNAPSHOT_REPAIR) == 0;
     if (table_cfg(st, parts[1], parts[2]))
-        queue_resnap(st, parts[1], parts[2]);
+        queue_resnap(st, parts[1], parts[2], repair && lsn ? lsn : 0);
     else if (strcmp(parts[0], "*") != 0)
         w2k_warn("stream %s: a re-snapshot of %s.%s was requested, but it is not one of the "
                  "stream's tables",
@@ -1403,7 +1456,7 @@ static int handle_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn,
     if (!(m->u.message.flags & 1) || !st->in_txn)
         return 0;
     if (strcmp(m->u.message.prefix, W2K_SNAPSHOT_REQUEST_PREFIX) == 0)
-        return handle_snapshot_request(st, m);
+        return handle_snapshot_request(st, m, lsn);
     if (strcmp(m->u.message.prefix, W2K_WATERMARK_PREFIX) == 0)
         return handle_watermark(st, m, lsn, err);
     if (strcmp(m->u.message.prefix, W2K_DDL_PREFIX) != 0)
@@ -1570,7 +1623,9 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
     case W2K_PGMSG_TRUNCATE:
         return st->skipping ? 0 : handle_truncate(st, m, f->wal_start, err);
     case W2K_PGMSG_MESSAGE:
-        return st->skipping ? 0 : handle_message(st, m, f->wal_start, err);
+        /* a repair is needed even when the transaction's output was committed already:
+         * the re-read it asks for may not have been */
+        return st->skipping && !is_repair_request(m) ? 0 : handle_message(st, m, f->wal_start, err);
     case W2K_PGMSG_TYPE:
     case W2K_PGMSG_ORIGIN:
         return 0;
@@ -1604,19 +1659,30 @@ static int on_snapshot_row(void *arg, w2k_relation_t *rel, const w2k_pgtuple_t *
     return emit_read(st, rel, row, st->snap_lsn, err);
 }
 
-/* Queue a table to be re-read while streaming, unless it is already. */
-static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name)
+/* Queue a table to be re-read while streaming, unless it is already; hold: the
+ * position of a repair request (nothing at or past it is confirmed until the re-read
+ * is done), or 0. */
+static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name, w2k_lsn_t hold)
 {
     char full[160];
     snprintf(full, sizeof full, "%s.%s", schema, name);
-    for (int i = 0; i < st->nresnap_queue; i++)
-        if (strcmp(st->resnap_queue[i], full) == 0)
-            return;
-    char **q = realloc(st->resnap_queue, ((size_t)st->nresnap_queue + 1) * sizeof *q);
-    if (!q)
+    for (int i = 0; i < st->nresnap_queue; i++) {
+        resnap_req_t *q = &st->resnap_queue[i];
+        if (strcmp(q->table, full) != 0)
+            continue;
+        /* one re-read, started after both requests, serves both: the earlier hold */
+        if (hold && (!q->hold || hold < q->hold))
+            q->hold = hold;
         return;
+    }
+    resnap_req_t *q = realloc(st->resnap_queue, ((size_t)st->nresnap_queue + 1) * sizeof *q);
+    char *copy = strdup(full);
+    if (!q || !copy) {
+        free(copy);
+        return;
+    }
     st->resnap_queue = q;
-    q[st->nresnap_queue++] = strdup(full);
+    q[st->nresnap_queue++] = (resnap_req_t){copy, hold};
     w2k_info("stream %s: table %s queued to be re-read while streaming", st->scfg->name, full);
 }
 
@@ -1634,38 +1700,51 @@ static int resnap_step(w2k_stream_t *st, w2k_err_t *err)
                      (unsigned long long)w2k_resnap_rows(st->resnap));
             w2k_resnap_destroy(st->resnap);
             st->resnap = NULL;
+            st->resnap_hold = 0;
         }
         return 0;
     }
     if (!st->nresnap_queue)
         return 0;
-    char *full = st->resnap_queue[0];
-    memmove(st->resnap_queue, st->resnap_queue + 1,
-            (size_t)--st->nresnap_queue * sizeof *st->resnap_queue);
-    char schema[64], *dot = strchr(full, '.');
-    snprintf(schema, sizeof schema, "%.*s", (int)(dot - full), full);
+    resnap_req_t next = st->resnap_queue[0];
+    char schema[64], name[128];
+    const char *dot = strchr(next.table, '.');
+    snprintf(schema, sizeof schema, "%.*s", (int)(dot - next.table), next.table);
+    snprintf(name, sizeof name, "%s", dot + 1);
     char *filter = NULL;
     w2k_relation_t *rel =
-        w2k_catalog_table(st->catalog, st->scfg->publication, schema, dot + 1, &filter, err);
-    free(full);
-    if (!rel) {
-        w2k_warn("stream %s: cannot re-read a table: %s", st->scfg->name, err->msg);
-        return 0;
+        w2k_catalog_table(st->catalog, st->scfg->publication, schema, name, &filter, err);
+    if (rel) {
+        w2k_relation_t *known = w2k_relcache_get(st->rc, rel->relid);
+        if (known && w2k_relation_same_shape(known, rel)) {
+            w2k_relation_free(rel);
+            rel = known;
+        } else {
+            w2k_relcache_put(st->rc, rel);
+        }
+        st->resnap = w2k_resnap_new(st->cfg, st->scfg->name, rel,
+                                    st->connector_filters ? NULL : filter, 1000, err);
     }
-    w2k_relation_t *known = w2k_relcache_get(st->rc, rel->relid);
-    if (known && w2k_relation_same_shape(known, rel)) {
-        w2k_relation_free(rel);
-        rel = known;
-    } else {
-        w2k_relcache_put(st->rc, rel);
-    }
-    st->resnap = w2k_resnap_new(st->cfg, st->scfg->name, rel, st->connector_filters ? NULL : filter,
-                                1000, err);
     free(filter);
+    /* a repairing re-read that failed for a passing reason is taken again after the
+     * restart (it stays queued, and holds back what is confirmed) */
+    if (!st->resnap && next.hold && err->retryable)
+        return -1;
+    memmove(st->resnap_queue, st->resnap_queue + 1,
+            (size_t)--st->nresnap_queue * sizeof *st->resnap_queue);
+    free(next.table);
     if (!st->resnap) {
-        w2k_warn("stream %s: %s", st->scfg->name, err->msg);
+        if (next.hold)
+            w2k_error("stream %s: cannot re-read table %s.%s to repair the changes PostgreSQL "
+                      "did not send: %s; they stay missing from its topic (%s)",
+                      st->scfg->name, schema, name, err->msg, err->hint);
+        else
+            w2k_warn("stream %s: cannot re-read a table: %s", st->scfg->name, err->msg);
         return 0;
     }
+    st->resnap_hold = next.hold;
+    snprintf(st->resnap_schema, sizeof st->resnap_schema, "%s", schema);
+    snprintf(st->resnap_name, sizeof st->resnap_name, "%s", name);
     w2k_info("stream %s: re-reading %s.%s while streaming (chunks between watermarks)",
              st->scfg->name, rel->schema, rel->name);
     return 0;
@@ -1695,14 +1774,51 @@ static int join_new_tables(w2k_stream_t *st, w2k_err_t *err)
     w2k_stream_cfg_t pub = publication_cfg(st, scratch);
     int rc = w2k_catalog_ensure_publication(st->catalog, st->cfg->path, &pub, true, err);
     free(scratch);
-    if (rc != 0)
+    if (rc != 0 || note_publication(st, err) != 0)
         return -1;
     for (int i = before; i < st->eff.ntables; i++) {
         w2k_info("stream %s: new table %s.%s joins the stream", st->scfg->name,
                  st->eff.tables[i].schema, st->eff.tables[i].name);
-        queue_resnap(st, st->eff.tables[i].schema, st->eff.tables[i].name);
+        queue_resnap(st, st->eff.tables[i].schema, st->eff.tables[i].name, 0);
     }
     return 0;
+}
+
+/* Remember the publication as it is now, to notice when someone changes it. */
+static int note_publication(w2k_stream_t *st, w2k_err_t *err)
+{
+    free(st->pub_signature);
+    st->pub_signature = NULL;
+    st->next_pub_check_ms = mono_ms() + PUB_CHECK_MS;
+    return w2k_catalog_publication_signature(st->catalog, st->scfg->publication,
+                                             st->cfg->pg_receive_timeout_ms / 2, &st->pub_signature,
+                                             err);
+}
+
+/* Someone else may change the stream's publication while it streams (ALTER
+ * PUBLICATION ... DROP TABLE): PostgreSQL then sends none of the table's changes from
+ * that point of the WAL on, without a word. Look every PUB_CHECK_MS; after a change,
+ * restore the publication, which also requests the re-read of the tables whose
+ * changes were lost (w2k_catalog_ensure_publication). Returns 0, or -1 with err. */
+static int guard_publication(w2k_stream_t *st, w2k_err_t *err)
+{
+    if (mono_ms() < st->next_pub_check_ms)
+        return 0;
+    st->next_pub_check_ms = mono_ms() + PUB_CHECK_MS;
+    char *now = NULL;
+    if (w2k_catalog_publication_signature(st->catalog, st->scfg->publication,
+                                          st->cfg->pg_receive_timeout_ms / 2, &now, err) != 0)
+        return -1;
+    /* gone: decoding the next change fails and says so */
+    bool same = !now || (st->pub_signature && strcmp(now, st->pub_signature) == 0);
+    free(now);
+    if (same)
+        return 0;
+    w2k_table_cfg_t *scratch = calloc((size_t)st->eff.ntables + 1, sizeof *scratch);
+    w2k_stream_cfg_t pub = publication_cfg(st, scratch);
+    int rc = w2k_catalog_ensure_publication(st->catalog, st->cfg->path, &pub, true, err);
+    free(scratch);
+    return rc != 0 ? -1 : note_publication(st, err);
 }
 
 /* Advance the snapshot by one chunk; when every row is read and acknowledged, record
@@ -1794,7 +1910,8 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
         return snapshot_step(st, err);
     if (!st->streaming)
         return 0;
-    if (join_new_tables(st, err) != 0 || resnap_step(st, err) != 0)
+    if (join_new_tables(st, err) != 0 || guard_publication(st, err) != 0 ||
+        resnap_step(st, err) != 0)
         return -1;
     bool reading = w2k_stream_wants_read(st), heard = false;
     for (int n = 0; n < BATCH_FRAMES && w2k_stream_wants_read(st); n++) {

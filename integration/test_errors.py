@@ -388,6 +388,43 @@ def test_publication_altered_while_streaming(wal2kafka_bin, db, kafka, tmp_path,
         conn.cleanup()
 
 
+def test_publication_altered_while_stopped(wal2kafka_bin, db, kafka, tmp_path, topic_prefix):
+    """The publication changed while wal2kafka was down: a table removed, changed, added
+    back. Its list of tables is the configured one again, but PostgreSQL did not send the
+    changes made in between and never will. The next start must notice it (the
+    membership is not the one wal2kafka set), say so, restore the publication and read
+    the table again, so its topic ends with the table's rows as they are."""
+    create_versioned_tables(db, ["qa", "qb"], 5)
+    conn = Connector(wal2kafka_bin, db, kafka, ["public.qa", "public.qb"], topic_prefix,
+                     workdir=tmp_path)
+    try:
+        conn.start().wait_streaming()
+        conn.wait_caught_up()
+        assert conn.stop() == 0
+        db.execute(f'ALTER PUBLICATION "{conn.publication}" DROP TABLE qb')
+        for _ in range(3):
+            db.execute("UPDATE qb SET version = version + 1")
+        db.execute(f'ALTER PUBLICATION "{conn.publication}" ADD TABLE qb')
+        db.execute("UPDATE qa SET version = version + 1")
+        conn.start().wait_streaming()
+        line = conn.wait_log(r".*publication \S+ was changed by someone else.*").group(0)
+        assert conn.publication in line and "public.qb" in line and "public.qa" not in line, line
+        conn.wait_log(r"re-snapshot of a table done: 5 row")
+        conn.wait_caught_up()
+        dec = Decoder(kafka, topic_prefix)
+        for table in ("qa", "qb"):
+            latest = {r.key["id"]: r.value["after"]["version"]
+                      for r in consume(kafka, dec, conn.topic(table), to_end=True)}
+            assert latest == final_versions(db, table), table
+        assert conn.stop() == 0
+        # the restored publication is wal2kafka's again: the next start changes nothing
+        conn.start().wait_streaming()
+        assert "changed by someone else" not in conn.log(current=True)
+        assert conn.stop() == 0
+    finally:
+        conn.cleanup()
+
+
 def test_table_without_key_default_identity(wal2kafka_bin, db, kafka, tmp_path, topic_prefix):
     """No primary key and REPLICA IDENTITY DEFAULT: once published, PostgreSQL refuses the
     table's UPDATEs and DELETEs, and its changes carry no key. wal2kafka must say so at
