@@ -292,6 +292,22 @@ static int create_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind, 
 {
     char errstr[512], num[32];
     const w2k_config_t *cfg = s->cfg;
+    /* With no broker answering, librdkafka (2.0) waits for the controller by retrying
+     * the connection without any backoff, some 30 000 times a second, until the request
+     * times out after 30 s: find out first, and fail at once (the stream retries, and
+     * starts again as soon as a broker answers). */
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t down = rd_kafka_metadata(s->rk, 0, NULL, &md, 1000);
+    if (down) {
+        w2k_err_set(err, W2K_EXIT_KAFKA,
+                    "creating topic: no broker at %s answers (%s), so topic %s cannot be "
+                    "created now",
+                    cfg->kafka_bootstrap, rd_kafka_err2str(down), name);
+        w2k_err_hint(err, "check that the brokers are up and reachable from this host");
+        err->retryable = true;
+        return -1;
+    }
+    rd_kafka_metadata_destroy(md);
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(
         name, cfg->topic_partitions, cfg->topic_replication_factor, errstr, sizeof errstr);
     if (!nt) {

@@ -275,7 +275,7 @@ def test_delivery_that_fails_restarts_from_the_slot(rig, wal2kafka_bin, tmp_path
 
 def test_broker_down_before_a_tables_first_row(rig, wal2kafka_bin, tmp_path, request):
     """The broker goes away before the first row of a table, whose topic wal2kafka creates
-    only then: creating the topic fails (after 30 s); the stream restarts. Nothing may be
+    only then: creating the topic fails; the stream restarts. Nothing may be
     confirmed past the rows that never reached Kafka, and once the broker is back every
     row arrives."""
     dbname = database_name(request.node.name)
