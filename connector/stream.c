@@ -170,7 +170,11 @@ static int64_t mono_ms(void)
 static void on_ack(void *arg, uint64_t seq, const w2k_err_t *failure)
 {
     w2k_stream_t *st = arg;
-    w2k_lsntrack_ack(st->lt, seq, failure == NULL);
+    /* A message an earlier start produced (still queued in the producer when that
+     * start failed) may time out only after the stream started again: its changes
+     * are read from the slot again, so its failure is not this start's. */
+    if (!w2k_lsntrack_ack(st->lt, seq, failure == NULL))
+        return;
     if (failure && !st->failed) {
         st->failed = true;
         st->failure = *failure;
