@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "log.h"
 #include "pgconn.h"
+#include "resnap.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -219,67 +220,100 @@ static int blame_table(PGconn *c, const char *config_path, const w2k_stream_cfg_
     return 0;
 }
 
-/* One publication's definition: its tables (the FOR TABLE list, "" for none), what it
- * publishes, the tag naming both, and what the server has. */
-typedef struct pubdef_s {
-    w2k_buf_t def; /* "FOR TABLE a, b (x, y) WHERE (...)" */
-    int ntables;
-    w2k_buf_t publish; /* "publish = '...'" */
-    w2k_buf_t tag;     /* the comment wal2kafka gives it (see tag_t) */
-    bool exists;
-    bool same;    /* exists with this tag */
-    bool pending; /* exists, created while the slot held older changes */
-    w2k_lsn_t pending_lsn;
-} pubdef_t;
-
-/* wal2kafka tags its publications with a comment:
- *   wal2kafka:<hash>[ <oid>:<key>]...[ for <publication>]
- *   wal2kafka:pending[ <LSN>] for <publication>
- * <hash> is that of the definition (the tables' clauses and what it publishes), so a
- * changed configuration is seen. Each " <oid>:<key>" notes the OID of one of its tables
- * under the key (name_key) of the name the table's configuration entry gives it, so a
- * table renamed since is still found by that name (w2k_catalog_renamed_table).
- * " for <publication>" names the stream's publication in the publications of its other
- * sets of operations. A pending publication (new_publications_usable) carries a WAL
- * position after its creation once it is known. Older releases wrote the first form
- * without notes, or without " for " (one publication per stream): both read the same. */
+/* wal2kafka tags its publications with a comment (see catalog.h for the forms it
+ * reads). Only digits, hex, ':' and ',' follow the hash up to " for ": the first
+ * " for " is the owner's. */
 #define TAG         "wal2kafka:"
 #define PENDING_TAG TAG "pending "
 
-typedef struct tag_s {
-    const char *owner;     /* NULL: not wal2kafka's; "": a stream's own publication; else
-                              the stream's publication it was made for */
-    bool pending;          /* created while the slot held older changes */
-    w2k_lsn_t pending_lsn; /* UINT64_MAX when not known */
-    const char *notes;     /* the " <oid>:<key>" notes, notes_len bytes */
-    size_t notes_len;
-} tag_t;
-
-/* The parts of a publication's comment (pointing into it). */
-static tag_t parse_tag(const char *comment)
+/* Whether the n bytes at s are 1-10 decimal digits (an OID) or 16 hex digits (a key):
+ * returns 'o', 'k', or 0 for neither. */
+static int field_kind(const char *s, size_t n)
 {
-    tag_t t = {NULL, false, UINT64_MAX, "", 0};
+    size_t digits = 0, hex = 0;
+    for (size_t i = 0; i < n; i++) {
+        digits += s[i] >= '0' && s[i] <= '9';
+        hex += (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+    }
+    if (n == 16 && hex == n)
+        return 'k';
+    return n >= 1 && n <= 10 && digits == n ? 'o' : 0;
+}
+
+/* One note, the n bytes at s: "<oid>:<membership>:<key>", or the older "<oid>:<key>"
+ * and "<oid>:<membership>". Returns false when it is none of them. */
+static bool parse_note(const char *s, size_t n, w2k_pubnote_t *out)
+{
+    const char *end = s + n;
+    memset(out, 0, sizeof *out);
+    for (int field = 0; field < 3; field++) {
+        const char *colon = memchr(s, ':', (size_t)(end - s));
+        int kind = field_kind(s, colon ? (size_t)(colon - s) : (size_t)(end - s));
+        unsigned long long v = kind ? strtoull(s, NULL, kind == 'k' ? 16 : 10) : 0;
+        if (kind == 'o' && field == 0 && v && v <= UINT32_MAX) {
+            out->relid = (uint32_t)v;
+        } else if (kind == 'o' && field == 1 && v <= UINT32_MAX) {
+            out->member = (uint32_t)v;
+        } else if (kind == 'k' && field > 0 && !out->has_key) {
+            out->key = v;
+            out->has_key = true;
+        } else {
+            return false;
+        }
+        if (!colon)
+            return true;
+        s = colon + 1;
+    }
+    return false; /* a fourth field */
+}
+
+bool w2k_catalog_tag_note(const w2k_pubtag_t *t, size_t *pos, w2k_pubnote_t *note)
+{
+    const char *p = t->notes + *pos, *end = t->notes + t->notes_len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == ','))
+            p++;
+        const char *tok = p;
+        while (p < end && *p != ' ' && *p != ',')
+            p++;
+        if (p > tok && parse_note(tok, (size_t)(p - tok), note)) {
+            *pos = (size_t)(p - t->notes);
+            return true;
+        }
+    }
+    *pos = t->notes_len;
+    return false;
+}
+
+void w2k_catalog_parse_tag(const char *comment, w2k_pubtag_t *t)
+{
+    memset(t, 0, sizeof *t);
+    t->pending_lsn = UINT64_MAX;
+    t->notes = "";
     if (strncmp(comment, TAG, strlen(TAG)) != 0)
-        return t;
-    /* notes hold only digits, ':' and hex: the first " for " is the owner's */
+        return;
     const char *owner = strstr(comment, " for ");
-    t.owner = owner ? owner + 5 : "";
+    t->owner = owner ? owner + 5 : "";
     if (strncmp(comment, PENDING_TAG, strlen(PENDING_TAG)) == 0) {
         char tok[32];
         w2k_lsn_t lsn;
-        t.pending = true;
+        t->pending = true;
         snprintf(tok, sizeof tok, "%s", comment + strlen(PENDING_TAG));
         tok[strcspn(tok, " ")] = '\0';
         if (w2k_lsn_parse(tok, &lsn) == 0)
-            t.pending_lsn = lsn;
-        return t;
+            t->pending_lsn = lsn;
+        return;
     }
     const char *hash = comment + strlen(TAG);
-    if (strspn(hash, "0123456789abcdef") == 16 && (hash[16] == ' ' || hash[16] == '\0')) {
-        t.notes = hash + 16;
-        t.notes_len = owner && owner >= t.notes ? (size_t)(owner - t.notes) : strlen(t.notes);
-    }
-    return t;
+    if (field_kind(hash, strspn(hash, "0123456789abcdef")) != 'k' ||
+        (hash[16] != ' ' && hash[16] != '\0'))
+        return;
+    memcpy(t->hash, hash, 16);
+    t->notes = hash + 16;
+    t->notes_len = owner && owner >= t->notes ? (size_t)(owner - t->notes) : strlen(t->notes);
+    w2k_pubnote_t n;
+    for (size_t pos = 0; !t->members && w2k_catalog_tag_note(t, &pos, &n);)
+        t->members = n.member != 0;
 }
 
 /* The key under which a publication's comment notes the OID of a table configured as
@@ -291,24 +325,6 @@ static uint64_t name_key(const char *schema, const char *name)
     return fnv1a(full, n < (int)sizeof full ? (size_t)n : sizeof full - 1);
 }
 
-/* The OID t notes under key, into relid ("" when none). */
-static void tag_noted(const tag_t *t, uint64_t key, char relid[16])
-{
-    char want[24];
-    size_t wn = (size_t)snprintf(want, sizeof want, ":%016" PRIx64, key);
-    relid[0] = '\0';
-    const char *end = t->notes + t->notes_len;
-    for (const char *e = t->notes; e < end && !relid[0];) {
-        const char *tok = e + 1, *next = memchr(tok, ' ', (size_t)(end - tok));
-        if (!next)
-            next = end;
-        size_t n = strspn(tok, "0123456789");
-        if (n && n < 16 && (size_t)(next - tok) == n + wn && memcmp(tok + n, want, wn) == 0)
-            snprintf(relid, 16, "%.*s", (int)n, tok);
-        e = next;
-    }
-}
-
 /* Whether publication name (comment its comment) is one of the stream's whose
  * publications ps computes: wal2kafka made it for that stream (its own publication,
  * or one tagged for it), or, not made by wal2kafka (an administrator's), it is one of
@@ -316,7 +332,8 @@ static void tag_noted(const tag_t *t, uint64_t key, char relid[16])
 static bool of_stream(const w2k_pubset_t *ps, const char *name, const char *comment)
 {
     const char *base = ps->pub[0].name;
-    tag_t t = parse_tag(comment);
+    w2k_pubtag_t t;
+    w2k_catalog_parse_tag(comment, &t);
     if (t.owner)
         return strcmp(t.owner, strcmp(name, base) == 0 ? "" : base) == 0;
     for (int g = 0; g < ps->n; g++)
@@ -333,6 +350,202 @@ static PGresult *all_publications(PGconn *c, w2k_err_t *err)
                         "SELECT pubname, coalesce(obj_description(oid, 'pg_publication'), '') "
                         "FROM pg_publication ORDER BY pubname",
                         0, NULL);
+}
+
+/* One table of a publication as the server has it: its OID, and the OID of its
+ * membership (its pg_publication_rel row: a table removed and added again, or given
+ * another row filter or column list, gets a new one). */
+typedef struct member_s {
+    uint32_t relid, member;
+} member_t;
+
+/* A publication as the server has it. */
+typedef struct pubstate_s {
+    bool exists;
+    char *comment; /* "" for none */
+    unsigned ops;  /* W2K_OP_* it publishes */
+    member_t *m;   /* its tables */
+    int n;
+} pubstate_t;
+
+static void pubstate_free(pubstate_t *p)
+{
+    free(p->comment);
+    free(p->m);
+    memset(p, 0, sizeof *p);
+}
+
+/* The tables and membership OIDs of publication pub into p->m. Returns 0, or -1. */
+static int read_members(PGconn *c, const char *pub, pubstate_t *p, w2k_err_t *err)
+{
+    const char *params[1] = {pub};
+    PGresult *r = w2k_pg_query(c, err, "listing the publication's tables",
+                               "SELECT pr.prrelid, pr.oid FROM pg_publication_rel pr "
+                               "JOIN pg_publication p ON p.oid = pr.prpubid "
+                               "WHERE p.pubname = $1 ORDER BY pr.prrelid",
+                               1, params);
+    if (!r)
+        return -1;
+    free(p->m);
+    p->n = 0;
+    p->m = calloc((size_t)PQntuples(r) + 1, sizeof *p->m);
+    for (int i = 0; p->m && i < PQntuples(r); i++) {
+        p->m[p->n].relid = (uint32_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
+        p->m[p->n++].member = (uint32_t)strtoul(PQgetvalue(r, i, 1), NULL, 10);
+    }
+    PQclear(r);
+    if (p->m)
+        return 0;
+    w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    return -1;
+}
+
+/* Read publication pub into p (reset first): whether it exists, its comment,
+ * operations and tables. Returns 0, or -1 with err. */
+static int read_publication(PGconn *c, const char *pub, pubstate_t *p, w2k_err_t *err)
+{
+    const char *params[1] = {pub};
+    pubstate_free(p);
+    PGresult *r = w2k_pg_query(
+        c, err, "looking up the publication",
+        "SELECT coalesce(obj_description(p.oid, 'pg_publication'), ''), p.pubinsert, "
+        "p.pubupdate, p.pubdelete, coalesce((to_jsonb(p) ->> 'pubtruncate')::bool, true) "
+        "FROM pg_publication p WHERE p.pubname = $1",
+        1, params);
+    if (!r)
+        return -1;
+    p->exists = PQntuples(r) == 1;
+    p->comment = strdup(p->exists ? PQgetvalue(r, 0, 0) : "");
+    for (int i = 0; p->exists && i < 4; i++)
+        if (PQgetvalue(r, 0, 1 + i)[0] == 't')
+            p->ops |= 1u << i; /* the bits of W2K_OP_* in this order */
+    PQclear(r);
+    if (!p->comment) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    if (p->exists && read_members(c, pub, p, err) != 0) {
+        pubstate_free(p);
+        return -1;
+    }
+    return 0;
+}
+
+static const member_t *find_member(const pubstate_t *p, uint32_t relid)
+{
+    for (int i = 0; i < p->n; i++)
+        if (p->m[i].relid == relid)
+            return &p->m[i];
+    return NULL;
+}
+
+/* The note of tag t for table relid, or with relid 0 for the table configured under
+ * key, into n. Returns false when there is none. */
+static bool find_note(const w2k_pubtag_t *t, uint32_t relid, uint64_t key, w2k_pubnote_t *n)
+{
+    for (size_t pos = 0; w2k_catalog_tag_note(t, &pos, n);)
+        if (relid ? n->relid == relid : n->has_key && n->key == key)
+            return true;
+    return false;
+}
+
+/* A table to be published: its OID, the key of the name its configuration entry
+ * gives it (name_key), the publication of ps it goes to, and whether PostgreSQL did
+ * not send some of its changes (someone else changed its publication). */
+typedef struct pubtable_note_s {
+    uint32_t relid;
+    uint64_t key;
+    int g;
+    bool lost;
+} pubtable_note_t;
+
+/* One publication's definition: its tables (the FOR TABLE list, "" for none), what it
+ * publishes, the hash naming both, and what the server has. */
+typedef struct pubdef_s {
+    w2k_buf_t def; /* "FOR TABLE a, b (x, y) WHERE (...)" */
+    int ntables;
+    w2k_buf_t publish; /* "publish = '...'" */
+    w2k_buf_t tag;     /* "wal2kafka:<hash>": the comment starts with it */
+    pubstate_t now;    /* the publication as the server has it */
+    bool exists;
+    bool ours;     /* exists, tagged with this definition's hash */
+    bool complete; /* ours, publishing what it should, with exactly its tables */
+    bool same;     /* complete, and its comment notes their memberships: nothing to do */
+    bool pending;  /* exists, created while the slot held older changes */
+    w2k_lsn_t pending_lsn;
+    w2k_buf_t lost; /* what someone else changed, when its tables lost changes */
+} pubdef_t;
+
+/* The comment of publication g of ps (d its definition) for the tables of st (notes:
+ * one per table): the tag, a note per table, the owner. With now, each note carries
+ * the table's membership in it; without (for a statement to run by hand), the older
+ * "<oid>:<key>". */
+static void put_comment(w2k_buf_t *b, const pubdef_t *d, int g, const w2k_stream_cfg_t *st,
+                        const w2k_pubset_t *ps, const pubtable_note_t *notes, const pubstate_t *now)
+{
+    w2k_buf_puts(b, d->tag.data);
+    for (int i = 0; i < st->ntables; i++) {
+        if (notes[i].g != g)
+            continue;
+        const member_t *m = now ? find_member(now, notes[i].relid) : NULL;
+        if (now)
+            w2k_buf_printf(b, " %u:%u:%016" PRIx64, notes[i].relid, m ? m->member : 0,
+                           notes[i].key);
+        else
+            w2k_buf_printf(b, " %u:%016" PRIx64, notes[i].relid, notes[i].key);
+    }
+    if (g)
+        w2k_buf_printf(b, " for %s", ps->pub[0].name);
+}
+
+/* Whether publication g (d) holds exactly the tables of st that go to it. */
+static bool holds_tables(const pubdef_t *d, int g, const w2k_stream_cfg_t *st,
+                         const pubtable_note_t *notes)
+{
+    int want = 0;
+    for (int i = 0; i < st->ntables; i++) {
+        if (notes[i].g != g)
+            continue;
+        if (!find_member(&d->now, notes[i].relid))
+            return false;
+        want++;
+    }
+    return d->now.n == want;
+}
+
+/* While the stream was stopped or streamed, someone else may have changed publication g
+ * (d, tag had its comment): PostgreSQL looks a publication up as of each change, so it
+ * did not send the changes of a table while it was out of it, nor of operations it did
+ * not publish, and never will. The memberships the tag notes are the ones wal2kafka
+ * set: a table's that is not the one noted (removed, or removed and added again, or
+ * given another row filter or column list), a table of the definition missing when the
+ * tag notes no memberships (an older wal2kafka), or operations taken away mark its
+ * tables lost (notes) and say why in d->lost. */
+static void find_lost(pubdef_t *d, const w2k_pubtag_t *had, int g, const w2k_stream_cfg_t *st,
+                      const w2k_pubset_t *ps, pubtable_note_t *notes)
+{
+    bool ops_lost = d->ours && (ps->pub[g].publish & ~d->now.ops);
+    if (ops_lost) {
+        w2k_buf_puts(&d->lost, "it stopped publishing some operations (");
+        put_publish(&d->lost, d->now.ops);
+        w2k_buf_puts(&d->lost, ")");
+    }
+    for (int i = 0; i < st->ntables; i++) {
+        if (notes[i].g != g)
+            continue;
+        const member_t *m = find_member(&d->now, notes[i].relid);
+        w2k_pubnote_t note;
+        uint32_t was = find_note(had, notes[i].relid, 0, &note) ? note.member : 0;
+        const char *what = NULL;
+        if (!m && (was || (d->ours && !had->members)))
+            what = "was removed from it";
+        else if (m && was && m->member != was)
+            what = "was removed and added again, or got another row filter or column list";
+        if (what)
+            w2k_buf_printf(&d->lost, "%stable %s.%s %s", d->lost.len ? "; " : "",
+                           st->tables[i].schema, st->tables[i].name, what);
+        notes[i].lost = what || ops_lost;
+    }
 }
 
 /* True when publication pub holds exactly the tables of st in publication g of ps. */
@@ -471,18 +684,14 @@ static int add_retired(PGconn *c, w2k_pubset_t *ps, w2k_err_t *err)
             known |= strcmp(ps->pub[g].name, name) == 0;
         if (known)
             continue;
-        const char *params[1] = {name};
-        PGresult *r = w2k_pg_query(c, err, "looking up the publication",
-                                   "SELECT coalesce(obj_description(oid, 'pg_publication'), '') "
-                                   "FROM pg_publication WHERE pubname = $1",
-                                   1, params);
-        if (!r)
+        pubstate_t p = {0};
+        if (read_publication(c, name, &p, err) != 0)
             return -1;
-        const char *comment = PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "";
-        tag_t tag = parse_tag(comment);
-        bool ours = tag.owner && of_stream(ps, name, comment);
+        w2k_pubtag_t tag;
+        w2k_catalog_parse_tag(p.comment, &tag);
+        bool ours = tag.owner && of_stream(ps, name, p.comment);
         bool pending = ours && tag.pending;
-        PQclear(r);
+        pubstate_free(&p);
         if (pending) {
             char *q = PQescapeIdentifier(c, name, strlen(name));
             char sql[128];
@@ -504,6 +713,61 @@ static int add_retired(PGconn *c, w2k_pubset_t *ps, w2k_err_t *err)
     return 0;
 }
 
+/* Append the statement that gives publication pub the comment comment. */
+static void put_comment_sql(w2k_buf_t *b, PGconn *c, const char *pub, const char *comment)
+{
+    char *qpub = PQescapeIdentifier(c, pub, strlen(pub));
+    char *qcomment = PQescapeLiteral(c, comment, strlen(comment));
+    w2k_buf_printf(b, "COMMENT ON PUBLICATION %s IS %s; ", qpub, qcomment ? qcomment : "NULL");
+    PQfreemem(qpub);
+    PQfreemem(qcomment);
+}
+
+/* In the transaction that restores them, the publications of ps that change (defs)
+ * get their comments with the memberships they now have, and a re-read is requested
+ * for each table of st (notes) that lost changes: a snapshot request marked
+ * W2K_SNAPSHOT_REPAIR in the WAL, so the stream meets it right where its table is
+ * published again, and again after any restart until the table has been read (it
+ * confirms nothing past it until then). Returns 0, or -1 with err. */
+static int retag_and_request(PGconn *c, const w2k_stream_cfg_t *st, const w2k_pubset_t *ps,
+                             pubdef_t *defs, const pubtable_note_t *notes, const char *what,
+                             w2k_err_t *err)
+{
+    w2k_buf_t sql = W2K_BUF_INIT, comment = W2K_BUF_INIT;
+    int rc = 0;
+    for (int g = 0; g < ps->n && rc == 0; g++) {
+        if (defs[g].same)
+            continue;
+        rc = read_members(c, ps->pub[g].name, &defs[g].now, err);
+        if (rc == 0) {
+            w2k_buf_reset(&comment);
+            put_comment(&comment, &defs[g], g, st, ps, notes, &defs[g].now);
+            put_comment_sql(&sql, c, ps->pub[g].name, comment.data);
+        }
+    }
+    if (rc == 0 && sql.oom) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = exec_ok(c, sql.data, err, what);
+    for (int i = 0; i < st->ntables && rc == 0; i++) {
+        if (!notes[i].lost || defs[notes[i].g].same)
+            continue;
+        char content[400];
+        snprintf(content, sizeof content, "%s\x1f%s\x1f%s\x1f" W2K_SNAPSHOT_REPAIR, st->name,
+                 st->tables[i].schema, st->tables[i].name);
+        const char *p[2] = {W2K_SNAPSHOT_REQUEST_PREFIX, content};
+        PGresult *m = w2k_pg_query(c, err, "cannot request a re-read of a table",
+                                   "SELECT pg_logical_emit_message(true, $1, $2)", 2, p);
+        rc = m ? 0 : -1;
+        PQclear(m);
+    }
+    w2k_buf_free(&sql);
+    w2k_buf_free(&comment);
+    return rc;
+}
+
 int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
                                    const w2k_stream_cfg_t *cfg_st,
                                    const w2k_pubtable_t *const *configured, w2k_pubset_t *ps,
@@ -513,12 +777,10 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
      * goes on without tables dropped since (their end was announced). */
     w2k_stream_cfg_t present = *cfg_st, *st = &present;
     w2k_table_cfg_t *tables = calloc((size_t)cfg_st->ntables + 1, sizeof *tables);
-    /* per table: " <oid>:<key>", its OID under the name its configuration entry gives
-     * it, noted in its publication's comment (see tag_t) */
-    char(*notes)[32] = calloc((size_t)cfg_st->ntables + 1, sizeof *notes);
+    pubtable_note_t *notes = calloc((size_t)cfg_st->ntables + 1, sizeof *notes);
     pubdef_t defs[W2K_MAX_PUBLICATIONS];
     memset(defs, 0, sizeof defs);
-    w2k_buf_t sql = W2K_BUF_INIT;
+    w2k_buf_t sql = W2K_BUF_INIT, comment = W2K_BUF_INIT;
     present.tables = tables;
     present.ntables = 0;
     int rc = -1;
@@ -547,9 +809,12 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
         int found = PQntuples(r) == 1;
         char kind = found ? PQgetvalue(r, 0, 0)[0] : 0;
         if (found) {
+            /* noted under the name its configuration entry gives it (see catalog.h) */
             const w2k_pubtable_t *as = configured ? configured[i] : NULL;
-            snprintf(notes[present.ntables], sizeof *notes, " %s:%016" PRIx64, PQgetvalue(r, 0, 1),
-                     as ? name_key(as->schema, as->name) : name_key(t->schema, t->name));
+            notes[present.ntables].relid = (uint32_t)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
+            notes[present.ntables].key =
+                as ? name_key(as->schema, as->name) : name_key(t->schema, t->name);
+            notes[present.ntables].g = w2k_catalog_pubset_of(ps, t->ops);
         }
         PQclear(r);
         if (!found && resuming) {
@@ -581,7 +846,7 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
         pubdef_t *d = &defs[g];
         w2k_buf_puts(&d->def, "FOR TABLE ");
         for (int i = 0; i < st->ntables; i++) {
-            if (w2k_catalog_pubset_of(ps, st->tables[i].ops) != g)
+            if (notes[i].g != g)
                 continue;
             if (d->ntables++)
                 w2k_buf_puts(&d->def, ", ");
@@ -590,42 +855,37 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
         put_publish(&d->publish, ps->pub[g].publish);
         uint64_t h = fnv1a(d->def.data, d->def.len) ^ fnv1a(d->publish.data, d->publish.len);
         w2k_buf_printf(&d->tag, TAG "%016" PRIx64, h);
-        for (int i = 0; i < st->ntables; i++)
-            if (w2k_catalog_pubset_of(ps, st->tables[i].ops) == g)
-                w2k_buf_puts(&d->tag, notes[i]);
-        if (g)
-            w2k_buf_printf(&d->tag, " for %s", ps->pub[0].name);
-        const char *params[1] = {ps->pub[g].name};
-        PGresult *r = w2k_pg_query(c, err, "looking up the publication",
-                                   "SELECT coalesce(obj_description(oid, 'pg_publication'), '') "
-                                   "FROM pg_publication WHERE pubname = $1",
-                                   1, params);
-        if (!r)
+        if (read_publication(c, ps->pub[g].name, &d->now, err) != 0)
             goto out;
-        d->exists = PQntuples(r) == 1;
+        d->exists = d->now.exists;
         if (d->exists) {
-            const char *comment = PQgetvalue(r, 0, 0);
-            tag_t tag = parse_tag(comment);
-            if (!of_stream(ps, ps->pub[g].name, comment)) {
-                /* wal2kafka made it (tag.owner is set) for another stream */
+            w2k_pubtag_t had;
+            w2k_catalog_parse_tag(d->now.comment, &had);
+            if (!of_stream(ps, ps->pub[g].name, d->now.comment)) {
+                /* wal2kafka made it (had.owner is set) for another stream */
                 w2k_err_set(err, W2K_EXIT_POSTGRES,
                             "stream %s needs publication %s, but wal2kafka made it for %s",
                             st->name, ps->pub[g].name,
-                            tag.owner[0] ? tag.owner
+                            had.owner[0] ? had.owner
                                          : "another stream (it is that stream's publication)");
                 w2k_err_hint(err,
                              "give stream %s a publication name of its own (publication = "
                              "\"...\" in its settings): publications for tables with other "
                              "operations are named <publication>_<operations>",
                              st->name);
-                PQclear(r);
                 goto out;
             }
-            d->same = strcmp(comment, d->tag.data) == 0;
-            d->pending = tag.pending;
-            d->pending_lsn = tag.pending_lsn;
+            d->pending = had.pending;
+            d->pending_lsn = had.pending_lsn;
+            d->ours = strcmp(had.hash, d->tag.data + strlen(TAG)) == 0;
+            d->complete =
+                d->ours && d->now.ops == ps->pub[g].publish && holds_tables(d, g, st, notes);
+            if (resuming)
+                find_lost(d, &had, g, st, ps, notes);
+            w2k_buf_reset(&comment);
+            put_comment(&comment, d, g, st, ps, notes, &d->now);
+            d->same = d->complete && !d->lost.len && strcmp(comment.data, d->now.comment) == 0;
         }
-        PQclear(r);
         all_same &= d->same;
         missing |= g > 0 && (!d->exists || d->pending);
     }
@@ -658,15 +918,44 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
                          "configuration's changes take effect when wal2kafka starts again after "
                          "the stream has caught up",
                          st->name, names, st->slot, why, ps->names);
-            rc = 0;
-            goto out;
+            /* Meanwhile only publications whose definition did not change are restored
+             * (someone else changed them, see find_lost); the others stay as they are. */
+            bool restore = false;
+            for (int g = 0; g < ps->n; g++) {
+                defs[g].same |= !defs[g].ours;
+                restore |= !defs[g].same;
+            }
+            if (!restore) {
+                rc = 0;
+                goto out;
+            }
         }
+    }
+
+    /* Only comments to bring up to date (tags of an older wal2kafka, or of an
+     * administrator who ran the statement of a hint): only the owner may, and the
+     * publications are right as they are, so a refusal changes nothing. */
+    bool retag_only = true;
+    for (int g = 0; g < ps->n; g++)
+        retag_only &= defs[g].same || (defs[g].complete && !defs[g].lost.len);
+    if (retag_only) {
+        for (int g = 0; g < ps->n; g++) {
+            if (defs[g].same)
+                continue;
+            w2k_buf_reset(&comment);
+            w2k_buf_reset(&sql);
+            put_comment(&comment, &defs[g], g, st, ps, notes, &defs[g].now);
+            put_comment_sql(&sql, c, ps->pub[g].name, comment.data);
+            PQclear(PQexec(c, sql.data));
+        }
+        rc = 0;
+        goto out;
     }
 
     for (int g = 0; g < ps->n; g++) {
         pubdef_t *d = &defs[g];
-        if (d->same)
-            continue;
+        if (d->same || (d->complete && !d->lost.len))
+            continue; /* its comment is written below */
         char *qpub = PQescapeIdentifier(c, ps->pub[g].name, strlen(ps->pub[g].name));
         if (d->exists && d->ntables) {
             w2k_buf_printf(&sql, "ALTER PUBLICATION %s SET %s; ", qpub,
@@ -693,7 +982,6 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
         else
             w2k_buf_printf(&sql, "CREATE PUBLICATION %s %s WITH (%s); ", qpub,
                            d->ntables ? d->def.data : "", d->publish.data);
-        w2k_buf_printf(&sql, "COMMENT ON PUBLICATION %s IS '%s'; ", qpub, d->tag.data);
         PQfreemem(qpub);
     }
     if (exec_ok(c, "BEGIN", err, "starting a transaction") != 0)
@@ -708,7 +996,20 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
         w2k_pg_set_error(err, c, r, what);
         PQclear(r);
         PQclear(PQexec(c, "ROLLBACK"));
-        bool as_is = denied;
+        w2k_buf_t lost = W2K_BUF_INIT;
+        for (int g = 0; g < ps->n; g++) {
+            if (defs[g].same)
+                continue;
+            if (defs[g].lost.len)
+                w2k_buf_printf(&lost, "%spublication %s (%s)", lost.len ? "; " : "",
+                               ps->pub[g].name, defs[g].lost.data);
+            /* for an administrator to run: with the tags, so wal2kafka takes the
+             * publications for its own */
+            w2k_buf_reset(&comment);
+            put_comment(&comment, &defs[g], g, st, ps, notes, NULL);
+            put_comment_sql(&sql, c, ps->pub[g].name, comment.data);
+        }
+        bool as_is = denied && !lost.len;
         for (int g = 0; as_is && g < ps->n; g++)
             as_is = defs[g].exists && publication_has_tables(c, ps->pub[g].name, st, ps, g);
         if (as_is) {
@@ -719,24 +1020,46 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
                      st->name, ps->names);
             w2k_err_clear(err);
             rc = 0;
-            goto out;
-        }
-        if (denied)
+        } else if (denied && lost.len) {
+            w2k_err_hint(err,
+                         "%s: changed by someone else, so PostgreSQL did not send those tables' "
+                         "changes meanwhile. Have the tables' owner run the statement below, "
+                         "then re-read each table with wal2kafka snapshot --config %s --table "
+                         "SCHEMA.TABLE:\n%s",
+                         lost.data, config_path, sql.data);
+        } else if (denied) {
             w2k_err_hint(err,
                          "creating or altering a publication needs ownership of its tables: "
                          "have the table owner run the statement below once, then wal2kafka "
                          "uses the publication as it finds it:\n%s",
                          sql.data);
-        w2k_err_t blamed = *err;
-        if (!denied && blame_table(c, config_path, st, &blamed))
-            *err = blamed;
+        } else {
+            w2k_err_t blamed = *err;
+            if (blame_table(c, config_path, st, &blamed))
+                *err = blamed;
+        }
+        w2k_buf_free(&lost);
         goto out;
     }
     PQclear(r);
+    if (retag_and_request(c, st, ps, defs, notes, what, err) != 0) {
+        PQclear(PQexec(c, "ROLLBACK"));
+        goto out;
+    }
     if (exec_ok(c, "COMMIT", err, what) != 0)
         goto out;
-    for (int g = 0; g < ps->n; g++)
-        if (!defs[g].same) {
+    for (int g = 0; g < ps->n; g++) {
+        if (defs[g].same)
+            continue;
+        if (defs[g].lost.len)
+            w2k_warn("stream %s: publication %s was changed by someone else: %s. PostgreSQL did "
+                     "not send those tables' changes while it was, and cannot send them again: "
+                     "restored the publication, and the tables are read again while streaming "
+                     "goes on (each row once, as an 'r' event with its current values; changes "
+                     "in between are not in the topics one by one, and a row deleted in between "
+                     "stays there until it is deleted again)",
+                     st->name, ps->pub[g].name, defs[g].lost.data);
+        if (!defs[g].complete || defs[g].lost.len) {
             w2k_buf_t p = W2K_BUF_INIT;
             put_publish(&p, ps->pub[g].publish);
             w2k_info("%s publication %s for stream %s: %d table(s), %s",
@@ -744,6 +1067,7 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
                      defs[g].ntables, p.data);
             w2k_buf_free(&p);
         }
+    }
     rc = 0;
 out:
     ps->in_use |= rc == 0;
@@ -751,11 +1075,41 @@ out:
         w2k_buf_free(&defs[g].def);
         w2k_buf_free(&defs[g].publish);
         w2k_buf_free(&defs[g].tag);
+        w2k_buf_free(&defs[g].lost);
+        pubstate_free(&defs[g].now);
     }
     w2k_buf_free(&sql);
+    w2k_buf_free(&comment);
     free(notes);
     free(tables);
     return rc;
+}
+
+int w2k_catalog_publication_signature(PGconn *c, const w2k_pubset_t *ps, int timeout_ms, char **out,
+                                      w2k_err_t *err)
+{
+    const char *params[1] = {ps->names};
+    int want = ps->names[0] ? 1 : 0;
+    for (const char *p = ps->names; *p; p++)
+        want += *p == ',';
+    *out = NULL;
+    PGresult *r = w2k_pg_query_within(
+        c, timeout_ms, err, "checking the publications",
+        "SELECT count(*), coalesce(string_agg(concat_ws(' ', p.pubname, p.pubinsert, "
+        "p.pubupdate, p.pubdelete, to_jsonb(p) -> 'pubtruncate', (SELECT "
+        "string_agg(pr.prrelid || ':' || pr.oid, ',' ORDER BY pr.prrelid) FROM "
+        "pg_publication_rel pr WHERE pr.prpubid = p.oid)), ';' ORDER BY p.pubname), '') "
+        "FROM pg_publication p WHERE p.pubname = ANY (string_to_array($1, ','))",
+        1, params);
+    if (!r)
+        return -1;
+    if (atoi(PQgetvalue(r, 0, 0)) == want && !(*out = strdup(PQgetvalue(r, 0, 1)))) {
+        PQclear(r);
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    PQclear(r);
+    return 0;
 }
 
 int w2k_catalog_stream_publications(PGconn *c, const w2k_pubset_t *ps, w2k_buf_t *names,
@@ -800,12 +1154,14 @@ int w2k_catalog_renamed_table(PGconn *c, const w2k_pubset_t *ps, const char *sch
         const char *pub = PQgetvalue(pubs, i, 0), *comment = PQgetvalue(pubs, i, 1);
         if (!of_stream(ps, pub, comment))
             continue;
-        tag_t tag = parse_tag(comment);
-        char relid[16];
-        tag_noted(&tag, key, relid);
-        if (!relid[0])
+        w2k_pubtag_t tag;
+        w2k_pubnote_t note;
+        w2k_catalog_parse_tag(comment, &tag);
+        if (!find_note(&tag, 0, key, &note))
             continue;
         /* the table noted under that name, if it is still in that publication */
+        char relid[16];
+        snprintf(relid, sizeof relid, "%u", note.relid);
         const char *q[2] = {relid, pub};
         r = w2k_pg_query(c, err, "looking up a renamed table",
                          "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON "
@@ -819,7 +1175,7 @@ int w2k_catalog_renamed_table(PGconn *c, const w2k_pubset_t *ps, const char *sch
         }
         if (PQntuples(r) == 1) {
             found = 1;
-            out->relid = (uint32_t)strtoul(relid, NULL, 10);
+            out->relid = note.relid;
             snprintf(out->schema, sizeof out->schema, "%s", PQgetvalue(r, 0, 0));
             snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 1));
         }

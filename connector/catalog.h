@@ -131,6 +131,48 @@ typedef struct w2k_pubtable_s {
     char name[64];
 } w2k_pubtable_t;
 
+/* wal2kafka tags each publication it makes with a comment:
+ *   wal2kafka:<hash>[ <oid>:<membership>:<key>]...[ for <publication>]
+ *   wal2kafka:pending[ <LSN>] for <publication>
+ * <hash> is that of the definition (the tables' clauses and what it publishes), so a
+ * changed configuration is seen. Each note names one of its tables: <oid> the table's
+ * OID; <membership> the OID of the table's pg_publication_rel row as wal2kafka left it
+ * (a table removed and added again, or given another row filter or column list, gets
+ * a new one: someone else changed the publication, and PostgreSQL did not send some of
+ * the table's changes); <key> (16 hex digits) a hash of the name the table's
+ * configuration entry gives it, so a table renamed since is still found by that name
+ * (w2k_catalog_renamed_table). " for <publication>" names the stream's publication in
+ * the publications of its other sets of operations. A pending publication carries a
+ * WAL position after its creation once it is known. Older releases wrote the first form
+ * without notes, with notes "<oid>:<key>", or with "<oid>:<membership>" notes
+ * separated by commas (one publication per stream, no " for "): all read the same,
+ * each note with what it gives. */
+typedef struct w2k_pubtag_s {
+    const char *owner;     /* NULL: not wal2kafka's; "": a stream's own publication; else
+                              the stream's publication it was made for */
+    bool pending;          /* created while the slot held older changes */
+    w2k_lsn_t pending_lsn; /* UINT64_MAX when not known */
+    char hash[17];         /* the definition's hash, "" when there is none */
+    const char *notes;     /* the notes, notes_len bytes, for w2k_catalog_tag_note */
+    size_t notes_len;
+    bool members; /* the notes give memberships */
+} w2k_pubtag_t;
+
+/* One table a tag notes. */
+typedef struct w2k_pubnote_s {
+    uint32_t relid;  /* the table's OID */
+    uint32_t member; /* the OID of its pg_publication_rel row, 0 when not noted */
+    uint64_t key;    /* the key of its configured name, when has_key */
+    bool has_key;
+} w2k_pubnote_t;
+
+/* Parse a publication's comment into t, which points into comment. */
+void w2k_catalog_parse_tag(const char *comment, w2k_pubtag_t *t);
+
+/* The note of t at *pos (0 for the first) into note, *pos moved past it. Returns false
+ * when there is none left. */
+bool w2k_catalog_tag_note(const w2k_pubtag_t *t, size_t *pos, w2k_pubnote_t *note);
+
 /* Make the stream's publications (ps) carry exactly the configured tables (with column
  * lists, row filters and operations; st->tables as they are to be published, each in
  * the publication of its operations): create them when missing, alter them when the
@@ -143,14 +185,30 @@ typedef struct w2k_pubtable_s {
  * ps->names lists the publications to stream with; once set it stays (ps->in_use: a
  * replication session uses them), and later calls (tables joining) change nothing
  * while a publication is pending or missing.
- * Each publication's comment notes the OID of each of its tables under the name the
- * table's configuration entry names it by, for w2k_catalog_renamed_table: configured
- * (NULL, or one entry per table of st, each NULL or a name) gives that name when it is
- * not the table's own (the table was renamed). Returns 0, or -1 with err naming the
- * table or config line at fault. */
+ * Each publication's comment (w2k_pubtag_t) notes each of its tables: its OID, its
+ * membership, and the name the table's configuration entry names it by, for
+ * w2k_catalog_renamed_table: configured (NULL, or one entry per table of st, each NULL
+ * or a name) gives that name when it is not the table's own (the table was renamed).
+ * Returns 0, or -1 with err naming the table or config line at fault.
+ * When resuming, a publication someone else changed is restored: a table whose
+ * membership is not the one its tag notes (removed, or removed and added again, or
+ * given another row filter or column list), a table of an unchanged definition
+ * missing when the tag notes no memberships, or operations taken away (then every
+ * table of that publication) lost changes PostgreSQL will never send. In the
+ * transaction that restores the publication, a re-read of each such table is requested
+ * (a snapshot request marked W2K_SNAPSHOT_REPAIR in the WAL), with a warning. While a
+ * publication is pending or missing, only those whose definition did not change are
+ * restored. */
 int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
                                    const w2k_pubtable_t *const *configured, w2k_pubset_t *ps,
                                    bool resuming, w2k_err_t *err);
+
+/* A short text that changes whenever the operations or the memberships of a
+ * publication in use (ps->names) change, into *out (malloc'd; NULL when one of them
+ * does not exist). Waits at most timeout_ms (0 = no limit) for the answer. Returns 0,
+ * or -1 with err. */
+int w2k_catalog_publication_signature(PGconn *c, const w2k_pubset_t *ps, int timeout_ms, char **out,
+                                      w2k_err_t *err);
 
 /* The stream's publications as the server has them, comma-separated into names (reset
  * first): those of ps, and those wal2kafka made for the stream before (for sets of

@@ -534,7 +534,7 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
     static const char *const retry_known[] = {"initial_backoff_ms", "max_backoff_ms",
                                               "max_attempts",       "max_duration_s",
                                               "on_stream_failure",  NULL};
-    static const char *const pg_known[] = {"conninfo", "password_file", NULL};
+    static const char *const pg_known[] = {"conninfo", "password_file", "receive_timeout_ms", NULL};
     static const char *const delivery_known[] = {"max_in_flight",
                                                  "status_interval_ms",
                                                  "shutdown_timeout_ms",
@@ -553,8 +553,14 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
                     "missing group \"postgresql\"");
     if (check_known(c, pg, "postgresql", pg_known) != 0 ||
         get_string(c, pg, "conninfo", NULL, true, &cfg->pg_conninfo) != 0 ||
-        get_string(c, pg, "password_file", NULL, false, &cfg->pg_password_file) != 0)
+        get_string(c, pg, "password_file", NULL, false, &cfg->pg_password_file) != 0 ||
+        get_int(c, pg, "receive_timeout_ms", 60000, 0, 3600000, &cfg->pg_receive_timeout_ms) != 0)
         return -1;
+    if (cfg->pg_receive_timeout_ms > 0 && cfg->pg_receive_timeout_ms < 1000)
+        return fail(c, config_setting_get_member(pg, "receive_timeout_ms"),
+                    "use at least 1000 (the server answers a ping within a round trip), or 0 to "
+                    "wait forever",
+                    "receive_timeout_ms is too short");
     if (conninfo_has_password(cfg->pg_conninfo))
         return fail(c, config_setting_get_member(pg, "conninfo"),
                     "remove the password from conninfo; put it in PGPASSWORD, in ~/.pgpass, or "

@@ -65,8 +65,9 @@ typedef struct w2k_stream_cfg_s {
 typedef struct w2k_config_s {
     char *path;
 
-    char *pg_conninfo;      /* libpq conninfo string or URI, without a password */
-    char *pg_password_file; /* file whose first line is the password, or NULL */
+    char *pg_conninfo;         /* libpq conninfo string or URI, without a password */
+    char *pg_password_file;    /* file whose first line is the password, or NULL */
+    int pg_receive_timeout_ms; /* silence after which a connection counts as dead; 0 = never */
 
     char *kafka_bootstrap;
     char **kafka_props; /* "name=value" librdkafka properties, passed through */

@@ -105,17 +105,18 @@ void w2k_lsntrack_abort(w2k_lsntrack_t *t, uint64_t seq)
     }
 }
 
-void w2k_lsntrack_ack(w2k_lsntrack_t *t, uint64_t seq, bool ok)
+bool w2k_lsntrack_ack(w2k_lsntrack_t *t, uint64_t seq, bool ok)
 {
     txn_t *x = lookup(t, seq);
     if (!x || x->outstanding == 0)
-        return;
+        return false;
     x->outstanding--;
     t->inflight--;
     if (!ok) {
         x->failed = true;
         t->failed = true;
     }
+    return true;
 }
 
 w2k_lsn_t w2k_lsntrack_confirmed(w2k_lsntrack_t *t)

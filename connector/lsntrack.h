@@ -31,8 +31,9 @@ void w2k_lsntrack_commit(w2k_lsntrack_t *t, uint64_t seq, w2k_lsn_t end_lsn, int
 /* Forget the open transaction seq without committing it (the stream is restarting). */
 void w2k_lsntrack_abort(w2k_lsntrack_t *t, uint64_t seq);
 /* The broker answered for one message of transaction seq: ok, or failed for good.
- * Answers for transactions dropped by w2k_lsntrack_reset() are ignored. */
-void w2k_lsntrack_ack(w2k_lsntrack_t *t, uint64_t seq, bool ok);
+ * Answers for transactions dropped by w2k_lsntrack_reset() are ignored. Returns
+ * whether the answer counted (false: it was for a dropped transaction). */
+bool w2k_lsntrack_ack(w2k_lsntrack_t *t, uint64_t seq, bool ok);
 
 /* Advance past every leading transaction that is committed and fully acknowledged,
  * and return the LSN that may be confirmed. Never goes backwards. */

@@ -159,6 +159,8 @@ typedef struct runner_s {
     int64_t up_since; /* when the current start succeeded */
     int64_t failing_since;
     int64_t retry_at;
+    int64_t probe_at;  /* after a Kafka failure: next look whether a broker answers */
+    bool kafka_absent; /* none did during this failure streak (since the last early retry) */
     w2k_err_t last;
 } runner_t;
 
@@ -189,13 +191,38 @@ static int stream_stopped(runner_t *r)
     return report(&e);
 }
 
+#define KAFKA_PROBE_MS 1000 /* how often a stream that failed on Kafka looks for it */
+
+/* A stream waiting to retry after a Kafka failure: once a broker that did not answer
+ * answers again, retry now, not at the end of a backoff that grew while Kafka was away
+ * (up to retry.max_backoff_ms). Asks for metadata at most once a second, waiting
+ * 200 ms at most. Once per absence: a stream that fails again while the brokers
+ * answer backs off as usual. Returns true when the stream should retry now. */
+static bool kafka_returned(runner_t *r, w2k_sink_t *sink, int64_t now)
+{
+    if (r->last.code != W2K_EXIT_KAFKA || now >= r->retry_at || now < r->probe_at)
+        return false;
+    r->probe_at = now + KAFKA_PROBE_MS;
+    w2k_err_t e;
+    if (w2k_sink_check_brokers(sink, 200, &e) != 0) {
+        r->kafka_absent = true;
+        return false;
+    }
+    bool back = r->kafka_absent;
+    r->kafka_absent = false;
+    if (back)
+        w2k_info("stream %s: Kafka answers again; starting now, not in %lld ms",
+                 w2k_stream_name(r->st), (long long)(r->retry_at - now));
+    return back;
+}
+
 /* A stream failed with err: schedule a retry, or give up. Returns true if it gave up. */
 static bool stream_failed(const w2k_config_t *cfg, runner_t *r, const w2k_err_t *err)
 {
-    int64_t now = mono_ms();
     r->last = *err;
     r->running = false;
-    w2k_stream_stop(r->st);
+    w2k_stream_stop(r->st); /* may wait (an exactly-once abort): the backoff starts after */
+    int64_t now = mono_ms();
     if (r->attempts == 0)
         r->failing_since = now;
     r->attempts++;
@@ -236,6 +263,7 @@ static bool stream_failed(const w2k_config_t *cfg, runner_t *r, const w2k_err_t 
         delay = cfg->retry_max_backoff_ms;
     delay = delay / 2 + rand() % (delay / 2 + 1); /* jitter: 50-100% */
     r->retry_at = now + delay;
+    r->probe_at = now + KAFKA_PROBE_MS;
     w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_RECONNECTING, err->msg);
     w2k_warn("stream %s: %s — retrying in %lld ms (attempt %d)", w2k_stream_name(r->st), err->msg,
              (long long)delay, r->attempts);
@@ -333,6 +361,8 @@ static int cmd_run(const w2k_config_t *cfg)
             if (x->dead || x->done)
                 continue;
             alive++;
+            if (!x->running && kafka_returned(x, sinks[i % nsinks], now))
+                x->retry_at = now;
             if (!x->running && now >= x->retry_at) {
                 if (x->attempts)
                     w2k_metrics_reconnect(w2k_stream_metrics(x->st));
@@ -349,8 +379,10 @@ static int cmd_run(const w2k_config_t *cfg)
             /* Only a minute of streaming without failure ends the failure streak: a
              * stream that fails again right after starting keeps backing off and
              * reaches the retry limit. */
-            if (x->running && x->attempts && now - x->up_since >= 60000)
+            if (x->running && x->attempts && now - x->up_since >= 60000) {
                 x->attempts = 0;
+                x->kafka_absent = false;
+            }
             if (!x->running) {
                 int64_t wait = x->retry_at - now;
                 if (wait < timeout)
@@ -436,6 +468,11 @@ static int cmd_run(const w2k_config_t *cfg)
         if (r[i].dead)
             rc = r[i].last.code ? r[i].last.code : W2K_EXIT_RUNTIME;
 out:
+    /* a stream being destroyed may still abort its Kafka transaction: the producer's
+     * wait callback must not reach streams destroyed before it */
+    for (int k = 0; k < nsinks; k++)
+        if (sinks[k])
+            w2k_sink_set_wait_cb(sinks[k], NULL, NULL);
     for (int i = 0; i < cfg->nstreams; i++) {
         if (r[i].st && !r[i].dead)
             w2k_metrics_state(w2k_stream_metrics(r[i].st), W2K_STREAM_STOPPED, "stopped");

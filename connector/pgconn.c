@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/time.h>
+#include <time.h>
 
 #define SESSION_OPTIONS                                                                            \
     "-c datestyle=ISO -c timezone=UTC -c intervalstyle=iso_8601 -c extra_float_digits=3 "          \
@@ -141,9 +143,12 @@ PGconn *w2k_pg_connect(const char *conninfo, const char *password_file, bool rep
     char options[1024], password[1024];
     int n = 0;
     const char *user = NULL, *app = NULL, *user_options = NULL;
+    bool keepalives_set = false;
     for (PQconninfoOption *o = opts; o->keyword && n < 56; o++) {
         if (!o->val || strcmp(o->keyword, "replication") == 0)
             continue;
+        if (strncmp(o->keyword, "keepalives", 10) == 0)
+            keepalives_set = true;
         if (strcmp(o->keyword, "options") == 0) {
             user_options = o->val;
             continue;
@@ -166,6 +171,15 @@ PGconn *w2k_pg_connect(const char *conninfo, const char *password_file, bool rep
     if (replication) {
         keys[n] = "replication";
         vals[n++] = "database";
+    }
+    if (!keepalives_set) {
+        /* the OS default waits two hours before the first probe */
+        static const char *const ka[][2] = {
+            {"keepalives_idle", "30"}, {"keepalives_interval", "10"}, {"keepalives_count", "3"}};
+        for (size_t i = 0; i < sizeof ka / sizeof *ka; i++) {
+            keys[n] = ka[i][0];
+            vals[n++] = ka[i][1];
+        }
     }
     if (password_file) {
         if (read_password_file(password_file, password, sizeof password, err) != 0) {
@@ -277,6 +291,64 @@ PGresult *w2k_pg_query(PGconn *conn, w2k_err_t *err, const char *what, const cha
         return r;
     w2k_pg_set_error(err, conn, r, what);
     PQclear(r);
+    return NULL;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+PGresult *w2k_pg_query_within(PGconn *conn, int timeout_ms, w2k_err_t *err, const char *what,
+                              const char *sql, int nparams, const char *const *params)
+{
+    if (timeout_ms <= 0)
+        return w2k_pg_query(conn, err, what, sql, nparams, params);
+    if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
+        w2k_pg_set_error(err, conn, NULL, what);
+        return NULL;
+    }
+    int64_t end = mono_ms() + timeout_ms;
+    PGresult *last = NULL, *r;
+    for (;;) {
+        while (PQisBusy(conn)) {
+            int64_t left = end - mono_ms();
+            struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+            int ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+            if (ready == 0) {
+                PQclear(last);
+                w2k_err_set(err, W2K_EXIT_POSTGRES,
+                            "%s: PostgreSQL did not answer within %d ms (the connection is "
+                            "presumed dead)",
+                            what, timeout_ms);
+                w2k_err_hint(err, "wal2kafka reconnects; if the server is only slow, raise "
+                                  "postgresql.receive_timeout_ms");
+                err->retryable = true;
+                return NULL;
+            }
+            if ((ready < 0 && errno != EINTR) || !PQconsumeInput(conn)) {
+                PQclear(last);
+                w2k_pg_set_error(err, conn, NULL, what);
+                return NULL;
+            }
+        }
+        if (!(r = PQgetResult(conn)))
+            break;
+        /* as PQexec: the last result, but an error wins */
+        if (last && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+            PQclear(r);
+            continue;
+        }
+        PQclear(last);
+        last = r;
+    }
+    ExecStatusType st = PQresultStatus(last);
+    if (last && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK))
+        return last;
+    w2k_pg_set_error(err, conn, last, what);
+    PQclear(last);
     return NULL;
 }
 
@@ -397,7 +469,8 @@ int w2k_pg_read_frame(PGconn *repl, char **buf, w2k_pgframe_t *f, w2k_err_t *err
     return -1;
 }
 
-int w2k_pg_send_status(PGconn *repl, w2k_lsn_t written, w2k_lsn_t flushed, w2k_err_t *err)
+int w2k_pg_send_status(PGconn *repl, w2k_lsn_t written, w2k_lsn_t flushed, bool reply,
+                       w2k_err_t *err)
 {
     char msg[34];
     struct timeval tv;
@@ -408,7 +481,7 @@ int w2k_pg_send_status(PGconn *repl, w2k_lsn_t written, w2k_lsn_t flushed, w2k_e
     put_u64(msg + 9, flushed);
     put_u64(msg + 17, flushed);
     put_u64(msg + 25, (uint64_t)now);
-    msg[33] = 0;
+    msg[33] = reply ? 1 : 0;
     if (PQputCopyData(repl, msg, sizeof msg) <= 0 || PQflush(repl) < 0) {
         w2k_pg_set_error(err, repl, NULL, "sending a status update to PostgreSQL failed");
         err->retryable = true;

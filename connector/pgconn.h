@@ -16,6 +16,9 @@
  * apply (PGPASSWORD, ~/.pgpass). replication = true opens a logical replication
  * connection (replication=database). The session runs with DateStyle=ISO,
  * TimeZone=UTC, IntervalStyle=iso_8601, extra_float_digits=3, bytea_output=hex.
+ * Unless the conninfo sets them, TCP keepalives probe an idle connection after 30 s,
+ * so a peer that vanished without a reset is noticed within about a minute even in
+ * a blocking call.
  * Returns the connection, or NULL with err saying why and what to do. */
 PGconn *w2k_pg_connect(const char *conninfo, const char *password_file, bool replication,
                        w2k_err_t *err);
@@ -28,6 +31,13 @@ void w2k_pg_set_error(w2k_err_t *err, PGconn *conn, const PGresult *res, const c
  * PGRES_TUPLES_OK or PGRES_COMMAND_OK, else NULL with err set (what names the action). */
 PGresult *w2k_pg_query(PGconn *conn, w2k_err_t *err, const char *what, const char *sql, int nparams,
                        const char *const *params);
+
+/* w2k_pg_query() that waits at most timeout_ms for the answer (0 = no limit), for
+ * connections that may have gone silent without a reset (a network partition). On
+ * timeout err says so and is retryable; the connection is then unusable and must be
+ * closed. */
+PGresult *w2k_pg_query_within(PGconn *conn, int timeout_ms, w2k_err_t *err, const char *what,
+                              const char *sql, int nparams, const char *const *params);
 
 /* Format an LSN as PostgreSQL does (X/X) into buf (at least 20 bytes); returns buf. */
 const char *w2k_lsn_str(w2k_lsn_t lsn, char *buf);
@@ -67,8 +77,10 @@ typedef struct w2k_pgframe_s {
  * or failed (err says why; err->retryable when reconnecting may help). */
 int w2k_pg_read_frame(PGconn *repl, char **buf, w2k_pgframe_t *frame, w2k_err_t *err);
 
-/* Send a standby status update: written, flushed (= confirmed) and applied LSNs.
- * Returns 0, or -1 with err. */
-int w2k_pg_send_status(PGconn *repl, w2k_lsn_t written, w2k_lsn_t flushed, w2k_err_t *err);
+/* Send a standby status update: written, flushed (= confirmed) and applied LSNs;
+ * reply = true asks the server to answer at once (with a keepalive), which proves the
+ * connection alive. Returns 0, or -1 with err. */
+int w2k_pg_send_status(PGconn *repl, w2k_lsn_t written, w2k_lsn_t flushed, bool reply,
+                       w2k_err_t *err);
 
 #endif

@@ -19,6 +19,10 @@
 /* Prefix of the watermark messages; of snapshot requests (wal2kafka snapshot). */
 #define W2K_WATERMARK_PREFIX        "wal2kafka.watermark"
 #define W2K_SNAPSHOT_REQUEST_PREFIX "wal2kafka.snapshot"
+/* The fourth field of a snapshot request that repairs changes PostgreSQL did not
+ * send (the table was out of the publication): the stream confirms nothing past such
+ * a request until the table was read again. */
+#define W2K_SNAPSHOT_REPAIR "repair"
 
 typedef struct w2k_resnap_s w2k_resnap_t;
 

@@ -8,12 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_STREAMS   256
 #define SEQ_BITS      48
 #define SYNC_TAG      (UINT64_C(1) << 63)
 #define TOPIC_BUCKETS 256
+#define WAIT_SLICE_MS 100   /* blocking Kafka calls run in slices this long... */
+#define TXN_CALL_MS   60000 /* ...init and commit for at most this long in total... */
+#define TXN_ABORT_MS  10000 /* ...and an abort this long, before the producer is replaced */
 
 _Static_assert(sizeof(void *) == 8, "message tags are 64-bit values carried in void *");
 
@@ -42,7 +46,18 @@ struct w2k_sink_s {
     uint64_t sync_serial;
     int sync_done;
     w2k_err_t sync_err;
+    /* a transaction call did not finish: the producer's transaction state is unknown,
+     * so it must be replaced (reported like a fatal error) */
+    bool broken;
+    w2k_err_t broken_err;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* The hint for a Kafka error that needs the user's action, or NULL. */
 static const char *hint_for(rd_kafka_resp_err_t code)
@@ -171,7 +186,12 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, 
         /* the broker shares the machine: lz4 batches cost it a third of the CPU of
          * uncompressed ones (fewer bytes to receive, check and append), and wal2kafka's
          * own CPU does not grow (fewer bytes through the socket) */
-        conf_set(conf, "compression.type", "lz4", err))
+        conf_set(conf, "compression.type", "lz4", err) ||
+        /* librdkafka backs off reconnecting up to 10 s by default; a broker (or, in
+         * exactly-once mode, the transaction coordinator, which nothing else wakes up)
+         * that comes back is then used only up to 10 s later. The Java clients' 1 s
+         * (kafka.properties may set another value). */
+        conf_set(conf, "reconnect.backoff.max.ms", "1000", err))
         goto err;
     for (int i = 0; i < cfg->nkafka_props; i++) {
         char *kv = strdup(cfg->kafka_props[i]);
@@ -291,6 +311,22 @@ static int create_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind, 
 {
     char errstr[512], num[32];
     const w2k_config_t *cfg = s->cfg;
+    /* With no broker answering, librdkafka (2.0) waits for the controller by retrying
+     * the connection without any backoff, some 30 000 times a second, until the request
+     * times out after 30 s: find out first, and fail at once (the stream retries, and
+     * starts again as soon as a broker answers). */
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t down = rd_kafka_metadata(s->rk, 0, NULL, &md, 1000);
+    if (down) {
+        w2k_err_set(err, W2K_EXIT_KAFKA,
+                    "creating topic: no broker at %s answers (%s), so topic %s cannot be "
+                    "created now",
+                    cfg->kafka_bootstrap, rd_kafka_err2str(down), name);
+        w2k_err_hint(err, "check that the brokers are up and reachable from this host");
+        err->retryable = true;
+        return -1;
+    }
+    rd_kafka_metadata_destroy(md);
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(
         name, cfg->topic_partitions, cfg->topic_replication_factor, errstr, sizeof errstr);
     if (!nt) {
@@ -310,7 +346,17 @@ static int create_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind, 
     rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(s->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_request_timeout(opt, 30000, errstr, sizeof errstr);
     rd_kafka_CreateTopics(s->rk, &nt, 1, opt, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 35000);
+    /* Wait in slices, serving delivery reports and the caller's PostgreSQL sessions:
+     * with the brokers away the answer takes the whole request timeout. */
+    rd_kafka_event_t *ev = NULL;
+    for (int64_t end = mono_ms() + 35000; !ev && mono_ms() < end;) {
+        ev = rd_kafka_queue_poll(q, WAIT_SLICE_MS);
+        if (!ev) {
+            w2k_sink_poll(s, 0);
+            if (s->wait_cb)
+                s->wait_cb(s->wait_arg);
+        }
+    }
     int rc = -1;
     if (!ev) {
         w2k_err_set(err, W2K_EXIT_KAFKA, "creating topic %s: no answer from Kafka in 35 s", name);
@@ -483,6 +529,10 @@ int w2k_sink_outq_len(const w2k_sink_t *s)
 
 bool w2k_sink_fatal(w2k_sink_t *s, w2k_err_t *err)
 {
+    if (s->broken) {
+        *err = s->broken_err;
+        return true;
+    }
     char reason[512];
     rd_kafka_resp_err_t e = rd_kafka_fatal_error(s->rk, reason, sizeof reason);
     if (!e)
@@ -511,40 +561,117 @@ static int txn_error(rd_kafka_error_t *e, const char *what, w2k_err_t *err)
     return -1;
 }
 
+/* The producer's transaction state is unknown after a call that did not finish (a
+ * later call would only meet "conflicting ... call in progress"): have it replaced.
+ * Returns -1 with err. */
+static int txn_broken(w2k_sink_t *s, rd_kafka_error_t *e, const char *what, w2k_err_t *err)
+{
+    txn_error(e, what, err);
+    w2k_err_hint(err, "the Kafka transaction did not finish in time; wal2kafka replaces the "
+                      "producer (which aborts the transaction) and resends from the slot what "
+                      "was not committed");
+    s->broken = true;
+    s->broken_err = *err;
+    return -1;
+}
+
+typedef rd_kafka_error_t *(txn_call_fn)(rd_kafka_t *rk, int timeout_ms);
+
+/* Run a resumable transaction call for up to total_ms, in slices: between them serve
+ * delivery reports and the wait callback, so PostgreSQL sessions stay answered while
+ * the brokers are away. Returns NULL when it succeeded, else its last error (the
+ * caller destroys it). */
+static rd_kafka_error_t *txn_call(w2k_sink_t *s, txn_call_fn *fn, int total_ms)
+{
+    int64_t end = mono_ms() + total_ms;
+    for (;;) {
+        rd_kafka_error_t *e = fn(s->rk, WAIT_SLICE_MS);
+        if (!e || !rd_kafka_error_is_retriable(e) || mono_ms() >= end)
+            return e;
+        rd_kafka_error_destroy(e);
+        w2k_sink_poll(s, 0);
+        if (s->wait_cb)
+            s->wait_cb(s->wait_arg);
+    }
+}
+
+static rd_kafka_error_t *init_call(rd_kafka_t *rk, int timeout_ms)
+{
+    return rd_kafka_init_transactions(rk, timeout_ms);
+}
+
+static rd_kafka_error_t *commit_call(rd_kafka_t *rk, int timeout_ms)
+{
+    return rd_kafka_commit_transaction(rk, timeout_ms);
+}
+
+static rd_kafka_error_t *abort_call(rd_kafka_t *rk, int timeout_ms)
+{
+    return rd_kafka_abort_transaction(rk, timeout_ms);
+}
+
+/* The error of a call made on a producer that must be replaced. */
+static int refuse_broken(w2k_sink_t *s, w2k_err_t *err)
+{
+    *err = s->broken_err;
+    return -1;
+}
+
 int w2k_sink_txn_init(w2k_sink_t *s, w2k_err_t *err)
 {
-    rd_kafka_error_t *e = rd_kafka_init_transactions(s->rk, 60000);
-    return e ? txn_error(e, "cannot start Kafka transactions", err) : 0;
+    if (s->broken)
+        return refuse_broken(s, err);
+    rd_kafka_error_t *e = txn_call(s, init_call, TXN_CALL_MS);
+    if (!e)
+        return 0;
+    if (rd_kafka_error_is_retriable(e))
+        return txn_broken(s, e, "cannot start Kafka transactions", err);
+    return txn_error(e, "cannot start Kafka transactions", err);
 }
 
 int w2k_sink_txn_begin(w2k_sink_t *s, w2k_err_t *err)
 {
+    if (s->broken)
+        return refuse_broken(s, err);
     rd_kafka_error_t *e = rd_kafka_begin_transaction(s->rk);
-    return e ? txn_error(e, "cannot begin a Kafka transaction", err) : 0;
+    /* begin fails only when the producer is not ready for a new transaction */
+    return e ? txn_broken(s, e, "cannot begin a Kafka transaction", err) : 0;
 }
 
 int w2k_sink_txn_commit(w2k_sink_t *s, w2k_err_t *err)
 {
-    for (int attempt = 0;; attempt++) {
-        rd_kafka_error_t *e = rd_kafka_commit_transaction(s->rk, 60000);
-        if (!e)
-            return 0;
-        if (rd_kafka_error_is_retriable(e) && attempt < 10) {
+    if (s->broken)
+        return refuse_broken(s, err);
+    rd_kafka_error_t *e = txn_call(s, commit_call, TXN_CALL_MS);
+    if (!e)
+        return 0;
+    if (rd_kafka_error_txn_requires_abort(e)) {
+        rd_kafka_error_t *a = txn_call(s, abort_call, TXN_ABORT_MS);
+        if (a) {
             rd_kafka_error_destroy(e);
-            continue;
-        }
-        if (rd_kafka_error_txn_requires_abort(e)) {
-            rd_kafka_error_t *a = rd_kafka_abort_transaction(s->rk, 60000);
-            if (a)
-                rd_kafka_error_destroy(a);
+            return txn_broken(s, a, "cannot abort a Kafka transaction", err);
         }
         return txn_error(e, "cannot commit a Kafka transaction", err);
     }
+    if (rd_kafka_error_is_retriable(e))
+        return txn_broken(s, e, "cannot commit a Kafka transaction", err);
+    return txn_error(e, "cannot commit a Kafka transaction", err);
 }
 
 void w2k_sink_txn_abort(w2k_sink_t *s)
 {
-    rd_kafka_error_t *e = rd_kafka_abort_transaction(s->rk, 60000);
-    if (e)
-        rd_kafka_error_destroy(e);
+    if (s->broken)
+        return;
+    rd_kafka_error_t *e = txn_call(s, abort_call, TXN_ABORT_MS);
+    if (!e)
+        return;
+    if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__STATE) {
+        rd_kafka_error_destroy(e); /* no transaction open (a failed commit aborted it) */
+        return;
+    }
+    w2k_err_t err;
+    if (rd_kafka_error_is_fatal(e))
+        rd_kafka_error_destroy(e); /* reported by w2k_sink_fatal() */
+    else
+        txn_broken(s, e, "cannot abort a Kafka transaction", &err);
 }

@@ -19,8 +19,9 @@ typedef struct w2k_sink_topic_s w2k_sink_topic_t;
  * failure is NULL when the broker acknowledged it, else what failed for good and
  * what to do. */
 typedef void(w2k_sink_ack_cb)(void *arg, uint64_t seq, const w2k_err_t *failure);
-/* Called about every 100 ms while w2k_sink_produce() waits for queue space, so the
- * caller can keep its PostgreSQL connections alive. */
+/* Called about every 100 ms while a sink call waits for the broker (queue space, an
+ * acknowledgement, a topic creation, a transaction call), so the caller can keep its
+ * PostgreSQL connections alive. */
 typedef void(w2k_sink_wait_cb)(void *arg);
 
 /* Topic kinds. */
@@ -38,7 +39,10 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, 
  * transactional id and abort their open transaction. begin: open a transaction.
  * commit: send everything produced in it and commit it, waiting for the answer.
  * abort: drop it. Each returns 0, or -1 with err (err->retryable when starting again
- * from the last commit can heal it). */
+ * from the last commit can heal it). init and commit wait up to 60 s, abort 10 s,
+ * running the wait callback meanwhile; a call that does not finish in that time
+ * leaves the transaction in an unknown state: the sink then counts as failed fatally
+ * (w2k_sink_fatal()) and refuses further transaction calls until it is replaced. */
 int w2k_sink_txn_init(w2k_sink_t *s, w2k_err_t *err);
 int w2k_sink_txn_begin(w2k_sink_t *s, w2k_err_t *err);
 int w2k_sink_txn_commit(w2k_sink_t *s, w2k_err_t *err);
@@ -84,7 +88,8 @@ int w2k_sink_poll(w2k_sink_t *s, int timeout_ms);
 int w2k_sink_fd(const w2k_sink_t *s);
 /* Messages handed to the producer and not yet reported. */
 int w2k_sink_outq_len(const w2k_sink_t *s);
-/* True once the producer failed fatally (it must be recreated); err says why. */
+/* True once the producer failed fatally, or a transaction call left it in an unknown
+ * state (it must be recreated); err says why. */
 bool w2k_sink_fatal(w2k_sink_t *s, w2k_err_t *err);
 
 #endif

@@ -27,6 +27,7 @@
 #define CLOCK_FRAMES        64   /* frames between readings of the wall clock in a step */
 #define MAX_MSGS_PER_CHANGE 4    /* a key change: delete, tombstone, create (+ margin) */
 #define RECENT_XIDS         4096 /* commits remembered for the re-snapshot (resnap.c) */
+#define PUB_CHECK_MS        1000 /* how often a streaming stream looks at its publication */
 
 /* What a relation needs for output; hangs off w2k_relation_t.out. */
 typedef struct relout_s {
@@ -41,6 +42,14 @@ typedef struct relout_s {
     int32_t key_id, value_id; /* schema-registry ids (Confluent framing), or -1 */
     w2k_metrics_table_t *mt;
 } relout_t;
+
+/* A table waiting to be re-read while streaming: "schema.table", and for a re-read
+ * that repairs lost changes the position of its request, past which nothing is
+ * confirmed until it is done (0 otherwise). */
+typedef struct resnap_req_s {
+    char *table;
+    w2k_lsn_t hold;
+} resnap_req_t;
 
 /* Fingerprints already stored in <prefix>.schemas by this process. */
 typedef struct fpset_s {
@@ -86,6 +95,7 @@ struct w2k_stream_s {
     bool eos;
     bool eos_ready;        /* init_transactions done on this sink */
     bool ktxn_open;        /* a Kafka transaction is open */
+    bool committing;       /* ...and being committed */
     int64_t ktxn_started;  /* monotonic ms */
     w2k_lsn_t eos_pending; /* end LSN of the last PostgreSQL transaction in it */
     w2k_lsn_t eos_safe;    /* ...of the last one committed to Kafka */
@@ -101,6 +111,10 @@ struct w2k_stream_s {
     w2k_lsn_t last_data_lsn; /* position of the last data message that had one */
     w2k_lsn_t keepalive_end; /* the server's position from its last keepalive */
     int64_t next_status_ms;
+    int64_t heard_ms; /* the server last sent something, or the stream last chose not
+                         to read (backpressure): the silence on the connection since */
+    bool ping_due;    /* the next status update asks the server to answer at once */
+    bool pinged;      /* ...and one did, in the current silence */
     int64_t next_wal_check_ms;
     bool reply_due;
     bool buffered;    /* the last step stopped at BATCH_FRAMES: frames may wait in libpq's
@@ -122,8 +136,13 @@ struct w2k_stream_s {
     w2k_resnap_t *resnap;               /* the table being re-read while streaming, or NULL */
     uint32_t recent_xids[RECENT_XIDS];  /* the last transactions seen to commit (a ring) */
     size_t nrecent_xids;                /* commits seen (the ring holds the last ones) */
-    char **resnap_queue;                /* "schema.table" waiting to be re-read */
+    resnap_req_t *resnap_queue;         /* tables waiting to be re-read */
     int nresnap_queue;
+    w2k_lsn_t resnap_hold; /* the running re-read repairs lost changes: confirm nothing
+                              at or past this (its request's position), or 0 */
+    char resnap_schema[64], resnap_name[128]; /* the table it reads */
+    char *pub_signature;                      /* the publication as the stream last set or saw it */
+    int64_t next_pub_check_ms;
     int eff_cap; /* room in eff.tables for tables that join while running */
     int64_t next_pattern_check_ms;
     int nours;
@@ -156,7 +175,11 @@ static int64_t mono_ms(void)
 static void on_ack(void *arg, uint64_t seq, const w2k_err_t *failure)
 {
     w2k_stream_t *st = arg;
-    w2k_lsntrack_ack(st->lt, seq, failure == NULL);
+    /* A message an earlier start produced (still queued in the producer when that
+     * start failed) may time out only after the stream started again: its changes
+     * are read from the slot again, so its failure is not this start's. */
+    if (!w2k_lsntrack_ack(st->lt, seq, failure == NULL))
+        return;
     if (failure && !st->failed) {
         st->failed = true;
         st->failure = *failure;
@@ -164,6 +187,8 @@ static void on_ack(void *arg, uint64_t seq, const w2k_err_t *failure)
 }
 
 static void free_tables(w2k_stream_t *st);
+static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name, w2k_lsn_t hold);
+static int note_publication(w2k_stream_t *st, w2k_err_t *err);
 
 static void free_relout(void *arg, w2k_relation_t *rel)
 {
@@ -223,13 +248,17 @@ void w2k_stream_stop(w2k_stream_t *st)
     if (st->eos_safe > st->eos_skip)
         st->eos_skip = st->eos_safe;
     st->skipping = false;
-    if (st->resnap) {
+    if (st->resnap && st->resnap_hold) {
+        /* a repair: queued again, it still holds back what is confirmed */
+        queue_resnap(st, st->resnap_schema, st->resnap_name, st->resnap_hold);
+    } else if (st->resnap) {
         w2k_warn("stream %s: the re-snapshot of a table was interrupted; request it again "
                  "with wal2kafka snapshot",
                  st->scfg->name);
-        w2k_resnap_destroy(st->resnap);
-        st->resnap = NULL;
     }
+    w2k_resnap_destroy(st->resnap);
+    st->resnap = NULL;
+    st->resnap_hold = 0;
     w2k_snapshot_end(st->snap);
     st->snap = NULL;
     w2k_snapkeys_destroy(st->snap_keys);
@@ -267,11 +296,12 @@ void w2k_stream_destroy(w2k_stream_t *st)
     free(st->ours);
     free_tables(st);
     for (int i = 0; i < st->nresnap_queue; i++)
-        free(st->resnap_queue[i]);
+        free(st->resnap_queue[i].table);
     free(st->resnap_queue);
     for (int i = 0; i < st->njoined; i++)
         free(st->joined[i]);
     free(st->joined);
+    free(st->pub_signature);
     free(st->pold);
     free(st->pnew);
     free(st->pfill);
@@ -324,17 +354,24 @@ static int save_state_record(w2k_stream_t *st, const w2k_stream_state_t *next, w
  * naming the last PostgreSQL transaction in it; only then may PostgreSQL be told. */
 static int eos_commit(w2k_stream_t *st, w2k_err_t *err)
 {
-    if (!st->eos || !st->ktxn_open)
+    /* committing: the sink serves the wait callback while it waits for the broker,
+     * and a tick from there must neither commit again nor count the transaction as
+     * committed (ktxn_open stays true until it is) */
+    if (!st->eos || !st->ktxn_open || st->committing)
         return 0;
+    st->committing = true;
+    int rc = 0;
     if (st->eos_pending > st->state.committed_lsn) {
         w2k_stream_state_t next = st->state;
         next.committed_lsn = st->eos_pending;
-        if (save_state_record(st, &next, err) != 0)
-            return -1;
+        rc = save_state_record(st, &next, err);
     }
-    st->ktxn_open = false;
-    if (w2k_sink_txn_commit(st->sink, err) != 0)
+    if (rc == 0)
+        rc = w2k_sink_txn_commit(st->sink, err);
+    st->committing = false;
+    if (rc != 0)
         return -1;
+    st->ktxn_open = false;
     if (st->eos_pending > st->eos_safe)
         st->eos_safe = st->eos_pending;
     return 0;
@@ -344,6 +381,12 @@ static int eos_commit(w2k_stream_t *st, w2k_err_t *err)
 static w2k_lsn_t confirmable(w2k_stream_t *st)
 {
     w2k_lsn_t c = w2k_lsntrack_confirmed(st->lt);
+    /* nothing at or past a repair request whose re-read is not done */
+    if (st->resnap_hold && st->resnap_hold < c)
+        c = st->resnap_hold;
+    for (int i = 0; i < st->nresnap_queue; i++)
+        if (st->resnap_queue[i].hold && st->resnap_queue[i].hold < c)
+            c = st->resnap_queue[i].hold;
     if (!st->eos)
         return c;
     if (!st->ktxn_open && !st->in_txn && c > st->eos_safe)
@@ -465,6 +508,8 @@ static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
              w2k_lsn_str(from ? from : st->snap_lsn, lsn), st->ident.dbname);
     st->streaming = true;
     st->next_status_ms = mono_ms() + st->cfg->status_interval_ms;
+    st->heard_ms = mono_ms();
+    st->ping_due = st->pinged = false;
     w2k_metrics_state(st->ms, W2K_STREAM_STREAMING, NULL);
     return 0;
 }
@@ -798,8 +843,6 @@ static void note_joined(w2k_stream_t *st, const w2k_pubtable_t *before, int nbef
     }
 }
 
-static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name);
-
 /* Streaming resumes from an existing slot (queue): tables that joined at start are
  * re-read while streaming, so their rows written before they joined are not missed
  * (as for a table a pattern picks up while running). A new slot's snapshot reads them
@@ -812,7 +855,7 @@ static void reread_joined(w2k_stream_t *st, bool queue)
             *dot = '\0';
             w2k_info("stream %s: table %s.%s joins the stream", st->scfg->name, st->joined[i],
                      dot + 1);
-            queue_resnap(st, st->joined[i], dot + 1);
+            queue_resnap(st, st->joined[i], dot + 1, 0);
         }
         free(st->joined[i]);
     }
@@ -843,7 +886,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     w2k_pubtable_t *before = NULL;
     int nbefore = 0;
     if (tables_read_before(st, &before, &nbefore, err) != 0 ||
-        ensure_publication(st, st->state.found, err) != 0) {
+        ensure_publication(st, st->state.found, err) != 0 || note_publication(st, err) != 0) {
         free(before);
         goto fail;
     }
@@ -1005,14 +1048,25 @@ int w2k_stream_timeout_ms(const w2k_stream_t *st)
     return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
+/* A query on the catalog connection while streaming. It must not hold the main loop
+ * when the connection went silent (a partition without a reset): like a ping on the
+ * replication connection it gets half of postgresql.receive_timeout_ms for its
+ * answer. Returns the result, or NULL with err (err->retryable: the connection is
+ * lost or presumed dead). */
+static PGresult *catalog_query(w2k_stream_t *st, w2k_err_t *err, const char *what, const char *sql,
+                               int nparams, const char *const *params)
+{
+    return w2k_pg_query_within(st->catalog, st->cfg->pg_receive_timeout_ms / 2, err, what, sql,
+                               nparams, params);
+}
+
 /* Warn before PostgreSQL invalidates the slot: when it holds back more WAL than
  * delivery.wal_warn_mb, or what max_slot_wal_keep_size still allows runs low. */
-static void check_retained_wal(w2k_stream_t *st)
+static int check_retained_wal(w2k_stream_t *st, w2k_err_t *err)
 {
     const char *p[1] = {st->scfg->slot};
-    w2k_err_t err;
-    PGresult *r = w2k_pg_query(
-        st->catalog, &err, "checking retained WAL",
+    PGresult *r = catalog_query(
+        st, err, "checking retained WAL",
         "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
         "coalesce(safe_wal_size, -1), pg_size_bytes(current_setting('max_slot_wal_keep_size')) "
         "FROM pg_replication_slots WHERE slot_name = $1",
@@ -1031,7 +1085,10 @@ static void check_retained_wal(w2k_stream_t *st)
                      st->scfg->name, st->scfg->slot, retained >> 20,
                      (long long)st->cfg->wal_warn_mb);
     }
+    bool answered = r != NULL;
     PQclear(r);
+    /* a lost (or silent) connection stops the stream; a refused query does not */
+    return answered || !err->retryable ? 0 : -1;
 }
 
 static int stream_finish(w2k_stream_t *st, w2k_err_t *err)
@@ -1064,7 +1121,7 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
     if (!st->busy && st->ktxn_open && !st->in_txn &&
         now - st->ktxn_started >= st->cfg->commit_interval_ms && eos_commit(st, err) != 0)
         return -1;
-    if (!force && !st->reply_due && now < st->next_status_ms) {
+    if (!force && !st->reply_due && !st->ping_due && now < st->next_status_ms) {
         if (PQflush(st->repl) < 0) {
             w2k_pg_set_error(err, st->repl, NULL, "sending to PostgreSQL failed");
             err->retryable = true;
@@ -1074,13 +1131,14 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
     }
     if (now >= st->next_wal_check_ms && st->catalog) {
         st->next_wal_check_ms = now + 30000;
-        check_retained_wal(st);
+        if (check_retained_wal(st, err) != 0)
+            return -1;
     }
     w2k_lsn_t confirmed = confirmable(st);
     if (w2k_pg_send_status(st->repl, st->received > confirmed ? st->received : confirmed, confirmed,
-                           err) != 0)
+                           st->ping_due, err) != 0)
         return -1;
-    st->reply_due = false;
+    st->reply_due = st->ping_due = false;
     st->next_status_ms = now + st->cfg->status_interval_ms;
     return 0;
 }
@@ -1487,28 +1545,54 @@ static int handle_relation(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
     return 0;
 }
 
-static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name);
+static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name, w2k_lsn_t hold);
 static int emit_read(w2k_stream_t *st, w2k_relation_t *rel, const w2k_pgtuple_t *row, w2k_lsn_t lsn,
                      w2k_err_t *err);
 
-/* wal2kafka snapshot --table: "<stream or *>\x1f<schema>\x1f<table>". */
-static int handle_snapshot_request(w2k_stream_t *st, const w2k_pgmsg_t *m)
+/* Split a snapshot request "<stream or *>\x1f<schema>\x1f<table>[\x1frepair]" (wal2kafka
+ * snapshot --table writes the first three, a repair of the publication all four) into
+ * buf: parts[0..2], parts[3] "" or the mark. Returns false when it is not one. */
+static bool parse_snapshot_request(const w2k_pgmsg_t *m, char *buf, size_t bufsz, char *parts[4])
 {
-    char buf[400], *parts[3];
-    size_t len = m->u.message.len < sizeof buf - 1 ? m->u.message.len : sizeof buf - 1;
+    size_t len = m->u.message.len < bufsz - 1 ? m->u.message.len : bufsz - 1;
     memcpy(buf, m->u.message.content, len);
     buf[len] = '\0';
     parts[0] = buf;
-    parts[1] = strchr(buf, '\x1f');
-    parts[2] = parts[1] ? strchr(parts[1] + 1, '\x1f') : NULL;
-    if (!parts[2])
+    for (int i = 1; i < 4; i++) {
+        parts[i] = strchr(parts[i - 1], '\x1f');
+        if (!parts[i] && i < 3)
+            return false;
+        if (!parts[i]) {
+            parts[i] = buf + len; /* "" */
+            break;
+        }
+        *parts[i]++ = '\0';
+    }
+    return true;
+}
+
+/* Whether message m is a snapshot request that repairs changes PostgreSQL did not send. */
+static bool is_repair_request(const w2k_pgmsg_t *m)
+{
+    char buf[400], *parts[4];
+    return (m->u.message.flags & 1) &&
+           strcmp(m->u.message.prefix, W2K_SNAPSHOT_REQUEST_PREFIX) == 0 &&
+           parse_snapshot_request(m, buf, sizeof buf, parts) &&
+           strcmp(parts[3], W2K_SNAPSHOT_REPAIR) == 0;
+}
+
+/* A snapshot request at lsn: queue the table. A repair holds back what is confirmed
+ * until the table was read again, so that a restart meets the request again. */
+static int handle_snapshot_request(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn)
+{
+    char buf[400], *parts[4];
+    if (!parse_snapshot_request(m, buf, sizeof buf, parts))
         return 0;
-    *parts[1]++ = '\0';
-    *parts[2]++ = '\0';
     if (strcmp(parts[0], "*") != 0 && strcmp(parts[0], st->scfg->name) != 0)
         return 0;
+    bool repair = strcmp(parts[3], W2K_SNAPSHOT_REPAIR) == 0;
     if (table_cfg(st, parts[1], parts[2]))
-        queue_resnap(st, parts[1], parts[2]);
+        queue_resnap(st, parts[1], parts[2], repair && lsn ? lsn : 0);
     else if (strcmp(parts[0], "*") != 0)
         w2k_warn("stream %s: a re-snapshot of %s.%s was requested, but it is not one of the "
                  "stream's tables",
@@ -1603,7 +1687,7 @@ static int handle_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn,
     if (!(m->u.message.flags & 1) || !st->in_txn)
         return 0;
     if (strcmp(m->u.message.prefix, W2K_SNAPSHOT_REQUEST_PREFIX) == 0)
-        return handle_snapshot_request(st, m);
+        return handle_snapshot_request(st, m, lsn);
     if (strcmp(m->u.message.prefix, W2K_WATERMARK_PREFIX) == 0)
         return handle_watermark(st, m, lsn, err);
     if (strcmp(m->u.message.prefix, W2K_DDL_PREFIX) != 0)
@@ -1775,7 +1859,9 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
     case W2K_PGMSG_TRUNCATE:
         return st->skipping ? 0 : handle_truncate(st, m, f->wal_start, err);
     case W2K_PGMSG_MESSAGE:
-        return st->skipping ? 0 : handle_message(st, m, f->wal_start, err);
+        /* a repair is needed even when the transaction's output was committed already:
+         * the re-read it asks for may not have been */
+        return st->skipping && !is_repair_request(m) ? 0 : handle_message(st, m, f->wal_start, err);
     case W2K_PGMSG_TYPE:
     case W2K_PGMSG_ORIGIN:
         return 0;
@@ -1899,19 +1985,30 @@ static int purge_step(w2k_stream_t *st, int max, w2k_err_t *err)
     return 1;
 }
 
-/* Queue a table to be re-read while streaming, unless it is already. */
-static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name)
+/* Queue a table to be re-read while streaming, unless it is already; hold: the
+ * position of a repair request (nothing at or past it is confirmed until the re-read
+ * is done), or 0. */
+static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name, w2k_lsn_t hold)
 {
     char full[160];
     snprintf(full, sizeof full, "%s.%s", schema, name);
-    for (int i = 0; i < st->nresnap_queue; i++)
-        if (strcmp(st->resnap_queue[i], full) == 0)
-            return;
-    char **q = realloc(st->resnap_queue, ((size_t)st->nresnap_queue + 1) * sizeof *q);
-    if (!q)
+    for (int i = 0; i < st->nresnap_queue; i++) {
+        resnap_req_t *q = &st->resnap_queue[i];
+        if (strcmp(q->table, full) != 0)
+            continue;
+        /* one re-read, started after both requests, serves both: the earlier hold */
+        if (hold && (!q->hold || hold < q->hold))
+            q->hold = hold;
         return;
+    }
+    resnap_req_t *q = realloc(st->resnap_queue, ((size_t)st->nresnap_queue + 1) * sizeof *q);
+    char *copy = strdup(full);
+    if (!q || !copy) {
+        free(copy);
+        return;
+    }
     st->resnap_queue = q;
-    q[st->nresnap_queue++] = strdup(full);
+    q[st->nresnap_queue++] = (resnap_req_t){copy, hold};
     w2k_info("stream %s: table %s queued to be re-read while streaming", st->scfg->name, full);
 }
 
@@ -1930,38 +2027,51 @@ static int resnap_step(w2k_stream_t *st, w2k_err_t *err)
                      (unsigned long long)w2k_resnap_rows(st->resnap));
             w2k_resnap_destroy(st->resnap);
             st->resnap = NULL;
+            st->resnap_hold = 0;
         }
         return 0;
     }
     if (!st->nresnap_queue)
         return 0;
-    char *full = st->resnap_queue[0];
-    memmove(st->resnap_queue, st->resnap_queue + 1,
-            (size_t)--st->nresnap_queue * sizeof *st->resnap_queue);
-    char schema[64], *dot = strchr(full, '.');
-    snprintf(schema, sizeof schema, "%.*s", (int)(dot - full), full);
+    resnap_req_t next = st->resnap_queue[0];
+    char schema[64], name[128];
+    const char *dot = strchr(next.table, '.');
+    snprintf(schema, sizeof schema, "%.*s", (int)(dot - next.table), next.table);
+    snprintf(name, sizeof name, "%s", dot + 1);
     char *filter = NULL;
     w2k_relation_t *rel =
-        w2k_catalog_table(st->catalog, st->pubs.names, schema, dot + 1, &filter, err);
-    free(full);
-    if (!rel) {
-        w2k_warn("stream %s: cannot re-read a table: %s", st->scfg->name, err->msg);
-        return 0;
+        w2k_catalog_table(st->catalog, st->pubs.names, schema, name, &filter, err);
+    if (rel) {
+        w2k_relation_t *known = w2k_relcache_get(st->rc, rel->relid);
+        if (known && w2k_relation_same_shape(known, rel)) {
+            w2k_relation_free(rel);
+            rel = known;
+        } else {
+            w2k_relcache_put(st->rc, rel);
+        }
+        st->resnap = w2k_resnap_new(st->cfg, st->scfg->name, rel,
+                                    st->connector_filters ? NULL : filter, 1000, err);
     }
-    w2k_relation_t *known = w2k_relcache_get(st->rc, rel->relid);
-    if (known && w2k_relation_same_shape(known, rel)) {
-        w2k_relation_free(rel);
-        rel = known;
-    } else {
-        w2k_relcache_put(st->rc, rel);
-    }
-    st->resnap = w2k_resnap_new(st->cfg, st->scfg->name, rel, st->connector_filters ? NULL : filter,
-                                1000, err);
     free(filter);
+    /* a repairing re-read that failed for a passing reason is taken again after the
+     * restart (it stays queued, and holds back what is confirmed) */
+    if (!st->resnap && next.hold && err->retryable)
+        return -1;
+    memmove(st->resnap_queue, st->resnap_queue + 1,
+            (size_t)--st->nresnap_queue * sizeof *st->resnap_queue);
+    free(next.table);
     if (!st->resnap) {
-        w2k_warn("stream %s: %s", st->scfg->name, err->msg);
+        if (next.hold)
+            w2k_error("stream %s: cannot re-read table %s.%s to repair the changes PostgreSQL "
+                      "did not send: %s; they stay missing from its topic (%s)",
+                      st->scfg->name, schema, name, err->msg, err->hint);
+        else
+            w2k_warn("stream %s: cannot re-read a table: %s", st->scfg->name, err->msg);
         return 0;
     }
+    st->resnap_hold = next.hold;
+    snprintf(st->resnap_schema, sizeof st->resnap_schema, "%s", schema);
+    snprintf(st->resnap_name, sizeof st->resnap_name, "%s", name);
     w2k_info("stream %s: re-reading %s.%s while streaming (chunks between watermarks)",
              st->scfg->name, rel->schema, rel->name);
     return 0;
@@ -1987,14 +2097,46 @@ static int join_new_tables(w2k_stream_t *st, w2k_err_t *err)
     for (int i = before; i < st->eff.ntables; i++)
         if (parse_filter(st, i, err) != 0)
             return -1;
-    if (ensure_publication(st, true, err) != 0)
+    if (ensure_publication(st, true, err) != 0 || note_publication(st, err) != 0)
         return -1;
     for (int i = before; i < st->eff.ntables; i++) {
         w2k_info("stream %s: new table %s.%s joins the stream", st->scfg->name,
                  st->eff.tables[i].schema, st->eff.tables[i].name);
-        queue_resnap(st, st->eff.tables[i].schema, st->eff.tables[i].name);
+        queue_resnap(st, st->eff.tables[i].schema, st->eff.tables[i].name, 0);
     }
     return 0;
+}
+
+/* Remember the publications as they are now, to notice when someone changes them. */
+static int note_publication(w2k_stream_t *st, w2k_err_t *err)
+{
+    free(st->pub_signature);
+    st->pub_signature = NULL;
+    st->next_pub_check_ms = mono_ms() + PUB_CHECK_MS;
+    return w2k_catalog_publication_signature(
+        st->catalog, &st->pubs, st->cfg->pg_receive_timeout_ms / 2, &st->pub_signature, err);
+}
+
+/* Someone else may change a publication of the stream while it streams (ALTER
+ * PUBLICATION ... DROP TABLE): PostgreSQL then sends none of the table's changes from
+ * that point of the WAL on, without a word. Look every PUB_CHECK_MS; after a change,
+ * restore the publications, which also requests the re-read of the tables whose
+ * changes were lost (w2k_catalog_ensure_publication). Returns 0, or -1 with err. */
+static int guard_publication(w2k_stream_t *st, w2k_err_t *err)
+{
+    if (mono_ms() < st->next_pub_check_ms)
+        return 0;
+    st->next_pub_check_ms = mono_ms() + PUB_CHECK_MS;
+    char *now = NULL;
+    if (w2k_catalog_publication_signature(st->catalog, &st->pubs,
+                                          st->cfg->pg_receive_timeout_ms / 2, &now, err) != 0)
+        return -1;
+    /* gone: decoding the next change fails and says so */
+    bool same = !now || (st->pub_signature && strcmp(now, st->pub_signature) == 0);
+    free(now);
+    if (same)
+        return 0;
+    return ensure_publication(st, true, err) != 0 ? -1 : note_publication(st, err);
 }
 
 /* Advance the snapshot by one chunk; when every row is read and acknowledged, record
@@ -2077,14 +2219,43 @@ static void explain_stream_end(const w2k_stream_t *st, w2k_err_t *err)
                  st->cfg->path, st->scfg->name, st->scfg->name);
 }
 
+/* The replication connection carried nothing although the stream read from it: after
+ * half of postgresql.receive_timeout_ms ask the server for an answer (an idle server
+ * whose position is confirmed sends nothing on its own), after all of it give the
+ * connection up: a partition that sends no reset looks exactly like this. Returns 0,
+ * or -1 with err. */
+static int check_silence(w2k_stream_t *st, w2k_err_t *err)
+{
+    int timeout = st->cfg->pg_receive_timeout_ms;
+    int64_t silent = mono_ms() - st->heard_ms;
+    if (timeout <= 0 || silent < timeout / 2)
+        return 0;
+    if (silent < timeout) {
+        if (!st->pinged)
+            st->ping_due = st->pinged = true;
+        return 0;
+    }
+    w2k_err_set(err, W2K_EXIT_POSTGRES,
+                "the replication connection to PostgreSQL carried nothing for %lld ms, not even "
+                "the answer to a ping: it is presumed dead",
+                (long long)silent);
+    w2k_err_hint(err, "wal2kafka reconnects. A network path that drops connections without a "
+                      "reset (a firewall or NAT that forgot them) does this; if the server is "
+                      "only slow to answer, raise postgresql.receive_timeout_ms");
+    err->retryable = true;
+    return -1;
+}
+
 static int stream_step(w2k_stream_t *st, w2k_err_t *err)
 {
     if (st->snap || st->snap_flushing)
         return snapshot_step(st, err);
     if (!st->streaming)
         return 0;
-    if (join_new_tables(st, err) != 0 || resnap_step(st, err) != 0)
+    if (join_new_tables(st, err) != 0 || guard_publication(st, err) != 0 ||
+        resnap_step(st, err) != 0)
         return -1;
+    bool reading = w2k_stream_wants_read(st), heard = false;
     int n = 0, rc = 0;
     for (; n < BATCH_FRAMES && w2k_stream_wants_read(st); n++) {
         char *buf;
@@ -2102,6 +2273,7 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
                 rc = -1;
             break;
         }
+        heard = true;
         if (n % CLOCK_FRAMES == 0)
             st->clock_ms = now_ms();
         rc = handle_frame(st, &f, err);
@@ -2113,7 +2285,15 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
     }
     st->clock_ms = 0;
     st->buffered = n == BATCH_FRAMES;
-    return rc != 0 ? -1 : w2k_stream_tick(st, false, err);
+    if (rc != 0)
+        return -1;
+    if (heard || !reading) {
+        st->heard_ms = mono_ms();
+        st->pinged = false;
+    } else if (check_silence(st, err) != 0) {
+        return -1;
+    }
+    return w2k_stream_tick(st, false, err);
 }
 
 /* The public entry points mark the stream busy while they may produce. */

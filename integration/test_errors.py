@@ -14,6 +14,8 @@ must name the cause and the exact fix (the SQL, command or setting to change).
   slot dropped under us                          test_slot_dropped_while_streaming
   publication dropped while streaming            test_publication_dropped_while_streaming
   publication altered while streaming            test_publication_altered_while_streaming
+  publication altered while stopped              test_publication_altered_while_stopped
+  another set of operations' publication altered test_publication_of_other_operations_altered
   table without key, REPLICA IDENTITY DEFAULT    test_table_without_key_default_identity
   table dropped while streaming                  test_table_dropped_while_streaming
   max_replication_slots exhausted                test_replication_slots_exhausted
@@ -382,6 +384,102 @@ def test_publication_altered_while_streaming(wal2kafka_bin, db, kafka, tmp_path,
     finally:
         if w is not None:
             w._stop.set()
+        conn.cleanup()
+
+
+def test_publication_altered_while_stopped(wal2kafka_bin, db, kafka, tmp_path, topic_prefix):
+    """The publication changed while wal2kafka was down: a table removed, changed, added
+    back. Its list of tables is the configured one again, but PostgreSQL did not send the
+    changes made in between and never will. The next start must notice it (the
+    membership is not the one wal2kafka set), say so, restore the publication and read
+    the table again, so its topic ends with the table's rows as they are."""
+    create_versioned_tables(db, ["qa", "qb"], 5)
+    conn = Connector(wal2kafka_bin, db, kafka, ["public.qa", "public.qb"], topic_prefix,
+                     workdir=tmp_path)
+    try:
+        conn.start().wait_streaming()
+        conn.wait_caught_up()
+        assert conn.stop() == 0
+        db.execute(f'ALTER PUBLICATION "{conn.publication}" DROP TABLE qb')
+        for _ in range(3):
+            db.execute("UPDATE qb SET version = version + 1")
+        db.execute(f'ALTER PUBLICATION "{conn.publication}" ADD TABLE qb')
+        db.execute("UPDATE qa SET version = version + 1")
+        conn.start().wait_streaming()
+        line = conn.wait_log(r".*publication \S+ was changed by someone else.*").group(0)
+        assert conn.publication in line and "public.qb" in line and "public.qa" not in line, line
+        conn.wait_log(r"re-snapshot of a table done: 5 row")
+        conn.wait_caught_up()
+        dec = Decoder(kafka, topic_prefix)
+        for table in ("qa", "qb"):
+            latest = {r.key["id"]: r.value["after"]["version"]
+                      for r in consume(kafka, dec, conn.topic(table), to_end=True)}
+            assert latest == final_versions(db, table), table
+        assert conn.stop() == 0
+        # the restored publication is wal2kafka's again: the next start changes nothing
+        conn.start().wait_streaming()
+        assert "changed by someone else" not in conn.log(current=True)
+        assert conn.stop() == 0
+    finally:
+        conn.cleanup()
+
+
+def test_publication_of_other_operations_altered(wal2kafka_bin, db, kafka, tmp_path,
+                                                 topic_prefix):
+    """Tables that publish different operations are in different publications (the
+    stream's, and <publication>_<operations>), and each one's comment answers for its own
+    tables. Someone removes a table from the other publication while the stream runs,
+    then, while it is stopped, removes it and adds it back with a row filter: both times
+    PostgreSQL did not send the table's changes in between. Each must be noticed in that
+    publication, which is restored, and the table read again, so its topic ends with the
+    table's rows as they are; the stream's own table is left alone."""
+    create_versioned_tables(db, ["qa", "qc"], 5)
+    conn = Connector(wal2kafka_bin, db, kafka,
+                     ["public.qa", {"name": "public.qc", "operations": ["insert", "update"]}],
+                     topic_prefix, workdir=tmp_path)
+    other = f"{conn.publication}_insert_update"
+    dec = Decoder(kafka, topic_prefix)
+
+    def check_topics():
+        for table in ("qa", "qc"):
+            latest = {r.key["id"]: r.value["after"]["version"]
+                      for r in consume(kafka, dec, conn.topic(table), to_end=True)}
+            assert latest == final_versions(db, table), table
+
+    def check_repaired():
+        line = conn.wait_log(r".*publication \S+ was changed by someone else.*").group(0)
+        assert f"publication {other} " in line and "public.qc" in line, line
+        assert "public.qa" not in line, line
+        conn.wait_log(r"re-snapshot of a table done: 5 row")
+        conn.wait_caught_up()
+        check_topics()
+        assert db.scalar("SELECT count(*) FROM pg_publication_tables WHERE pubname = %s AND "
+                         "tablename = 'qc' AND rowfilter IS NULL", (other,)) == 1
+
+    try:
+        conn.start().wait_streaming()
+        conn.wait_caught_up()
+        assert db.scalar("SELECT count(*) FROM pg_publication_tables WHERE pubname = %s AND "
+                         "tablename = 'qc'", (other,)) == 1
+        db.execute(f'ALTER PUBLICATION "{other}" DROP TABLE qc')
+        for _ in range(3):
+            db.execute("UPDATE qc SET version = version + 1")
+        check_repaired()
+        assert conn.stop() == 0
+
+        db.execute(f'ALTER PUBLICATION "{other}" DROP TABLE qc')
+        for _ in range(3):
+            db.execute("UPDATE qc SET version = version + 1")
+        db.execute(f'ALTER PUBLICATION "{other}" ADD TABLE qc WHERE (id > 2)')
+        db.execute("UPDATE qa SET version = version + 1")
+        conn.start().wait_streaming()
+        check_repaired()
+        assert conn.stop() == 0
+        # both publications are wal2kafka's again: the next start changes nothing
+        conn.start().wait_streaming()
+        assert "changed by someone else" not in conn.log(current=True)
+        assert conn.stop() == 0
+    finally:
         conn.cleanup()
 
 
