@@ -3,6 +3,7 @@
  * librdkafka consumer (no group: explicit partitions and offsets). The decoding and
  * folding is histdec.c. */
 #include "history.h"
+#include "kconsumer.h"
 #include "avrofp.h"
 #include "avrojson.h"
 #include "histdec.h"
@@ -559,54 +560,24 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 static rd_kafka_t *consumer_new(const w2k_config_t *cfg, const char **partitioner, w2k_err_t *err)
 {
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     static const char *const fixed[][2] = {
-        {"client.id", "wal2kafka-history"}, {"group.id", "wal2kafka-history"},
-        {"enable.auto.commit", "false"},    {"enable.auto.offset.store", "false"},
-        {"enable.partition.eof", "true"},   {"auto.offset.reset", "earliest"},
-        {"fetch.wait.max.ms", "20"},        {"log.connection.close", "false"}};
-    *partitioner = NULL;
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_bootstrap, errstr, sizeof errstr) !=
-        RD_KAFKA_CONF_OK)
-        goto bad;
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr, sizeof errstr) !=
-            RD_KAFKA_CONF_OK)
-            goto bad;
-    for (int i = 0; i < cfg->nkafka_props; i++) {
-        const char *kv = cfg->kafka_props[i], *eq = strchr(kv, '=');
-        char name[256];
-        if (!eq || (size_t)(eq - kv) >= sizeof name)
-            continue;
-        memcpy(name, kv, (size_t)(eq - kv));
-        name[eq - kv] = '\0';
-        if (strcmp(name, "partitioner") == 0) {
-            *partitioner = eq + 1;
-            continue;
-        }
-        /* producer-only settings would only draw warnings */
-        if (strcmp(name, "compression.type") == 0 || strcmp(name, "compression.codec") == 0 ||
-            strcmp(name, "linger.ms") == 0 || strcmp(name, "acks") == 0 ||
-            strcmp(name, "enable.idempotence") == 0 || strncmp(name, "batch.", 6) == 0 ||
-            strncmp(name, "queue.buffering.", 16) == 0 || strcmp(name, "message.timeout.ms") == 0)
-            continue;
-        if (rd_kafka_conf_set(conf, name, eq + 1, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-            goto bad;
-    }
+        {"client.id", "wal2kafka-history"}, {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},  {"fetch.wait.max.ms", "20"},
+        {"log.connection.close", "false"},  {NULL, NULL}};
+    *partitioner = w2k_config_kafka_prop(cfg, "partitioner");
+    rd_kafka_conf_t *conf = w2k_kconsumer_conf(cfg, "wal2kafka-history", fixed, err);
+    if (!conf)
+        return NULL;
     rd_kafka_conf_set_log_cb(conf, on_log);
+    char errstr[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!rk) {
+        rd_kafka_conf_destroy(conf);
         w2k_err_set(err, W2K_EXIT_KAFKA, "cannot create a Kafka consumer: %s", errstr);
         w2k_err_hint(err, "check the kafka group of the configuration");
         return NULL;
     }
     return rk;
-bad:
-    rd_kafka_conf_destroy(conf);
-    w2k_err_set(err, W2K_EXIT_CONFIG, "Kafka setting rejected: %s", errstr);
-    w2k_err_hint(err, "fix kafka.bootstrap_servers / kafka.properties in the configuration");
-    return NULL;
 }
 
 static void kafka_err(w2k_err_t *err, rd_kafka_resp_err_t e, const char *what, const char *topic,

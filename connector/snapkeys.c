@@ -1,6 +1,7 @@
 /* snapkeys.c — keys of a snapshot written onto topics that held messages, and the keys
  * it left out of them. */
 #include "snapkeys.h"
+#include "kconsumer.h"
 #include "avrofp.h"
 #include "log.h"
 #include "registry.h"
@@ -325,27 +326,11 @@ static int consumer(w2k_snapkeys_t *k, const w2k_config_t *cfg, w2k_err_t *err)
     if (k->rk)
         return 0;
     char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_bootstrap, errstr, sizeof errstr) ||
-        rd_kafka_conf_set(conf, "group.id", "wal2kafka-snapshot-keys", errstr, sizeof errstr) ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr) ||
-        rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, sizeof errstr) ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof errstr) ||
-        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof errstr)) {
-        rd_kafka_conf_destroy(conf);
-        w2k_err_set(err, W2K_EXIT_CONFIG, "Kafka consumer settings: %s", errstr);
+    static const char *const fixed[][2] = {
+        {"auto.offset.reset", "earliest"}, {"isolation.level", "read_committed"}, {NULL, NULL}};
+    rd_kafka_conf_t *conf = w2k_kconsumer_conf(cfg, "wal2kafka-snapshot-keys", fixed, err);
+    if (!conf)
         return -1;
-    }
-    /* security and connection settings apply to the consumer too; producer-only ones
-     * are ignored by librdkafka */
-    for (int i = 0; i < cfg->nkafka_props; i++) {
-        char *kv = strdup(cfg->kafka_props[i]), *eq = kv ? strchr(kv, '=') : NULL;
-        if (eq) {
-            *eq = '\0';
-            rd_kafka_conf_set(conf, kv, eq + 1, errstr, sizeof errstr);
-        }
-        free(kv);
-    }
     rd_kafka_conf_set_log_cb(conf, scan_log);
     k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!k->rk) {

@@ -1,5 +1,6 @@
 /* state.c — per-stream state records in <prefix>.state. */
 #include "state.h"
+#include "kconsumer.h"
 #include "log.h"
 #include "pgconn.h"
 
@@ -158,24 +159,10 @@ int w2k_state_read(const w2k_config_t *cfg, const char *topic, const char *strea
     reader_errors_t seen = {0, ""};
     char errstr[512];
     memset(out, 0, sizeof *out);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_bootstrap, errstr, sizeof errstr) ||
-        rd_kafka_conf_set(conf, "group.id", "wal2kafka-state", errstr, sizeof errstr) ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr) ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof errstr) ||
-        rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr)) {
-        rd_kafka_conf_destroy(conf);
-        w2k_err_set(err, W2K_EXIT_CONFIG, "Kafka consumer settings: %s", errstr);
+    static const char *const fixed[][2] = {{"log_level", "3"}, {NULL, NULL}};
+    rd_kafka_conf_t *conf = w2k_kconsumer_conf(cfg, "wal2kafka-state", fixed, err);
+    if (!conf)
         return -1;
-    }
-    /* Security and connection settings apply to the consumer too; producer-only ones
-     * are ignored by librdkafka. */
-    for (int i = 0; i < cfg->nkafka_props; i++) {
-        char *kv = strdup(cfg->kafka_props[i]), *eq = strchr(kv, '=');
-        *eq = '\0';
-        rd_kafka_conf_set(conf, kv, eq + 1, errstr, sizeof errstr);
-        free(kv);
-    }
     rd_kafka_conf_set_log_cb(conf, state_reader_log);
     rd_kafka_conf_set_error_cb(conf, state_reader_error);
     rd_kafka_conf_set_opaque(conf, &seen);
