@@ -452,9 +452,12 @@ static int slot_lost(w2k_stream_t *st, const char *what, w2k_err_t *err)
     const w2k_stream_cfg_t *sc = st->scfg;
     if (sc->on_slot_lost == W2K_SLOT_LOST_RECREATE) {
         w2k_warn("stream %s: %s; changes made since the last confirmed position may be "
-                 "missing: creating a new slot and taking a new snapshot "
-                 "(on_slot_lost = recreate)",
-                 sc->name, what);
+                 "missing: creating a new slot %s (on_slot_lost = recreate)",
+                 sc->name, what,
+                 sc->snapshot == W2K_SNAPSHOT_INITIAL
+                     ? "and taking a new snapshot"
+                     : "without a snapshot (snapshot = never: rows changed meanwhile are not "
+                       "read again)");
         return 0;
     }
     w2k_err_set(err, W2K_EXIT_POSTGRES,
@@ -939,6 +942,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         return 0;
     }
 
+    bool other_server = false;
     if (st->state.found && strcmp(st->state.system_id, st->ident.systemid) != 0) {
         char what[256];
         snprintf(what, sizeof what,
@@ -948,9 +952,18 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         if (slot_lost(st, what, err) != 0)
             goto fail;
         st->state.found = false; /* start over on this server */
+        other_server = true;
     }
     if (w2k_catalog_slot(st->catalog, sc->slot, &slot, err) != 0)
         goto fail;
+    if (slot.exists && other_server) {
+        /* a slot of that name on another server says nothing of what this stream
+         * confirmed: start over as announced */
+        w2k_warn("stream %s: dropping slot %s of the other server's past", sc->name, sc->slot);
+        if (w2k_catalog_drop_slot(st->catalog, sc->slot, err) != 0)
+            goto fail;
+        slot.exists = false;
+    }
     if (slot.exists &&
         w2k_catalog_slot_usable(&slot, sc->slot, sc->name, st->ident.dbname, err) != 0) {
         if (strcmp(slot.wal_status, "lost") != 0 || sc->on_slot_lost != W2K_SLOT_LOST_RECREATE)
@@ -983,6 +996,12 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     if (!slot.exists) {
         bool snapshot = sc->snapshot == W2K_SNAPSHOT_INITIAL;
         char lsn[20];
+        /* The record says "running" before the slot exists: if anything fails from
+         * here on, the next attempt drops whatever slot it finds and snapshots again,
+         * instead of taking a new slot for one that streamed (changes before it would
+         * be missing, and no row re-read). */
+        if (snapshot && save_state(st, "running", 0, err) != 0)
+            goto fail;
         if (w2k_catalog_create_slot(st->repl, sc->slot, &st->snap_lsn,
                                     snapshot ? snapshot_name : NULL, err) != 0)
             goto fail;

@@ -381,6 +381,9 @@ def test_other_server_recreated_removes_rows_it_does_not_have(wal2kafka_bin, kaf
         assert new_id != old_id
         db = new.create_database("fo")
         db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+        # a slot of the stream's name from the new server's own past (a restored backup):
+        # it says nothing of what the stream confirmed, so it is not streamed from
+        db.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (conn.slot,))
         # the new server missed the last rows the old one had (and has one of its own)
         db.execute("INSERT INTO t SELECT i, 'new ' || i FROM generate_series(1, 40) i")
         db.execute("INSERT INTO t VALUES (50, 'only on the new server')")
@@ -395,6 +398,7 @@ def test_other_server_recreated_removes_rows_it_does_not_have(wal2kafka_bin, kaf
             assert (f"the server is not the one this stream streamed from (system identifier "
                     f"{new_id}, was {old_id})") in log
             assert "creating a new slot and taking a new snapshot (on_slot_lost = recreate)" in log
+            assert f"stream {conn.stream}: dropping slot {conn.slot} of the other server's past" in log
             assert gone_line(conn, len(gone)) in log
             conn.wait_caught_up()
             recs = check_new_snapshot(kafka, conn, ends, table, gone, [])
