@@ -504,9 +504,8 @@ def test_registry_framing(db, kafka, connectors, wal2kafka_bin, registry):
     c.close()
     assert len(raw) == 9 and all(m.key()[0] == 0 for m in raw)
     commits = {}
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
     from confluent_kafka.serialization import MessageField, SerializationContext
-    des = AvroDeserializer(registry.client())
+    des = registry.deserializer()
     for m in raw:
         if m.value() is not None:
             v = des(m.value(), SerializationContext(m.topic(), MessageField.VALUE))

@@ -268,7 +268,6 @@ def test_register_gives_the_id_the_confluent_client_sees(registry, probe, tmp_pa
 def test_wire_header_is_what_avro_deserializer_reads(registry, probe, tmp_path):
     """Our 5-byte header + Avro binary decodes with confluent-kafka's AvroDeserializer."""
     import fastavro
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     subject = subject_name("framing")
@@ -281,7 +280,7 @@ def test_wire_header_is_what_avro_deserializer_reads(registry, probe, tmp_path):
 
     body = io.BytesIO()
     fastavro.schemaless_writer(body, fastavro.parse_schema(schema), {"id": 7, "name": "caf\u00e9"})
-    deser = AvroDeserializer(registry.client())
+    deser = registry.deserializer()
     topic = subject[: -len("-value")]
     row = deser(header + body.getvalue(), SerializationContext(topic, MessageField.VALUE))
     assert row == {"id": 7, "name": "caf\u00e9"}

@@ -76,10 +76,8 @@ class RegistryDecoder:
     SchemaRegistryClient: nothing of wal2kafka's code is involved."""
 
     def __init__(self, registry_url: str):
-        from confluent_kafka.schema_registry import SchemaRegistryClient
-        from confluent_kafka.schema_registry.avro import AvroDeserializer
-        self.client = SchemaRegistryClient({"url": registry_url})
-        self._deser = AvroDeserializer(self.client)
+        self.client = servers.registry_client(registry_url)
+        self._deser = servers.avro_deserializer(self.client)
 
     def key(self, topic: str, data: bytes | None):
         from confluent_kafka.serialization import MessageField, SerializationContext
