@@ -85,9 +85,13 @@ def test_big_transaction_peak_rss_independent_of_size(wal2kafka_bin, db, kafka, 
             record_result("large_transaction", f"{n}_rows", results[n],
                           title="One big transaction: wal2kafka's peak RSS by its size")
         # while the 5 million rows stream, memory stops growing: the second half of them
-        # needs no more than the first (4 MB of slack for allocator noise)
+        # needs no more than the first, give or take less than 4 bytes per row of that
+        # half (10 MB). Anything kept per row would grow past that; the allocator's arenas
+        # (librdkafka's threads compress and free batches) move the maximum by up to ~9 MB
+        # either way between runs (first/second half seen: 37/45, 44/36, 59/45 MB).
         r = results[SIZES[-1]]
-        assert r["rss_max_second_half_kb"] <= r["rss_max_first_half_kb"] + 4096, r
+        per_row_kb = 4 * (SIZES[-1] // 2) / 1024
+        assert r["rss_max_second_half_kb"] <= r["rss_max_first_half_kb"] + per_row_kb, r
         # ten times the rows, about the same memory: the small transaction may not fill
         # delivery.max_in_flight (100000) the way the big one does, hence 16 MB of slack
         assert big <= small + 16 * 1024, (
