@@ -159,8 +159,11 @@ typedef struct runner_s {
     int64_t up_since; /* when the current start succeeded */
     int64_t failing_since;
     int64_t retry_at;
-    int64_t probe_at;  /* after a Kafka failure: next look whether a broker answers */
-    bool kafka_absent; /* none did during this failure streak (since the last early retry) */
+    int64_t probe_at;         /* after a failure: next look whether Kafka or PostgreSQL answers */
+    bool kafka_absent;        /* no broker answered during this failure streak */
+    w2k_pg_probe_t *pg_probe; /* after a PostgreSQL failure: does the server answer? */
+    int64_t pg_probe_until;   /* when an unanswered probe counts as no answer */
+    bool pg_absent;           /* PostgreSQL did not answer during this failure streak */
     w2k_err_t last;
 } runner_t;
 
@@ -191,7 +194,7 @@ static int stream_stopped(runner_t *r)
     return report(&e);
 }
 
-#define KAFKA_PROBE_MS 1000 /* how often a stream that failed on Kafka looks for it */
+#define PROBE_MS 1000 /* how often a failed stream looks whether the component is back */
 
 /* A stream waiting to retry after a Kafka failure: once a broker that did not answer
  * answers again, retry now, not at the end of a backoff that grew while Kafka was away
@@ -202,7 +205,7 @@ static bool kafka_returned(runner_t *r, w2k_sink_t *sink, int64_t now)
 {
     if (r->last.code != W2K_EXIT_KAFKA || now >= r->retry_at || now < r->probe_at)
         return false;
-    r->probe_at = now + KAFKA_PROBE_MS;
+    r->probe_at = now + PROBE_MS;
     w2k_err_t e;
     if (w2k_sink_check_brokers(sink, 200, &e) != 0) {
         r->kafka_absent = true;
@@ -212,6 +215,44 @@ static bool kafka_returned(runner_t *r, w2k_sink_t *sink, int64_t now)
     r->kafka_absent = false;
     if (back)
         w2k_info("stream %s: Kafka answers again; starting now, not in %lld ms",
+                 w2k_stream_name(r->st), (long long)(r->retry_at - now));
+    return back;
+}
+
+#define PG_PROBE_WAIT_MS 1000 /* how long a probe may take before it counts as no answer */
+
+/* The same after a PostgreSQL failure the server's absence may explain: once a server
+ * that did not answer (connection refused, no answer within a second) accepts a
+ * connection again, retry now. One probe at a time, at most one a second, none of
+ * them blocking. Returns true when the stream should retry now. */
+static bool postgres_returned(const w2k_config_t *cfg, runner_t *r, int64_t now)
+{
+    if (r->last.code != W2K_EXIT_POSTGRES || !r->last.retryable || now >= r->retry_at) {
+        w2k_pg_probe_free(r->pg_probe);
+        r->pg_probe = NULL;
+        return false;
+    }
+    if (!r->pg_probe) {
+        if (now < r->probe_at)
+            return false;
+        r->probe_at = now + PROBE_MS;
+        r->pg_probe_until = now + PG_PROBE_WAIT_MS;
+        if (!(r->pg_probe = w2k_pg_probe_start(cfg->pg_conninfo, cfg->pg_password_file)))
+            return false;
+    }
+    int answered = w2k_pg_probe_poll(r->pg_probe);
+    if (answered == 0 && now < r->pg_probe_until)
+        return false;
+    w2k_pg_probe_free(r->pg_probe);
+    r->pg_probe = NULL;
+    if (answered <= 0) {
+        r->pg_absent = true;
+        return false;
+    }
+    bool back = r->pg_absent;
+    r->pg_absent = false;
+    if (back)
+        w2k_info("stream %s: PostgreSQL answers again; starting now, not in %lld ms",
                  w2k_stream_name(r->st), (long long)(r->retry_at - now));
     return back;
 }
@@ -263,7 +304,7 @@ static bool stream_failed(const w2k_config_t *cfg, runner_t *r, const w2k_err_t 
         delay = cfg->retry_max_backoff_ms;
     delay = delay / 2 + rand() % (delay / 2 + 1); /* jitter: 50-100% */
     r->retry_at = now + delay;
-    r->probe_at = now + KAFKA_PROBE_MS;
+    r->probe_at = now + PROBE_MS;
     w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_RECONNECTING, err->msg);
     w2k_warn("stream %s: %s — retrying in %lld ms (attempt %d)", w2k_stream_name(r->st), err->msg,
              (long long)delay, r->attempts);
@@ -361,9 +402,12 @@ static int cmd_run(const w2k_config_t *cfg)
             if (x->dead || x->done)
                 continue;
             alive++;
-            if (!x->running && kafka_returned(x, sinks[i % nsinks], now))
+            if (!x->running &&
+                (kafka_returned(x, sinks[i % nsinks], now) || postgres_returned(cfg, x, now)))
                 x->retry_at = now;
             if (!x->running && now >= x->retry_at) {
+                w2k_pg_probe_free(x->pg_probe);
+                x->pg_probe = NULL;
                 if (x->attempts)
                     w2k_metrics_reconnect(w2k_stream_metrics(x->st));
                 if (w2k_stream_start(x->st, &err) == 0) {
@@ -381,10 +425,15 @@ static int cmd_run(const w2k_config_t *cfg)
              * reaches the retry limit. */
             if (x->running && x->attempts && now - x->up_since >= 60000) {
                 x->attempts = 0;
-                x->kafka_absent = false;
+                x->kafka_absent = x->pg_absent = false;
             }
             if (!x->running) {
                 int64_t wait = x->retry_at - now;
+                if (x->pg_probe && wait > 20)
+                    wait = 20; /* a probe under way: look at it again soon */
+                else if (x->last.code == W2K_EXIT_POSTGRES && x->probe_at > now &&
+                         x->probe_at - now < wait)
+                    wait = x->probe_at - now;
                 if (wait < timeout)
                     timeout = wait < 0 ? 0 : (int)wait;
                 continue;
@@ -477,6 +526,7 @@ out:
         if (r[i].st && !r[i].dead)
             w2k_metrics_state(w2k_stream_metrics(r[i].st), W2K_STREAM_STOPPED, "stopped");
         w2k_stream_destroy(r[i].st);
+        w2k_pg_probe_free(r[i].pg_probe);
     }
     free(r);
     free(fds);

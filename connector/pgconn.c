@@ -126,8 +126,10 @@ static int read_password_file(const char *path, char *out, size_t outsz, w2k_err
     return 0;
 }
 
-PGconn *w2k_pg_connect(const char *conninfo, const char *password_file, bool replication,
-                       w2k_err_t *err)
+/* Open a connection with wal2kafka's session settings: blocking (w2k_pg_connect), or
+ * started without blocking (async: a probe; NULL only when it cannot start). */
+static PGconn *connect_params(const char *conninfo, const char *password_file, bool replication,
+                              bool async, w2k_err_t *err)
 {
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
@@ -190,15 +192,71 @@ PGconn *w2k_pg_connect(const char *conninfo, const char *password_file, bool rep
         vals[n++] = password;
     }
     keys[n] = vals[n] = NULL;
-    PGconn *c = PQconnectdbParams(keys, vals, 0);
+    PGconn *c = async ? PQconnectStartParams(keys, vals, 0) : PQconnectdbParams(keys, vals, 0);
     memset(password, 0, sizeof password);
-    if (PQstatus(c) != CONNECTION_OK) {
+    if (async) {
+        if (c && PQstatus(c) == CONNECTION_BAD) {
+            PQfinish(c);
+            c = NULL;
+        }
+    } else if (PQstatus(c) != CONNECTION_OK) {
         connect_error(err, c, user ? user : PQuser(c), replication);
         PQfinish(c);
         c = NULL;
     }
     PQconninfoFree(opts);
     return c;
+}
+
+PGconn *w2k_pg_connect(const char *conninfo, const char *password_file, bool replication,
+                       w2k_err_t *err)
+{
+    return connect_params(conninfo, password_file, replication, false, err);
+}
+
+struct w2k_pg_probe_s {
+    PGconn *conn;
+    PostgresPollingStatusType want; /* what PQconnectPoll last waited for */
+};
+
+w2k_pg_probe_t *w2k_pg_probe_start(const char *conninfo, const char *password_file)
+{
+    w2k_err_t err;
+    PGconn *c = connect_params(conninfo, password_file, false, true, &err);
+    if (!c)
+        return NULL;
+    w2k_pg_probe_t *p = malloc(sizeof *p);
+    if (!p) {
+        PQfinish(c);
+        return NULL;
+    }
+    p->conn = c;
+    p->want = PGRES_POLLING_WRITING; /* libpq's rule for a connection just started */
+    return p;
+}
+
+int w2k_pg_probe_poll(w2k_pg_probe_t *p)
+{
+    for (;;) {
+        if (p->want == PGRES_POLLING_OK)
+            return 1;
+        if (p->want == PGRES_POLLING_FAILED)
+            return -1;
+        /* PQconnectPoll only once the socket is ready for what it waits for */
+        struct pollfd pfd = {PQsocket(p->conn), p->want == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+                             0};
+        if (pfd.fd < 0 || poll(&pfd, 1, 0) == 0)
+            return pfd.fd < 0 ? -1 : 0;
+        p->want = PQconnectPoll(p->conn);
+    }
+}
+
+void w2k_pg_probe_free(w2k_pg_probe_t *p)
+{
+    if (!p)
+        return;
+    PQfinish(p->conn);
+    free(p);
 }
 
 /* The GRANT that fixes "permission denied for <kind> <name>", else a pointer to the

@@ -23,6 +23,16 @@
 PGconn *w2k_pg_connect(const char *conninfo, const char *password_file, bool replication,
                        w2k_err_t *err);
 
+/* A connection attempt that does not block, to learn whether a server that did not
+ * answer answers again: w2k_pg_probe_start() begins it (NULL when it cannot even
+ * start), w2k_pg_probe_poll() advances it without waiting and returns 1 once the
+ * server accepted the connection, -1 when the attempt failed, 0 while it goes on;
+ * w2k_pg_probe_free() closes it. */
+typedef struct w2k_pg_probe_s w2k_pg_probe_t;
+w2k_pg_probe_t *w2k_pg_probe_start(const char *conninfo, const char *password_file);
+int w2k_pg_probe_poll(w2k_pg_probe_t *p);
+void w2k_pg_probe_free(w2k_pg_probe_t *p);
+
 /* Set err from a failed command: what was attempted, PostgreSQL's message, and a hint
  * chosen by SQLSTATE. res may be NULL (then the connection's message is used). */
 void w2k_pg_set_error(w2k_err_t *err, PGconn *conn, const PGresult *res, const char *what);
