@@ -74,18 +74,13 @@ def main() -> int:
 
     own = []
     try:
-        if os.environ.get("W2K_PG_PORT"):
-            pg = servers.Postgres(os.environ.get("W2K_PG_DIR"), int(os.environ["W2K_PG_PORT"]),
-                                  managed=False)
-        else:
+        pg, kafka = servers.running_postgres(), servers.running_kafka()
+        if not pg:
             pg = servers.Postgres()
             own.append(pg)
             print("starting PostgreSQL ...", flush=True)
             pg.start()
-        if os.environ.get("W2K_KAFKA_BOOTSTRAP"):
-            kafka = servers.Kafka(bootstrap=os.environ["W2K_KAFKA_BOOTSTRAP"],
-                                  controller_port=1, managed=False)
-        else:
+        if not kafka:
             kafka = servers.Kafka()
             own.append(kafka)
             print("starting Kafka ...", flush=True)

@@ -8,7 +8,7 @@ Run it through bench/profile.sh (which builds first); see bench/README.md.
 
 This machine is shared, so seconds are noise; instruction counts are not. The script
 starts its own PostgreSQL 15 and Kafka broker (integration/servers/pg.sh, kafka.sh, in a
-temporary directory, on free 127.0.0.1 ports from 58432 up; W2K_PG_PORT/W2K_PG_DIR and
+temporary directory, on free 127.0.0.1 ports in 58432-58999; W2K_PG_PORT/W2K_PG_DIR and
 W2K_KAFKA_BOOTSTRAP/W2K_KAFKA_DIR reuse running ones), creates bench/run.py's 8-column
 table and one slot per run, writes the catch-up workload once (bench/run.py write_mix:
 60 % inserts, 30 % updates, 10 % deletes, in transactions of --txn changes), then:
@@ -39,7 +39,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -98,24 +97,6 @@ def perf_counts(out: Path) -> dict[str, int]:
     except OSError:
         pass
     return counts
-
-
-def pick_ports(n: int) -> list[int]:
-    got = []
-    for p in range(PORT_LO, PORT_HI):
-        if len(got) == n:
-            break
-        s = socket.socket()
-        try:
-            s.bind((HOST, p))
-            got.append(p)
-        except OSError:
-            pass
-        finally:
-            s.close()
-    if len(got) < n:
-        raise RuntimeError(f"no {n} free ports in {PORT_LO}-{PORT_HI}")
-    return got
 
 
 # ------------------------------------------------------------------ callgrind output
@@ -246,15 +227,9 @@ class Profile:
         self.kafka_pid = None
 
     def start_servers(self) -> None:
-        from servers import Kafka, Postgres
-        if os.environ.get("W2K_PG_PORT"):
-            self.pg = Postgres(os.environ.get("W2K_PG_DIR") or None,
-                               int(os.environ["W2K_PG_PORT"]), managed=False)
-        if os.environ.get("W2K_KAFKA_BOOTSTRAP"):
-            self.kafka = Kafka(os.environ.get("W2K_KAFKA_DIR") or None,
-                               bootstrap=os.environ["W2K_KAFKA_BOOTSTRAP"], controller_port=1,
-                               managed=False)
-        ports = pick_ports(3)
+        from servers import Kafka, Postgres, free_ports, running_kafka, running_postgres
+        self.pg, self.kafka = running_postgres(), running_kafka()
+        ports = free_ports(3, (PORT_LO, PORT_HI))
         if self.pg is None:
             log(f"starting PostgreSQL on {HOST}:{ports[0]} in {self.tmp}/pg")
             self.pg = Postgres(dir=self.tmp / "pg", port=ports[0]).start()

@@ -27,7 +27,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -460,26 +459,9 @@ class Bench:
 
     # -- servers
 
-    def pick_ports(self, n: int) -> list[int]:
-        got = []
-        for p in range(PORT_LO + 432, PORT_HI):
-            if len(got) == n:
-                break
-            s = socket.socket()
-            try:
-                s.bind((HOST, p))
-                got.append(p)
-            except OSError:
-                pass
-            finally:
-                s.close()
-        if len(got) < n:
-            raise RuntimeError(f"no {n} free ports in {PORT_LO}-{PORT_HI}")
-        return got
-
     def start_servers(self) -> None:
-        from servers import Kafka, Postgres
-        pg_port, k_port, k_ctl, self.connect_port = self.pick_ports(4)
+        from servers import Kafka, Postgres, free_ports
+        pg_port, k_port, k_ctl, self.connect_port = free_ports(4, (PORT_LO + 432, PORT_HI))
         log(f"starting PostgreSQL on {HOST}:{pg_port} and Kafka on {HOST}:{k_port} in {self.tmp}")
         self.pg = Postgres(dir=self.tmp / "pg", port=pg_port).start()
         # Benchmark settings: no checkpoints or autovacuum in the middle of a run.

@@ -155,17 +155,11 @@ def main() -> int:
     conn = None
     db = None
     try:
-        if os.environ.get("W2K_PG_PORT"):
-            pg = Postgres(os.environ.get("W2K_PG_DIR"), int(os.environ["W2K_PG_PORT"]),
-                          managed=False)
-        else:
+        pg, kafka = servers.running_postgres(), servers.running_kafka()
+        if not pg:
             pg = Postgres().start()
             own.append(pg)
-        if os.environ.get("W2K_KAFKA_BOOTSTRAP"):
-            kafka = Kafka(os.environ.get("W2K_KAFKA_DIR"),
-                          bootstrap=os.environ["W2K_KAFKA_BOOTSTRAP"], controller_port=1,
-                          managed=False)
-        else:
+        if not kafka:
             kafka = Kafka().start()
             own.append(kafka)
         db = pg.create_database(f"snapbench_{os.getpid()}")

@@ -48,7 +48,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import servers  # noqa: E402
-from servers import Kafka, Postgres, database_name  # noqa: E402
+from servers import Kafka, Postgres, database_name, running_kafka, running_postgres  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 _failure_logs: list[tuple[str, str]] = []
@@ -129,9 +129,9 @@ def _remember_logs(request, server, name: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg(request) -> Postgres:
-    port = os.environ.get("W2K_PG_PORT")
-    if port:
-        server = Postgres(os.environ.get("W2K_PG_DIR") or None, int(port), managed=False)
+    server = running_postgres()
+    if server:
+        port = server.port
         try:
             server.scalar("select 1")
         except Exception as e:
@@ -150,10 +150,9 @@ def pg(request) -> Postgres:
 
 @pytest.fixture(scope="session")
 def kafka(request) -> Kafka:
-    bootstrap = os.environ.get("W2K_KAFKA_BOOTSTRAP")
-    if bootstrap:
-        server = Kafka(os.environ.get("W2K_KAFKA_DIR") or None, bootstrap=bootstrap,
-                       controller_port=1, managed=False)
+    server = running_kafka()
+    if server:
+        bootstrap = server.bootstrap
         try:
             server.topics(timeout=15)
         except Exception as e:

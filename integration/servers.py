@@ -52,13 +52,13 @@ def _port_range() -> tuple[int, int]:
     return int(lo), int(hi)
 
 
-def free_ports(n: int) -> list[int]:
+def free_ports(n: int, port_range: tuple[int, int] | None = None) -> list[int]:
     """n distinct TCP ports free on 127.0.0.1 right now (all bound at once, then released).
 
-    Ports come from W2K_PORT_RANGE (default 20000-32000), below the kernel's
-    ephemeral range (32768-60999): a server restarted on its port cannot lose it
-    to a client's source port or to another process's bind(port 0)."""
-    lo, hi = _port_range()
+    Ports come from port_range, else W2K_PORT_RANGE (default 20000-32000), below the
+    kernel's ephemeral range (32768-60999): a server restarted on its port cannot lose
+    it to a client's source port or to another process's bind(port 0)."""
+    lo, hi = port_range or _port_range()
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
     socks: list[socket.socket] = []
     try:
@@ -83,6 +83,20 @@ def free_ports(n: int) -> list[int]:
 def free_port() -> int:
     """One TCP port free on 127.0.0.1 right now."""
     return free_ports(1)[0]
+
+
+def running_postgres() -> "Postgres | None":
+    """The PostgreSQL someone else runs, named by W2K_PG_PORT (+ W2K_PG_DIR), or None."""
+    port = os.environ.get("W2K_PG_PORT")
+    return Postgres(os.environ.get("W2K_PG_DIR") or None, int(port), managed=False) if port \
+        else None
+
+
+def running_kafka() -> "Kafka | None":
+    """The broker someone else runs, named by W2K_KAFKA_BOOTSTRAP (+ W2K_KAFKA_DIR), or None."""
+    bootstrap = os.environ.get("W2K_KAFKA_BOOTSTRAP")
+    return Kafka(os.environ.get("W2K_KAFKA_DIR") or None, bootstrap=bootstrap, controller_port=1,
+                 managed=False) if bootstrap else None
 
 
 # ---------------------------------------------------------------- registry/cleanup
