@@ -1526,8 +1526,10 @@ w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schem
     return rel;
 }
 
-w2k_relation_t *w2k_catalog_relation(PGconn *c, const char *schema, const char *name,
-                                     w2k_err_t *err)
+/* A table's OID and replica identity (pg_class.relreplident). Returns 0, or -1 with err
+ * (also when the table does not exist). */
+static int table_identity(PGconn *c, const char *schema, const char *name, uint32_t *relid,
+                          char *replident, w2k_err_t *err)
 {
     const char *p[2] = {schema, name};
     PGresult *r = w2k_pg_query(c, err, "looking up a table",
@@ -1535,15 +1537,26 @@ w2k_relation_t *w2k_catalog_relation(PGconn *c, const char *schema, const char *
                                "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
                                2, p);
     if (!r)
-        return NULL;
+        return -1;
     if (PQntuples(r) != 1) {
         PQclear(r);
         w2k_err_set(err, W2K_EXIT_POSTGRES, "table %s.%s does not exist", schema, name);
-        return NULL;
+        return -1;
     }
-    char relid[16], replident = PQgetvalue(r, 0, 1)[0];
-    snprintf(relid, sizeof relid, "%s", PQgetvalue(r, 0, 0));
+    *relid = (uint32_t)strtoul(PQgetvalue(r, 0, 0), NULL, 10);
+    *replident = PQgetvalue(r, 0, 1)[0];
     PQclear(r);
+    return 0;
+}
+
+w2k_relation_t *w2k_catalog_relation(PGconn *c, const char *schema, const char *name,
+                                     w2k_err_t *err)
+{
+    uint32_t oid;
+    char relid[16], replident;
+    if (table_identity(c, schema, name, &oid, &replident, err) != 0)
+        return NULL;
+    snprintf(relid, sizeof relid, "%" PRIu32, oid);
     return relation_with(c, relid, replident, schema, name, NULL, err);
 }
 
@@ -1569,21 +1582,10 @@ int w2k_catalog_filter_outside_identity(PGconn *c, const char *schema, const cha
                                         const char *filter, char *col, size_t colsz, w2k_err_t *err)
 {
     col[0] = '\0';
-    const char *p[2] = {schema, name};
-    PGresult *r = w2k_pg_query(c, err, "looking up a table",
-                               "SELECT c.oid, c.relreplident FROM pg_class c JOIN pg_namespace n "
-                               "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
-                               2, p);
-    if (!r)
+    uint32_t relid;
+    char replident;
+    if (table_identity(c, schema, name, &relid, &replident, err) != 0)
         return -1;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        w2k_err_set(err, W2K_EXIT_POSTGRES, "table %s.%s does not exist", schema, name);
-        return -1;
-    }
-    uint32_t relid = (uint32_t)strtoul(PQgetvalue(r, 0, 0), NULL, 10);
-    char replident = PQgetvalue(r, 0, 1)[0];
-    PQclear(r);
     if (replident == 'f')
         return 0;
     char names[32][64]; /* INDEX_MAX_KEYS */
@@ -1611,7 +1613,7 @@ int w2k_catalog_filter_outside_identity(PGconn *c, const char *schema, const cha
             w2k_buf_printf(&sql, " FROM ONLY %s.%s) AS %s", qs, qn, qn);
         }
         w2k_buf_printf(&sql, " WHERE (%s)", filter);
-        r = PQexec(c, sql.data);
+        PGresult *r = PQexec(c, sql.data);
         if (PQresultStatus(r) == PGRES_TUPLES_OK) {
             PQclear(r);
             if (pass == 1)

@@ -196,6 +196,18 @@ static int stream_stopped(runner_t *r)
 
 #define PROBE_MS 1000 /* how often a failed stream looks whether the component is back */
 
+/* A probe of what a failed stream needs (what) ended: yes = it answered. True (and
+ * said in the log) when it answers after it did not during this failure streak. */
+static bool answered(runner_t *r, bool *absent, bool yes, const char *what, int64_t now)
+{
+    bool back = yes && *absent;
+    *absent = !yes;
+    if (back)
+        w2k_info("stream %s: %s answers again; starting now, not in %lld ms",
+                 w2k_stream_name(r->st), what, (long long)(r->retry_at - now));
+    return back;
+}
+
 /* A stream waiting to retry after a Kafka failure: once a broker that did not answer
  * answers again, retry now, not at the end of a backoff that grew while Kafka was away
  * (up to retry.max_backoff_ms). Asks for metadata at most once a second, waiting
@@ -207,16 +219,7 @@ static bool kafka_returned(runner_t *r, w2k_sink_t *sink, int64_t now)
         return false;
     r->probe_at = now + PROBE_MS;
     w2k_err_t e;
-    if (w2k_sink_check_brokers(sink, 200, &e) != 0) {
-        r->kafka_absent = true;
-        return false;
-    }
-    bool back = r->kafka_absent;
-    r->kafka_absent = false;
-    if (back)
-        w2k_info("stream %s: Kafka answers again; starting now, not in %lld ms",
-                 w2k_stream_name(r->st), (long long)(r->retry_at - now));
-    return back;
+    return answered(r, &r->kafka_absent, w2k_sink_check_brokers(sink, 200, &e) == 0, "Kafka", now);
 }
 
 #define PG_PROBE_WAIT_MS 1000 /* how long a probe may take before it counts as no answer */
@@ -240,21 +243,12 @@ static bool postgres_returned(const w2k_config_t *cfg, runner_t *r, int64_t now)
         if (!(r->pg_probe = w2k_pg_probe_start(cfg->pg_conninfo, cfg->pg_password_file)))
             return false;
     }
-    int answered = w2k_pg_probe_poll(r->pg_probe);
-    if (answered == 0 && now < r->pg_probe_until)
+    int got = w2k_pg_probe_poll(r->pg_probe);
+    if (got == 0 && now < r->pg_probe_until)
         return false;
     w2k_pg_probe_free(r->pg_probe);
     r->pg_probe = NULL;
-    if (answered <= 0) {
-        r->pg_absent = true;
-        return false;
-    }
-    bool back = r->pg_absent;
-    r->pg_absent = false;
-    if (back)
-        w2k_info("stream %s: PostgreSQL answers again; starting now, not in %lld ms",
-                 w2k_stream_name(r->st), (long long)(r->retry_at - now));
-    return back;
+    return answered(r, &r->pg_absent, got > 0, "PostgreSQL", now);
 }
 
 /* A stream failed with err: schedule a retry, or give up. Returns true if it gave up. */
