@@ -616,11 +616,12 @@ def test_message_too_large(wal2kafka_bin, db, kafka, tmp_path, topic_prefix):
     assert "max.message.bytes" in hint, hint
     assert conn.confirmed_lsn() == before, "the failed transaction was not confirmed"
     # raise the limit: the row arrives
-    from confluent_kafka.admin import ConfigResource
+    from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource)
     admin = kafka.admin()
-    res = ConfigResource(ConfigResource.Type.TOPIC, topic,
-                         set_config={"cleanup.policy": "compact", "max.message.bytes": "100000"})
-    admin.alter_configs([res])[res].result(30)
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry("max.message.bytes", "100000",
+                    incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([res])[res].result(30)
     conn.start().wait_streaming()
     conn.wait_caught_up()
     recs = consume(kafka, Decoder(kafka, topic_prefix), topic, to_end=True)
