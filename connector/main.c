@@ -162,7 +162,6 @@ typedef struct runner_s {
     int64_t probe_at;         /* after a failure: next look whether Kafka or PostgreSQL answers */
     bool kafka_absent;        /* no broker answered during this failure streak */
     w2k_pg_probe_t *pg_probe; /* after a PostgreSQL failure: does the server answer? */
-    int64_t pg_probe_until;   /* when an unanswered probe counts as no answer */
     bool pg_absent;           /* PostgreSQL did not answer during this failure streak */
     w2k_err_t last;
 } runner_t;
@@ -222,29 +221,24 @@ static bool kafka_returned(runner_t *r, w2k_sink_t *sink, int64_t now)
     return answered(r, &r->kafka_absent, w2k_sink_check_brokers(sink, 200, &e) == 0, "Kafka", now);
 }
 
-#define PG_PROBE_WAIT_MS 1000 /* how long a probe may take before it counts as no answer */
-
-/* The same after a PostgreSQL failure the server's absence may explain: once a server
- * that did not answer (connection refused, no answer within a second) accepts a
- * connection again, retry now. One probe at a time, at most one a second, none of
- * them blocking. Returns true when the stream should retry now. */
+/* The same after a PostgreSQL failure: once a server that did not answer (connection
+ * refused, or no answer before the next probe is due) accepts a connection again,
+ * retry now. One probe at a time, at most one a second, none of them blocking; the
+ * probe under way is freed before the stream starts. Returns true when the stream
+ * should retry now. */
 static bool postgres_returned(const w2k_config_t *cfg, runner_t *r, int64_t now)
 {
-    if (r->last.code != W2K_EXIT_POSTGRES || !r->last.retryable || now >= r->retry_at) {
-        w2k_pg_probe_free(r->pg_probe);
-        r->pg_probe = NULL;
+    if (r->last.code != W2K_EXIT_POSTGRES || now >= r->retry_at)
         return false;
-    }
     if (!r->pg_probe) {
         if (now < r->probe_at)
             return false;
         r->probe_at = now + PROBE_MS;
-        r->pg_probe_until = now + PG_PROBE_WAIT_MS;
         if (!(r->pg_probe = w2k_pg_probe_start(cfg->pg_conninfo, cfg->pg_password_file)))
             return false;
     }
     int got = w2k_pg_probe_poll(r->pg_probe);
-    if (got == 0 && now < r->pg_probe_until)
+    if (got == 0 && now < r->probe_at)
         return false;
     w2k_pg_probe_free(r->pg_probe);
     r->pg_probe = NULL;
@@ -425,9 +419,8 @@ static int cmd_run(const w2k_config_t *cfg)
                 int64_t wait = x->retry_at - now;
                 if (x->pg_probe && wait > 20)
                     wait = 20; /* a probe under way: look at it again soon */
-                else if (x->last.code == W2K_EXIT_POSTGRES && x->probe_at > now &&
-                         x->probe_at - now < wait)
-                    wait = x->probe_at - now;
+                else if (x->probe_at > now && x->probe_at - now < wait)
+                    wait = x->probe_at - now; /* the next probe */
                 if (wait < timeout)
                     timeout = wait < 0 ? 0 : (int)wait;
                 continue;

@@ -245,8 +245,10 @@ int w2k_pg_probe_poll(w2k_pg_probe_t *p)
         /* PQconnectPoll only once the socket is ready for what it waits for */
         struct pollfd pfd = {PQsocket(p->conn), p->want == PGRES_POLLING_READING ? POLLIN : POLLOUT,
                              0};
-        if (pfd.fd < 0 || poll(&pfd, 1, 0) == 0)
-            return pfd.fd < 0 ? -1 : 0;
+        if (pfd.fd < 0)
+            return -1;
+        if (poll(&pfd, 1, 0) <= 0)
+            return 0; /* not ready (or interrupted): look again later */
         p->want = PQconnectPoll(p->conn);
     }
 }

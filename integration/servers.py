@@ -88,15 +88,18 @@ def free_port() -> int:
 def running_postgres() -> "Postgres | None":
     """The PostgreSQL someone else runs, named by W2K_PG_PORT (+ W2K_PG_DIR), or None."""
     port = os.environ.get("W2K_PG_PORT")
-    return Postgres(os.environ.get("W2K_PG_DIR") or None, int(port), managed=False) if port \
-        else None
+    if not port:
+        return None
+    return Postgres(os.environ.get("W2K_PG_DIR") or None, int(port), managed=False)
 
 
 def running_kafka() -> "Kafka | None":
     """The broker someone else runs, named by W2K_KAFKA_BOOTSTRAP (+ W2K_KAFKA_DIR), or None."""
     bootstrap = os.environ.get("W2K_KAFKA_BOOTSTRAP")
+    if not bootstrap:
+        return None
     return Kafka(os.environ.get("W2K_KAFKA_DIR") or None, bootstrap=bootstrap, controller_port=1,
-                 managed=False) if bootstrap else None
+                 managed=False)
 
 
 # ---------------------------------------------------------------- registry/cleanup
