@@ -25,8 +25,10 @@ import argparse
 import datetime
 import os
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -87,12 +89,17 @@ def main() -> int:
             kafka.start()
         tag = os.urandom(3).hex()
         db = pg.create_database(f"filter_cpu_{tag}")
-        work = Path(f"/tmp/w2k-filter-cpu-{tag}")
-        work.mkdir()
+        work = Path(tempfile.mkdtemp(prefix=f"w2k-filter-cpu-{tag}-"))
+        rc = 1
         try:
-            return run(args, binary, db, kafka, tag, work)
+            rc = run(args, binary, db, kafka, tag, work)
+            return rc
         finally:
             db.drop()
+            if rc == 0:
+                shutil.rmtree(work)
+            else:
+                print(f"wal2kafka's configurations and logs kept in {work}", flush=True)
     finally:
         for s in reversed(own):
             s.destroy()

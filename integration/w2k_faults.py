@@ -420,10 +420,12 @@ def record_result(name: str, key: str, data: dict, title: str | None = None) -> 
     integration/results/<name>.md as a table of them."""
     RESULTS.mkdir(exist_ok=True)
     jf = RESULTS / f"{name}.json"
-    lock = Path(os.environ.get("TMPDIR", "/tmp")) / f"w2k-results-{name}.lock"
     import fcntl
-    with open(lock, "w") as lf:
-        fcntl.flock(lf, fcntl.LOCK_EX)
+    # the results directory itself is the lock (concurrent pytest processes): no lock
+    # file left behind
+    lock = os.open(RESULTS, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             doc = json.loads(jf.read_text()) if jf.exists() else {}
         except ValueError:
@@ -446,6 +448,8 @@ def record_result(name: str, key: str, data: dict, title: str | None = None) -> 
                                            for e in es})}
         jf.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
         _write_markdown(name, doc)
+    finally:
+        os.close(lock)  # releases the lock
     return jf
 
 
