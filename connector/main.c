@@ -166,21 +166,19 @@ typedef struct runner_s {
     w2k_err_t last;
 } runner_t;
 
-typedef struct run_ctx_s {
-    const w2k_config_t *cfg;
-    runner_t *r;
+/* The replication sessions' keepalives, served while a producer call blocks. */
+typedef struct keepalives_s {
+    w2k_pg_keepalive_t **k;
     int n;
-} run_ctx_t;
+} keepalives_t;
 
-/* While the producer queue is full: keep every stream's PostgreSQL session alive. */
-static void on_wait(void *arg)
+/* While a producer call waits for the broker: repeat each stream's last status update
+ * when it is due, so no walsender times its session out. Touches no stream. */
+static void keep_sessions_alive(void *arg)
 {
-    run_ctx_t *ctx = arg;
-    for (int i = 0; i < ctx->n; i++) {
-        w2k_err_t err;
-        if (ctx->r[i].running)
-            w2k_stream_tick(ctx->r[i].st, false, &err);
-    }
+    keepalives_t *ka = arg;
+    for (int i = 0; i < ka->n; i++)
+        w2k_pg_keepalive_serve(ka->k[i]);
 }
 
 /* A stream gave up: its final error, now, as one event (msg "stream S stopped: cause",
@@ -359,13 +357,13 @@ static int cmd_run(const w2k_config_t *cfg)
     w2k_sink_t **sinks = calloc((size_t)nsinks, sizeof *sinks);
     runner_t *r = calloc((size_t)cfg->nstreams, sizeof *r);
     struct pollfd *fds = calloc((size_t)cfg->nstreams + (size_t)nsinks, sizeof *fds);
-    run_ctx_t ctx = {cfg, r, cfg->nstreams};
+    keepalives_t ka = {calloc((size_t)cfg->nstreams, sizeof *ka.k), 0};
     for (int k = 0; k < nsinks; k++) {
         if (!(sinks[k] = new_sink(cfg, k, &err))) {
             rc = report(&err);
             goto out;
         }
-        w2k_sink_set_wait_cb(sinks[k], on_wait, &ctx);
+        w2k_sink_set_idle_cb(sinks[k], keep_sessions_alive, &ka);
     }
     for (int i = 0; i < cfg->nstreams; i++) {
         r[i].st = w2k_stream_new(cfg, &cfg->streams[i], sinks[i % nsinks], reg, metrics, &err);
@@ -373,6 +371,7 @@ static int cmd_run(const w2k_config_t *cfg)
             rc = report(&err);
             goto out;
         }
+        ka.k[ka.n++] = w2k_stream_keepalive(r[i].st);
     }
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
     w2k_info("wal2kafka %s starting: %d stream(s), Kafka at %s%s", W2K_VERSION, cfg->nstreams,
@@ -461,7 +460,7 @@ static int cmd_run(const w2k_config_t *cfg)
                 rc = report(&serr);
                 goto out;
             }
-            w2k_sink_set_wait_cb(sinks[k], on_wait, &ctx);
+            w2k_sink_set_idle_cb(sinks[k], keep_sessions_alive, &ka);
             for (int i = k; i < cfg->nstreams; i += nsinks)
                 if (w2k_stream_attach(r[i].st, sinks[k], &serr) != 0) {
                     rc = report(&serr);
@@ -472,6 +471,7 @@ static int cmd_run(const w2k_config_t *cfg)
             runner_t *x = &r[i];
             if (!x->running)
                 continue;
+            w2k_stream_serve_acks(x->st);
             if (w2k_stream_delivery_failed(x->st, &err) || w2k_stream_step(x->st, &err) != 0)
                 stream_failed(cfg, x, &err);
         }
@@ -482,9 +482,12 @@ static int cmd_run(const w2k_config_t *cfg)
     uint64_t inflight;
     do {
         inflight = 0;
-        for (int i = 0; i < cfg->nstreams; i++)
-            if (r[i].running)
-                inflight += w2k_stream_inflight(r[i].st);
+        for (int i = 0; i < cfg->nstreams; i++) {
+            if (!r[i].running)
+                continue;
+            w2k_stream_serve_acks(r[i].st);
+            inflight += w2k_stream_inflight(r[i].st);
+        }
         if (inflight == 0)
             break;
         for (int k = 0; k < nsinks; k++)
@@ -505,10 +508,10 @@ static int cmd_run(const w2k_config_t *cfg)
             rc = r[i].last.code ? r[i].last.code : W2K_EXIT_RUNTIME;
 out:
     /* a stream being destroyed may still abort its Kafka transaction: the producer's
-     * wait callback must not reach streams destroyed before it */
+     * idle callback must not reach the keepalives of streams destroyed before it */
     for (int k = 0; k < nsinks; k++)
         if (sinks[k])
-            w2k_sink_set_wait_cb(sinks[k], NULL, NULL);
+            w2k_sink_set_idle_cb(sinks[k], NULL, NULL);
     for (int i = 0; i < cfg->nstreams; i++) {
         if (r[i].st && !r[i].dead)
             w2k_metrics_state(w2k_stream_metrics(r[i].st), W2K_STREAM_STOPPED, "stopped");
@@ -516,6 +519,7 @@ out:
         w2k_pg_probe_free(r[i].pg_probe);
     }
     free(r);
+    free(ka.k);
     free(fds);
     for (int k = 0; k < nsinks; k++)
         w2k_sink_destroy(sinks[k]);

@@ -549,3 +549,22 @@ int w2k_pg_send_status(PGconn *repl, w2k_lsn_t written, w2k_lsn_t flushed, bool 
     }
     return 0;
 }
+
+void w2k_pg_keepalive_sent(w2k_pg_keepalive_t *k, PGconn *conn, w2k_lsn_t written,
+                           w2k_lsn_t flushed, int interval_ms)
+{
+    k->conn = conn;
+    k->written = written;
+    k->flushed = flushed;
+    k->interval_ms = interval_ms;
+    k->due_ms = mono_ms() + interval_ms;
+}
+
+void w2k_pg_keepalive_serve(w2k_pg_keepalive_t *k)
+{
+    if (!k->conn || mono_ms() < k->due_ms)
+        return;
+    w2k_err_t ignored;
+    w2k_pg_send_status(k->conn, k->written, k->flushed, false, &ignored);
+    k->due_ms = mono_ms() + k->interval_ms;
+}

@@ -93,4 +93,22 @@ int w2k_pg_read_frame(PGconn *repl, char **buf, w2k_pgframe_t *frame, w2k_err_t 
 int w2k_pg_send_status(PGconn *repl, w2k_lsn_t written, w2k_lsn_t flushed, bool reply,
                        w2k_err_t *err);
 
+/* What a replication session last told its server, so that it can be told again while
+ * the process is blocked elsewhere (waiting for the broker) and its stream does not
+ * run: the walsender then does not time the session out. The stream owns it and
+ * writes it (w2k_pg_keepalive_sent); the main loop serves it. */
+typedef struct w2k_pg_keepalive_s {
+    PGconn *conn; /* the replication connection while streaming, else NULL */
+    w2k_lsn_t written, flushed;
+    int64_t due_ms; /* monotonic ms: when to say it again */
+    int interval_ms;
+} w2k_pg_keepalive_t;
+
+/* Note a status update just sent on conn (NULL: the session ended). */
+void w2k_pg_keepalive_sent(w2k_pg_keepalive_t *k, PGconn *conn, w2k_lsn_t written,
+                           w2k_lsn_t flushed, int interval_ms);
+/* Send the last status update again when it is due. A failure is left for the stream
+ * to meet at its next read of the connection. */
+void w2k_pg_keepalive_serve(w2k_pg_keepalive_t *k);
+
 #endif

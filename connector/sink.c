@@ -27,9 +27,20 @@ struct w2k_sink_topic_s {
     struct w2k_sink_topic_s *next;
 };
 
+/* A failed delivery, waiting for its stream to take it. */
+typedef struct failure_s {
+    uint64_t seq;
+    w2k_err_t err;
+} failure_t;
+
+/* The broker's answers for one stream's messages, queued by the delivery-report
+ * callback until the stream takes them (w2k_sink_take_acks / _take_failure). */
 typedef struct stream_slot_s {
-    w2k_sink_ack_cb *cb;
-    void *arg;
+    uint64_t *acked; /* sequence numbers of acknowledged messages */
+    size_t nacked, capacked;
+    failure_t *failed;
+    size_t nfailed, capfailed, firstfailed; /* [firstfailed, nfailed) not taken yet */
+    bool lost;                              /* out of memory queueing an answer */
 } stream_slot_t;
 
 struct w2k_sink_s {
@@ -39,8 +50,8 @@ struct w2k_sink_s {
     const w2k_config_t *cfg;
     stream_slot_t streams[MAX_STREAMS];
     int nstreams;
-    w2k_sink_wait_cb *wait_cb;
-    void *wait_arg;
+    w2k_sink_idle_cb *idle_cb;
+    void *idle_arg;
     w2k_sink_topic_t *topics[TOPIC_BUCKETS];
     /* synchronous produce: at most one at a time */
     uint64_t sync_serial;
@@ -110,6 +121,37 @@ static void set_kafka_err(const w2k_sink_t *s, w2k_err_t *err, rd_kafka_resp_err
     err->retryable = hint == NULL || code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
 }
 
+/* Queue one answer for a stream; only the delivery-report callback calls this. */
+static void queue_answer(stream_slot_t *q, uint64_t seq, const w2k_err_t *failure)
+{
+    if (!failure) {
+        if (q->nacked == q->capacked) {
+            size_t cap = q->capacked ? q->capacked * 2 : 1024;
+            uint64_t *a = realloc(q->acked, cap * sizeof *a);
+            if (!a) {
+                q->lost = true;
+                return;
+            }
+            q->acked = a;
+            q->capacked = cap;
+        }
+        q->acked[q->nacked++] = seq;
+        return;
+    }
+    if (q->nfailed == q->capfailed) {
+        size_t cap = q->capfailed ? q->capfailed * 2 : 8;
+        failure_t *f = realloc(q->failed, cap * sizeof *f);
+        if (!f) {
+            q->lost = true;
+            return;
+        }
+        q->failed = f;
+        q->capfailed = cap;
+    }
+    q->failed[q->nfailed].seq = seq;
+    q->failed[q->nfailed++].err = *failure;
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -131,9 +173,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         return;
     }
     int stream = (int)(tag >> SEQ_BITS);
-    if (stream < s->nstreams && s->streams[stream].cb)
-        s->streams[stream].cb(s->streams[stream].arg, tag & ((UINT64_C(1) << SEQ_BITS) - 1),
-                              m->err ? &failure : NULL);
+    if (stream < s->nstreams)
+        queue_answer(&s->streams[stream], tag & ((UINT64_C(1) << SEQ_BITS) - 1),
+                     m->err ? &failure : NULL);
 }
 
 static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
@@ -255,9 +297,12 @@ void w2k_sink_destroy(w2k_sink_t *s)
     if (s->rk) {
         /* Streams have already waited for what they need; drop the rest quickly. */
         rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        memset(s->streams, 0, sizeof s->streams);
         rd_kafka_flush(s->rk, 1000);
         rd_kafka_destroy(s->rk);
+    }
+    for (int i = 0; i < s->nstreams; i++) {
+        free(s->streams[i].acked);
+        free(s->streams[i].failed);
     }
     if (s->pipefd[0] >= 0)
         close(s->pipefd[0]);
@@ -266,19 +311,56 @@ void w2k_sink_destroy(w2k_sink_t *s)
     free(s);
 }
 
-int w2k_sink_register(w2k_sink_t *s, w2k_sink_ack_cb *cb, void *arg)
+int w2k_sink_register(w2k_sink_t *s)
 {
     if (s->nstreams == MAX_STREAMS)
         return -1;
-    s->streams[s->nstreams].cb = cb;
-    s->streams[s->nstreams].arg = arg;
     return s->nstreams++;
 }
 
-void w2k_sink_set_wait_cb(w2k_sink_t *s, w2k_sink_wait_cb *cb, void *arg)
+size_t w2k_sink_take_acks(w2k_sink_t *s, int stream, const uint64_t **seqs)
 {
-    s->wait_cb = cb;
-    s->wait_arg = arg;
+    stream_slot_t *q = &s->streams[stream];
+    size_t n = q->nacked;
+    *seqs = q->acked;
+    q->nacked = 0;
+    return n;
+}
+
+bool w2k_sink_take_failure(w2k_sink_t *s, int stream, uint64_t *seq, w2k_err_t *failure)
+{
+    stream_slot_t *q = &s->streams[stream];
+    if (q->lost) {
+        /* an answer could not be queued: fail the stream, which resends from its slot */
+        q->lost = false;
+        *seq = 0;
+        w2k_err_set(failure, W2K_EXIT_RUNTIME,
+                    "out of memory noting the broker's answers for this stream's messages");
+        failure->retryable = true;
+        return true;
+    }
+    if (q->firstfailed == q->nfailed) {
+        q->firstfailed = q->nfailed = 0;
+        return false;
+    }
+    *seq = q->failed[q->firstfailed].seq;
+    *failure = q->failed[q->firstfailed++].err;
+    return true;
+}
+
+void w2k_sink_set_idle_cb(w2k_sink_t *s, w2k_sink_idle_cb *cb, void *arg)
+{
+    s->idle_cb = cb;
+    s->idle_arg = arg;
+}
+
+/* While a call waits for the broker: queue the delivery reports that arrived and let
+ * the caller keep its sessions alive. */
+static void idle(w2k_sink_t *s, int timeout_ms)
+{
+    w2k_sink_poll(s, timeout_ms);
+    if (s->idle_cb)
+        s->idle_cb(s->idle_arg);
 }
 
 int w2k_sink_check_brokers(w2k_sink_t *s, int timeout_ms, w2k_err_t *err)
@@ -351,11 +433,8 @@ static int create_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind, 
     rd_kafka_event_t *ev = NULL;
     for (int64_t end = mono_ms() + 35000; !ev && mono_ms() < end;) {
         ev = rd_kafka_queue_poll(q, WAIT_SLICE_MS);
-        if (!ev) {
-            w2k_sink_poll(s, 0);
-            if (s->wait_cb)
-                s->wait_cb(s->wait_arg);
-        }
+        if (!ev)
+            idle(s, 0);
     }
     int rc = -1;
     if (!ev) {
@@ -420,21 +499,8 @@ w2k_sink_topic_t *w2k_sink_topic(w2k_sink_t *s, const char *name, w2k_topic_kind
     return t;
 }
 
-const char *w2k_sink_topic_name(const w2k_sink_topic_t *t)
-{
-    return t->name;
-}
-
-/* Wait up to 100 ms for delivery reports, keeping the caller's sessions alive. Returns
- * 0, or -1 with err when the producer failed fatally. */
-static int wait_a_while(w2k_sink_t *s, w2k_err_t *err)
-{
-    w2k_sink_poll(s, 100);
-    if (s->wait_cb)
-        s->wait_cb(s->wait_arg);
-    return w2k_sink_fatal(s, err) ? -1 : 0;
-}
-
+/* Hand one message to the producer. Returns 0, 1 when its queue is full (nothing was
+ * produced), or -1 with err. */
 static int produce_tagged(w2k_sink_t *s, uint64_t tag, w2k_sink_topic_t *topic, const void *key,
                           size_t keylen, const void *value, size_t valuelen, int64_t ts,
                           w2k_err_t *err)
@@ -455,21 +521,17 @@ static int produce_tagged(w2k_sink_t *s, uint64_t tag, w2k_sink_topic_t *topic, 
     vu[4].u.i64 = ts;
     vu[5].vtype = RD_KAFKA_VTYPE_OPAQUE;
     vu[5].u.ptr = (void *)(uintptr_t)tag;
-    for (;;) {
-        rd_kafka_error_t *error = rd_kafka_produceva(s->rk, vu, sizeof vu / sizeof *vu);
-        if (!error)
-            return 0;
-        rd_kafka_resp_err_t e = rd_kafka_error_code(error);
-        rd_kafka_error_destroy(error);
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            char what[512];
-            snprintf(what, sizeof what, "cannot produce to topic %s", topic->name);
-            set_kafka_err(s, err, e, what, NULL, topic->name);
-            return -1;
-        }
-        if (wait_a_while(s, err) != 0)
-            return -1;
-    }
+    rd_kafka_error_t *error = rd_kafka_produceva(s->rk, vu, sizeof vu / sizeof *vu);
+    if (!error)
+        return 0;
+    rd_kafka_resp_err_t e = rd_kafka_error_code(error);
+    rd_kafka_error_destroy(error);
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        return 1;
+    char what[512];
+    snprintf(what, sizeof what, "cannot produce to topic %s", topic->name);
+    set_kafka_err(s, err, e, what, NULL, topic->name);
+    return -1;
 }
 
 int w2k_sink_produce(w2k_sink_t *s, int stream, uint64_t seq, w2k_sink_topic_t *topic,
@@ -486,10 +548,27 @@ int w2k_sink_produce_sync(w2k_sink_t *s, w2k_sink_topic_t *topic, const void *ke
     s->sync_serial++;
     s->sync_done = 0;
     w2k_err_clear(&s->sync_err);
-    if (produce_tagged(s, SYNC_TAG | s->sync_serial, topic, key, keylen, value, valuelen, 0, err) !=
-        0)
+    int waited = 0, rc;
+    while ((rc = produce_tagged(s, SYNC_TAG | s->sync_serial, topic, key, keylen, value, valuelen,
+                                0, err)) == 1) {
+        if (waited >= timeout_ms) {
+            w2k_err_set(err, W2K_EXIT_KAFKA,
+                        "the Kafka producer's queue stayed full for %d ms: cannot store a "
+                        "message in %s",
+                        timeout_ms, topic->name);
+            w2k_err_hint(err, "check that the brokers at %s are up and reachable",
+                         s->cfg->kafka_bootstrap);
+            err->retryable = true;
+            return -1;
+        }
+        idle(s, WAIT_SLICE_MS);
+        waited += WAIT_SLICE_MS;
+        if (w2k_sink_fatal(s, err))
+            return -1;
+    }
+    if (rc != 0)
         return -1;
-    for (int waited = 0; !s->sync_done; waited += 100) {
+    for (; !s->sync_done; waited += WAIT_SLICE_MS) {
         if (waited >= timeout_ms) {
             w2k_err_set(err, W2K_EXIT_KAFKA,
                         "Kafka did not acknowledge a message to %s within %d ms", topic->name,
@@ -499,7 +578,8 @@ int w2k_sink_produce_sync(w2k_sink_t *s, w2k_sink_topic_t *topic, const void *ke
             err->retryable = true;
             return -1;
         }
-        if (wait_a_while(s, err) != 0)
+        idle(s, WAIT_SLICE_MS);
+        if (w2k_sink_fatal(s, err))
             return -1;
     }
     if (s->sync_err.code) {
@@ -520,11 +600,6 @@ int w2k_sink_poll(w2k_sink_t *s, int timeout_ms)
 int w2k_sink_fd(const w2k_sink_t *s)
 {
     return s->pipefd[0];
-}
-
-int w2k_sink_outq_len(const w2k_sink_t *s)
-{
-    return rd_kafka_outq_len(s->rk);
 }
 
 bool w2k_sink_fatal(w2k_sink_t *s, w2k_err_t *err)
@@ -589,9 +664,7 @@ static rd_kafka_error_t *txn_call(w2k_sink_t *s, txn_call_fn *fn, int total_ms)
         if (!e || !rd_kafka_error_is_retriable(e) || mono_ms() >= end)
             return e;
         rd_kafka_error_destroy(e);
-        w2k_sink_poll(s, 0);
-        if (s->wait_cb)
-            s->wait_cb(s->wait_arg);
+        idle(s, 0);
     }
 }
 

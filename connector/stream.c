@@ -3,7 +3,9 @@
 #include "avroenc.h"
 #include "avrofp.h"
 #include "catalog.h"
+#include "clock.h"
 #include "ddl.h"
+#include "eos.h"
 #include "filter.h"
 #include "log.h"
 #include "lsntrack.h"
@@ -51,6 +53,15 @@ typedef struct resnap_req_s {
     w2k_lsn_t hold;
 } resnap_req_t;
 
+/* A message the producer's queue had no room for: its copy, produced again later. */
+typedef struct pending_s {
+    w2k_sink_topic_t *topic;
+    uint64_t seq;
+    int64_t ts_ms;
+    char *key, *value; /* value NULL: tombstone; key NULL: no key */
+    size_t keylen, valuelen;
+} pending_t;
+
 /* Fingerprints already stored in <prefix>.schemas by this process. */
 typedef struct fpset_s {
     uint64_t *v;
@@ -91,19 +102,9 @@ struct w2k_stream_s {
     bool state_loaded;
     char state_topic_name[256];
     bool in_txn;
-    /* exactly-once: Kafka transactions end at PostgreSQL commits and carry the LSN */
-    bool eos;
-    bool eos_ready;        /* init_transactions done on this sink */
-    bool ktxn_open;        /* a Kafka transaction is open */
-    bool committing;       /* ...and being committed */
-    int64_t ktxn_started;  /* monotonic ms */
-    w2k_lsn_t eos_pending; /* end LSN of the last PostgreSQL transaction in it */
-    w2k_lsn_t eos_safe;    /* ...of the last one committed to Kafka */
-    w2k_lsn_t eos_skip;    /* transactions before this were committed already: skip */
-    bool skipping;         /* the open PostgreSQL transaction is one of those */
-    int busy;              /* inside step/start/finish: a tick from the producer's wait
-                              callback must not commit (it would produce and wait again) */
-    uint64_t txn;          /* lsntrack sequence of the open transaction */
+    w2k_eos_t *eos; /* exactly-once: Kafka transactions end at PostgreSQL commits */
+    bool skipping;  /* the open PostgreSQL transaction was committed to Kafka before */
+    uint64_t txn;   /* lsntrack sequence of the open transaction */
     uint32_t xid;
     w2k_lsn_t commit_lsn;    /* of the open transaction */
     int64_t commit_us;       /* µs since 1970 */
@@ -123,6 +124,11 @@ struct w2k_stream_s {
                          CLOCK_FRAMES frames (ts_ms of the messages); else 0 */
     bool failed;      /* a delivery failed for good */
     w2k_err_t failure;
+    /* messages the producer's full queue did not take yet, oldest first: produced
+     * before anything else, and the stream reads nothing while there are any */
+    pending_t *pending;
+    size_t npending, firstpending, cappending;
+    w2k_pg_keepalive_t keepalive; /* the last status update, for the main loop to repeat */
 
     w2k_pubtable_t *ours; /* the stream's tables by OID, with their last known names */
     w2k_stream_cfg_t eff; /* the configuration with patterns resolved to tables;
@@ -158,35 +164,34 @@ struct w2k_stream_s {
     bool *changed; /* per column, for updates */
 };
 
-static int64_t now_ms(void)
+void w2k_stream_serve_acks(w2k_stream_t *st)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void on_ack(void *arg, uint64_t seq, const w2k_err_t *failure)
-{
-    w2k_stream_t *st = arg;
-    /* A message an earlier start produced (still queued in the producer when that
-     * start failed) may time out only after the stream started again: its changes
-     * are read from the slot again, so its failure is not this start's. */
-    if (!w2k_lsntrack_ack(st->lt, seq, failure == NULL))
-        return;
-    if (failure && !st->failed) {
-        st->failed = true;
-        st->failure = *failure;
+    const uint64_t *seqs;
+    size_t n = w2k_sink_take_acks(st->sink, st->sink_id, &seqs);
+    for (size_t i = 0; i < n; i++)
+        w2k_lsntrack_ack(st->lt, seqs[i], true);
+    uint64_t seq;
+    w2k_err_t failure;
+    while (w2k_sink_take_failure(st->sink, st->sink_id, &seq, &failure)) {
+        /* A message an earlier start produced (still queued in the producer when that
+         * start failed) may time out only after the stream started again: its changes
+         * are read from the slot again, so its failure is not this start's. */
+        if (seq && !w2k_lsntrack_ack(st->lt, seq, false))
+            continue;
+        if (!st->failed) {
+            st->failed = true;
+            st->failure = failure;
+        }
     }
 }
 
+w2k_pg_keepalive_t *w2k_stream_keepalive(w2k_stream_t *st)
+{
+    return &st->keepalive;
+}
+
 static void free_tables(w2k_stream_t *st);
+static void drop_pending(w2k_stream_t *st);
 static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name, w2k_lsn_t hold);
 static int note_publication(w2k_stream_t *st, w2k_err_t *err);
 
@@ -212,7 +217,6 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
     st->sink = sink;
     st->reg = reg;
     st->ms = w2k_metrics_stream(metrics, scfg->name);
-    st->eos = cfg->exactly_once;
     st->msg = malloc(sizeof *st->msg);
     st->enc = w2k_avroenc_new();
     st->changed = calloc(W2K_PG_MAX_COLUMNS, sizeof *st->changed);
@@ -220,9 +224,14 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
     st->pnew = malloc(sizeof *st->pnew);
     st->pfill = malloc(sizeof *st->pfill);
     st->lt = w2k_lsntrack_new(0);
-    if (!st->msg || !st->enc || !st->changed || !st->lt || !st->pold || !st->pnew || !st->pfill)
+    snprintf(st->state_topic_name, sizeof st->state_topic_name, "%s.state", scfg->topic_prefix);
+    st->eos = w2k_eos_new(cfg->exactly_once, cfg->commit_interval_ms, st->state_topic_name,
+                          scfg->name, &st->state);
+    if (!st->msg || !st->enc || !st->changed || !st->lt || !st->pold || !st->pnew || !st->pfill ||
+        !st->eos)
         goto oom;
-    st->sink_id = w2k_sink_register(sink, on_ack, st);
+    w2k_eos_attach(st->eos, sink);
+    st->sink_id = w2k_sink_register(sink);
     if (st->sink_id < 0) {
         w2k_err_set(err, W2K_EXIT_CONFIG, "too many streams in one process");
         w2k_stream_destroy(st);
@@ -232,7 +241,6 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
              scfg->topic_prefix);
     snprintf(st->changes_topic_name, sizeof st->changes_topic_name, "%s.schema_changes",
              scfg->topic_prefix);
-    snprintf(st->state_topic_name, sizeof st->state_topic_name, "%s.state", scfg->topic_prefix);
     return st;
 oom:
     w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory creating stream %s", scfg->name);
@@ -242,11 +250,8 @@ oom:
 
 void w2k_stream_stop(w2k_stream_t *st)
 {
-    if (st->ktxn_open)
-        w2k_sink_txn_abort(st->sink);
-    st->ktxn_open = false;
-    if (st->eos_safe > st->eos_skip)
-        st->eos_skip = st->eos_safe;
+    if (st->eos)
+        w2k_eos_stop(st->eos);
     st->skipping = false;
     if (st->resnap && st->resnap_hold) {
         /* a repair: queued again, it still holds back what is confirmed */
@@ -265,6 +270,8 @@ void w2k_stream_stop(w2k_stream_t *st)
     st->snap_keys = NULL;
     st->purging = false;
     st->snap_flushing = st->snapshotting = false;
+    drop_pending(st);
+    w2k_pg_keepalive_sent(&st->keepalive, NULL, 0, 0, 0);
     if (st->repl)
         PQfinish(st->repl);
     st->repl = NULL;
@@ -288,6 +295,8 @@ void w2k_stream_destroy(w2k_stream_t *st)
     if (!st)
         return;
     w2k_stream_stop(st);
+    free(st->pending);
+    w2k_eos_destroy(st->eos);
     w2k_lsntrack_destroy(st->lt);
     w2k_avroenc_destroy(st->enc);
     free(st->msg);
@@ -315,8 +324,8 @@ int w2k_stream_attach(w2k_stream_t *st, w2k_sink_t *sink, w2k_err_t *err)
 {
     w2k_stream_stop(st);
     st->sink = sink;
-    st->eos_ready = false;
-    st->sink_id = w2k_sink_register(sink, on_ack, st);
+    w2k_eos_attach(st->eos, sink);
+    st->sink_id = w2k_sink_register(sink);
     if (st->sink_id < 0) {
         w2k_err_set(err, W2K_EXIT_CONFIG, "too many streams in one process");
         return -1;
@@ -334,47 +343,92 @@ const char *w2k_stream_name(const w2k_stream_t *st)
 /* Exactly-once: make sure a Kafka transaction is open before producing. */
 static int eos_ensure(w2k_stream_t *st, w2k_err_t *err)
 {
-    if (!st->eos || st->ktxn_open)
-        return 0;
-    if (!st->eos_ready) {
-        if (w2k_sink_txn_init(st->sink, err) != 0)
-            return -1;
-        st->eos_ready = true;
+    return w2k_eos_ensure(st->eos, err);
+}
+
+/* Exactly-once: commit the open Kafka transaction with the stream's record; only then
+ * may PostgreSQL be told. Not while messages of it wait for room in the producer. */
+static int eos_commit(w2k_stream_t *st, w2k_err_t *err)
+{
+    return st->npending ? 0 : w2k_eos_commit(st->eos, err);
+}
+
+/* Copy a message the producer's queue had no room for to the end of the pending ones.
+ * Returns 0, or -1 with err when out of memory. */
+static int keep_pending(w2k_stream_t *st, w2k_sink_topic_t *topic, uint64_t seq, int64_t ts_ms,
+                        const void *key, size_t keylen, const void *value, size_t valuelen,
+                        w2k_err_t *err)
+{
+    if (st->npending == st->cappending) {
+        size_t cap = st->cappending ? st->cappending * 2 : 16;
+        pending_t *p = realloc(st->pending, cap * sizeof *p);
+        if (!p)
+            goto oom;
+        st->pending = p;
+        st->cappending = cap;
     }
-    if (w2k_sink_txn_begin(st->sink, err) != 0)
-        return -1;
-    st->ktxn_open = true;
-    st->ktxn_started = mono_ms();
+    pending_t *p = &st->pending[st->npending];
+    *p = (pending_t){topic, seq, ts_ms, NULL, NULL, keylen, valuelen};
+    if ((key && !(p->key = malloc(keylen ? keylen : 1))) ||
+        (value && !(p->value = malloc(valuelen ? valuelen : 1)))) {
+        free(p->key);
+        goto oom;
+    }
+    if (key)
+        memcpy(p->key, key, keylen);
+    if (value)
+        memcpy(p->value, value, valuelen);
+    st->npending++;
+    return 0;
+oom:
+    w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory keeping a message for the producer");
+    return -1;
+}
+
+/* Hand one message of transaction seq to the producer (it is counted in flight
+ * already), after those still pending; a full queue keeps it pending. Returns 0, or
+ * -1 with err. */
+static int produce(w2k_stream_t *st, w2k_sink_topic_t *topic, uint64_t seq, int64_t ts_ms,
+                   const void *key, size_t keylen, const void *value, size_t valuelen,
+                   w2k_err_t *err)
+{
+    if (st->npending == 0) {
+        int rc = w2k_sink_produce(st->sink, st->sink_id, seq, topic, key, keylen, value, valuelen,
+                                  ts_ms, err);
+        if (rc != W2K_SINK_FULL)
+            return rc;
+    }
+    return keep_pending(st, topic, seq, ts_ms, key, keylen, value, valuelen, err);
+}
+
+/* Produce the pending messages, oldest first, until the queue is full again. Returns
+ * 0 (some may still be pending), or -1 with err. */
+static int flush_pending(w2k_stream_t *st, w2k_err_t *err)
+{
+    while (st->firstpending < st->npending) {
+        pending_t *p = &st->pending[st->firstpending];
+        int rc = w2k_sink_produce(st->sink, st->sink_id, p->seq, p->topic, p->key, p->keylen,
+                                  p->value, p->valuelen, p->ts_ms, err);
+        if (rc == W2K_SINK_FULL)
+            return 0;
+        if (rc != 0)
+            return -1;
+        free(p->key);
+        free(p->value);
+        st->firstpending++;
+    }
+    st->npending = st->firstpending = 0;
     return 0;
 }
 
-static int save_state_record(w2k_stream_t *st, const w2k_stream_state_t *next, w2k_err_t *err);
-
-/* Exactly-once: commit the open Kafka transaction together with the stream's record
- * naming the last PostgreSQL transaction in it; only then may PostgreSQL be told. */
-static int eos_commit(w2k_stream_t *st, w2k_err_t *err)
+/* Forget the pending messages (the stream restarts from its slot). */
+static void drop_pending(w2k_stream_t *st)
 {
-    /* committing: the sink serves the wait callback while it waits for the broker,
-     * and a tick from there must neither commit again nor count the transaction as
-     * committed (ktxn_open stays true until it is) */
-    if (!st->eos || !st->ktxn_open || st->committing)
-        return 0;
-    st->committing = true;
-    int rc = 0;
-    if (st->eos_pending > st->state.committed_lsn) {
-        w2k_stream_state_t next = st->state;
-        next.committed_lsn = st->eos_pending;
-        rc = save_state_record(st, &next, err);
+    for (size_t i = st->firstpending; i < st->npending; i++) {
+        free(st->pending[i].key);
+        free(st->pending[i].value);
     }
-    if (rc == 0)
-        rc = w2k_sink_txn_commit(st->sink, err);
-    st->committing = false;
-    if (rc != 0)
-        return -1;
-    st->ktxn_open = false;
-    if (st->eos_pending > st->eos_safe)
-        st->eos_safe = st->eos_pending;
-    return 0;
+    st->npending = st->firstpending = 0;
 }
 
 /* The LSN that may be confirmed to PostgreSQL. */
@@ -387,11 +441,7 @@ static w2k_lsn_t confirmable(w2k_stream_t *st)
     for (int i = 0; i < st->nresnap_queue; i++)
         if (st->resnap_queue[i].hold && st->resnap_queue[i].hold < c)
             c = st->resnap_queue[i].hold;
-    if (!st->eos)
-        return c;
-    if (!st->ktxn_open && !st->in_txn && c > st->eos_safe)
-        st->eos_safe = c; /* everything acknowledged was committed */
-    return c < st->eos_safe ? c : st->eos_safe;
+    return w2k_eos_confirmable(st->eos, c, st->in_txn);
 }
 
 /* Make a schema known before the first message that uses it: with a registry,
@@ -435,13 +485,6 @@ static int publish_schema(w2k_stream_t *st, const w2k_schema_t *s, const char *t
     }
     st->published.v[st->published.n++] = s->fingerprint;
     return 0;
-}
-
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* The slot is gone, or the server is not the one this stream streamed from: changes
@@ -510,8 +553,8 @@ static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
     w2k_info("stream %s: streaming from slot %s at %s (database %s)", sc->name, sc->slot,
              w2k_lsn_str(from ? from : st->snap_lsn, lsn), st->ident.dbname);
     st->streaming = true;
-    st->next_status_ms = mono_ms() + st->cfg->status_interval_ms;
-    st->heard_ms = mono_ms();
+    st->next_status_ms = w2k_clock_mono_ms() + st->cfg->status_interval_ms;
+    st->heard_ms = w2k_clock_mono_ms();
     st->ping_due = st->pinged = false;
     w2k_metrics_state(st->ms, W2K_STREAM_STREAMING, NULL);
     return 0;
@@ -533,7 +576,7 @@ static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, bool reco
     st->txn = w2k_lsntrack_begin(st->lt);
     st->xid = 0;
     st->commit_lsn = 0;
-    st->commit_us = wall_us();
+    st->commit_us = w2k_clock_wall_us();
     st->snapshotting = true;
     w2k_metrics_state(st->ms, W2K_STREAM_SNAPSHOT, NULL);
     return 0;
@@ -765,7 +808,7 @@ static int resolve_tables(w2k_stream_t *st, int version, w2k_err_t *err)
     for (int i = 0; i < st->eff.ntables; i++)
         if (parse_filter(st, i, err) != 0)
             return -1;
-    st->next_pattern_check_ms = mono_ms() + 10000;
+    st->next_pattern_check_ms = w2k_clock_mono_ms() + 10000;
     return 0;
 }
 
@@ -880,7 +923,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         if (w2k_state_read(cfg, st->state_topic_name, sc->name, &st->state, err) != 0)
             goto fail;
         st->state_loaded = true;
-        st->eos_skip = st->state.committed_lsn;
+        w2k_eos_resume(st->eos);
     }
     st->catalog = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, err);
     if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0 ||
@@ -1038,7 +1081,7 @@ int w2k_stream_fd(const w2k_stream_t *st)
 
 bool w2k_stream_wants_read(const w2k_stream_t *st)
 {
-    return st->streaming && !st->failed &&
+    return st->streaming && !st->failed && st->npending == 0 &&
            w2k_lsntrack_inflight(st->lt) + MAX_MSGS_PER_CHANGE <= (uint64_t)st->cfg->max_in_flight;
 }
 
@@ -1056,11 +1099,13 @@ bool w2k_stream_delivery_failed(const w2k_stream_t *st, w2k_err_t *err)
 
 int w2k_stream_timeout_ms(const w2k_stream_t *st)
 {
+    if (st->npending)
+        return 100; /* the producer's queue is full: answers from the broker wake us */
     if (st->snap || st->snap_flushing)
         return st->snap ? 0 : 100; /* reading rows / waiting for their acknowledgements */
     if (st->buffered && w2k_stream_wants_read(st))
         return 0; /* frames may be buffered already: the socket would not say so */
-    int64_t left = st->next_status_ms - mono_ms();
+    int64_t left = st->next_status_ms - w2k_clock_mono_ms();
     int retry = st->resnap ? w2k_resnap_wait_ms(st->resnap) : -1;
     if (retry >= 0 && retry < left)
         left = retry;
@@ -1112,7 +1157,7 @@ static int check_retained_wal(w2k_stream_t *st, w2k_err_t *err)
 
 static int stream_finish(w2k_stream_t *st, w2k_err_t *err)
 {
-    if (st->ktxn_open && !st->in_txn && eos_commit(st, err) != 0)
+    if (!st->in_txn && eos_commit(st, err) != 0)
         return -1;
     return w2k_stream_tick(st, true, err);
 }
@@ -1124,6 +1169,7 @@ w2k_metrics_stream_t *w2k_stream_metrics(const w2k_stream_t *st)
 
 int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
 {
+    w2k_stream_serve_acks(st);
     /* Everything acknowledged and nothing open: the server's last known position is
      * confirmable even if its keepalive came while messages were still in flight. */
     if (!st->in_txn)
@@ -1134,11 +1180,8 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
     w2k_metrics_in_flight(st->ms, (int64_t)w2k_lsntrack_inflight(st->lt));
     if (!st->repl || !st->streaming)
         return 0;
-    if (st->clock_ms)
-        st->clock_ms = now_ms(); /* called while producing waits for room in the queue */
-    int64_t now = mono_ms();
-    if (!st->busy && st->ktxn_open && !st->in_txn &&
-        now - st->ktxn_started >= st->cfg->commit_interval_ms && eos_commit(st, err) != 0)
+    int64_t now = w2k_clock_mono_ms();
+    if (!st->in_txn && w2k_eos_due(st->eos, now) && eos_commit(st, err) != 0)
         return -1;
     if (!force && !st->reply_due && !st->ping_due && now < st->next_status_ms) {
         if (PQflush(st->repl) < 0) {
@@ -1154,9 +1197,11 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
             return -1;
     }
     w2k_lsn_t confirmed = confirmable(st);
-    if (w2k_pg_send_status(st->repl, st->received > confirmed ? st->received : confirmed, confirmed,
-                           st->ping_due, err) != 0)
+    w2k_lsn_t written = st->received > confirmed ? st->received : confirmed;
+    if (w2k_pg_send_status(st->repl, written, confirmed, st->ping_due, err) != 0)
         return -1;
+    w2k_pg_keepalive_sent(&st->keepalive, st->repl, written, confirmed,
+                          st->cfg->status_interval_ms);
     st->reply_due = st->ping_due = false;
     st->next_status_ms = now + st->cfg->status_interval_ms;
     return 0;
@@ -1353,8 +1398,7 @@ static int emit(w2k_stream_t *st, relout_t *o, const w2k_buf_t *key, const w2k_b
     if (eos_ensure(st, err) != 0)
         return -1;
     w2k_lsntrack_add(st->lt, st->txn);
-    return w2k_sink_produce(st->sink, st->sink_id, st->txn, o->topic, k, klen, v, vlen,
-                            st->commit_us / 1000, err);
+    return produce(st, o->topic, st->txn, st->commit_us / 1000, k, klen, v, vlen, err);
 }
 
 /* Produce an envelope (and for deletes a tombstone) for one row change. */
@@ -1364,7 +1408,8 @@ static int emit_change(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, char 
 {
     w2k_source_t src = source_of(st, lsn);
     if (w2k_avroenc_value(st->enc, o->ra, rel, op, before, after, changed, &src,
-                          st->clock_ms ? st->clock_ms : now_ms(), &st->value, err) != 0) {
+                          st->clock_ms ? st->clock_ms : w2k_clock_wall_ms(), &st->value,
+                          err) != 0) {
         w2k_metrics_error(st->ms, W2K_ERRKIND_ENCODE);
         return -1;
     }
@@ -1527,7 +1572,7 @@ static int emit_schema_change(w2k_stream_t *st, const w2k_schema_change_t *ch, w
                               w2k_err_t *err)
 {
     w2k_source_t src = source_of(st, lsn);
-    if (w2k_avroenc_change(st->enc, ch, &src, now_ms(), &st->key, &st->value, err) != 0)
+    if (w2k_avroenc_change(st->enc, ch, &src, w2k_clock_wall_ms(), &st->key, &st->value, err) != 0)
         return -1;
     relout_t o = {
         NULL, st->changes_topic, NULL, NULL, NULL, NULL, st->change_key_id, st->change_value_id,
@@ -1846,7 +1891,7 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         }
         st->in_txn = true;
         /* exactly-once: committed to Kafka before a crash, sent again by the slot */
-        st->skipping = st->eos && m->u.begin.final_lsn < st->eos_skip;
+        st->skipping = w2k_eos_begin(st->eos, m->u.begin.final_lsn);
         st->xid = m->u.begin.xid;
         st->commit_lsn = m->u.begin.final_lsn;
         st->commit_us = m->u.begin.commit_time + W2K_PG_EPOCH_OFFSET_US;
@@ -1857,16 +1902,8 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
             w2k_resnap_committed(st->resnap, st->xid);
         w2k_lsntrack_commit(st->lt, st->txn, m->u.commit.end_lsn, st->commit_us);
         st->in_txn = false;
-        if (st->skipping) {
-            st->skipping = false;
-            return 0;
-        }
-        if (st->ktxn_open) {
-            st->eos_pending = m->u.commit.end_lsn;
-            if (mono_ms() - st->ktxn_started >= st->cfg->commit_interval_ms)
-                return eos_commit(st, err);
-        }
-        return 0;
+        st->skipping = false;
+        return w2k_eos_end(st->eos, m->u.commit.end_lsn) ? eos_commit(st, err) : 0;
     case W2K_PGMSG_RELATION:
         /* the walsender sends Relation messages without a position of their own: the
          * last one seen is where the shape change shows */
@@ -1996,8 +2033,7 @@ static int purge_step(w2k_stream_t *st, int max, w2k_err_t *err)
         if (!kt || eos_ensure(st, err) != 0)
             return -1;
         w2k_lsntrack_add(st->lt, st->txn);
-        if (w2k_sink_produce(st->sink, st->sink_id, st->txn, kt, key, len, NULL, 0,
-                             st->commit_us / 1000, err) != 0)
+        if (produce(st, kt, st->txn, st->commit_us / 1000, key, len, NULL, 0, err) != 0)
             return -1;
         n++;
     }
@@ -2100,7 +2136,7 @@ static int resnap_step(w2k_stream_t *st, w2k_err_t *err)
  * the publication, then re-read so rows written before that are not missed. */
 static int join_new_tables(w2k_stream_t *st, w2k_err_t *err)
 {
-    int64_t now = mono_ms();
+    int64_t now = w2k_clock_mono_ms();
     if (now < st->next_pattern_check_ms || st->eff_cap == st->scfg->ntables)
         return 0;
     st->next_pattern_check_ms = now + 10000;
@@ -2131,7 +2167,7 @@ static int note_publication(w2k_stream_t *st, w2k_err_t *err)
 {
     free(st->pub_signature);
     st->pub_signature = NULL;
-    st->next_pub_check_ms = mono_ms() + PUB_CHECK_MS;
+    st->next_pub_check_ms = w2k_clock_mono_ms() + PUB_CHECK_MS;
     return w2k_catalog_publication_signature(
         st->catalog, &st->pubs, st->cfg->pg_receive_timeout_ms / 2, &st->pub_signature, err);
 }
@@ -2143,9 +2179,9 @@ static int note_publication(w2k_stream_t *st, w2k_err_t *err)
  * changes were lost (w2k_catalog_ensure_publication). Returns 0, or -1 with err. */
 static int guard_publication(w2k_stream_t *st, w2k_err_t *err)
 {
-    if (mono_ms() < st->next_pub_check_ms)
+    if (w2k_clock_mono_ms() < st->next_pub_check_ms)
         return 0;
-    st->next_pub_check_ms = mono_ms() + PUB_CHECK_MS;
+    st->next_pub_check_ms = w2k_clock_mono_ms() + PUB_CHECK_MS;
     char *now = NULL;
     if (w2k_catalog_publication_signature(st->catalog, &st->pubs,
                                           st->cfg->pg_receive_timeout_ms / 2, &now, err) != 0)
@@ -2163,6 +2199,8 @@ static int guard_publication(w2k_stream_t *st, w2k_err_t *err)
 static int snapshot_step(w2k_stream_t *st, w2k_err_t *err)
 {
     if (st->snap) {
+        if (st->npending)
+            return 0; /* the producer's queue is full: wait for room */
         int chunk = st->cfg->max_in_flight / 2;
         if (chunk > 5000)
             chunk = 5000;
@@ -2246,7 +2284,7 @@ static void explain_stream_end(const w2k_stream_t *st, w2k_err_t *err)
 static int check_silence(w2k_stream_t *st, w2k_err_t *err)
 {
     int timeout = st->cfg->pg_receive_timeout_ms;
-    int64_t silent = mono_ms() - st->heard_ms;
+    int64_t silent = w2k_clock_mono_ms() - st->heard_ms;
     if (timeout <= 0 || silent < timeout / 2)
         return 0;
     if (silent < timeout) {
@@ -2267,6 +2305,9 @@ static int check_silence(w2k_stream_t *st, w2k_err_t *err)
 
 static int stream_step(w2k_stream_t *st, w2k_err_t *err)
 {
+    w2k_stream_serve_acks(st);
+    if (flush_pending(st, err) != 0)
+        return -1;
     if (st->snap || st->snap_flushing)
         return snapshot_step(st, err);
     if (!st->streaming)
@@ -2294,20 +2335,22 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
         }
         heard = true;
         if (n % CLOCK_FRAMES == 0)
-            st->clock_ms = now_ms();
+            st->clock_ms = w2k_clock_wall_ms();
         rc = handle_frame(st, &f, err);
         PQfreemem(buf);
         if (rc != 0)
             break;
-        if ((n & 255) == 255)
+        if ((n & 255) == 255) {
             w2k_sink_poll(st->sink, 0);
+            w2k_stream_serve_acks(st);
+        }
     }
     st->clock_ms = 0;
     st->buffered = n == BATCH_FRAMES;
     if (rc != 0)
         return -1;
     if (heard || !reading) {
-        st->heard_ms = mono_ms();
+        st->heard_ms = w2k_clock_mono_ms();
         st->pinged = false;
     } else if (check_silence(st, err) != 0) {
         return -1;
@@ -2315,27 +2358,17 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
     return w2k_stream_tick(st, false, err);
 }
 
-/* The public entry points mark the stream busy while they may produce. */
 int w2k_stream_start(w2k_stream_t *st, w2k_err_t *err)
 {
-    st->busy++;
-    int rc = stream_start(st, err);
-    st->busy--;
-    return rc;
+    return stream_start(st, err);
 }
 
 int w2k_stream_step(w2k_stream_t *st, w2k_err_t *err)
 {
-    st->busy++;
-    int rc = stream_step(st, err);
-    st->busy--;
-    return rc;
+    return stream_step(st, err);
 }
 
 int w2k_stream_finish(w2k_stream_t *st, w2k_err_t *err)
 {
-    st->busy++;
-    int rc = stream_finish(st, err);
-    st->busy--;
-    return rc;
+    return stream_finish(st, err);
 }

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "err.h"
 #include "metrics.h"
+#include "pgconn.h"
 #include "registry.h"
 #include "sink.h"
 
@@ -41,7 +42,15 @@ void w2k_stream_stop(w2k_stream_t *st);
 
 /* The socket to wait on while streaming, or -1. */
 int w2k_stream_fd(const w2k_stream_t *st);
-/* True while the stream is streaming and below its in-flight limit. */
+/* Take the broker's answers for the stream's messages that the sink queued (after
+ * w2k_sink_poll()) and count them: the one place acknowledgements reach the stream,
+ * always between frames, never while a change is being produced. */
+void w2k_stream_serve_acks(w2k_stream_t *st);
+/* The stream's last status update, for the main loop to repeat while the process is
+ * blocked waiting for the broker (w2k_pg_keepalive_serve). Valid as long as the stream. */
+w2k_pg_keepalive_t *w2k_stream_keepalive(w2k_stream_t *st);
+/* True while the stream is streaming, below its in-flight limit, and the producer
+ * took every message it was given. */
 bool w2k_stream_wants_read(const w2k_stream_t *st);
 /* Read and handle the frames available now (a bounded batch) and send a status
  * update when one is due. Returns 0, or -1 with err. */
@@ -56,7 +65,7 @@ int w2k_stream_finish(w2k_stream_t *st, w2k_err_t *err);
 int w2k_stream_timeout_ms(const w2k_stream_t *st);
 /* True when the stream has nothing more to do (snapshot = initial_only, done). */
 bool w2k_stream_finished(const w2k_stream_t *st);
-/* Messages produced and not yet acknowledged. */
+/* Messages produced and not yet acknowledged (as of the last w2k_stream_serve_acks). */
 uint64_t w2k_stream_inflight(const w2k_stream_t *st);
 /* True once a delivery failed for good; err receives the failure. */
 bool w2k_stream_delivery_failed(const w2k_stream_t *st, w2k_err_t *err);

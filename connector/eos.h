@@ -1,0 +1,59 @@
+/* eos.h — exactly-once delivery for one stream: Kafka transactions that end at
+ * PostgreSQL commits and carry the stream's record (<prefix>.state) naming the last
+ * PostgreSQL transaction they hold; after a restart, the transactions at or below it
+ * are skipped, so a read_committed consumer sees each change once. With exactly-once
+ * off, every call is a no-op. Single-threaded: call it from the main loop. */
+#ifndef W2K_EOS_H
+#define W2K_EOS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "pgoutput.h"
+#include "sink.h"
+#include "state.h"
+
+typedef struct w2k_eos_s w2k_eos_t;
+
+/* The exactly-once state of stream (its record in state_topic, which the stream owns
+ * and both read: *state must outlive it). enabled false: a no-op. Kafka transactions
+ * are committed at the first PostgreSQL commit after commit_interval_ms. Returns NULL
+ * when out of memory. */
+w2k_eos_t *w2k_eos_new(bool enabled, int commit_interval_ms, const char *state_topic,
+                       const char *stream, w2k_stream_state_t *state);
+/* Free; accepts NULL. Call w2k_eos_stop() first when a transaction may be open. */
+void w2k_eos_destroy(w2k_eos_t *e);
+/* Produce through sink from now on (a new producer: transactions are initialised
+ * again before the first one). */
+void w2k_eos_attach(w2k_eos_t *e, w2k_sink_t *sink);
+
+/* After the stream's record was read at start: skip PostgreSQL transactions that end
+ * at or below the LSN it names. */
+void w2k_eos_resume(w2k_eos_t *e);
+/* Before producing: make sure a Kafka transaction is open. Returns 0, or -1 with err. */
+int w2k_eos_ensure(w2k_eos_t *e, w2k_err_t *err);
+/* True while a Kafka transaction is open. */
+bool w2k_eos_open(const w2k_eos_t *e);
+/* A PostgreSQL transaction begins, its commit record at final_lsn. Returns true when
+ * its messages were committed to Kafka before a restart: skip them. */
+bool w2k_eos_begin(w2k_eos_t *e, w2k_lsn_t final_lsn);
+/* The PostgreSQL transaction ends at end_lsn. Returns true when it was produced into
+ * the open Kafka transaction and the commit interval has passed: commit now. */
+bool w2k_eos_end(w2k_eos_t *e, w2k_lsn_t end_lsn);
+/* True when a Kafka transaction is open for longer than the commit interval at
+ * monotonic time now_ms. */
+bool w2k_eos_due(const w2k_eos_t *e, int64_t now_ms);
+/* Commit the open Kafka transaction together with the stream's record naming the last
+ * PostgreSQL transaction in it (call only between PostgreSQL transactions, with every
+ * message of it handed to the producer). Returns 0, or -1 with err. */
+int w2k_eos_commit(w2k_eos_t *e, w2k_err_t *err);
+/* The LSN that may be confirmed to PostgreSQL, of acked (every message up to it
+ * acknowledged): never past what was committed to Kafka. in_txn: a PostgreSQL
+ * transaction is open. */
+w2k_lsn_t w2k_eos_confirmable(w2k_eos_t *e, w2k_lsn_t acked, bool in_txn);
+/* The stream stops: abort the open Kafka transaction; what was committed is skipped
+ * when the slot sends it again. */
+void w2k_eos_stop(w2k_eos_t *e);
+
+#endif
