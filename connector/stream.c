@@ -18,6 +18,7 @@
 #include "snapkeys.h"
 #include "snapshot.h"
 #include "state.h"
+#include "tables.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,6 @@
 #define CLOCK_FRAMES        64   /* frames between readings of the wall clock in a step */
 #define MAX_MSGS_PER_CHANGE 4    /* a key change: delete, tombstone, create (+ margin) */
 #define RECENT_XIDS         4096 /* commits remembered for the re-snapshot (resnap.c) */
-#define PUB_CHECK_MS        1000 /* how often a streaming stream looks at its publication */
 
 /* What a relation needs for output; hangs off w2k_relation_t.out. */
 typedef struct relout_s {
@@ -130,14 +130,7 @@ struct w2k_stream_s {
     size_t npending, firstpending, cappending;
     w2k_pg_keepalive_t keepalive; /* the last status update, for the main loop to repeat */
 
-    w2k_pubtable_t *ours; /* the stream's tables by OID, with their last known names */
-    w2k_stream_cfg_t eff; /* the configuration with patterns resolved to tables;
-                             eff.publication is pubs.names */
-    w2k_pubset_t pubs;    /* its publications (one per set of operations with pushdown) */
-    char **eff_names;     /* strings of tables matched by patterns, owned */
-    int neff_names;
-    w2k_filter_t **filters;             /* per eff table, filters = connector: parsed row filter */
-    bool connector_filters;             /* this stream filters rows and columns itself */
+    w2k_tables_t *tables;               /* its tables and publications */
     w2k_pgtuple_t *pold, *pnew, *pfill; /* projected and TOAST-filled tuples */
     w2k_resnap_t *resnap;               /* the table being re-read while streaming, or NULL */
     uint32_t recent_xids[RECENT_XIDS];  /* the last transactions seen to commit (a ring) */
@@ -147,18 +140,6 @@ struct w2k_stream_s {
     w2k_lsn_t resnap_hold; /* the running re-read repairs lost changes: confirm nothing
                               at or past this (its request's position), or 0 */
     char resnap_schema[64], resnap_name[128]; /* the table it reads */
-    char *pub_signature;                      /* the publication as the stream last set or saw it */
-    int64_t next_pub_check_ms;
-    int eff_cap; /* room in eff.tables for tables that join while running */
-    int64_t next_pattern_check_ms;
-    int nours;
-
-    /* per eff table: the name its entry gives it when it was renamed since (relid != 0),
-     * noted in the publication's comment */
-    w2k_pubtable_t *eff_as;
-    /* "schema.table" of the tables new in the publication at start: re-read them */
-    char **joined;
-    int njoined;
 
     w2k_buf_t key, value, key2;
     bool *changed; /* per column, for updates */
@@ -190,10 +171,8 @@ w2k_pg_keepalive_t *w2k_stream_keepalive(w2k_stream_t *st)
     return &st->keepalive;
 }
 
-static void free_tables(w2k_stream_t *st);
 static void drop_pending(w2k_stream_t *st);
 static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name, w2k_lsn_t hold);
-static int note_publication(w2k_stream_t *st, w2k_err_t *err);
 
 static void free_relout(void *arg, w2k_relation_t *rel)
 {
@@ -224,11 +203,12 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
     st->pnew = malloc(sizeof *st->pnew);
     st->pfill = malloc(sizeof *st->pfill);
     st->lt = w2k_lsntrack_new(0);
+    st->tables = w2k_tables_new(cfg, scfg);
     snprintf(st->state_topic_name, sizeof st->state_topic_name, "%s.state", scfg->topic_prefix);
     st->eos = w2k_eos_new(cfg->exactly_once, cfg->commit_interval_ms, st->state_topic_name,
                           scfg->name, &st->state);
     if (!st->msg || !st->enc || !st->changed || !st->lt || !st->pold || !st->pnew || !st->pfill ||
-        !st->eos)
+        !st->eos || !st->tables)
         goto oom;
     w2k_eos_attach(st->eos, sink);
     st->sink_id = w2k_sink_register(sink);
@@ -302,15 +282,10 @@ void w2k_stream_destroy(w2k_stream_t *st)
     free(st->msg);
     free(st->changed);
     free(st->published.v);
-    free(st->ours);
-    free_tables(st);
+    w2k_tables_destroy(st->tables);
     for (int i = 0; i < st->nresnap_queue; i++)
         free(st->resnap_queue[i].table);
     free(st->resnap_queue);
-    for (int i = 0; i < st->njoined; i++)
-        free(st->joined[i]);
-    free(st->joined);
-    free(st->pub_signature);
     free(st->pold);
     free(st->pnew);
     free(st->pfill);
@@ -547,7 +522,8 @@ static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
 {
     const w2k_stream_cfg_t *sc = st->scfg;
     w2k_lsn_t from = confirmable(st);
-    if (w2k_pg_start_replication(st->repl, sc->slot, st->pubs.names, from, err) != 0)
+    if (w2k_pg_start_replication(st->repl, sc->slot, w2k_tables_pubs(st->tables)->names, from,
+                                 err) != 0)
         return -1;
     char lsn[20];
     w2k_info("stream %s: streaming from slot %s at %s (database %s)", sc->name, sc->slot,
@@ -570,7 +546,7 @@ static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, bool reco
         return -1;
     if (purge_prepare(st, err) != 0)
         return -1;
-    st->snap = w2k_snapshot_begin(st->cfg, &st->eff, snapshot_name, err);
+    st->snap = w2k_snapshot_begin(st->cfg, w2k_tables_stream_cfg(st->tables), snapshot_name, err);
     if (!st->snap)
         return -1;
     st->txn = w2k_lsntrack_begin(st->lt);
@@ -582,332 +558,24 @@ static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, bool reco
     return 0;
 }
 
-/* A table without a key: its messages carry none. A table with REPLICA IDENTITY
- * NOTHING (or DEFAULT and no primary key): PostgreSQL refuses its UPDATEs and DELETEs
- * once it is published. */
-static void warn_identity(w2k_stream_t *st, const w2k_table_cfg_t *t, const w2k_relation_t *rel)
-{
-    bool writes = (t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) != 0;
-    char ri = rel->replident;
-    if (rel->nkeys > 0 && !(ri == 'n' && writes))
-        return;
-    w2k_buf_t q = W2K_BUF_INIT;
-    w2k_catalog_put_qualified(&q, st->catalog, t->schema, t->name);
-    if (rel->nkeys > 0)
-        w2k_warn("table %s.%s has REPLICA IDENTITY NOTHING: PostgreSQL refuses its UPDATEs and "
-                 "DELETEs while it is published, and a delete would carry no key; run ALTER "
-                 "TABLE %s REPLICA IDENTITY DEFAULT; (its primary key)",
-                 t->schema, t->name, q.data);
-    else if (writes && (ri == 'd' || ri == 'n'))
-        w2k_warn("table %s.%s has no primary key and REPLICA IDENTITY %s: PostgreSQL refuses its "
-                 "UPDATEs and DELETEs while it is published, and its messages carry no key, go to "
-                 "a delete-policy topic, and keep no per-row order; add a primary key (ALTER "
-                 "TABLE %s ADD PRIMARY KEY (...);), or at least run ALTER TABLE %s "
-                 "REPLICA IDENTITY FULL;",
-                 t->schema, t->name, ri == 'n' ? "NOTHING" : "DEFAULT", q.data, q.data);
-    else
-        w2k_warn("table %s.%s has no primary key and no replica identity index: its messages "
-                 "carry no key, go to a delete-policy topic, and keep no per-row order; add a "
-                 "primary key to fix this (ALTER TABLE %s ADD PRIMARY KEY (...);)",
-                 t->schema, t->name, q.data);
-    w2k_buf_free(&q);
-}
-
-/* Say at start what the tables' shapes mean: no key; a row filter that needs the old
- * row of updates and deletes (REPLICA IDENTITY FULL) and does not get it. */
-static void warn_tables(w2k_stream_t *st)
-{
-    for (int i = 0; i < st->eff.ntables; i++) {
-        const w2k_table_cfg_t *t = &st->eff.tables[i];
-        char *filter = NULL;
-        w2k_err_t e;
-        w2k_relation_t *rel =
-            w2k_catalog_table(st->catalog, st->pubs.names, t->schema, t->name, &filter, &e);
-        free(filter);
-        if (!rel)
-            continue;
-        warn_identity(st, t, rel);
-        char col[64];
-        if (t->filter && (t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) &&
-            w2k_catalog_filter_outside_identity(st->catalog, t->schema, t->name, t->filter, col,
-                                                sizeof col, &e) == 1)
-            w2k_warn("%s:%d: table %s.%s: the row filter uses column %s, which is not in the "
-                     "replica identity, and updates/deletes are published: PostgreSQL %s. Run: "
-                     "ALTER TABLE %s.%s REPLICA IDENTITY FULL;",
-                     st->cfg->path, t->line, t->schema, t->name, col,
-                     st->connector_filters
-                         ? "does not send the old row, so wal2kafka cannot tell whether an "
-                           "update leaves the filter's set"
-                         : "refuses such updates and deletes on the table",
-                     t->schema, t->name);
-        w2k_relation_free(rel);
-    }
-}
-
-/* Drop the resolved table list and its filters. */
-static void free_tables(w2k_stream_t *st)
-{
-    for (int i = 0; st->filters && i < st->eff.ntables; i++)
-        w2k_filter_destroy(st->filters[i]);
-    free(st->filters);
-    st->filters = NULL;
-    for (int i = 0; i < st->neff_names; i++)
-        free(st->eff_names[i]);
-    free(st->eff_names);
-    st->eff_names = NULL;
-    st->neff_names = 0;
-    free(st->eff.tables);
-    st->eff.tables = NULL;
-    st->eff.ntables = 0;
-    free(st->eff_as);
-    st->eff_as = NULL;
-}
-
-static bool listed(const w2k_stream_cfg_t *eff, const char *schema, const char *name)
-{
-    for (int i = 0; i < eff->ntables; i++)
-        if (strcmp(eff->tables[i].schema, schema) == 0 && strcmp(eff->tables[i].name, name) == 0)
-            return true;
-    return false;
-}
-
-#define JOIN_ROOM 1024 /* tables that may join while running */
-
-/* Parse the row filter of eff table i when the stream evaluates filters itself. */
-static int parse_filter(w2k_stream_t *st, int i, w2k_err_t *err)
-{
-    const w2k_table_cfg_t *t = &st->eff.tables[i];
-    char why[512];
-    if (!st->connector_filters || !t->filter ||
-        (st->filters[i] = w2k_filter_parse(t->filter, why, sizeof why)))
-        return 0;
-    w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s: %s", st->cfg->path, t->line,
-                st->scfg->name, t->schema, t->name, why);
-    w2k_err_hint(err, "with filters = \"connector\" wal2kafka evaluates the filter itself and "
-                      "supports comparisons, AND/OR/NOT, IN, IS [NOT] NULL, BETWEEN and LIKE; "
-                      "rewrite it with those, or use filters = \"pushdown\" on PostgreSQL 15+");
-    return -1;
-}
-
-/* Append the tables in all (rows of nspname, relname) that a pattern of the stream
- * matches and that are not listed yet, up to the room left. Returns how many. */
-static int match_patterns(w2k_stream_t *st, const PGresult *all, bool report_empty)
-{
-    const w2k_stream_cfg_t *sc = st->scfg;
-    int added = 0;
-    for (int i = 0; i < sc->ntables; i++) {
-        const w2k_table_cfg_t *t = &sc->tables[i];
-        if (!w2k_table_is_pattern(t))
-            continue;
-        int matched = 0;
-        for (int r = 0; r < PQntuples(all); r++) {
-            const char *nsp = PQgetvalue(all, r, 0), *rel = PQgetvalue(all, r, 1);
-            if (!w2k_pattern_matches(sc, t, nsp, rel))
-                continue;
-            matched++;
-            if (listed(&st->eff, nsp, rel))
-                continue;
-            if (st->eff.ntables == st->eff_cap) {
-                w2k_warn("stream %s: no room for table %s.%s to join; restart wal2kafka to add "
-                         "it",
-                         sc->name, nsp, rel);
-                continue;
-            }
-            w2k_table_cfg_t *e = &st->eff.tables[st->eff.ntables++];
-            *e = *t;
-            e->schema = st->eff_names[st->neff_names++] = strdup(nsp);
-            e->name = st->eff_names[st->neff_names++] = strdup(rel);
-            added++;
-        }
-        if (!matched && report_empty)
-            w2k_warn("%s:%d: stream %s: pattern %s.%s matches no table (yet)", st->cfg->path,
-                     t->line, sc->name, t->schema, t->name);
-    }
-    return added;
-}
-
-/* Resolve the configured tables: exact names as they are, patterns (schema.*,
- * schema.prefix_*) to the tables that match now, minus the stream's excludes; parse
- * row filters when the stream evaluates them itself. Returns 0, or -1 with err. */
-static int resolve_tables(w2k_stream_t *st, int version, w2k_err_t *err)
-{
-    const w2k_stream_cfg_t *sc = st->scfg;
-    free_tables(st);
-    st->eff = *sc;
-    st->eff.ntables = 0;
-    st->connector_filters = sc->filters == W2K_FILTERS_CONNECTOR ||
-                            (sc->filters == W2K_FILTERS_AUTO && version < 150000);
-    w2k_catalog_pubset(sc, !st->connector_filters, &st->pubs);
-    st->eff.publication = st->pubs.names;
-    PGresult *all = NULL;
-    bool patterns = false;
-    for (int i = 0; i < sc->ntables; i++)
-        patterns |= w2k_table_is_pattern(&sc->tables[i]);
-    if (patterns &&
-        !(all = w2k_pg_query(st->catalog, err, "listing tables for the stream's patterns",
-                             w2k_catalog_all_tables_sql, 0, NULL)))
-        return -1;
-    st->eff_cap = sc->ntables + (all ? PQntuples(all) : 0) + (patterns ? JOIN_ROOM : 0);
-    st->eff.tables = calloc((size_t)st->eff_cap + 1, sizeof *st->eff.tables);
-    st->eff_names = calloc((size_t)st->eff_cap * 2 + 1, sizeof *st->eff_names);
-    st->filters = calloc((size_t)st->eff_cap + 1, sizeof *st->filters);
-    st->eff_as = calloc((size_t)st->eff_cap + 1, sizeof *st->eff_as);
-    if (!st->eff.tables || !st->eff_names || !st->filters || !st->eff_as) {
-        PQclear(all);
-        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
-        return -1;
-    }
-    /* exact names first: their settings win over a pattern's; a table renamed since it
-     * joined under its configured name goes on under its new name */
-    for (int i = 0; i < sc->ntables; i++) {
-        const w2k_table_cfg_t *t = &sc->tables[i];
-        if (w2k_table_is_pattern(t))
-            continue;
-        w2k_table_cfg_t e = *t;
-        w2k_pubtable_t now;
-        int renamed =
-            w2k_catalog_renamed_table(st->catalog, &st->pubs, t->schema, t->name, &now, err);
-        if (renamed < 0) {
-            PQclear(all);
-            return -1;
-        }
-        if (renamed) {
-            e.schema = st->eff_names[st->neff_names++] = strdup(now.schema);
-            e.name = st->eff_names[st->neff_names++] = strdup(now.name);
-            w2k_info("%s:%d: table %s.%s of stream %s was renamed to %s.%s; streaming it under "
-                     "its new name (its rows go to the topic of that name): update the "
-                     "configuration",
-                     st->cfg->path, t->line, t->schema, t->name, sc->name, now.schema, now.name);
-        }
-        if (!e.schema || !e.name || listed(&st->eff, e.schema, e.name))
-            continue;
-        if (renamed) {
-            st->eff_as[st->eff.ntables] = now;
-            snprintf(st->eff_as[st->eff.ntables].schema, sizeof now.schema, "%s", t->schema);
-            snprintf(st->eff_as[st->eff.ntables].name, sizeof now.name, "%s", t->name);
-        }
-        st->eff.tables[st->eff.ntables++] = e;
-    }
-    if (all)
-        match_patterns(st, all, true);
-    PQclear(all);
-    if (!st->connector_filters && version < 150000) {
-        for (int i = 0; i < st->eff.ntables; i++)
-            if (st->eff.tables[i].filter || st->eff.tables[i].ncolumns) {
-                w2k_err_set(err, W2K_EXIT_CONFIG,
-                            "%s:%d: stream %s: PostgreSQL %d cannot filter rows or columns in a "
-                            "publication",
-                            st->cfg->path, st->eff.tables[i].line, sc->name, version / 10000);
-                w2k_err_hint(err,
-                             "set filters = \"connector\" (or \"auto\") for stream %s: "
-                             "wal2kafka then evaluates them itself",
-                             sc->name);
-                return -1;
-            }
-    }
-    for (int i = 0; i < st->eff.ntables; i++)
-        if (parse_filter(st, i, err) != 0)
-            return -1;
-    st->next_pattern_check_ms = w2k_clock_mono_ms() + 10000;
-    return 0;
-}
-
-/* The publication's definition: with filters = connector, every column, row and
- * operation, which wal2kafka then filters itself. */
-static w2k_stream_cfg_t publication_cfg(const w2k_stream_t *st, w2k_table_cfg_t *scratch)
-{
-    w2k_stream_cfg_t pub = st->eff;
-    if (!st->connector_filters)
-        return pub;
-    for (int i = 0; i < pub.ntables; i++) {
-        scratch[i] = pub.tables[i];
-        scratch[i].filter = NULL;
-        scratch[i].columns = NULL;
-        scratch[i].ncolumns = 0;
-        scratch[i].ops = W2K_OP_ALL;
-    }
-    pub.tables = scratch;
-    return pub;
-}
-
-/* Make the stream's publications carry its tables (w2k_catalog_ensure_publication).
- * Returns 0, or -1 with err. */
-static int ensure_publication(w2k_stream_t *st, bool resuming, w2k_err_t *err)
-{
-    int n = st->eff.ntables;
-    w2k_table_cfg_t *scratch = calloc((size_t)n + 1, sizeof *scratch);
-    const w2k_pubtable_t **as = calloc((size_t)n + 1, sizeof *as);
-    int rc = -1;
-    if (!scratch || !as) {
-        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
-    } else {
-        for (int i = 0; i < n; i++)
-            as[i] = st->eff_as[i].relid ? &st->eff_as[i] : NULL;
-        w2k_stream_cfg_t pub = publication_cfg(st, scratch);
-        rc = w2k_catalog_ensure_publication(st->catalog, st->cfg->path, &pub, as, &st->pubs,
-                                            resuming, err);
-    }
-    free(scratch);
-    free(as);
-    return rc;
-}
-
-/* The tables the stream read until now: those in its publications as the server has
- * them, before they are updated (with those of sets of operations no table has now),
- * into a malloc'd array (*n entries). Returns 0, or -1 with err. */
-static int tables_read_before(w2k_stream_t *st, w2k_pubtable_t **out, int *n, w2k_err_t *err)
-{
-    w2k_buf_t names = W2K_BUF_INIT;
-    int rc = w2k_catalog_stream_publications(st->catalog, &st->pubs, &names, err);
-    if (rc == 0)
-        rc = w2k_catalog_publication_tables(st->catalog, names.data, out, n, err);
-    w2k_buf_free(&names);
-    return rc;
-}
-
-/* Note the tables of the publications (st->ours) that were in none of the stream's
- * publications before (OIDs in before): they joined the stream now, and their rows are
- * read once streaming from an existing slot resumes. */
-static void note_joined(w2k_stream_t *st, const w2k_pubtable_t *before, int nbefore)
-{
-    for (int i = 0; i < st->nours; i++) {
-        bool old = false;
-        for (int k = 0; k < nbefore && !old; k++)
-            old = before[k].relid == st->ours[i].relid;
-        char full[160];
-        snprintf(full, sizeof full, "%s.%s", st->ours[i].schema, st->ours[i].name);
-        for (int k = 0; k < st->njoined && !old; k++)
-            old = strcmp(st->joined[k], full) == 0;
-        if (old)
-            continue;
-        char **v = realloc(st->joined, ((size_t)st->njoined + 1) * sizeof *v);
-        if (!v)
-            return;
-        st->joined = v;
-        if ((v[st->njoined] = strdup(full)))
-            st->njoined++;
-    }
-}
-
 /* Streaming resumes from an existing slot (queue): tables that joined at start are
  * re-read while streaming, so their rows written before they joined are not missed
  * (as for a table a pattern picks up while running). A new slot's snapshot reads them
  * all (or snapshot = never): nothing to do. */
 static void reread_joined(w2k_stream_t *st, bool queue)
 {
-    for (int i = 0; i < st->njoined; i++) {
-        char *dot = strchr(st->joined[i], '.');
+    char **joined;
+    int n = w2k_tables_take_joined(st->tables, &joined);
+    for (int i = 0; i < n; i++) {
+        char *dot = strchr(joined[i], '.');
         if (queue && dot) {
             *dot = '\0';
-            w2k_info("stream %s: table %s.%s joins the stream", st->scfg->name, st->joined[i],
-                     dot + 1);
-            queue_resnap(st, st->joined[i], dot + 1, 0);
+            w2k_info("stream %s: table %s.%s joins the stream", st->scfg->name, joined[i], dot + 1);
+            queue_resnap(st, joined[i], dot + 1, 0);
         }
-        free(st->joined[i]);
+        free(joined[i]);
     }
-    free(st->joined);
-    st->joined = NULL;
-    st->njoined = 0;
+    free(joined);
 }
 
 static int stream_start(w2k_stream_t *st, w2k_err_t *err)
@@ -927,23 +595,8 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     }
     st->catalog = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, err);
     if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0 ||
-        resolve_tables(st, version, err) != 0)
-        goto fail;
-    w2k_pubtable_t *before = NULL;
-    int nbefore = 0;
-    if (tables_read_before(st, &before, &nbefore, err) != 0 ||
-        ensure_publication(st, st->state.found, err) != 0 || note_publication(st, err) != 0) {
-        free(before);
-        goto fail;
-    }
-    warn_tables(st);
-    free(st->ours);
-    int orc =
-        w2k_catalog_publication_tables(st->catalog, st->pubs.names, &st->ours, &st->nours, err);
-    if (orc == 0)
-        note_joined(st, before, nbefore);
-    free(before);
-    if (orc != 0)
+        w2k_tables_resolve(st->tables, st->catalog, version, err) != 0 ||
+        w2k_tables_publish(st->tables, st->catalog, st->state.found, err) != 0)
         goto fail;
     st->repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, err);
     if (!st->repl || w2k_pg_identify(st->repl, &st->ident, err) != 0)
@@ -1207,18 +860,6 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
     return 0;
 }
 
-/* The configured entry of a table, or NULL. */
-static const w2k_table_cfg_t *table_cfg(const w2k_stream_t *st, const char *schema,
-                                        const char *name)
-{
-    for (int i = 0; i < st->eff.ntables; i++) {
-        const w2k_table_cfg_t *t = &st->eff.tables[i];
-        if (strcmp(t->schema, schema) == 0 && strcmp(t->name, name) == 0)
-            return t;
-    }
-    return NULL;
-}
-
 /* Build a relation from a Relation message, resolving types and the key. */
 static w2k_relation_t *relation_from_msg(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_err_t *err)
 {
@@ -1269,7 +910,7 @@ static void topic_name(const w2k_stream_t *st, const w2k_relation_t *rel, char *
 static int prepare_filtering(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, w2k_err_t *err)
 {
     const w2k_table_cfg_t *t = o->tcfg;
-    w2k_filter_t *f = st->filters[t - st->eff.tables];
+    w2k_filter_t *f = w2k_tables_filter(st->tables, t);
     char why[512];
     if (f && w2k_filter_bind(f, rel, why, sizeof why) != 0) {
         w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s: %s", st->cfg->path,
@@ -1336,10 +977,11 @@ static relout_t *output_of(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err
     }
     char topic[512];
     topic_name(st, rel, topic, sizeof topic);
-    o->tcfg = table_cfg(st, rel->schema, rel->name);
+    o->tcfg = w2k_tables_find(st->tables, rel->schema, rel->name);
     o->mt = w2k_metrics_table(st->ms, rel->schema, rel->name);
     const w2k_relation_t *published = rel;
-    if (st->connector_filters && o->tcfg && prepare_filtering(st, rel, o, err) != 0)
+    if (w2k_tables_connector_filters(st->tables) && o->tcfg &&
+        prepare_filtering(st, rel, o, err) != 0)
         goto fail;
     if (o->prel)
         published = o->prel;
@@ -1533,7 +1175,7 @@ static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k
                   : kind == W2K_PGMSG_UPDATE ? W2K_OP_UPDATE
                                              : W2K_OP_DELETE;
     /* Pushed down, PostgreSQL applied the operations (before the row filter). */
-    if (st->connector_filters && !(want & op))
+    if (w2k_tables_connector_filters(st->tables) && !(want & op))
         return 0;
     if (o->filter) {
         /* As PostgreSQL does for a publication's row filter: an update whose old row
@@ -1655,7 +1297,7 @@ static int handle_snapshot_request(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_l
     if (strcmp(parts[0], "*") != 0 && strcmp(parts[0], st->scfg->name) != 0)
         return 0;
     bool repair = strcmp(parts[3], W2K_SNAPSHOT_REPAIR) == 0;
-    if (table_cfg(st, parts[1], parts[2]))
+    if (w2k_tables_find(st->tables, parts[1], parts[2]))
         queue_resnap(st, parts[1], parts[2], repair && lsn ? lsn : 0);
     else if (strcmp(parts[0], "*") != 0)
         w2k_warn("stream %s: a re-snapshot of %s.%s was requested, but it is not one of the "
@@ -1680,23 +1322,12 @@ static int handle_watermark(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t ls
     return rc;
 }
 
-/* True when a pattern of the stream matches schema.name and no exclude does. */
-static bool pattern_matches(const w2k_stream_t *st, const char *schema, const char *name)
-{
-    const w2k_stream_cfg_t *sc = st->scfg;
-    for (int i = 0; i < sc->ntables; i++)
-        if (w2k_table_is_pattern(&sc->tables[i]) &&
-            w2k_pattern_matches(sc, &sc->tables[i], schema, name))
-            return true;
-    return false;
-}
-
 /* With a column list pushed into the publication, keep only the listed columns of rel
  * (in table order, with their key flags), as pgoutput's Relation message will. */
 static void keep_published_columns(const w2k_stream_t *st, w2k_relation_t *rel, uint8_t *flags)
 {
-    const w2k_table_cfg_t *t = table_cfg(st, rel->schema, rel->name);
-    if (st->connector_filters || !t || !t->ncolumns)
+    const w2k_table_cfg_t *t = w2k_tables_find(st->tables, rel->schema, rel->name);
+    if (w2k_tables_connector_filters(st->tables) || !t || !t->ncolumns)
         return;
     int n = 0;
     for (int i = 0; i < rel->ncols; i++) {
@@ -1738,7 +1369,8 @@ static int ddl_relation(w2k_stream_t *st, const w2k_ddl_event_t *ev, w2k_relatio
                  st->scfg->name, W2K_DDL_PREFIX, ev->schema, ev->name);
     char *filter = NULL;
     w2k_err_t lerr;
-    *rel = w2k_catalog_table(st->catalog, st->pubs.names, ev->schema, ev->name, &filter, &lerr);
+    *rel = w2k_catalog_table(st->catalog, w2k_tables_pubs(st->tables)->names, ev->schema, ev->name,
+                             &filter, &lerr);
     free(filter);
     return 0;
 }
@@ -1765,22 +1397,12 @@ static int handle_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn,
     }
     int rc = 0;
     w2k_relation_t *old = w2k_relcache_get(st->rc, ev.relid);
-    w2k_pubtable_t *known = NULL;
-    for (int i = 0; i < st->nours && !known; i++)
-        if (st->ours[i].relid == ev.relid)
-            known = &st->ours[i];
-    if (!known && !table_cfg(st, ev.schema, ev.name) && !pattern_matches(st, ev.schema, ev.name))
+    w2k_pubtable_t *known = w2k_tables_known(st->tables, ev.relid);
+    if (!known && !w2k_tables_find(st->tables, ev.schema, ev.name) &&
+        !w2k_tables_pattern_matches(st->tables, ev.schema, ev.name))
         goto out; /* not one of ours */
-    if (!known) {
-        w2k_pubtable_t *v = realloc(st->ours, ((size_t)st->nours + 1) * sizeof *v);
-        if (!v)
-            goto out;
-        st->ours = v;
-        known = &v[st->nours++];
-        known->relid = ev.relid;
-        snprintf(known->schema, sizeof known->schema, "%s", ev.schema);
-        snprintf(known->name, sizeof known->name, "%s", ev.name);
-    }
+    if (!known && !(known = w2k_tables_note(st->tables, ev.relid, ev.schema, ev.name)))
+        goto out;
     bool renamed = strcmp(known->schema, ev.schema) || strcmp(known->name, ev.name);
     char old_name[160];
     snprintf(old_name, sizeof old_name, "%s.%s", known->schema, known->name);
@@ -1839,7 +1461,7 @@ static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
         w2k_relation_t *rel = w2k_relcache_get(st->rc, relid);
         if (!rel)
             continue;
-        const w2k_table_cfg_t *t = table_cfg(st, rel->schema, rel->name);
+        const w2k_table_cfg_t *t = w2k_tables_find(st->tables, rel->schema, rel->name);
         if (t && !(t->ops & W2K_OP_TRUNCATE))
             continue;
         /* its topic, as for a row (a table that publishes only truncates gets no row) */
@@ -1974,8 +1596,8 @@ static int purge_prepare(w2k_stream_t *st, w2k_err_t *err)
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         return -1;
     }
-    for (int i = 0; i < st->eff.ntables; i++) {
-        const w2k_table_cfg_t *t = &st->eff.tables[i];
+    for (int i = 0; i < w2k_tables_count(st->tables); i++) {
+        const w2k_table_cfg_t *t = w2k_tables_cfg(st->tables, i);
         topic_name_of(st, t->schema, t->name, topic, sizeof topic);
         int r = w2k_snapkeys_note_topic(st->snap_keys, st->cfg, topic, err);
         if (r < 0)
@@ -1998,9 +1620,9 @@ static int purge_step(w2k_stream_t *st, int max, w2k_err_t *err)
 {
     char topic[512];
     for (int n = 0; n < max;) {
-        if (st->purge_table >= st->eff.ntables)
+        if (st->purge_table >= w2k_tables_count(st->tables))
             return 0;
-        const w2k_table_cfg_t *t = &st->eff.tables[st->purge_table];
+        const w2k_table_cfg_t *t = w2k_tables_cfg(st->tables, st->purge_table);
         topic_name_of(st, t->schema, t->name, topic, sizeof topic);
         if (!st->purging) {
             int r = w2k_snapkeys_scan_begin(st->snap_keys, topic, t->schema, t->name, err);
@@ -2094,8 +1716,8 @@ static int resnap_step(w2k_stream_t *st, w2k_err_t *err)
     snprintf(schema, sizeof schema, "%.*s", (int)(dot - next.table), next.table);
     snprintf(name, sizeof name, "%s", dot + 1);
     char *filter = NULL;
-    w2k_relation_t *rel =
-        w2k_catalog_table(st->catalog, st->pubs.names, schema, name, &filter, err);
+    w2k_relation_t *rel = w2k_catalog_table(st->catalog, w2k_tables_pubs(st->tables)->names, schema,
+                                            name, &filter, err);
     if (rel) {
         w2k_relation_t *known = w2k_relcache_get(st->rc, rel->relid);
         if (known && w2k_relation_same_shape(known, rel)) {
@@ -2104,8 +1726,9 @@ static int resnap_step(w2k_stream_t *st, w2k_err_t *err)
         } else {
             w2k_relcache_put(st->rc, rel);
         }
-        st->resnap = w2k_resnap_new(st->cfg, st->scfg->name, rel,
-                                    st->connector_filters ? NULL : filter, 1000, err);
+        st->resnap =
+            w2k_resnap_new(st->cfg, st->scfg->name, rel,
+                           w2k_tables_connector_filters(st->tables) ? NULL : filter, 1000, err);
     }
     free(filter);
     /* a repairing re-read that failed for a passing reason is taken again after the
@@ -2130,68 +1753,6 @@ static int resnap_step(w2k_stream_t *st, w2k_err_t *err)
     w2k_info("stream %s: re-reading %s.%s while streaming (chunks between watermarks)",
              st->scfg->name, rel->schema, rel->name);
     return 0;
-}
-
-/* Tables created since start that a pattern of the stream matches join it: added to
- * the publication, then re-read so rows written before that are not missed. */
-static int join_new_tables(w2k_stream_t *st, w2k_err_t *err)
-{
-    int64_t now = w2k_clock_mono_ms();
-    if (now < st->next_pattern_check_ms || st->eff_cap == st->scfg->ntables)
-        return 0;
-    st->next_pattern_check_ms = now + 10000;
-    PGresult *all = w2k_pg_query(st->catalog, err, "listing tables for the stream's patterns",
-                                 w2k_catalog_all_tables_sql, 0, NULL);
-    if (!all)
-        return -1;
-    int before = st->eff.ntables;
-    int added = match_patterns(st, all, false);
-    PQclear(all);
-    if (!added)
-        return 0;
-    for (int i = before; i < st->eff.ntables; i++)
-        if (parse_filter(st, i, err) != 0)
-            return -1;
-    if (ensure_publication(st, true, err) != 0 || note_publication(st, err) != 0)
-        return -1;
-    for (int i = before; i < st->eff.ntables; i++) {
-        w2k_info("stream %s: new table %s.%s joins the stream", st->scfg->name,
-                 st->eff.tables[i].schema, st->eff.tables[i].name);
-        queue_resnap(st, st->eff.tables[i].schema, st->eff.tables[i].name, 0);
-    }
-    return 0;
-}
-
-/* Remember the publications as they are now, to notice when someone changes them. */
-static int note_publication(w2k_stream_t *st, w2k_err_t *err)
-{
-    free(st->pub_signature);
-    st->pub_signature = NULL;
-    st->next_pub_check_ms = w2k_clock_mono_ms() + PUB_CHECK_MS;
-    return w2k_catalog_publication_signature(
-        st->catalog, &st->pubs, st->cfg->pg_receive_timeout_ms / 2, &st->pub_signature, err);
-}
-
-/* Someone else may change a publication of the stream while it streams (ALTER
- * PUBLICATION ... DROP TABLE): PostgreSQL then sends none of the table's changes from
- * that point of the WAL on, without a word. Look every PUB_CHECK_MS; after a change,
- * restore the publications, which also requests the re-read of the tables whose
- * changes were lost (w2k_catalog_ensure_publication). Returns 0, or -1 with err. */
-static int guard_publication(w2k_stream_t *st, w2k_err_t *err)
-{
-    if (w2k_clock_mono_ms() < st->next_pub_check_ms)
-        return 0;
-    st->next_pub_check_ms = w2k_clock_mono_ms() + PUB_CHECK_MS;
-    char *now = NULL;
-    if (w2k_catalog_publication_signature(st->catalog, &st->pubs,
-                                          st->cfg->pg_receive_timeout_ms / 2, &now, err) != 0)
-        return -1;
-    /* gone: decoding the next change fails and says so */
-    bool same = !now || (st->pub_signature && strcmp(now, st->pub_signature) == 0);
-    free(now);
-    if (same)
-        return 0;
-    return ensure_publication(st, true, err) != 0 ? -1 : note_publication(st, err);
 }
 
 /* Advance the snapshot by one chunk; when every row is read and acknowledged, record
@@ -2303,6 +1864,17 @@ static int check_silence(w2k_stream_t *st, w2k_err_t *err)
     return -1;
 }
 
+/* Tables created since start that a pattern of the stream matches join it, and are
+ * re-read so rows written before that are not missed. Returns 0, or -1 with err. */
+static int join_new_tables(w2k_stream_t *st, w2k_err_t *err)
+{
+    int first = 0, n = w2k_tables_join_new(st->tables, st->catalog, &first, err);
+    for (int i = first; i < first + n; i++)
+        queue_resnap(st, w2k_tables_cfg(st->tables, i)->schema, w2k_tables_cfg(st->tables, i)->name,
+                     0);
+    return n < 0 ? -1 : 0;
+}
+
 static int stream_step(w2k_stream_t *st, w2k_err_t *err)
 {
     w2k_stream_serve_acks(st);
@@ -2312,7 +1884,7 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
         return snapshot_step(st, err);
     if (!st->streaming)
         return 0;
-    if (join_new_tables(st, err) != 0 || guard_publication(st, err) != 0 ||
+    if (join_new_tables(st, err) != 0 || w2k_tables_guard(st->tables, st->catalog, err) != 0 ||
         resnap_step(st, err) != 0)
         return -1;
     bool reading = w2k_stream_wants_read(st), heard = false;
