@@ -14,8 +14,9 @@
 #include "pgoutput.h"
 #include "registry.h"
 #include "relcache.h"
+#include "rereads.h"
 #include "resnap.h"
-#include "snapkeys.h"
+#include "purge.h"
 #include "snapshot.h"
 #include "state.h"
 #include "tables.h"
@@ -29,7 +30,6 @@
 #define BATCH_FRAMES        2000 /* frames handled per step before the main loop runs again */
 #define CLOCK_FRAMES        64   /* frames between readings of the wall clock in a step */
 #define MAX_MSGS_PER_CHANGE 4    /* a key change: delete, tombstone, create (+ margin) */
-#define RECENT_XIDS         4096 /* commits remembered for the re-snapshot (resnap.c) */
 
 /* What a relation needs for output; hangs off w2k_relation_t.out. */
 typedef struct relout_s {
@@ -44,14 +44,6 @@ typedef struct relout_s {
     int32_t key_id, value_id; /* schema-registry ids (Confluent framing), or -1 */
     w2k_metrics_table_t *mt;
 } relout_t;
-
-/* A table waiting to be re-read while streaming: "schema.table", and for a re-read
- * that repairs lost changes the position of its request, past which nothing is
- * confirmed until it is done (0 otherwise). */
-typedef struct resnap_req_s {
-    char *table;
-    w2k_lsn_t hold;
-} resnap_req_t;
 
 /* A message the producer's queue had no room for: its copy, produced again later. */
 typedef struct pending_s {
@@ -89,15 +81,13 @@ struct w2k_stream_s {
     char schemas_topic_name[256];
     char changes_topic_name[256];
 
-    bool streaming;            /* replication started */
-    w2k_snapshot_t *snap;      /* the initial snapshot being read, or NULL */
-    w2k_snapkeys_t *snap_keys; /* the snapshot writes onto topics holding messages */
-    int purge_table;           /* then: the table whose topic is read back */
-    bool purging;              /* a read-back is running */
-    bool snap_flushing;        /* snapshot read: waiting for its acknowledgements */
-    bool snapshotting;         /* messages now come from the snapshot */
-    bool finished;             /* snapshot = initial_only and done */
-    w2k_lsn_t snap_lsn;        /* the slot's consistent point */
+    bool streaming;       /* replication started */
+    w2k_snapshot_t *snap; /* the initial snapshot being read, or NULL */
+    w2k_purge_t *purge;   /* the snapshot writes onto topics holding messages */
+    bool snap_flushing;   /* snapshot read: waiting for its acknowledgements */
+    bool snapshotting;    /* messages now come from the snapshot */
+    bool finished;        /* snapshot = initial_only and done */
+    w2k_lsn_t snap_lsn;   /* the slot's consistent point */
     w2k_stream_state_t state;
     bool state_loaded;
     char state_topic_name[256];
@@ -132,14 +122,7 @@ struct w2k_stream_s {
 
     w2k_tables_t *tables;               /* its tables and publications */
     w2k_pgtuple_t *pold, *pnew, *pfill; /* projected and TOAST-filled tuples */
-    w2k_resnap_t *resnap;               /* the table being re-read while streaming, or NULL */
-    uint32_t recent_xids[RECENT_XIDS];  /* the last transactions seen to commit (a ring) */
-    size_t nrecent_xids;                /* commits seen (the ring holds the last ones) */
-    resnap_req_t *resnap_queue;         /* tables waiting to be re-read */
-    int nresnap_queue;
-    w2k_lsn_t resnap_hold; /* the running re-read repairs lost changes: confirm nothing
-                              at or past this (its request's position), or 0 */
-    char resnap_schema[64], resnap_name[128]; /* the table it reads */
+    w2k_rereads_t *rereads;             /* tables re-read while streaming */
 
     w2k_buf_t key, value, key2;
     bool *changed; /* per column, for updates */
@@ -172,7 +155,6 @@ w2k_pg_keepalive_t *w2k_stream_keepalive(w2k_stream_t *st)
 }
 
 static void drop_pending(w2k_stream_t *st);
-static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name, w2k_lsn_t hold);
 
 static void free_relout(void *arg, w2k_relation_t *rel)
 {
@@ -204,11 +186,12 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
     st->pfill = malloc(sizeof *st->pfill);
     st->lt = w2k_lsntrack_new(0);
     st->tables = w2k_tables_new(cfg, scfg);
+    st->rereads = w2k_rereads_new(cfg, scfg->name);
     snprintf(st->state_topic_name, sizeof st->state_topic_name, "%s.state", scfg->topic_prefix);
     st->eos = w2k_eos_new(cfg->exactly_once, cfg->commit_interval_ms, st->state_topic_name,
                           scfg->name, &st->state);
     if (!st->msg || !st->enc || !st->changed || !st->lt || !st->pold || !st->pnew || !st->pfill ||
-        !st->eos || !st->tables)
+        !st->eos || !st->tables || !st->rereads)
         goto oom;
     w2k_eos_attach(st->eos, sink);
     st->sink_id = w2k_sink_register(sink);
@@ -233,22 +216,12 @@ void w2k_stream_stop(w2k_stream_t *st)
     if (st->eos)
         w2k_eos_stop(st->eos);
     st->skipping = false;
-    if (st->resnap && st->resnap_hold) {
-        /* a repair: queued again, it still holds back what is confirmed */
-        queue_resnap(st, st->resnap_schema, st->resnap_name, st->resnap_hold);
-    } else if (st->resnap) {
-        w2k_warn("stream %s: the re-snapshot of a table was interrupted; request it again "
-                 "with wal2kafka snapshot",
-                 st->scfg->name);
-    }
-    w2k_resnap_destroy(st->resnap);
-    st->resnap = NULL;
-    st->resnap_hold = 0;
+    if (st->rereads)
+        w2k_rereads_stop(st->rereads);
     w2k_snapshot_end(st->snap);
     st->snap = NULL;
-    w2k_snapkeys_destroy(st->snap_keys);
-    st->snap_keys = NULL;
-    st->purging = false;
+    w2k_purge_destroy(st->purge);
+    st->purge = NULL;
     st->snap_flushing = st->snapshotting = false;
     drop_pending(st);
     w2k_pg_keepalive_sent(&st->keepalive, NULL, 0, 0, 0);
@@ -283,9 +256,7 @@ void w2k_stream_destroy(w2k_stream_t *st)
     free(st->changed);
     free(st->published.v);
     w2k_tables_destroy(st->tables);
-    for (int i = 0; i < st->nresnap_queue; i++)
-        free(st->resnap_queue[i].table);
-    free(st->resnap_queue);
+    w2k_rereads_destroy(st->rereads);
     free(st->pold);
     free(st->pnew);
     free(st->pfill);
@@ -411,11 +382,7 @@ static w2k_lsn_t confirmable(w2k_stream_t *st)
 {
     w2k_lsn_t c = w2k_lsntrack_confirmed(st->lt);
     /* nothing at or past a repair request whose re-read is not done */
-    if (st->resnap_hold && st->resnap_hold < c)
-        c = st->resnap_hold;
-    for (int i = 0; i < st->nresnap_queue; i++)
-        if (st->resnap_queue[i].hold && st->resnap_queue[i].hold < c)
-            c = st->resnap_queue[i].hold;
+    c = w2k_rereads_hold(st->rereads, c);
     return w2k_eos_confirmable(st->eos, c, st->in_txn);
 }
 
@@ -536,15 +503,18 @@ static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
     return 0;
 }
 
-static int purge_prepare(w2k_stream_t *st, w2k_err_t *err);
-
 /* Begin reading every row in the exported snapshot snapshot_name; record = note in
  * the state record that a snapshot is running (not for initial_only). */
 static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, bool record, w2k_err_t *err)
 {
     if (record && save_state(st, "running", st->snap_lsn, err) != 0)
         return -1;
-    if (purge_prepare(st, err) != 0)
+    w2k_purge_destroy(st->purge);
+    /* Before a snapshot writes: note which of the tables' topics hold messages already
+     * (an interrupted snapshot's; the stream's before its slot was lost, invalidated or
+     * its server changed; an earlier initial_only run's). Only then are the snapshot's
+     * keys noted, for purge_step. */
+    if (w2k_purge_prepare(st->cfg, st->tables, &st->purge, err) != 0)
         return -1;
     st->snap = w2k_snapshot_begin(st->cfg, w2k_tables_stream_cfg(st->tables), snapshot_name, err);
     if (!st->snap)
@@ -571,7 +541,7 @@ static void reread_joined(w2k_stream_t *st, bool queue)
         if (queue && dot) {
             *dot = '\0';
             w2k_info("stream %s: table %s.%s joins the stream", st->scfg->name, joined[i], dot + 1);
-            queue_resnap(st, joined[i], dot + 1, 0);
+            w2k_rereads_queue(st->rereads, joined[i], dot + 1, 0);
         }
         free(joined[i]);
     }
@@ -759,7 +729,7 @@ int w2k_stream_timeout_ms(const w2k_stream_t *st)
     if (st->buffered && w2k_stream_wants_read(st))
         return 0; /* frames may be buffered already: the socket would not say so */
     int64_t left = st->next_status_ms - w2k_clock_mono_ms();
-    int retry = st->resnap ? w2k_resnap_wait_ms(st->resnap) : -1;
+    int retry = w2k_rereads_wait_ms(st->rereads);
     if (retry >= 0 && retry < left)
         left = retry;
     return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
@@ -890,13 +860,7 @@ static w2k_relation_t *relation_from_msg(w2k_stream_t *st, const w2k_pgmsg_t *m,
 static void topic_name_of(const w2k_stream_t *st, const char *schema, const char *name, char *out,
                           size_t outsz)
 {
-    snprintf(out, outsz, "%s.%s.%s", st->scfg->topic_prefix, schema, name);
-    for (char *p = out + strlen(st->scfg->topic_prefix) + 1; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            *p = '_';
-    }
+    w2k_tables_topic(st->tables, schema, name, out, outsz);
 }
 
 static void topic_name(const w2k_stream_t *st, const w2k_relation_t *rel, char *out, size_t outsz)
@@ -1151,15 +1115,16 @@ static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k
         err->retryable = true;
         return -1;
     }
-    if (st->resnap && rel->relid == w2k_resnap_relid(st->resnap)) {
+    w2k_resnap_t *running = w2k_rereads_running(st->rereads);
+    if (running && rel->relid == w2k_resnap_relid(running)) {
         /* a change while a chunk of this table is selected: the stream's value wins */
         char ok = m->kind == W2K_PGMSG_UPDATE   ? m->u.update.old_kind
                   : m->kind == W2K_PGMSG_DELETE ? m->u.delete_.old_kind
                                                 : 0;
         if (ok)
-            w2k_resnap_seen(st->resnap, &m->oldtup);
+            w2k_resnap_seen(running, &m->oldtup);
         if (m->kind != W2K_PGMSG_DELETE)
-            w2k_resnap_seen(st->resnap, &m->newtup);
+            w2k_resnap_seen(running, &m->newtup);
     }
     relout_t *o = output_of(st, rel, err);
     if (!o)
@@ -1251,7 +1216,6 @@ static int handle_relation(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
     return 0;
 }
 
-static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name, w2k_lsn_t hold);
 static int emit_read(w2k_stream_t *st, w2k_relation_t *rel, const w2k_pgtuple_t *row, w2k_lsn_t lsn,
                      w2k_err_t *err);
 
@@ -1298,7 +1262,7 @@ static int handle_snapshot_request(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_l
         return 0;
     bool repair = strcmp(parts[3], W2K_SNAPSHOT_REPAIR) == 0;
     if (w2k_tables_find(st->tables, parts[1], parts[2]))
-        queue_resnap(st, parts[1], parts[2], repair && lsn ? lsn : 0);
+        w2k_rereads_queue(st->rereads, parts[1], parts[2], repair && lsn ? lsn : 0);
     else if (strcmp(parts[0], "*") != 0)
         w2k_warn("stream %s: a re-snapshot of %s.%s was requested, but it is not one of the "
                  "stream's tables",
@@ -1310,13 +1274,14 @@ static int handle_snapshot_request(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_l
  * changed keys leave the chunk; at the high one the rest of the chunk is emitted. */
 static int handle_watermark(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
 {
-    if (!st->resnap || w2k_resnap_watermark(st->resnap, m->u.message.prefix, m->u.message.content,
-                                            m->u.message.len) != 'H')
+    w2k_resnap_t *running = w2k_rereads_running(st->rereads);
+    if (!running || w2k_resnap_watermark(running, m->u.message.prefix, m->u.message.content,
+                                         m->u.message.len) != 'H')
         return 0;
-    w2k_relation_t *rel = w2k_relcache_get(st->rc, w2k_resnap_relid(st->resnap));
+    w2k_relation_t *rel = w2k_relcache_get(st->rc, w2k_resnap_relid(running));
     int rc = 0;
     st->snapshotting = true;
-    while (rc == 0 && rel && w2k_resnap_next_row(st->resnap, st->pold))
+    while (rc == 0 && rel && w2k_resnap_next_row(running, st->pold))
         rc = emit_read(st, rel, st->pold, lsn, err);
     st->snapshotting = false;
     return rc;
@@ -1519,9 +1484,7 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         st->commit_us = m->u.begin.commit_time + W2K_PG_EPOCH_OFFSET_US;
         return 0;
     case W2K_PGMSG_COMMIT:
-        st->recent_xids[st->nrecent_xids++ % RECENT_XIDS] = st->xid;
-        if (st->resnap)
-            w2k_resnap_committed(st->resnap, st->xid);
+        w2k_rereads_committed(st->rereads, st->xid);
         w2k_lsntrack_commit(st->lt, st->txn, m->u.commit.end_lsn, st->commit_us);
         st->in_txn = false;
         st->skipping = false;
@@ -1573,186 +1536,32 @@ static int on_snapshot_row(void *arg, w2k_relation_t *rel, const w2k_pgtuple_t *
     st->key.len = 0;
     if (emit_read(st, rel, row, st->snap_lsn, err) != 0)
         return -1;
-    if (st->snap_keys && st->key.len &&
-        w2k_snapkeys_add(st->snap_keys, rel->schema, rel->name, st->key.data, st->key.len) != 0) {
-        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory noting the snapshot's keys");
+    if (st->purge && st->key.len &&
+        w2k_purge_wrote(st->purge, rel->schema, rel->name, st->key.data, st->key.len, err) != 0)
         return -1;
-    }
     return 0;
 }
 
-/* Before a snapshot writes: note which of the tables' topics hold messages already
- * (an interrupted snapshot's; the stream's before its slot was lost, invalidated or
- * its server changed; an earlier initial_only run's). Only then are the snapshot's
- * keys noted, for purge_step. */
-static int purge_prepare(w2k_stream_t *st, w2k_err_t *err)
-{
-    char topic[512];
-    bool any = false;
-    w2k_snapkeys_destroy(st->snap_keys);
-    st->purge_table = 0;
-    st->purging = false;
-    if (!(st->snap_keys = w2k_snapkeys_new())) {
-        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
-        return -1;
-    }
-    for (int i = 0; i < w2k_tables_count(st->tables); i++) {
-        const w2k_table_cfg_t *t = w2k_tables_cfg(st->tables, i);
-        topic_name_of(st, t->schema, t->name, topic, sizeof topic);
-        int r = w2k_snapkeys_note_topic(st->snap_keys, st->cfg, topic, err);
-        if (r < 0)
-            return -1;
-        any = any || r;
-    }
-    if (!any) {
-        w2k_snapkeys_destroy(st->snap_keys);
-        st->snap_keys = NULL;
-    }
-    return 0;
-}
-
-/* A snapshot written onto topics that held messages has read every row: a tombstone
- * for each key whose last message there has a value and that this snapshot did not
- * write (the row was deleted, or left the row filter, where no slot streamed it), so
- * the topic holds the table and nothing else. Produces at most max of them; returns 1
- * while there is more to do, 0 when done, -1 with err. */
+/* A snapshot written onto topics that held messages has read every row: tombstones
+ * for the keys w2k_purge_next names. Produces at most max of them; returns 1 while
+ * there is more to do, 0 when done, -1 with err. */
 static int purge_step(w2k_stream_t *st, int max, w2k_err_t *err)
 {
-    char topic[512];
-    for (int n = 0; n < max;) {
-        if (st->purge_table >= w2k_tables_count(st->tables))
-            return 0;
-        const w2k_table_cfg_t *t = w2k_tables_cfg(st->tables, st->purge_table);
-        topic_name_of(st, t->schema, t->name, topic, sizeof topic);
-        if (!st->purging) {
-            int r = w2k_snapkeys_scan_begin(st->snap_keys, topic, t->schema, t->name, err);
-            if (r < 0)
-                return -1;
-            if (r == 0) {
-                st->purge_table++;
-                continue;
-            }
-            st->purging = true;
-        }
-        const void *key;
-        size_t len;
-        int r = w2k_snapkeys_scan_next(st->snap_keys, &key, &len, err);
-        if (r < 0)
-            return -1;
-        if (r == 2)
-            return 1; /* reading the topic back: on at the next step */
-        if (r == 0) {
-            uint64_t gone = w2k_snapkeys_gone(st->snap_keys);
-            if (gone)
-                w2k_info("stream %s: %llu key(s) of %s.%s in topic %s from before this snapshot "
-                         "are no longer in the table: tombstones for them",
-                         st->scfg->name, (unsigned long long)gone, t->schema, t->name, topic);
-            st->purging = false;
-            st->purge_table++;
-            continue;
-        }
+    const char *topic;
+    const void *key;
+    size_t len;
+    for (int n = 0; n < max; n++) {
+        int r = w2k_purge_next(st->purge, &topic, &key, &len, err);
+        if (r != 1)
+            return r == 2 ? 1 : r;
         w2k_sink_topic_t *kt = w2k_sink_topic(st->sink, topic, W2K_TOPIC_COMPACT, err);
         if (!kt || eos_ensure(st, err) != 0)
             return -1;
         w2k_lsntrack_add(st->lt, st->txn);
         if (produce(st, kt, st->txn, st->commit_us / 1000, key, len, NULL, 0, err) != 0)
             return -1;
-        n++;
     }
     return 1;
-}
-
-/* Queue a table to be re-read while streaming, unless it is already; hold: the
- * position of a repair request (nothing at or past it is confirmed until the re-read
- * is done), or 0. */
-static void queue_resnap(w2k_stream_t *st, const char *schema, const char *name, w2k_lsn_t hold)
-{
-    char full[160];
-    snprintf(full, sizeof full, "%s.%s", schema, name);
-    for (int i = 0; i < st->nresnap_queue; i++) {
-        resnap_req_t *q = &st->resnap_queue[i];
-        if (strcmp(q->table, full) != 0)
-            continue;
-        /* one re-read, started after both requests, serves both: the earlier hold */
-        if (hold && (!q->hold || hold < q->hold))
-            q->hold = hold;
-        return;
-    }
-    resnap_req_t *q = realloc(st->resnap_queue, ((size_t)st->nresnap_queue + 1) * sizeof *q);
-    char *copy = strdup(full);
-    if (!q || !copy) {
-        free(copy);
-        return;
-    }
-    st->resnap_queue = q;
-    q[st->nresnap_queue++] = (resnap_req_t){copy, hold};
-    w2k_info("stream %s: table %s queued to be re-read while streaming", st->scfg->name, full);
-}
-
-/* Start the next queued re-snapshot, or select the next chunk of the running one. */
-static int resnap_step(w2k_stream_t *st, w2k_err_t *err)
-{
-    if (st->resnap) {
-        if (w2k_resnap_waiting(st->resnap))
-            return 0;
-        size_t n = st->nrecent_xids < RECENT_XIDS ? st->nrecent_xids : RECENT_XIDS;
-        int r = w2k_resnap_select(st->resnap, st->recent_xids, n, err);
-        if (r < 0)
-            return -1;
-        if (r == 0) {
-            w2k_info("stream %s: re-snapshot of a table done: %llu row(s)", st->scfg->name,
-                     (unsigned long long)w2k_resnap_rows(st->resnap));
-            w2k_resnap_destroy(st->resnap);
-            st->resnap = NULL;
-            st->resnap_hold = 0;
-        }
-        return 0;
-    }
-    if (!st->nresnap_queue)
-        return 0;
-    resnap_req_t next = st->resnap_queue[0];
-    char schema[64], name[128];
-    const char *dot = strchr(next.table, '.');
-    snprintf(schema, sizeof schema, "%.*s", (int)(dot - next.table), next.table);
-    snprintf(name, sizeof name, "%s", dot + 1);
-    char *filter = NULL;
-    w2k_relation_t *rel = w2k_catalog_table(st->catalog, w2k_tables_pubs(st->tables)->names, schema,
-                                            name, &filter, err);
-    if (rel) {
-        w2k_relation_t *known = w2k_relcache_get(st->rc, rel->relid);
-        if (known && w2k_relation_same_shape(known, rel)) {
-            w2k_relation_free(rel);
-            rel = known;
-        } else {
-            w2k_relcache_put(st->rc, rel);
-        }
-        st->resnap =
-            w2k_resnap_new(st->cfg, st->scfg->name, rel,
-                           w2k_tables_connector_filters(st->tables) ? NULL : filter, 1000, err);
-    }
-    free(filter);
-    /* a repairing re-read that failed for a passing reason is taken again after the
-     * restart (it stays queued, and holds back what is confirmed) */
-    if (!st->resnap && next.hold && err->retryable)
-        return -1;
-    memmove(st->resnap_queue, st->resnap_queue + 1,
-            (size_t)--st->nresnap_queue * sizeof *st->resnap_queue);
-    free(next.table);
-    if (!st->resnap) {
-        if (next.hold)
-            w2k_error("stream %s: cannot re-read table %s.%s to repair the changes PostgreSQL "
-                      "did not send: %s; they stay missing from its topic (%s)",
-                      st->scfg->name, schema, name, err->msg, err->hint);
-        else
-            w2k_warn("stream %s: cannot re-read a table: %s", st->scfg->name, err->msg);
-        return 0;
-    }
-    st->resnap_hold = next.hold;
-    snprintf(st->resnap_schema, sizeof st->resnap_schema, "%s", schema);
-    snprintf(st->resnap_name, sizeof st->resnap_name, "%s", name);
-    w2k_info("stream %s: re-reading %s.%s while streaming (chunks between watermarks)",
-             st->scfg->name, rel->schema, rel->name);
-    return 0;
 }
 
 /* Advance the snapshot by one chunk; when every row is read and acknowledged, record
@@ -1769,9 +1578,10 @@ static int snapshot_step(w2k_stream_t *st, w2k_err_t *err)
             chunk = 1;
         if (w2k_lsntrack_inflight(st->lt) + (uint64_t)chunk * 2 > (uint64_t)st->cfg->max_in_flight)
             return 0; /* backpressure: wait for acknowledgements */
-        int more =
-            st->purging ? 0 : w2k_snapshot_step(st->snap, st->rc, chunk, on_snapshot_row, st, err);
-        if (more == 0 && st->snap_keys)
+        int more = st->purge && w2k_purge_reading(st->purge)
+                       ? 0
+                       : w2k_snapshot_step(st->snap, st->rc, chunk, on_snapshot_row, st, err);
+        if (more == 0 && st->purge)
             more = purge_step(st, chunk, err);
         if (more < 0)
             return -1;
@@ -1790,8 +1600,8 @@ static int snapshot_step(w2k_stream_t *st, w2k_err_t *err)
                  st->scfg->name, (unsigned long long)w2k_snapshot_rows(st->snap));
         w2k_snapshot_end(st->snap);
         st->snap = NULL;
-        w2k_snapkeys_destroy(st->snap_keys);
-        st->snap_keys = NULL;
+        w2k_purge_destroy(st->purge);
+        st->purge = NULL;
         st->snapshotting = false;
         w2k_lsntrack_commit(st->lt, st->txn, st->snap_lsn, 0);
         st->snap_flushing = true;
@@ -1870,8 +1680,8 @@ static int join_new_tables(w2k_stream_t *st, w2k_err_t *err)
 {
     int first = 0, n = w2k_tables_join_new(st->tables, st->catalog, &first, err);
     for (int i = first; i < first + n; i++)
-        queue_resnap(st, w2k_tables_cfg(st->tables, i)->schema, w2k_tables_cfg(st->tables, i)->name,
-                     0);
+        w2k_rereads_queue(st->rereads, w2k_tables_cfg(st->tables, i)->schema,
+                          w2k_tables_cfg(st->tables, i)->name, 0);
     return n < 0 ? -1 : 0;
 }
 
@@ -1885,7 +1695,7 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
     if (!st->streaming)
         return 0;
     if (join_new_tables(st, err) != 0 || w2k_tables_guard(st->tables, st->catalog, err) != 0 ||
-        resnap_step(st, err) != 0)
+        w2k_rereads_step(st->rereads, st->catalog, st->tables, st->rc, err) != 0)
         return -1;
     bool reading = w2k_stream_wants_read(st), heard = false;
     int n = 0, rc = 0;

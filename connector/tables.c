@@ -563,3 +563,16 @@ w2k_pubtable_t *w2k_tables_note(w2k_tables_t *tb, uint32_t relid, const char *sc
     snprintf(known->name, sizeof known->name, "%s", name);
     return known;
 }
+
+void w2k_tables_topic(const w2k_tables_t *tb, const char *schema, const char *name, char *out,
+                      size_t outsz)
+{
+    const char *prefix = tb->scfg->topic_prefix;
+    snprintf(out, outsz, "%s.%s.%s", prefix, schema, name);
+    for (char *p = out + strlen(prefix) + 1; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            *p = '_';
+    }
+}

@@ -60,6 +60,11 @@ bool w2k_tables_connector_filters(const w2k_tables_t *t);
 /* The stream's publications; names: pgoutput's publication_names. */
 const w2k_pubset_t *w2k_tables_pubs(const w2k_tables_t *t);
 
+/* The topic of table schema.name: <prefix>.<schema>.<table>, with every character
+ * other than [A-Za-z0-9._-] of the names replaced by '_'. */
+void w2k_tables_topic(const w2k_tables_t *t, const char *schema, const char *name, char *out,
+                      size_t outsz);
+
 /* The stream's table of OID relid as last known (its name may have changed since), or
  * NULL. */
 w2k_pubtable_t *w2k_tables_known(w2k_tables_t *t, uint32_t relid);
