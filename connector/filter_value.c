@@ -260,6 +260,32 @@ static int w2k_to_float(uint8_t from, const w2k_fval_t *v, uint32_t toid, w2k_fv
     return w2k_no_conversion(why);
 }
 
+/* To text: an integer or a boolean as PostgreSQL prints it. */
+static int w2k_to_text(uint8_t from, const w2k_fval_t *v, w2k_fval_t *out, char **obuf,
+                       const char **why)
+{
+    char b[24];
+    if (from != FT_INT && from != FT_BOOL)
+        return w2k_no_conversion(why);
+    int k = from == FT_INT ? snprintf(b, sizeof b, "%lld", (long long)v->u.i)
+                           : snprintf(b, sizeof b, "%s", v->u.b ? "true" : "false");
+    return w2k_text_value(b, (size_t)k, out, obuf, why);
+}
+
+/* To timestamp or timestamptz: a date at midnight, or the other timestamp type. */
+static int w2k_to_time(uint8_t from, const w2k_fval_t *v, w2k_fval_t *out, const char **why)
+{
+    if (from == FT_DATE) {
+        int64_t d = v->u.i;
+        out->u.i = d == INT64_MIN || d == INT64_MAX ? d : d * W2K_USEC_PER_DAY;
+        return 0;
+    }
+    if (from != FT_TS && from != FT_TSTZ)
+        return w2k_no_conversion(why);
+    out->u.i = v->u.i;
+    return 0;
+}
+
 /* Convert a constant to another type (see filter_int.h). */
 int w2k_fval_convert(uint8_t from, const w2k_fval_t *v, const char *vbuf, uint8_t to, uint32_t toid,
                      w2k_fval_t *out, char **obuf, const char **why)
@@ -274,14 +300,9 @@ int w2k_fval_convert(uint8_t from, const w2k_fval_t *v, const char *vbuf, uint8_
         return w2k_copy_val(from, v, vbuf, out, obuf, why);
     if (from == FT_UNKNOWN || from == FT_TEXT || from == FT_BPCHAR)
         return w2k_from_text(from, v->u.s.p, v->u.s.n, to, toid, out, obuf, why);
-    char b[24];
     switch (to) {
     case FT_TEXT:
-        if (from != FT_INT && from != FT_BOOL)
-            return w2k_no_conversion(why);
-        int k = from == FT_INT ? snprintf(b, sizeof b, "%lld", (long long)v->u.i)
-                               : snprintf(b, sizeof b, "%s", v->u.b ? "true" : "false");
-        return w2k_text_value(b, (size_t)k, out, obuf, why);
+        return w2k_to_text(from, v, out, obuf, why);
     case FT_INT:
         return w2k_to_int(from, v, toid, out, why);
     case FT_NUM:
@@ -290,15 +311,7 @@ int w2k_fval_convert(uint8_t from, const w2k_fval_t *v, const char *vbuf, uint8_
         return w2k_to_float(from, v, toid, out, why);
     case FT_TS:
     case FT_TSTZ:
-        if (from == FT_DATE) {
-            int64_t d = v->u.i;
-            out->u.i = d == INT64_MIN || d == INT64_MAX ? d : d * W2K_USEC_PER_DAY;
-            return 0;
-        }
-        if (from != FT_TS && from != FT_TSTZ)
-            return w2k_no_conversion(why);
-        out->u.i = v->u.i;
-        return 0;
+        return w2k_to_time(from, v, out, why);
     default:
         return w2k_no_conversion(why);
     }

@@ -2208,18 +2208,32 @@ static int w2k_in_hms(const char *s, size_t n, size_t *i, w2k_stamp_t *t, const 
     return w2k_in_offset(s, n, i, t);
 }
 
+/* "YYYY-MM-DD" (4 to 9 year digits, 1 or 2 month and day digits) at s[*i]. */
+static int w2k_in_ymd(const char *s, size_t n, size_t *i, w2k_stamp_t *t)
+{
+    if (w2k_in_digits(s, n, i, 9, &t->y) < 4 || *i >= n || s[*i] != '-')
+        return -1;
+    (*i)++;
+    if (w2k_in_digits(s, n, i, 2, &t->mo) < 1 || *i >= n || s[*i] != '-')
+        return -1;
+    (*i)++;
+    return w2k_in_digits(s, n, i, 2, &t->d) < 1 ? -1 : 0;
+}
+
+/* Whether the fields of a time and an offset are in range. */
+static bool w2k_in_stamp_ok(const w2k_stamp_t *t)
+{
+    if (t->has_time && (t->h > 23 || t->mi > 59 || t->se > 59))
+        return false;
+    return !t->has_off || (t->oh <= 15 && t->om <= 59 && t->os <= 59);
+}
+
 /* "YYYY-MM-DD[{ |T}time][ BC| AD]" into t, fields range-checked but not the calendar. */
 static int w2k_in_stamp(const char *s, size_t n, w2k_stamp_t *t, const char **why)
 {
     size_t i = 0;
     memset(t, 0, sizeof *t);
-    if (w2k_in_digits(s, n, &i, 9, &t->y) < 4 || i >= n || s[i] != '-')
-        return -1;
-    i++;
-    if (w2k_in_digits(s, n, &i, 2, &t->mo) < 1 || i >= n || s[i] != '-')
-        return -1;
-    i++;
-    if (w2k_in_digits(s, n, &i, 2, &t->d) < 1)
+    if (w2k_in_ymd(s, n, &i, t) != 0)
         return -1;
     if (i + 1 < n && (s[i] == 'T' || s[i] == 't' || s[i] == ' ') && w2k_isdigit(s[i + 1])) {
         i++;
@@ -2231,11 +2245,7 @@ static int w2k_in_stamp(const char *s, size_t n, w2k_stamp_t *t, const char **wh
         t->bc = w2k_in_lower(s[i + 1]) == 'b';
         i = n;
     }
-    if (i != n || (t->has_time && (t->h > 23 || t->mi > 59 || t->se > 59)))
-        return -1;
-    if (t->has_off && (t->oh > 15 || t->om > 59 || t->os > 59))
-        return -1;
-    return 0;
+    return i == n && w2k_in_stamp_ok(t) ? 0 : -1;
 }
 
 /* date input (see pgtypes.h). */
