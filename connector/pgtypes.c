@@ -5,6 +5,8 @@
  * the user-facing table of this mapping. */
 #include "pgtypes.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1695,10 +1697,40 @@ int w2k_coltype_write(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, char k
     return w2k_coltype_to(ct, flags, &t, kind, text, len, scratch, err, errsz);
 }
 
-/* ---- values for comparison (row filters) ---- */
+/* ---- PostgreSQL's text forms for row filters: output forms and literal input ---- */
 
 /* Days between 1970-01-01 and 2000-01-01. */
 #define W2K_EPOCH_DAYS_2000 10957
+
+/* Days since 1970-01-01 to days since 2000-01-01, in DateADT's finite range. */
+static int w2k_days_2000(int64_t days, int32_t *out, const char **why)
+{
+    if (days < INT32_MIN || days > INT32_MAX) {
+        *why = "out of range for an Avro date (int days since 1970-01-01)";
+        return -1;
+    }
+    if (days <= INT32_MIN + W2K_EPOCH_DAYS_2000) {
+        *why = "out of range";
+        return -1;
+    }
+    *out = (int32_t)days - W2K_EPOCH_DAYS_2000;
+    return 0;
+}
+
+/* Days since 1970-01-01, microseconds since midnight and a UTC offset to microseconds
+ * since 2000-01-01 00:00:00 UTC, in Timestamp's finite range. */
+static int w2k_micros_2000(int64_t days, int64_t tod, int64_t off, int64_t *us, const char **why)
+{
+    int64_t v;
+    if (__builtin_mul_overflow(days - W2K_EPOCH_DAYS_2000, W2K_USEC_PER_DAY, &v) ||
+        __builtin_add_overflow(v, tod, &v) || __builtin_sub_overflow(v, off, &v) ||
+        v == INT64_MIN || v == INT64_MAX) {
+        *why = "out of range";
+        return -1;
+    }
+    *us = v;
+    return 0;
+}
 
 /* date text (see pgtypes.h) to days since 2000-01-01; ±infinity to INT32_MIN/MAX. */
 int w2k_pgtext_date(const char *s, size_t n, int32_t *days, const char **why)
@@ -1714,12 +1746,7 @@ int w2k_pgtext_date(const char *s, size_t n, int32_t *days, const char **why)
     int32_t d;
     if (w2k_parse_date(s, n, &d, why) != 0)
         return -1;
-    if (d <= INT32_MIN + W2K_EPOCH_DAYS_2000) {
-        *why = "out of range";
-        return -1;
-    }
-    *days = d - W2K_EPOCH_DAYS_2000;
-    return 0;
+    return w2k_days_2000(d, days, why);
 }
 
 /* timestamp[tz] text (see pgtypes.h) to microseconds since 2000-01-01 00:00:00 (UTC);
@@ -1734,15 +1761,536 @@ int w2k_pgtext_timestamp(const char *s, size_t n, bool with_tz, int64_t *us, con
         *us = INT64_MIN;
         return 0;
     }
-    int64_t days, tod, off, v;
+    int64_t days, tod, off;
     if (w2k_timestamp_parts(s, n, with_tz, &days, &tod, &off, why) != 0)
         return -1;
-    if (__builtin_mul_overflow(days - W2K_EPOCH_DAYS_2000, W2K_USEC_PER_DAY, &v) ||
-        __builtin_add_overflow(v, tod, &v) || __builtin_sub_overflow(v, off, &v) ||
-        v == INT64_MIN || v == INT64_MAX) {
-        *why = "out of range";
+    return w2k_micros_2000(days, tod, off, us, why);
+}
+
+/* integer text (see pgtypes.h). */
+int w2k_pgtext_int(const char *s, size_t n, int64_t min, int64_t max, int64_t *out,
+                   const char **why)
+{
+    return w2k_parse_int(s, n, min, max, out, why);
+}
+
+/* real/double precision text (see pgtypes.h). */
+int w2k_pgtext_float(const char *s, size_t n, bool single, double *out, const char **why)
+{
+    float f = 0;
+    if (w2k_parse_double(s, n, single, out, &f, why) != 0)
+        return -1;
+    if (single)
+        *out = f;
+    return 0;
+}
+
+/* numeric text (see pgtypes.h): the split of w2k_set_decimal, normalized. */
+int w2k_pgtext_numeric(const char *s, size_t n, w2k_pgnum_t *x)
+{
+    memset(x, 0, sizeof *x);
+    x->ip = x->fp = s;
+    if (n == 0)
+        return -1;
+    if (n == 3 && memcmp(s, "NaN", 3) == 0)
+        x->special = W2K_PGNUM_NAN;
+    else if (n == 8 && memcmp(s, "Infinity", 8) == 0)
+        x->special = W2K_PGNUM_PINF;
+    else if (n == 9 && memcmp(s, "-Infinity", 9) == 0)
+        x->special = W2K_PGNUM_NINF;
+    if (x->special != W2K_PGNUM_FINITE)
+        return 0;
+    w2k_numtext_t nt;
+    if ((!w2k_isdigit(s[0]) && s[0] != '-') || w2k_numeric_split(s, n, &nt) != 0)
+        return -1;
+    x->ip = nt.ip;
+    x->il = nt.il;
+    while (x->il > 0 && x->ip[0] == '0') {
+        x->ip++;
+        x->il--;
+    }
+    x->fp = nt.fl > 0 ? nt.fp : nt.ip + nt.il;
+    x->fl = nt.fl;
+    while (x->fl > 0 && x->fp[x->fl - 1] == '0')
+        x->fl--;
+    x->neg = nt.neg && x->il + x->fl > 0;
+    return 0;
+}
+
+/* ---- literal input: what PostgreSQL's *_in functions take ---- */
+
+static char w2k_in_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool w2k_in_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* Case-insensitive (ASCII) equality of s[0..n) and the lower-case word w. */
+static bool w2k_in_ieq(const char *s, size_t n, const char *w)
+{
+    if (strlen(w) != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (w2k_in_lower(s[i]) != w[i])
+            return false;
+    return true;
+}
+
+/* Cut leading and trailing white space. */
+static void w2k_in_trim(const char **s, size_t *n)
+{
+    while (*n > 0 && w2k_in_space(**s)) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n > 0 && w2k_in_space((*s)[*n - 1]))
+        (*n)--;
+}
+
+/* boolean input (see pgtypes.h). */
+int w2k_pginput_bool(const char *s, size_t n, bool *out)
+{
+    static const struct {
+        const char *word;
+        size_t min;
+        bool v;
+    } words[] = {{"true", 1, true}, {"false", 1, false}, {"yes", 1, true},
+                 {"no", 1, false},  {"on", 2, true},     {"off", 2, false}};
+    w2k_in_trim(&s, &n);
+    if (n == 1 && (s[0] == '1' || s[0] == '0')) {
+        *out = s[0] == '1';
+        return 0;
+    }
+    for (size_t w = 0; n > 0 && w < sizeof words / sizeof words[0]; w++) {
+        if (n < words[w].min || n > strlen(words[w].word))
+            continue;
+        size_t i = 0;
+        while (i < n && w2k_in_lower(s[i]) == words[w].word[i])
+            i++;
+        if (i == n) {
+            *out = words[w].v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The range and messages of an integer type. */
+static void w2k_int_kind(uint32_t oid, int64_t *lo, int64_t *hi, const char **syntax,
+                         const char **range)
+{
+    if (oid == W2K_OID_INT2) {
+        *lo = INT16_MIN;
+        *hi = INT16_MAX;
+        *syntax = "invalid input syntax for type smallint";
+        *range = "out of range for type smallint";
+    } else if (oid == W2K_OID_INT4) {
+        *lo = INT32_MIN;
+        *hi = INT32_MAX;
+        *syntax = "invalid input syntax for type integer";
+        *range = "out of range for type integer";
+    } else {
+        *lo = INT64_MIN;
+        *hi = INT64_MAX;
+        *syntax = "invalid input syntax for type bigint";
+        *range = "out of range for type bigint";
+    }
+}
+
+/* integer input (see pgtypes.h). */
+int w2k_pginput_int(const char *s, size_t n, uint32_t oid, int64_t *out, const char **why)
+{
+    int64_t lo, hi;
+    const char *syntax, *range;
+    w2k_int_kind(oid, &lo, &hi, &syntax, &range);
+    w2k_in_trim(&s, &n);
+    bool neg = n > 0 && s[0] == '-';
+    size_t i = n > 0 && (s[0] == '+' || s[0] == '-');
+    uint64_t v = 0;
+    bool big = false;
+    *why = syntax;
+    if (i == n)
+        return -1;
+    for (; i < n; i++) {
+        if (!w2k_isdigit(s[i]))
+            return -1;
+        if (v > UINT64_MAX / 10 - 1)
+            big = true;
+        else
+            v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (big || (neg ? v > (uint64_t)0 - (uint64_t)lo : v > (uint64_t)hi)) {
+        *why = range;
         return -1;
     }
-    *us = v;
+    *out = neg ? (int64_t)((uint64_t)0 - v) : (int64_t)v;
+    return 0;
+}
+
+/* real/double precision input (see pgtypes.h). */
+int w2k_pginput_float(const char *s, size_t n, bool single, double *out, const char **why)
+{
+    char tmp[128];
+    *why = single ? "invalid input syntax for type real"
+                  : "invalid input syntax for type double precision";
+    w2k_in_trim(&s, &n);
+    if (n == 0 || n >= sizeof tmp)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == 'x' || s[i] == 'X' || s[i] == '(' || w2k_in_space(s[i]))
+            return -1;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    char *end;
+    errno = 0;
+    double d = single ? (double)strtof(tmp, &end) : strtod(tmp, &end);
+    if (end != tmp + n)
+        return -1;
+    if (errno == ERANGE && (d == 0.0 || isinf(d))) {
+        *why = single ? "out of range for type real" : "out of range for type double precision";
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+/* The digits of numeric input: integer part, fraction, exponent. */
+typedef struct w2k_numin_s {
+    const char *ip, *fp;
+    size_t idig, fdig;
+    long exp;
+} w2k_numin_t;
+
+/* Split "digits[.digits][e[+-]digits]" (sign already taken). Returns 0, or -1 with
+ * *why left alone unless the exponent is out of range. */
+static int w2k_numin_split(const char *w, size_t wn, w2k_numin_t *d, const char **why)
+{
+    size_t i = 0;
+    memset(d, 0, sizeof *d);
+    d->ip = d->fp = w;
+    while (i < wn && w2k_isdigit(w[i]))
+        i++;
+    d->idig = i;
+    if (i < wn && w[i] == '.') {
+        d->fp = w + ++i;
+        while (i < wn && w2k_isdigit(w[i]))
+            i++;
+        d->fdig = (size_t)(w + i - d->fp);
+    }
+    if (d->idig + d->fdig == 0)
+        return -1;
+    if (i < wn && (w[i] == 'e' || w[i] == 'E')) {
+        bool eneg = false;
+        if (++i < wn && (w[i] == '+' || w[i] == '-'))
+            eneg = w[i++] == '-';
+        size_t st = i;
+        for (; i < wn && w2k_isdigit(w[i]); i++) {
+            if (d->exp > 1000000) {
+                *why = "exponent out of range for type numeric";
+                return -1;
+            }
+            d->exp = d->exp * 10 + (w[i] - '0');
+        }
+        if (i == st)
+            return -1;
+        if (eneg)
+            d->exp = -d->exp;
+    }
+    return i == wn ? 0 : -1;
+}
+
+/* Digit j of the concatenated integer and fraction digits. */
+static char w2k_numin_digit(const w2k_numin_t *d, size_t j)
+{
+    return j < d->idig ? d->ip[j] : d->fp[j - d->idig];
+}
+
+/* numeric input (see pgtypes.h). */
+int w2k_pginput_numeric(const char *s, size_t n, w2k_pgnum_t *x, char **buf, const char **why)
+{
+    memset(x, 0, sizeof *x);
+    *buf = NULL;
+    *why = "invalid input syntax for type numeric";
+    w2k_in_trim(&s, &n);
+    bool neg = n > 0 && s[0] == '-';
+    size_t sg = n > 0 && (s[0] == '+' || s[0] == '-');
+    const char *w = s + sg;
+    size_t wn = n - sg;
+    if (w2k_in_ieq(s, n, "nan")) {
+        x->special = W2K_PGNUM_NAN;
+        return 0;
+    }
+    if (w2k_in_ieq(w, wn, "infinity") || w2k_in_ieq(w, wn, "inf")) {
+        x->special = neg ? W2K_PGNUM_NINF : W2K_PGNUM_PINF;
+        return 0;
+    }
+    w2k_numin_t d;
+    if (w2k_numin_split(w, wn, &d, why) != 0)
+        return -1;
+    /* all digits with the point after position pt; lead and trail: zeros to drop */
+    size_t nd = d.idig + d.fdig, lead = 0, trail = 0;
+    while (lead < nd && w2k_numin_digit(&d, lead) == '0')
+        lead++;
+    while (trail < nd - lead && w2k_numin_digit(&d, nd - 1 - trail) == '0')
+        trail++;
+    size_t sig = nd - lead - trail;
+    long pt = (long)d.idig + d.exp - (long)lead;
+    if (sig == 0)
+        return 0; /* zero */
+    if (pt > 1000000 || pt < -1000000) {
+        *why = "value out of range for type numeric";
+        return -1;
+    }
+    size_t il = pt > 0 ? (size_t)pt : 0;
+    size_t fl = pt >= (long)sig ? 0 : (size_t)((long)sig - pt);
+    char *b = malloc(il + fl + 1);
+    if (!b) {
+        *why = "out of memory";
+        return -1;
+    }
+    for (size_t k = 0; k < il + fl; k++) {
+        long idx = pt >= 0 ? (long)k : (long)k + pt; /* index into the significant digits */
+        b[k] = idx < 0 || idx >= (long)sig ? '0' : w2k_numin_digit(&d, lead + (size_t)idx);
+    }
+    b[il + fl] = '\0';
+    x->neg = neg;
+    x->ip = b;
+    x->il = il;
+    x->fp = b + il;
+    x->fl = fl;
+    *buf = b;
+    return 0;
+}
+
+/* uuid input (see pgtypes.h). */
+int w2k_pginput_uuid(const char *s, size_t n, char out[37])
+{
+    if (n >= 2 && s[0] == '{' && s[n - 1] == '}') {
+        s++;
+        n -= 2;
+    }
+    int nd = 0;
+    char hex[32];
+    for (size_t i = 0; i < n; i++) {
+        char c = w2k_in_lower(s[i]);
+        bool digit = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        if (digit && nd < 32)
+            hex[nd++] = c;
+        else if (digit || c != '-' || nd == 0 || nd % 4 != 0 || i + 1 >= n || s[i + 1] == '-')
+            return -1;
+    }
+    if (nd != 32)
+        return -1;
+    int k = 0;
+    for (int i = 0; i < 32; i++) {
+        if (i == 8 || i == 12 || i == 16 || i == 20)
+            out[k++] = '-';
+        out[k++] = hex[i];
+    }
+    out[36] = '\0';
+    return 0;
+}
+
+/* The fields of a date/timestamp literal. */
+typedef struct w2k_stamp_s {
+    long y, mo, d, h, mi, se, frac; /* frac: microseconds */
+    long oh, om, os;
+    bool has_time, has_off, offneg, bc;
+} w2k_stamp_t;
+
+/* Read up to maxd digits at s[*i] into *v; returns how many were read. */
+static int w2k_in_digits(const char *s, size_t n, size_t *i, int maxd, long *v)
+{
+    int k = 0;
+    *v = 0;
+    while (*i < n && k < maxd && w2k_isdigit(s[*i])) {
+        *v = *v * 10 + (s[(*i)++] - '0');
+        k++;
+    }
+    return k;
+}
+
+/* The words of date/time input: 1 with *out set, -1 with *why for the words that
+ * depend on when they are read, 0 for anything else. */
+static int w2k_in_time_word(const char *s, size_t n, bool date, int64_t *out, const char **why)
+{
+    if (w2k_in_ieq(s, n, "infinity") || w2k_in_ieq(s, n, "+infinity")) {
+        *out = INT64_MAX;
+        return 1;
+    }
+    if (w2k_in_ieq(s, n, "-infinity")) {
+        *out = INT64_MIN;
+        return 1;
+    }
+    if (w2k_in_ieq(s, n, "epoch")) {
+        *out = date ? -W2K_EPOCH_DAYS_2000 : -W2K_EPOCH_DAYS_2000 * W2K_USEC_PER_DAY;
+        return 1;
+    }
+    if (w2k_in_ieq(s, n, "now") || w2k_in_ieq(s, n, "today") || w2k_in_ieq(s, n, "tomorrow") ||
+        w2k_in_ieq(s, n, "yesterday")) {
+        *why = "now, today, tomorrow and yesterday are not constants";
+        return -1;
+    }
+    return 0;
+}
+
+/* "[+-]HH[[:]MM[[:]SS]]", "Z" or "UTC" after optional spaces at s[*i]; nothing there is
+ * no offset. Returns 0, or -1 for a malformed offset. */
+static int w2k_in_offset(const char *s, size_t n, size_t *i, w2k_stamp_t *t)
+{
+    size_t j = *i;
+    while (j < n && s[j] == ' ')
+        j++;
+    if (j < n && (s[j] == 'Z' || s[j] == 'z')) {
+        t->has_off = true;
+        *i = j + 1;
+        return 0;
+    }
+    if (j + 3 <= n && w2k_in_ieq(s + j, 3, "utc")) {
+        t->has_off = true;
+        *i = j + 3;
+        return 0;
+    }
+    if (j >= n || (s[j] != '+' && s[j] != '-'))
+        return 0;
+    t->has_off = true;
+    t->offneg = s[j] == '-';
+    *i = j + 1;
+    if (w2k_in_digits(s, n, i, 2, &t->oh) < 1)
+        return -1;
+    bool colon = *i < n && s[*i] == ':';
+    if (colon)
+        (*i)++;
+    if (*i >= n || !w2k_isdigit(s[*i]))
+        return colon ? -1 : 0;
+    if (w2k_in_digits(s, n, i, 2, &t->om) != 2)
+        return -1;
+    if (*i < n && (s[*i] == ':' || (!colon && w2k_isdigit(s[*i])))) {
+        if (s[*i] == ':')
+            (*i)++;
+        if (w2k_in_digits(s, n, i, 2, &t->os) != 2)
+            return -1;
+    }
+    return 0;
+}
+
+/* "HH:MM[:SS[.ffffff]]" and an offset at s[*i]. Returns 0, or -1 (with *why for too
+ * many fraction digits). */
+static int w2k_in_hms(const char *s, size_t n, size_t *i, w2k_stamp_t *t, const char **why)
+{
+    t->has_time = true;
+    if (w2k_in_digits(s, n, i, 2, &t->h) < 1 || *i >= n || s[*i] != ':')
+        return -1;
+    (*i)++;
+    if (w2k_in_digits(s, n, i, 2, &t->mi) != 2)
+        return -1;
+    if (*i < n && s[*i] == ':') {
+        (*i)++;
+        if (w2k_in_digits(s, n, i, 2, &t->se) != 2)
+            return -1;
+        if (*i < n && s[*i] == '.') {
+            (*i)++;
+            int fdig = w2k_in_digits(s, n, i, 6, &t->frac);
+            if (fdig == 0)
+                return -1;
+            if (*i < n && w2k_isdigit(s[*i])) {
+                *why = "more than 6 fractional digits of a second";
+                return -1;
+            }
+            for (; fdig < 6; fdig++)
+                t->frac *= 10;
+        }
+    }
+    return w2k_in_offset(s, n, i, t);
+}
+
+/* "YYYY-MM-DD" (4 to 9 year digits, 1 or 2 month and day digits) at s[*i]. */
+static int w2k_in_ymd(const char *s, size_t n, size_t *i, w2k_stamp_t *t)
+{
+    if (w2k_in_digits(s, n, i, 9, &t->y) < 4 || *i >= n || s[*i] != '-')
+        return -1;
+    (*i)++;
+    if (w2k_in_digits(s, n, i, 2, &t->mo) < 1 || *i >= n || s[*i] != '-')
+        return -1;
+    (*i)++;
+    return w2k_in_digits(s, n, i, 2, &t->d) < 1 ? -1 : 0;
+}
+
+/* Whether the fields of a time and an offset are in range. */
+static bool w2k_in_stamp_ok(const w2k_stamp_t *t)
+{
+    if (t->has_time && (t->h > 23 || t->mi > 59 || t->se > 59))
+        return false;
+    return !t->has_off || (t->oh <= 15 && t->om <= 59 && t->os <= 59);
+}
+
+/* "YYYY-MM-DD[{ |T}time][ BC| AD]" into t, fields range-checked but not the calendar. */
+static int w2k_in_stamp(const char *s, size_t n, w2k_stamp_t *t, const char **why)
+{
+    size_t i = 0;
+    memset(t, 0, sizeof *t);
+    if (w2k_in_ymd(s, n, &i, t) != 0)
+        return -1;
+    if (i + 1 < n && (s[i] == 'T' || s[i] == 't' || s[i] == ' ') && w2k_isdigit(s[i + 1])) {
+        i++;
+        if (w2k_in_hms(s, n, &i, t, why) != 0)
+            return -1;
+    }
+    if (i + 3 == n && s[i] == ' ' &&
+        (w2k_in_ieq(s + i + 1, 2, "bc") || w2k_in_ieq(s + i + 1, 2, "ad"))) {
+        t->bc = w2k_in_lower(s[i + 1]) == 'b';
+        i = n;
+    }
+    return i == n && w2k_in_stamp_ok(t) ? 0 : -1;
+}
+
+/* date input (see pgtypes.h). */
+int w2k_pginput_date(const char *s, size_t n, int64_t *days, const char **why)
+{
+    *why = "invalid input syntax for type date";
+    w2k_in_trim(&s, &n);
+    int w = w2k_in_time_word(s, n, true, days, why);
+    if (w != 0)
+        return w > 0 ? 0 : -1;
+    w2k_stamp_t t;
+    if (w2k_in_stamp(s, n, &t, why) != 0)
+        return -1;
+    int64_t d1970;
+    int32_t d;
+    if (w2k_civil_days(t.y, (int)t.mo, (int)t.d, t.bc, &d1970, why) != 0 ||
+        w2k_days_2000(d1970, &d, why) != 0) {
+        *why = "date out of range or not a date";
+        return -1;
+    }
+    *days = d;
+    return 0;
+}
+
+/* timestamp[tz] input (see pgtypes.h). */
+int w2k_pginput_timestamp(const char *s, size_t n, bool with_tz, int64_t *us, const char **why)
+{
+    *why = with_tz ? "invalid input syntax for type timestamptz"
+                   : "invalid input syntax for type timestamp";
+    w2k_in_trim(&s, &n);
+    int w = w2k_in_time_word(s, n, false, us, why);
+    if (w != 0)
+        return w > 0 ? 0 : -1;
+    w2k_stamp_t t;
+    if (w2k_in_stamp(s, n, &t, why) != 0)
+        return -1;
+    int64_t off = 0, days;
+    if (with_tz && t.has_off)
+        off = (t.oh * INT64_C(3600) + t.om * 60 + t.os) * (t.offneg ? -1 : 1) * W2K_USEC_PER_SEC;
+    int64_t tod =
+        t.h * W2K_USEC_PER_HOUR + t.mi * W2K_USEC_PER_MIN + t.se * W2K_USEC_PER_SEC + t.frac;
+    if (w2k_civil_days(t.y, (int)t.mo, (int)t.d, t.bc, &days, why) != 0 ||
+        w2k_micros_2000(days, tod, off, us, why) != 0) {
+        *why = "timestamp out of range or not a timestamp";
+        return -1;
+    }
     return 0;
 }

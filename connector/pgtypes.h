@@ -122,17 +122,79 @@ void w2k_coltype_schema(const w2k_coltype_t *ct, int flags, bool canonical, unsi
 int w2k_coltype_set(const w2k_coltype_t *ct, int flags, avro_value_t *field, char kind,
                     const char *text, size_t len, w2k_buf_t *scratch, char *err, size_t errsz);
 
-/* For row filters, which compare values in PostgreSQL's own units: parse a date as the
- * replication session prints it ("YYYY-MM-DD[ BC]", "infinity", "-infinity") into
- * days since 2000-01-01 (PostgreSQL's DateADT; -infinity INT32_MIN, infinity
- * INT32_MAX). Returns 0, or -1 with *why (a static string). */
+/* ---- PostgreSQL's text forms for row filters, which compare values in PostgreSQL's
+ * own units. The output forms are what the replication session prints (the parsers
+ * w2k_coltype_set uses); the input forms are what PostgreSQL's *_in functions take
+ * in a literal ('...'::type). Each returns 0, or -1 with *why (a static string)
+ * where it has a why. ---- */
+
+/* A numeric value: a class and, for finite values, the sign and the digits without
+ * leading zeros (integer part) or trailing zeros (fraction); zero has no digits and
+ * is never negative. The digits point into the parsed text or a buffer. */
+enum { W2K_PGNUM_FINITE, W2K_PGNUM_NINF, W2K_PGNUM_PINF, W2K_PGNUM_NAN };
+typedef struct w2k_pgnum_s {
+    uint8_t special; /* W2K_PGNUM_* */
+    bool neg;
+    const char *ip; /* integer digits */
+    size_t il;
+    const char *fp; /* fraction digits */
+    size_t fl;
+} w2k_pgnum_t;
+
+/* Output form of a date ("YYYY-MM-DD[ BC]", "infinity", "-infinity") into days since
+ * 2000-01-01 (PostgreSQL's DateADT; -infinity INT32_MIN, infinity INT32_MAX). */
 int w2k_pgtext_date(const char *s, size_t n, int32_t *days, const char **why);
 
 /* The same for timestamp ("YYYY-MM-DD HH:MM:SS[.f][ BC]") and, with with_tz, timestamptz
  * (an offset "+HH[:MM[:SS]]" before any " BC"): microseconds since 2000-01-01 00:00:00
- * UTC (PostgreSQL's Timestamp; -infinity INT64_MIN, infinity INT64_MAX). Returns 0, or
- * -1 with *why (a static string). */
+ * UTC (PostgreSQL's Timestamp; -infinity INT64_MIN, infinity INT64_MAX). */
 int w2k_pgtext_timestamp(const char *s, size_t n, bool with_tz, int64_t *us, const char **why);
+
+/* Output form of an integer ("[-]digits", at most 19 digits) in [min, max]. */
+int w2k_pgtext_int(const char *s, size_t n, int64_t min, int64_t max, int64_t *out,
+                   const char **why);
+
+/* Output form of a real (single: widened exactly) or double precision: what strtod
+ * reads, NaN, Infinity, -Infinity. */
+int w2k_pgtext_float(const char *s, size_t n, bool single, double *out, const char **why);
+
+/* Output form of a numeric ("[-]digits[.digits]", NaN, Infinity, -Infinity); *x points
+ * into s. Returns 0 or -1. */
+int w2k_pgtext_numeric(const char *s, size_t n, w2k_pgnum_t *x);
+
+/* Input form of a boolean, as boolin takes it (white space, prefixes of true, false,
+ * yes, no, on, off in any case, 1, 0). Returns 0 or -1. */
+int w2k_pginput_bool(const char *s, size_t n, bool *out);
+
+/* Input form of an integer as int2in/int4in/int8in take it (white space, a sign,
+ * digits), in the range of oid (W2K_OID_INT2, W2K_OID_INT4, else bigint). */
+int w2k_pginput_int(const char *s, size_t n, uint32_t oid, int64_t *out, const char **why);
+
+/* Input form of a real (single) or double precision as float4in/float8in take it
+ * (white space, inf, nan, exponent; out of range is an error). */
+int w2k_pginput_float(const char *s, size_t n, bool single, double *out, const char **why);
+
+/* Input form of a numeric as numeric_in takes it (white space, a sign, digits with an
+ * optional point and exponent, NaN, [+-]Infinity, [+-]inf), normalized; the digits
+ * live in a new *buf the caller frees (NULL when none is needed). */
+int w2k_pginput_numeric(const char *s, size_t n, w2k_pgnum_t *x, char **buf, const char **why);
+
+/* Input form of a uuid as uuid_in takes it (optional braces, hyphens between groups of
+ * four digits, either case) into its canonical 36-byte lower-case form and a NUL.
+ * Returns 0 or -1. */
+int w2k_pginput_uuid(const char *s, size_t n, char out[37]);
+
+/* Input form of a date: YYYY-MM-DD[{ |T}HH:MM[:SS[.ffffff]][offset]][ BC| AD] (the time
+ * and offset checked, then ignored), epoch, [+-]infinity, white space around; into
+ * days since 2000-01-01 (-infinity INT64_MIN, infinity INT64_MAX). now, today,
+ * tomorrow and yesterday are refused. */
+int w2k_pginput_date(const char *s, size_t n, int64_t *days, const char **why);
+
+/* Input form of a timestamp (with_tz false: an offset is checked, then ignored) or a
+ * timestamptz (an offset Z, UTC or [+-]HH[[:]MM[[:]SS]]; none: UTC), the forms of
+ * w2k_pginput_date, into microseconds since 2000-01-01 00:00:00 UTC (±infinity as
+ * INT64_MIN/MAX). */
+int w2k_pginput_timestamp(const char *s, size_t n, bool with_tz, int64_t *us, const char **why);
 
 /* Append the Avro binary encoding of the same field value w2k_coltype_set would set
  * (byte for byte what avro_value_write writes for it) to out. Returns 0, or -1 with
