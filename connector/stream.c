@@ -1371,7 +1371,7 @@ static int emit_change(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, char 
     if (emit(st, o, key, &st->value, err) != 0)
         return -1;
     w2k_metrics_change(o->mt, op, st->value.len + (key ? key->len : 0));
-    if (op == W2K_OP_DELETE_ && key)
+    if (op == W2K_ENV_OP_DELETE && key)
         return emit(st, o, key, NULL, err);
     return 0;
 }
@@ -1415,13 +1415,13 @@ static int emit_row(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, char kin
     if (kind == W2K_PGMSG_INSERT) {
         if (key && w2k_avroenc_key(st->enc, o->ra, rel, new_, NULL, &st->key, err) != 0)
             return -1;
-        return emit_change(st, rel, o, W2K_OP_CREATE, NULL, new_, NULL, key, lsn, err);
+        return emit_change(st, rel, o, W2K_ENV_OP_CREATE, NULL, new_, NULL, key, lsn, err);
     }
     const w2k_pgtuple_t *before = old_kind == 'O' ? old : NULL;
     if (kind == W2K_PGMSG_DELETE) {
         if (key && w2k_avroenc_key(st->enc, o->ra, rel, old, NULL, &st->key, err) != 0)
             return -1;
-        return emit_change(st, rel, o, W2K_OP_DELETE_, before, NULL, NULL, key, lsn, err);
+        return emit_change(st, rel, o, W2K_ENV_OP_DELETE, before, NULL, NULL, key, lsn, err);
     }
     if (key && w2k_avroenc_key(st->enc, o->ra, rel, new_, old, &st->key, err) != 0)
         return -1;
@@ -1430,13 +1430,13 @@ static int emit_row(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, char kin
             return -1;
         if (st->key2.len != st->key.len || memcmp(st->key2.data, st->key.data, st->key.len)) {
             /* The key changed: the old row is gone, a new one exists. */
-            if (emit_change(st, rel, o, W2K_OP_DELETE_, before, NULL, NULL, &st->key2, lsn, err) !=
-                0)
+            if (emit_change(st, rel, o, W2K_ENV_OP_DELETE, before, NULL, NULL, &st->key2, lsn,
+                            err) != 0)
                 return -1;
             /* The create has no before image to fill unchanged TOAST values from: take them
              * from the old row when it came whole (REPLICA IDENTITY FULL). */
             const w2k_pgtuple_t *row = before ? fill_toast(new_, before, st->pfill) : new_;
-            return emit_change(st, rel, o, W2K_OP_CREATE, NULL, row, NULL, key, lsn, err);
+            return emit_change(st, rel, o, W2K_ENV_OP_CREATE, NULL, row, NULL, key, lsn, err);
         }
     }
     const bool *changed = NULL;
@@ -1448,7 +1448,7 @@ static int emit_row(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, char kin
         }
         changed = st->changed;
     }
-    return emit_change(st, rel, o, W2K_OP_UPDATE_, before, new_, changed, key, lsn, err);
+    return emit_change(st, rel, o, W2K_ENV_OP_UPDATE, before, new_, changed, key, lsn, err);
 }
 
 static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
@@ -1804,7 +1804,7 @@ static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
                                   rel,        opts,        NULL,      NULL,  NULL};
         if (emit_schema_change(st, &ch, lsn, err) != 0)
             return -1;
-        w2k_metrics_change(w2k_metrics_table(st->ms, rel->schema, rel->name), 't',
+        w2k_metrics_change(w2k_metrics_table(st->ms, rel->schema, rel->name), W2K_ENV_OP_TRUNCATE,
                            st->key.len + st->value.len);
     }
     return 0;
@@ -1905,7 +1905,7 @@ static int emit_read(w2k_stream_t *st, w2k_relation_t *rel, const w2k_pgtuple_t 
     const w2k_buf_t *key = rel->nkeys ? &st->key : NULL;
     if (key && w2k_avroenc_key(st->enc, o->ra, rel, row, NULL, &st->key, err) != 0)
         return -1;
-    return emit_change(st, rel, o, W2K_OP_READ, NULL, row, NULL, key, lsn, err);
+    return emit_change(st, rel, o, W2K_ENV_OP_READ, NULL, row, NULL, key, lsn, err);
 }
 
 static int on_snapshot_row(void *arg, w2k_relation_t *rel, const w2k_pgtuple_t *row, w2k_err_t *err)
