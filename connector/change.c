@@ -28,6 +28,55 @@ void w2k_change_destroy(w2k_change_t *ch)
     free(ch);
 }
 
+int w2k_change_columns(const w2k_relation_t *rel, char *const *columns, int ncolumns,
+                       w2k_relation_t **prel, int **proj, int *missing)
+{
+    *prel = NULL;
+    *missing = -1;
+    int n = 0, *pos = calloc((size_t)rel->ncols + 1, sizeof *pos);
+    *proj = pos;
+    for (int i = 0; pos && i < rel->ncols; i++)
+        for (int k = 0; k < ncolumns; k++)
+            if (strcmp(rel->cols[i].name, columns[k]) == 0)
+                pos[n++] = i;
+    for (int k = 0; pos && k < ncolumns; k++) {
+        bool found = false;
+        for (int i = 0; i < rel->ncols; i++)
+            found |= strcmp(rel->cols[i].name, columns[k]) == 0;
+        if (!found) {
+            *missing = k;
+            goto fail;
+        }
+    }
+    w2k_relation_t *p = pos ? w2k_relation_new(n) : NULL;
+    if (!p)
+        goto fail;
+    p->relid = rel->relid;
+    memcpy(p->schema, rel->schema, sizeof p->schema);
+    memcpy(p->name, rel->name, sizeof p->name);
+    p->replident = rel->replident;
+    for (int i = 0; i < n; i++) {
+        p->cols[i] = rel->cols[pos[i]];
+        p->cols[i].key_pos = -1;
+    }
+    int listed = 0;
+    for (int k = 0; k < rel->nkeys; k++)
+        for (int i = 0; i < n; i++)
+            listed += pos[i] == rel->keycols[k];
+    if (listed == rel->nkeys)
+        for (int i = 0; i < n; i++)
+            if (rel->cols[pos[i]].key_pos >= 0) {
+                p->cols[i].key_pos = p->nkeys;
+                p->keycols[p->nkeys++] = i;
+            }
+    *prel = p;
+    return 0;
+fail:
+    free(pos);
+    *proj = NULL;
+    return -1;
+}
+
 /* Copy new, with its unchanged TOAST values taken from the whole old row, into dst. */
 static const w2k_pgtuple_t *fill_toast(const w2k_pgtuple_t *new_, const w2k_pgtuple_t *old,
                                        w2k_pgtuple_t *dst)

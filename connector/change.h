@@ -50,6 +50,14 @@ typedef struct w2k_change_out_s {
     bool bad_value; /* after a failure: an envelope (not a key) did not encode */
 } w2k_change_out_t;
 
+/* The table rel as a column list publishes it (as PostgreSQL's publications do): the
+ * listed columns, in the table's order, and its key only when every key column is
+ * listed. On success *prel is a new relation (w2k_relation_free) and *proj a new array
+ * (free) of its columns' positions in rel. Returns 0; -1 with *missing set to the index
+ * in columns of a name rel does not have, or to -1 when out of memory. */
+int w2k_change_columns(const w2k_relation_t *rel, char *const *columns, int ncolumns,
+                       w2k_relation_t **prel, int **proj, int *missing);
+
 /* Scratch space (row images, buffers) of one stream. */
 typedef struct w2k_change_s w2k_change_t;
 

@@ -1231,48 +1231,18 @@ static int prepare_filtering(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o,
     o->filter = f;
     if (!t->ncolumns)
         return 0;
-    int n = 0;
-    o->proj = calloc((size_t)rel->ncols + 1, sizeof *o->proj);
-    for (int i = 0; o->proj && i < rel->ncols; i++)
-        for (int k = 0; k < t->ncolumns; k++)
-            if (strcmp(rel->cols[i].name, t->columns[k]) == 0)
-                o->proj[n++] = i;
-    for (int k = 0; o->proj && k < t->ncolumns; k++) {
-        bool found = false;
-        for (int i = 0; i < rel->ncols; i++)
-            found |= strcmp(rel->cols[i].name, t->columns[k]) == 0;
-        if (!found) {
-            w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s has no column \"%s\"",
-                        st->cfg->path, t->line, st->scfg->name, t->schema, t->name, t->columns[k]);
-            w2k_err_hint(err, "fix the table's column list in the configuration");
-            return -1;
-        }
-    }
-    o->prel = o->proj ? w2k_relation_new(n) : NULL;
-    if (!o->prel) {
-        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    int missing;
+    if (w2k_change_columns(rel, t->columns, t->ncolumns, &o->prel, &o->proj, &missing) == 0)
+        return 0;
+    if (missing >= 0) {
+        w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s has no column \"%s\"",
+                    st->cfg->path, t->line, st->scfg->name, t->schema, t->name,
+                    t->columns[missing]);
+        w2k_err_hint(err, "fix the table's column list in the configuration");
         return -1;
     }
-    w2k_relation_t *p = o->prel;
-    p->relid = rel->relid;
-    memcpy(p->schema, rel->schema, sizeof p->schema);
-    memcpy(p->name, rel->name, sizeof p->name);
-    p->replident = rel->replident;
-    for (int i = 0; i < n; i++) {
-        p->cols[i] = rel->cols[o->proj[i]];
-        p->cols[i].key_pos = -1;
-    }
-    int listed = 0;
-    for (int k = 0; k < rel->nkeys; k++)
-        for (int i = 0; i < n; i++)
-            listed += o->proj[i] == rel->keycols[k];
-    if (listed == rel->nkeys)
-        for (int i = 0; i < n; i++)
-            if (rel->cols[o->proj[i]].key_pos >= 0) {
-                p->cols[i].key_pos = p->nkeys;
-                p->keycols[p->nkeys++] = i;
-            }
-    return 0;
+    w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    return -1;
 }
 
 /* Make the relation ready for output: schemas built and stored, topic created. */
