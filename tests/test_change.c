@@ -916,7 +916,14 @@ static int test_golden(bool write)
     for (int line = 1; *g || *w; line++) {
         size_t gl = strcspn(g, "\n"), wl = strcspn(w, "\n");
         if (gl != wl || memcmp(g, w, gl) != 0) {
-            fprintf(stderr, "%s:%d differs:\n  got  %.160s\n  want %.160s\n", path, line, g, w);
+            size_t at = 0;
+            while (at < gl && at < wl && g[at] == w[at])
+                at++;
+            size_t from = at > 40 ? at - 40 : 0;
+            int glen = (int)(gl - from < 80 ? gl - from : 80);
+            int wlen = (int)(wl - from < 80 ? wl - from : 80);
+            fprintf(stderr, "%s:%d differs from column %zu:\n  got  ...%.*s\n  want ...%.*s\n",
+                    path, line, at + 1, glen, g + from, wlen, w + from);
             break;
         }
         g += gl + (g[gl] == '\n');
