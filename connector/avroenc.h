@@ -36,11 +36,14 @@ typedef struct w2k_source_s {
     bool snapshot;
 } w2k_source_t;
 
-/* Operation codes of the envelope. */
-#define W2K_OP_CREATE  'c'
-#define W2K_OP_UPDATE_ 'u'
-#define W2K_OP_DELETE_ 'd'
-#define W2K_OP_READ    'r'
+/* Operation letters of the envelope's op field, as the metrics count them too; apart
+ * from the W2K_OP_* bits of config.h, which say what a table publishes. A truncate
+ * ('t') is no envelope: it is an event on <prefix>.schema_changes. */
+#define W2K_ENV_OP_CREATE   'c'
+#define W2K_ENV_OP_UPDATE   'u'
+#define W2K_ENV_OP_DELETE   'd'
+#define W2K_ENV_OP_READ     'r'
+#define W2K_ENV_OP_TRUNCATE 't'
 
 w2k_avroenc_t *w2k_avroenc_new(void);
 void w2k_avroenc_destroy(w2k_avroenc_t *enc);

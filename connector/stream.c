@@ -3,6 +3,7 @@
 #include "avroenc.h"
 #include "avrofp.h"
 #include "catalog.h"
+#include "change.h"
 #include "clock.h"
 #include "ddl.h"
 #include "eos.h"
@@ -120,12 +121,12 @@ struct w2k_stream_s {
     size_t npending, firstpending, cappending;
     w2k_pg_keepalive_t keepalive; /* the last status update, for the main loop to repeat */
 
-    w2k_tables_t *tables;               /* its tables and publications */
-    w2k_pgtuple_t *pold, *pnew, *pfill; /* projected and TOAST-filled tuples */
-    w2k_rereads_t *rereads;             /* tables re-read while streaming */
+    w2k_tables_t *tables;   /* its tables and publications */
+    w2k_pgtuple_t *pold;    /* a row the re-snapshot reads */
+    w2k_rereads_t *rereads; /* tables re-read while streaming */
 
-    w2k_buf_t key, value, key2;
-    bool *changed; /* per column, for updates */
+    w2k_buf_t key, value;
+    w2k_change_t *change; /* the rules that turn a change into messages, and their buffers */
 };
 
 void w2k_stream_serve_acks(w2k_stream_t *st)
@@ -180,18 +181,16 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
     st->ms = w2k_metrics_stream(metrics, scfg->name);
     st->msg = malloc(sizeof *st->msg);
     st->enc = w2k_avroenc_new();
-    st->changed = calloc(W2K_PG_MAX_COLUMNS, sizeof *st->changed);
+    st->change = w2k_change_new();
     st->pold = malloc(sizeof *st->pold);
-    st->pnew = malloc(sizeof *st->pnew);
-    st->pfill = malloc(sizeof *st->pfill);
     st->lt = w2k_lsntrack_new(0);
     st->tables = w2k_tables_new(cfg, scfg);
     st->rereads = w2k_rereads_new(cfg, scfg->name);
     snprintf(st->state_topic_name, sizeof st->state_topic_name, "%s.state", scfg->topic_prefix);
     st->eos = w2k_eos_new(cfg->exactly_once, cfg->commit_interval_ms, st->state_topic_name,
                           scfg->name, &st->state);
-    if (!st->msg || !st->enc || !st->changed || !st->lt || !st->pold || !st->pnew || !st->pfill ||
-        !st->eos || !st->tables || !st->rereads)
+    if (!st->msg || !st->enc || !st->change || !st->lt || !st->pold || !st->eos || !st->tables ||
+        !st->rereads)
         goto oom;
     w2k_eos_attach(st->eos, sink);
     st->sink_id = w2k_sink_register(sink);
@@ -253,15 +252,12 @@ void w2k_stream_destroy(w2k_stream_t *st)
     w2k_lsntrack_destroy(st->lt);
     w2k_avroenc_destroy(st->enc);
     free(st->msg);
-    free(st->changed);
+    w2k_change_destroy(st->change);
     free(st->published.v);
     w2k_tables_destroy(st->tables);
     w2k_rereads_destroy(st->rereads);
     free(st->pold);
-    free(st->pnew);
-    free(st->pfill);
     w2k_buf_free(&st->key);
-    w2k_buf_free(&st->key2);
     w2k_buf_free(&st->value);
     free(st);
 }
@@ -885,48 +881,18 @@ static int prepare_filtering(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o,
     o->filter = f;
     if (!t->ncolumns)
         return 0;
-    int n = 0;
-    o->proj = calloc((size_t)rel->ncols + 1, sizeof *o->proj);
-    for (int i = 0; o->proj && i < rel->ncols; i++)
-        for (int k = 0; k < t->ncolumns; k++)
-            if (strcmp(rel->cols[i].name, t->columns[k]) == 0)
-                o->proj[n++] = i;
-    for (int k = 0; o->proj && k < t->ncolumns; k++) {
-        bool found = false;
-        for (int i = 0; i < rel->ncols; i++)
-            found |= strcmp(rel->cols[i].name, t->columns[k]) == 0;
-        if (!found) {
-            w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s has no column \"%s\"",
-                        st->cfg->path, t->line, st->scfg->name, t->schema, t->name, t->columns[k]);
-            w2k_err_hint(err, "fix the table's column list in the configuration");
-            return -1;
-        }
-    }
-    o->prel = o->proj ? w2k_relation_new(n) : NULL;
-    if (!o->prel) {
-        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    int missing;
+    if (w2k_change_columns(rel, t->columns, t->ncolumns, &o->prel, &o->proj, &missing) == 0)
+        return 0;
+    if (missing >= 0) {
+        w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s has no column \"%s\"",
+                    st->cfg->path, t->line, st->scfg->name, t->schema, t->name,
+                    t->columns[missing]);
+        w2k_err_hint(err, "fix the table's column list in the configuration");
         return -1;
     }
-    w2k_relation_t *p = o->prel;
-    p->relid = rel->relid;
-    memcpy(p->schema, rel->schema, sizeof p->schema);
-    memcpy(p->name, rel->name, sizeof p->name);
-    p->replident = rel->replident;
-    for (int i = 0; i < n; i++) {
-        p->cols[i] = rel->cols[o->proj[i]];
-        p->cols[i].key_pos = -1;
-    }
-    int listed = 0;
-    for (int k = 0; k < rel->nkeys; k++)
-        for (int i = 0; i < n; i++)
-            listed += o->proj[i] == rel->keycols[k];
-    if (listed == rel->nkeys)
-        for (int i = 0; i < n; i++)
-            if (rel->cols[o->proj[i]].key_pos >= 0) {
-                p->cols[i].key_pos = p->nkeys;
-                p->keycols[p->nkeys++] = i;
-            }
-    return 0;
+    w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    return -1;
 }
 
 /* Make the relation ready for output: schemas built and stored, topic created. */
@@ -1007,99 +973,44 @@ static int emit(w2k_stream_t *st, relout_t *o, const w2k_buf_t *key, const w2k_b
     return produce(st, o->topic, st->txn, st->commit_us / 1000, k, klen, v, vlen, err);
 }
 
-/* Produce an envelope (and for deletes a tombstone) for one row change. */
-static int emit_change(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, char op,
-                       const w2k_pgtuple_t *before, const w2k_pgtuple_t *after, const bool *changed,
-                       const w2k_buf_t *key, w2k_lsn_t lsn, w2k_err_t *err)
+/* The output settings of rel for the change module. */
+static w2k_change_table_t change_table(const w2k_stream_t *st, const w2k_relation_t *rel,
+                                       const relout_t *o)
 {
-    w2k_source_t src = source_of(st, lsn);
-    if (w2k_avroenc_value(st->enc, o->ra, rel, op, before, after, changed, &src,
-                          st->clock_ms ? st->clock_ms : w2k_clock_wall_ms(), &st->value,
-                          err) != 0) {
-        w2k_metrics_error(st->ms, W2K_ERRKIND_ENCODE);
-        return -1;
+    w2k_change_table_t t = {rel,
+                            o->prel,
+                            o->proj,
+                            o->filter,
+                            o->tcfg ? o->tcfg->ops : W2K_OP_ALL,
+                            w2k_tables_connector_filters(st->tables),
+                            o->ra};
+    return t;
+}
+
+/* Produce the messages the change module made of one change of o's table, in its
+ * order, and count them. */
+static int produce_change(w2k_stream_t *st, relout_t *o, const w2k_change_out_t *out,
+                          w2k_err_t *err)
+{
+    relout_t changes = {
+        NULL, st->changes_topic, NULL, NULL, NULL, NULL, st->change_key_id, st->change_value_id,
+        NULL};
+    for (int i = 0; i < out->n; i++) {
+        const w2k_change_msg_t *c = &out->msgs[i];
+        if (emit(st, c->schema_changes ? &changes : o, c->key, c->value, err) != 0)
+            return -1;
+        if (c->value)
+            w2k_metrics_change(o->mt, c->op, c->value->len + (c->key ? c->key->len : 0));
     }
-    if (emit(st, o, key, &st->value, err) != 0)
-        return -1;
-    w2k_metrics_change(o->mt, op, st->value.len + (key ? key->len : 0));
-    if (op == W2K_OP_DELETE_ && key)
-        return emit(st, o, key, NULL, err);
     return 0;
 }
 
-/* Copy new, with its unchanged TOAST values taken from the whole old row, into dst. */
-static const w2k_pgtuple_t *fill_toast(const w2k_pgtuple_t *new_, const w2k_pgtuple_t *old,
-                                       w2k_pgtuple_t *dst)
+/* The change module failed: count an envelope that did not encode. */
+static int change_failed(w2k_stream_t *st, const w2k_change_out_t *out)
 {
-    dst->ncols = new_->ncols;
-    for (int i = 0; i < new_->ncols; i++)
-        dst->cols[i] =
-            new_->cols[i].kind == 'u' && old && i < old->ncols ? old->cols[i] : new_->cols[i];
-    return dst;
-}
-
-/* The columns of src at positions proj (n of them), into dst. */
-static const w2k_pgtuple_t *project(const w2k_pgtuple_t *src, const int *proj, int n,
-                                    w2k_pgtuple_t *dst)
-{
-    dst->ncols = (uint16_t)n;
-    for (int i = 0; i < n; i++)
-        dst->cols[i] = proj[i] < src->ncols ? src->cols[proj[i]] : (w2k_pgdatum_t){'n', 0, NULL};
-    return dst;
-}
-
-/* Whether a row image passes the filter; a value it cannot see (unchanged TOAST) lets
- * the row through rather than drop a change. */
-static bool passes(const relout_t *o, const w2k_pgtuple_t *row)
-{
-    int r = w2k_filter_eval(o->filter, row);
-    return r == W2K_FILTER_TRUE || r == W2K_FILTER_TOAST;
-}
-
-/* Produce the messages of one row change of rel (the relation as published). kind is
- * the change after filtering; old_kind 'K' or 'O' when old is given. */
-static int emit_row(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, char kind, char old_kind,
-                    const w2k_pgtuple_t *old, const w2k_pgtuple_t *new_, w2k_lsn_t lsn,
-                    w2k_err_t *err)
-{
-    const w2k_buf_t *key = rel->nkeys ? &st->key : NULL;
-    if (kind == W2K_PGMSG_INSERT) {
-        if (key && w2k_avroenc_key(st->enc, o->ra, rel, new_, NULL, &st->key, err) != 0)
-            return -1;
-        return emit_change(st, rel, o, W2K_OP_CREATE, NULL, new_, NULL, key, lsn, err);
-    }
-    const w2k_pgtuple_t *before = old_kind == 'O' ? old : NULL;
-    if (kind == W2K_PGMSG_DELETE) {
-        if (key && w2k_avroenc_key(st->enc, o->ra, rel, old, NULL, &st->key, err) != 0)
-            return -1;
-        return emit_change(st, rel, o, W2K_OP_DELETE_, before, NULL, NULL, key, lsn, err);
-    }
-    if (key && w2k_avroenc_key(st->enc, o->ra, rel, new_, old, &st->key, err) != 0)
-        return -1;
-    if (key && old) {
-        if (w2k_avroenc_key(st->enc, o->ra, rel, old, NULL, &st->key2, err) != 0)
-            return -1;
-        if (st->key2.len != st->key.len || memcmp(st->key2.data, st->key.data, st->key.len)) {
-            /* The key changed: the old row is gone, a new one exists. */
-            if (emit_change(st, rel, o, W2K_OP_DELETE_, before, NULL, NULL, &st->key2, lsn, err) !=
-                0)
-                return -1;
-            /* The create has no before image to fill unchanged TOAST values from: take them
-             * from the old row when it came whole (REPLICA IDENTITY FULL). */
-            const w2k_pgtuple_t *row = before ? fill_toast(new_, before, st->pfill) : new_;
-            return emit_change(st, rel, o, W2K_OP_CREATE, NULL, row, NULL, key, lsn, err);
-        }
-    }
-    const bool *changed = NULL;
-    if (before) {
-        for (int i = 0; i < rel->ncols; i++) {
-            const w2k_pgdatum_t *a = &before->cols[i], *b = &new_->cols[i];
-            st->changed[i] = b->kind != 'u' && (a->kind != b->kind || a->len != b->len ||
-                                                (a->len && memcmp(a->data, b->data, a->len) != 0));
-        }
-        changed = st->changed;
-    }
-    return emit_change(st, rel, o, W2K_OP_UPDATE_, before, new_, changed, key, lsn, err);
+    if (out->bad_value)
+        w2k_metrics_error(st->ms, W2K_ERRKIND_ENCODE);
+    return -1;
 }
 
 static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
@@ -1129,48 +1040,13 @@ static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k
     relout_t *o = output_of(st, rel, err);
     if (!o)
         return -1;
-    char kind = (char)m->kind;
-    char old_kind = kind == W2K_PGMSG_UPDATE   ? m->u.update.old_kind
-                    : kind == W2K_PGMSG_DELETE ? m->u.delete_.old_kind
-                                               : 0;
-    const w2k_pgtuple_t *old = old_kind ? &m->oldtup : NULL;
-    const w2k_pgtuple_t *new_ = kind == W2K_PGMSG_DELETE ? NULL : &m->newtup;
-    unsigned want = o->tcfg ? o->tcfg->ops : W2K_OP_ALL;
-    unsigned op = kind == W2K_PGMSG_INSERT   ? W2K_OP_INSERT
-                  : kind == W2K_PGMSG_UPDATE ? W2K_OP_UPDATE
-                                             : W2K_OP_DELETE;
-    /* Pushed down, PostgreSQL applied the operations (before the row filter). */
-    if (w2k_tables_connector_filters(st->tables) && !(want & op))
-        return 0;
-    if (o->filter) {
-        /* As PostgreSQL does for a publication's row filter: an update whose old row
-         * passes and new row does not is a delete, the other way round an insert. */
-        if (kind == W2K_PGMSG_INSERT && !passes(o, new_))
-            return 0;
-        if (kind == W2K_PGMSG_DELETE && !passes(o, old))
-            return 0;
-        if (kind == W2K_PGMSG_UPDATE) {
-            const w2k_pgtuple_t *filled = old ? fill_toast(new_, old, st->pfill) : new_;
-            bool new_ok = passes(o, filled), old_ok = old ? passes(o, old) : new_ok;
-            if (!old_ok && !new_ok)
-                return 0;
-            if (!old_ok) {
-                kind = W2K_PGMSG_INSERT;
-                new_ = filled;
-                old = NULL;
-                old_kind = 0;
-            } else if (!new_ok) {
-                kind = W2K_PGMSG_DELETE;
-                new_ = NULL;
-            }
-        }
-    }
-    if (o->prel) {
-        old = old ? project(old, o->proj, o->prel->ncols, st->pold) : NULL;
-        new_ = new_ ? project(new_, o->proj, o->prel->ncols, st->pnew) : NULL;
-        rel = o->prel;
-    }
-    return emit_row(st, rel, o, kind, old_kind, old, new_, lsn, err);
+    w2k_change_table_t t = change_table(st, rel, o);
+    w2k_source_t src = source_of(st, lsn);
+    w2k_change_out_t out;
+    if (w2k_change_row(st->change, st->enc, &t, m, &src,
+                       st->clock_ms ? st->clock_ms : w2k_clock_wall_ms(), &out, err) != 0)
+        return change_failed(st, &out);
+    return produce_change(st, o, &out, err);
 }
 
 /* Announce a schema change on <prefix>.schema_changes, as part of the open transaction
@@ -1415,29 +1291,24 @@ out:
 
 static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k_err_t *err)
 {
-    const char *opts[3] = {NULL, NULL, NULL};
-    int n = 0;
-    if (m->u.truncate.options & 1)
-        opts[n++] = "cascade";
-    if (m->u.truncate.options & 2)
-        opts[n++] = "restart_identity";
     for (uint32_t i = 0; i < m->u.truncate.nrels; i++) {
         uint32_t relid = w2k_pgoutput_truncate_relid(m, i);
         w2k_relation_t *rel = w2k_relcache_get(st->rc, relid);
         if (!rel)
             continue;
-        const w2k_table_cfg_t *t = w2k_tables_find(st->tables, rel->schema, rel->name);
-        if (t && !(t->ops & W2K_OP_TRUNCATE))
+        const w2k_table_cfg_t *tcfg = w2k_tables_find(st->tables, rel->schema, rel->name);
+        w2k_change_table_t t = {rel, NULL, NULL, NULL, tcfg ? tcfg->ops : W2K_OP_ALL, false, NULL};
+        w2k_source_t src = source_of(st, lsn);
+        w2k_change_out_t out;
+        if (w2k_change_truncate(st->change, st->enc, &t, m, &src, w2k_clock_wall_ms(), &out, err) !=
+            0)
+            return change_failed(st, &out);
+        if (!out.n)
             continue;
         /* its topic, as for a row (a table that publishes only truncates gets no row) */
-        if (!output_of(st, rel, err))
+        relout_t *o = output_of(st, rel, err);
+        if (!o || produce_change(st, o, &out, err) != 0)
             return -1;
-        w2k_schema_change_t ch = {"truncate", rel->schema, rel->name, relid, NULL,
-                                  rel,        opts,        NULL,      NULL,  NULL};
-        if (emit_schema_change(st, &ch, lsn, err) != 0)
-            return -1;
-        w2k_metrics_change(w2k_metrics_table(st->ms, rel->schema, rel->name), 't',
-                           st->key.len + st->value.len);
     }
     return 0;
 }
@@ -1510,24 +1381,31 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
     return 0;
 }
 
-/* One snapshot row: a read event ('r') for its key. */
-/* One row read from the table (snapshot or re-snapshot): a read event ('r'). */
+/* One row read from the table (snapshot or re-snapshot): a read event ('r'). Its key
+ * as produced is left in st->key, where on_snapshot_row notes it. */
 static int emit_read(w2k_stream_t *st, w2k_relation_t *rel, const w2k_pgtuple_t *row, w2k_lsn_t lsn,
                      w2k_err_t *err)
 {
     relout_t *o = output_of(st, rel, err);
     if (!o)
         return -1;
-    if (o->filter && !passes(o, row))
-        return 0;
-    if (o->prel) {
-        row = project(row, o->proj, o->prel->ncols, st->pnew);
-        rel = o->prel;
-    }
-    const w2k_buf_t *key = rel->nkeys ? &st->key : NULL;
-    if (key && w2k_avroenc_key(st->enc, o->ra, rel, row, NULL, &st->key, err) != 0)
+    w2k_change_table_t t = change_table(st, rel, o);
+    w2k_source_t src = source_of(st, lsn);
+    w2k_change_out_t out;
+    if (w2k_change_read(st->change, st->enc, &t, row, &src,
+                        st->clock_ms ? st->clock_ms : w2k_clock_wall_ms(), &out, err) != 0)
+        return change_failed(st, &out);
+    if (produce_change(st, o, &out, err) != 0)
         return -1;
-    return emit_change(st, rel, o, W2K_OP_READ, NULL, row, NULL, key, lsn, err);
+    if (out.n && out.msgs[0].key) {
+        w2k_buf_reset(&st->key);
+        w2k_buf_append(&st->key, out.msgs[0].key->data, out.msgs[0].key->len);
+        if (st->key.oom) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int on_snapshot_row(void *arg, w2k_relation_t *rel, const w2k_pgtuple_t *row, w2k_err_t *err)

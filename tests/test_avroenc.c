@@ -159,9 +159,9 @@ static void insert_round_trip(void)
     w2k_source_t src = {"pg", "app", 777, 0x1000, 0x2000, INT64_C(1700000000123456), false};
     w2k_buf_t key = W2K_BUF_INIT, value = W2K_BUF_INIT;
     CHECK_INT(w2k_avroenc_key(enc, ra, rel, &row, NULL, &key, &err), 0);
-    CHECK_INT(
-        w2k_avroenc_value(enc, ra, rel, W2K_OP_CREATE, NULL, &row, NULL, &src, 99, &value, &err),
-        0);
+    CHECK_INT(w2k_avroenc_value(enc, ra, rel, W2K_ENV_OP_CREATE, NULL, &row, NULL, &src, 99, &value,
+                                &err),
+              0);
 
     avro_schema_t s;
     avro_value_iface_t *i;
@@ -242,8 +242,8 @@ static void update_toast_and_changed(void)
     size_t n;
 
     /* With the old row: the TOAST value is taken from it, and changed lists columns. */
-    CHECK_INT(w2k_avroenc_value(enc, ra, rel, W2K_OP_UPDATE_, &old, &new_, changed, &src, 1, &value,
-                                &err),
+    CHECK_INT(w2k_avroenc_value(enc, ra, rel, W2K_ENV_OP_UPDATE, &old, &new_, changed, &src, 1,
+                                &value, &err),
               0);
     CHECK_INT(decode(w2k_relavro_value_schema(ra), &value, &s, &i, &v), 0);
     CHECK_STR(get_str(&v, "op"), "u");
@@ -268,9 +268,9 @@ static void update_toast_and_changed(void)
 
     /* Without the old row: the TOAST value is marked, not NULL; the same reused
      * value must not keep the previous message's changed list. */
-    CHECK_INT(
-        w2k_avroenc_value(enc, ra, rel, W2K_OP_UPDATE_, NULL, &new_, NULL, &src, 1, &value, &err),
-        0);
+    CHECK_INT(w2k_avroenc_value(enc, ra, rel, W2K_ENV_OP_UPDATE, NULL, &new_, NULL, &src, 1, &value,
+                                &err),
+              0);
     CHECK_INT(decode(w2k_relavro_value_schema(ra), &value, &s, &i, &v), 0);
     CHECK_INT(branch(&v, "before", &b), 0);
     CHECK_INT(branch(&v, "changed", &b), 0);
@@ -295,9 +295,9 @@ static void update_toast_and_changed(void)
     /* A value that does not fit names the table and column. */
     datum(&new_, 0, 't', "7");
     datum(&new_, 2, 't', "123456789.00");
-    CHECK_INT(
-        w2k_avroenc_value(enc, ra, rel, W2K_OP_UPDATE_, NULL, &new_, NULL, &src, 1, &value, &err),
-        -1);
+    CHECK_INT(w2k_avroenc_value(enc, ra, rel, W2K_ENV_OP_UPDATE, NULL, &new_, NULL, &src, 1, &value,
+                                &err),
+              -1);
     CHECK(strstr(err.msg, "table public.orders, column amount") != NULL);
 
     w2k_buf_free(&key);
@@ -428,9 +428,9 @@ static void source_follows_each_message(void)
                             cases[c].commit_lsn,
                             cases[c].commit_us,
                             cases[c].snapshot};
-        CHECK_INT(
-            w2k_avroenc_value(enc, ra, rel, W2K_OP_CREATE, NULL, &row, NULL, &src, 5, &value, &err),
-            0);
+        CHECK_INT(w2k_avroenc_value(enc, ra, rel, W2K_ENV_OP_CREATE, NULL, &row, NULL, &src, 5,
+                                    &value, &err),
+                  0);
         avro_schema_t s;
         avro_value_iface_t *i;
         avro_value_t v, source, f;

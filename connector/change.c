@@ -1,0 +1,269 @@
+/* change.c — one decoded change of a table → the messages to produce (see change.h). */
+#include "change.h"
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct w2k_change_s {
+    w2k_pgtuple_t old, new_, fill; /* projected and TOAST-filled row images */
+    bool changed[W2K_PG_MAX_COLUMNS];
+    w2k_buf_t key, key2;     /* the row's key; an update's old key */
+    w2k_buf_t value, value2; /* envelopes: a key change has two */
+};
+
+w2k_change_t *w2k_change_new(void)
+{
+    return calloc(1, sizeof(w2k_change_t));
+}
+
+void w2k_change_destroy(w2k_change_t *ch)
+{
+    if (!ch)
+        return;
+    w2k_buf_free(&ch->key);
+    w2k_buf_free(&ch->key2);
+    w2k_buf_free(&ch->value);
+    w2k_buf_free(&ch->value2);
+    free(ch);
+}
+
+int w2k_change_columns(const w2k_relation_t *rel, char *const *columns, int ncolumns,
+                       w2k_relation_t **prel, int **proj, int *missing)
+{
+    *prel = NULL;
+    *missing = -1;
+    int n = 0, *pos = calloc((size_t)rel->ncols + 1, sizeof *pos);
+    *proj = pos;
+    for (int i = 0; pos && i < rel->ncols; i++)
+        for (int k = 0; k < ncolumns; k++)
+            if (strcmp(rel->cols[i].name, columns[k]) == 0)
+                pos[n++] = i;
+    for (int k = 0; pos && k < ncolumns; k++) {
+        bool found = false;
+        for (int i = 0; i < rel->ncols; i++)
+            found |= strcmp(rel->cols[i].name, columns[k]) == 0;
+        if (!found) {
+            *missing = k;
+            goto fail;
+        }
+    }
+    w2k_relation_t *p = pos ? w2k_relation_new(n) : NULL;
+    if (!p)
+        goto fail;
+    p->relid = rel->relid;
+    memcpy(p->schema, rel->schema, sizeof p->schema);
+    memcpy(p->name, rel->name, sizeof p->name);
+    p->replident = rel->replident;
+    for (int i = 0; i < n; i++) {
+        p->cols[i] = rel->cols[pos[i]];
+        p->cols[i].key_pos = -1;
+    }
+    int listed = 0;
+    for (int k = 0; k < rel->nkeys; k++)
+        for (int i = 0; i < n; i++)
+            listed += pos[i] == rel->keycols[k];
+    if (listed == rel->nkeys)
+        for (int i = 0; i < n; i++)
+            if (rel->cols[pos[i]].key_pos >= 0) {
+                p->cols[i].key_pos = p->nkeys;
+                p->keycols[p->nkeys++] = i;
+            }
+    *prel = p;
+    return 0;
+fail:
+    free(pos);
+    *proj = NULL;
+    return -1;
+}
+
+/* Copy new, with its unchanged TOAST values taken from the whole old row, into dst. */
+static const w2k_pgtuple_t *fill_toast(const w2k_pgtuple_t *new_, const w2k_pgtuple_t *old,
+                                       w2k_pgtuple_t *dst)
+{
+    dst->ncols = new_->ncols;
+    for (int i = 0; i < new_->ncols; i++)
+        dst->cols[i] =
+            new_->cols[i].kind == 'u' && old && i < old->ncols ? old->cols[i] : new_->cols[i];
+    return dst;
+}
+
+/* The columns of src at positions proj (n of them), into dst. */
+static const w2k_pgtuple_t *project(const w2k_pgtuple_t *src, const int *proj, int n,
+                                    w2k_pgtuple_t *dst)
+{
+    dst->ncols = (uint16_t)n;
+    for (int i = 0; i < n; i++)
+        dst->cols[i] = proj[i] < src->ncols ? src->cols[proj[i]] : (w2k_pgdatum_t){'n', 0, NULL};
+    return dst;
+}
+
+/* Whether a row image passes the filter; a value it cannot see (unchanged TOAST) lets
+ * the row through rather than drop a change. */
+static bool passes(const w2k_filter_t *f, const w2k_pgtuple_t *row)
+{
+    int r = w2k_filter_eval(f, row);
+    return r == W2K_FILTER_TRUE || r == W2K_FILTER_TOAST;
+}
+
+/* Append an envelope into value (before/after as w2k_avroenc_value takes them) for key,
+ * and after a delete with a key its tombstone. */
+static int add_envelope(w2k_avroenc_t *enc, w2k_relavro_t *ra, const w2k_relation_t *rel, char op,
+                        const w2k_pgtuple_t *before, const w2k_pgtuple_t *after,
+                        const bool *changed, const w2k_buf_t *key, w2k_buf_t *value,
+                        const w2k_source_t *src, int64_t now_ms, w2k_change_out_t *out,
+                        w2k_err_t *err)
+{
+    if (w2k_avroenc_value(enc, ra, rel, op, before, after, changed, src, now_ms, value, err) != 0) {
+        out->bad_value = true;
+        return -1;
+    }
+    out->msgs[out->n++] = (w2k_change_msg_t){op, false, key, value};
+    if (op == W2K_ENV_OP_DELETE && key)
+        out->msgs[out->n++] = (w2k_change_msg_t){op, false, key, NULL};
+    return 0;
+}
+
+/* The messages of one row change of rel (the table as published). kind is the change
+ * after filtering; old_kind 'K' or 'O' when old is given. */
+static int encode_row(w2k_change_t *ch, w2k_avroenc_t *enc, w2k_relavro_t *ra,
+                      const w2k_relation_t *rel, char kind, char old_kind, const w2k_pgtuple_t *old,
+                      const w2k_pgtuple_t *new_, const w2k_source_t *src, int64_t now_ms,
+                      w2k_change_out_t *out, w2k_err_t *err)
+{
+    const w2k_buf_t *key = rel->nkeys ? &ch->key : NULL;
+    if (kind == W2K_PGMSG_INSERT) {
+        if (key && w2k_avroenc_key(enc, ra, rel, new_, NULL, &ch->key, err) != 0)
+            return -1;
+        return add_envelope(enc, ra, rel, W2K_ENV_OP_CREATE, NULL, new_, NULL, key, &ch->value, src,
+                            now_ms, out, err);
+    }
+    const w2k_pgtuple_t *before = old_kind == 'O' ? old : NULL;
+    if (kind == W2K_PGMSG_DELETE) {
+        if (key && w2k_avroenc_key(enc, ra, rel, old, NULL, &ch->key, err) != 0)
+            return -1;
+        return add_envelope(enc, ra, rel, W2K_ENV_OP_DELETE, before, NULL, NULL, key, &ch->value,
+                            src, now_ms, out, err);
+    }
+    if (key && w2k_avroenc_key(enc, ra, rel, new_, old, &ch->key, err) != 0)
+        return -1;
+    if (key && old) {
+        if (w2k_avroenc_key(enc, ra, rel, old, NULL, &ch->key2, err) != 0)
+            return -1;
+        if (ch->key2.len != ch->key.len || memcmp(ch->key2.data, ch->key.data, ch->key.len)) {
+            /* The key changed: the old row is gone, a new one exists. */
+            if (add_envelope(enc, ra, rel, W2K_ENV_OP_DELETE, before, NULL, NULL, &ch->key2,
+                             &ch->value2, src, now_ms, out, err) != 0)
+                return -1;
+            /* The create has no before image to fill unchanged TOAST values from: take them
+             * from the old row when it came whole (REPLICA IDENTITY FULL). */
+            const w2k_pgtuple_t *row = before ? fill_toast(new_, before, &ch->fill) : new_;
+            return add_envelope(enc, ra, rel, W2K_ENV_OP_CREATE, NULL, row, NULL, key, &ch->value,
+                                src, now_ms, out, err);
+        }
+    }
+    const bool *changed = NULL;
+    if (before) {
+        for (int i = 0; i < rel->ncols; i++) {
+            const w2k_pgdatum_t *a = &before->cols[i], *b = &new_->cols[i];
+            ch->changed[i] = b->kind != 'u' && (a->kind != b->kind || a->len != b->len ||
+                                                (a->len && memcmp(a->data, b->data, a->len) != 0));
+        }
+        changed = ch->changed;
+    }
+    return add_envelope(enc, ra, rel, W2K_ENV_OP_UPDATE, before, new_, changed, key, &ch->value,
+                        src, now_ms, out, err);
+}
+
+int w2k_change_row(w2k_change_t *ch, w2k_avroenc_t *enc, const w2k_change_table_t *t,
+                   const w2k_pgmsg_t *m, const w2k_source_t *src, int64_t now_ms,
+                   w2k_change_out_t *out, w2k_err_t *err)
+{
+    out->n = 0;
+    out->bad_value = false;
+    char kind = (char)m->kind;
+    char old_kind = kind == W2K_PGMSG_UPDATE   ? m->u.update.old_kind
+                    : kind == W2K_PGMSG_DELETE ? m->u.delete_.old_kind
+                                               : 0;
+    const w2k_pgtuple_t *old = old_kind ? &m->oldtup : NULL;
+    const w2k_pgtuple_t *new_ = kind == W2K_PGMSG_DELETE ? NULL : &m->newtup;
+    unsigned op = kind == W2K_PGMSG_INSERT   ? W2K_OP_INSERT
+                  : kind == W2K_PGMSG_UPDATE ? W2K_OP_UPDATE
+                                             : W2K_OP_DELETE;
+    /* Pushed down, PostgreSQL applied the operations (before the row filter). */
+    if (t->connector_filters && !(t->ops & op))
+        return 0;
+    if (t->filter) {
+        /* As PostgreSQL does for a publication's row filter: an update whose old row
+         * passes and new row does not is a delete, the other way round an insert. */
+        if (kind == W2K_PGMSG_INSERT && !passes(t->filter, new_))
+            return 0;
+        if (kind == W2K_PGMSG_DELETE && !passes(t->filter, old))
+            return 0;
+        if (kind == W2K_PGMSG_UPDATE) {
+            const w2k_pgtuple_t *filled = old ? fill_toast(new_, old, &ch->fill) : new_;
+            bool new_ok = passes(t->filter, filled), old_ok = old ? passes(t->filter, old) : new_ok;
+            if (!old_ok && !new_ok)
+                return 0;
+            if (!old_ok) {
+                kind = W2K_PGMSG_INSERT;
+                new_ = filled;
+                old = NULL;
+                old_kind = 0;
+            } else if (!new_ok) {
+                kind = W2K_PGMSG_DELETE;
+                new_ = NULL;
+            }
+        }
+    }
+    const w2k_relation_t *rel = t->rel;
+    if (t->prel) {
+        old = old ? project(old, t->proj, t->prel->ncols, &ch->old) : NULL;
+        new_ = new_ ? project(new_, t->proj, t->prel->ncols, &ch->new_) : NULL;
+        rel = t->prel;
+    }
+    return encode_row(ch, enc, t->ra, rel, kind, old_kind, old, new_, src, now_ms, out, err);
+}
+
+int w2k_change_read(w2k_change_t *ch, w2k_avroenc_t *enc, const w2k_change_table_t *t,
+                    const w2k_pgtuple_t *row, const w2k_source_t *src, int64_t now_ms,
+                    w2k_change_out_t *out, w2k_err_t *err)
+{
+    out->n = 0;
+    out->bad_value = false;
+    if (t->filter && !passes(t->filter, row))
+        return 0;
+    const w2k_relation_t *rel = t->rel;
+    if (t->prel) {
+        row = project(row, t->proj, t->prel->ncols, &ch->new_);
+        rel = t->prel;
+    }
+    const w2k_buf_t *key = rel->nkeys ? &ch->key : NULL;
+    if (key && w2k_avroenc_key(enc, t->ra, rel, row, NULL, &ch->key, err) != 0)
+        return -1;
+    return add_envelope(enc, t->ra, rel, W2K_ENV_OP_READ, NULL, row, NULL, key, &ch->value, src,
+                        now_ms, out, err);
+}
+
+int w2k_change_truncate(w2k_change_t *ch, w2k_avroenc_t *enc, const w2k_change_table_t *t,
+                        const w2k_pgmsg_t *m, const w2k_source_t *src, int64_t now_ms,
+                        w2k_change_out_t *out, w2k_err_t *err)
+{
+    out->n = 0;
+    out->bad_value = false;
+    if (!(t->ops & W2K_OP_TRUNCATE))
+        return 0;
+    const char *opts[3] = {NULL, NULL, NULL};
+    int n = 0;
+    if (m->u.truncate.options & 1)
+        opts[n++] = "cascade";
+    if (m->u.truncate.options & 2)
+        opts[n++] = "restart_identity";
+    const w2k_relation_t *rel = t->rel;
+    w2k_schema_change_t sc = {"truncate", rel->schema, rel->name, rel->relid, NULL,
+                              rel,        opts,        NULL,      NULL,       NULL};
+    if (w2k_avroenc_change(enc, &sc, src, now_ms, &ch->key, &ch->value, err) != 0)
+        return -1;
+    out->msgs[out->n++] = (w2k_change_msg_t){W2K_ENV_OP_TRUNCATE, true, &ch->key, &ch->value};
+    return 0;
+}
