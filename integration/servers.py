@@ -380,7 +380,20 @@ class Postgres:
                                      "pg_replication_slots WHERE slot_name = %s AND "
                                      "active_pid IS NOT NULL", (slot,))
                         time.sleep(0.2)
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if conn.info.server_version >= 130000:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            # Before 13 there is no WITH (FORCE): end the database's sessions first.
+            while True:
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+                try:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                    return
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
 
 
 class Database:
