@@ -1189,13 +1189,21 @@ int w2k_catalog_slot(PGconn *c, const char *slot, w2k_slot_info_t *out, w2k_err_
 {
     const char *params[1] = {slot};
     memset(out, 0, sizeof *out);
-    PGresult *r =
-        w2k_pg_query(c, err, "looking up the replication slot",
-                     "SELECT coalesce(plugin, ''), coalesce(database, ''), active, "
-                     "coalesce(active_pid, 0), coalesce(confirmed_flush_lsn::text, '0/0'), "
-                     "coalesce(restart_lsn::text, '0/0'), coalesce(wal_status, ''), slot_type "
-                     "FROM pg_replication_slots WHERE slot_name = $1",
-                     1, params);
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(c, &caps);
+    /* wal_status is 13+; before, no setting invalidates a slot: it is never lost */
+    PGresult *r = w2k_pg_query(
+        c, err, "looking up the replication slot",
+        caps.slot_wal_status
+            ? "SELECT coalesce(plugin, ''), coalesce(database, ''), active, "
+              "coalesce(active_pid, 0), coalesce(confirmed_flush_lsn::text, '0/0'), "
+              "coalesce(restart_lsn::text, '0/0'), coalesce(wal_status, ''), slot_type "
+              "FROM pg_replication_slots WHERE slot_name = $1"
+            : "SELECT coalesce(plugin, ''), coalesce(database, ''), active, "
+              "coalesce(active_pid, 0), coalesce(confirmed_flush_lsn::text, '0/0'), "
+              "coalesce(restart_lsn::text, '0/0'), '', slot_type "
+              "FROM pg_replication_slots WHERE slot_name = $1",
+        1, params);
     if (!r)
         return -1;
     if (PQntuples(r) == 1) {
@@ -1457,11 +1465,19 @@ static w2k_relation_t *relation_with(PGconn *c, const char *relid, char repliden
                                      w2k_err_t *err)
 {
     const char *q[2] = {relid, attnames};
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(c, &caps);
+    /* pgoutput sends no generated columns; attgenerated is 12+ (none before) */
     PGresult *r = w2k_pg_query(c, err, "listing a table's columns",
-                               "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE "
-                               "attrelid = $1 AND attnum > 0 AND NOT attisdropped AND "
-                               "attgenerated = '' AND ($2::name[] IS NULL OR attname = "
-                               "ANY($2::name[])) ORDER BY attnum",
+                               caps.generated_columns
+                                   ? "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE "
+                                     "attrelid = $1 AND attnum > 0 AND NOT attisdropped AND "
+                                     "attgenerated = '' AND ($2::name[] IS NULL OR attname = "
+                                     "ANY($2::name[])) ORDER BY attnum"
+                                   : "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE "
+                                     "attrelid = $1 AND attnum > 0 AND NOT attisdropped AND "
+                                     "($2::name[] IS NULL OR attname = ANY($2::name[])) ORDER BY "
+                                     "attnum",
                                2, q);
     if (!r)
         return NULL;
@@ -1493,12 +1509,21 @@ w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schem
 {
     const char *p[3] = {pubs, schema, name};
     *rowfilter = NULL;
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(c, &caps);
+    /* attnames and rowfilter are 15+: before, a publication holds every column and
+     * filters no row (NULL attnames: all columns) */
     PGresult *r = w2k_pg_query(
         c, err, "looking up a published table",
-        "SELECT c.oid, c.relreplident, pt.attnames::text, pt.rowfilter FROM pg_publication_tables "
-        "pt JOIN pg_namespace n ON n.nspname = pt.schemaname JOIN pg_class c ON c.relnamespace "
-        "= n.oid AND c.relname = pt.tablename WHERE pt.pubname = ANY(string_to_array($1, ',')) "
-        "AND pt.schemaname = $2 AND pt.tablename = $3",
+        caps.publication_filters
+            ? "SELECT c.oid, c.relreplident, pt.attnames::text, pt.rowfilter FROM "
+              "pg_publication_tables pt JOIN pg_namespace n ON n.nspname = pt.schemaname JOIN "
+              "pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename WHERE pt.pubname "
+              "= ANY(string_to_array($1, ',')) AND pt.schemaname = $2 AND pt.tablename = $3"
+            : "SELECT c.oid, c.relreplident, NULL::text, NULL::text FROM "
+              "pg_publication_tables pt JOIN pg_namespace n ON n.nspname = pt.schemaname JOIN "
+              "pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename WHERE pt.pubname "
+              "= ANY(string_to_array($1, ',')) AND pt.schemaname = $2 AND pt.tablename = $3",
         3, p);
     if (!r)
         return NULL;
@@ -1510,13 +1535,15 @@ w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schem
     }
     char relid[16], replident = PQgetvalue(r, 0, 1)[0];
     snprintf(relid, sizeof relid, "%s", PQgetvalue(r, 0, 0));
-    char *attnames = strdup(PQgetvalue(r, 0, 2));
+    bool all_columns = PQgetisnull(r, 0, 2);
+    char *attnames = all_columns ? NULL : strdup(PQgetvalue(r, 0, 2));
     if (!PQgetisnull(r, 0, 3))
         *rowfilter = strdup(PQgetvalue(r, 0, 3));
     PQclear(r);
-    w2k_relation_t *rel =
-        attnames ? relation_with(c, relid, replident, schema, name, attnames, err) : NULL;
-    if (!attnames)
+    w2k_relation_t *rel = attnames || all_columns
+                              ? relation_with(c, relid, replident, schema, name, attnames, err)
+                              : NULL;
+    if (!attnames && !all_columns)
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
     free(attnames);
     if (!rel) {

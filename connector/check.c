@@ -92,11 +92,12 @@ static int check_server(report_t *r, PGconn *c, const w2k_config_t *cfg)
     const char *v;
     int version = 0;
     w2k_err_t e;
+    char vs[16];
     if (w2k_catalog_check_server(c, &version, &e) != 0)
         problem_err(r, &e);
     else
-        ok(r, "PostgreSQL %d.%d at %s:%s, database %s, role %s, wal_level = logical",
-           version / 10000, version % 100, PQhost(c), PQport(c), PQdb(c), PQuser(c));
+        ok(r, "PostgreSQL %s at %s:%s, database %s, role %s, wal_level = logical",
+           w2k_pg_version_str(version, vs), PQhost(c), PQport(c), PQdb(c), PQuser(c));
 
     v = one(c, &res, "SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user",
             0, NULL);
@@ -111,8 +112,8 @@ static int check_server(report_t *r, PGconn *c, const w2k_config_t *cfg)
     int needed = 0;
     for (int i = 0; i < cfg->nstreams; i++) {
         w2k_slot_info_t info;
-        if (w2k_catalog_slot(c, cfg->streams[i].slot, &info, &e) == 0 && !info.exists)
-            needed++;
+        if (w2k_catalog_slot(c, cfg->streams[i].slot, &info, &e) != 0 || !info.exists)
+            needed++; /* a slot that cannot be looked up is counted as one to create */
     }
     v = one(c, &res,
             "SELECT current_setting('max_replication_slots')::int - (SELECT count(*) FROM "
@@ -137,6 +138,82 @@ static int check_server(report_t *r, PGconn *c, const w2k_config_t *cfg)
                 "%d WAL sender(s) needed, %d free", cfg->nstreams, atoi(v));
     PQclear(res);
     return version;
+}
+
+/* What the server's version gives the configured streams and what it lacks, with the
+ * alternative; a warning where the configuration asks for something it lacks. */
+static void check_capabilities(report_t *r, PGconn *c, const w2k_config_t *cfg)
+{
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(c, &caps);
+    if (caps.version_num < 100000)
+        return; /* too old or unknown: check_server said so */
+    char v[16], lacks[512] = "";
+    w2k_pg_version_str(caps.version_num, v);
+    size_t n = 0;
+#define LACKS(cond, text)                                                                          \
+    do {                                                                                           \
+        if (!(cond) && n < sizeof lacks)                                                           \
+            n += (size_t)snprintf(lacks + n, sizeof lacks - n, "%s" text, n ? "; " : "");          \
+    } while (0)
+    LACKS(caps.publish_truncate, "TRUNCATE capture (11+)");
+    LACKS(caps.generated_columns, "generated columns (12+)");
+    LACKS(caps.slot_wal_status, "slot invalidation by max_slot_wal_keep_size (13+)");
+    LACKS(caps.logical_messages, "logical messages in the stream (14+)");
+    LACKS(caps.publication_filters, "row filters and column lists in publications (15+)");
+    LACKS(caps.failover_slots, "failover slots (17+)");
+    LACKS(caps.publish_generated, "generated column values in the stream (18+)");
+#undef LACKS
+    if (n)
+        ok(r, "PostgreSQL %s lacks: %s", v, lacks);
+    else
+        ok(r, "PostgreSQL %s has every feature wal2kafka uses", v);
+
+    bool truncate = false, filtered = false;
+    for (int i = 0; i < cfg->nstreams; i++)
+        for (int t = 0; t < cfg->streams[i].ntables; t++) {
+            const w2k_table_cfg_t *tc = &cfg->streams[i].tables[t];
+            truncate |= (tc->ops & W2K_OP_TRUNCATE) != 0;
+            filtered |= (tc->filter || tc->ncolumns ||
+                         (tc->ops & ~W2K_OP_TRUNCATE) != (W2K_OP_ALL & ~W2K_OP_TRUNCATE)) &&
+                        cfg->streams[i].filters == W2K_FILTERS_AUTO;
+        }
+    if (truncate && !caps.publish_truncate)
+        warn(r,
+             "upgrade to PostgreSQL 11 or newer to capture TRUNCATE, or leave truncate out of "
+             "the tables' operations",
+             "PostgreSQL %s cannot publish TRUNCATE: the tables' inserts, updates and deletes "
+             "are captured, their truncates are not",
+             v);
+    if (filtered && !caps.publication_filters)
+        ok(r,
+           "PostgreSQL %s: filters = \"auto\" evaluates row filters, column lists and operations "
+           "in wal2kafka (PostgreSQL sends every change of the tables)",
+           v);
+    if (!caps.slot_wal_status)
+        ok(r,
+           "PostgreSQL %s: no max_slot_wal_keep_size, so a slot is never invalidated; its "
+           "retained WAL (from restart_lsn) can fill the disk while wal2kafka is stopped",
+           v);
+    if (!caps.logical_messages) {
+        PGresult *res = NULL;
+        const char *t =
+            one(c, &res, "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'wal2kafka%'", 0,
+                NULL);
+        if (t && atoi(t) > 0)
+            warn(r,
+                 "upgrade to PostgreSQL 14 or newer to have DDL statements announced, or run "
+                 "wal2kafka ddl remove",
+                 "PostgreSQL %s: pgoutput sends no logical messages (14+), so the DDL statements "
+                 "the installed event trigger records never reach wal2kafka",
+                 v);
+        else
+            ok(r,
+               "PostgreSQL %s: pgoutput sends no logical messages (14+): no DDL capture, no "
+               "wal2kafka snapshot requests, no re-read of a table while streaming",
+               v);
+        PQclear(res);
+    }
 }
 
 /* Whether PostgreSQL filters the stream's rows (else wal2kafka does). */
@@ -366,10 +443,16 @@ static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
         ok(r, "stream %s: slot %s ready, confirmed up to %s", st->name, st->slot,
            w2k_lsn_str(info.confirmed_flush, lsn));
         const char *q[1] = {st->slot};
+        w2k_pg_caps_t caps;
+        w2k_pg_caps(c, &caps);
+        /* safe_wal_size is 13+: before, nothing invalidates the slot (-1: no limit) */
         v = one(c, &res,
-                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text || ',' "
-                "|| coalesce(safe_wal_size::text, '-1') FROM pg_replication_slots WHERE slot_name "
-                "= $1",
+                caps.slot_wal_status
+                    ? "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text || "
+                      "',' || coalesce(safe_wal_size::text, '-1') FROM pg_replication_slots "
+                      "WHERE slot_name = $1"
+                    : "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text || "
+                      "',-1' FROM pg_replication_slots WHERE slot_name = $1",
                 1, q);
         long long retained = 0, safe = -1;
         if (v && sscanf(v, "%lld,%lld", &retained, &safe) == 2 && safe >= 0 && safe < retained / 4)
@@ -391,6 +474,7 @@ int w2k_check_run(const w2k_config_t *cfg, FILE *out)
         problem_err(&r, &e);
     } else {
         int version = check_server(&r, c, cfg);
+        check_capabilities(&r, c, cfg);
         PGconn *repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, &e);
         w2k_pg_ident_t ident;
         if (!repl || w2k_pg_identify(repl, &ident, &e) != 0)

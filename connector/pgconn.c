@@ -431,16 +431,58 @@ int w2k_pg_identify(PGconn *repl, w2k_pg_ident_t *out, w2k_err_t *err)
     return 0;
 }
 
+void w2k_pg_caps_of(int version_num, w2k_pg_caps_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->version_num = version_num;
+    out->publish_truncate = version_num >= 110000;
+    out->generated_columns = version_num >= 120000;
+    out->slot_wal_status = version_num >= 130000;
+    out->publish_via_root = version_num >= 130000;
+    out->logical_messages = version_num >= 140000;
+    out->streaming_v2 = version_num >= 140000;
+    out->slot_stats = version_num >= 140000;
+    out->publication_filters = version_num >= 150000;
+    out->failover_slots = version_num >= 170000;
+    out->publish_generated = version_num >= 180000;
+}
+
+void w2k_pg_caps(PGconn *c, w2k_pg_caps_t *out)
+{
+    w2k_pg_caps_of(c ? PQserverVersion(c) : 0, out);
+}
+
+const char *w2k_pg_version_str(int version_num, char *buf)
+{
+    if (version_num >= 100000)
+        snprintf(buf, 16, "%d.%d", version_num / 10000, version_num % 10000);
+    else
+        snprintf(buf, 16, "%d.%d.%d", version_num / 10000, version_num / 100 % 100,
+                 version_num % 100);
+    return buf;
+}
+
+void w2k_pg_set_unsupported(w2k_err_t *err, int version_num, const char *feature, int min_major,
+                            const char *what_to_do)
+{
+    char v[16];
+    w2k_err_set(err, W2K_EXIT_POSTGRES, "PostgreSQL %s has no %s (PostgreSQL %d or newer has it)",
+                w2k_pg_version_str(version_num, v), feature, min_major);
+    w2k_err_hint(err, "%s", what_to_do);
+}
+
 int w2k_pg_start_replication(PGconn *repl, const char *slot, const char *publications,
                              w2k_lsn_t start, w2k_err_t *err)
 {
     char sql[2048], lsn[20];
     char *qslot = PQescapeIdentifier(repl, slot, strlen(slot));
     char *qpubs = PQescapeLiteral(repl, publications, strlen(publications));
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(repl, &caps);
     snprintf(sql, sizeof sql,
-             "START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', publication_names %s, "
-             "messages 'true')",
-             qslot, w2k_lsn_str(start, lsn), qpubs);
+             "START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', publication_names %s%s)",
+             qslot, w2k_lsn_str(start, lsn), qpubs,
+             caps.logical_messages ? ", messages 'true'" : "");
     PQfreemem(qslot);
     PQfreemem(qpubs);
     PGresult *r = PQexec(repl, sql);

@@ -11,6 +11,39 @@
 #include "err.h"
 #include "pgoutput.h"
 
+/* What the server's major version gives wal2kafka, from server_version_num (which
+ * PostgreSQL reports once, when the connection starts). Each catalog query and
+ * replication option that differs between versions chooses its form from these. */
+typedef struct w2k_pg_caps_s {
+    int version_num;          /* server_version_num, e.g. 120022; 0 when unknown */
+    bool publish_truncate;    /* 11+: publish = 'truncate' */
+    bool generated_columns;   /* 12+: pg_attribute.attgenerated */
+    bool slot_wal_status;     /* 13+: wal_status, safe_wal_size, max_slot_wal_keep_size */
+    bool publish_via_root;    /* 13+: publish_via_partition_root */
+    bool logical_messages;    /* 14+: pgoutput's messages option */
+    bool streaming_v2;        /* 14+: pgoutput proto 2, in-progress transactions */
+    bool slot_stats;          /* 14+: pg_stat_replication_slots */
+    bool publication_filters; /* 15+: row filters, column lists, pt.attnames/rowfilter */
+    bool failover_slots;      /* 17+: slots kept across a promotion */
+    bool publish_generated;   /* 18+: publish_generated_columns */
+} w2k_pg_caps_t;
+
+/* The capabilities of server_version_num version_num (pure). */
+void w2k_pg_caps_of(int version_num, w2k_pg_caps_t *out);
+
+/* The capabilities of the server behind connection c (no query: libpq keeps the
+ * version the server reported at connection start). */
+void w2k_pg_caps(PGconn *c, w2k_pg_caps_t *out);
+
+/* server_version_num as people write it ("12.22", "9.6.24") into buf (at least 16
+ * bytes); returns buf. */
+const char *w2k_pg_version_str(int version_num, char *buf);
+
+/* Set err for a feature the server's version lacks: "PostgreSQL V has no FEATURE
+ * (needs MIN or newer)", with hint what_to_do. */
+void w2k_pg_set_unsupported(w2k_err_t *err, int version_num, const char *feature, int min_major,
+                            const char *what_to_do);
+
 /* Open a connection from a libpq conninfo (keywords or URI). password_file, when not
  * NULL, names a file whose first line is the password; otherwise libpq's own sources
  * apply (PGPASSWORD, ~/.pgpass). replication = true opens a logical replication
@@ -66,7 +99,8 @@ typedef struct w2k_pg_ident_s {
 int w2k_pg_identify(PGconn *repl, w2k_pg_ident_t *out, w2k_err_t *err);
 
 /* START_REPLICATION of a pgoutput slot (proto_version 1, the given publications as a
- * comma-separated list of names, messages on) from start (0 = the slot's
+ * comma-separated list of names, messages on from PostgreSQL 14: older pgoutput has
+ * no such option and sends no logical messages) from start (0 = the slot's
  * confirmed_flush_lsn). Returns 0 once the server streams, or -1 with err. */
 int w2k_pg_start_replication(PGconn *repl, const char *slot, const char *publications,
                              w2k_lsn_t start, w2k_err_t *err);

@@ -27,6 +27,9 @@ Environment:
   W2K_PG_PORT (+ W2K_PG_DIR, W2K_PG_PASSWORD)  reuse a running PostgreSQL on 127.0.0.1
   W2K_KAFKA_BOOTSTRAP (+ W2K_KAFKA_DIR)        reuse a running broker
   W2K_BIN          the wal2kafka binary under test
+  W2K_PG_VERSION   the PostgreSQL major to start (10-18: a build scripts/setup.sh
+                   cached; unset: Debian's 15). The core subset on one major:
+                   W2K_PG_VERSION=12 pytest -m pg_matrix integration/ (test_pg_matrix.py)
   W2K_KEEP=1       keep the server dirs (logs) after the session
   W2K_ALLOW_SKIP=1 allow run-time pytest.skip() in integration tests
 
@@ -71,6 +74,8 @@ def _signal_to_interrupt(signum, frame):
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "integration: needs the real PostgreSQL and Kafka servers (integration/)")
+    config.addinivalue_line(
+        "markers", "pg_matrix: the core subset run on every PostgreSQL major (W2K_PG_VERSION)")
     for sig in (signal.SIGTERM, signal.SIGHUP):
         try:
             _old_handlers[sig] = signal.signal(sig, _signal_to_interrupt)
@@ -95,9 +100,18 @@ def pytest_sessionstart(session):
 
 
 def pytest_collection_modifyitems(config, items):
+    from test_pg_matrix import is_reused
+    in_matrix = bool(os.environ.get("W2K_PG_VERSION")) or "pg_matrix" in (config.option.markexpr
+                                                                          or "")
     for item in items:
         if _in_integration(item):
             item.add_marker(pytest.mark.integration)
+            rel = item.nodeid.split("integration/", 1)[-1]
+            if is_reused(rel):
+                item.add_marker(pytest.mark.pg_matrix)
+            elif item.get_closest_marker("pg_matrix") and not in_matrix:
+                item.add_marker(pytest.mark.skip(
+                    reason="the PostgreSQL version matrix: -m pg_matrix or W2K_PG_VERSION"))
 
 
 @pytest.hookimpl(wrapper=True)

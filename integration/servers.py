@@ -35,7 +35,13 @@ REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "integration" / "servers"
 HOST = "127.0.0.1"
 DEFAULT_PG_PASSWORD = "w2k-secret-pw"
-PG_BIN = Path(os.environ.get("W2K_PG_BIN", "/usr/lib/postgresql/15/bin"))
+DEBIAN_PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_BIN = Path(os.environ.get("W2K_PG_BIN", str(DEBIAN_PG_BIN)))
+# psql: the server's own when its bin dir has one (the cached 10-18 builds have none).
+PSQL = PG_BIN / "psql" if (PG_BIN / "psql").exists() else DEBIAN_PG_BIN / "psql"
+# The PostgreSQL major the servers started here run (pg.sh W2K_PG_VERSION): None for
+# Debian's 15, else a build scripts/setup.sh cached in $W2K_CACHE/pg/<major>.
+PG_VERSION = os.environ.get("W2K_PG_VERSION") or None
 # Parent of the server dirs; must be traversable by the postgres user when root.
 TMP_ROOT = Path(os.environ.get("W2K_TMPDIR", "/tmp"))
 
@@ -216,17 +222,21 @@ def _conninfo_quote(v) -> str:
 
 
 class Postgres:
-    """A PostgreSQL 15 server (wal_level=logical) on 127.0.0.1:port.
+    """A PostgreSQL server (wal_level=logical) on 127.0.0.1:port: Debian's 15, or with
+    version="12" (default: env W2K_PG_VERSION) the cached build of that major.
 
-    Attributes: dir, port, host, user ("postgres", a superuser), password, managed.
+    Attributes: dir, port, host, user ("postgres", a superuser), password, managed,
+    version (the major asked for, None for Debian's), server_version_num (asked).
     TCP connections need the password (scram-sha-256); Unix-socket ones (socket_dir)
     are trusted. managed=False wraps a server someone else runs (W2K_PG_PORT):
     stop/restart then need its dir (W2K_PG_DIR).
     """
 
     def __init__(self, dir: str | Path | None = None, port: int | None = None, *,
-                 password: str | None = None, managed: bool = True):
+                 password: str | None = None, managed: bool = True,
+                 version: str | int | None = None):
         self.host = HOST
+        self.version = str(version) if version else PG_VERSION
         self.port = int(port) if port else free_port()
         self.dir = Path(dir) if dir else None
         self.user = "postgres"
@@ -242,7 +252,10 @@ class Postgres:
         if self.dir is None:
             raise ServerError(f"{self!r}: no server dir known, cannot run pg.sh {args[0]} "
                               "(for a reused server set W2K_PG_DIR)")
-        return _run("pg.sh", *args, timeout=timeout, env={"W2K_PG_PASSWORD": self.password})
+        env = {"W2K_PG_PASSWORD": self.password}
+        if self.version:
+            env["W2K_PG_VERSION"] = self.version
+        return _run("pg.sh", *args, timeout=timeout, env=env)
 
     def start(self) -> "Postgres":
         if self.dir is None:
@@ -296,6 +309,11 @@ class Postgres:
         return self.dir
 
     @property
+    def server_version_num(self) -> int:
+        """The server's server_version_num, e.g. 120022."""
+        return int(self.scalar("SHOW server_version_num"))
+
+    @property
     def log_file(self) -> Path | None:
         return self.dir / "postgres.log" if self.dir else None
 
@@ -345,7 +363,7 @@ class Postgres:
              timeout: float = 120) -> str:
         """Run SQL through the psql client (-X -A -t, ON_ERROR_STOP); returns stdout."""
         p = subprocess.run(
-            [str(PG_BIN / "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+            [str(PSQL), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
              "-h", self.host, "-p", str(self.port), "-U", self.user, "-d", dbname, "-c", sql],
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
             env={**os.environ, "PGPASSWORD": self.password})
@@ -380,7 +398,20 @@ class Postgres:
                                      "pg_replication_slots WHERE slot_name = %s AND "
                                      "active_pid IS NOT NULL", (slot,))
                         time.sleep(0.2)
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if conn.info.server_version >= 130000:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            # Before 13 there is no WITH (FORCE): end the database's sessions first.
+            while True:
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+                try:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                    return
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
 
 
 class Database:

@@ -154,7 +154,7 @@ def run_txn(db, *stmts, conn=None) -> Txn:
                 c.execute(*s)
             else:
                 c.execute(s)
-        xid = int(c.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
+        xid = int(c.execute("SELECT txid_current()::text").fetchone()[0])  # 10+ (pg_current_xact_id: 13+)
         l1, t1 = c.execute("SELECT pg_current_wal_insert_lsn()::text, clock_timestamp()").fetchone()
         c.commit()
         l2, t2 = c.execute("SELECT pg_current_wal_insert_lsn()::text, clock_timestamp()").fetchone()

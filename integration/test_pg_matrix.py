@@ -1,0 +1,162 @@
+"""PostgreSQL 10 to 18: the core pipeline on every major version (issue 12).
+
+The core subset is REUSED (existing tests, marked pg_matrix by conftest) plus the tests
+below, which cover what differs between versions: check's report of the version,
+TRUNCATE (not capturable on 10), row and operation filters (evaluated by wal2kafka
+before 15 with filters = "auto"), and filters = "pushdown" refused before 15.
+
+Run the subset on one major (the session's PostgreSQL is then the build
+scripts/setup.sh cached in $W2K_CACHE/pg/<major>; unset: Debian's 15):
+
+    W2K_PG_VERSION=12 pytest -m pg_matrix integration/
+
+The tests of this file run only with -m pg_matrix or W2K_PG_VERSION set (a plain run
+of the whole suite covers Debian's 15 through the reused tests themselves).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from servers import PG_VERSION
+from w2k import Decoder, connectors, consume, run_cli  # noqa: F401
+
+# Existing tests that make up the rest of the subset: node ids relative to
+# integration/; an entry with "[" matches every parameter set that starts so.
+REUSED = (
+    "test_core_types.py::test_every_type_decodes_to_the_documented_value",
+    "test_core_ops.py::test_insert_update_delete_and_tombstone",
+    "test_core_ops.py::test_primary_key_change_is_delete_tombstone_create",
+    "test_core_delivery.py::test_sigterm_confirms_and_restart_resumes",
+    "test_core_delivery.py::test_kill_9_under_a_steady_writer_loses_nothing",
+    "test_snapshot_initial.py::test_seam_no_gap_no_duplicate_under_concurrent_writes",
+    "test_schema_evolution.py::test_schema_change_event[no_trigger-",
+    "test_check.py::test_clean_config_passes_and_streaming_starts",
+)
+
+
+def is_reused(nodeid: str) -> bool:
+    """Whether the test with this node id (relative to integration/) is in REUSED."""
+    return any(nodeid == r or ("[" in r and nodeid.startswith(r)) for r in REUSED)
+
+
+pytestmark = [
+    pytest.mark.pg_matrix,
+    pytest.mark.timeout(300),
+]
+
+
+def major(db) -> int:
+    return db.pg.server_version_num // 10000
+
+
+def started(connectors, tables, **kw):
+    conn = connectors(tables, **kw)
+    conn.start().wait_streaming()
+    return conn
+
+
+def read_topic(kafka, conn, topic, n, timeout=30):
+    conn.wait_caught_up()
+    recs = consume(kafka, Decoder(kafka, conn.prefix), topic, until=n, timeout=timeout,
+                   to_end=True)
+    assert len(recs) == n, [(r.key, r.op) for r in recs]
+    return recs
+
+
+def parse_check(out: str) -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(2)) for m in
+            (re.match(r"^(ok|warn|problem|fix)\s+(.*)$", line) for line in out.splitlines()) if m]
+
+
+# ------------------------------------------------------------------------------ check
+
+
+def test_check_names_the_version_and_what_it_lacks(wal2kafka_bin, db, connectors):
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    conn = connectors(["public.t"])
+    r = run_cli(wal2kafka_bin, "check", "--config", conn.config_path, env=db.env())
+    assert r.returncode == 0, r.stdout + r.stderr
+    entries = parse_check(r.stdout)
+    v = major(db)
+    assert any(t == "ok" and re.match(rf"PostgreSQL {v}\.\d+ at ", x) for t, x in entries), r.stdout
+    lacks = [x for t, x in entries if t == "ok" and re.match(rf"PostgreSQL {v}\.\d+ lacks: ", x)]
+    expected = {"TRUNCATE capture": 11, "generated columns (12+)": 12,
+                "max_slot_wal_keep_size": 13, "logical messages": 14,
+                "row filters and column lists": 15, "failover slots": 17,
+                "generated column values": 18}
+    for feature, since in expected.items():
+        assert (feature in (lacks[0] if lacks else "")) == (v < since), (feature, r.stdout)
+    assert ("replication slots: " in r.stdout and
+            re.search(r"replication slots: \d+ free, 1 needed", r.stdout)), r.stdout
+    truncate_warned = any(t == "warn" and "cannot publish TRUNCATE" in x for t, x in entries)
+    assert truncate_warned == (v < 11), r.stdout
+    assert "streaming can start" in r.stdout
+
+
+@pytest.mark.skipif(PG_VERSION is not None and int(PG_VERSION) >= 15,
+                    reason="publications filter rows from PostgreSQL 15 on")
+def test_pushdown_before_15_is_refused_with_the_fix(wal2kafka_bin, db, kafka, connectors):
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    if major(db) >= 15:  # Debian's 15 when W2K_PG_VERSION is unset: nothing to refuse
+        return
+    conn = connectors([{"name": "public.t", "filter": "id > 10"}],
+                      stream_settings={"filters": "pushdown"})
+    r = run_cli(wal2kafka_bin, "check", "--config", conn.config_path, env=db.env())
+    assert r.returncode != 0, r.stdout
+    assert re.search(rf"PostgreSQL {major(db)} cannot filter rows", r.stdout), r.stdout
+    assert 'filters = "connector"' in r.stdout
+    conn.start()
+    assert conn.wait_exit(60) != 0
+    assert "filters" in conn.log()
+
+
+# ---------------------------------------------------------------------------- truncate
+
+
+def test_truncate_captured_from_11_not_on_10(db, kafka, connectors):
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    conn = started(connectors, ["public.t"])
+    db.execute("INSERT INTO t VALUES (1, 'a')")
+    db.execute("TRUNCATE t")
+    db.execute("INSERT INTO t VALUES (2, 'b')")
+    recs = read_topic(kafka, conn, conn.topic("t"), 2)
+    assert [(r.op, r.key) for r in recs] == [("c", {"id": 1}), ("c", {"id": 2})]
+    dec = Decoder(kafka, conn.prefix)
+    events = [r.value for r in consume(kafka, dec, conn.changes_topic, to_end=True) if r.value]
+    truncs = [e for e in events if e["type"] == "truncate"]
+    if major(db) >= 11:
+        assert [e["table"] for e in truncs] == ["t"], events
+    else:
+        assert truncs == [], "PostgreSQL 10 cannot publish TRUNCATE"
+    assert conn.stop() == 0
+
+
+# ----------------------------------------------------------------------------- filters
+
+
+def test_row_filter_and_operation_filter(db, kafka, connectors):
+    """filters = "auto": PostgreSQL filters from 15 on, wal2kafka before; the topics hold
+    the same either way."""
+    db.execute("CREATE TABLE f (id int PRIMARY KEY, i int)")
+    db.execute("ALTER TABLE f REPLICA IDENTITY FULL")  # old rows: exact on both paths
+    db.execute("CREATE TABLE o (id int PRIMARY KEY, i int)")
+    conn = started(connectors, [{"name": "public.f", "filter": "i > 10"},
+                                {"name": "public.o", "operations": ["insert"]}])
+    for k, i in ((1, 5), (2, 20), (3, 30)):
+        db.execute("INSERT INTO f VALUES (%s, %s)", (k, i))
+        db.execute("INSERT INTO o VALUES (%s, %s)", (k, i))
+    db.execute("UPDATE f SET i = 40 WHERE id = 3")
+    db.execute("UPDATE o SET i = 40 WHERE id = 3")
+    db.execute("DELETE FROM f WHERE id = 2")
+    db.execute("DELETE FROM o WHERE id = 2")
+    db.execute("UPDATE f SET i = 50 WHERE id = 1")  # enters the filter's set: an insert
+    f = read_topic(kafka, conn, conn.topic("f"), 6)
+    assert [(r.op, r.key and r.key["id"]) for r in f] == [
+        ("c", 2), ("c", 3), ("u", 3), ("d", 2), (None, 2), ("c", 1)], [(r.op, r.key) for r in f]
+    o = read_topic(kafka, conn, conn.topic("o"), 3)
+    assert [(r.op, r.key["id"]) for r in o] == [("c", 1), ("c", 2), ("c", 3)]
+    assert conn.stop() == 0
