@@ -350,18 +350,16 @@ static bool only_comment(const w2k_pubplan_pub_t *d)
     return d->complete && !d->lost.len;
 }
 
-/* The actions once it is known which publications to change: their comments alone, or
- * the statements, the comments and repair requests in the same transaction, and what
- * to say once done. */
-static void plan_write(w2k_pubplan_t *p)
+/* Whether only comments are to be brought up to date (tags of an older wal2kafka, or
+ * of an administrator who ran the statement of a hint): then their actions are
+ * planned. Only the owner may, and the publications are right as they are, so a
+ * refusal changes nothing. */
+static bool plan_comments(w2k_pubplan_t *p)
 {
-    /* Only comments to bring up to date (tags of an older wal2kafka, or of an
-     * administrator who ran the statement of a hint): only the owner may, and the
-     * publications are right as they are, so a refusal changes nothing. */
-    bool retag_only = true;
     for (int g = 0; g < p->ps.n; g++)
-        retag_only &= p->pub[g].same || only_comment(&p->pub[g]);
-    for (int g = 0; retag_only && g < p->ps.n; g++) {
+        if (!p->pub[g].same && !only_comment(&p->pub[g]))
+            return false;
+    for (int g = 0; g < p->ps.n; g++) {
         if (p->pub[g].same)
             continue;
         w2k_buf_t comment = W2K_BUF_INIT;
@@ -370,7 +368,29 @@ static void plan_write(w2k_pubplan_t *p)
         act_add(p, W2K_PUBACT_COMMENT, g, -1, comment.data);
         w2k_buf_free(&comment);
     }
-    if (retag_only)
+    return true;
+}
+
+/* What to say once the transaction is done: for each publication changed, what
+ * someone else had changed, and that it was created or updated. */
+static void plan_reports(w2k_pubplan_t *p)
+{
+    for (int g = 0; g < p->ps.n; g++) {
+        if (p->pub[g].same)
+            continue;
+        if (p->pub[g].lost.len)
+            act_add(p, W2K_PUBACT_WARN_LOST, g, -1, p->pub[g].lost.data);
+        if (!p->pub[g].complete || p->pub[g].lost.len)
+            act_add(p, W2K_PUBACT_DONE, g, -1, NULL);
+    }
+}
+
+/* The actions once it is known which publications to change: their comments alone, or
+ * the statements, the comments and repair requests in the same transaction, and what
+ * to say once done. */
+static void plan_write(w2k_pubplan_t *p)
+{
+    if (plan_comments(p))
         return;
     for (int g = 0; g < p->ps.n; g++)
         if (!p->pub[g].same && !only_comment(&p->pub[g]))
@@ -381,14 +401,7 @@ static void plan_write(w2k_pubplan_t *p)
     for (int i = 0; i < p->ntables; i++)
         if (p->tables[i].lost && !p->pub[p->tables[i].g].same)
             act_add(p, W2K_PUBACT_REPAIR, p->tables[i].g, p->tables[i].entry, NULL);
-    for (int g = 0; g < p->ps.n; g++) {
-        if (p->pub[g].same)
-            continue;
-        if (p->pub[g].lost.len)
-            act_add(p, W2K_PUBACT_WARN_LOST, g, -1, p->pub[g].lost.data);
-        if (!p->pub[g].complete || p->pub[g].lost.len)
-            act_add(p, W2K_PUBACT_DONE, g, -1, NULL);
-    }
+    plan_reports(p);
 }
 
 /* A publication the configuration needs is missing or pending and the slot cannot use
