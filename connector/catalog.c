@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "log.h"
 #include "pgconn.h"
+#include "pubplan.h"
 #include "resnap.h"
 
 #include <inttypes.h>
@@ -70,61 +71,13 @@ static void put_table_clause(w2k_buf_t *b, PGconn *c, const w2k_table_cfg_t *t)
         w2k_buf_printf(b, " WHERE (%s)", t->filter);
 }
 
-static const char *const op_names[] = {"insert", "update", "delete", "truncate"};
-
 #define ROW_OPS (W2K_OP_INSERT | W2K_OP_UPDATE | W2K_OP_DELETE)
-
-static void put_publish(w2k_buf_t *b, unsigned ops)
-{
-    int first = 1;
-    w2k_buf_puts(b, "publish = '");
-    for (int i = 0; i < 4; i++) {
-        if (ops & (1u << i)) {
-            w2k_buf_printf(b, "%s%s", first ? "" : ", ", op_names[i]);
-            first = 0;
-        }
-    }
-    w2k_buf_putc(b, '\'');
-}
-
-static uint64_t fnv1a(const char *s, size_t n)
-{
-    uint64_t h = UINT64_C(14695981039346656037);
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * UINT64_C(1099511628211);
-    return h;
-}
 
 static int exec_ok(PGconn *c, const char *sql, w2k_err_t *err, const char *what)
 {
     PGresult *r = w2k_pg_query(c, err, what, sql, 0, NULL);
     PQclear(r);
     return r ? 0 : -1;
-}
-
-/* ps->names: the publications not pending, comma-separated. */
-static void pubset_names(w2k_pubset_t *ps)
-{
-    size_t len = 0;
-    ps->names[0] = '\0';
-    for (int g = 0; g < ps->n; g++)
-        if (!ps->pub[g].pending)
-            len += (size_t)snprintf(ps->names + len, sizeof ps->names - len, "%s%s", len ? "," : "",
-                                    ps->pub[g].name);
-}
-
-/* The name of the publication of base for tables publishing the row operations ops:
- * base_insert_update, ..., base_truncate (none of them), within 63 bytes. */
-static void group_name(const char *base, unsigned ops, char out[64])
-{
-    char suffix[32] = "";
-    for (int k = 0; k < 3; k++)
-        if (ops & (1u << k))
-            snprintf(suffix + strlen(suffix), sizeof suffix - strlen(suffix), "%s%s",
-                     suffix[0] ? "_" : "", op_names[k]);
-    if (!suffix[0])
-        snprintf(suffix, sizeof suffix, "truncate");
-    snprintf(out, 64, "%.*s_%s", 63 - 1 - (int)strlen(suffix), base, suffix);
 }
 
 void w2k_catalog_pubset(const w2k_stream_cfg_t *sc, bool pushdown, w2k_pubset_t *out)
@@ -135,7 +88,7 @@ void w2k_catalog_pubset(const w2k_stream_cfg_t *sc, bool pushdown, w2k_pubset_t 
     if (!pushdown || sc->ntables == 0) {
         out->pub[0].ops = ROW_OPS;
         out->pub[0].publish = W2K_OP_ALL;
-        pubset_names(out);
+        w2k_pubplan_names(out);
         return;
     }
     out->pub[0].ops = sc->tables[0].ops & ROW_OPS;
@@ -146,21 +99,13 @@ void w2k_catalog_pubset(const w2k_stream_cfg_t *sc, bool pushdown, w2k_pubset_t 
             g++;
         if (g == out->n) {
             /* at most 8 sets of insert/update/delete, so there is room */
-            group_name(sc->publication, ops & ROW_OPS, out->pub[g].name);
+            w2k_pubplan_group_name(sc->publication, ops & ROW_OPS, out->pub[g].name);
             out->pub[g].ops = ops & ROW_OPS;
             out->n++;
         }
         out->pub[g].publish |= ops;
     }
-    pubset_names(out);
-}
-
-int w2k_catalog_pubset_of(const w2k_pubset_t *ps, unsigned ops)
-{
-    for (int g = 0; ps->n > 1 && g < ps->n; g++)
-        if (ps->pub[g].ops == (ops & ROW_OPS))
-            return g;
-    return 0;
+    w2k_pubplan_names(out);
 }
 
 /* Probe table t's clause in CREATE PUBLICATION, rolled back. Returns 0 when PostgreSQL
@@ -205,26 +150,11 @@ out:
     return rc;
 }
 
-/* After CREATE/ALTER PUBLICATION failed, find the table whose clause PostgreSQL
- * rejects, to name it and its config line. Returns 1 and sets err when found. */
-static int blame_table(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
-                       w2k_err_t *err)
-{
-    for (int i = 0; i < st->ntables; i++) {
-        w2k_err_t e;
-        if (w2k_catalog_probe_table(c, config_path, st, &st->tables[i], &e) == 1) {
-            *err = e;
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* wal2kafka tags its publications with a comment (see catalog.h for the forms it
  * reads). Only digits, hex, ':' and ',' follow the hash up to " for ": the first
  * " for " is the owner's. */
-#define TAG         "wal2kafka:"
-#define PENDING_TAG TAG "pending "
+#define TAG         W2K_PUBTAG
+#define PENDING_TAG W2K_PUBTAG_PENDING
 
 /* Whether the n bytes at s are 1-10 decimal digits (an OID) or 16 hex digits (a key):
  * returns 'o', 'k', or 0 for neither. */
@@ -316,30 +246,13 @@ void w2k_catalog_parse_tag(const char *comment, w2k_pubtag_t *t)
         t->members = n.member != 0;
 }
 
-/* The key under which a publication's comment notes the OID of a table configured as
- * schema.name. */
-static uint64_t name_key(const char *schema, const char *name)
-{
-    char full[160];
-    int n = snprintf(full, sizeof full, "%s\x1f%s", schema, name);
-    return fnv1a(full, n < (int)sizeof full ? (size_t)n : sizeof full - 1);
-}
-
 /* Whether publication name (comment its comment) is one of the stream's whose
- * publications ps computes: wal2kafka made it for that stream (its own publication,
- * or one tagged for it), or, not made by wal2kafka (an administrator's), it is one of
- * ps. */
+ * publications ps computes (w2k_pubplan_of_stream). */
 static bool of_stream(const w2k_pubset_t *ps, const char *name, const char *comment)
 {
-    const char *base = ps->pub[0].name;
     w2k_pubtag_t t;
     w2k_catalog_parse_tag(comment, &t);
-    if (t.owner)
-        return strcmp(t.owner, strcmp(name, base) == 0 ? "" : base) == 0;
-    for (int g = 0; g < ps->n; g++)
-        if (strcmp(ps->pub[g].name, name) == 0)
-            return true;
-    return false;
+    return w2k_pubplan_of_stream(ps, name, &t);
 }
 
 /* Every publication: its name and comment ("" for none), for of_stream. Returns NULL
@@ -352,31 +265,16 @@ static PGresult *all_publications(PGconn *c, w2k_err_t *err)
                         0, NULL);
 }
 
-/* One table of a publication as the server has it: its OID, and the OID of its
- * membership (its pg_publication_rel row: a table removed and added again, or given
- * another row filter or column list, gets a new one). */
-typedef struct member_s {
-    uint32_t relid, member;
-} member_t;
-
-/* A publication as the server has it. */
-typedef struct pubstate_s {
-    bool exists;
-    char *comment; /* "" for none */
-    unsigned ops;  /* W2K_OP_* it publishes */
-    member_t *m;   /* its tables */
-    int n;
-} pubstate_t;
-
-static void pubstate_free(pubstate_t *p)
+static void state_free(w2k_pubstate_t *p)
 {
     free(p->comment);
+    free(p->notes);
     free(p->m);
     memset(p, 0, sizeof *p);
 }
 
 /* The tables and membership OIDs of publication pub into p->m. Returns 0, or -1. */
-static int read_members(PGconn *c, const char *pub, pubstate_t *p, w2k_err_t *err)
+static int read_members(PGconn *c, const char *pub, w2k_pubstate_t *p, w2k_err_t *err)
 {
     const char *params[1] = {pub};
     PGresult *r = w2k_pg_query(c, err, "listing the publication's tables",
@@ -400,12 +298,27 @@ static int read_members(PGconn *c, const char *pub, pubstate_t *p, w2k_err_t *er
     return -1;
 }
 
-/* Read publication pub into p (reset first): whether it exists, its comment,
+/* The notes of p's tag into p->notes. Returns 0, or -1 when out of memory. */
+static int read_notes(w2k_pubstate_t *p)
+{
+    w2k_pubnote_t note;
+    int n = 0;
+    for (size_t pos = 0; w2k_catalog_tag_note(&p->tag, &pos, &note);)
+        n++;
+    p->notes = calloc((size_t)n + 1, sizeof *p->notes);
+    if (!p->notes)
+        return -1;
+    for (size_t pos = 0; p->nnotes < n && w2k_catalog_tag_note(&p->tag, &pos, &note);)
+        p->notes[p->nnotes++] = note;
+    return 0;
+}
+
+/* Read publication pub into p (reset first): whether it exists, its comment (parsed),
  * operations and tables. Returns 0, or -1 with err. */
-static int read_publication(PGconn *c, const char *pub, pubstate_t *p, w2k_err_t *err)
+static int read_publication(PGconn *c, const char *pub, w2k_pubstate_t *p, w2k_err_t *err)
 {
     const char *params[1] = {pub};
-    pubstate_free(p);
+    state_free(p);
     PGresult *r = w2k_pg_query(
         c, err, "looking up the publication",
         "SELECT coalesce(obj_description(p.oid, 'pg_publication'), ''), p.pubinsert, "
@@ -420,139 +333,115 @@ static int read_publication(PGconn *c, const char *pub, pubstate_t *p, w2k_err_t
         if (PQgetvalue(r, 0, 1 + i)[0] == 't')
             p->ops |= 1u << i; /* the bits of W2K_OP_* in this order */
     PQclear(r);
-    if (!p->comment) {
+    if (p->comment)
+        w2k_catalog_parse_tag(p->comment, &p->tag);
+    if (!p->comment || read_notes(p) != 0) {
+        state_free(p);
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         return -1;
     }
     if (p->exists && read_members(c, pub, p, err) != 0) {
-        pubstate_free(p);
+        state_free(p);
         return -1;
     }
     return 0;
 }
 
-static const member_t *find_member(const pubstate_t *p, uint32_t relid)
-{
-    for (int i = 0; i < p->n; i++)
-        if (p->m[i].relid == relid)
-            return &p->m[i];
-    return NULL;
-}
-
-/* The note of tag t for table relid, or with relid 0 for the table configured under
- * key, into n. Returns false when there is none. */
-static bool find_note(const w2k_pubtag_t *t, uint32_t relid, uint64_t key, w2k_pubnote_t *n)
+/* The note of tag t for the table configured under key, into n. Returns false when
+ * there is none. */
+static bool find_key_note(const w2k_pubtag_t *t, uint64_t key, w2k_pubnote_t *n)
 {
     for (size_t pos = 0; w2k_catalog_tag_note(t, &pos, n);)
-        if (relid ? n->relid == relid : n->has_key && n->key == key)
+        if (n->has_key && n->key == key)
             return true;
     return false;
 }
 
-/* A table to be published: its OID, the key of the name its configuration entry
- * gives it (name_key), the publication of ps it goes to, and whether PostgreSQL did
- * not send some of its changes (someone else changed its publication). */
-typedef struct pubtable_note_s {
-    uint32_t relid;
-    uint64_t key;
-    int g;
-    bool lost;
-} pubtable_note_t;
+/* What the server has for a stream: its table entries, the publications of its set,
+ * and (while the set is not in use) those of the sets of operations it does not name. */
+typedef struct observed_s {
+    w2k_pubobs_table_t *tables;
+    w2k_pubstate_t pub[W2K_MAX_PUBLICATIONS];
+    w2k_pubstate_t other[W2K_PUBPLAN_ROW_SETS];
+    w2k_pubobs_t view; /* what the plan reads */
+} observed_t;
 
-/* One publication's definition: its tables (the FOR TABLE list, "" for none), what it
- * publishes, the hash naming both, and what the server has. */
-typedef struct pubdef_s {
-    w2k_buf_t def; /* "FOR TABLE a, b (x, y) WHERE (...)" */
-    int ntables;
-    w2k_buf_t publish; /* "publish = '...'" */
-    w2k_buf_t tag;     /* "wal2kafka:<hash>": the comment starts with it */
-    pubstate_t now;    /* the publication as the server has it */
-    bool exists;
-    bool ours;     /* exists, tagged with this definition's hash */
-    bool complete; /* ours, publishing what it should, with exactly its tables */
-    bool same;     /* complete, and its comment notes their memberships: nothing to do */
-    bool pending;  /* exists, created while the slot held older changes */
-    w2k_lsn_t pending_lsn;
-    w2k_buf_t lost; /* what someone else changed, when its tables lost changes */
-} pubdef_t;
-
-/* The comment of publication g of ps (d its definition) for the tables of st (notes:
- * one per table): the tag, a note per table, the owner. With now, each note carries
- * the table's membership in it; without (for a statement to run by hand), the older
- * "<oid>:<key>". */
-static void put_comment(w2k_buf_t *b, const pubdef_t *d, int g, const w2k_stream_cfg_t *st,
-                        const w2k_pubset_t *ps, const pubtable_note_t *notes, const pubstate_t *now)
+static void observed_free(observed_t *o)
 {
-    w2k_buf_puts(b, d->tag.data);
-    for (int i = 0; i < st->ntables; i++) {
-        if (notes[i].g != g)
-            continue;
-        const member_t *m = now ? find_member(now, notes[i].relid) : NULL;
-        if (now)
-            w2k_buf_printf(b, " %u:%u:%016" PRIx64, notes[i].relid, m ? m->member : 0,
-                           notes[i].key);
-        else
-            w2k_buf_printf(b, " %u:%016" PRIx64, notes[i].relid, notes[i].key);
-    }
-    if (g)
-        w2k_buf_printf(b, " for %s", ps->pub[0].name);
+    for (int g = 0; g < W2K_MAX_PUBLICATIONS; g++)
+        state_free(&o->pub[g]);
+    for (int k = 0; k < W2K_PUBPLAN_ROW_SETS; k++)
+        state_free(&o->other[k]);
+    free(o->tables);
+    memset(o, 0, sizeof *o);
 }
 
-/* Whether publication g (d) holds exactly the tables of st that go to it. */
-static bool holds_tables(const pubdef_t *d, int g, const w2k_stream_cfg_t *st,
-                         const pubtable_note_t *notes)
+/* Look each table entry of st up: whether it exists, its kind and OID. Returns 0, or
+ * -1 with err. */
+static int observe_tables(PGconn *c, const w2k_stream_cfg_t *st, observed_t *o, w2k_err_t *err)
 {
-    int want = 0;
     for (int i = 0; i < st->ntables; i++) {
-        if (notes[i].g != g)
-            continue;
-        if (!find_member(&d->now, notes[i].relid))
-            return false;
-        want++;
+        const w2k_table_cfg_t *t = &st->tables[i];
+        const char *params[2] = {t->schema, t->name};
+        PGresult *r = w2k_pg_query(c, err, "looking up a table",
+                                   "SELECT c.relkind, c.oid FROM pg_class c JOIN pg_namespace n ON "
+                                   "n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                                   2, params);
+        if (!r)
+            return -1;
+        o->tables[i].found = PQntuples(r) == 1;
+        if (o->tables[i].found) {
+            o->tables[i].kind = PQgetvalue(r, 0, 0)[0];
+            o->tables[i].relid = (uint32_t)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
+        }
+        PQclear(r);
     }
-    return d->now.n == want;
+    return 0;
 }
 
-/* While the stream was stopped or streamed, someone else may have changed publication g
- * (d, tag had its comment): PostgreSQL looks a publication up as of each change, so it
- * did not send the changes of a table while it was out of it, nor of operations it did
- * not publish, and never will. The memberships the tag notes are the ones wal2kafka
- * set: a table's that is not the one noted (removed, or removed and added again, or
- * given another row filter or column list), a table of the definition missing when the
- * tag notes no memberships (an older wal2kafka), or operations taken away mark its
- * tables lost (notes) and say why in d->lost. */
-static void find_lost(pubdef_t *d, const w2k_pubtag_t *had, int g, const w2k_stream_cfg_t *st,
-                      const w2k_pubset_t *ps, pubtable_note_t *notes)
+static bool names_pub(const w2k_pubset_t *ps, const char *name)
 {
-    bool ops_lost = d->ours && (ps->pub[g].publish & ~d->now.ops);
-    if (ops_lost) {
-        w2k_buf_puts(&d->lost, "it stopped publishing some operations (");
-        put_publish(&d->lost, d->now.ops);
-        w2k_buf_puts(&d->lost, ")");
-    }
-    for (int i = 0; i < st->ntables; i++) {
-        if (notes[i].g != g)
-            continue;
-        const member_t *m = find_member(&d->now, notes[i].relid);
-        w2k_pubnote_t note;
-        uint32_t was = find_note(had, notes[i].relid, 0, &note) ? note.member : 0;
-        const char *what = NULL;
-        if (!m && (was || (d->ours && !had->members)))
-            what = "was removed from it";
-        else if (m && was && m->member != was)
-            what = "was removed and added again, or got another row filter or column list";
-        if (what)
-            w2k_buf_printf(&d->lost, "%stable %s.%s %s", d->lost.len ? "; " : "",
-                           st->tables[i].schema, st->tables[i].name, what);
-        notes[i].lost = what || ops_lost;
-    }
+    for (int g = 0; g < ps->n; g++)
+        if (strcmp(ps->pub[g].name, name) == 0)
+            return true;
+    return false;
 }
 
-/* True when publication pub holds exactly the tables of st in publication g of ps. */
-static bool publication_has_tables(PGconn *c, const char *pub, const w2k_stream_cfg_t *st,
-                                   const w2k_pubset_t *ps, int g)
+/* Observe what the server has for stream st and its publications ps into o (reset
+ * first). Returns 0, or -1 with err. */
+static int observe(PGconn *c, const w2k_stream_cfg_t *st, const w2k_pubset_t *ps, observed_t *o,
+                   w2k_err_t *err)
 {
-    const char *params[1] = {pub};
+    memset(o, 0, sizeof *o);
+    o->tables = calloc((size_t)st->ntables + 1, sizeof *o->tables);
+    o->view.tables = o->tables;
+    if (!o->tables) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    for (unsigned ops = 0; !ps->in_use && ops < W2K_PUBPLAN_ROW_SETS; ops++) {
+        char name[64];
+        w2k_pubplan_group_name(ps->pub[0].name, ops, name);
+        if (names_pub(ps, name))
+            continue;
+        if (read_publication(c, name, &o->other[ops], err) != 0)
+            return -1;
+        o->view.other[ops] = &o->other[ops];
+    }
+    if (observe_tables(c, st, o, err) != 0)
+        return -1;
+    for (int g = 0; g < ps->n; g++) {
+        if (read_publication(c, ps->pub[g].name, &o->pub[g], err) != 0)
+            return -1;
+        o->view.pub[g] = &o->pub[g];
+    }
+    return 0;
+}
+
+/* True when publication g of plan holds exactly the tables planned for it. */
+static bool publication_has_tables(PGconn *c, const w2k_pubplan_t *plan, int g)
+{
+    const char *params[1] = {plan->ps.pub[g].name};
     w2k_err_t err;
     PGresult *r = w2k_pg_query(c, &err, "listing the publication's tables",
                                "SELECT schemaname, tablename FROM pg_publication_tables WHERE "
@@ -561,19 +450,109 @@ static bool publication_has_tables(PGconn *c, const char *pub, const w2k_stream_
     if (!r)
         return false;
     int want = 0;
-    for (int t = 0; t < st->ntables; t++)
-        want += w2k_catalog_pubset_of(ps, st->tables[t].ops) == g;
+    for (int t = 0; t < plan->ntables; t++)
+        want += plan->tables[t].g == g;
     bool same = PQntuples(r) == want;
     for (int i = 0; same && i < PQntuples(r); i++) {
         bool found = false;
-        for (int t = 0; t < st->ntables && !found; t++)
-            found = w2k_catalog_pubset_of(ps, st->tables[t].ops) == g &&
-                    strcmp(PQgetvalue(r, i, 0), st->tables[t].schema) == 0 &&
-                    strcmp(PQgetvalue(r, i, 1), st->tables[t].name) == 0;
+        for (int t = 0; t < plan->ntables && !found; t++) {
+            const w2k_table_cfg_t *tc = &plan->want->st->tables[plan->tables[t].entry];
+            found = plan->tables[t].g == g && strcmp(PQgetvalue(r, i, 0), tc->schema) == 0 &&
+                    strcmp(PQgetvalue(r, i, 1), tc->name) == 0;
+        }
         same = found;
     }
     PQclear(r);
     return same;
+}
+
+/* After their creation, the publications plan created pending get a WAL position
+ * after it in their comments (once the slot has confirmed it, they serve), and plan
+ * learns it. Returns 0, or -1 with err. */
+static int tag_pending(PGconn *c, w2k_pubplan_t *plan, const char *what, w2k_err_t *err)
+{
+    const w2k_pubset_t *ps = &plan->ps;
+    PGresult *r = w2k_pg_query(c, err, "reading the WAL position",
+                               "SELECT pg_current_wal_insert_lsn()::text", 0, NULL);
+    if (!r)
+        return -1;
+    w2k_lsn_t created = 0;
+    w2k_lsn_parse(PQgetvalue(r, 0, 0), &created);
+    w2k_buf_t tag = W2K_BUF_INIT;
+    for (int g = 0; g < ps->n; g++) {
+        if (plan->pub[g].exists)
+            continue;
+        char *q = PQescapeIdentifier(c, ps->pub[g].name, strlen(ps->pub[g].name));
+        w2k_buf_printf(&tag, "COMMENT ON PUBLICATION %s IS '%s%s for %s'; ", q, PENDING_TAG,
+                       PQgetvalue(r, 0, 0), ps->pub[0].name);
+        PQfreemem(q);
+    }
+    PQclear(r);
+    w2k_pubplan_created(plan, created);
+    int rc = exec_ok(c, tag.data, err, what);
+    w2k_buf_free(&tag);
+    return rc;
+}
+
+/* Create the publications of plan that do not exist, empty and tagged pending, in
+ * a transaction of their own. Returns 0, or -1 with err. */
+static int create_pending(PGconn *c, w2k_pubplan_t *plan, w2k_err_t *err)
+{
+    const w2k_pubset_t *ps = &plan->ps;
+    w2k_buf_t sql = W2K_BUF_INIT;
+    for (int g = 0; g < ps->n; g++) {
+        if (plan->pub[g].exists)
+            continue;
+        char *q = PQescapeIdentifier(c, ps->pub[g].name, strlen(ps->pub[g].name));
+        w2k_buf_printf(&sql,
+                       "CREATE PUBLICATION %s WITH (%s); COMMENT ON PUBLICATION %s IS '%sfor %s'; ",
+                       q, plan->pub[g].publish.data, q, PENDING_TAG, ps->pub[0].name);
+        PQfreemem(q);
+    }
+    int rc = 0;
+    if (sql.len) {
+        char what[256];
+        snprintf(what, sizeof what, "cannot create the publications of stream \"%s\"",
+                 plan->want->st->name);
+        rc = -1;
+        if (exec_ok(c, "BEGIN", err, "starting a transaction") != 0)
+            goto out;
+        if (exec_ok(c, sql.data, err, what) != 0) {
+            PQclear(PQexec(c, "ROLLBACK"));
+            goto out;
+        }
+        if (exec_ok(c, "COMMIT", err, what) == 0)
+            rc = tag_pending(c, plan, what, err);
+    }
+out:
+    w2k_buf_free(&sql);
+    return rc;
+}
+
+/* Whether slot can decode what it holds with all the publications of ps: a peek at
+ * its first change (nothing is consumed). Returns 1 when it can, 0 when not (why says
+ * why). */
+static int peek_slot(PGconn *c, const char *slot, const w2k_pubset_t *ps, char *why, size_t whysz)
+{
+    char names[sizeof ps->names];
+    size_t len = 0;
+    for (int g = 0; g < ps->n; g++)
+        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", len ? "," : "",
+                                ps->pub[g].name);
+    const char *p[2] = {slot, names};
+    PGresult *r = PQexecParams(c,
+                               "SELECT count(*) FROM pg_logical_slot_peek_binary_changes($1, NULL, "
+                               "1, 'proto_version', '1', 'publication_names', $2)",
+                               2, NULL, p, NULL, NULL, 0);
+    int rc = 1;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        snprintf(why, whysz, "%s", m ? m : PQerrorMessage(c));
+        why[strcspn(why, "\n")] = '\0';
+        rc = 0;
+    }
+    PQclear(r);
+    return rc;
 }
 
 /* Publications of the stream that are missing or pending while its slot exists:
@@ -584,133 +563,19 @@ static bool publication_has_tables(PGconn *c, const char *pub, const w2k_stream_
  * it has confirmed past their creation, or a peek at its first change (nothing is
  * consumed) succeeds. Returns 1 when it can (or there is no slot), 0 when not (why
  * says why), -1 with err. */
-static int new_publications_usable(PGconn *c, const w2k_stream_cfg_t *st, const w2k_pubset_t *ps,
-                                   pubdef_t *defs, char *why, size_t whysz, w2k_err_t *err)
+static int new_publications_usable(PGconn *c, w2k_pubplan_t *plan, char *why, size_t whysz,
+                                   w2k_err_t *err)
 {
     w2k_slot_info_t slot;
-    if (w2k_catalog_slot(c, st->slot, &slot, err) != 0)
+    if (w2k_catalog_slot(c, plan->want->st->slot, &slot, err) != 0)
         return -1;
     if (!slot.exists)
         return 1;
-    w2k_buf_t sql = W2K_BUF_INIT;
-    for (int g = 0; g < ps->n; g++) {
-        if (defs[g].exists)
-            continue;
-        char *q = PQescapeIdentifier(c, ps->pub[g].name, strlen(ps->pub[g].name));
-        w2k_buf_printf(&sql,
-                       "CREATE PUBLICATION %s WITH (%s); COMMENT ON PUBLICATION %s IS '%sfor %s'; ",
-                       q, defs[g].publish.data, q, PENDING_TAG, ps->pub[0].name);
-        PQfreemem(q);
-    }
-    int rc = -1;
-    if (sql.len) {
-        char what[256];
-        snprintf(what, sizeof what, "cannot create the publications of stream \"%s\"", st->name);
-        if (exec_ok(c, "BEGIN", err, "starting a transaction") != 0)
-            goto out;
-        if (exec_ok(c, sql.data, err, what) != 0) {
-            PQclear(PQexec(c, "ROLLBACK"));
-            goto out;
-        }
-        if (exec_ok(c, "COMMIT", err, what) != 0)
-            goto out;
-        /* a position after their creation: once the slot has confirmed it, they serve */
-        PGresult *r = w2k_pg_query(c, err, "reading the WAL position",
-                                   "SELECT pg_current_wal_insert_lsn()::text", 0, NULL);
-        if (!r)
-            goto out;
-        w2k_lsn_t created = 0;
-        w2k_lsn_parse(PQgetvalue(r, 0, 0), &created);
-        w2k_buf_t tag = W2K_BUF_INIT;
-        for (int g = 0; g < ps->n; g++) {
-            if (defs[g].exists)
-                continue;
-            defs[g].exists = defs[g].pending = true;
-            defs[g].pending_lsn = created;
-            char *q = PQescapeIdentifier(c, ps->pub[g].name, strlen(ps->pub[g].name));
-            w2k_buf_printf(&tag, "COMMENT ON PUBLICATION %s IS '%s%s for %s'; ", q, PENDING_TAG,
-                           PQgetvalue(r, 0, 0), ps->pub[0].name);
-            PQfreemem(q);
-        }
-        PQclear(r);
-        int trc = exec_ok(c, tag.data, err, what);
-        w2k_buf_free(&tag);
-        if (trc != 0)
-            goto out;
-    }
-    bool confirmed = true;
-    for (int g = 0; g < ps->n; g++)
-        confirmed &= !defs[g].pending || slot.confirmed_flush >= defs[g].pending_lsn;
-    if (confirmed) {
-        rc = 1;
-        goto out;
-    }
-    char names[sizeof ps->names];
-    size_t len = 0;
-    for (int g = 0; g < ps->n; g++)
-        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", len ? "," : "",
-                                ps->pub[g].name);
-    const char *p[2] = {st->slot, names};
-    PGresult *r = PQexecParams(c,
-                               "SELECT count(*) FROM pg_logical_slot_peek_binary_changes($1, NULL, "
-                               "1, 'proto_version', '1', 'publication_names', $2)",
-                               2, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-        rc = 1;
-    } else {
-        const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-        snprintf(why, whysz, "%s", m ? m : PQerrorMessage(c));
-        why[strcspn(why, "\n")] = '\0';
-        rc = 0;
-    }
-    PQclear(r);
-out:
-    w2k_buf_free(&sql);
-    return rc;
-}
-
-/* Add to ps the publications of this stream (wal2kafka's, by name and tag) for sets of
- * operations none of its tables has now. They stay in the list, because the slot may
- * hold changes from when they had tables and PostgreSQL decodes those as of then;
- * ensure_publication empties them, so their filters no longer apply. One still
- * pending never had a table: it is dropped. Returns 0, or -1 with err. */
-static int add_retired(PGconn *c, w2k_pubset_t *ps, w2k_err_t *err)
-{
-    for (unsigned ops = 0; ops <= ROW_OPS && ps->n < W2K_MAX_PUBLICATIONS; ops++) {
-        char name[64];
-        group_name(ps->pub[0].name, ops, name);
-        bool known = false;
-        for (int g = 0; g < ps->n; g++)
-            known |= strcmp(ps->pub[g].name, name) == 0;
-        if (known)
-            continue;
-        pubstate_t p = {0};
-        if (read_publication(c, name, &p, err) != 0)
-            return -1;
-        w2k_pubtag_t tag;
-        w2k_catalog_parse_tag(p.comment, &tag);
-        bool ours = tag.owner && of_stream(ps, name, p.comment);
-        bool pending = ours && tag.pending;
-        pubstate_free(&p);
-        if (pending) {
-            char *q = PQescapeIdentifier(c, name, strlen(name));
-            char sql[128];
-            snprintf(sql, sizeof sql, "DROP PUBLICATION %s", q);
-            PQfreemem(q);
-            if (exec_ok(c, sql, err, "dropping a publication no table needs") != 0)
-                return -1;
-            w2k_info("dropped publication %s: no table has its operations any more", name);
-        } else if (ours) {
-            int g = ps->n++;
-            memset(&ps->pub[g], 0, sizeof ps->pub[g]);
-            snprintf(ps->pub[g].name, sizeof ps->pub[g].name, "%s", name);
-            ps->pub[g].ops = ops;
-            ps->pub[g].publish = ops ? ops : W2K_OP_TRUNCATE;
-            ps->pub[g].retired = true;
-        }
-    }
-    pubset_names(ps);
-    return 0;
+    if (create_pending(c, plan, err) != 0)
+        return -1;
+    if (w2k_pubplan_confirmed(plan, slot.confirmed_flush))
+        return 1;
+    return peek_slot(c, plan->want->st->slot, &plan->ps, why, whysz);
 }
 
 /* Append the statement that gives publication pub the comment comment. */
@@ -723,365 +588,408 @@ static void put_comment_sql(w2k_buf_t *b, PGconn *c, const char *pub, const char
     PQfreemem(qcomment);
 }
 
-/* In the transaction that restores them, the publications of ps that change (defs)
- * get their comments with the memberships they now have, and a re-read is requested
- * for each table of st (notes) that lost changes: a snapshot request marked
- * W2K_SNAPSHOT_REPAIR in the WAL, so the stream meets it right where its table is
- * published again, and again after any restart until the table has been read (it
- * confirms nothing past it until then). Returns 0, or -1 with err. */
-static int retag_and_request(PGconn *c, const w2k_stream_cfg_t *st, const w2k_pubset_t *ps,
-                             pubdef_t *defs, const pubtable_note_t *notes, const char *what,
+/* Request a re-read of table t of stream st, in the transaction that restores its
+ * publication: a snapshot request marked W2K_SNAPSHOT_REPAIR in the WAL, so the stream
+ * meets it right where its table is published again, and again after any restart
+ * until the table has been read (it confirms nothing past it until then). Returns 0,
+ * or -1 with err. */
+static int request_repair(PGconn *c, const w2k_stream_cfg_t *st, const w2k_table_cfg_t *t,
+                          w2k_err_t *err)
+{
+    char content[400];
+    snprintf(content, sizeof content, "%s\x1f%s\x1f%s\x1f" W2K_SNAPSHOT_REPAIR, st->name, t->schema,
+             t->name);
+    const char *p[2] = {W2K_SNAPSHOT_REQUEST_PREFIX, content};
+    PGresult *m = w2k_pg_query(c, err, "cannot request a re-read of a table",
+                               "SELECT pg_logical_emit_message(true, $1, $2)", 2, p);
+    PQclear(m);
+    return m ? 0 : -1;
+}
+
+/* In the transaction that restores them, the publications of plan's W2K_PUBACT_RETAG
+ * actions (from action from on) get their comments with the memberships they now
+ * have, and the W2K_PUBACT_REPAIR actions request their re-reads. Returns 0, or -1
+ * with err. */
+static int retag_and_request(PGconn *c, const w2k_pubplan_t *plan, int from, const char *what,
                              w2k_err_t *err)
 {
     w2k_buf_t sql = W2K_BUF_INIT, comment = W2K_BUF_INIT;
     int rc = 0;
-    for (int g = 0; g < ps->n && rc == 0; g++) {
-        if (defs[g].same)
+    for (int i = from; i < plan->nact && rc == 0; i++) {
+        const w2k_pubaction_t *a = &plan->act[i];
+        if (a->kind != W2K_PUBACT_RETAG)
             continue;
-        rc = read_members(c, ps->pub[g].name, &defs[g].now, err);
+        w2k_pubstate_t now = {0};
+        rc = read_members(c, plan->ps.pub[a->pub].name, &now, err);
         if (rc == 0) {
             w2k_buf_reset(&comment);
-            put_comment(&comment, &defs[g], g, st, ps, notes, &defs[g].now);
-            put_comment_sql(&sql, c, ps->pub[g].name, comment.data);
+            w2k_pubplan_comment(plan, a->pub, &now, &comment);
+            put_comment_sql(&sql, c, plan->ps.pub[a->pub].name, comment.data);
         }
+        state_free(&now);
     }
-    if (rc == 0 && sql.oom) {
+    if (rc == 0 && (sql.oom || comment.oom)) {
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         rc = -1;
     }
     if (rc == 0)
         rc = exec_ok(c, sql.data, err, what);
-    for (int i = 0; i < st->ntables && rc == 0; i++) {
-        if (!notes[i].lost || defs[notes[i].g].same)
-            continue;
-        char content[400];
-        snprintf(content, sizeof content, "%s\x1f%s\x1f%s\x1f" W2K_SNAPSHOT_REPAIR, st->name,
-                 st->tables[i].schema, st->tables[i].name);
-        const char *p[2] = {W2K_SNAPSHOT_REQUEST_PREFIX, content};
-        PGresult *m = w2k_pg_query(c, err, "cannot request a re-read of a table",
-                                   "SELECT pg_logical_emit_message(true, $1, $2)", 2, p);
-        rc = m ? 0 : -1;
-        PQclear(m);
-    }
+    const w2k_stream_cfg_t *st = plan->want->st;
+    for (int i = from; i < plan->nact && rc == 0; i++)
+        if (plan->act[i].kind == W2K_PUBACT_REPAIR)
+            rc = request_repair(c, st, &st->tables[plan->act[i].table], err);
     w2k_buf_free(&sql);
     w2k_buf_free(&comment);
     return rc;
 }
 
-int w2k_catalog_ensure_publication(PGconn *c, const char *config_path,
-                                   const w2k_stream_cfg_t *cfg_st,
-                                   const w2k_pubtable_t *const *configured, w2k_pubset_t *ps,
-                                   bool resuming, w2k_err_t *err)
+/* Append to sql the statement that drops every table publication pub (qpub quoted)
+ * has. Returns 0, or -1 with err. */
+static int put_drop_tables(PGconn *c, const char *pub, const char *qpub, w2k_buf_t *sql,
+                           w2k_err_t *err)
 {
-    /* The tables that exist: all of them on a first start; a stream that has run before
-     * goes on without tables dropped since (their end was announced). */
-    w2k_stream_cfg_t present = *cfg_st, *st = &present;
-    w2k_table_cfg_t *tables = calloc((size_t)cfg_st->ntables + 1, sizeof *tables);
-    pubtable_note_t *notes = calloc((size_t)cfg_st->ntables + 1, sizeof *notes);
-    pubdef_t defs[W2K_MAX_PUBLICATIONS];
-    memset(defs, 0, sizeof defs);
-    w2k_buf_t sql = W2K_BUF_INIT, comment = W2K_BUF_INIT;
-    present.tables = tables;
-    present.ntables = 0;
-    int rc = -1;
-    bool said = false; /* pending ones were announced when the session started */
-    for (int g = 0; g < ps->n; g++) {
-        said |= ps->pub[g].pending;
-        if (!ps->in_use)
-            ps->pub[g].pending = false;
-    }
-    pubset_names(ps);
-    if (!tables || !notes) {
-        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
-        goto out;
-    }
-    if (!ps->in_use && add_retired(c, ps, err) != 0)
-        goto out;
-    for (int i = 0; i < cfg_st->ntables; i++) {
-        const w2k_table_cfg_t *t = &cfg_st->tables[i];
-        const char *params[2] = {t->schema, t->name};
-        PGresult *r = w2k_pg_query(c, err, "looking up a table",
-                                   "SELECT c.relkind, c.oid FROM pg_class c JOIN pg_namespace n ON "
-                                   "n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
-                                   2, params);
-        if (!r)
-            goto out;
-        int found = PQntuples(r) == 1;
-        char kind = found ? PQgetvalue(r, 0, 0)[0] : 0;
-        if (found) {
-            /* noted under the name its configuration entry gives it (see catalog.h) */
-            const w2k_pubtable_t *as = configured ? configured[i] : NULL;
-            notes[present.ntables].relid = (uint32_t)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
-            notes[present.ntables].key =
-                as ? name_key(as->schema, as->name) : name_key(t->schema, t->name);
-            notes[present.ntables].g = w2k_catalog_pubset_of(ps, t->ops);
-        }
-        PQclear(r);
-        if (!found && resuming) {
-            w2k_warn("%s:%d: table %s.%s of stream %s no longer exists (dropped?); streaming the "
-                     "other tables — remove it from the configuration",
-                     config_path, t->line, t->schema, t->name, st->name);
-            continue;
-        }
-        if (!found || (kind != 'r' && kind != 'p')) {
-            w2k_err_set(err, W2K_EXIT_POSTGRES, "%s:%d: table %s.%s of stream \"%s\" %s",
-                        config_path, t->line, t->schema, t->name, st->name,
-                        found ? "is not a table" : "does not exist");
-            w2k_err_hint(err, "create it, fix the name, or remove it from the stream (names are "
-                              "folded to lower case unless written in double quotes)");
-            goto out;
-        }
-        tables[present.ntables++] = *t;
-    }
-    if (present.ntables == 0) {
-        w2k_warn("stream %s: none of its tables exists any more; publication %s is left as it "
-                 "is",
-                 st->name, ps->names);
-        rc = 0;
-        goto out;
-    }
-
-    bool all_same = true, missing = false;
-    for (int g = 0; g < ps->n; g++) {
-        pubdef_t *d = &defs[g];
-        w2k_buf_puts(&d->def, "FOR TABLE ");
-        for (int i = 0; i < st->ntables; i++) {
-            if (notes[i].g != g)
-                continue;
-            if (d->ntables++)
-                w2k_buf_puts(&d->def, ", ");
-            put_table_clause(&d->def, c, &st->tables[i]);
-        }
-        put_publish(&d->publish, ps->pub[g].publish);
-        uint64_t h = fnv1a(d->def.data, d->def.len) ^ fnv1a(d->publish.data, d->publish.len);
-        w2k_buf_printf(&d->tag, TAG "%016" PRIx64, h);
-        if (read_publication(c, ps->pub[g].name, &d->now, err) != 0)
-            goto out;
-        d->exists = d->now.exists;
-        if (d->exists) {
-            w2k_pubtag_t had;
-            w2k_catalog_parse_tag(d->now.comment, &had);
-            if (!of_stream(ps, ps->pub[g].name, d->now.comment)) {
-                /* wal2kafka made it (had.owner is set) for another stream */
-                w2k_err_set(err, W2K_EXIT_POSTGRES,
-                            "stream %s needs publication %s, but wal2kafka made it for %s",
-                            st->name, ps->pub[g].name,
-                            had.owner[0] ? had.owner
-                                         : "another stream (it is that stream's publication)");
-                w2k_err_hint(err,
-                             "give stream %s a publication name of its own (publication = "
-                             "\"...\" in its settings): publications for tables with other "
-                             "operations are named <publication>_<operations>",
-                             st->name);
-                goto out;
-            }
-            d->pending = had.pending;
-            d->pending_lsn = had.pending_lsn;
-            d->ours = strcmp(had.hash, d->tag.data + strlen(TAG)) == 0;
-            d->complete =
-                d->ours && d->now.ops == ps->pub[g].publish && holds_tables(d, g, st, notes);
-            if (resuming)
-                find_lost(d, &had, g, st, ps, notes);
-            w2k_buf_reset(&comment);
-            put_comment(&comment, d, g, st, ps, notes, &d->now);
-            d->same = d->complete && !d->lost.len && strcmp(comment.data, d->now.comment) == 0;
-        }
-        all_same &= d->same;
-        missing |= g > 0 && (!d->exists || d->pending);
-    }
-    if (all_same) {
-        rc = 0;
-        goto out;
-    }
-    if (missing && defs[0].exists) {
-        char why[512] = "a running replication session keeps the publications it started with";
-        int usable =
-            ps->in_use ? 0 : new_publications_usable(c, st, ps, defs, why, sizeof why, err);
-        if (usable < 0)
-            goto out;
-        if (!usable) {
-            char names[sizeof ps->names] = "";
-            size_t len = 0;
-            for (int g = 0; g < ps->n; g++) {
-                if (!ps->in_use)
-                    ps->pub[g].pending = defs[g].pending;
-                if (!defs[g].exists || defs[g].pending)
-                    len += (size_t)snprintf(names + len, sizeof names - len, "%s%s",
-                                            len ? ", " : "", ps->pub[g].name);
-            }
-            pubset_names(ps);
-            if (!said)
-                w2k_warn("stream %s: the operations of its tables need publication(s) %s, which "
-                         "cannot serve the changes slot %s holds from before their creation "
-                         "(PostgreSQL 15 looks a publication up as of each change: %s); "
-                         "streaming goes on with publication(s) %s as they are, and the "
-                         "configuration's changes take effect when wal2kafka starts again after "
-                         "the stream has caught up",
-                         st->name, names, st->slot, why, ps->names);
-            /* Meanwhile only publications whose definition did not change are restored
-             * (someone else changed them, see find_lost); the others stay as they are. */
-            bool restore = false;
-            for (int g = 0; g < ps->n; g++) {
-                defs[g].same |= !defs[g].ours;
-                restore |= !defs[g].same;
-            }
-            if (!restore) {
-                rc = 0;
-                goto out;
-            }
-        }
-    }
-
-    /* Only comments to bring up to date (tags of an older wal2kafka, or of an
-     * administrator who ran the statement of a hint): only the owner may, and the
-     * publications are right as they are, so a refusal changes nothing. */
-    bool retag_only = true;
-    for (int g = 0; g < ps->n; g++)
-        retag_only &= defs[g].same || (defs[g].complete && !defs[g].lost.len);
-    if (retag_only) {
-        for (int g = 0; g < ps->n; g++) {
-            if (defs[g].same)
-                continue;
-            w2k_buf_reset(&comment);
-            w2k_buf_reset(&sql);
-            put_comment(&comment, &defs[g], g, st, ps, notes, &defs[g].now);
-            put_comment_sql(&sql, c, ps->pub[g].name, comment.data);
-            PQclear(PQexec(c, sql.data));
-        }
-        rc = 0;
-        goto out;
-    }
-
-    for (int g = 0; g < ps->n; g++) {
-        pubdef_t *d = &defs[g];
-        if (d->same || (d->complete && !d->lost.len))
-            continue; /* its comment is written below */
-        char *qpub = PQescapeIdentifier(c, ps->pub[g].name, strlen(ps->pub[g].name));
-        if (d->exists && d->ntables) {
-            w2k_buf_printf(&sql, "ALTER PUBLICATION %s SET %s; ", qpub,
-                           d->def.data + strlen("FOR "));
-        } else if (d->exists) {
-            /* no table now: drop those it has */
-            const char *params[1] = {ps->pub[g].name};
-            PGresult *r =
-                w2k_pg_query(c, err, "listing the publication's tables",
-                             "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') FROM "
-                             "pg_publication_tables WHERE pubname = $1",
-                             1, params);
-            if (!r) {
-                PQfreemem(qpub);
-                goto out;
-            }
-            if (!PQgetisnull(r, 0, 0))
-                w2k_buf_printf(&sql, "ALTER PUBLICATION %s DROP TABLE %s; ", qpub,
-                               PQgetvalue(r, 0, 0));
-            PQclear(r);
-        }
-        if (d->exists)
-            w2k_buf_printf(&sql, "ALTER PUBLICATION %s SET (%s); ", qpub, d->publish.data);
-        else
-            w2k_buf_printf(&sql, "CREATE PUBLICATION %s %s WITH (%s); ", qpub,
-                           d->ntables ? d->def.data : "", d->publish.data);
-        PQfreemem(qpub);
-    }
-    if (exec_ok(c, "BEGIN", err, "starting a transaction") != 0)
-        goto out;
-    char what[256];
-    snprintf(what, sizeof what, "cannot %s publication \"%s\" of stream \"%s\"",
-             defs[0].exists ? "update" : "create", ps->pub[0].name, st->name);
-    PGresult *r = PQexec(c, sql.data);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        bool denied = state && strcmp(state, "42501") == 0;
-        w2k_pg_set_error(err, c, r, what);
-        PQclear(r);
-        PQclear(PQexec(c, "ROLLBACK"));
-        w2k_buf_t lost = W2K_BUF_INIT;
-        for (int g = 0; g < ps->n; g++) {
-            if (defs[g].same)
-                continue;
-            if (defs[g].lost.len)
-                w2k_buf_printf(&lost, "%spublication %s (%s)", lost.len ? "; " : "",
-                               ps->pub[g].name, defs[g].lost.data);
-            /* for an administrator to run: with the tags, so wal2kafka takes the
-             * publications for its own */
-            w2k_buf_reset(&comment);
-            put_comment(&comment, &defs[g], g, st, ps, notes, NULL);
-            put_comment_sql(&sql, c, ps->pub[g].name, comment.data);
-        }
-        bool as_is = denied && !lost.len;
-        for (int g = 0; as_is && g < ps->n; g++)
-            as_is = defs[g].exists && publication_has_tables(c, ps->pub[g].name, st, ps, g);
-        if (as_is) {
-            /* Set up by an administrator: use it as it is. */
-            w2k_warn("stream %s: publication %s was created by someone else and this role may "
-                     "not alter it; it holds the configured tables, so it is used as it is "
-                     "(row filters, column lists and operations are the administrator's)",
-                     st->name, ps->names);
-            w2k_err_clear(err);
-            rc = 0;
-        } else if (denied && lost.len) {
-            w2k_err_hint(err,
-                         "%s: changed by someone else, so PostgreSQL did not send those tables' "
-                         "changes meanwhile. Have the tables' owner run the statement below, "
-                         "then re-read each table with wal2kafka snapshot --config %s --table "
-                         "SCHEMA.TABLE:\n%s",
-                         lost.data, config_path, sql.data);
-        } else if (denied) {
-            w2k_err_hint(err,
-                         "creating or altering a publication needs ownership of its tables: "
-                         "have the table owner run the statement below once, then wal2kafka "
-                         "uses the publication as it finds it:\n%s",
-                         sql.data);
-        } else {
-            w2k_err_t blamed = *err;
-            if (blame_table(c, config_path, st, &blamed))
-                *err = blamed;
-        }
-        w2k_buf_free(&lost);
-        goto out;
-    }
+    const char *params[1] = {pub};
+    PGresult *r = w2k_pg_query(c, err, "listing the publication's tables",
+                               "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') "
+                               "FROM pg_publication_tables WHERE pubname = $1",
+                               1, params);
+    if (!r)
+        return -1;
+    if (!PQgetisnull(r, 0, 0))
+        w2k_buf_printf(sql, "ALTER PUBLICATION %s DROP TABLE %s; ", qpub, PQgetvalue(r, 0, 0));
     PQclear(r);
-    if (retag_and_request(c, st, ps, defs, notes, what, err) != 0) {
-        PQclear(PQexec(c, "ROLLBACK"));
-        goto out;
-    }
-    if (exec_ok(c, "COMMIT", err, what) != 0)
-        goto out;
-    for (int g = 0; g < ps->n; g++) {
-        if (defs[g].same)
+    return 0;
+}
+
+static bool is_statement(w2k_pubact_kind_t kind)
+{
+    return kind == W2K_PUBACT_SET_TABLES || kind == W2K_PUBACT_EMPTY ||
+           kind == W2K_PUBACT_SET_PUBLISH || kind == W2K_PUBACT_CREATE;
+}
+
+/* Append the statement of action a of plan to sql. Returns 0, or -1 with err. */
+static int put_statement(PGconn *c, const w2k_pubplan_t *plan, const w2k_pubaction_t *a,
+                         w2k_buf_t *sql, w2k_err_t *err)
+{
+    const char *pub = plan->ps.pub[a->pub].name;
+    char *q = PQescapeIdentifier(c, pub, strlen(pub));
+    int rc = 0;
+    if (a->kind == W2K_PUBACT_SET_TABLES)
+        w2k_buf_printf(sql, "ALTER PUBLICATION %s SET %s; ", q, a->text);
+    else if (a->kind == W2K_PUBACT_EMPTY)
+        rc = put_drop_tables(c, pub, q, sql, err);
+    else if (a->kind == W2K_PUBACT_SET_PUBLISH)
+        w2k_buf_printf(sql, "ALTER PUBLICATION %s SET (%s); ", q, a->text);
+    else
+        w2k_buf_printf(sql, "CREATE PUBLICATION %s %s WITH (%s); ", q, a->text,
+                       plan->pub[a->pub].publish.data);
+    PQfreemem(q);
+    return rc;
+}
+
+/* For an administrator to run: after the statements in sql, the comments of the
+ * publications to change (with the tags, so wal2kafka takes them for its own); what
+ * someone else changed into lost. */
+static void put_hint_statements(PGconn *c, const w2k_pubplan_t *plan, w2k_buf_t *sql,
+                                w2k_buf_t *lost)
+{
+    w2k_buf_t comment = W2K_BUF_INIT;
+    for (int g = 0; g < plan->ps.n; g++) {
+        if (plan->pub[g].same)
             continue;
-        if (defs[g].lost.len)
+        if (plan->pub[g].lost.len)
+            w2k_buf_printf(lost, "%spublication %s (%s)", lost->len ? "; " : "",
+                           plan->ps.pub[g].name, plan->pub[g].lost.data);
+        w2k_buf_reset(&comment);
+        w2k_pubplan_comment(plan, g, NULL, &comment);
+        put_comment_sql(sql, c, plan->ps.pub[g].name, comment.data);
+    }
+    w2k_buf_free(&comment);
+}
+
+/* Whether every publication of plan exists and holds the tables planned for it. */
+static bool usable_as_is(PGconn *c, const w2k_pubplan_t *plan)
+{
+    for (int g = 0; g < plan->ps.n; g++)
+        if (!plan->pub[g].exists || !publication_has_tables(c, plan, g))
+            return false;
+    return true;
+}
+
+/* After CREATE/ALTER PUBLICATION failed, find the table whose clause PostgreSQL
+ * rejects, to name it and its config line. Returns 1 and sets err when found. */
+static int blame_table(PGconn *c, const w2k_pubplan_t *plan, w2k_err_t *err)
+{
+    const w2k_pubwant_t *w = plan->want;
+    for (int i = 0; i < plan->ntables; i++) {
+        w2k_err_t e;
+        const w2k_table_cfg_t *t = &w->st->tables[plan->tables[i].entry];
+        if (w2k_catalog_probe_table(c, w->config_path, w->st, t, &e) == 1) {
+            *err = e;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The statements of plan (in sql) failed with r: roll back, and set err with what to
+ * do and return -1; or, for publications someone else set up with the configured
+ * tables that this role may not alter, warn and return 0: they are used as they are. */
+static int refused(PGconn *c, const w2k_pubplan_t *plan, PGresult *r, w2k_buf_t *sql,
+                   const char *what, w2k_err_t *err)
+{
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    bool denied = state && strcmp(state, "42501") == 0;
+    const char *config_path = plan->want->config_path, *st = plan->want->st->name;
+    w2k_pg_set_error(err, c, r, what);
+    PQclear(r);
+    PQclear(PQexec(c, "ROLLBACK"));
+    w2k_buf_t lost = W2K_BUF_INIT;
+    put_hint_statements(c, plan, sql, &lost);
+    int rc = -1;
+    if (denied && !lost.len && usable_as_is(c, plan)) {
+        /* Set up by an administrator: use it as it is. */
+        w2k_warn("stream %s: publication %s was created by someone else and this role may "
+                 "not alter it; it holds the configured tables, so it is used as it is "
+                 "(row filters, column lists and operations are the administrator's)",
+                 st, plan->ps.names);
+        w2k_err_clear(err);
+        rc = 0;
+    } else if (denied && lost.len) {
+        w2k_err_hint(err,
+                     "%s: changed by someone else, so PostgreSQL did not send those tables' "
+                     "changes meanwhile. Have the tables' owner run the statement below, "
+                     "then re-read each table with wal2kafka snapshot --config %s --table "
+                     "SCHEMA.TABLE:\n%s",
+                     lost.data, config_path, sql->data);
+    } else if (denied) {
+        w2k_err_hint(err,
+                     "creating or altering a publication needs ownership of its tables: "
+                     "have the table owner run the statement below once, then wal2kafka "
+                     "uses the publication as it finds it:\n%s",
+                     sql->data);
+    } else {
+        w2k_err_t blamed = *err;
+        if (blame_table(c, plan, &blamed))
+            *err = blamed;
+    }
+    w2k_buf_free(&lost);
+    return rc;
+}
+
+/* Say what the transaction did: plan's W2K_PUBACT_WARN_LOST and W2K_PUBACT_DONE
+ * actions from action from on. */
+static void say_done(const w2k_pubplan_t *plan, int from)
+{
+    const char *st = plan->want->st->name;
+    for (int i = from; i < plan->nact; i++) {
+        const w2k_pubaction_t *a = &plan->act[i];
+        const w2k_pubplan_pub_t *d = a->pub >= 0 ? &plan->pub[a->pub] : NULL;
+        if (a->kind == W2K_PUBACT_WARN_LOST)
             w2k_warn("stream %s: publication %s was changed by someone else: %s. PostgreSQL did "
                      "not send those tables' changes while it was, and cannot send them again: "
                      "restored the publication, and the tables are read again while streaming "
                      "goes on (each row once, as an 'r' event with its current values; changes "
                      "in between are not in the topics one by one, and a row deleted in between "
                      "stays there until it is deleted again)",
-                     st->name, ps->pub[g].name, defs[g].lost.data);
-        if (!defs[g].complete || defs[g].lost.len) {
-            w2k_buf_t p = W2K_BUF_INIT;
-            put_publish(&p, ps->pub[g].publish);
+                     st, plan->ps.pub[a->pub].name, a->text);
+        else if (a->kind == W2K_PUBACT_DONE)
             w2k_info("%s publication %s for stream %s: %d table(s), %s",
-                     defs[g].exists ? "updated" : "created", ps->pub[g].name, st->name,
-                     defs[g].ntables, p.data);
-            w2k_buf_free(&p);
-        }
+                     d->exists ? "updated" : "created", plan->ps.pub[a->pub].name, st, d->ntables,
+                     d->publish.data);
     }
+}
+
+/* Run plan's statements (its actions from action from on) in one transaction with
+ * the comments and repair requests that go with them, then say what was done.
+ * Returns 0, or -1 with err. */
+static int apply_transaction(PGconn *c, const w2k_pubplan_t *plan, int from, w2k_err_t *err)
+{
+    w2k_buf_t sql = W2K_BUF_INIT;
+    int i = from, rc = -1;
+    for (; i < plan->nact && is_statement(plan->act[i].kind); i++)
+        if (put_statement(c, plan, &plan->act[i], &sql, err) != 0)
+            goto out;
+    if (exec_ok(c, "BEGIN", err, "starting a transaction") != 0)
+        goto out;
+    char what[256];
+    snprintf(what, sizeof what, "cannot %s publication \"%s\" of stream \"%s\"",
+             plan->pub[0].exists ? "update" : "create", plan->ps.pub[0].name, plan->want->st->name);
+    PGresult *r = PQexec(c, sql.data);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        rc = refused(c, plan, r, &sql, what, err);
+        goto out;
+    }
+    PQclear(r);
+    if (retag_and_request(c, plan, i, what, err) != 0) {
+        PQclear(PQexec(c, "ROLLBACK"));
+        goto out;
+    }
+    if (exec_ok(c, "COMMIT", err, what) != 0)
+        goto out;
+    say_done(plan, i);
     rc = 0;
 out:
-    ps->in_use |= rc == 0;
-    for (int g = 0; g < W2K_MAX_PUBLICATIONS; g++) {
-        w2k_buf_free(&defs[g].def);
-        w2k_buf_free(&defs[g].publish);
-        w2k_buf_free(&defs[g].tag);
-        w2k_buf_free(&defs[g].lost);
-        pubstate_free(&defs[g].now);
-    }
     w2k_buf_free(&sql);
-    w2k_buf_free(&comment);
-    free(notes);
-    free(tables);
+    return rc;
+}
+
+/* Drop publication name, pending and for a set of operations no table has. Returns 0,
+ * or -1 with err. */
+static int drop_unused(PGconn *c, const char *name, w2k_err_t *err)
+{
+    char *q = PQescapeIdentifier(c, name, strlen(name));
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP PUBLICATION %s", q);
+    PQfreemem(q);
+    if (exec_ok(c, sql, err, "dropping a publication no table needs") != 0)
+        return -1;
+    w2k_info("dropped publication %s: no table has its operations any more", name);
+    return 0;
+}
+
+/* Set the comment of publication pub, if this role may (nothing changes otherwise). */
+static void try_comment(PGconn *c, const char *pub, const char *comment)
+{
+    w2k_buf_t sql = W2K_BUF_INIT;
+    put_comment_sql(&sql, c, pub, comment);
+    PQclear(PQexec(c, sql.data));
+    w2k_buf_free(&sql);
+}
+
+/* W2K_PUBACT_CHECK_PENDING: create the missing publications pending, ask whether the
+ * slot can use them, and let the plan go on. Returns 0, or -1 with err. */
+static int check_pending(PGconn *c, w2k_pubplan_t *plan, w2k_err_t *err)
+{
+    char why[512] = "";
+    int usable = new_publications_usable(c, plan, why, sizeof why, err);
+    if (usable < 0)
+        return -1;
+    if (w2k_pubplan_pending(plan, usable == 1, why) == 0)
+        return 0;
+    w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    return -1;
+}
+
+/* The warnings of the plan that need no statement. */
+static void warn_plan(const w2k_pubplan_t *plan, const w2k_pubaction_t *a)
+{
+    const w2k_pubwant_t *w = plan->want;
+    const w2k_table_cfg_t *t = a->table >= 0 ? &w->st->tables[a->table] : NULL;
+    if (a->kind == W2K_PUBACT_SKIP_TABLE)
+        w2k_warn("%s:%d: table %s.%s of stream %s no longer exists (dropped?); streaming the "
+                 "other tables — remove it from the configuration",
+                 w->config_path, t->line, t->schema, t->name, w->st->name);
+    else if (a->kind == W2K_PUBACT_NO_TABLES)
+        w2k_warn("stream %s: none of its tables exists any more; publication %s is left as it "
+                 "is",
+                 w->st->name, plan->ps.names);
+    else
+        w2k_warn("stream %s: the operations of its tables need publication(s) %s, which "
+                 "cannot serve the changes slot %s holds from before their creation "
+                 "(PostgreSQL 15 looks a publication up as of each change: %s); "
+                 "streaming goes on with publication(s) %s as they are, and the "
+                 "configuration's changes take effect when wal2kafka starts again after "
+                 "the stream has caught up",
+                 w->st->name, a->text, w->st->slot, plan->why, plan->ps.names);
+}
+
+/* Carry plan out, action by action. Returns 0, or -1 with err. */
+static int apply(PGconn *c, w2k_pubplan_t *plan, w2k_err_t *err)
+{
+    for (int i = 0; i < plan->nact; i++) {
+        const w2k_pubaction_t *a = &plan->act[i];
+        switch (a->kind) {
+        case W2K_PUBACT_DROP_UNUSED:
+            if (drop_unused(c, a->text, err) != 0)
+                return -1;
+            break;
+        case W2K_PUBACT_FAIL:
+            *err = plan->err;
+            return -1;
+        case W2K_PUBACT_SKIP_TABLE:
+        case W2K_PUBACT_WARN_PENDING:
+            warn_plan(plan, a);
+            break;
+        case W2K_PUBACT_NO_TABLES:
+            warn_plan(plan, a);
+            return 0;
+        case W2K_PUBACT_CHECK_PENDING:
+            if (check_pending(c, plan, err) != 0)
+                return -1; /* otherwise the plan has its next actions */
+            break;
+        case W2K_PUBACT_COMMENT:
+            try_comment(c, plan->ps.pub[a->pub].name, a->text);
+            break;
+        default:
+            return apply_transaction(c, plan, i, err);
+        }
+    }
+    return 0;
+}
+
+/* Pending publications were announced when the session started: returns whether ps
+ * has any. A set not yet in use forgets them: the plan looks at them again. */
+static bool forget_pending(w2k_pubset_t *ps)
+{
+    bool said = false;
+    for (int g = 0; g < ps->n; g++) {
+        said |= ps->pub[g].pending;
+        if (!ps->in_use)
+            ps->pub[g].pending = false;
+    }
+    w2k_pubplan_names(ps);
+    return said;
+}
+
+/* What is wanted of the table entries of st, into wt (one per entry): each one's FOR
+ * TABLE clause (into clauses, quoted for c) and the name its configuration entry gives
+ * it (configured: NULL, or per entry NULL or that name). Returns 0, or -1 when out of
+ * memory. */
+static int want_tables(PGconn *c, const w2k_stream_cfg_t *st,
+                       const w2k_pubtable_t *const *configured, w2k_pubwant_table_t *wt,
+                       w2k_buf_t *clauses)
+{
+    for (int i = 0; i < st->ntables; i++) {
+        const w2k_pubtable_t *as = configured ? configured[i] : NULL;
+        put_table_clause(&clauses[i], c, &st->tables[i]);
+        if (clauses[i].oom || !clauses[i].data)
+            return -1;
+        wt[i].clause = clauses[i].data;
+        wt[i].as_schema = as ? as->schema : NULL;
+        wt[i].as_name = as ? as->name : NULL;
+    }
+    return 0;
+}
+
+int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
+                                   const w2k_pubtable_t *const *configured, w2k_pubset_t *ps,
+                                   bool resuming, w2k_err_t *err)
+{
+    w2k_pubwant_table_t *wt = calloc((size_t)st->ntables + 1, sizeof *wt);
+    w2k_buf_t *clauses = calloc((size_t)st->ntables + 1, sizeof *clauses);
+    w2k_pubwant_t want = {config_path, st, wt, ps, resuming, forget_pending(ps)};
+    observed_t obs;
+    w2k_pubplan_t plan;
+    memset(&obs, 0, sizeof obs);
+    memset(&plan, 0, sizeof plan);
+    int rc = -1;
+    if (!wt || !clauses || want_tables(c, st, configured, wt, clauses) != 0) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    } else if (observe(c, st, ps, &obs, err) == 0) {
+        if (w2k_pubplan_make(&plan, &want, &obs.view) == 0)
+            rc = apply(c, &plan, err);
+        else
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        *ps = plan.ps;
+    }
+    ps->in_use |= rc == 0;
+    w2k_pubplan_free(&plan);
+    observed_free(&obs);
+    for (int i = 0; clauses && i < st->ntables; i++)
+        w2k_buf_free(&clauses[i]);
+    free(clauses);
+    free(wt);
     return rc;
 }
 
@@ -1148,7 +1056,7 @@ int w2k_catalog_renamed_table(PGconn *c, const w2k_pubset_t *ps, const char *sch
     PGresult *pubs = all_publications(c, err);
     if (!pubs)
         return -1;
-    uint64_t key = name_key(schema, name);
+    uint64_t key = w2k_pubplan_name_key(schema, name);
     int found = 0;
     for (int i = 0; i < PQntuples(pubs) && !found; i++) {
         const char *pub = PQgetvalue(pubs, i, 0), *comment = PQgetvalue(pubs, i, 1);
@@ -1157,7 +1065,7 @@ int w2k_catalog_renamed_table(PGconn *c, const w2k_pubset_t *ps, const char *sch
         w2k_pubtag_t tag;
         w2k_pubnote_t note;
         w2k_catalog_parse_tag(comment, &tag);
-        if (!find_note(&tag, 0, key, &note))
+        if (!find_key_note(&tag, key, &note))
             continue;
         /* the table noted under that name, if it is still in that publication */
         char relid[16];
@@ -1385,12 +1293,6 @@ static int index_columns(PGconn *c, uint32_t relid, bool replident, char names[]
         snprintf(names[(*n)++], 64, "%s", PQgetvalue(r, i, 0));
     PQclear(r);
     return 0;
-}
-
-int w2k_catalog_primary_key(PGconn *c, uint32_t relid, char names[][64], int max, int *n,
-                            w2k_err_t *err)
-{
-    return index_columns(c, relid, false, names, max, n, err);
 }
 
 /* Mark the columns named in names (n of them) as the key, in column order (the same

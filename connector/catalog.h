@@ -1,6 +1,7 @@
 /* catalog.h — what wal2kafka asks PostgreSQL's catalog and how it sets up its
  * publication and slot: server checks, publication upkeep, slot state and creation,
- * type resolution (domains, enums, arrays) and primary keys. */
+ * type resolution (domains, enums, arrays) and primary keys. The publication upkeep
+ * observes the server here, plans with pubplan.c (pure) and applies the plan here. */
 #ifndef W2K_CATALOG_H
 #define W2K_CATALOG_H
 
@@ -11,49 +12,17 @@
 #include "config.h"
 #include "err.h"
 #include "pgoutput.h"
+#include "pubplan.h"
 #include "relcache.h"
 
 /* Check the server can serve logical replication: version, wal_level. Returns 0, or
  * -1 with err saying what to change. *version_num receives server_version_num. */
 int w2k_catalog_check_server(PGconn *c, int *version_num, w2k_err_t *err);
 
-/* A stream's publications. PostgreSQL 15 publishes operations per publication and
- * applies a table's row filter only to the operations its publication publishes: it
- * checks the operation first (an UPDATE needs publish = update even when the row
- * filter turns it into an INSERT or a DELETE), and it refuses UPDATEs and DELETEs of a
- * table whose row filter uses columns outside the replica identity only while a
- * publication holding it publishes updates or deletes. So with filters pushed down,
- * tables whose operations (of insert, update, delete) differ are in different
- * publications: the stream's publication holds the tables with the operations of its
- * first table entry; each other set has its own, named <publication>_<operations>
- * (e.g. wal2kafka_shop_insert_update; _truncate for tables publishing only
- * truncate). A publication publishes truncate when one of its tables does; wal2kafka
- * drops the truncates of the others. With filters = connector there is one
- * publication, publishing everything. A publication made for a set of operations no
- * table has any more is emptied but still read: the slot may hold changes from when
- * it had tables, and PostgreSQL decodes them as of then. */
-#define W2K_MAX_PUBLICATIONS 9 /* the stream's, and one per set of insert/update/delete */
-
-typedef struct w2k_pubset_s {
-    int n;
-    struct {
-        char name[64];
-        unsigned ops;     /* W2K_OP_INSERT | W2K_OP_UPDATE | W2K_OP_DELETE of its tables */
-        unsigned publish; /* what it publishes: ops, and W2K_OP_TRUNCATE when asked for */
-        bool pending;     /* created while the slot held older changes: not used yet */
-        bool retired;     /* for a set no table has now: kept empty, still read */
-    } pub[W2K_MAX_PUBLICATIONS];
-    /* the publications in use, comma-separated: pgoutput's publication_names */
-    char names[W2K_MAX_PUBLICATIONS * 65];
-    bool in_use; /* set by w2k_catalog_ensure_publication: names stay as they are */
-} w2k_pubset_t;
-
-/* The publications of stream sc (its table entries, patterns included, decide them):
- * pushdown true when PostgreSQL filters, false for filters = connector. */
+/* The publications of stream sc (its table entries, patterns included, decide them;
+ * w2k_pubset_t in pubplan.h): pushdown true when PostgreSQL filters, false for
+ * filters = connector. */
 void w2k_catalog_pubset(const w2k_stream_cfg_t *sc, bool pushdown, w2k_pubset_t *out);
-
-/* The index in ps of the publication of a table publishing ops (W2K_OP_*). */
-int w2k_catalog_pubset_of(const w2k_pubset_t *ps, unsigned ops);
 
 /* Ask PostgreSQL whether it takes table t of stream st (its row filter and column
  * list) in a publication: CREATE PUBLICATION in a transaction rolled back. Returns 0
@@ -118,12 +87,6 @@ typedef struct w2k_typeinfo_s {
 int w2k_catalog_resolve_type(PGconn *c, uint32_t oid, int32_t typmod, w2k_typeinfo_t *out,
                              w2k_err_t *err);
 
-/* The primary-key column names of relation relid, in key order, written into names
- * (caller-allocated, max entries); *n receives the count (0 when there is none).
- * Returns 0, or -1 with err (e.g. the table no longer exists). */
-int w2k_catalog_primary_key(PGconn *c, uint32_t relid, char names[][64], int max, int *n,
-                            w2k_err_t *err);
-
 /* A table of a publication: OID and name. */
 typedef struct w2k_pubtable_s {
     uint32_t relid;
@@ -131,42 +94,7 @@ typedef struct w2k_pubtable_s {
     char name[64];
 } w2k_pubtable_t;
 
-/* wal2kafka tags each publication it makes with a comment:
- *   wal2kafka:<hash>[ <oid>:<membership>:<key>]...[ for <publication>]
- *   wal2kafka:pending[ <LSN>] for <publication>
- * <hash> is that of the definition (the tables' clauses and what it publishes), so a
- * changed configuration is seen. Each note names one of its tables: <oid> the table's
- * OID; <membership> the OID of the table's pg_publication_rel row as wal2kafka left it
- * (a table removed and added again, or given another row filter or column list, gets
- * a new one: someone else changed the publication, and PostgreSQL did not send some of
- * the table's changes); <key> (16 hex digits) a hash of the name the table's
- * configuration entry gives it, so a table renamed since is still found by that name
- * (w2k_catalog_renamed_table). " for <publication>" names the stream's publication in
- * the publications of its other sets of operations. A pending publication carries a
- * WAL position after its creation once it is known. Older releases wrote the first form
- * without notes, with notes "<oid>:<key>", or with "<oid>:<membership>" notes
- * separated by commas (one publication per stream, no " for "): all read the same,
- * each note with what it gives. */
-typedef struct w2k_pubtag_s {
-    const char *owner;     /* NULL: not wal2kafka's; "": a stream's own publication; else
-                              the stream's publication it was made for */
-    bool pending;          /* created while the slot held older changes */
-    w2k_lsn_t pending_lsn; /* UINT64_MAX when not known */
-    char hash[17];         /* the definition's hash, "" when there is none */
-    const char *notes;     /* the notes, notes_len bytes, for w2k_catalog_tag_note */
-    size_t notes_len;
-    bool members; /* the notes give memberships */
-} w2k_pubtag_t;
-
-/* One table a tag notes. */
-typedef struct w2k_pubnote_s {
-    uint32_t relid;  /* the table's OID */
-    uint32_t member; /* the OID of its pg_publication_rel row, 0 when not noted */
-    uint64_t key;    /* the key of its configured name, when has_key */
-    bool has_key;
-} w2k_pubnote_t;
-
-/* Parse a publication's comment into t, which points into comment. */
+/* Parse a publication's comment (its forms: pubplan.h) into t, which points into comment. */
 void w2k_catalog_parse_tag(const char *comment, w2k_pubtag_t *t);
 
 /* The note of t at *pos (0 for the first) into note, *pos moved past it. Returns false
@@ -198,7 +126,8 @@ bool w2k_catalog_tag_note(const w2k_pubtag_t *t, size_t *pos, w2k_pubnote_t *not
  * transaction that restores the publication, a re-read of each such table is requested
  * (a snapshot request marked W2K_SNAPSHOT_REPAIR in the WAL), with a warning. While a
  * publication is pending or missing, only those whose definition did not change are
- * restored. */
+ * restored. Steps: observe (the tables, the publications and their comments), plan
+ * (w2k_pubplan_make, pure), apply (the plan's actions, logged). */
 int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k_stream_cfg_t *st,
                                    const w2k_pubtable_t *const *configured, w2k_pubset_t *ps,
                                    bool resuming, w2k_err_t *err);

@@ -22,7 +22,7 @@ static void test_one_set_one_publication(void)
     CHECK_STR(ps.pub[0].name, "wal2kafka_s");
     CHECK_INT(ps.pub[0].publish, W2K_OP_ALL);
     CHECK_STR(ps.names, "wal2kafka_s");
-    CHECK_INT(w2k_catalog_pubset_of(&ps, W2K_OP_INSERT), 0);
+    CHECK_INT(w2k_pubplan_pubset_of(&ps, W2K_OP_INSERT), 0);
 }
 
 static void test_sets_of_operations(void)
@@ -45,16 +45,16 @@ static void test_sets_of_operations(void)
     CHECK_INT(ps.pub[3].publish, W2K_OP_TRUNCATE);
     CHECK_STR(ps.names, "wal2kafka_s,wal2kafka_s_insert_update_delete,wal2kafka_s_insert,"
                         "wal2kafka_s_truncate");
-    CHECK_INT(w2k_catalog_pubset_of(&ps, W2K_OP_INSERT | W2K_OP_UPDATE), 0);
-    CHECK_INT(w2k_catalog_pubset_of(&ps, W2K_OP_INSERT), 2);
-    CHECK_INT(w2k_catalog_pubset_of(&ps, W2K_OP_INSERT | W2K_OP_TRUNCATE), 2);
-    CHECK_INT(w2k_catalog_pubset_of(&ps, W2K_OP_TRUNCATE), 3);
+    CHECK_INT(w2k_pubplan_pubset_of(&ps, W2K_OP_INSERT | W2K_OP_UPDATE), 0);
+    CHECK_INT(w2k_pubplan_pubset_of(&ps, W2K_OP_INSERT), 2);
+    CHECK_INT(w2k_pubplan_pubset_of(&ps, W2K_OP_INSERT | W2K_OP_TRUNCATE), 2);
+    CHECK_INT(w2k_pubplan_pubset_of(&ps, W2K_OP_TRUNCATE), 3);
 
     /* wal2kafka filters: one publication with everything */
     w2k_catalog_pubset(&sc, false, &ps);
     CHECK_INT(ps.n, 1);
     CHECK_INT(ps.pub[0].publish, W2K_OP_ALL);
-    CHECK_INT(w2k_catalog_pubset_of(&ps, W2K_OP_INSERT), 0);
+    CHECK_INT(w2k_pubplan_pubset_of(&ps, W2K_OP_INSERT), 0);
 }
 
 static void test_long_names_fit(void)
