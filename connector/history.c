@@ -25,16 +25,6 @@
 
 /* ---- times ---- */
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int digits(const char **p, int n, int *out)
 {
     int v = 0;
@@ -152,7 +142,7 @@ int w2k_time_parse(const char *s, int64_t now_us, int64_t *us, char *why, size_t
             }
         }
     }
-    int64_t secs = (days_from_civil(y, mo, dd) * 86400) + hh * 3600 + mi * 60 + ss;
+    int64_t secs = (w2k_days_from_civil(y, mo, dd) * 86400) + hh * 3600 + mi * 60 + ss;
     if (*p == '\0') {
         /* local time */
         struct tm tm;
