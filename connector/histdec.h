@@ -73,7 +73,6 @@ w2k_himage_t *w2k_himage_new(void);
 void w2k_himage_free(w2k_himage_t *im);
 /* Append a field: json NULL = unchanged TOAST. Returns 0, or -1 when out of memory. */
 int w2k_himage_add(w2k_himage_t *im, const char *name, const char *json, size_t len);
-int w2k_himage_count(const w2k_himage_t *im);
 const char *w2k_himage_name(const w2k_himage_t *im, int i);
 /* The JSON value of field i, or NULL for an unchanged TOAST value. */
 const char *w2k_himage_value(const w2k_himage_t *im, int i);

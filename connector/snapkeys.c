@@ -39,7 +39,7 @@ struct w2k_snapkeys_s {
     size_t lcap, ln;
     size_t take_at;
     unsigned char *taken; /* the key returned last */
-    uint64_t scanned, gone;
+    uint64_t gone;
 };
 
 #define FNV_OFFSET 14695981039346656037ULL
@@ -271,13 +271,12 @@ void w2k_snapkeys_read_begin(w2k_snapkeys_t *k, const char *schema, const char *
 {
     live_clear(k);
     k->seed = table_seed(schema, name);
-    k->scanned = k->gone = 0;
+    k->gone = 0;
 }
 
 int w2k_snapkeys_read(w2k_snapkeys_t *k, const void *key, size_t len, bool has_value)
 {
     uint64_t h = key_hash(k->seed, key, len);
-    k->scanned++;
     if (contains(k, h))
         return 0; /* the snapshot wrote it: its row is there */
     if (has_value)
@@ -541,11 +540,6 @@ int w2k_snapkeys_scan_next(w2k_snapkeys_t *k, const void **key, size_t *len, w2k
         scan_stop(k);
     }
     return w2k_snapkeys_take(k, key, len);
-}
-
-uint64_t w2k_snapkeys_scanned(const w2k_snapkeys_t *k)
-{
-    return k->scanned;
 }
 
 uint64_t w2k_snapkeys_gone(const w2k_snapkeys_t *k)
