@@ -1,6 +1,9 @@
-/* avrojson.c — Avro schema JSON parsing (with logical types) and Avro binary → JSON in
- * PostgreSQL's text forms, for reading wal2kafka's topics back. */
+/* avrojson.c — Avro schemas from their JSON text (read with json.c; logical types kept)
+ * and Avro binary → JSON in PostgreSQL's text forms, for reading wal2kafka's topics
+ * back. */
 #include "avrojson.h"
+#include "arena.h"
+#include "json.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -8,389 +11,6 @@
 #include <string.h>
 
 #define MAX_DEPTH 64
-
-/* ---- arena: every node and string of a schema, freed at once ---- */
-
-typedef struct ablk_s {
-    struct ablk_s *next;
-    size_t used, cap;
-    max_align_t data[];
-} ablk_t;
-
-typedef struct arena_s {
-    ablk_t *head;
-} arena_t;
-
-static void *arena_alloc(arena_t *a, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    if (!a->head || a->head->cap - a->head->used < n) {
-        size_t cap = n > 16384 ? n : 16384;
-        ablk_t *b = malloc(sizeof *b + cap);
-        if (!b)
-            return NULL;
-        b->next = a->head;
-        b->used = 0;
-        b->cap = cap;
-        a->head = b;
-    }
-    void *p = (char *)a->head->data + a->head->used;
-    a->head->used += n;
-    memset(p, 0, n);
-    return p;
-}
-
-static char *arena_strndup(arena_t *a, const char *s, size_t n)
-{
-    char *d = arena_alloc(a, n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-static void arena_free(arena_t *a)
-{
-    for (ablk_t *b = a->head, *n; b; b = n) {
-        n = b->next;
-        free(b);
-    }
-    a->head = NULL;
-}
-
-/* ---- a small JSON reader (RFC 8259) into a tree in the arena ---- */
-
-typedef enum jt_e { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jt_t;
-
-typedef struct jv_s {
-    jt_t t;
-    bool b;
-    bool is_int;
-    int64_t inum;
-    char *s; /* J_STR, NUL-terminated (may hold \0 from \u0000: slen counts) */
-    size_t slen;
-    int n;               /* J_ARR, J_OBJ */
-    struct jv_s **items; /* J_ARR elements, J_OBJ values */
-    char **keys;         /* J_OBJ */
-} jv_t;
-
-typedef struct jp_s {
-    const char *p, *end, *start;
-    arena_t *a;
-    const char *why;
-} jp_t;
-
-static void jp_ws(jp_t *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-        j->p++;
-}
-
-static int jp_hex4(jp_t *j, unsigned *out)
-{
-    if (j->end - j->p < 4)
-        return -1;
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = *j->p++;
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static size_t put_utf8(char *d, unsigned cp)
-{
-    if (cp < 0x80) {
-        d[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        d[0] = (char)(0xc0 | (cp >> 6));
-        d[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        d[0] = (char)(0xe0 | (cp >> 12));
-        d[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        d[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    d[0] = (char)(0xf0 | (cp >> 18));
-    d[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    d[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    d[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-/* A string literal at j->p (the opening quote); its unescaped text into the arena. */
-static int jp_string(jp_t *j, char **out, size_t *outlen)
-{
-    j->p++;
-    const char *s = j->p;
-    while (j->p < j->end && *j->p != '"') {
-        if (*j->p == '\\')
-            j->p++;
-        j->p++;
-    }
-    if (j->p >= j->end) {
-        j->why = "unterminated string";
-        return -1;
-    }
-    const char *e = j->p++;
-    /* unescaped text is never longer than the escaped one */
-    char *d = arena_alloc(j->a, (size_t)(e - s) + 1);
-    if (!d) {
-        j->why = "out of memory";
-        return -1;
-    }
-    size_t n = 0;
-    for (const char *q = s; q < e;) {
-        unsigned char c = (unsigned char)*q;
-        if (c < 0x20) {
-            j->why = "control character in a string";
-            return -1;
-        }
-        if (c != '\\') {
-            d[n++] = (char)c;
-            q++;
-            continue;
-        }
-        q++;
-        char x = *q++;
-        switch (x) {
-        case '"':
-        case '\\':
-        case '/':
-            d[n++] = x;
-            break;
-        case 'b':
-            d[n++] = '\b';
-            break;
-        case 'f':
-            d[n++] = '\f';
-            break;
-        case 'n':
-            d[n++] = '\n';
-            break;
-        case 'r':
-            d[n++] = '\r';
-            break;
-        case 't':
-            d[n++] = '\t';
-            break;
-        case 'u': {
-            jp_t sub = {q, e, j->start, j->a, NULL};
-            unsigned cp, lo;
-            if (jp_hex4(&sub, &cp) != 0) {
-                j->why = "bad \\u escape";
-                return -1;
-            }
-            if (cp >= 0xd800 && cp < 0xdc00 && e - sub.p >= 6 && sub.p[0] == '\\' &&
-                sub.p[1] == 'u') {
-                sub.p += 2;
-                if (jp_hex4(&sub, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff) {
-                    j->why = "bad surrogate pair";
-                    return -1;
-                }
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            }
-            n += put_utf8(d + n, cp);
-            q = sub.p;
-            break;
-        }
-        default:
-            j->why = "bad escape in a string";
-            return -1;
-        }
-    }
-    d[n] = '\0';
-    *out = d;
-    *outlen = n;
-    return 0;
-}
-
-static jv_t *jp_value(jp_t *j, int depth);
-
-/* Elements of an array or members of an object, collected then copied to the arena. */
-static int jp_container(jp_t *j, jv_t *v, bool obj, int depth)
-{
-    char close = obj ? '}' : ']';
-    size_t cap = 0;
-    jv_t **items = NULL;
-    char **keys = NULL;
-    j->p++;
-    jp_ws(j);
-    if (j->p < j->end && *j->p == close) {
-        j->p++;
-        return 0;
-    }
-    int rc = -1;
-    for (;;) {
-        char *key = NULL;
-        size_t klen;
-        jp_ws(j);
-        if (obj) {
-            if (j->p >= j->end || *j->p != '"') {
-                j->why = "expected a member name";
-                goto out;
-            }
-            if (jp_string(j, &key, &klen) != 0)
-                goto out;
-            jp_ws(j);
-            if (j->p >= j->end || *j->p != ':') {
-                j->why = "expected ':'";
-                goto out;
-            }
-            j->p++;
-        }
-        jv_t *item = jp_value(j, depth + 1);
-        if (!item)
-            goto out;
-        if ((size_t)v->n == cap) {
-            cap = cap ? cap * 2 : 8;
-            jv_t **ni = realloc(items, cap * sizeof *ni);
-            char **nk = ni ? realloc(keys, cap * sizeof *nk) : NULL;
-            if (ni)
-                items = ni;
-            if (nk)
-                keys = nk;
-            if (!ni || !nk) {
-                j->why = "out of memory";
-                goto out;
-            }
-        }
-        items[v->n] = item;
-        keys[v->n] = key;
-        v->n++;
-        jp_ws(j);
-        if (j->p < j->end && *j->p == ',') {
-            j->p++;
-            continue;
-        }
-        if (j->p < j->end && *j->p == close) {
-            j->p++;
-            break;
-        }
-        j->why = obj ? "expected ',' or '}'" : "expected ',' or ']'";
-        goto out;
-    }
-    v->items = arena_alloc(j->a, (size_t)v->n * sizeof *v->items);
-    v->keys = obj ? arena_alloc(j->a, (size_t)v->n * sizeof *v->keys) : NULL;
-    if (!v->items || (obj && !v->keys)) {
-        j->why = "out of memory";
-        goto out;
-    }
-    memcpy(v->items, items, (size_t)v->n * sizeof *items);
-    if (obj)
-        memcpy(v->keys, keys, (size_t)v->n * sizeof *keys);
-    rc = 0;
-out:
-    free(items);
-    free(keys);
-    return rc;
-}
-
-static jv_t *jp_value(jp_t *j, int depth)
-{
-    if (depth > MAX_DEPTH) {
-        j->why = "nested too deeply";
-        return NULL;
-    }
-    jp_ws(j);
-    if (j->p >= j->end) {
-        j->why = "unexpected end";
-        return NULL;
-    }
-    jv_t *v = arena_alloc(j->a, sizeof *v);
-    if (!v) {
-        j->why = "out of memory";
-        return NULL;
-    }
-    char c = *j->p;
-    if (c == '{' || c == '[') {
-        v->t = c == '{' ? J_OBJ : J_ARR;
-        return jp_container(j, v, c == '{', depth) == 0 ? v : NULL;
-    }
-    if (c == '"') {
-        v->t = J_STR;
-        return jp_string(j, &v->s, &v->slen) == 0 ? v : NULL;
-    }
-    static const struct {
-        const char *word;
-        jt_t t;
-        bool b;
-    } words[] = {{"null", J_NULL, false}, {"true", J_BOOL, true}, {"false", J_BOOL, false}};
-    for (size_t i = 0; i < 3; i++) {
-        size_t n = strlen(words[i].word);
-        if ((size_t)(j->end - j->p) >= n && memcmp(j->p, words[i].word, n) == 0) {
-            j->p += n;
-            v->t = words[i].t;
-            v->b = words[i].b;
-            return v;
-        }
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        const char *s = j->p;
-        bool frac = false;
-        if (*j->p == '-')
-            j->p++;
-        while (j->p < j->end && ((*j->p >= '0' && *j->p <= '9') || *j->p == '.' || *j->p == 'e' ||
-                                 *j->p == 'E' || *j->p == '+' || *j->p == '-')) {
-            frac |= *j->p == '.' || *j->p == 'e' || *j->p == 'E';
-            j->p++;
-        }
-        char tmp[64];
-        size_t n = (size_t)(j->p - s);
-        if (n == 0 || n >= sizeof tmp) {
-            j->why = "bad number";
-            return NULL;
-        }
-        memcpy(tmp, s, n);
-        tmp[n] = '\0';
-        char *endp;
-        v->t = J_NUM;
-        if (!frac) {
-            long long x = strtoll(tmp, &endp, 10);
-            v->is_int = *endp == '\0';
-            v->inum = x;
-        } else {
-            strtod(tmp, &endp);
-        }
-        if (*endp != '\0') {
-            j->why = "bad number";
-            return NULL;
-        }
-        return v;
-    }
-    j->why = "unexpected character";
-    return NULL;
-}
-
-static const jv_t *jobj_get(const jv_t *o, const char *key)
-{
-    if (!o || o->t != J_OBJ)
-        return NULL;
-    for (int i = 0; i < o->n; i++)
-        if (strcmp(o->keys[i], key) == 0)
-            return o->items[i];
-    return NULL;
-}
-
-static const char *jobj_str(const jv_t *o, const char *key)
-{
-    const jv_t *v = jobj_get(o, key);
-    return v && v->t == J_STR ? v->s : NULL;
-}
 
 /* ---- schemas ---- */
 
@@ -401,7 +21,7 @@ typedef struct named_s {
 } named_t;
 
 struct w2k_avschema_s {
-    arena_t arena;
+    w2k_arena_t arena;
     w2k_avnode_t *root;
     named_t *named;
 };
@@ -422,7 +42,7 @@ static const struct {
 
 static w2k_avnode_t *new_node(sp_t *sp, w2k_avt_t t)
 {
-    w2k_avnode_t *n = arena_alloc(&sp->s->arena, sizeof *n);
+    w2k_avnode_t *n = w2k_arena_alloc(&sp->s->arena, sizeof *n);
     if (!n) {
         sp->why = "out of memory";
         return NULL;
@@ -444,7 +64,7 @@ static const char *full_name(sp_t *sp, const char *name, const char *ns)
     if (strchr(name, '.') || !ns || !*ns)
         return name;
     size_t nl = strlen(ns), ml = strlen(name);
-    char *f = arena_alloc(&sp->s->arena, nl + ml + 2);
+    char *f = w2k_arena_alloc(&sp->s->arena, nl + ml + 2);
     if (!f)
         return NULL;
     memcpy(f, ns, nl);
@@ -457,7 +77,7 @@ static const char *full_name(sp_t *sp, const char *name, const char *ns)
 static const char *ns_of(sp_t *sp, const char *fullname)
 {
     const char *dot = strrchr(fullname, '.');
-    return dot ? arena_strndup(&sp->s->arena, fullname, (size_t)(dot - fullname)) : "";
+    return dot ? w2k_arena_strndup(&sp->s->arena, fullname, (size_t)(dot - fullname)) : "";
 }
 
 static int define(sp_t *sp, const char *fullname, w2k_avnode_t *n)
@@ -466,7 +86,7 @@ static int define(sp_t *sp, const char *fullname, w2k_avnode_t *n)
         snprintf(sp->what, sizeof sp->what, "type %s defined twice", fullname);
         return -1;
     }
-    named_t *x = arena_alloc(&sp->s->arena, sizeof *x);
+    named_t *x = w2k_arena_alloc(&sp->s->arena, sizeof *x);
     if (!x) {
         sp->why = "out of memory";
         return -1;
@@ -479,7 +99,7 @@ static int define(sp_t *sp, const char *fullname, w2k_avnode_t *n)
     return 0;
 }
 
-static w2k_avnode_t *parse_type(sp_t *sp, const jv_t *j, const char *ns, int depth);
+static w2k_avnode_t *parse_type(sp_t *sp, const w2k_json_t *j, const char *ns, int depth);
 
 static w2k_avnode_t *parse_name_ref(sp_t *sp, const char *name, const char *ns)
 {
@@ -497,9 +117,9 @@ static w2k_avnode_t *parse_name_ref(sp_t *sp, const char *name, const char *ns)
 
 /* The logical type of a primitive or fixed, when valid for it (invalid ones are ignored,
  * as the specification says). */
-static void apply_logical(w2k_avnode_t *n, const jv_t *j)
+static void apply_logical(w2k_avnode_t *n, const w2k_json_t *j)
 {
-    const char *lt = jobj_str(j, "logicalType");
+    const char *lt = w2k_json_get_str(j, "logicalType");
     if (!lt)
         return;
     static const struct {
@@ -518,27 +138,27 @@ static void apply_logical(w2k_avnode_t *n, const jv_t *j)
         if (strcmp(lt, map[i].name) == 0 && n->type == map[i].t)
             n->logical = map[i].l;
     if (strcmp(lt, "decimal") == 0 && (n->type == W2K_AVT_BYTES || n->type == W2K_AVT_FIXED)) {
-        const jv_t *p = jobj_get(j, "precision"), *s = jobj_get(j, "scale");
-        if (!p || p->t != J_NUM || !p->is_int || p->inum < 1 || p->inum > 100000)
+        const w2k_json_t *p = w2k_json_get(j, "precision"), *s = w2k_json_get(j, "scale");
+        if (!p || p->type != W2K_JSON_NUMBER || !p->is_int || p->integer < 1 || p->integer > 100000)
             return;
         int64_t scale = 0;
-        if (s && (s->t != J_NUM || !s->is_int))
+        if (s && (s->type != W2K_JSON_NUMBER || !s->is_int))
             return;
         if (s)
-            scale = s->inum;
-        if (scale < 0 || scale > p->inum)
+            scale = s->integer;
+        if (scale < 0 || scale > p->integer)
             return;
         n->logical = W2K_AVL_DECIMAL;
-        n->precision = (int)p->inum;
+        n->precision = (int)p->integer;
         n->scale = (int)scale;
     }
 }
 
-static w2k_avnode_t *parse_record(sp_t *sp, const jv_t *j, const char *ns, int depth)
+static w2k_avnode_t *parse_record(sp_t *sp, const w2k_json_t *j, const char *ns, int depth)
 {
-    const char *name = jobj_str(j, "name"), *nsattr = jobj_str(j, "namespace");
-    const jv_t *fields = jobj_get(j, "fields");
-    if (!name || !fields || fields->t != J_ARR) {
+    const char *name = w2k_json_get_str(j, "name"), *nsattr = w2k_json_get_str(j, "namespace");
+    const w2k_json_t *fields = w2k_json_get(j, "fields");
+    if (!name || !fields || fields->type != W2K_JSON_ARRAY) {
         snprintf(sp->what, sizeof sp->what, "a record needs \"name\" and \"fields\"");
         return NULL;
     }
@@ -548,16 +168,16 @@ static w2k_avnode_t *parse_record(sp_t *sp, const jv_t *j, const char *ns, int d
         return NULL;
     const char *inner = ns_of(sp, f);
     n->n = fields->n;
-    n->sub = arena_alloc(&sp->s->arena, (size_t)n->n * sizeof *n->sub + 1);
-    n->names = arena_alloc(&sp->s->arena, (size_t)n->n * sizeof *n->names + 1);
+    n->sub = w2k_arena_alloc(&sp->s->arena, (size_t)n->n * sizeof *n->sub + 1);
+    n->names = w2k_arena_alloc(&sp->s->arena, (size_t)n->n * sizeof *n->names + 1);
     if (!inner || !n->sub || !n->names) {
         sp->why = "out of memory";
         return NULL;
     }
     for (int i = 0; i < fields->n; i++) {
-        const jv_t *fj = fields->items[i];
-        const char *fname = jobj_str(fj, "name");
-        const jv_t *ft = jobj_get(fj, "type");
+        const w2k_json_t *fj = fields->items[i];
+        const char *fname = w2k_json_get_str(fj, "name");
+        const w2k_json_t *ft = w2k_json_get(fj, "type");
         if (!fname || !ft) {
             snprintf(sp->what, sizeof sp->what, "record %.100s: field %d needs name and type", f,
                      i);
@@ -574,23 +194,23 @@ static w2k_avnode_t *parse_record(sp_t *sp, const jv_t *j, const char *ns, int d
     return n;
 }
 
-static w2k_avnode_t *parse_object(sp_t *sp, const jv_t *j, const char *ns, int depth)
+static w2k_avnode_t *parse_object(sp_t *sp, const w2k_json_t *j, const char *ns, int depth)
 {
-    const jv_t *tj = jobj_get(j, "type");
+    const w2k_json_t *tj = w2k_json_get(j, "type");
     if (!tj) {
         snprintf(sp->what, sizeof sp->what, "a schema object without \"type\"");
         return NULL;
     }
-    if (tj->t != J_STR) {
+    if (tj->type != W2K_JSON_STRING) {
         w2k_avnode_t *n = parse_type(sp, tj, ns, depth + 1);
         return n;
     }
-    const char *t = tj->s;
+    const char *t = tj->str;
     if (strcmp(t, "record") == 0 || strcmp(t, "error") == 0)
         return parse_record(sp, j, ns, depth);
     if (strcmp(t, "enum") == 0 || strcmp(t, "fixed") == 0) {
         bool is_enum = t[0] == 'e';
-        const char *name = jobj_str(j, "name"), *nsattr = jobj_str(j, "namespace");
+        const char *name = w2k_json_get_str(j, "name"), *nsattr = w2k_json_get_str(j, "namespace");
         const char *f = name ? full_name(sp, name, nsattr ? nsattr : ns) : NULL;
         w2k_avnode_t *n = new_node(sp, is_enum ? W2K_AVT_ENUM : W2K_AVT_FIXED);
         if (!f || !n) {
@@ -598,38 +218,39 @@ static w2k_avnode_t *parse_object(sp_t *sp, const jv_t *j, const char *ns, int d
             return NULL;
         }
         if (is_enum) {
-            const jv_t *sy = jobj_get(j, "symbols");
-            if (!sy || sy->t != J_ARR) {
+            const w2k_json_t *sy = w2k_json_get(j, "symbols");
+            if (!sy || sy->type != W2K_JSON_ARRAY) {
                 snprintf(sp->what, sizeof sp->what, "enum %.100s needs symbols", f);
                 return NULL;
             }
             n->n = sy->n;
-            n->names = arena_alloc(&sp->s->arena, (size_t)n->n * sizeof *n->names + 1);
+            n->names = w2k_arena_alloc(&sp->s->arena, (size_t)n->n * sizeof *n->names + 1);
             if (!n->names)
                 return NULL;
             for (int i = 0; i < sy->n; i++) {
-                if (sy->items[i]->t != J_STR) {
+                if (sy->items[i]->type != W2K_JSON_STRING) {
                     snprintf(sp->what, sizeof sp->what, "enum %.100s: a symbol is not a string", f);
                     return NULL;
                 }
-                n->names[i] = sy->items[i]->s;
+                n->names[i] = sy->items[i]->str;
             }
             if (strcmp(f, "wal2kafka.UnchangedToast") == 0)
                 n->logical = W2K_AVL_UNCHANGED_TOAST;
         } else {
-            const jv_t *sz = jobj_get(j, "size");
-            if (!sz || sz->t != J_NUM || !sz->is_int || sz->inum < 0 || sz->inum > 1 << 20) {
+            const w2k_json_t *sz = w2k_json_get(j, "size");
+            if (!sz || sz->type != W2K_JSON_NUMBER || !sz->is_int || sz->integer < 0 ||
+                sz->integer > 1 << 20) {
                 snprintf(sp->what, sizeof sp->what, "fixed %.100s needs a size", f);
                 return NULL;
             }
-            n->size = (int)sz->inum;
+            n->size = (int)sz->integer;
             apply_logical(n, j);
         }
         return define(sp, f, n) == 0 ? n : NULL;
     }
     if (strcmp(t, "array") == 0 || strcmp(t, "map") == 0) {
         bool arr = t[0] == 'a';
-        const jv_t *it = jobj_get(j, arr ? "items" : "values");
+        const w2k_json_t *it = w2k_json_get(j, arr ? "items" : "values");
         w2k_avnode_t *n = new_node(sp, arr ? W2K_AVT_ARRAY : W2K_AVT_MAP);
         if (!n)
             return NULL;
@@ -638,7 +259,7 @@ static w2k_avnode_t *parse_object(sp_t *sp, const jv_t *j, const char *ns, int d
             return NULL;
         }
         n->n = 1;
-        n->sub = arena_alloc(&sp->s->arena, sizeof *n->sub);
+        n->sub = w2k_arena_alloc(&sp->s->arena, sizeof *n->sub);
         if (!n->sub || !(n->sub[0] = parse_type(sp, it, ns, depth + 1)))
             return NULL;
         return n;
@@ -654,22 +275,22 @@ static w2k_avnode_t *parse_object(sp_t *sp, const jv_t *j, const char *ns, int d
     return parse_name_ref(sp, t, ns);
 }
 
-static w2k_avnode_t *parse_type(sp_t *sp, const jv_t *j, const char *ns, int depth)
+static w2k_avnode_t *parse_type(sp_t *sp, const w2k_json_t *j, const char *ns, int depth)
 {
     if (depth > MAX_DEPTH) {
         snprintf(sp->what, sizeof sp->what, "schema nested too deeply");
         return NULL;
     }
-    if (j->t == J_STR)
-        return parse_name_ref(sp, j->s, ns);
-    if (j->t == J_OBJ)
+    if (j->type == W2K_JSON_STRING)
+        return parse_name_ref(sp, j->str, ns);
+    if (j->type == W2K_JSON_OBJECT)
         return parse_object(sp, j, ns, depth);
-    if (j->t == J_ARR) {
+    if (j->type == W2K_JSON_ARRAY) {
         w2k_avnode_t *n = new_node(sp, W2K_AVT_UNION);
         if (!n)
             return NULL;
         n->n = j->n;
-        n->sub = arena_alloc(&sp->s->arena, (size_t)n->n * sizeof *n->sub + 1);
+        n->sub = w2k_arena_alloc(&sp->s->arena, (size_t)n->n * sizeof *n->sub + 1);
         if (!n->sub)
             return NULL;
         for (int i = 0; i < j->n; i++)
@@ -688,18 +309,11 @@ w2k_avschema_t *w2k_avschema_parse(const char *json, size_t len, w2k_err_t *err)
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         return NULL;
     }
-    jp_t j = {json, json + len, json, &s->arena, NULL};
-    jv_t *v = jp_value(&j, 0);
-    if (v) {
-        jp_ws(&j);
-        if (j.p != j.end) {
-            j.why = "text after the schema";
-            v = NULL;
-        }
-    }
+    w2k_json_error_t je;
+    const w2k_json_t *v = w2k_json_parse(&s->arena, json, len, &je);
     if (!v) {
         w2k_err_set(err, W2K_EXIT_KAFKA, "a stored Avro schema is not valid JSON: %s at byte %zu",
-                    j.why ? j.why : "?", (size_t)(j.p - json));
+                    je.why, je.at);
         goto fail;
     }
     sp_t sp = {s, NULL, ""};
@@ -713,7 +327,8 @@ w2k_avschema_t *w2k_avschema_parse(const char *json, size_t len, w2k_err_t *err)
     }
     return s;
 fail:
-    w2k_err_hint(err, "the schema text is quoted from the schema store; start: %.120s", json);
+    w2k_err_hint(err, "the schema text is quoted from the schema store; start: %.*s",
+                 (int)(len < 120 ? len : 120), json ? json : "");
     w2k_avschema_destroy(s);
     return NULL;
 }
@@ -722,7 +337,7 @@ void w2k_avschema_destroy(w2k_avschema_t *s)
 {
     if (!s)
         return;
-    arena_free(&s->arena);
+    w2k_arena_free(&s->arena);
     free(s);
 }
 

@@ -317,11 +317,6 @@ int w2k_himage_add(w2k_himage_t *im, const char *name, const char *json, size_t 
     return 0;
 }
 
-int w2k_himage_count(const w2k_himage_t *im)
-{
-    return im ? im->n : 0;
-}
-
 const char *w2k_himage_name(const w2k_himage_t *im, int i)
 {
     return im->names[i];

@@ -69,11 +69,13 @@ int w2k_hschemas_lookup(w2k_hschemas_t *s, const void *msg, size_t len, w2k_hkey
  * (not sent, so unknown). Field names are borrowed (from the schemas, or static). */
 typedef struct w2k_himage_s w2k_himage_t;
 
+/* An empty image, or NULL when out of memory. */
 w2k_himage_t *w2k_himage_new(void);
+/* Free an image and its values; accepts NULL. */
 void w2k_himage_free(w2k_himage_t *im);
 /* Append a field: json NULL = unchanged TOAST. Returns 0, or -1 when out of memory. */
 int w2k_himage_add(w2k_himage_t *im, const char *name, const char *json, size_t len);
-int w2k_himage_count(const w2k_himage_t *im);
+/* The name of field i (0 <= i < the number of fields added). */
 const char *w2k_himage_name(const w2k_himage_t *im, int i);
 /* The JSON value of field i, or NULL for an unchanged TOAST value. */
 const char *w2k_himage_value(const w2k_himage_t *im, int i);

@@ -3,6 +3,7 @@
  * librdkafka consumer (no group: explicit partitions and offsets). The decoding and
  * folding is histdec.c. */
 #include "history.h"
+#include "clock.h"
 #include "kconsumer.h"
 #include "avrofp.h"
 #include "avrojson.h"
@@ -22,38 +23,7 @@
 #define MAX_KEY_SCHEMAS  64
 #define KAFKA_TIMEOUT_MS 15000
 
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ---- times ---- */
-
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 static int digits(const char **p, int n, int *out)
 {
@@ -172,7 +142,7 @@ int w2k_time_parse(const char *s, int64_t now_us, int64_t *us, char *why, size_t
             }
         }
     }
-    int64_t secs = (days_from_civil(y, mo, dd) * 86400) + hh * 3600 + mi * 60 + ss;
+    int64_t secs = (w2k_days_from_civil(y, mo, dd) * 86400) + hh * 3600 + mi * 60 + ss;
     if (*p == '\0') {
         /* local time */
         struct tm tm;
@@ -706,14 +676,14 @@ static int read_parts(rd_kafka_t *rk, const char *topic, kpart_t *parts, int n, 
     }
     rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
     rd_kafka_message_t *msgs[1024];
-    int64_t idle_since = mono_us();
+    int64_t idle_since = w2k_clock_mono_us();
     while (left > 0 && rc == 0) {
         /* drain what is queued; when nothing is, wait for the next message */
         ssize_t cnt = rd_kafka_consume_batch_queue(q, 0, msgs, 1024);
         if (cnt <= 0 && (msgs[0] = rd_kafka_consume_queue(q, 100)) != NULL)
             cnt = 1;
         if (cnt <= 0) {
-            if (mono_us() - idle_since > (int64_t)KAFKA_TIMEOUT_MS * 2000) {
+            if (w2k_clock_mono_us() - idle_since > (int64_t)KAFKA_TIMEOUT_MS * 2000) {
                 w2k_err_set(err, W2K_EXIT_KAFKA,
                             "reading topic %s: no message and no end of partition for %d s", topic,
                             KAFKA_TIMEOUT_MS * 2 / 1000);
@@ -723,7 +693,7 @@ static int read_parts(rd_kafka_t *rk, const char *topic, kpart_t *parts, int n, 
             }
             continue;
         }
-        idle_since = mono_us();
+        idle_since = w2k_clock_mono_us();
         for (ssize_t i = 0; i < cnt; i++) {
             rd_kafka_message_t *m = msgs[i];
             kpart_t *p = m->partition >= 0 && m->partition <= maxid ? by_id[m->partition] : NULL;
@@ -1259,7 +1229,7 @@ static void write_history(run_t *r, const kpart_t *parts, int n, w2k_hformat_t f
     for (int i = 0; i < n; i++)
         fprintf(out, "%s%d", i ? "," : " ", (int)parts[i].id);
     fprintf(out, "; %lld messages read in %.2f s)\n", (long long)scanned,
-            (double)(mono_us() - t0) / 1e6);
+            (double)(w2k_clock_mono_us() - t0) / 1e6);
     w2k_buf_free(&kj);
     w2k_hist_write_table(r->hist, out);
 }
@@ -1291,7 +1261,7 @@ static int write_state(run_t *r, w2k_hformat_t fmt, int64_t at, int64_t scanned,
         } else {
             fprintf(out, "%s.%s at %s: %d row(s) (topic %s; %lld messages read in %.2f s)\n",
                     r->schema, r->table, tbuf, present, r->topic, (long long)scanned,
-                    (double)(mono_us() - t0) / 1e6);
+                    (double)(w2k_clock_mono_us() - t0) / 1e6);
             if (r->nkv && present == 0)
                 fprintf(out, "no row with key %s at that time%s\n",
                         unseen ? kj.data : rows[0].key_json, unseen ? "" : " (it was deleted)");
@@ -1322,7 +1292,7 @@ static int check_keyed(const run_t *r, w2k_err_t *err)
 
 int w2k_history_run(const w2k_config_t *cfg, const w2k_history_opts_t *o, FILE *out, w2k_err_t *err)
 {
-    int64_t now = wall_us(), t0 = mono_us();
+    int64_t now = w2k_clock_wall_us(), t0 = w2k_clock_mono_us();
     int64_t since = INT64_MIN, until = INT64_MAX, at = now;
     char why[256];
     run_t *r = calloc(1, sizeof *r);
@@ -1389,7 +1359,7 @@ int w2k_history_run(const w2k_config_t *cfg, const w2k_history_opts_t *o, FILE *
     }
     if (load_schemas(r, err) != 0)
         goto out;
-    w2k_debug("history: schemas read after %.3f s", (double)(mono_us() - t0) / 1e6);
+    w2k_debug("history: schemas read after %.3f s", (double)(w2k_clock_mono_us() - t0) / 1e6);
     for (int i = 0; i < r->nparts; i++)
         parts[i].id = i;
     if (watermarks(r->rk, r->topic, parts, r->nparts, err) != 0)
@@ -1414,7 +1384,8 @@ int w2k_history_run(const w2k_config_t *cfg, const w2k_history_opts_t *o, FILE *
         fprintf(stderr,
                 "warning: %s; assuming cleanup.policy=compact, min.compaction.lag.ms=%lld\n",
                 cerr.msg, (long long)lag_ms);
-    w2k_debug("history: offsets and topic config after %.3f s", (double)(mono_us() - t0) / 1e6);
+    w2k_debug("history: offsets and topic config after %.3f s",
+              (double)(w2k_clock_mono_us() - t0) / 1e6);
 
     /* read and fold */
     if (o->state)
@@ -1432,7 +1403,7 @@ int w2k_history_run(const w2k_config_t *cfg, const w2k_history_opts_t *o, FILE *
         scanned += parts[i].nread;
     w2k_debug("%s: read %lld messages of %d partition(s), %llu matched, in %.3f s (cpu %.3f s)",
               r->topic, (long long)scanned, nread, (unsigned long long)r->matched,
-              (double)(mono_us() - t0) / 1e6, cpu_s());
+              (double)(w2k_clock_mono_us() - t0) / 1e6, (double)w2k_clock_cpu_us() / 1e6);
 
     if (o->state) {
         if (check_exact(r, parts, nread, policy, lag_ms, at, now, err) != 0 ||
@@ -1443,8 +1414,8 @@ int w2k_history_run(const w2k_config_t *cfg, const w2k_history_opts_t *o, FILE *
         write_history(r, parts, nread, fmt, scanned, t0, out);
     }
     fflush(out);
-    w2k_debug("history: output written after %.3f s (cpu %.3f s)", (double)(mono_us() - t0) / 1e6,
-              cpu_s());
+    w2k_debug("history: output written after %.3f s (cpu %.3f s)",
+              (double)(w2k_clock_mono_us() - t0) / 1e6, (double)w2k_clock_cpu_us() / 1e6);
     rc = 0;
 out:
     free(parts);

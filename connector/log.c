@@ -1,5 +1,6 @@
 /* log.c — logfmt or JSON log lines on stderr. */
 #include "log.h"
+#include "clock.h"
 #include "buf.h"
 
 #include <stdarg.h>
@@ -49,13 +50,13 @@ void w2k_log_hint(w2k_loglevel_t level, const char *msg, const char *hint)
 /* One line: ts, level, msg (and hint), as logfmt or JSON. */
 static void emit(w2k_loglevel_t level, const char *msg, const char *hint)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ms = w2k_clock_wall_ms();
+    time_t sec = (time_t)(now_ms / 1000);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&sec, &tm);
     char when[96];
     snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(now_ms % 1000));
 
     w2k_buf_t line = W2K_BUF_INIT;
     if (log_json) {

@@ -1,7 +1,9 @@
-/* main.c — the wal2kafka command line: run, slot; the main loop that serves every
- * stream and the producer from one thread; signals and exit codes. */
+/* main.c — the wal2kafka command line (run, check, snapshot, slot, ddl, history, state);
+ * the main loop that serves every stream and the producer from one thread; signals and
+ * exit codes. */
 #include "catalog.h"
 #include "check.h"
+#include "clock.h"
 #include "ddl.h"
 #include "config.h"
 #include "err.h"
@@ -142,13 +144,6 @@ static int report(const w2k_err_t *err)
     return err->code ? err->code : W2K_EXIT_RUNTIME;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Per-stream supervision: reconnect with exponential backoff and jitter. */
 typedef struct runner_s {
     w2k_stream_t *st;
@@ -249,7 +244,7 @@ static bool stream_failed(const w2k_config_t *cfg, runner_t *r, const w2k_err_t 
     r->last = *err;
     r->running = false;
     w2k_stream_stop(r->st); /* may wait (an exactly-once abort): the backoff starts after */
-    int64_t now = mono_ms();
+    int64_t now = w2k_clock_mono_ms();
     if (r->attempts == 0)
         r->failing_since = now;
     r->attempts++;
@@ -378,7 +373,7 @@ static int cmd_run(const w2k_config_t *cfg)
              cfg->kafka_bootstrap, cfg->exactly_once ? ", exactly-once" : "");
 
     while (!stop_requested) {
-        int64_t now = mono_ms();
+        int64_t now = w2k_clock_mono_ms();
         int alive = 0, timeout = 1000, nfds = 0;
         for (int i = 0; i < cfg->nstreams; i++) {
             runner_t *x = &r[i];
@@ -478,7 +473,7 @@ static int cmd_run(const w2k_config_t *cfg)
     }
 
     /* Stop: read no more, wait for what is in flight, confirm it. */
-    int64_t deadline = mono_ms() + cfg->shutdown_timeout_ms;
+    int64_t deadline = w2k_clock_mono_ms() + cfg->shutdown_timeout_ms;
     uint64_t inflight;
     do {
         inflight = 0;
@@ -492,7 +487,7 @@ static int cmd_run(const w2k_config_t *cfg)
             break;
         for (int k = 0; k < nsinks; k++)
             w2k_sink_poll(sinks[k], 100 / nsinks + 1);
-    } while (mono_ms() < deadline);
+    } while (w2k_clock_mono_ms() < deadline);
     for (int i = 0; i < cfg->nstreams; i++)
         if (r[i].running && w2k_stream_finish(r[i].st, &err) != 0)
             w2k_warn("stream %s: final confirmation failed: %s", w2k_stream_name(r[i].st), err.msg);

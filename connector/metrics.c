@@ -2,6 +2,7 @@
  * values are relaxed atomics written by the main loop, the stream/table lists and the
  * state reasons are guarded by one mutex. */
 #include "metrics.h"
+#include "clock.h"
 #include "log.h"
 #include "version.h"
 
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -65,13 +65,6 @@ struct w2k_metrics_s {
     int port;
     int64_t start_us;
 };
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 const char *w2k_metrics_state_name(w2k_metrics_state_t state)
 {
@@ -336,7 +329,7 @@ int w2k_metrics_render(w2k_metrics_t *m, int64_t now, w2k_buf_t *out)
     if (!m)
         return 0;
     if (now == 0)
-        now = now_us();
+        now = w2k_clock_wall_us();
     pthread_mutex_lock(&m->lock);
 
     family(out, "wal2kafka_info", "gauge", "Version of the running wal2kafka (always 1).");
@@ -655,7 +648,7 @@ w2k_metrics_t *w2k_metrics_start(const char *addr, w2k_err_t *err)
         return NULL;
     }
     m->streams_tail = &m->streams;
-    m->start_us = now_us();
+    m->start_us = w2k_clock_wall_us();
     if (!addr)
         return m;
 

@@ -1,5 +1,6 @@
 /* pgconn.c — PostgreSQL connections, error hints and the replication protocol. */
 #include "pgconn.h"
+#include "clock.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -9,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
-#include <sys/time.h>
-#include <time.h>
 
 #define SESSION_OPTIONS                                                                            \
     "-c datestyle=ISO -c timezone=UTC -c intervalstyle=iso_8601 -c extra_float_digits=3 "          \
@@ -354,13 +353,6 @@ PGresult *w2k_pg_query(PGconn *conn, w2k_err_t *err, const char *what, const cha
     return NULL;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 PGresult *w2k_pg_query_within(PGconn *conn, int timeout_ms, w2k_err_t *err, const char *what,
                               const char *sql, int nparams, const char *const *params)
 {
@@ -370,11 +362,11 @@ PGresult *w2k_pg_query_within(PGconn *conn, int timeout_ms, w2k_err_t *err, cons
         w2k_pg_set_error(err, conn, NULL, what);
         return NULL;
     }
-    int64_t end = mono_ms() + timeout_ms;
+    int64_t end = w2k_clock_mono_ms() + timeout_ms;
     PGresult *last = NULL, *r;
     for (;;) {
         while (PQisBusy(conn)) {
-            int64_t left = end - mono_ms();
+            int64_t left = end - w2k_clock_mono_ms();
             struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
             int ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
             if (ready == 0) {
@@ -575,9 +567,7 @@ int w2k_pg_send_status(PGconn *repl, w2k_lsn_t written, w2k_lsn_t flushed, bool 
                        w2k_err_t *err)
 {
     char msg[34];
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    int64_t now = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec - W2K_PG_EPOCH_OFFSET_US;
+    int64_t now = w2k_clock_wall_us() - W2K_PG_EPOCH_OFFSET_US;
     msg[0] = 'r';
     put_u64(msg + 1, written);
     put_u64(msg + 9, flushed);
@@ -599,14 +589,14 @@ void w2k_pg_keepalive_sent(w2k_pg_keepalive_t *k, PGconn *conn, w2k_lsn_t writte
     k->written = written;
     k->flushed = flushed;
     k->interval_ms = interval_ms;
-    k->due_ms = mono_ms() + interval_ms;
+    k->due_ms = w2k_clock_mono_ms() + interval_ms;
 }
 
 void w2k_pg_keepalive_serve(w2k_pg_keepalive_t *k)
 {
-    if (!k->conn || mono_ms() < k->due_ms)
+    if (!k->conn || w2k_clock_mono_ms() < k->due_ms)
         return;
     w2k_err_t ignored;
     w2k_pg_send_status(k->conn, k->written, k->flushed, false, &ignored);
-    k->due_ms = mono_ms() + k->interval_ms;
+    k->due_ms = w2k_clock_mono_ms() + k->interval_ms;
 }

@@ -478,7 +478,7 @@ static bool w2k_is_leap(int64_t y)
 
 /* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar, y astronomical
  * (1 BC = year 0), as PostgreSQL counts them. */
-static int64_t w2k_days_from_civil(int64_t y, int m, int d)
+int64_t w2k_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;

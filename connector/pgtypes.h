@@ -196,6 +196,11 @@ int w2k_pginput_date(const char *s, size_t n, int64_t *days, const char **why);
  * INT64_MIN/MAX). */
 int w2k_pginput_timestamp(const char *s, size_t n, bool with_tz, int64_t *us, const char **why);
 
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar, y astronomical
+ * (1 BC = year 0; H. Hinnant's algorithm). m is 1 to 12; d is not checked against the
+ * month's length (day 31 of a 30-day month is the next month's first day). Pure. */
+int64_t w2k_days_from_civil(int64_t y, int m, int d);
+
 /* Append the Avro binary encoding of the same field value w2k_coltype_set would set
  * (byte for byte what avro_value_write writes for it) to out. Returns 0, or -1 with
  * err as w2k_coltype_set. This is the hot path: no avro-c involved. */

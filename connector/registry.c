@@ -1,13 +1,13 @@
 /* registry.c — Confluent-compatible schema registry client over libcurl: register
- * schemas under subjects (cached by subject and fingerprint), fetch schemas by id, the
- * wire header, and the minimal JSON reader its answers need. */
+ * schemas under subjects (cached by subject and fingerprint), fetch schemas by id, and
+ * the wire header. Its answers are read with json.c. */
 #include "registry.h"
 #include "buf.h"
+#include "json.h"
 #include "log.h"
 #include "version.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -15,11 +15,10 @@
 
 #include <curl/curl.h>
 
-#define REG_CONNECT_MS     5000L
-#define REG_TOTAL_MS       30000L
-#define REG_MAX_RESPONSE   (64u << 20) /* bytes; a schema registry answer is far smaller */
-#define REG_JSON_MAX_DEPTH 64
-#define REG_CT             "application/vnd.schemaregistry.v1+json"
+#define REG_CONNECT_MS   5000L
+#define REG_TOTAL_MS     30000L
+#define REG_MAX_RESPONSE (64u << 20) /* bytes; a schema registry answer is far smaller */
+#define REG_CT           "application/vnd.schemaregistry.v1+json"
 
 /* One cached registration: (subject, fingerprint) -> id. subject NULL = empty slot. */
 typedef struct reg_entry_s {
@@ -58,379 +57,6 @@ struct w2k_registry_s {
     size_t schemas_len;
     size_t schemas_cap;
 };
-
-/* ------------------------------------------------------------------ JSON reader */
-
-typedef struct jrd_s {
-    const char *p;
-    const char *end;
-    int depth;
-} jrd_t;
-
-static void j_ws(jrd_t *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-        j->p++;
-}
-
-static int j_hex4(jrd_t *j, uint32_t *cp)
-{
-    if (j->end - j->p < 4)
-        return -1;
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = j->p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (uint32_t)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    j->p += 4;
-    *cp = v;
-    return 0;
-}
-
-static void j_put_utf8(w2k_buf_t *out, uint32_t cp)
-{
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    w2k_buf_append(out, u, n);
-}
-
-/* A string literal at j->p. Appends the unescaped text to out unless out is NULL; sets
- * *nul when it holds \u0000. Returns 0, or -1 when malformed. */
-static int j_string(jrd_t *j, w2k_buf_t *out, bool *nul)
-{
-    if (j->p >= j->end || *j->p != '"')
-        return -1;
-    j->p++;
-    while (j->p < j->end) {
-        const char *run = j->p;
-        while (j->p < j->end && *j->p != '"' && *j->p != '\\' && (unsigned char)*j->p >= 0x20)
-            j->p++;
-        if (out && j->p > run)
-            w2k_buf_append(out, run, (size_t)(j->p - run));
-        if (j->p >= j->end)
-            return -1;
-        char c = *j->p++;
-        if (c == '"')
-            return 0;
-        if (c != '\\')
-            return -1; /* a raw control character */
-        if (j->p >= j->end)
-            return -1;
-        c = *j->p++;
-        char lit;
-        switch (c) {
-        case '"':
-        case '\\':
-        case '/':
-            lit = c;
-            break;
-        case 'b':
-            lit = '\b';
-            break;
-        case 'f':
-            lit = '\f';
-            break;
-        case 'n':
-            lit = '\n';
-            break;
-        case 'r':
-            lit = '\r';
-            break;
-        case 't':
-            lit = '\t';
-            break;
-        case 'u': {
-            uint32_t cp, lo;
-            if (j_hex4(j, &cp) < 0)
-                return -1;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u')
-                    return -1; /* a lone high surrogate */
-                j->p += 2;
-                if (j_hex4(j, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
-                    return -1;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                return -1; /* a lone low surrogate */
-            }
-            if (cp == 0 && nul)
-                *nul = true;
-            if (out)
-                j_put_utf8(out, cp);
-            continue;
-        }
-        default:
-            return -1;
-        }
-        if (out)
-            w2k_buf_putc(out, lit);
-    }
-    return -1;
-}
-
-/* A number at j->p (RFC 8259 grammar). *integer: no fraction, no exponent. */
-static int j_number(jrd_t *j, bool *integer)
-{
-    const char *p = j->p, *e = j->end;
-    *integer = true;
-    if (p < e && *p == '-')
-        p++;
-    if (p >= e)
-        return -1;
-    if (*p == '0') {
-        p++;
-    } else if (*p >= '1' && *p <= '9') {
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
-    } else {
-        return -1;
-    }
-    if (p < e && *p == '.') {
-        *integer = false;
-        p++;
-        if (p >= e || !(*p >= '0' && *p <= '9'))
-            return -1;
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
-    }
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        *integer = false;
-        p++;
-        if (p < e && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= e || !(*p >= '0' && *p <= '9'))
-            return -1;
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
-    }
-    j->p = p;
-    return 0;
-}
-
-static int j_literal(jrd_t *j, const char *word)
-{
-    size_t n = strlen(word);
-    if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0)
-        return -1;
-    j->p += n;
-    return 0;
-}
-
-static int j_value(jrd_t *j);
-
-/* The members of an object or the elements of an array, after the opening bracket. */
-static int j_container(jrd_t *j, char close)
-{
-    if (++j->depth > REG_JSON_MAX_DEPTH)
-        return -1;
-    j_ws(j);
-    if (j->p < j->end && *j->p == close) {
-        j->p++;
-        j->depth--;
-        return 0;
-    }
-    for (;;) {
-        j_ws(j);
-        if (close == '}') {
-            if (j_string(j, NULL, NULL) < 0)
-                return -1;
-            j_ws(j);
-            if (j->p >= j->end || *j->p != ':')
-                return -1;
-            j->p++;
-        }
-        if (j_value(j) < 0)
-            return -1;
-        j_ws(j);
-        if (j->p >= j->end)
-            return -1;
-        char c = *j->p++;
-        if (c == close)
-            break;
-        if (c != ',')
-            return -1;
-    }
-    j->depth--;
-    return 0;
-}
-
-/* Skip one value (after checking it), leading whitespace included. */
-static int j_value(jrd_t *j)
-{
-    bool integer;
-    j_ws(j);
-    if (j->p >= j->end)
-        return -1;
-    switch (*j->p) {
-    case '{':
-        j->p++;
-        return j_container(j, '}');
-    case '[':
-        j->p++;
-        return j_container(j, ']');
-    case '"':
-        return j_string(j, NULL, NULL);
-    case 't':
-        return j_literal(j, "true");
-    case 'f':
-        return j_literal(j, "false");
-    case 'n':
-        return j_literal(j, "null");
-    default:
-        return j_number(j, &integer);
-    }
-}
-
-/* Find member key of the top-level object; see w2k_registry_json_string. want_string:
- * string value into *sout, else integer into *iout. */
-static int j_find(const char *json, size_t len, const char *key, bool want_string, char **sout,
-                  int64_t *iout)
-{
-    jrd_t j = {json, json + len, 1};
-    w2k_buf_t name = W2K_BUF_INIT, val = W2K_BUF_INIT;
-    size_t keylen = strlen(key);
-    int found = 0, bad = 0;
-    int64_t ival = 0;
-
-    if (!json)
-        goto malformed;
-    j_ws(&j);
-    if (j.p >= j.end || *j.p != '{')
-        goto malformed;
-    j.p++;
-    j_ws(&j);
-    if (j.p < j.end && *j.p == '}') {
-        j.p++;
-        goto done;
-    }
-    for (;;) {
-        j_ws(&j);
-        w2k_buf_reset(&name);
-        bool name_nul = false;
-        if (j_string(&j, &name, &name_nul) < 0 || name.oom)
-            goto malformed;
-        j_ws(&j);
-        if (j.p >= j.end || *j.p != ':')
-            goto malformed;
-        j.p++;
-        j_ws(&j);
-        bool match = !found && !name_nul && name.len == keylen &&
-                     (keylen == 0 || memcmp(name.data, key, keylen) == 0);
-        if (!match) {
-            if (j_value(&j) < 0)
-                goto malformed;
-        } else if (want_string) {
-            found = 1;
-            if (j.p < j.end && *j.p == '"') {
-                bool nul = false;
-                w2k_buf_reset(&val);
-                if (w2k_buf_reserve(&val, 0) == 0) /* an empty string still gets a buffer */
-                    val.data[0] = '\0';
-                if (j_string(&j, &val, &nul) < 0)
-                    goto malformed;
-                if (nul || val.oom)
-                    bad = 1;
-            } else {
-                bad = 1;
-                if (j_value(&j) < 0)
-                    goto malformed;
-            }
-        } else {
-            found = 1;
-            const char *start = j.p;
-            bool integer = false;
-            if (j.p < j.end && (*j.p == '-' || (*j.p >= '0' && *j.p <= '9'))) {
-                if (j_number(&j, &integer) < 0)
-                    goto malformed;
-                char num[32];
-                size_t n = (size_t)(j.p - start);
-                if (!integer || n >= sizeof num) {
-                    bad = 1;
-                } else {
-                    memcpy(num, start, n);
-                    num[n] = '\0';
-                    errno = 0;
-                    long long v = strtoll(num, NULL, 10);
-                    if (errno == ERANGE)
-                        bad = 1;
-                    ival = v;
-                }
-            } else {
-                bad = 1;
-                if (j_value(&j) < 0)
-                    goto malformed;
-            }
-        }
-        j_ws(&j);
-        if (j.p >= j.end)
-            goto malformed;
-        char c = *j.p++;
-        if (c == '}')
-            break;
-        if (c != ',')
-            goto malformed;
-    }
-done:
-    j_ws(&j);
-    if (j.p != j.end)
-        goto malformed;
-    w2k_buf_free(&name);
-    if (!found) {
-        w2k_buf_free(&val);
-        return 1;
-    }
-    if (bad) {
-        w2k_buf_free(&val);
-        return -1;
-    }
-    if (want_string) {
-        *sout = val.data; /* ownership moves to the caller */
-    } else {
-        *iout = ival;
-    }
-    return 0;
-malformed:
-    w2k_buf_free(&name);
-    w2k_buf_free(&val);
-    return -1;
-}
-
-int w2k_registry_json_string(const char *json, size_t len, const char *key, char **out)
-{
-    return j_find(json, len, key, true, out, NULL);
-}
-
-int w2k_registry_json_int(const char *json, size_t len, const char *key, int64_t *out)
-{
-    return j_find(json, len, key, false, NULL, out);
-}
 
 /* ------------------------------------------------------------------ wire header */
 
@@ -686,7 +312,7 @@ static void reg_body_message(const w2k_registry_t *r, char *out, size_t cap)
 {
     char *m = NULL;
     const char *text;
-    if (w2k_registry_json_string(r->body.data, r->body.len, "message", &m) == 0 && m) {
+    if (w2k_json_find_string(r->body.data, r->body.len, "message", &m) == 0 && m) {
         text = m;
         /* "io.apicurio....RuleViolationException: Incompatible ..." -> "Incompatible ..." */
         const char *colon = strstr(text, "Exception: ");
@@ -868,9 +494,8 @@ static void reg_compat(w2k_registry_t *r, const char *subject, char *out, size_t
             return;
         char *level = NULL;
         if (st == 200 &&
-            (w2k_registry_json_string(r->body.data, r->body.len, "compatibilityLevel", &level) ==
-                 0 ||
-             w2k_registry_json_string(r->body.data, r->body.len, "compatibility", &level) == 0)) {
+            (w2k_json_find_string(r->body.data, r->body.len, "compatibilityLevel", &level) == 0 ||
+             w2k_json_find_string(r->body.data, r->body.len, "compatibility", &level) == 0)) {
             bool none = strcmp(level, "NONE") == 0;
             if (!have || !none)
                 snprintf(out, cap, "%s", level);
@@ -973,8 +598,7 @@ int w2k_registry_register(w2k_registry_t *r, const char *subject, const w2k_sche
 
     if (st >= 200 && st < 300) {
         int64_t v = 0;
-        if (w2k_registry_json_int(r->body.data, r->body.len, "id", &v) != 0 || v < 0 ||
-            v > INT32_MAX) {
+        if (w2k_json_find_int(r->body.data, r->body.len, "id", &v) != 0 || v < 0 || v > INT32_MAX) {
             w2k_err_set(err, W2K_EXIT_CONFIG,
                         "%s at %s: HTTP %ld but the answer holds no schema id (\"id\")", what,
                         r->url_safe, st);
@@ -1056,7 +680,7 @@ char *w2k_registry_schema_by_id(w2k_registry_t *r, int32_t id, w2k_err_t *err)
         goto fail;
     if (st == 200) {
         char *text = NULL;
-        if (w2k_registry_json_string(r->body.data, r->body.len, "schema", &text) != 0) {
+        if (w2k_json_find_string(r->body.data, r->body.len, "schema", &text) != 0) {
             w2k_err_set(err, W2K_EXIT_CONFIG,
                         "%s at %s: HTTP 200 but the answer holds no schema text (\"schema\")", what,
                         r->url_safe);

@@ -68,18 +68,4 @@ const char *w2k_registry_url(const w2k_registry_t *r);
 /* How many HTTP requests this client has sent (for tests and metrics). */
 uint64_t w2k_registry_requests(const w2k_registry_t *r);
 
-/* The small JSON reader used for the registry's answers, public for tests.
- * Each looks up the member key of the top-level object in the JSON document
- * json[0..len), after checking that the whole document is well-formed JSON (RFC 8259;
- * nesting up to 64 levels).
- * w2k_registry_json_string: *out receives the member's string value unescaped (UTF-8,
- *   \uXXXX and surrogate pairs decoded), malloc'd, caller frees.
- * w2k_registry_json_int: *out receives the member's integer value.
- * Both return 0 when found, 1 when the document is a well-formed object without that
- * member, -1 when the document is malformed, not an object, or the member has another
- * type (a string holding \u0000, a number with a fraction or out of int64 range), or
- * when out of memory. The first of duplicate members counts. */
-int w2k_registry_json_string(const char *json, size_t len, const char *key, char **out);
-int w2k_registry_json_int(const char *json, size_t len, const char *key, int64_t *out);
-
 #endif

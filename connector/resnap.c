@@ -1,5 +1,6 @@
 /* resnap.c — chunked re-snapshot between watermarks (DBLog). */
 #include "resnap.h"
+#include "clock.h"
 #include "buf.h"
 #include "log.h"
 #include "pgconn.h"
@@ -7,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 enum { IDLE, WAIT_LOW, WINDOW };
 
@@ -48,13 +48,6 @@ struct w2k_resnap_s {
     uint64_t rows;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void append_ident(w2k_buf_t *b, PGconn *c, const char *s)
 {
     char *q = PQescapeIdentifier(c, s, strlen(s));
@@ -77,9 +70,9 @@ w2k_resnap_t *w2k_resnap_new(const w2k_config_t *cfg, const char *stream, const 
     if (!r)
         return NULL;
     snprintf(r->stream, sizeof r->stream, "%s", stream);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(r->job, sizeof r->job, "%lx%05lx", (long)ts.tv_sec, ts.tv_nsec / 10000 % 0xfffff);
+    int64_t now_us = w2k_clock_wall_us();
+    snprintf(r->job, sizeof r->job, "%lx%05lx", (long)(now_us / 1000000),
+             (long)(now_us % 1000000 / 10));
     r->chunk_rows = chunk_rows;
     r->rel = *rel;
     r->cols = malloc((size_t)rel->ncols * sizeof *r->cols);
@@ -186,7 +179,7 @@ static int watermark(w2k_resnap_t *r, char which, w2k_err_t *err)
  * to the chunk's SELECT. Try again in RETRY_MS. */
 static int defer(w2k_resnap_t *r)
 {
-    int64_t now = mono_ms();
+    int64_t now = w2k_clock_mono_ms();
     r->retry_at_ms = now + RETRY_MS;
     if (!r->waiting_since_ms)
         r->waiting_since_ms = now;
@@ -242,7 +235,7 @@ int w2k_resnap_select(w2k_resnap_t *r, const uint32_t *recent, size_t nrecent, w
     if (r->done)
         return 0;
     if (r->retry_at_ms) {
-        if (mono_ms() < r->retry_at_ms)
+        if (w2k_clock_mono_ms() < r->retry_at_ms)
             return 1;
         r->retry_at_ms = 0;
         /* still waiting? ask before writing another watermark */
@@ -285,7 +278,7 @@ int w2k_resnap_wait_ms(const w2k_resnap_t *r)
 {
     if (!r->retry_at_ms)
         return -1;
-    int64_t left = r->retry_at_ms - mono_ms();
+    int64_t left = r->retry_at_ms - w2k_clock_mono_ms();
     return left < 0 ? 0 : (int)left;
 }
 

@@ -1,5 +1,6 @@
 /* sink.c — the Kafka producer, topic creation and delivery-report routing. */
 #include "sink.h"
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -8,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_STREAMS   256
@@ -62,13 +62,6 @@ struct w2k_sink_s {
     bool broken;
     w2k_err_t broken_err;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The hint for a Kafka error that needs the user's action, or NULL. */
 static const char *hint_for(rd_kafka_resp_err_t code)
@@ -431,7 +424,7 @@ static int create_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind, 
     /* Wait in slices, serving delivery reports and the caller's PostgreSQL sessions:
      * with the brokers away the answer takes the whole request timeout. */
     rd_kafka_event_t *ev = NULL;
-    for (int64_t end = mono_ms() + 35000; !ev && mono_ms() < end;) {
+    for (int64_t end = w2k_clock_mono_ms() + 35000; !ev && w2k_clock_mono_ms() < end;) {
         ev = rd_kafka_queue_poll(q, WAIT_SLICE_MS);
         if (!ev)
             idle(s, 0);
@@ -658,10 +651,10 @@ typedef rd_kafka_error_t *(txn_call_fn)(rd_kafka_t *rk, int timeout_ms);
  * caller destroys it). */
 static rd_kafka_error_t *txn_call(w2k_sink_t *s, txn_call_fn *fn, int total_ms)
 {
-    int64_t end = mono_ms() + total_ms;
+    int64_t end = w2k_clock_mono_ms() + total_ms;
     for (;;) {
         rd_kafka_error_t *e = fn(s->rk, WAIT_SLICE_MS);
-        if (!e || !rd_kafka_error_is_retriable(e) || mono_ms() >= end)
+        if (!e || !rd_kafka_error_is_retriable(e) || w2k_clock_mono_ms() >= end)
             return e;
         rd_kafka_error_destroy(e);
         idle(s, 0);

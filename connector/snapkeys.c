@@ -1,6 +1,7 @@
 /* snapkeys.c — keys of a snapshot written onto topics that held messages, and the keys
  * it left out of them. */
 #include "snapkeys.h"
+#include "clock.h"
 #include "kconsumer.h"
 #include "avrofp.h"
 #include "log.h"
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* A key read back that the snapshot did not write, whose last message so far has a
  * value: the key message as first read. */
@@ -39,7 +39,7 @@ struct w2k_snapkeys_s {
     size_t lcap, ln;
     size_t take_at;
     unsigned char *taken; /* the key returned last */
-    uint64_t scanned, gone;
+    uint64_t gone;
 };
 
 #define FNV_OFFSET 14695981039346656037ULL
@@ -55,13 +55,6 @@ static uint64_t fnv(uint64_t h, const void *p, size_t len)
         h *= FNV_PRIME;
     }
     return h;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The Avro body of a key message: after the single-object header (C3 01 + fingerprint)
@@ -278,13 +271,12 @@ void w2k_snapkeys_read_begin(w2k_snapkeys_t *k, const char *schema, const char *
 {
     live_clear(k);
     k->seed = table_seed(schema, name);
-    k->scanned = k->gone = 0;
+    k->gone = 0;
 }
 
 int w2k_snapkeys_read(w2k_snapkeys_t *k, const void *key, size_t len, bool has_value)
 {
     uint64_t h = key_hash(k->seed, key, len);
-    k->scanned++;
     if (contains(k, h))
         return 0; /* the snapshot wrote it: its row is there */
     if (has_value)
@@ -460,7 +452,7 @@ int w2k_snapkeys_scan_begin(w2k_snapkeys_t *k, const char *topic, const char *sc
     rd_kafka_metadata_destroy(md);
     e = k->left ? rd_kafka_assign(k->rk, parts) : RD_KAFKA_RESP_ERR_NO_ERROR;
     rd_kafka_topic_partition_list_destroy(parts);
-    k->progress_ms = mono_ms();
+    k->progress_ms = w2k_clock_mono_ms();
     if (e) {
         scan_stop(k);
         w2k_err_set(err, W2K_EXIT_KAFKA, "cannot read topic %s: %s", topic, rd_kafka_err2str(e));
@@ -483,9 +475,9 @@ static void partition_done(w2k_snapkeys_t *k, int32_t p)
  * where it ended when the scan began, 0 when not yet, -1 with err. */
 static int scan_read(w2k_snapkeys_t *k, w2k_err_t *err)
 {
-    int64_t start = mono_ms();
+    int64_t start = w2k_clock_mono_ms();
     while (k->left > 0) {
-        int64_t now = mono_ms();
+        int64_t now = w2k_clock_mono_ms();
         if (now - k->progress_ms > IDLE_MS) {
             w2k_err_set(err, W2K_EXIT_KAFKA, "reading back topic %s timed out (%d s)", k->cur,
                         IDLE_MS / 1000);
@@ -498,7 +490,7 @@ static int scan_read(w2k_snapkeys_t *k, w2k_err_t *err)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, READ_MS);
         if (!m)
             continue;
-        k->progress_ms = mono_ms();
+        k->progress_ms = w2k_clock_mono_ms();
         if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             w2k_err_set(err, W2K_EXIT_KAFKA, "reading back topic %s: %s", k->cur,
                         rd_kafka_message_errstr(m));
@@ -548,11 +540,6 @@ int w2k_snapkeys_scan_next(w2k_snapkeys_t *k, const void **key, size_t *len, w2k
         scan_stop(k);
     }
     return w2k_snapkeys_take(k, key, len);
-}
-
-uint64_t w2k_snapkeys_scanned(const w2k_snapkeys_t *k)
-{
-    return k->scanned;
 }
 
 uint64_t w2k_snapkeys_gone(const w2k_snapkeys_t *k)

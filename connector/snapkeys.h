@@ -54,8 +54,7 @@ int w2k_snapkeys_scan_begin(w2k_snapkeys_t *k, const char *topic, const char *sc
  * valid until the next call), 0 when there is none left (the scan is then over), -1
  * with err. */
 int w2k_snapkeys_scan_next(w2k_snapkeys_t *k, const void **key, size_t *len, w2k_err_t *err);
-/* Messages with a key read, and keys returned, by the current (or last) scan. */
-uint64_t w2k_snapkeys_scanned(const w2k_snapkeys_t *k);
+/* Keys returned by the current (or last) scan. */
 uint64_t w2k_snapkeys_gone(const w2k_snapkeys_t *k);
 
 /* The part of a scan that needs no broker, also for tests: start on table schema.name;

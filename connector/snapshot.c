@@ -1,5 +1,6 @@
 /* snapshot.c — read every published row inside the slot's exported snapshot. */
 #include "snapshot.h"
+#include "clock.h"
 #include "buf.h"
 #include "catalog.h"
 #include "log.h"
@@ -8,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 struct w2k_snapshot_s {
@@ -25,13 +25,6 @@ struct w2k_snapshot_s {
     bool tty;
     w2k_pgtuple_t *row;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int exec(PGconn *c, const char *sql, const char *what, w2k_err_t *err)
 {
@@ -70,7 +63,7 @@ fail:
 
 static void report(w2k_snapshot_t *s, bool final)
 {
-    double t = now_s();
+    double t = (double)w2k_clock_mono_us() / 1e6;
     if (!final && t - s->last_report < (s->tty ? 0.5 : 10.0))
         return;
     s->last_report = t;
@@ -156,7 +149,7 @@ static int open_table(w2k_snapshot_t *s, w2k_relcache_t *rc, w2k_err_t *err)
     s->rel = rel;
     s->open = true;
     s->table_rows = 0;
-    s->table_started = s->last_report = now_s();
+    s->table_started = s->last_report = (double)w2k_clock_mono_us() / 1e6;
     w2k_info("snapshot of %s.%s: starting (about %.0f rows)", tc->schema, tc->name, s->estimate);
     return 0;
 }

@@ -1,8 +1,8 @@
-/* test_history.c — history and state without servers: time and --key parsing, keys built
- * exactly as the producer builds them, Kafka's murmur2 partitions, Avro → JSON of every
- * logical type (values made by the producer's own conversion), the changes between row
- * images, and the history and state of keys fed with messages made by the producer's
- * encoder, across a schema change. */
+/* test_history.c — history and state without servers: time and --key parsing, the date
+ * arithmetic, keys built exactly as the producer builds them, Kafka's murmur2 partitions,
+ * Avro → JSON of every logical type (values made by the producer's own conversion), the
+ * changes between row images, and the history and state of keys fed with messages made
+ * by the producer's encoder, across a schema change. */
 #include "avroenc.h"
 #include "avrofp.h"
 #include "avrojson.h"
@@ -82,6 +82,18 @@ static void time_parsing(void)
         CHECK_INT(w2k_time_parse(bad[i], now, &us, why, sizeof why), -1);
         CHECK(why[0] != '\0');
     }
+}
+
+/* The date arithmetic history's times share with pgtypes.c. */
+static void civil_days(void)
+{
+    CHECK_INT(w2k_days_from_civil(1970, 1, 1), 0);
+    CHECK_INT(w2k_days_from_civil(1969, 12, 31), -1);
+    CHECK_INT(w2k_days_from_civil(2000, 1, 1), 10957);
+    CHECK_INT(w2k_days_from_civil(2024, 2, 29) + 1, w2k_days_from_civil(2024, 3, 1));
+    CHECK_INT(w2k_days_from_civil(1900, 3, 1) - w2k_days_from_civil(1900, 2, 28), 1);
+    CHECK_INT(w2k_days_from_civil(0, 1, 1), -719528);        /* 1 BC */
+    CHECK_INT(w2k_days_from_civil(-4713, 11, 24), -2440588); /* Julian day 0, 4714 BC */
 }
 
 /* ---- --key ---- */
@@ -997,6 +1009,7 @@ int main(int argc, char **argv)
     (void)argc;
     (void)argv;
     time_parsing();
+    civil_days();
     keyspec_parsing();
     key_bytes();
     partitions();

@@ -1,10 +1,11 @@
-/* test_registry.c — the schema registry client without a real registry: the JSON reader,
- * the wire header, and the client's requests, caching and error mapping against a small
- * in-test HTTP server (libmicrohttpd) that plays a Confluent-compatible registry and
- * counts the requests it gets. The real registry (Apicurio) is exercised by
+/* test_registry.c — the schema registry client without a real registry: the wire
+ * header, and the client's requests, caching and error mapping against a small in-test
+ * HTTP server (libmicrohttpd) that plays a Confluent-compatible registry and counts the
+ * requests it gets. The real registry (Apicurio) is exercised by
  * integration/test_registry_client.py. */
 #include "registry.h"
 #include "buf.h"
+#include "json.h"
 #include "log.h"
 #include "unit.h"
 
@@ -21,151 +22,6 @@
 
 #define PASSWORD  "s3cr3t-pw"
 #define AUTH_GOOD "Basic dzJrOnMzY3IzdC1wdw==" /* w2k:s3cr3t-pw */
-
-/* ------------------------------------------------------------------ JSON reader */
-
-static int jstr(const char *json, const char *key, char **out)
-{
-    *out = NULL;
-    return w2k_registry_json_string(json, strlen(json), key, out);
-}
-
-static int jint(const char *json, const char *key, int64_t *out)
-{
-    return w2k_registry_json_int(json, strlen(json), key, out);
-}
-
-static void json_reader(void)
-{
-    int64_t v = -1;
-    char *s = NULL;
-
-    CHECK_INT(jint("{\"id\":42}", "id", &v), 0);
-    CHECK_INT(v, 42);
-    CHECK_INT(jint(" \n{ \"a\" : [1, {\"id\": 7}], \"id\" : 2147483647 }\t", "id", &v), 0);
-    CHECK_INT(v, 2147483647); /* the nested "id" is not the top-level member */
-    CHECK_INT(jint("{\"id\":-3,\"id\":5}", "id", &v), 0);
-    CHECK_INT(v, -3); /* the first of duplicates */
-    CHECK_INT(jint("{\"id\":9223372036854775807}", "id", &v), 0);
-    CHECK_INT(v, INT64_MAX);
-    CHECK_INT(jint("{\"x\":1}", "id", &v), 1);
-    CHECK_INT(jint("{}", "id", &v), 1);
-    CHECK_INT(jint("{\"id\":1.5}", "id", &v), -1);
-    CHECK_INT(jint("{\"id\":1e3}", "id", &v), -1);
-    CHECK_INT(jint("{\"id\":\"5\"}", "id", &v), -1);
-    CHECK_INT(jint("{\"id\":null}", "id", &v), -1);
-    CHECK_INT(jint("{\"id\":99999999999999999999}", "id", &v), -1);
-    CHECK_INT(jint("{\"id\":01}", "id", &v), -1);
-    CHECK_INT(jint("{\"id\":-}", "id", &v), -1);
-
-    /* malformed documents: -1 even when the member was already seen */
-    const char *bad[] = {
-        "",
-        "   ",
-        "[1,2]",
-        "\"id\"",
-        "{\"id\":1,}",
-        "{\"id\":1",
-        "{\"id\" 1}",
-        "{id:1}",
-        "{\"id\":1} x",
-        "{\"id\":1}{}",
-        "{\"a\":\"unterminated}",
-        "{\"a\":\"raw\ncontrol\"}",
-        "{\"a\":\"bad \\x escape\"}",
-        "{\"a\":\"\\u12\"}",
-        "{\"a\":\"\\ud800\"}",
-        "{\"a\":\"\\udc00\"}",
-        "{\"a\":\"\\ud800\\u0041\"}",
-        "{\"a\":tru}",
-        "{\"a\":[1,]}",
-        "{\"a\":[1 2]}",
-        "{\"a\":{\"b\"}}",
-        "{\"a\":.5}",
-        "{\"a\":1.}",
-        "{\"a\":1e}",
-        "{\"a\":+1}",
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        int rc = jint(bad[i], "id", &v);
-        if (rc != -1)
-            fprintf(stderr, "accepted malformed JSON: %s\n", bad[i]);
-        CHECK_INT(rc, -1);
-    }
-    CHECK_INT(w2k_registry_json_int(NULL, 0, "id", &v), -1);
-    /* the length bounds the document: no reading past it */
-    CHECK_INT(w2k_registry_json_int("{\"id\":12}garbage", 9, "id", &v), 0);
-    CHECK_INT(v, 12);
-
-    /* nesting: 64 levels in all are fine, 65 are not */
-    w2k_buf_t deep = W2K_BUF_INIT;
-    w2k_buf_puts(&deep, "{\"a\":");
-    for (int i = 0; i < 63; i++)
-        w2k_buf_putc(&deep, '[');
-    for (int i = 0; i < 63; i++)
-        w2k_buf_putc(&deep, ']');
-    w2k_buf_puts(&deep, ",\"id\":1}");
-    CHECK_INT(jint(deep.data, "id", &v), 0);
-    w2k_buf_reset(&deep);
-    w2k_buf_puts(&deep, "{\"a\":");
-    for (int i = 0; i < 64; i++)
-        w2k_buf_putc(&deep, '[');
-    for (int i = 0; i < 64; i++)
-        w2k_buf_putc(&deep, ']');
-    w2k_buf_puts(&deep, ",\"id\":1}");
-    CHECK_INT(jint(deep.data, "id", &v), -1);
-    w2k_buf_free(&deep);
-
-    /* strings: every escape, UTF-8 passed through, \u escapes and surrogate pairs */
-    CHECK_INT(jstr("{\"schema\":\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"}", "schema", &s), 0);
-    CHECK_STR(s, "a\"b\\c/d\b\f\n\r\t");
-    free(s);
-    CHECK_INT(jstr("{\"m\":\"caf\\u00e9 \\u20ac \\ud83d\\ude00 \xc3\xa9\"}", "m", &s), 0);
-    CHECK_STR(s, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xc3\xa9");
-    free(s);
-    CHECK_INT(jstr("{\"m\":\"\"}", "m", &s), 0);
-    CHECK(s != NULL);
-    CHECK_STR(s, "");
-    free(s);
-    CHECK_INT(jstr("{\"m\":\"a\\u0000b\"}", "m", &s), -1); /* would truncate the C string */
-    CHECK(s == NULL);
-    CHECK_INT(jstr("{\"x\":\"a\\u0000b\",\"m\":\"ok\"}", "m", &s), 0); /* elsewhere: fine */
-    CHECK_STR(s, "ok");
-    free(s);
-    CHECK_INT(jstr("{\"m\":5}", "m", &s), -1);
-    CHECK(s == NULL);
-    CHECK_INT(jstr("{\"m\":\"x\",\"n\":}", "m", &s), -1); /* malformed after the member */
-    CHECK(s == NULL);
-    CHECK_INT(jstr("{\"\\u006d\":\"escaped key\"}", "m", &s), 0); /* keys are unescaped */
-    CHECK_STR(s, "escaped key");
-    free(s);
-    CHECK_INT(jstr("{\"mm\":\"no\",\"m\":\"yes\"}", "m", &s), 0);
-    CHECK_STR(s, "yes");
-    free(s);
-}
-
-/* Whatever w2k_buf_put_json_string escapes, the reader gives back byte for byte. */
-static void json_round_trip(void)
-{
-    const char *texts[] = {
-        "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}]}",
-        "quote \" backslash \\ slash / tab \t newline \n cr \r",
-        "controls \x01\x02\x1f del \x7f",
-        "utf-8 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
-        "",
-    };
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
-        w2k_buf_t doc = W2K_BUF_INIT;
-        w2k_buf_puts(&doc, "{\"schema\":");
-        w2k_buf_put_json_string(&doc, texts[i], strlen(texts[i]));
-        w2k_buf_putc(&doc, '}');
-        char *back = NULL;
-        CHECK_INT(w2k_registry_json_string(doc.data, doc.len, "schema", &back), 0);
-        CHECK_STR(back, texts[i]);
-        free(back);
-        w2k_buf_free(&doc);
-    }
-}
 
 /* ------------------------------------------------------------------ wire header */
 
@@ -269,7 +125,7 @@ static enum MHD_Result fake_handler(void *cls, struct MHD_Connection *c, const c
                          " may not write\"}");
     } else if (strcmp(method, "POST") == 0 && ends_with(url, "/versions")) {
         char *schema = NULL;
-        int rc = w2k_registry_json_string(u->body.data, u->body.len, "schema", &schema);
+        int rc = w2k_json_find_string(u->body.data, u->body.len, "schema", &schema);
         pthread_mutex_lock(&f->lock);
         f->posts++;
         if (rc != 0)
@@ -740,8 +596,6 @@ static void bad_urls(void)
 int main(void)
 {
     w2k_log_setup(W2K_LOG_WARN, 0);
-    json_reader();
-    json_round_trip();
     wire_header();
     register_and_cache();
     errors();
