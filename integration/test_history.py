@@ -145,7 +145,7 @@ class Ops:
 
 
 def expected_history(events: list[dict]) -> list[dict]:
-    """What `history` prints for a key, from the log (rules in connector/histdec.h)."""
+    """What `history` prints for a key, from the log (rules in connector/reader/histdec.h)."""
     out = []
     prev = None
     for e in events:

@@ -1,4 +1,4 @@
-"""The C schema registry client (connector/registry.c) against a real Apicurio Registry 3.x.
+"""The C schema registry client (connector/encode/registry.c) against a real Apicurio Registry 3.x.
 
 A tiny C driver, compiled here against build/libw2kcore.a, calls w2k_registry_register /
 w2k_registry_schema_by_id / w2k_registry_header and prints the outcome as JSON; the
@@ -54,7 +54,7 @@ def registry():
 # ------------------------------------------------------------------------ the C driver
 
 DRIVER = r"""
-/* w2k_registry_probe — drives connector/registry.c for integration/test_registry_client.py.
+/* w2k_registry_probe — drives connector/encode/registry.c for integration/test_registry_client.py.
  *   probe URL register SUBJECT SCHEMA_FILE [TIMES]   register TIMES times (default 1)
  *   probe URL by-id ID
  *   probe URL header ID                              the wire header, as hex
@@ -167,8 +167,9 @@ def probe(tmp_path_factory) -> Path:
     pkgs = ["libpq", "rdkafka", "avro-c", "libconfig", "libcurl", "libmicrohttpd"]
     libs = subprocess.run(["pkg-config", "--libs", *pkgs], capture_output=True, text=True,
                           check=True).stdout.split()
+    includes = [f"-I{d}" for d in sorted((REPO / "connector").iterdir()) if d.is_dir()]
     cmd = ["cc", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Werror", "-g",
-           f"-I{REPO / 'connector'}", f"-I{BUILD / 'generated'}", str(src), str(lib),
+           *includes, f"-I{BUILD / 'generated'}", str(src), str(lib),
            *libs, "-lpthread", "-lm", "-o", str(exe)]
     p = subprocess.run(cmd, capture_output=True, text=True)
     assert p.returncode == 0, f"compiling the probe failed: {shlex.join(cmd)}\n{p.stderr}"

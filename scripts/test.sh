@@ -123,7 +123,7 @@ valgrind_tests() {
 format_check() {
     local files=()
     shopt -s nullglob
-    files=(connector/*.c connector/*.h tests/*.c tests/*.h bench/*.c)
+    files=(connector/*/*.c connector/*/*.h tests/*.c tests/*.h bench/*.c)
     shopt -u nullglob
     if ((${#files[@]} == 0)); then
         echo "no C sources to check"

@@ -5,7 +5,7 @@
  * Build and run (clang with libFuzzer, e.g. Debian's clang-14 + libclang-rt-14-dev),
  * seeding the corpus with the captured frames:
  *   clang-14 -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
- *       -Iconnector tests/fuzz_pgoutput.c connector/pgoutput.c -o /tmp/fuzz_pgoutput
+ *       -Iconnector/decode tests/fuzz_pgoutput.c connector/decode/pgoutput.c -o /tmp/fuzz_pgoutput
  *   mkdir -p /tmp/pgcorpus && (cd tests/fixtures && grep -hv '^#' *.hex) |
  *       split -l 1 --filter='xxd -r -p > $FILE' - /tmp/pgcorpus/f
  *   /tmp/fuzz_pgoutput -max_total_time=60 -max_len=16384 /tmp/pgcorpus */

@@ -632,7 +632,7 @@ static int usage_error(const char *msg, const char *usage)
     return W2K_EXIT_USAGE;
 }
 
-/* ---- history and state: options, then connector/history.c does the work ---- */
+/* ---- history and state: options, then connector/reader/history.c does the work ---- */
 
 static const char usage_history[] =
     "Usage: wal2kafka history --config FILE --table SCHEMA.TABLE --key COL=VALUE[,COL=VALUE]\n"
