@@ -1,9 +1,8 @@
-/* main.c — the wal2kafka command line (run, check, snapshot, slot, ddl, history, state);
- * the main loop that serves every stream and the producer from one thread; signals and
- * exit codes. */
+/* main.c — the wal2kafka command line (run, check, snapshot, slot, ddl, history, state):
+ * options, signals and exit codes; `run` hands the configuration to the main loop
+ * (session/runner.c). */
 #include "catalog.h"
 #include "check.h"
-#include "clock.h"
 #include "ddl.h"
 #include "config.h"
 #include "err.h"
@@ -13,18 +12,15 @@
 #include "pgconn.h"
 #include "registry.h"
 #include "resnap.h"
-#include "sink.h"
-#include "stream.h"
+#include "runner.h"
 #include "version.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char usage_main[] =
     "wal2kafka — stream PostgreSQL row changes to Kafka as Avro\n"
@@ -113,8 +109,6 @@ static const char usage_slot[] =
     "the next run creates a new slot that starts at that moment.\n";
 
 static volatile sig_atomic_t stop_requested;
-/* Set when a stream gave up with retry.on_stream_failure = exit (not a signal). */
-static bool stop_on_failure;
 
 static void on_signal(int sig)
 {
@@ -142,154 +136,6 @@ static int report(const w2k_err_t *err)
         fputc('\n', stderr);
     }
     return err->code ? err->code : W2K_EXIT_RUNTIME;
-}
-
-/* Per-stream supervision: reconnect with exponential backoff and jitter. */
-typedef struct runner_s {
-    w2k_stream_t *st;
-    bool running;     /* streaming (started successfully) */
-    bool dead;        /* gave up */
-    bool done;        /* finished its work (snapshot = initial_only) */
-    int attempts;     /* failed attempts since the stream last streamed steadily */
-    int64_t up_since; /* when the current start succeeded */
-    int64_t failing_since;
-    int64_t retry_at;
-    int64_t probe_at;         /* after a failure: next look whether Kafka or PostgreSQL answers */
-    bool kafka_absent;        /* no broker answered during this failure streak */
-    w2k_pg_probe_t *pg_probe; /* after a PostgreSQL failure: does the server answer? */
-    bool pg_absent;           /* PostgreSQL did not answer during this failure streak */
-    w2k_err_t last;
-} runner_t;
-
-/* The replication sessions' keepalives, served while a producer call blocks. */
-typedef struct keepalives_s {
-    w2k_pg_keepalive_t **k;
-    int n;
-} keepalives_t;
-
-/* While a producer call waits for the broker: repeat each stream's last status update
- * when it is due, so no walsender times its session out. Touches no stream. */
-static void keep_sessions_alive(void *arg)
-{
-    keepalives_t *ka = arg;
-    for (int i = 0; i < ka->n; i++)
-        w2k_pg_keepalive_serve(ka->k[i]);
-}
-
-/* A stream gave up: its final error, now, as one event (msg "stream S stopped: cause",
- * hint), so a failure is in the log while the other streams go on. Returns its exit
- * code. */
-static int stream_stopped(runner_t *r)
-{
-    w2k_err_t e = r->last;
-    snprintf(e.msg, sizeof e.msg, "stream %s stopped: %.900s", w2k_stream_name(r->st), r->last.msg);
-    return report(&e);
-}
-
-#define PROBE_MS 1000 /* how often a failed stream looks whether the component is back */
-
-/* A probe of what a failed stream needs (what) ended: yes = it answered. True (and
- * said in the log) when it answers after it did not during this failure streak. */
-static bool answered(runner_t *r, bool *absent, bool yes, const char *what, int64_t now)
-{
-    bool back = yes && *absent;
-    *absent = !yes;
-    if (back)
-        w2k_info("stream %s: %s answers again; starting now, not in %lld ms",
-                 w2k_stream_name(r->st), what, (long long)(r->retry_at - now));
-    return back;
-}
-
-/* A stream waiting to retry after a Kafka failure: once a broker that did not answer
- * answers again, retry now, not at the end of a backoff that grew while Kafka was away
- * (up to retry.max_backoff_ms). Asks for metadata at most once a second, waiting
- * 200 ms at most. Once per absence: a stream that fails again while the brokers
- * answer backs off as usual. Returns true when the stream should retry now. */
-static bool kafka_returned(runner_t *r, w2k_sink_t *sink, int64_t now)
-{
-    if (r->last.code != W2K_EXIT_KAFKA || now >= r->retry_at || now < r->probe_at)
-        return false;
-    r->probe_at = now + PROBE_MS;
-    w2k_err_t e;
-    return answered(r, &r->kafka_absent, w2k_sink_check_brokers(sink, 200, &e) == 0, "Kafka", now);
-}
-
-/* The same after a PostgreSQL failure: once a server that did not answer (connection
- * refused, or no answer before the next probe is due) accepts a connection again,
- * retry now. One probe at a time, at most one a second, none of them blocking; the
- * probe under way is freed before the stream starts. Returns true when the stream
- * should retry now. */
-static bool postgres_returned(const w2k_config_t *cfg, runner_t *r, int64_t now)
-{
-    if (r->last.code != W2K_EXIT_POSTGRES || now >= r->retry_at)
-        return false;
-    if (!r->pg_probe) {
-        if (now < r->probe_at)
-            return false;
-        r->probe_at = now + PROBE_MS;
-        if (!(r->pg_probe = w2k_pg_probe_start(cfg->pg_conninfo, cfg->pg_password_file)))
-            return false;
-    }
-    int got = w2k_pg_probe_poll(r->pg_probe);
-    if (got == 0 && now < r->probe_at)
-        return false;
-    w2k_pg_probe_free(r->pg_probe);
-    r->pg_probe = NULL;
-    return answered(r, &r->pg_absent, got > 0, "PostgreSQL", now);
-}
-
-/* A stream failed with err: schedule a retry, or give up. Returns true if it gave up. */
-static bool stream_failed(const w2k_config_t *cfg, runner_t *r, const w2k_err_t *err)
-{
-    r->last = *err;
-    r->running = false;
-    w2k_stream_stop(r->st); /* may wait (an exactly-once abort): the backoff starts after */
-    int64_t now = w2k_clock_mono_ms();
-    if (r->attempts == 0)
-        r->failing_since = now;
-    r->attempts++;
-    bool give_up = !err->retryable ||
-                   (cfg->retry_max_attempts && r->attempts > cfg->retry_max_attempts) ||
-                   (cfg->retry_max_duration_s &&
-                    now - r->failing_since > (int64_t)cfg->retry_max_duration_s * 1000);
-    w2k_metrics_error(w2k_stream_metrics(r->st),
-                      err->code == W2K_EXIT_KAFKA ? W2K_ERRKIND_KAFKA : W2K_ERRKIND_POSTGRES);
-    if (give_up) {
-        r->dead = true;
-        w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_FAILED, err->msg);
-        if (cfg->exit_on_stream_failure) {
-            w2k_error("stream %s gave up and retry.on_stream_failure = exit: stopping every "
-                      "stream",
-                      w2k_stream_name(r->st));
-            stop_on_failure = true;
-            stop_requested = 1;
-        }
-        if (err->retryable) {
-            w2k_error("stream %s: giving up after %d attempts over %lld s: %s",
-                      w2k_stream_name(r->st), r->attempts,
-                      (long long)(now - r->failing_since) / 1000, err->msg);
-            r->last.code = W2K_EXIT_RUNTIME;
-            w2k_err_hint(&r->last,
-                         "%.700s%sthe retry limit (retry.max_attempts / retry.max_duration_s) "
-                         "was reached; fix the cause and start wal2kafka again — nothing "
-                         "confirmed was lost",
-                         err->hint, err->hint[0] ? "\n" : "");
-        }
-        stream_stopped(r);
-        return true;
-    }
-    int64_t delay = cfg->retry_initial_ms;
-    for (int i = 1; i < r->attempts && delay < cfg->retry_max_backoff_ms; i++)
-        delay *= 2;
-    if (delay > cfg->retry_max_backoff_ms)
-        delay = cfg->retry_max_backoff_ms;
-    delay = delay / 2 + rand() % (delay / 2 + 1); /* jitter: 50-100% */
-    r->retry_at = now + delay;
-    r->probe_at = now + PROBE_MS;
-    w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_RECONNECTING, err->msg);
-    w2k_warn("stream %s: %s — retrying in %lld ms (attempt %d)", w2k_stream_name(r->st), err->msg,
-             (long long)delay, r->attempts);
-    return false;
 }
 
 /* The schema registry of the configuration; its password comes from
@@ -320,22 +166,10 @@ static w2k_registry_t *open_registry(const w2k_config_t *cfg, w2k_err_t *err)
     return reg;
 }
 
-/* A producer for stream i: one shared by all streams, or in exactly-once mode a
- * transactional one per stream. */
-static w2k_sink_t *new_sink(const w2k_config_t *cfg, int i, w2k_err_t *err)
-{
-    if (!cfg->exactly_once)
-        return w2k_sink_new(cfg, NULL, err);
-    char id[512];
-    snprintf(id, sizeof id, "wal2kafka.%s.%s", cfg->streams[i].topic_prefix, cfg->streams[i].name);
-    return w2k_sink_new(cfg, id, err);
-}
-
 static int cmd_run(const w2k_config_t *cfg)
 {
     w2k_err_t err;
     w2k_err_clear(&err);
-    int rc = W2K_EXIT_OK;
     w2k_metrics_t *metrics = w2k_metrics_start(cfg->metrics_listen, &err);
     if (!metrics)
         return report(&err);
@@ -348,177 +182,7 @@ static int cmd_run(const w2k_config_t *cfg)
         w2k_metrics_stop(metrics);
         return report(&err);
     }
-    int nsinks = cfg->exactly_once ? cfg->nstreams : 1;
-    w2k_sink_t **sinks = calloc((size_t)nsinks, sizeof *sinks);
-    runner_t *r = calloc((size_t)cfg->nstreams, sizeof *r);
-    struct pollfd *fds = calloc((size_t)cfg->nstreams + (size_t)nsinks, sizeof *fds);
-    keepalives_t ka = {calloc((size_t)cfg->nstreams, sizeof *ka.k), 0};
-    for (int k = 0; k < nsinks; k++) {
-        if (!(sinks[k] = new_sink(cfg, k, &err))) {
-            rc = report(&err);
-            goto out;
-        }
-        w2k_sink_set_idle_cb(sinks[k], keep_sessions_alive, &ka);
-    }
-    for (int i = 0; i < cfg->nstreams; i++) {
-        r[i].st = w2k_stream_new(cfg, &cfg->streams[i], sinks[i % nsinks], reg, metrics, &err);
-        if (!r[i].st) {
-            rc = report(&err);
-            goto out;
-        }
-        ka.k[ka.n++] = w2k_stream_keepalive(r[i].st);
-    }
-    srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    w2k_info("wal2kafka %s starting: %d stream(s), Kafka at %s%s", W2K_VERSION, cfg->nstreams,
-             cfg->kafka_bootstrap, cfg->exactly_once ? ", exactly-once" : "");
-
-    while (!stop_requested) {
-        int64_t now = w2k_clock_mono_ms();
-        int alive = 0, timeout = 1000, nfds = 0;
-        for (int i = 0; i < cfg->nstreams; i++) {
-            runner_t *x = &r[i];
-            if (x->running && w2k_stream_finished(x->st)) {
-                x->done = true;
-                x->running = false;
-            }
-            if (x->dead || x->done)
-                continue;
-            alive++;
-            if (!x->running &&
-                (kafka_returned(x, sinks[i % nsinks], now) || postgres_returned(cfg, x, now)))
-                x->retry_at = now;
-            if (!x->running && now >= x->retry_at) {
-                w2k_pg_probe_free(x->pg_probe);
-                x->pg_probe = NULL;
-                if (x->attempts)
-                    w2k_metrics_reconnect(w2k_stream_metrics(x->st));
-                if (w2k_stream_start(x->st, &err) == 0) {
-                    if (x->attempts)
-                        w2k_info("stream %s: started again after %d failed attempt(s)",
-                                 w2k_stream_name(x->st), x->attempts);
-                    x->running = true;
-                    x->up_since = now;
-                } else if (stream_failed(cfg, x, &err)) {
-                    continue;
-                }
-            }
-            /* Only a minute of streaming without failure ends the failure streak: a
-             * stream that fails again right after starting keeps backing off and
-             * reaches the retry limit. */
-            if (x->running && x->attempts && now - x->up_since >= 60000) {
-                x->attempts = 0;
-                x->kafka_absent = x->pg_absent = false;
-            }
-            if (!x->running) {
-                int64_t wait = x->retry_at - now;
-                if (x->pg_probe && wait > 20)
-                    wait = 20; /* a probe under way: look at it again soon */
-                else if (x->probe_at > now && x->probe_at - now < wait)
-                    wait = x->probe_at - now; /* the next probe */
-                if (wait < timeout)
-                    timeout = wait < 0 ? 0 : (int)wait;
-                continue;
-            }
-            int t = w2k_stream_timeout_ms(x->st);
-            if (t < timeout)
-                timeout = t;
-            if (w2k_stream_wants_read(x->st)) {
-                fds[nfds].fd = w2k_stream_fd(x->st);
-                fds[nfds++].events = POLLIN;
-            }
-        }
-        if (alive == 0)
-            break;
-        for (int k = 0; k < nsinks; k++) {
-            fds[nfds].fd = w2k_sink_fd(sinks[k]);
-            fds[nfds++].events = POLLIN;
-        }
-        if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR) {
-            w2k_err_set(&err, W2K_EXIT_RUNTIME, "poll: %s", strerror(errno));
-            rc = report(&err);
-            goto out;
-        }
-        for (int k = 0; k < nsinks; k++) {
-            w2k_sink_poll(sinks[k], 0);
-            if (!w2k_sink_fatal(sinks[k], &err))
-                continue;
-            /* The producer cannot go on: a new one, and its streams resend from their
-             * slots what was not confirmed. */
-            w2k_error("%s; creating a new producer and restarting its streams from their slots",
-                      err.msg);
-            for (int i = k; i < cfg->nstreams; i += nsinks)
-                if (r[i].running)
-                    stream_failed(cfg, &r[i], &err);
-            w2k_sink_destroy(sinks[k]);
-            w2k_err_t serr;
-            if (!(sinks[k] = new_sink(cfg, k, &serr))) {
-                rc = report(&serr);
-                goto out;
-            }
-            w2k_sink_set_idle_cb(sinks[k], keep_sessions_alive, &ka);
-            for (int i = k; i < cfg->nstreams; i += nsinks)
-                if (w2k_stream_attach(r[i].st, sinks[k], &serr) != 0) {
-                    rc = report(&serr);
-                    goto out;
-                }
-        }
-        for (int i = 0; i < cfg->nstreams; i++) {
-            runner_t *x = &r[i];
-            if (!x->running)
-                continue;
-            w2k_stream_serve_acks(x->st);
-            if (w2k_stream_delivery_failed(x->st, &err) || w2k_stream_step(x->st, &err) != 0)
-                stream_failed(cfg, x, &err);
-        }
-    }
-
-    /* Stop: read no more, wait for what is in flight, confirm it. */
-    int64_t deadline = w2k_clock_mono_ms() + cfg->shutdown_timeout_ms;
-    uint64_t inflight;
-    do {
-        inflight = 0;
-        for (int i = 0; i < cfg->nstreams; i++) {
-            if (!r[i].running)
-                continue;
-            w2k_stream_serve_acks(r[i].st);
-            inflight += w2k_stream_inflight(r[i].st);
-        }
-        if (inflight == 0)
-            break;
-        for (int k = 0; k < nsinks; k++)
-            w2k_sink_poll(sinks[k], 100 / nsinks + 1);
-    } while (w2k_clock_mono_ms() < deadline);
-    for (int i = 0; i < cfg->nstreams; i++)
-        if (r[i].running && w2k_stream_finish(r[i].st, &err) != 0)
-            w2k_warn("stream %s: final confirmation failed: %s", w2k_stream_name(r[i].st), err.msg);
-    if (inflight)
-        w2k_warn("stopping with %llu message(s) not acknowledged: their changes stay "
-                 "unconfirmed and are sent again on the next start",
-                 (unsigned long long)inflight);
-    if (stop_requested && !stop_on_failure)
-        w2k_info("stopped on request");
-    /* Each stream that gave up logged its final error then; the exit code says so. */
-    for (int i = 0; i < cfg->nstreams; i++)
-        if (r[i].dead)
-            rc = r[i].last.code ? r[i].last.code : W2K_EXIT_RUNTIME;
-out:
-    /* a stream being destroyed may still abort its Kafka transaction: the producer's
-     * idle callback must not reach the keepalives of streams destroyed before it */
-    for (int k = 0; k < nsinks; k++)
-        if (sinks[k])
-            w2k_sink_set_idle_cb(sinks[k], NULL, NULL);
-    for (int i = 0; i < cfg->nstreams; i++) {
-        if (r[i].st && !r[i].dead)
-            w2k_metrics_state(w2k_stream_metrics(r[i].st), W2K_STREAM_STOPPED, "stopped");
-        w2k_stream_destroy(r[i].st);
-        w2k_pg_probe_free(r[i].pg_probe);
-    }
-    free(r);
-    free(ka.k);
-    free(fds);
-    for (int k = 0; k < nsinks; k++)
-        w2k_sink_destroy(sinks[k]);
-    free(sinks);
+    int rc = w2k_runner_run(cfg, reg, metrics, &stop_requested);
     w2k_registry_destroy(reg);
     w2k_metrics_stop(metrics);
     return rc;
