@@ -1,4 +1,7 @@
-/* stream.c — one stream: slot → decode → relation cache → Avro → producer → LSN. */
+/* stream.c — one stream's session: start (tables, publications, slot, snapshot or
+ * START_REPLICATION), frames in, the change rules' messages produced, acknowledgements
+ * taken, status updates out. The jobs around it live in their own modules: tables.c,
+ * change.c, rereads.c, purge.c, eos.c. */
 #include "stream.h"
 #include "avroenc.h"
 #include "avrofp.h"

@@ -1,6 +1,7 @@
-/* stream.h — one stream: a replication slot and publication read through pgoutput,
- * each change encoded and produced to its table's topic, and the slot confirmed as
- * far as the broker has acknowledged. Single-threaded: the main loop calls it. */
+/* stream.h — one stream's session: a replication slot and its publications read
+ * through pgoutput, each change turned into messages (change.c) and produced to its
+ * table's topic, and the slot confirmed as far as the broker has acknowledged.
+ * Single-threaded: the main loop (runner.c) calls it; nothing else calls into it. */
 #ifndef W2K_STREAM_H
 #define W2K_STREAM_H
 
