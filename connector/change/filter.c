@@ -2,43 +2,12 @@
  * tokens, filter_parse.c tree), bind (filter_bind.c), evaluate (filter_eval.c), and the
  * error format the parts share. filter_int.h holds the types; filter_value.c the
  * typed values. */
-#include <stdarg.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "filter_int.h"
-
-/* "filter: at offset N: <message>" (see filter_int.h). */
-int w2k_filter_fail(char *err, size_t errsz, size_t off, const char *fmt, ...)
-{
-    if (!err || errsz == 0)
-        return -1;
-    int k = snprintf(err, errsz, "filter: at offset %zu: ", off);
-    if (k >= 0 && (size_t)k < errsz) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err + k, errsz - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-/* A printable, shortened quote of source text (see filter_int.h). */
-const char *w2k_filter_quote(const char *s, size_t n, char *out, size_t outsz)
-{
-    size_t k = 0, lim = n > W2K_QUOTE_MAX ? W2K_QUOTE_MAX : n;
-    for (size_t i = 0; i < lim && k + 4 < outsz; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[k++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-    }
-    if (lim < n && k + 4 < outsz) {
-        memcpy(out + k, "...", 3);
-        k += 3;
-    }
-    out[k] = '\0';
-    return out;
-}
 
 /* Parse expr into a new filter (see filter.h). */
 w2k_filter_t *w2k_filter_parse(const char *expr, char *err, size_t errsz)
