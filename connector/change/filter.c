@@ -1,8 +1,7 @@
 /* filter.c — row filters, the public entry points of filter.h: parse (filter_lex.c
- * tokens, filter_parse.c tree), bind (filter_bind.c), evaluate (filter_eval.c), and the
- * error format the parts share. filter_int.h holds the types; filter_value.c the
- * typed values. */
-
+ * tokens, filter_parse.c tree), bind (filter_bind.c), evaluate (filter_eval.c).
+ * filter_int.h holds the types; filter_value.c the typed values; filter_lex.c also the
+ * error format the parts share. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

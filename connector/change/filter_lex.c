@@ -1,7 +1,8 @@
 /* filter_lex.c — the row filter's lexer: an SQL expression split into tokens
  * (identifiers folded to lower case, quoted names, strings, numbers, operators,
  * punctuation), comments and white space skipped, the string forms the filter does
- * not support refused with their offset. */
+ * not support refused with their offset; and the error format every part of the filter
+ * uses ("filter: at offset N: ..."). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
