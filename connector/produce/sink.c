@@ -543,7 +543,7 @@ int w2k_sink_produce_sync(w2k_sink_t *s, w2k_sink_topic_t *topic, const void *ke
     w2k_err_clear(&s->sync_err);
     int waited = 0, rc;
     while ((rc = produce_tagged(s, SYNC_TAG | s->sync_serial, topic, key, keylen, value, valuelen,
-                                0, err)) == 1) {
+                                0, err)) == W2K_SINK_FULL) {
         if (waited >= timeout_ms) {
             w2k_err_set(err, W2K_EXIT_KAFKA,
                         "the Kafka producer's queue stayed full for %d ms: cannot store a "
