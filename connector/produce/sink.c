@@ -492,8 +492,8 @@ w2k_sink_topic_t *w2k_sink_topic(w2k_sink_t *s, const char *name, w2k_topic_kind
     return t;
 }
 
-/* Hand one message to the producer. Returns 0, 1 when its queue is full (nothing was
- * produced), or -1 with err. */
+/* Hand one message to the producer. Returns 0, W2K_SINK_FULL when its queue is full
+ * (nothing was produced), or -1 with err. */
 static int produce_tagged(w2k_sink_t *s, uint64_t tag, w2k_sink_topic_t *topic, const void *key,
                           size_t keylen, const void *value, size_t valuelen, int64_t ts,
                           w2k_err_t *err)
@@ -520,7 +520,7 @@ static int produce_tagged(w2k_sink_t *s, uint64_t tag, w2k_sink_topic_t *topic, 
     rd_kafka_resp_err_t e = rd_kafka_error_code(error);
     rd_kafka_error_destroy(error);
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-        return 1;
+        return W2K_SINK_FULL;
     char what[512];
     snprintf(what, sizeof what, "cannot produce to topic %s", topic->name);
     set_kafka_err(s, err, e, what, NULL, topic->name);
