@@ -1284,6 +1284,123 @@ static void bench(void)
     }
 }
 
+static w2k_coltype_t with_opts(uint32_t oid, int32_t typmod, int dec, int time, int special)
+{
+    w2k_coltype_t ct = ty(oid, typmod);
+    w2k_typeopts_t o = {dec, time, special};
+    w2k_coltype_apply_opts(&ct, &o);
+    return ct;
+}
+
+static bool t_dbl(w2k_coltype_t ct, int flags, const char *text, int br, double want)
+{
+    avro_value_t v;
+    double got;
+    if (!conv_ok(&ct, flags, text, br, &v) || avro_value_get_double(&v, &got) != 0)
+        return false;
+    if (isnan(want))
+        return isnan(got);
+    if (got != want)
+        fprintf(stderr, "  %s: got %.17g want %.17g\n", text, got, want);
+    return got == want;
+}
+
+static bool t_null(w2k_coltype_t ct, int flags, const char *text)
+{
+    avro_value_t v;
+    return conv_ok(&ct, flags, text, 0, &v) && avro_value_get_type(&v) == AVRO_NULL;
+}
+
+/* The representation options: decimal_handling, time_precision, special_values. */
+static void test_options(void)
+{
+    w2k_buf_t b = W2K_BUF_INIT;
+    unsigned def = 0;
+    w2k_typeopts_t defaults = {0, 0, 0};
+    w2k_coltype_t n = ty(W2K_OID_NUMERIC, numtm(10, 2)), n0 = n;
+    w2k_coltype_apply_opts(&n, &defaults);
+    w2k_coltype_apply_opts(&n, NULL);
+    CHECK(memcmp(&n, &n0, sizeof n) == 0);
+
+    /* decimal_handling = double: NaN and the infinities are doubles, no marker */
+    w2k_coltype_t nd = with_opts(W2K_OID_NUMERIC, numtm(10, 2), W2K_DECIMAL_DOUBLE, 0, 0);
+    schema_text(&nd, NULLABLE | TOAST, false, &def, &b);
+    CHECK_STR(b.data, "[\"null\",\"double\",{\"type\":\"enum\",\"name\":\"UnchangedToast\","
+                      "\"namespace\":\"wal2kafka\",\"symbols\":[\"UNCHANGED_TOAST\"]}]");
+    CHECK(t_dbl(nd, NULLABLE, "1234.56", 1, 1234.56));
+    CHECK(t_dbl(nd, NULLABLE, "NaN", 1, NAN));
+    CHECK(t_dbl(nd, 0, "-Infinity", -1, -INFINITY));
+    w2k_coltype_t nvd = with_opts(W2K_OID_NUMERIC, -1, W2K_DECIMAL_DOUBLE, 0, 0);
+    CHECK(
+        t_dbl(nvd, 0, "-123456789012345678901234567890.5", -1, -123456789012345678901234567890.5));
+    CHECK(t_dbl(nvd, 0, "0.1", -1, 0.1));
+    T_ERR(nvd, 0, "1e5", "numeric: cannot convert \"1e5\": not a numeric");
+    /* decimal_handling = string: PostgreSQL's text */
+    w2k_coltype_t ns = with_opts(W2K_OID_NUMERIC, numtm(10, 2), W2K_DECIMAL_STRING, 0, 0);
+    def = 0;
+    schema_text(&ns, NULLABLE, true, &def, &b);
+    CHECK_STR(b.data, "[\"null\",\"string\"]");
+    T_STR(ns, NULLABLE, "1234.50", 1, "1234.50");
+    T_STR(ns, 0, "NaN", -1, "NaN");
+
+    /* time_precision = millis: time-millis int, timestamps floored to milliseconds */
+    w2k_coltype_t tm = with_opts(W2K_OID_TIME, -1, 0, W2K_TIME_MILLIS, 0);
+    def = 0;
+    schema_text(&tm, NULLABLE, false, &def, &b);
+    CHECK_STR(b.data,
+              "[\"null\",{\"type\":\"int\",\"logicalType\":\"time-millis\"},"
+              "{\"type\":\"enum\",\"name\":\"SpecialValue\",\"namespace\":\"wal2kafka\","
+              "\"symbols\":[\"NAN\",\"POSITIVE_INFINITY\",\"NEGATIVE_INFINITY\",\"END_OF_DAY\"]}]");
+    T_INT(tm, NULLABLE, "12:34:56.789999", 1, 45296789);
+    T_SYM(tm, NULLABLE, "24:00:00", 2, W2K_SV_END_OF_DAY);
+    w2k_coltype_t tsm = with_opts(W2K_OID_TIMESTAMPTZ, -1, 0, W2K_TIME_MILLIS, 0);
+    def = 0;
+    schema_text(&tsm, 0, false, &def, &b);
+    CHECK(strstr(b.data, "{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}") != NULL);
+    T_LONG(tsm, 0, "2024-01-15 12:34:56.123456+00", 0, INT64_C(1705322096123));
+    T_LONG(tsm, 0, "1969-12-31 23:59:59.9995+00", 0, -1);
+    T_LONG(tsm, 0, "0044-03-15 12:00:00+00 BC", 0, INT64_C(-735160) * 86400000 + 43200000);
+    T_SYM(tsm, 0, "infinity", 1, W2K_SV_POSITIVE_INFINITY);
+    w2k_coltype_t lts = with_opts(W2K_OID_TIMESTAMP, -1, 0, W2K_TIME_MILLIS, 0);
+    def = 0;
+    schema_text(&lts, 0, false, &def, &b);
+    CHECK(strstr(b.data, "\"local-timestamp-millis\"") != NULL);
+    T_LONG(lts, NULLABLE, "2024-01-15 12:34:56.123456", 1, INT64_C(1705322096123));
+    T_LONG(lts, NULLABLE, "1969-12-31 23:59:59.999", 1, -1);
+
+    /* special_values = null: row fields and array items lose the marker branch */
+    w2k_coltype_t nn = with_opts(W2K_OID_NUMERIC, numtm(10, 2), 0, 0, W2K_SPECIAL_NULL);
+    def = 0;
+    schema_text(&nn, NULLABLE, true, &def, &b);
+    CHECK_STR(b.data, "[\"null\",\"bytes\"]");
+    CHECK(t_null(nn, NULLABLE, "NaN"));
+    T_BYTES(nn, NULLABLE, "1.50", 1, "0096");
+    /* key fields have no null branch: the marker stays */
+    schema_text(&nn, 0, true, &def, &b);
+    CHECK_STR(b.data,
+              "[\"bytes\",{\"name\":\"wal2kafka.SpecialValue\",\"type\":\"enum\","
+              "\"symbols\":[\"NAN\",\"POSITIVE_INFINITY\",\"NEGATIVE_INFINITY\",\"END_OF_DAY\"]}]");
+    T_SYM(nn, 0, "Infinity", 1, W2K_SV_POSITIVE_INFINITY);
+    w2k_coltype_t tn = with_opts(W2K_OID_TIME, -1, 0, W2K_TIME_MILLIS, W2K_SPECIAL_NULL);
+    CHECK(t_null(tn, NULLABLE | TOAST, "24:00:00"));
+    w2k_coltype_t an = with_opts(1231, numtm(12, 2), 0, 0, W2K_SPECIAL_NULL);
+    def = 0;
+    schema_text(&an, NULLABLE | TOAST, true, &def, &b);
+    CHECK_STR(b.data, "[\"null\",{\"type\":\"array\",\"items\":[\"null\",\"bytes\"]},"
+                      "{\"name\":\"wal2kafka.UnchangedToast\",\"type\":\"enum\",\"symbols\":"
+                      "[\"UNCHANGED_TOAST\"]}]");
+    avro_value_t a, v;
+    if (OK(conv_ok(&an, NULLABLE, "{NaN,1.5}", 1, &a))) {
+        avro_value_t it;
+        int br = -1;
+        CHECK(avro_value_get_by_index(&a, 0, &it, NULL) == 0 &&
+              avro_value_get_discriminant(&it, &br) == 0 && br == 0);
+        CHECK(item(&a, 1, &v) && bytes_are(&v, "0096"));
+    }
+    CHECK(t_null(an, NULLABLE | TOAST, "{{1,2}}"));
+    w2k_buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
     test_integers();
@@ -1296,6 +1413,7 @@ int main(int argc, char **argv)
     test_null_toast();
     test_schema_text();
     test_schemas_parse();
+    test_options();
     if (argc > 2 && strcmp(argv[2], "bench") == 0)
         bench();
     conv_free();

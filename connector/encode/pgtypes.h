@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "config.h" /* w2k_typeopts_t */
 
 typedef enum w2k_avkind_e {
     W2K_AV_BOOLEAN,                /* bool */
@@ -61,19 +62,6 @@ typedef struct w2k_coltype_s {
                           special values (and arrays of other shapes) become null and
                           the union has no SpecialValue/ArrayText branch */
 } w2k_coltype_t;
-
-/* Per-stream representation options (config: decimal.handling, time.precision,
- * special.values); all zero is the default. */
-enum { W2K_DECIMAL_PRECISE = 0, W2K_DECIMAL_DOUBLE, W2K_DECIMAL_STRING };
-enum { W2K_TIME_MICROS = 0, W2K_TIME_MILLIS };
-enum { W2K_SPECIAL_MARKER = 0, W2K_SPECIAL_NULL };
-typedef struct w2k_typeopts_s {
-    int decimal; /* W2K_DECIMAL_*: numeric as decimal (or VariableScaleDecimal), as
-                    double (NaN and infinities are doubles), or as its text */
-    int time;    /* W2K_TIME_*: time, timestamp, timestamptz in micro- or milliseconds
-                    (millis: time-millis int, the fraction truncated toward -infinity) */
-    int special; /* W2K_SPECIAL_*: special values as a SpecialValue marker or as null */
-} w2k_typeopts_t;
 
 /* Apply representation options to a column type made by w2k_coltype_from_pg().
  * opts NULL: the defaults (no change). */
