@@ -96,21 +96,21 @@ COLUMNS = [
      [("1234567890123", 1234567890123), ("9223372036854775807", 9223372036854775807),
       ("-9223372036854775808", -9223372036854775808), (None, None), ("0", 0)]),
     ("c_num", "numeric",
-     [("123.456", vsd(3, 123456)), ("NaN", "NaN"), ("-Infinity", "-Infinity"), (None, None),
+     [("123.456", vsd(3, 123456)), ("NaN", "NAN"), ("-Infinity", "NEGATIVE_INFINITY"), (None, None),
       ("1.000", vsd(3, 1000))]),
     ("c_num2", "numeric",
-     [("-0.001", vsd(3, -1)), ("Infinity", "Infinity"),
+     [("-0.001", vsd(3, -1)), ("Infinity", "POSITIVE_INFINITY"),
       ("-123456789012345678901234567890.123456789", vsd(9, -123456789012345678901234567890123456789)),
       (None, None), ("0", vsd(0, 0))]),
     ("c_num10_2", "numeric(10,2)",
      [("1234.56", dec(123456)), ("99999999.99", dec(9999999999)), ("-99999999.99", dec(-9999999999)),
-      (None, None), ("NaN", "NaN")]),
+      (None, None), ("NaN", "NAN")]),
     ("c_num5_m2", "numeric(5,-2)",
      [("12345", dec(12300)), ("9999949", dec(9999900)), ("-12351", dec(-12400)), (None, None),
       ("0", dec(0))]),
     ("c_num3_5", "numeric(3,5)",
      [("0.0012", dec(120)), ("0.00999", dec(999)), ("-0.00999", dec(-999)), (None, None),
-      ("NaN", "NaN")]),
+      ("NaN", "NAN")]),
     ("c_real", "real",
      [("3.14", f32(3.14)), ("Infinity", INF), ("-Infinity", -INF), (None, None), ("NaN", NAN)]),
     ("c_real2", "real",
@@ -141,18 +141,18 @@ COLUMNS = [
      [("2024-01-15", days(2024, 1, 15)), ("5874897-12-31", 2145042905),
       ("0044-03-15 BC", -735160), (None, None), ("1970-01-01", 0)]),
     ("c_date2", "date",
-     [("1969-12-31", -1), ("infinity", "infinity"), ("-infinity", "-infinity"), (None, None),
+     [("1969-12-31", -1), ("infinity", "POSITIVE_INFINITY"), ("-infinity", "NEGATIVE_INFINITY"), (None, None),
       ("4714-11-24 BC", -2440588)]),
     ("c_time", "time",
      [("12:34:56.789", (12 * 3600 + 34 * 60 + 56) * 1_000_000 + 789000),
-      ("24:00:00", 86_400_000_000), ("00:00:00", 0), (None, None),
+      ("24:00:00", "END_OF_DAY"), ("00:00:00", 0), (None, None),
       ("23:59:59.999999", 86_399_999_999)]),
     ("c_timetz", "timetz",
      [("12:00:00.5-03:30", "12:00:00.5-03:30"), ("24:00:00-15:59", "24:00:00-15:59"),
       ("00:00:00+00", "00:00:00+00"), (None, None), ("23:59:59.999999+15:59", "23:59:59.999999+15:59")]),
     ("c_ts", "timestamp",
      [("2024-01-15 12:34:56.123456", micros(2024, 1, 15, 12, 34, 56, 123456)),
-      ("infinity", "infinity"), ("-infinity", "-infinity"), (None, None),
+      ("infinity", "POSITIVE_INFINITY"), ("-infinity", "NEGATIVE_INFINITY"), (None, None),
       ("1969-12-31 23:59:59.999999", -1)]),
     ("c_ts2", "timestamp",
      [("2000-02-29 00:00:00.5", micros(2000, 2, 29, 0, 0, 0, 500000)),
@@ -165,7 +165,7 @@ COLUMNS = [
       ("2024-01-15 12:34:56", micros(2024, 1, 15, 12, 34, 56))]),
     ("c_tstz", "timestamptz",
      [("2024-01-15 12:34:56.123456+00", 1705322096123456),
-      ("infinity", "infinity"), ("-infinity", "-infinity"), (None, None),
+      ("infinity", "POSITIVE_INFINITY"), ("-infinity", "NEGATIVE_INFINITY"), (None, None),
       ("2024-06-30 23:59:59.999999-07", micros(2024, 6, 30, 23, 59, 59, 999999, offset_min=-7 * 60))]),
     ("c_tstz2", "timestamptz",
      [("2024-01-15 12:34:56.5+05:30", micros(2024, 1, 15, 12, 34, 56, 500000, offset_min=330)),
@@ -194,9 +194,9 @@ COLUMNS = [
     # arrays
     ("a_int", "integer[]",
      [("{1,NULL,3}", [1, None, 3]), ("{2147483647,-2147483648}", [2147483647, -2147483648]),
-      ("{}", []), (None, None), ("{{1,2},{3,4}}", "{{1,2},{3,4}}")]),
+      ("{}", []), (None, None), ("{{1,2},{3,4}}", {"text": "{{1,2},{3,4}}"})]),
     ("a_int8", "bigint[]",
-     [("{NULL}", [None]), ("[0:1]={1,2}", "[0:1]={1,2}"), ("{{{1}}}", "{{{1}}}"), (None, None),
+     [("{NULL}", [None]), ("[0:1]={1,2}", {"text": "[0:1]={1,2}"}), ("{{{1}}}", {"text": "{{{1}}}"}), (None, None),
       ("{9223372036854775807}", [9223372036854775807])]),
     ("a_int2", "smallint[]",
      [("{1,2}", [1, 2]), ("{32767}", [32767]), ("{-32768,NULL}", [-32768, None]), (None, None),
@@ -205,18 +205,18 @@ COLUMNS = [
      [('{"a b","NULL",NULL,"","x\\"y","back\\\\slash",null}',
        ["a b", "NULL", None, "", 'x"y', "back\\slash", None]),
       ('{"{","}",",","\u00e9"}', ["{", "}", ",", "\u00e9"]), ("{}", []), (None, None),
-      ('{{"a","b"},{"c","d"}}', '{{a,b},{c,d}}')]),
+      ('{{"a","b"},{"c","d"}}', {"text": '{{a,b},{c,d}}'})]),
     ("a_varchar", "varchar(5)[]",
      [("{a,bb}", ["a", "bb"]), ('{" x "}', [" x "]), ("{NULL}", [None]), (None, None), ("{}", [])]),
     ("a_char", "char(3)[]",
      [("{a,bb}", ["a  ", "bb "]), ("{abc}", ["abc"]), ("{NULL,a}", [None, "a  "]), (None, None),
       ("{}", [])]),
     ("a_num", "numeric(12,2)[]",
-     [("{1.5,NaN,NULL,-3}", [dec(150), "NaN", None, dec(-300)]),
-      ("{NaN,NULL}", ["NaN", None]), ("{0}", [dec(0)]), (None, None),
-      ("{{1,2}}", "{{1.00,2.00}}")]),
+     [("{1.5,NaN,NULL,-3}", [dec(150), "NAN", None, dec(-300)]),
+      ("{NaN,NULL}", ["NAN", None]), ("{0}", [dec(0)]), (None, None),
+      ("{{1,2}}", {"text": "{{1.00,2.00}}"})]),
     ("a_numv", "numeric[]",
-     [("{1.50,NULL,-0.001}", [vsd(2, 150), None, vsd(3, -1)]), ("{NaN}", ["NaN"]), ("{}", []),
+     [("{1.50,NULL,-0.001}", [vsd(2, 150), None, vsd(3, -1)]), ("{NaN}", ["NAN"]), ("{}", []),
       (None, None), ("{7}", [vsd(0, 7)])]),
     ("a_real", "real[]",
      [("{1.5,NaN,-Infinity}", [1.5, NAN, -INF]), ("{NULL}", [None]), ("{}", []), (None, None),
@@ -226,28 +226,28 @@ COLUMNS = [
       ("{}", [])]),
     ("a_bool", "boolean[]",
      [("{t,f,NULL}", [True, False, None]), ("{}", []), ("{true}", [True]), (None, None),
-      ("{{t},{f}}", "{{t},{f}}")]),
+      ("{{t},{f}}", {"text": "{{t},{f}}"})]),
     ("a_bytea", "bytea[]",
      [('{"\\\\x0001",NULL}', [b"\x00\x01", None]), ('{"\\\\x"}', [b""]), ("{}", []),
       (None, None), ('{"\\\\xff"}', [b"\xff"])]),
     ("a_date", "date[]",
-     [("{2024-01-01,infinity,NULL}", [days(2024, 1, 1), "infinity", None]),
-      ("{-infinity,0044-03-15 BC}", ["-infinity", -735160]), ("{}", []), (None, None),
+     [("{2024-01-01,infinity,NULL}", [days(2024, 1, 1), "POSITIVE_INFINITY", None]),
+      ("{-infinity,0044-03-15 BC}", ["NEGATIVE_INFINITY", -735160]), ("{}", []), (None, None),
       ("{1970-01-01}", [0])]),
     ("a_time", "time[]",
-     [("{23:00:00,NULL}", [82_800_000_000, None]), ("{24:00:00,00:00:01}", [86_400_000_000, 1_000_000]), ("{}", []),
+     [("{23:00:00,NULL}", [82_800_000_000, None]), ("{24:00:00,00:00:01}", ["END_OF_DAY", 1_000_000]), ("{}", []),
       (None, None), ("{12:00:00.5}", [43_200_500_000])]),
     ("a_timetz", "timetz[]",
      [("{12:00:00+01}", ["12:00:00+01"]), ("{NULL}", [None]), ("{}", []), (None, None),
       ("{00:00:00.5-03:30}", ["00:00:00.5-03:30"])]),
     ("a_ts", "timestamp[]",
-     [('{"2024-01-15 12:34:56.123456",infinity}', [micros(2024, 1, 15, 12, 34, 56, 123456), "infinity"]),
-      ("{-infinity,NULL}", ["-infinity", None]), ("{}", []), (None, None),
+     [('{"2024-01-15 12:34:56.123456",infinity}', [micros(2024, 1, 15, 12, 34, 56, 123456), "POSITIVE_INFINITY"]),
+      ("{-infinity,NULL}", ["NEGATIVE_INFINITY", None]), ("{}", []), (None, None),
       ('{"1970-01-01 00:00:00"}', [0])]),
     ("a_tstz", "timestamptz[]",
-     [('{"2024-01-15 12:34:56.123456+00",-infinity,NULL}', [1705322096123456, "-infinity", None]),
+     [('{"2024-01-15 12:34:56.123456+00",-infinity,NULL}', [1705322096123456, "NEGATIVE_INFINITY", None]),
       ('{"2024-01-15 12:34:56+05:30"}', [micros(2024, 1, 15, 12, 34, 56, offset_min=330)]),
-      ("{}", []), (None, None), ("{infinity}", ["infinity"])]),
+      ("{}", []), (None, None), ("{infinity}", ["POSITIVE_INFINITY"])]),
     ("a_interval", "interval[]",
      [('{"1 year 2 days",NULL}', [ival(12, 2, 0), None]), ('{"-00:00:00.000001"}', [ival(0, 0, -1)]),
       ("{}", []), (None, None), ('{"1 mon"}', [ival(1, 0, 0)])]),
@@ -266,12 +266,12 @@ COLUMNS = [
      [("happy", "happy"), ("sad", "sad"), ("ok", "ok"), (None, None), ("happy", "happy")]),
     ("a_mood", "mood[]",
      [("{sad,NULL,happy}", ["sad", None, "happy"]), ("{}", []), ("{ok}", ["ok"]), (None, None),
-      ("{{sad},{ok}}", "{{sad},{ok}}")]),
+      ("{{sad},{ok}}", {"text": "{{sad},{ok}}"})]),
     ("c_dnum", "d_num",
      [("12345.678", dec(12345678)), ("99999.9994", dec(99999999)), ("-0.0005", dec(-1)),
-      (None, None), ("NaN", "NaN")]),
+      (None, None), ("NaN", "NAN")]),
     ("a_dnum", "d_num[]",
-     [("{1.5,NULL}", [dec(1500), None]), ("{}", []), ("{NaN}", ["NaN"]), (None, None),
+     [("{1.5,NULL}", [dec(1500), None]), ("{}", []), ("{NaN}", ["NAN"]), (None, None),
       ("{-99999.999}", [dec(-99999999)])]),
     ("c_dtext", "d_text",
      [("dom", "dom"), ("", ""), ("UNCHANGED_TOAST", "UNCHANGED_TOAST"), (None, None), ("x y", "x y")]),
@@ -420,6 +420,11 @@ def test_schemas_are_stored_with_their_fingerprints(kafka, alltypes):
     assert [f["name"] for f in env["fields"]] == ["before", "after", "op", "source", "ts_ms", "changed"]
     toast = {"type": "enum", "name": "UnchangedToast", "namespace": "wal2kafka",
              "symbols": ["UNCHANGED_TOAST"]}
+    special = {"type": "enum", "name": "SpecialValue", "namespace": "wal2kafka",
+               "symbols": ["NAN", "POSITIVE_INFINITY", "NEGATIVE_INFINITY", "END_OF_DAY"]}
+    sv = "wal2kafka.SpecialValue"
+    arraytext = {"type": "record", "name": "ArrayText", "namespace": "wal2kafka",
+                 "fields": [{"name": "text", "type": "string"}]}
     # The documented field unions (full form); UnchangedToast defined at first use.
     assert _field(env, "before", "id")["type"] == ["null", "int"]
     assert _field(env, "before", "c_int8")["type"] == ["null", "long"]
@@ -429,13 +434,13 @@ def test_schemas_are_stored_with_their_fingerprints(kafka, alltypes):
     assert _field(env, "before", "c_num")["type"] == [
         "null", {"type": "record", "name": "VariableScaleDecimal", "namespace": "wal2kafka",
                  "fields": [{"name": "scale", "type": "int"}, {"name": "value", "type": "bytes"}]},
-        "string", toast]
+        special, toast]
     assert _field(env, "before", "c_num2")["type"] == [
-        "null", "wal2kafka.VariableScaleDecimal", "string", "wal2kafka.UnchangedToast"]
+        "null", "wal2kafka.VariableScaleDecimal", sv, "wal2kafka.UnchangedToast"]
     assert _field(env, "before", "c_text")["type"] == ["null", "string", "wal2kafka.UnchangedToast"]
     assert _field(env, "before", "c_num10_2")["type"] == [
         "null", {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2},
-        "string", "wal2kafka.UnchangedToast"]
+        sv, "wal2kafka.UnchangedToast"]
     assert _field(env, "before", "c_num5_m2")["type"][1] == {
         "type": "bytes", "logicalType": "decimal", "precision": 7, "scale": 0}
     assert _field(env, "before", "c_num3_5")["type"][1] == {
@@ -443,13 +448,13 @@ def test_schemas_are_stored_with_their_fingerprints(kafka, alltypes):
     assert _field(env, "before", "c_dnum")["type"][1] == {
         "type": "bytes", "logicalType": "decimal", "precision": 8, "scale": 3}
     assert _field(env, "before", "c_tstz")["type"] == [
-        "null", {"type": "long", "logicalType": "timestamp-micros"}, "string"]
+        "null", {"type": "long", "logicalType": "timestamp-micros"}, sv]
     assert _field(env, "before", "c_ts")["type"] == [
-        "null", {"type": "long", "logicalType": "local-timestamp-micros"}, "string"]
+        "null", {"type": "long", "logicalType": "local-timestamp-micros"}, sv]
     assert _field(env, "before", "c_date")["type"] == [
-        "null", {"type": "int", "logicalType": "date"}, "string"]
+        "null", {"type": "int", "logicalType": "date"}, sv]
     assert _field(env, "before", "c_time")["type"] == [
-        "null", {"type": "long", "logicalType": "time-micros"}]
+        "null", {"type": "long", "logicalType": "time-micros"}, sv]
     assert _field(env, "before", "c_timetz")["type"] == ["null", "string"]
     assert _field(env, "before", "c_uuid")["type"] == [
         "null", {"type": "string", "logicalType": "uuid"}]
@@ -462,13 +467,14 @@ def test_schemas_are_stored_with_their_fingerprints(kafka, alltypes):
     assert _field(env, "before", "c_mood")["type"] == ["null", "string", "wal2kafka.UnchangedToast"]
     assert _field(env, "before", "c_inet")["type"] == ["null", "string", "wal2kafka.UnchangedToast"]
     assert _field(env, "before", "a_int")["type"] == [
-        "null", {"type": "array", "items": ["null", "int"]}, "string", "wal2kafka.UnchangedToast"]
+        "null", {"type": "array", "items": ["null", "int"]}, arraytext, "wal2kafka.UnchangedToast"]
     assert _field(env, "before", "a_num")["type"] == [
         "null", {"type": "array", "items": [
             "null", {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2},
-            "string"]}, "string", "wal2kafka.UnchangedToast"]
+            sv]}, "wal2kafka.ArrayText", "wal2kafka.UnchangedToast"]
     assert _field(env, "before", "a_mood")["type"] == [
-        "null", {"type": "array", "items": ["null", "string"]}, "string", "wal2kafka.UnchangedToast"]
+        "null", {"type": "array", "items": ["null", "string"]}, "wal2kafka.ArrayText",
+        "wal2kafka.UnchangedToast"]
     assert _field(env, "before", "a_inet")["type"] == ["null", "string", "wal2kafka.UnchangedToast"]
     assert _field(env, "before", "c_int4")["default"] is None
 
@@ -487,9 +493,29 @@ def test_logical_types_decode_with_fastavro(kafka, alltypes):
     assert row["c_ts"] == dt.datetime(2024, 1, 15, 12, 34, 56, 123456)
     assert row["c_tstz"] == dt.datetime(2024, 1, 15, 12, 34, 56, 123456, tzinfo=UTC)
     assert row["c_uuid"] == uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
-    assert row["a_num"] == [Decimal("1.50"), "NaN", None, Decimal("-3.00")]
-    assert row["a_date"] == [dt.date(2024, 1, 1), "infinity", None]
-    assert row["a_tstz"] == [dt.datetime(2024, 1, 15, 12, 34, 56, 123456, tzinfo=UTC), "-infinity", None]
+    assert row["a_num"] == [Decimal("1.50"), "NAN", None, Decimal("-3.00")]
+    assert row["a_date"] == [dt.date(2024, 1, 1), "POSITIVE_INFINITY", None]
+    assert row["a_tstz"] == [dt.datetime(2024, 1, 15, 12, 34, 56, 123456, tzinfo=UTC), "NEGATIVE_INFINITY",
+                             None]
+
+
+
+def test_special_values_decode_in_python(db, kafka, connectors):
+    """time 24:00:00, numeric NaN and infinite dates are markers: a row holding them decodes
+    with fastavro's logical types (Python's datetime.time has no 24:00:00)."""
+    db.psql("CREATE TABLE sv (id int PRIMARY KEY, t time, n numeric(10,2), d date, "
+            "ts timestamptz, a int[])")
+    conn = connectors(["public.sv"])
+    conn.start().wait_streaming()
+    db.execute("INSERT INTO sv VALUES (1, '24:00:00', 'NaN', 'infinity', '-infinity', "
+               "'{{1,2},{3,4}}'), (2, '12:00:00', 1.5, '2024-01-15', NULL, '{1}')")
+    dec = Decoder(kafka, conn.prefix, logical=True)
+    recs = consume(kafka, dec, conn.topic("sv"), until=2)
+    assert [r.value["after"] for r in recs] == [
+        {"id": 1, "t": "END_OF_DAY", "n": "NAN", "d": "POSITIVE_INFINITY",
+         "ts": "NEGATIVE_INFINITY", "a": {"text": "{{1,2},{3,4}}"}},
+        {"id": 2, "t": dt.time(12), "n": Decimal("1.50"), "d": dt.date(2024, 1, 15), "ts": None,
+         "a": [1]}]
 
 
 def test_key_columns_of_every_kind(db, kafka, connectors):
@@ -503,17 +529,20 @@ def test_key_columns_of_every_kind(db, kafka, connectors):
     dec = Decoder(kafka, conn.prefix)
     (rec,) = consume(kafka, dec, conn.topic("k"), until=1)
     same(rec.key, {"k_int8": -5, "k_text": "ключ", "k_tstz": 1705322096123456, "k_num": dec_(-1250),
-                   "k_uuid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "k_date": "infinity"}, "key")
+                   "k_uuid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "k_date": "POSITIVE_INFINITY"}, "key")
     ks = dec.schemas[rec.raw_key[2:10].hex()].json
     assert [f["name"] for f in ks["fields"]] == ["k_int8", "k_text", "k_tstz", "k_num", "k_uuid",
                                                  "k_date"], "key fields in column order"
     types = {f["name"]: f["type"] for f in ks["fields"]}
     assert types == {
         "k_text": "string", "k_int8": "long",
-        "k_tstz": [{"type": "long", "logicalType": "timestamp-micros"}, "string"],
-        "k_num": [{"type": "bytes", "logicalType": "decimal", "precision": 6, "scale": 2}, "string"],
+        "k_tstz": [{"type": "long", "logicalType": "timestamp-micros"},
+                   {"type": "enum", "name": "SpecialValue", "namespace": "wal2kafka",
+                    "symbols": ["NAN", "POSITIVE_INFINITY", "NEGATIVE_INFINITY", "END_OF_DAY"]}],
+        "k_num": [{"type": "bytes", "logicalType": "decimal", "precision": 6, "scale": 2},
+                  "wal2kafka.SpecialValue"],
         "k_uuid": {"type": "string", "logicalType": "uuid"},
-        "k_date": [{"type": "int", "logicalType": "date"}, "string"],
+        "k_date": [{"type": "int", "logicalType": "date"}, "wal2kafka.SpecialValue"],
     }
 
 

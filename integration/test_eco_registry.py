@@ -108,6 +108,51 @@ def test_confluent_deserializer_reads_keys_and_values_across_a_schema_change(
     assert conn.stop() == 0
 
 
+SPECIAL_ROWS = ("INSERT INTO sv VALUES (1, '24:00:00', 'NaN', 'infinity', '-infinity', "
+                "'{{1,2},{3,4}}', '{1.5,NaN}'), "
+                "(2, '12:34:56.789', 1.5, '2024-01-15', '2024-01-15 12:34:56.123456+00', '{1}', '{}')")
+SV_TABLE = ("CREATE TABLE sv (id int PRIMARY KEY, t time, n numeric(10,2), d date, ts timestamptz, "
+            "a int[], an numeric(5,1)[])")
+
+
+@pytest.mark.parametrize("options, row1, row2", [
+    # defaults: markers, exact values
+    ({}, {"t": "END_OF_DAY", "n": "NAN", "d": "POSITIVE_INFINITY", "ts": "NEGATIVE_INFINITY",
+          "a": {"text": "{{1,2},{3,4}}"}, "an": [Decimal("1.5"), "NAN"]},
+     {"t": dt.time(12, 34, 56, 789000), "n": Decimal("1.50"), "d": dt.date(2024, 1, 15),
+      "ts": dt.datetime(2024, 1, 15, 12, 34, 56, 123456, tzinfo=dt.timezone.utc), "a": [1], "an": []}),
+    # what Flink SQL needs: special values as null, milliseconds
+    ({"special_values": "null", "time_precision": "millis"},
+     {"t": None, "n": None, "d": None, "ts": None, "a": None, "an": [Decimal("1.5"), None]},
+     {"t": dt.time(12, 34, 56, 789000), "n": Decimal("1.50"), "d": dt.date(2024, 1, 15),
+      "ts": dt.datetime(2024, 1, 15, 12, 34, 56, 123000, tzinfo=dt.timezone.utc), "a": [1], "an": []}),
+    ({"decimal_handling": "double"},
+     {"n": "nan"}, {"n": 1.5, "an": []}),
+    ({"decimal_handling": "string"},
+     {"n": "NaN", "an": ["1.5", "NaN"]}, {"n": "1.50", "an": []}),
+])
+def test_confluent_deserializer_reads_special_values_and_every_option(
+        db, kafka, registry, connectors, options, row1, row2):
+    """confluent-kafka's AvroDeserializer decodes every row: 24:00:00, NaN, infinities and
+    multi-dimensional arrays are markers (or nulls), never values Python cannot hold."""
+    db.execute(SV_TABLE)
+    conn = connectors(["public.sv"], settings={"schema_registry": {"url": registry.url}},
+                      stream_settings=options)
+    conn.start().wait_streaming()
+    db.execute(SPECIAL_ROWS)
+    topic = conn.topic("sv")
+    recs = raw_records(kafka, topic, 2)
+    dec = RegistryDecoder(registry.url)
+    got = [dec.value(topic, m.raw_value)["after"] for m in recs]
+    for want, row in zip((row1, row2), got):
+        for col, v in want.items():
+            if v == "nan":
+                assert row[col] != row[col], (col, row[col])
+            else:
+                assert row[col] == v, (col, row[col], v)
+    assert conn.stop() == 0
+
+
 def test_refused_schema_version_stops_the_stream_and_confirms_nothing_after(
         db, kafka, registry, connectors):
     db.execute("CREATE TABLE items (id int PRIMARY KEY, qty int NOT NULL)")

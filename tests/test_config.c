@@ -237,6 +237,39 @@ static void example_file(const char *fixtures)
     w2k_config_destroy(cfg);
 }
 
+/* The representation options of a stream: defaults, every value, a wrong one. */
+static void typeopts(void)
+{
+    w2k_err_t err;
+    w2k_config_t *cfg =
+        load(BASE "streams = ( { name = \"a\"; tables = ( \"public.t\" ); },\n"
+                  "  { name = \"b\"; tables = ( \"public.u\" );\n"
+                  "    decimal_handling = \"double\"; time_precision = \"millis\";\n"
+                  "    special_values = \"null\"; },\n"
+                  "  { name = \"c\"; tables = ( \"public.v\" );\n"
+                  "    decimal_handling = \"string\"; } );\n",
+             &err);
+    CHECK(cfg != NULL);
+    if (!cfg) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    CHECK_INT(cfg->streams[0].types.decimal, W2K_DECIMAL_PRECISE);
+    CHECK_INT(cfg->streams[0].types.time, W2K_TIME_MICROS);
+    CHECK_INT(cfg->streams[0].types.special, W2K_SPECIAL_MARKER);
+    CHECK_INT(cfg->streams[1].types.decimal, W2K_DECIMAL_DOUBLE);
+    CHECK_INT(cfg->streams[1].types.time, W2K_TIME_MILLIS);
+    CHECK_INT(cfg->streams[1].types.special, W2K_SPECIAL_NULL);
+    CHECK_INT(cfg->streams[2].types.decimal, W2K_DECIMAL_STRING);
+    w2k_config_destroy(cfg);
+    expect_error(BASE "streams = ( { name = \"a\"; tables = ( \"public.t\" );\n"
+                      "  time_precision = \"nanos\"; } );\n",
+                 4, "unknown time_precision value", "\"micros\" (default) or \"millis\"");
+    expect_error(BASE "streams = ( { name = \"a\"; tables = ( \"public.t\" );\n"
+                      "  decimal_handling = \"exact\"; } );\n",
+                 4, "unknown decimal_handling value", "\"precise\" (default)");
+}
+
 int main(int argc, char **argv)
 {
     example_file(argc > 1 ? argv[1] : "tests/fixtures");
@@ -244,6 +277,7 @@ int main(int argc, char **argv)
     defaults();
     everything();
     errors();
+    typeopts();
     unlink(path);
     return unit_report("test_config");
 }

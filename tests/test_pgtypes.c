@@ -234,6 +234,26 @@ static bool t_str(w2k_coltype_t ct, int flags, const char *text, int br, const c
     return conv_ok(&ct, flags, text, br, &v) && str_is(&v, want, strlen(want));
 }
 
+/* A special value: the wal2kafka.SpecialValue branch with symbol sym. */
+static bool t_sym(w2k_coltype_t ct, int flags, const char *text, int br, int sym)
+{
+    avro_value_t v;
+    int got;
+    if (!conv_ok(&ct, flags, text, br, &v) || avro_value_get_enum(&v, &got) != 0)
+        return false;
+    if (got != sym)
+        fprintf(stderr, "  %s: symbol %d want %d\n", text, got, sym);
+    return got == sym;
+}
+
+/* An array of another shape: the wal2kafka.ArrayText branch holding the text. */
+static bool t_atext(w2k_coltype_t ct, int flags, const char *text, int br, const char *want)
+{
+    avro_value_t v, f;
+    return conv_ok(&ct, flags, text, br, &v) && avro_value_get_by_index(&v, 0, &f, NULL) == 0 &&
+           str_is(&f, want, strlen(want));
+}
+
 static int hexval(char c)
 {
     return c <= '9' ? c - '0' : c - 'a' + 10;
@@ -385,6 +405,8 @@ static bool t_err(w2k_coltype_t ct, int flags, const char *text, const char *nam
 #define T_DOUBLE(...) CHECK(t_double(__VA_ARGS__))
 #define T_FLOAT(...)  CHECK(t_float(__VA_ARGS__))
 #define T_STR(...)    CHECK(t_str(__VA_ARGS__))
+#define T_SYM(...)    CHECK(t_sym(__VA_ARGS__))
+#define T_ATEXT(...)  CHECK(t_atext(__VA_ARGS__))
 #define T_BYTES(...)  CHECK(t_bytes(__VA_ARGS__))
 #define T_DEC(...)    CHECK(t_decimal_digits(__VA_ARGS__))
 #define T_VARDEC(...) CHECK(t_vardec(__VA_ARGS__))
@@ -513,9 +535,9 @@ static void test_decimal(void)
     T_BYTES(n52, 0, "1.500", 0, "0096"); /* trailing zeros beyond the scale: dropped */
     T_BYTES(n52, 0, "1", 0, "64");
     T_BYTES(n52, NULLABLE | TOAST, "0.15", 1, "0f");
-    T_STR(n52, 0, "NaN", 1, "NaN");
-    T_STR(n52, 0, "Infinity", 1, "Infinity");
-    T_STR(n52, NULLABLE | TOAST, "-Infinity", 2, "-Infinity");
+    T_SYM(n52, 0, "NaN", 1, W2K_SV_NAN);
+    T_SYM(n52, 0, "Infinity", 1, W2K_SV_POSITIVE_INFINITY);
+    T_SYM(n52, NULLABLE | TOAST, "-Infinity", 2, W2K_SV_NEGATIVE_INFINITY);
     T_ERR(n52, 0, "1.505", "numeric (Avro decimal(5,2)): cannot convert \"1.505\": more fraction");
     T_ERR(n52, 0, "1000.00",
           "numeric (Avro decimal(5,2)): cannot convert \"1000.00\": more "
@@ -609,8 +631,8 @@ static void test_decimal(void)
     T_VARDEC("100000000000000000000", 0, "056bc75e2d63100000");
     T_VARDEC("1.000", 3, "03e8");
     T_VARDEC("-12345678901234567890.1234567890", 10, "fe7116f0093c8c1f11b1c0f52e");
-    T_STR(nv, NULLABLE, "NaN", 2, "NaN");
-    T_STR(nv, 0, "-Infinity", 1, "-Infinity");
+    T_SYM(nv, NULLABLE, "NaN", 2, W2K_SV_NAN);
+    T_SYM(nv, 0, "-Infinity", 1, W2K_SV_NEGATIVE_INFINITY);
     T_ERR(nv, 0, "1..2", "numeric: cannot convert");
     T_ERR(nv, 0, "+1", "numeric");
 }
@@ -629,8 +651,8 @@ static void test_dates_times(void)
     T_INT(d, 0, "0001-12-31 BC", 0, -719163);
     T_INT(d, 0, "2000-03-01", 0, 11017);
     T_INT(d, NULLABLE, "1900-03-01", 1, -25508);
-    T_STR(d, 0, "infinity", 1, "infinity");
-    T_STR(d, NULLABLE, "-infinity", 2, "-infinity");
+    T_SYM(d, 0, "infinity", 1, W2K_SV_POSITIVE_INFINITY);
+    T_SYM(d, NULLABLE, "-infinity", 2, W2K_SV_NEGATIVE_INFINITY);
     T_ERR(d, 0, "2023-02-29", "date: cannot convert \"2023-02-29\": no such date");
     T_ERR(d, 0, "1900-02-29", "date");
     T_ERR(d, 0, "2024-13-01", "date");
@@ -644,15 +666,17 @@ static void test_dates_times(void)
     T_ERR(d, 0, "Infinity", "date");
     w2k_coltype_t dns = d;
     dns.t.special = false;
-    T_ERR(dns, 0, "infinity", "date: cannot convert \"infinity\": the field's schema has no");
+    T_ERR(dns, 0, "infinity", "date: cannot convert \"infinity\": not an ISO date");
 
     w2k_coltype_t t = ty(W2K_OID_TIME, -1);
-    CHECK(!t.t.special && !t.varlena);
-    T_LONG(t, 0, "24:00:00", -1, INT64_C(86400000000));
-    T_LONG(t, 0, "00:00:00", -1, 0);
+    CHECK(t.t.special && !t.varlena);
+    /* 24:00:00 is no Avro time-micros (Python's datetime.time has no 24:00): a marker */
+    T_SYM(t, 0, "24:00:00", 1, W2K_SV_END_OF_DAY);
+    T_SYM(t, NULLABLE, "24:00:00", 2, W2K_SV_END_OF_DAY);
+    T_LONG(t, 0, "00:00:00", 0, 0);
     T_LONG(t, NULLABLE, "12:34:56.5", 1, INT64_C(45296500000));
-    T_LONG(t, 0, "12:00:00.000001", -1, INT64_C(43200000001));
-    T_LONG(t, 0, "23:59:59.999999", -1, INT64_C(86399999999));
+    T_LONG(t, 0, "12:00:00.000001", 0, INT64_C(43200000001));
+    T_LONG(t, 0, "23:59:59.999999", 0, INT64_C(86399999999));
     T_ERR(t, 0, "25:00:00", "time: cannot convert");
     T_ERR(t, 0, "24:00:01", "time");
     T_ERR(t, 0, "24:00:00.000001", "time");
@@ -678,8 +702,8 @@ static void test_dates_times(void)
     T_LONG(tz, 0, "12345-06-07 01:02:03+00", 0, INT64_C(327416950923000000));
     T_LONG(tz, 0, "2024-01-15 12:34:56+05:30", 0, INT64_C(1705302296000000));
     T_LONG(tz, 0, "2024-01-15 12:34:56-03:00:15", 0, INT64_C(1705332911000000));
-    T_STR(tz, 0, "infinity", 1, "infinity");
-    T_STR(tz, NULLABLE, "-infinity", 2, "-infinity");
+    T_SYM(tz, 0, "infinity", 1, W2K_SV_POSITIVE_INFINITY);
+    T_SYM(tz, NULLABLE, "-infinity", 2, W2K_SV_NEGATIVE_INFINITY);
     T_ERR(tz, 0, "294276-12-31 23:59:59.999999+00", "timestamptz: cannot convert");
     T_ERR(tz, 0, "2024-01-15 12:34:56", "timestamptz");
     T_ERR(tz, 0, "2024-01-15T12:34:56+00", "timestamptz");
@@ -708,7 +732,7 @@ static void test_dates_times(void)
     T_LONG(ts, 0, "4713-01-01 00:00:00 BC", 0, INT64_C(-210863520000000000));
     T_LONG(ts, 0, "12345-06-07 01:02:03", 0, INT64_C(327416950923000000));
     T_LONG(ts, 0, "1970-01-01 00:00:00", 0, 0);
-    T_STR(ts, 0, "infinity", 1, "infinity");
+    T_SYM(ts, 0, "infinity", 1, W2K_SV_POSITIVE_INFINITY);
     T_ERR(ts, 0, "2024-01-15 12:34:56+00", "timestamp: cannot convert");
     T_ERR(ts, 0, "2024-02-30 00:00:00", "timestamp");
 }
@@ -782,6 +806,13 @@ static bool item_str(avro_value_t *arr, size_t i, const char *want)
     return item(arr, i, &v) && str_is(&v, want, strlen(want));
 }
 
+static bool item_sym(avro_value_t *arr, size_t i, int want)
+{
+    avro_value_t v;
+    int got;
+    return item(arr, i, &v) && avro_value_get_enum(&v, &got) == 0 && got == want;
+}
+
 static bool item_long(avro_value_t *arr, size_t i, int64_t want)
 {
     avro_value_t v;
@@ -812,10 +843,10 @@ static void test_arrays(void)
     }
     CHECK(conv_ok(&ai4, NULLABLE, "{}", 1, &a) && array_is(&a, 0, NULL));
     CHECK(conv_ok(&ai4, 0, "{}", 0, &a) && array_is(&a, 0, NULL));
-    T_STR(ai4, NULLABLE | TOAST, "{{1,2},{3,4}}", 2, "{{1,2},{3,4}}");
-    T_STR(ai4, NULLABLE, "[0:1]={1,2}", 2, "[0:1]={1,2}");
-    T_STR(ai4, 0, "[1:2][1:1]={{1},{2}}", 1, "[1:2][1:1]={{1},{2}}");
-    T_STR(ai4, 0, "{{{1}}}", 1, "{{{1}}}");
+    T_ATEXT(ai4, NULLABLE | TOAST, "{{1,2},{3,4}}", 2, "{{1,2},{3,4}}");
+    T_ATEXT(ai4, NULLABLE, "[0:1]={1,2}", 2, "[0:1]={1,2}");
+    T_ATEXT(ai4, 0, "[1:2][1:1]={{1},{2}}", 1, "[1:2][1:1]={{1},{2}}");
+    T_ATEXT(ai4, 0, "{{{1}}}", 1, "{{{1}}}");
     if (OK(conv_ok(&ai4, 0, "[1:2]={5,6}", 0, &a))) {
         static const int br[] = {1, 1};
         CHECK(array_is(&a, 2, br) && item_int(&a, 1, 6));
@@ -861,7 +892,7 @@ static void test_arrays(void)
     if (OK(conv_ok(&anum, 0, "{NaN,Infinity,1.5,NULL,-Infinity}", 0, &a))) {
         static const int br[] = {2, 2, 1, 0, 2};
         CHECK(array_is(&a, 5, br));
-        CHECK(item_str(&a, 0, "NaN") && item_str(&a, 1, "Infinity"));
+        CHECK(item_sym(&a, 0, W2K_SV_NAN) && item_sym(&a, 1, W2K_SV_POSITIVE_INFINITY));
         avro_value_t f;
         int32_t sc;
         CHECK(item(&a, 2, &v) && avro_value_get_by_index(&v, 0, &f, NULL) == 0 &&
@@ -883,7 +914,8 @@ static void test_arrays(void)
     if (OK(conv_ok(&adate, 0, "{infinity,2024-02-29,\"0044-03-15 BC\"}", 0, &a))) {
         static const int br[] = {2, 1, 1};
         CHECK(array_is(&a, 3, br));
-        CHECK(item_str(&a, 0, "infinity") && item_int(&a, 1, 19782) && item_int(&a, 2, -735160));
+        CHECK(item_sym(&a, 0, W2K_SV_POSITIVE_INFINITY) && item_int(&a, 1, 19782) &&
+              item_int(&a, 2, -735160));
     }
     w2k_coltype_t atz = ty(1185, -1);
     if (OK(conv_ok(&atz, 0, "{\"2020-01-01 00:00:00+00\",-infinity}", 0, &a))) {
@@ -893,8 +925,9 @@ static void test_arrays(void)
     w2k_coltype_t ats = ty(1115, -1);
     CHECK(conv_ok(&ats, 0, "{\"1970-01-01 00:00:01\"}", 0, &a) && item_long(&a, 0, 1000000));
     w2k_coltype_t ati = ty(1183, -1);
-    CHECK(!ati.t.special);
-    CHECK(conv_ok(&ati, 0, "{24:00:00,NULL}", 0, &a) && item_long(&a, 0, INT64_C(86400000000)));
+    CHECK(ati.t.special);
+    CHECK(conv_ok(&ati, 0, "{24:00:00,NULL,00:00:01}", 0, &a) &&
+          item_sym(&a, 0, W2K_SV_END_OF_DAY) && item_long(&a, 2, INT64_C(1000000)));
     w2k_coltype_t aiv = ty(1187, -1);
     if (OK(conv_ok(&aiv, 0, "{P1D,PT-0.5S}", 0, &a))) {
         avro_value_t f;
@@ -1030,26 +1063,30 @@ static void test_schema_text(void)
     w2k_coltype_t n = ty(W2K_OID_NUMERIC, numtm(10, 2));
     def = 0;
     schema_text(&n, NULLABLE | TOAST, false, &def, &b);
-    CHECK_STR(b.data, "[\"null\",{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":10,"
-                      "\"scale\":2},\"string\",{\"type\":\"enum\",\"name\":\"UnchangedToast\","
-                      "\"namespace\":\"wal2kafka\",\"symbols\":[\"UNCHANGED_TOAST\"]}]");
-    CHECK_INT(def, W2K_NAMED_UNCHANGEDTOAST);
+    CHECK_STR(b.data, "[\"null\",{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":"
+                      "10,\"scale\":2},{\"type\":\"enum\",\"name\":\"SpecialValue\",\"namespace"
+                      "\":\"wal2kafka\",\"symbols\":[\"NAN\",\"POSITIVE_INFINITY\",\"NEGATIVE_I"
+                      "NFINITY\",\"END_OF_DAY\"]},{\"type\":\"enum\",\"name\":\"UnchangedToast\""
+                      ",\"namespace\":\"wal2kafka\",\"symbols\":[\"UNCHANGED_TOAST\"]}]");
+    CHECK_INT(def, W2K_NAMED_UNCHANGEDTOAST | W2K_NAMED_SPECIALVALUE);
     schema_text(&n, NULLABLE | TOAST, false, &def, &b);
-    CHECK_STR(b.data, "[\"null\",{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":10,"
-                      "\"scale\":2},\"string\",\"wal2kafka.UnchangedToast\"]");
+    CHECK_STR(b.data, "[\"null\",{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":"
+                      "10,\"scale\":2},\"wal2kafka.SpecialValue\",\"wal2kafka.UnchangedToast\"]");
     def = 0;
     schema_text(&n, NULLABLE | TOAST, true, &def, &b);
-    CHECK_STR(b.data, "[\"null\",\"bytes\",\"string\",{\"name\":\"wal2kafka.UnchangedToast\","
-                      "\"type\":\"enum\",\"symbols\":[\"UNCHANGED_TOAST\"]}]");
+    CHECK_STR(b.data, "[\"null\",\"bytes\",{\"name\":\"wal2kafka.SpecialValue\",\"type\":\"enum"
+                      "\",\"symbols\":[\"NAN\",\"POSITIVE_INFINITY\",\"NEGATIVE_INFINITY\",\"EN"
+                      "D_OF_DAY\"]},{\"name\":\"wal2kafka.UnchangedToast\",\"type\":\"enum\",\""
+                      "symbols\":[\"UNCHANGED_TOAST\"]}]");
     schema_text(&n, 0, true, &def, &b);
-    CHECK_STR(b.data, "[\"bytes\",\"string\"]");
+    CHECK_STR(b.data, "[\"bytes\",\"wal2kafka.SpecialValue\"]");
 
     w2k_coltype_t tz = ty(W2K_OID_TIMESTAMPTZ, -1);
     schema_text(&tz, NULLABLE, false, &def, &b);
-    CHECK_STR(b.data,
-              "[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-micros\"},\"string\"]");
+    CHECK_STR(b.data, "[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-micros\"},\"wal"
+                      "2kafka.SpecialValue\"]");
     schema_text(&tz, NULLABLE, true, &def, &b);
-    CHECK_STR(b.data, "[\"null\",\"long\",\"string\"]");
+    CHECK_STR(b.data, "[\"null\",\"long\",\"wal2kafka.SpecialValue\"]");
 
     w2k_coltype_t iv = ty(W2K_OID_INTERVAL, -1);
     def = 0;
@@ -1068,25 +1105,35 @@ static void test_schema_text(void)
     w2k_coltype_t nv = ty(W2K_OID_NUMERIC, -1);
     def = 0;
     schema_text(&nv, NULLABLE, true, &def, &b);
-    CHECK_STR(b.data, "[\"null\",{\"name\":\"wal2kafka.VariableScaleDecimal\",\"type\":\"record\","
-                      "\"fields\":[{\"name\":\"scale\",\"type\":\"int\"},{\"name\":\"value\","
-                      "\"type\":\"bytes\"}]},\"string\"]");
-    CHECK_INT(def, W2K_NAMED_VARDECIMAL);
+    CHECK_STR(b.data, "[\"null\",{\"name\":\"wal2kafka.VariableScaleDecimal\",\"type\":\"record"
+                      "\",\"fields\":[{\"name\":\"scale\",\"type\":\"int\"},{\"name\":\"value\""
+                      ",\"type\":\"bytes\"}]},{\"name\":\"wal2kafka.SpecialValue\",\"type\":\"e"
+                      "num\",\"symbols\":[\"NAN\",\"POSITIVE_INFINITY\",\"NEGATIVE_INFINITY\",\""
+                      "END_OF_DAY\"]}]");
+    CHECK_INT(def, W2K_NAMED_VARDECIMAL | W2K_NAMED_SPECIALVALUE);
 
     w2k_coltype_t an = ty(1231, numtm(12, 2));
     def = 0;
     schema_text(&an, NULLABLE | TOAST, false, &def, &b);
-    CHECK_STR(b.data, "[\"null\",{\"type\":\"array\",\"items\":[\"null\",{\"type\":\"bytes\","
-                      "\"logicalType\":\"decimal\",\"precision\":12,\"scale\":2},\"string\"]},"
-                      "\"string\",{\"type\":\"enum\",\"name\":\"UnchangedToast\",\"namespace\":"
-                      "\"wal2kafka\",\"symbols\":[\"UNCHANGED_TOAST\"]}]");
+    CHECK_STR(b.data, "[\"null\",{\"type\":\"array\",\"items\":[\"null\",{\"type\":\"bytes\",\""
+                      "logicalType\":\"decimal\",\"precision\":12,\"scale\":2},{\"type\":\"enum"
+                      "\",\"name\":\"SpecialValue\",\"namespace\":\"wal2kafka\",\"symbols\":[\""
+                      "NAN\",\"POSITIVE_INFINITY\",\"NEGATIVE_INFINITY\",\"END_OF_DAY\"]}]},{\""
+                      "type\":\"record\",\"name\":\"ArrayText\",\"namespace\":\"wal2kafka\",\"f"
+                      "ields\":[{\"name\":\"text\",\"type\":\"string\"}]},{\"type\":\"enum\",\""
+                      "name\":\"UnchangedToast\",\"namespace\":\"wal2kafka\",\"symbols\":[\"UNC"
+                      "HANGED_TOAST\"]}]");
     def = W2K_NAMED_UNCHANGEDTOAST;
     schema_text(&an, NULLABLE | TOAST, true, &def, &b);
-    CHECK_STR(b.data, "[\"null\",{\"type\":\"array\",\"items\":[\"null\",\"bytes\",\"string\"]},"
-                      "\"string\",\"wal2kafka.UnchangedToast\"]");
+    CHECK_STR(b.data, "[\"null\",{\"type\":\"array\",\"items\":[\"null\",\"bytes\",{\"name\":\""
+                      "wal2kafka.SpecialValue\",\"type\":\"enum\",\"symbols\":[\"NAN\",\"POSITI"
+                      "VE_INFINITY\",\"NEGATIVE_INFINITY\",\"END_OF_DAY\"]}]},{\"name\":\"wal2k"
+                      "afka.ArrayText\",\"type\":\"record\",\"fields\":[{\"name\":\"text\",\"ty"
+                      "pe\":\"string\"}]},\"wal2kafka.UnchangedToast\"]");
     w2k_coltype_t ai = ty(1007, -1);
     schema_text(&ai, 0, true, &def, &b);
-    CHECK_STR(b.data, "[{\"type\":\"array\",\"items\":[\"null\",\"int\"]},\"string\"]");
+    CHECK_STR(b.data, "[{\"type\":\"array\",\"items\":[\"null\",\"int\"]},\"wal2kafka.ArrayText"
+                      "\"]");
 
     static const struct {
         uint32_t oid;
@@ -1237,6 +1284,123 @@ static void bench(void)
     }
 }
 
+static w2k_coltype_t with_opts(uint32_t oid, int32_t typmod, int dec, int time, int special)
+{
+    w2k_coltype_t ct = ty(oid, typmod);
+    w2k_typeopts_t o = {dec, time, special};
+    w2k_coltype_apply_opts(&ct, &o);
+    return ct;
+}
+
+static bool t_dbl(w2k_coltype_t ct, int flags, const char *text, int br, double want)
+{
+    avro_value_t v;
+    double got;
+    if (!conv_ok(&ct, flags, text, br, &v) || avro_value_get_double(&v, &got) != 0)
+        return false;
+    if (isnan(want))
+        return isnan(got);
+    if (got != want)
+        fprintf(stderr, "  %s: got %.17g want %.17g\n", text, got, want);
+    return got == want;
+}
+
+static bool t_null(w2k_coltype_t ct, int flags, const char *text)
+{
+    avro_value_t v;
+    return conv_ok(&ct, flags, text, 0, &v) && avro_value_get_type(&v) == AVRO_NULL;
+}
+
+/* The representation options: decimal_handling, time_precision, special_values. */
+static void test_options(void)
+{
+    w2k_buf_t b = W2K_BUF_INIT;
+    unsigned def = 0;
+    w2k_typeopts_t defaults = {0, 0, 0};
+    w2k_coltype_t n = ty(W2K_OID_NUMERIC, numtm(10, 2)), n0 = n;
+    w2k_coltype_apply_opts(&n, &defaults);
+    w2k_coltype_apply_opts(&n, NULL);
+    CHECK(memcmp(&n, &n0, sizeof n) == 0);
+
+    /* decimal_handling = double: NaN and the infinities are doubles, no marker */
+    w2k_coltype_t nd = with_opts(W2K_OID_NUMERIC, numtm(10, 2), W2K_DECIMAL_DOUBLE, 0, 0);
+    schema_text(&nd, NULLABLE | TOAST, false, &def, &b);
+    CHECK_STR(b.data, "[\"null\",\"double\",{\"type\":\"enum\",\"name\":\"UnchangedToast\","
+                      "\"namespace\":\"wal2kafka\",\"symbols\":[\"UNCHANGED_TOAST\"]}]");
+    CHECK(t_dbl(nd, NULLABLE, "1234.56", 1, 1234.56));
+    CHECK(t_dbl(nd, NULLABLE, "NaN", 1, NAN));
+    CHECK(t_dbl(nd, 0, "-Infinity", -1, -INFINITY));
+    w2k_coltype_t nvd = with_opts(W2K_OID_NUMERIC, -1, W2K_DECIMAL_DOUBLE, 0, 0);
+    CHECK(
+        t_dbl(nvd, 0, "-123456789012345678901234567890.5", -1, -123456789012345678901234567890.5));
+    CHECK(t_dbl(nvd, 0, "0.1", -1, 0.1));
+    T_ERR(nvd, 0, "1e5", "numeric: cannot convert \"1e5\": not a numeric");
+    /* decimal_handling = string: PostgreSQL's text */
+    w2k_coltype_t ns = with_opts(W2K_OID_NUMERIC, numtm(10, 2), W2K_DECIMAL_STRING, 0, 0);
+    def = 0;
+    schema_text(&ns, NULLABLE, true, &def, &b);
+    CHECK_STR(b.data, "[\"null\",\"string\"]");
+    T_STR(ns, NULLABLE, "1234.50", 1, "1234.50");
+    T_STR(ns, 0, "NaN", -1, "NaN");
+
+    /* time_precision = millis: time-millis int, timestamps floored to milliseconds */
+    w2k_coltype_t tm = with_opts(W2K_OID_TIME, -1, 0, W2K_TIME_MILLIS, 0);
+    def = 0;
+    schema_text(&tm, NULLABLE, false, &def, &b);
+    CHECK_STR(b.data,
+              "[\"null\",{\"type\":\"int\",\"logicalType\":\"time-millis\"},"
+              "{\"type\":\"enum\",\"name\":\"SpecialValue\",\"namespace\":\"wal2kafka\","
+              "\"symbols\":[\"NAN\",\"POSITIVE_INFINITY\",\"NEGATIVE_INFINITY\",\"END_OF_DAY\"]}]");
+    T_INT(tm, NULLABLE, "12:34:56.789999", 1, 45296789);
+    T_SYM(tm, NULLABLE, "24:00:00", 2, W2K_SV_END_OF_DAY);
+    w2k_coltype_t tsm = with_opts(W2K_OID_TIMESTAMPTZ, -1, 0, W2K_TIME_MILLIS, 0);
+    def = 0;
+    schema_text(&tsm, 0, false, &def, &b);
+    CHECK(strstr(b.data, "{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}") != NULL);
+    T_LONG(tsm, 0, "2024-01-15 12:34:56.123456+00", 0, INT64_C(1705322096123));
+    T_LONG(tsm, 0, "1969-12-31 23:59:59.9995+00", 0, -1);
+    T_LONG(tsm, 0, "0044-03-15 12:00:00+00 BC", 0, INT64_C(-735160) * 86400000 + 43200000);
+    T_SYM(tsm, 0, "infinity", 1, W2K_SV_POSITIVE_INFINITY);
+    w2k_coltype_t lts = with_opts(W2K_OID_TIMESTAMP, -1, 0, W2K_TIME_MILLIS, 0);
+    def = 0;
+    schema_text(&lts, 0, false, &def, &b);
+    CHECK(strstr(b.data, "\"local-timestamp-millis\"") != NULL);
+    T_LONG(lts, NULLABLE, "2024-01-15 12:34:56.123456", 1, INT64_C(1705322096123));
+    T_LONG(lts, NULLABLE, "1969-12-31 23:59:59.999", 1, -1);
+
+    /* special_values = null: row fields and array items lose the marker branch */
+    w2k_coltype_t nn = with_opts(W2K_OID_NUMERIC, numtm(10, 2), 0, 0, W2K_SPECIAL_NULL);
+    def = 0;
+    schema_text(&nn, NULLABLE, true, &def, &b);
+    CHECK_STR(b.data, "[\"null\",\"bytes\"]");
+    CHECK(t_null(nn, NULLABLE, "NaN"));
+    T_BYTES(nn, NULLABLE, "1.50", 1, "0096");
+    /* key fields have no null branch: the marker stays */
+    schema_text(&nn, 0, true, &def, &b);
+    CHECK_STR(b.data,
+              "[\"bytes\",{\"name\":\"wal2kafka.SpecialValue\",\"type\":\"enum\","
+              "\"symbols\":[\"NAN\",\"POSITIVE_INFINITY\",\"NEGATIVE_INFINITY\",\"END_OF_DAY\"]}]");
+    T_SYM(nn, 0, "Infinity", 1, W2K_SV_POSITIVE_INFINITY);
+    w2k_coltype_t tn = with_opts(W2K_OID_TIME, -1, 0, W2K_TIME_MILLIS, W2K_SPECIAL_NULL);
+    CHECK(t_null(tn, NULLABLE | TOAST, "24:00:00"));
+    w2k_coltype_t an = with_opts(1231, numtm(12, 2), 0, 0, W2K_SPECIAL_NULL);
+    def = 0;
+    schema_text(&an, NULLABLE | TOAST, true, &def, &b);
+    CHECK_STR(b.data, "[\"null\",{\"type\":\"array\",\"items\":[\"null\",\"bytes\"]},"
+                      "{\"name\":\"wal2kafka.UnchangedToast\",\"type\":\"enum\",\"symbols\":"
+                      "[\"UNCHANGED_TOAST\"]}]");
+    avro_value_t a, v;
+    if (OK(conv_ok(&an, NULLABLE, "{NaN,1.5}", 1, &a))) {
+        avro_value_t it;
+        int br = -1;
+        CHECK(avro_value_get_by_index(&a, 0, &it, NULL) == 0 &&
+              avro_value_get_discriminant(&it, &br) == 0 && br == 0);
+        CHECK(item(&a, 1, &v) && bytes_are(&v, "0096"));
+    }
+    CHECK(t_null(an, NULLABLE | TOAST, "{{1,2}}"));
+    w2k_buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
     test_integers();
@@ -1249,6 +1413,7 @@ int main(int argc, char **argv)
     test_null_toast();
     test_schema_text();
     test_schemas_parse();
+    test_options();
     if (argc > 2 && strcmp(argv[2], "bench") == 0)
         bench();
     conv_free();

@@ -379,11 +379,47 @@ static bool valid_topic_prefix(const char *s)
     return true;
 }
 
+/* ---- representation options of a stream (schemas/README.md) ---- */
+
+/* One option: value of setting name (default def) among words; *out its index. */
+static int parse_choice(cfg_ctx_t *c, const config_setting_t *s, const char *name,
+                        const char *const *words, const char *hint, int *out)
+{
+    char *v = NULL;
+    if (get_string(c, s, name, words[0], false, &v) != 0)
+        return -1;
+    *out = -1;
+    for (int i = 0; words[i]; i++)
+        if (strcmp(v, words[i]) == 0)
+            *out = i;
+    free(v);
+    if (*out < 0)
+        return fail(c, config_setting_get_member(s, name), hint, "unknown %s value", name);
+    return 0;
+}
+
+/* decimal_handling, time_precision, special_values. */
+static int parse_typeopts(cfg_ctx_t *c, const config_setting_t *s, w2k_typeopts_t *o)
+{
+    static const char *const dec[] = {"precise", "double", "string", NULL};
+    static const char *const tim[] = {"micros", "millis", NULL};
+    static const char *const spc[] = {"marker", "null", NULL};
+    return parse_choice(c, s, "decimal_handling", dec,
+                        "use \"precise\" (default), \"double\" or \"string\"", &o->decimal) ||
+                   parse_choice(c, s, "time_precision", tim,
+                                "use \"micros\" (default) or \"millis\"", &o->time) ||
+                   parse_choice(c, s, "special_values", spc, "use \"marker\" (default) or \"null\"",
+                                &o->special)
+               ? -1
+               : 0;
+}
+
 static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_t *st)
 {
     static const char *const known[] = {
-        "name",         "slot",    "publication", "topic_prefix", "snapshot",
-        "on_slot_lost", "filters", "tables",      "exclude",      NULL};
+        "name",           "slot",           "publication", "topic_prefix", "snapshot",
+        "on_slot_lost",   "filters",        "tables",      "exclude",      "decimal_handling",
+        "time_precision", "special_values", NULL};
     char def[80];
     st->line = line_of(s);
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
@@ -446,6 +482,8 @@ static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_
         return fail(c, config_setting_get_member(s, "filters"),
                     "use \"auto\" (default), \"pushdown\" or \"connector\"",
                     "unknown filters mode");
+    if (parse_typeopts(c, s, &st->types) != 0)
+        return -1;
     const config_setting_t *ex = config_setting_get_member(s, "exclude");
     if (ex) {
         int n = config_setting_length(ex);

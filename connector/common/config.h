@@ -47,6 +47,19 @@ typedef enum w2k_filter_mode_e {
     W2K_FILTERS_CONNECTOR /* by wal2kafka, on everything the table publishes */
 } w2k_filter_mode_t;
 
+/* Per-stream representation options (decimal_handling, time_precision, special_values); all zero is
+ * the default. */
+enum { W2K_DECIMAL_PRECISE = 0, W2K_DECIMAL_DOUBLE, W2K_DECIMAL_STRING };
+enum { W2K_TIME_MICROS = 0, W2K_TIME_MILLIS };
+enum { W2K_SPECIAL_MARKER = 0, W2K_SPECIAL_NULL };
+typedef struct w2k_typeopts_s {
+    int decimal; /* W2K_DECIMAL_*: numeric as decimal (or VariableScaleDecimal), as
+                    double (NaN and infinities are doubles), or as its text */
+    int time;    /* W2K_TIME_*: time, timestamp, timestamptz in micro- or milliseconds
+                    (millis: time-millis int, the fraction truncated toward -infinity) */
+    int special; /* W2K_SPECIAL_*: special values as a SpecialValue marker or as null */
+} w2k_typeopts_t;
+
 typedef struct w2k_stream_cfg_s {
     char *name;
     char *slot;
@@ -59,6 +72,7 @@ typedef struct w2k_stream_cfg_s {
     int ntables;
     char **exclude; /* "schema.table" patterns left out of the patterns' matches */
     int nexclude;
+    w2k_typeopts_t types; /* how values are represented (schemas/README.md) */
     int line;
 } w2k_stream_cfg_t;
 

@@ -68,6 +68,9 @@ struct w2k_relavro_s {
     char schema[64];
     char table[64];
     srchead_t head;
+    w2k_coltype_t *types; /* per column with the stream's representation options, or
+                             NULL: the relation's own (the defaults) */
+    int ntypes;
 };
 
 /* The Source fields after lsn (commit_lsn, ts_ms, ts_us, snapshot), encoded once per
@@ -94,8 +97,15 @@ struct w2k_avroenc_s {
 typedef struct sw_s {
     w2k_buf_t *b;
     bool canonical;
-    unsigned defined; /* W2K_NAMED_* of pgtypes.h */
+    unsigned defined;           /* W2K_NAMED_* of pgtypes.h */
+    const w2k_coltype_t *types; /* per column, or NULL: the relation's */
 } sw_t;
+
+/* Column i's type as the table's messages carry it. */
+static const w2k_coltype_t *col_type(const w2k_coltype_t *types, const w2k_relation_t *rel, int i)
+{
+    return types ? &types[i] : &rel->cols[i].type;
+}
 
 static void sw_record_open(sw_t *w, const char *fullname)
 {
@@ -173,7 +183,8 @@ static void write_key_schema(sw_t *w, const w2k_relation_t *rel, const char *ns)
     for (int k = 0; k < rel->nkeys; k++) {
         const w2k_column_t *col = &rel->cols[rel->keycols[k]];
         sw_field(w, k, col->avro_name, NULL);
-        w2k_coltype_schema(&col->type, 0, w->canonical, &w->defined, w->b);
+        w2k_coltype_schema(col_type(w->types, rel, rel->keycols[k]), 0, w->canonical, &w->defined,
+                           w->b);
         sw_field_end(w, false);
     }
     sw_record_close(w);
@@ -195,7 +206,8 @@ static void write_envelope_schema(sw_t *w, const w2k_relation_t *rel, const char
     for (int i = 0; i < rel->ncols; i++) {
         const w2k_column_t *col = &rel->cols[i];
         sw_field(w, i, col->avro_name, NULL);
-        w2k_coltype_schema(&col->type, row_flags(col), w->canonical, &w->defined, w->b);
+        w2k_coltype_schema(col_type(w->types, rel, i), row_flags(col), w->canonical, &w->defined,
+                           w->b);
         sw_field_end(w, true);
     }
     sw_record_close(w);
@@ -271,10 +283,11 @@ typedef void(schema_writer_fn)(sw_t *w, const w2k_relation_t *rel, const char *n
 
 /* Write both forms with fn, fingerprint the canonical one, parse the full one. */
 static int compile(compiled_t *c, schema_writer_fn *fn, void (*fixed)(sw_t *),
-                   const w2k_relation_t *rel, const char *ns, w2k_err_t *err)
+                   const w2k_relation_t *rel, const w2k_coltype_t *types, const char *ns,
+                   w2k_err_t *err)
 {
     w2k_buf_t full = W2K_BUF_INIT, canon = W2K_BUF_INIT;
-    sw_t wf = {&full, false, 0}, wc = {&canon, true, 0};
+    sw_t wf = {&full, false, 0, types}, wc = {&canon, true, 0, types};
     if (fn) {
         fn(&wf, rel, ns);
         fn(&wc, rel, ns);
@@ -329,8 +342,8 @@ w2k_avroenc_t *w2k_avroenc_new(void)
     w2k_avroenc_t *enc = calloc(1, sizeof *enc);
     if (!enc)
         return NULL;
-    if (compile(&enc->change_key, NULL, write_change_key_schema, NULL, NULL, &err) != 0 ||
-        compile(&enc->change_value, NULL, write_change_value_schema, NULL, NULL, &err) != 0) {
+    if (compile(&enc->change_key, NULL, write_change_key_schema, NULL, NULL, NULL, &err) != 0 ||
+        compile(&enc->change_value, NULL, write_change_value_schema, NULL, NULL, NULL, &err) != 0) {
         w2k_avroenc_destroy(enc);
         return NULL;
     }
@@ -352,6 +365,12 @@ void w2k_avroenc_destroy(w2k_avroenc_t *enc)
 
 w2k_relavro_t *w2k_relavro_new(const w2k_relation_t *rel, const char *prefix, w2k_err_t *err)
 {
+    return w2k_relavro_new_opts(rel, prefix, NULL, err);
+}
+
+w2k_relavro_t *w2k_relavro_new_opts(const w2k_relation_t *rel, const char *prefix,
+                                    const w2k_typeopts_t *opts, w2k_err_t *err)
+{
     char ns[300];
     w2k_relavro_t *ra = calloc(1, sizeof *ra);
     if (!ra) {
@@ -360,9 +379,24 @@ w2k_relavro_t *w2k_relavro_new(const w2k_relation_t *rel, const char *prefix, w2
     }
     snprintf(ra->schema, sizeof ra->schema, "%s", rel->schema);
     snprintf(ra->table, sizeof ra->table, "%s", rel->name);
+    static const w2k_typeopts_t defaults;
+    if (opts && memcmp(opts, &defaults, sizeof defaults) != 0 && rel->ncols > 0) {
+        ra->types = calloc((size_t)rel->ncols, sizeof *ra->types);
+        if (!ra->types) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+            free(ra);
+            return NULL;
+        }
+        ra->ntypes = rel->ncols;
+        for (int i = 0; i < rel->ncols; i++) {
+            ra->types[i] = rel->cols[i].type;
+            w2k_coltype_apply_opts(&ra->types[i], opts);
+        }
+    }
     namespace_of(rel, prefix, ns, sizeof ns);
-    if ((rel->nkeys > 0 && compile(&ra->key, write_key_schema, NULL, rel, ns, err) != 0) ||
-        compile(&ra->env, write_envelope_schema, NULL, rel, ns, err) != 0) {
+    if ((rel->nkeys > 0 &&
+         compile(&ra->key, write_key_schema, NULL, rel, ra->types, ns, err) != 0) ||
+        compile(&ra->env, write_envelope_schema, NULL, rel, ra->types, ns, err) != 0) {
         w2k_relavro_destroy(ra);
         return NULL;
     }
@@ -376,6 +410,7 @@ void w2k_relavro_destroy(w2k_relavro_t *ra)
     release(&ra->key);
     release(&ra->env);
     w2k_buf_free(&ra->head.bin);
+    free(ra->types);
     free(ra);
 }
 
@@ -580,8 +615,8 @@ static void write_source(w2k_buf_t *out, srchead_t *h, srctail_t *t, const w2k_s
 }
 
 /* Append one column's value, with the table and column named on error. */
-static int write_column(w2k_avroenc_t *enc, const w2k_relation_t *rel, int i, int flags,
-                        const w2k_pgdatum_t *d, w2k_buf_t *out, w2k_err_t *err)
+static int write_column(w2k_avroenc_t *enc, const w2k_relation_t *rel, const w2k_coltype_t *ct,
+                        int i, int flags, const w2k_pgdatum_t *d, w2k_buf_t *out, w2k_err_t *err)
 {
     char why[512];
     if (d->kind == 'b') {
@@ -589,8 +624,8 @@ static int write_column(w2k_avroenc_t *enc, const w2k_relation_t *rel, int i, in
                     rel->schema, rel->name, rel->cols[i].name);
         return -1;
     }
-    if (w2k_coltype_write(&rel->cols[i].type, flags, out, d->kind, d->data, d->len, &enc->scratch,
-                          why, sizeof why) != 0) {
+    if (w2k_coltype_write(ct, flags, out, d->kind, d->data, d->len, &enc->scratch, why,
+                          sizeof why) != 0) {
         w2k_err_set(err, W2K_EXIT_RUNTIME, "table %s.%s, column %s (%s): %s", rel->schema,
                     rel->name, rel->cols[i].name, rel->cols[i].type_name, why);
         w2k_err_hint(err, "this value cannot be represented; please report it with the "
@@ -618,16 +653,18 @@ int w2k_avroenc_key(w2k_avroenc_t *enc, w2k_relavro_t *ra, const w2k_relation_t 
                               "replica identity index");
             return -1;
         }
-        if (!w2k_coltype_write_fast(&rel->cols[i].type, 0, out, d->kind, d->data, d->len) &&
-            write_column(enc, rel, i, 0, d, out, err) != 0)
+        const w2k_coltype_t *ct = col_type(ra->ntypes == rel->ncols ? ra->types : NULL, rel, i);
+        if (!w2k_coltype_write_fast(ct, 0, out, d->kind, d->data, d->len) &&
+            write_column(enc, rel, ct, i, 0, d, out, err) != 0)
             return -1;
     }
     return check_oom(out, err);
 }
 
 /* ["null", Value]: a row image; unchanged TOAST values come from fill. */
-static int write_image(w2k_avroenc_t *enc, const w2k_relation_t *rel, const w2k_pgtuple_t *tup,
-                       const w2k_pgtuple_t *fill, w2k_buf_t *out, w2k_err_t *err)
+static int write_image(w2k_avroenc_t *enc, const w2k_relation_t *rel, const w2k_coltype_t *types,
+                       const w2k_pgtuple_t *tup, const w2k_pgtuple_t *fill, w2k_buf_t *out,
+                       w2k_err_t *err)
 {
     w2k_avro_write_long(out, tup != NULL);
     if (!tup)
@@ -643,8 +680,9 @@ static int write_image(w2k_avroenc_t *enc, const w2k_relation_t *rel, const w2k_
         if (d->kind == 'u' && fill && i < fill->ncols && fill->cols[i].kind != 'u')
             d = &fill->cols[i];
         int flags = row_flags(&rel->cols[i]);
-        if (!w2k_coltype_write_fast(&rel->cols[i].type, flags, out, d->kind, d->data, d->len) &&
-            write_column(enc, rel, i, flags, d, out, err) != 0)
+        const w2k_coltype_t *ct = col_type(types, rel, i);
+        if (!w2k_coltype_write_fast(ct, flags, out, d->kind, d->data, d->len) &&
+            write_column(enc, rel, ct, i, flags, d, out, err) != 0)
             return -1;
     }
     return 0;
@@ -655,8 +693,9 @@ int w2k_avroenc_value(w2k_avroenc_t *enc, w2k_relavro_t *ra, const w2k_relation_
                       const w2k_source_t *src, int64_t now_ms, w2k_buf_t *out, w2k_err_t *err)
 {
     begin_soe(out, &ra->env);
-    if (write_image(enc, rel, before, NULL, out, err) != 0 ||
-        write_image(enc, rel, after, before, out, err) != 0)
+    const w2k_coltype_t *types = ra->ntypes == rel->ncols ? ra->types : NULL;
+    if (write_image(enc, rel, types, before, NULL, out, err) != 0 ||
+        write_image(enc, rel, types, after, before, out, err) != 0)
         return -1;
     w2k_avro_write_bytes(out, &op, 1);
     write_source(out, &ra->head, &enc->tail, src, ra->schema, ra->table);

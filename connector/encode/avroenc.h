@@ -51,6 +51,10 @@ void w2k_avroenc_destroy(w2k_avroenc_t *enc);
 /* Build the key and envelope schemas of a table (namespace <prefix>.<schema>.<table>,
  * made a valid Avro name). Returns NULL with err when a schema does not parse (a bug). */
 w2k_relavro_t *w2k_relavro_new(const w2k_relation_t *rel, const char *prefix, w2k_err_t *err);
+/* The same with a stream's representation options (decimal_handling, time_precision,
+ * special_values; NULL: the defaults), applied to every column's type. */
+w2k_relavro_t *w2k_relavro_new_opts(const w2k_relation_t *rel, const char *prefix,
+                                    const w2k_typeopts_t *opts, w2k_err_t *err);
 void w2k_relavro_destroy(w2k_relavro_t *ra);
 /* The key schema (NULL for a keyless table) and the envelope schema. */
 const w2k_schema_t *w2k_relavro_key_schema(const w2k_relavro_t *ra);

@@ -28,7 +28,7 @@ typedef struct w2k_layout_s {
     int n;
     int null_idx;
     int val_idx;
-    int str_idx;
+    int spec_idx; /* wal2kafka.SpecialValue, or wal2kafka.ArrayText for array columns */
     int toast_idx;
 } w2k_layout_t;
 
@@ -126,6 +126,7 @@ static bool w2k_scalar_from_pg(w2k_avscalar_t *t, uint32_t oid, int32_t typmod)
         return false;
     case W2K_OID_TIME:
         t->kind = W2K_AV_TIME_MICROS;
+        t->special = true; /* 24:00:00 */
         return false;
     case W2K_OID_TIMESTAMP:
         t->kind = W2K_AV_LOCAL_TIMESTAMP_MICROS;
@@ -168,15 +169,46 @@ void w2k_coltype_from_pg(w2k_coltype_t *ct, uint32_t oid, int32_t typmod, uint32
     ct->varlena = w2k_scalar_from_pg(&ct->t, oid, typmod);
 }
 
-/* The union branches of a field: null, value, string, UnchangedToast, as present. */
+/* Apply representation options (see pgtypes.h). */
+void w2k_coltype_apply_opts(w2k_coltype_t *ct, const w2k_typeopts_t *opts)
+{
+    if (!opts)
+        return;
+    w2k_avscalar_t *t = &ct->t;
+    if ((t->kind == W2K_AV_DECIMAL || t->kind == W2K_AV_VARDECIMAL) &&
+        opts->decimal != W2K_DECIMAL_PRECISE) {
+        /* double holds NaN and the infinities; the text holds everything */
+        t->kind = opts->decimal == W2K_DECIMAL_DOUBLE ? W2K_AV_DOUBLE : W2K_AV_STRING;
+        t->special = false;
+        t->precision = t->scale = 0;
+    }
+    if (opts->time == W2K_TIME_MILLIS) {
+        if (t->kind == W2K_AV_TIME_MICROS)
+            t->kind = W2K_AV_TIME_MILLIS;
+        else if (t->kind == W2K_AV_TIMESTAMP_MICROS)
+            t->kind = W2K_AV_TIMESTAMP_MILLIS;
+        else if (t->kind == W2K_AV_LOCAL_TIMESTAMP_MICROS)
+            t->kind = W2K_AV_LOCAL_TIMESTAMP_MILLIS;
+    }
+    ct->special_null = opts->special == W2K_SPECIAL_NULL;
+}
+
+/* Whether array items have a SpecialValue branch. */
+static bool w2k_items_special(const w2k_coltype_t *ct)
+{
+    return ct->t.special && !ct->special_null;
+}
+
+/* The union branches of a field: null, value, SpecialValue or ArrayText,
+ * UnchangedToast, as present. */
 static w2k_layout_t w2k_layout(const w2k_coltype_t *ct, int flags)
 {
     w2k_layout_t l = {0, -1, -1, -1, -1};
     if (flags & W2K_FIELD_NULLABLE)
         l.null_idx = l.n++;
     l.val_idx = l.n++;
-    if (ct->t.special || ct->is_array)
-        l.str_idx = l.n++;
+    if ((ct->t.special || ct->is_array) && !(ct->special_null && l.null_idx >= 0))
+        l.spec_idx = l.n++;
     if (flags & W2K_FIELD_TOAST)
         l.toast_idx = l.n++;
     return l;
@@ -265,6 +297,15 @@ static void w2k_put_scalar(const w2k_avscalar_t *t, bool canonical, unsigned *de
     case W2K_AV_LOCAL_TIMESTAMP_MICROS:
         w2k_put_logical(out, canonical, "long", "local-timestamp-micros");
         break;
+    case W2K_AV_TIME_MILLIS:
+        w2k_put_logical(out, canonical, "int", "time-millis");
+        break;
+    case W2K_AV_TIMESTAMP_MILLIS:
+        w2k_put_logical(out, canonical, "long", "timestamp-millis");
+        break;
+    case W2K_AV_LOCAL_TIMESTAMP_MILLIS:
+        w2k_put_logical(out, canonical, "long", "local-timestamp-millis");
+        break;
     case W2K_AV_UUID:
         w2k_put_logical(out, canonical, "string", "uuid");
         break;
@@ -286,6 +327,35 @@ static void w2k_put_scalar(const w2k_avscalar_t *t, bool canonical, unsigned *de
     }
 }
 
+/* The wal2kafka.SpecialValue enum: a named type, so no schema-resolution rule turns
+ * it into the value branch (as one would turn a "string" into "bytes"). */
+static void w2k_put_special(bool canonical, unsigned *defined, w2k_buf_t *out)
+{
+    if (!w2k_first_use(defined, W2K_NAMED_SPECIALVALUE))
+        w2k_buf_puts(out, "\"wal2kafka.SpecialValue\"");
+    else if (canonical)
+        w2k_buf_puts(out, "{\"name\":\"wal2kafka.SpecialValue\",\"type\":\"enum\","
+                          "\"symbols\":" W2K_SPECIAL_SYMBOLS "}");
+    else
+        w2k_buf_puts(out, "{\"type\":\"enum\",\"name\":\"SpecialValue\","
+                          "\"namespace\":\"wal2kafka\",\"symbols\":" W2K_SPECIAL_SYMBOLS "}");
+}
+
+/* The wal2kafka.ArrayText record: an array that is not one-dimensional with lower
+ * bound 1, as PostgreSQL's text. */
+static void w2k_put_arraytext(bool canonical, unsigned *defined, w2k_buf_t *out)
+{
+    if (!w2k_first_use(defined, W2K_NAMED_ARRAYTEXT))
+        w2k_buf_puts(out, "\"wal2kafka.ArrayText\"");
+    else if (canonical)
+        w2k_buf_puts(out, "{\"name\":\"wal2kafka.ArrayText\",\"type\":\"record\","
+                          "\"fields\":[{\"name\":\"text\",\"type\":\"string\"}]}");
+    else
+        w2k_buf_puts(out, "{\"type\":\"record\",\"name\":\"ArrayText\","
+                          "\"namespace\":\"wal2kafka\","
+                          "\"fields\":[{\"name\":\"text\",\"type\":\"string\"}]}");
+}
+
 /* Write a field's schema (see pgtypes.h); defined NULL defines named types at every use. */
 void w2k_coltype_schema(const w2k_coltype_t *ct, int flags, bool canonical, unsigned *defined,
                         w2k_buf_t *out)
@@ -298,12 +368,21 @@ void w2k_coltype_schema(const w2k_coltype_t *ct, int flags, bool canonical, unsi
     if (ct->is_array) {
         w2k_buf_puts(out, "{\"type\":\"array\",\"items\":[\"null\",");
         w2k_put_scalar(&ct->t, canonical, defined, out);
-        w2k_buf_puts(out, ct->t.special ? ",\"string\"]}" : "]}");
+        if (w2k_items_special(ct)) {
+            w2k_buf_putc(out, ',');
+            w2k_put_special(canonical, defined, out);
+        }
+        w2k_buf_puts(out, "]}");
     } else {
         w2k_put_scalar(&ct->t, canonical, defined, out);
     }
-    if (l.str_idx >= 0)
-        w2k_buf_puts(out, ",\"string\"");
+    if (l.spec_idx >= 0) {
+        w2k_buf_putc(out, ',');
+        if (ct->is_array)
+            w2k_put_arraytext(canonical, defined, out);
+        else
+            w2k_put_special(canonical, defined, out);
+    }
     if (l.toast_idx >= 0) {
         if (!w2k_first_use(defined, W2K_NAMED_UNCHANGEDTOAST))
             w2k_buf_puts(out, ",\"wal2kafka.UnchangedToast\"");
@@ -1127,6 +1206,22 @@ static int w2k_set_scalar(const w2k_setctx_t *c, w2k_target_t *v, const char *s,
         double d = 0;
         float f = 0;
         bool single = c->t->kind == W2K_AV_FLOAT;
+        if (c->t->oid == W2K_OID_NUMERIC) { /* decimal.handling = double */
+            w2k_numtext_t nt;
+            char *end;
+            bool word = (n == 3 && memcmp(s, "NaN", 3) == 0) ||
+                        (n == 8 && memcmp(s, "Infinity", 8) == 0) ||
+                        (n == 9 && memcmp(s, "-Infinity", 9) == 0);
+            if (!word && w2k_numeric_split(s, n, &nt) != 0)
+                return w2k_bad(c, s, n, "not a numeric");
+            memcpy(c->a, s, n); /* scratch a has room for the text and a NUL */
+            c->a[n] = '\0';
+            d = strtod(c->a, &end);
+            if (end != c->a + n)
+                return w2k_bad(c, s, n, "not a numeric");
+            rc = w2k_t_double(v, d);
+            break;
+        }
         if (w2k_parse_double(s, n, single, &d, &f, &why) != 0)
             return w2k_bad(c, s, n, why);
         rc = single ? w2k_t_float(v, f) : w2k_t_double(v, d);
@@ -1157,18 +1252,27 @@ static int w2k_set_scalar(const w2k_setctx_t *c, w2k_target_t *v, const char *s,
         rc = w2k_t_int(v, days);
         break;
     }
-    case W2K_AV_TIME_MICROS: {
+    case W2K_AV_TIME_MICROS:
+    case W2K_AV_TIME_MILLIS: {
         int64_t us;
         if (w2k_parse_time(s, n, &us, &why) != 0)
             return w2k_bad(c, s, n, why);
-        rc = w2k_t_long(v, us);
+        if (c->t->kind == W2K_AV_TIME_MILLIS)
+            rc = w2k_t_int(v, (int32_t)(us / 1000));
+        else
+            rc = w2k_t_long(v, us);
         break;
     }
     case W2K_AV_TIMESTAMP_MICROS:
-    case W2K_AV_LOCAL_TIMESTAMP_MICROS: {
+    case W2K_AV_LOCAL_TIMESTAMP_MICROS:
+    case W2K_AV_TIMESTAMP_MILLIS:
+    case W2K_AV_LOCAL_TIMESTAMP_MILLIS: {
         int64_t us;
-        if (w2k_parse_timestamp(s, n, c->t->kind == W2K_AV_TIMESTAMP_MICROS, &us, &why) != 0)
+        bool tz = c->t->kind == W2K_AV_TIMESTAMP_MICROS || c->t->kind == W2K_AV_TIMESTAMP_MILLIS;
+        if (w2k_parse_timestamp(s, n, tz, &us, &why) != 0)
             return w2k_bad(c, s, n, why);
+        if (c->t->kind == W2K_AV_TIMESTAMP_MILLIS || c->t->kind == W2K_AV_LOCAL_TIMESTAMP_MILLIS)
+            us = us / 1000 - (us % 1000 < 0); /* floor: 1969-12-31 23:59:59.9995 is ...999 */
         rc = w2k_t_long(v, us);
         break;
     }
@@ -1207,36 +1311,59 @@ static int w2k_set_scalar(const w2k_setctx_t *c, w2k_target_t *v, const char *s,
     return 0;
 }
 
-/* Whether s is one of the type's values its Avro type cannot hold. */
-static bool w2k_is_special_text(w2k_avkind_t kind, const char *s, size_t n)
+/* The SpecialValue symbol (W2K_SV_*) of s when it is one of the type's values its
+ * Avro type cannot hold, else -1. */
+static int w2k_special_symbol(const w2k_avscalar_t *t, const char *s, size_t n)
 {
-    switch (kind) {
+    if (!t->special)
+        return -1;
+    switch (t->kind) {
     case W2K_AV_DECIMAL:
     case W2K_AV_VARDECIMAL:
-        return (n == 3 && memcmp(s, "NaN", 3) == 0) || (n == 8 && memcmp(s, "Infinity", 8) == 0) ||
-               (n == 9 && memcmp(s, "-Infinity", 9) == 0);
+        if (n == 3 && memcmp(s, "NaN", 3) == 0)
+            return W2K_SV_NAN;
+        if (n == 8 && memcmp(s, "Infinity", 8) == 0)
+            return W2K_SV_POSITIVE_INFINITY;
+        if (n == 9 && memcmp(s, "-Infinity", 9) == 0)
+            return W2K_SV_NEGATIVE_INFINITY;
+        return -1;
     case W2K_AV_DATE:
     case W2K_AV_TIMESTAMP_MICROS:
     case W2K_AV_LOCAL_TIMESTAMP_MICROS:
-        return (n == 8 && memcmp(s, "infinity", 8) == 0) ||
-               (n == 9 && memcmp(s, "-infinity", 9) == 0);
+    case W2K_AV_TIMESTAMP_MILLIS:
+    case W2K_AV_LOCAL_TIMESTAMP_MILLIS:
+        if (n == 8 && memcmp(s, "infinity", 8) == 0)
+            return W2K_SV_POSITIVE_INFINITY;
+        if (n == 9 && memcmp(s, "-infinity", 9) == 0)
+            return W2K_SV_NEGATIVE_INFINITY;
+        return -1;
+    case W2K_AV_TIME_MICROS:
+    case W2K_AV_TIME_MILLIS:
+        /* 24:00:00 is a time PostgreSQL has and Avro's time types (and Python's
+         * datetime.time) have not; it prints without a fraction */
+        return n == 8 && memcmp(s, "24:00:00", 8) == 0 ? W2K_SV_END_OF_DAY : -1;
     default:
-        return false;
+        return -1;
     }
 }
 
-/* Set a union (or plain value) whose value branch is val_idx and whose "string"
- * branch, if any, is str_idx from one scalar's text. */
+/* Set a union (or plain value) whose value branch is val_idx from one scalar's text;
+ * a special value goes to the SpecialValue branch spec_idx or, without one, to the
+ * null branch null_idx (special.values = null). */
 static int w2k_set_text(const w2k_setctx_t *c, w2k_target_t *field, int nbranches, int val_idx,
-                        int str_idx, const char *s, size_t n)
+                        int spec_idx, int null_idx, const char *s, size_t n)
 {
     w2k_target_t v;
-    if (w2k_is_special_text(c->t->kind, s, n)) {
-        if (str_idx < 0)
-            return w2k_bad(c, s, n, "the field's schema has no \"string\" branch for it");
-        char word[10]; /* the longest special value is "-Infinity" */
-        memcpy(word, s, n);
-        if (w2k_t_branch(field, nbranches, str_idx, &v) != 0 || w2k_t_string(&v, word, n) != 0)
+    int sym = w2k_special_symbol(c->t, s, n);
+    if (sym >= 0) {
+        if (spec_idx >= 0) {
+            if (w2k_t_branch(field, nbranches, spec_idx, &v) != 0 || w2k_t_enum(&v, sym) != 0)
+                return w2k_avro_fail(c, s, n);
+            return 0;
+        }
+        if (null_idx < 0)
+            return w2k_bad(c, s, n, "the field's schema has no branch for it");
+        if (w2k_t_branch(field, nbranches, null_idx, &v) != 0 || w2k_t_null(&v) != 0)
             return w2k_avro_fail(c, s, n);
         return 0;
     }
@@ -1323,11 +1450,12 @@ static int w2k_bin_array_end(w2k_buf_t *b, size_t mark, int64_t count)
 }
 
 /* Parse a one-dimensional array's text from its '{' at s[start] and append each
- * element to arr, an Avro array of ["null", element (, "string")]. */
-static int w2k_set_array(w2k_setctx_t *c, w2k_target_t *arr, const char *s, size_t n, size_t start)
+ * element to arr, an Avro array of ["null", element (, SpecialValue)]. */
+static int w2k_set_array(w2k_setctx_t *c, w2k_target_t *arr, const char *s, size_t n, size_t start,
+                         bool items_special)
 {
-    int nb = c->t->special ? 3 : 2;
-    int str_idx = c->t->special ? 2 : -1;
+    int nb = items_special ? 3 : 2;
+    int spec_idx = items_special ? 2 : -1;
     size_t i = start + 1, mark = arr->out ? arr->out->len : 0;
     int64_t count = 0;
     if (!arr->out && avro_value_reset(&arr->v) != 0)
@@ -1396,7 +1524,7 @@ static int w2k_set_array(w2k_setctx_t *c, w2k_target_t *arr, const char *s, size
         if (isnull) {
             if (w2k_t_branch(&item, nb, 0, &v) != 0 || w2k_t_null(&v) != 0)
                 return w2k_avro_fail(c, e, el);
-        } else if (w2k_set_text(c, &item, nb, 1, str_idx, e, el) != 0) {
+        } else if (w2k_set_text(c, &item, nb, 1, spec_idx, 0, e, el) != 0) {
             return -1;
         }
         c->elem = false;
@@ -1444,7 +1572,8 @@ static int w2k_coltype_to(const w2k_coltype_t *ct, int flags, w2k_target_t *fiel
     /* One reservation per call: a copy of the text (strings, array elements), then
      * the work area (decimals, bytea). Fixed-size scalars need neither. */
     w2k_avkind_t k = ct->t.kind;
-    bool copy = ct->is_array || (k == W2K_AV_STRING && !field->out);
+    bool copy = ct->is_array || (k == W2K_AV_STRING && !field->out) ||
+                (k == W2K_AV_DOUBLE && ct->t.oid == W2K_OID_NUMERIC);
     if (copy || k == W2K_AV_BYTES || k == W2K_AV_DECIMAL || k == W2K_AV_VARDECIMAL) {
         size_t alen = (len + 8) & ~(size_t)7, blen = 0;
         if (k == W2K_AV_DECIMAL || k == W2K_AV_VARDECIMAL)
@@ -1459,20 +1588,26 @@ static int w2k_coltype_to(const w2k_coltype_t *ct, int flags, w2k_target_t *fiel
     }
 
     if (!ct->is_array)
-        return w2k_set_text(&c, field, l.n, l.val_idx, l.str_idx, text, len);
+        return w2k_set_text(&c, field, l.n, l.val_idx, l.spec_idx, l.null_idx, text, len);
 
     size_t start = 0;
     int shape = w2k_array_shape(text, len, &start);
     if (shape < 0)
         return w2k_bad(&c, text, len, "malformed array text");
     if (shape == 0) {
-        if (w2k_t_branch(field, l.n, l.str_idx, &v) != 0)
+        w2k_target_t f;
+        if (l.spec_idx < 0) { /* special.values = null */
+            if (w2k_t_branch(field, l.n, l.null_idx, &v) != 0 || w2k_t_null(&v) != 0)
+                return w2k_avro_fail(&c, text, len);
+            return 0;
+        }
+        if (w2k_t_branch(field, l.n, l.spec_idx, &v) != 0 || w2k_t_field(&v, 0, &f) != 0)
             return w2k_avro_fail(&c, text, len);
-        return w2k_set_string(&c, &v, text, len);
+        return w2k_set_string(&c, &f, text, len);
     }
     if (w2k_t_branch(field, l.n, l.val_idx, &v) != 0)
         return w2k_avro_fail(&c, text, len);
-    return w2k_set_array(&c, &v, text, len, start);
+    return w2k_set_array(&c, &v, text, len, start, w2k_items_special(ct));
 }
 
 /* Set a field from one column datum (see pgtypes.h). */
@@ -1611,7 +1746,8 @@ bool w2k_coltype_write_fast(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, 
         return false;
     const w2k_avscalar_t *t = &ct->t;
     bool nullable = flags & W2K_FIELD_NULLABLE;
-    int val_idx = nullable, nb = nullable + 1 + t->special;
+    w2k_layout_t l = w2k_layout(ct, flags);
+    int val_idx = l.val_idx;
     size_t mark = out->len;
     if (kind == 'n') {
         if (!nullable)
@@ -1622,13 +1758,13 @@ bool w2k_coltype_write_fast(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, 
     if (kind == 'u') {
         if (!(flags & W2K_FIELD_TOAST))
             return false;
-        w2k_avro_write_long(out, nb); /* the UnchangedToast branch is the last one */
-        w2k_avro_write_long(out, 0);  /* its only symbol */
+        w2k_avro_write_long(out, l.toast_idx);
+        w2k_avro_write_long(out, 0); /* its only symbol */
         return !out->oom;
     }
-    if (kind != 't' || (t->special && w2k_is_special_text(t->kind, s, n)))
+    if (kind != 't' || w2k_special_symbol(t, s, n) >= 0)
         return false;
-    if (nb + ((flags & W2K_FIELD_TOAST) != 0) > 1)
+    if (l.n > 1)
         w2k_avro_write_long(out, val_idx);
     const char *why;
     int64_t x;
@@ -1673,6 +1809,12 @@ bool w2k_coltype_write_fast(const w2k_coltype_t *ct, int flags, w2k_buf_t *out, 
         if (!w2k_fast_timestamp(s, n, t->kind == W2K_AV_TIMESTAMP_MICROS, &x))
             goto slow;
         w2k_avro_write_long(out, x);
+        break;
+    case W2K_AV_TIMESTAMP_MILLIS:
+    case W2K_AV_LOCAL_TIMESTAMP_MILLIS:
+        if (!w2k_fast_timestamp(s, n, t->kind == W2K_AV_TIMESTAMP_MILLIS, &x))
+            goto slow;
+        w2k_avro_write_long(out, x / 1000 - (x % 1000 < 0));
         break;
     default:
         goto slow;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "config.h" /* w2k_typeopts_t */
 
 typedef enum w2k_avkind_e {
     W2K_AV_BOOLEAN,                /* bool */
@@ -31,6 +32,9 @@ typedef enum w2k_avkind_e {
     W2K_AV_TIME_MICROS,            /* time: long, logicalType time-micros */
     W2K_AV_TIMESTAMP_MICROS,       /* timestamptz: long, logicalType timestamp-micros */
     W2K_AV_LOCAL_TIMESTAMP_MICROS, /* timestamp: long, logicalType local-timestamp-micros */
+    W2K_AV_TIME_MILLIS,            /* time with time.precision = millis: int, time-millis */
+    W2K_AV_TIMESTAMP_MILLIS,       /* timestamptz, millis: long, timestamp-millis */
+    W2K_AV_LOCAL_TIMESTAMP_MILLIS, /* timestamp, millis: long, local-timestamp-millis */
     W2K_AV_UUID,                   /* uuid: string, logicalType uuid */
     W2K_AV_INTERVAL                /* interval: record wal2kafka.Interval
                                       {months: int, days: int, micros: long} */
@@ -43,18 +47,29 @@ typedef struct w2k_avscalar_s {
     int precision; /* W2K_AV_DECIMAL only */
     int scale;     /* W2K_AV_DECIMAL only */
     bool special;  /* the type has values its Avro type cannot hold (numeric NaN and
-                      ±Infinity, date/timestamp/timestamptz ±infinity): the union gets
-                      a "string" branch that carries PostgreSQL's text of such a value */
+                      ±Infinity, date/timestamp/timestamptz ±infinity, time 24:00:00):
+                      the union gets a wal2kafka.SpecialValue enum branch for them */
 } w2k_avscalar_t;
 
 /* The Avro mapping of a column. */
 typedef struct w2k_coltype_s {
-    w2k_avscalar_t t; /* the value type; for arrays the element type */
-    bool is_array;    /* Avro array with items ["null", element (, "string")]; arrays
-                         that are not one-dimensional with lower bound 1 go into the
-                         column's "string" branch as PostgreSQL's text form */
-    bool varlena;     /* values can be TOASTed (unchanged TOAST values can occur) */
+    w2k_avscalar_t t;  /* the value type; for arrays the element type */
+    bool is_array;     /* Avro array with items ["null", element (, SpecialValue)]; arrays
+                          that are not one-dimensional with lower bound 1 go into the
+                          column's wal2kafka.ArrayText branch as PostgreSQL's text form */
+    bool varlena;      /* values can be TOASTed (unchanged TOAST values can occur) */
+    bool special_null; /* special.values = null: in nullable fields and array items,
+                          special values (and arrays of other shapes) become null and
+                          the union has no SpecialValue/ArrayText branch */
 } w2k_coltype_t;
+
+/* Apply representation options to a column type made by w2k_coltype_from_pg().
+ * opts NULL: the defaults (no change). */
+void w2k_coltype_apply_opts(w2k_coltype_t *ct, const w2k_typeopts_t *opts);
+
+/* The symbols of the wal2kafka.SpecialValue enum, in order. */
+#define W2K_SPECIAL_SYMBOLS "[\"NAN\",\"POSITIVE_INFINITY\",\"NEGATIVE_INFINITY\",\"END_OF_DAY\"]"
+enum { W2K_SV_NAN, W2K_SV_POSITIVE_INFINITY, W2K_SV_NEGATIVE_INFINITY, W2K_SV_END_OF_DAY };
 
 /* Field flags for w2k_coltype_schema() and w2k_coltype_set(). */
 #define W2K_FIELD_NULLABLE 1 /* union starts with "null" (row fields; key fields are not) */
@@ -66,6 +81,8 @@ typedef struct w2k_coltype_s {
 #define W2K_NAMED_INTERVAL       1u
 #define W2K_NAMED_VARDECIMAL     2u
 #define W2K_NAMED_UNCHANGEDTOAST 4u
+#define W2K_NAMED_SPECIALVALUE   8u
+#define W2K_NAMED_ARRAYTEXT      16u
 
 /* Some PostgreSQL type OIDs (pg_type.dat). */
 #define W2K_OID_BOOL        16
@@ -106,10 +123,10 @@ uint32_t w2k_pgtype_array_elem(uint32_t array_oid);
  *                    and the <prefix>.schemas topic need;
  * canonical = true:  Avro Parsing Canonical Form (for the fingerprint).
  * Named types (wal2kafka.Interval, wal2kafka.VariableScaleDecimal,
- * wal2kafka.UnchangedToast) carry their own namespace and are referenced by full
- * name, so the enclosing namespace does not matter. *defined is a W2K_NAMED_*
- * bitmask the caller zeroes once per schema: a named type is defined at its first
- * use and referenced by name afterwards. */
+ * wal2kafka.UnchangedToast, wal2kafka.SpecialValue, wal2kafka.ArrayText) carry their own namespace
+ * and are referenced by full name, so the enclosing namespace does not matter. *defined is a
+ * W2K_NAMED_* bitmask the caller zeroes once per schema: a named type is defined at its first use
+ * and referenced by name afterwards. */
 void w2k_coltype_schema(const w2k_coltype_t *ct, int flags, bool canonical, unsigned *defined,
                         w2k_buf_t *out);
 

@@ -191,6 +191,9 @@ static w2k_avnode_t *parse_record(sp_t *sp, const w2k_json_t *j, const char *ns,
         n->logical = W2K_AVL_INTERVAL;
     else if (strcmp(f, "wal2kafka.VariableScaleDecimal") == 0)
         n->logical = W2K_AVL_VARDECIMAL;
+    else if (strcmp(f, "wal2kafka.ArrayText") == 0 && n->n == 1 &&
+             n->sub[0]->type == W2K_AVT_STRING)
+        n->logical = W2K_AVL_ARRAY_TEXT;
     return n;
 }
 
@@ -236,6 +239,8 @@ static w2k_avnode_t *parse_object(sp_t *sp, const w2k_json_t *j, const char *ns,
             }
             if (strcmp(f, "wal2kafka.UnchangedToast") == 0)
                 n->logical = W2K_AVL_UNCHANGED_TOAST;
+            else if (strcmp(f, "wal2kafka.SpecialValue") == 0)
+                n->logical = W2K_AVL_SPECIAL_VALUE;
         } else {
             const w2k_json_t *sz = w2k_json_get(j, "size");
             if (!sz || sz->type != W2K_JSON_NUMBER || !sz->is_int || sz->integer < 0 ||
@@ -873,6 +878,53 @@ static int json_long(const w2k_avnode_t *n, int64_t v, w2k_buf_t *out)
     return 0;
 }
 
+/* A wal2kafka.SpecialValue b in union u as PostgreSQL's text of the value it stands
+ * for; the symbol itself where the union's value type does not tell. */
+static int json_special(const w2k_avnode_t *u, const w2k_avnode_t *b, const uint8_t **p,
+                        const uint8_t *end, w2k_buf_t *out)
+{
+    int64_t v;
+    if (w2k_avro_read_long(p, end, &v) != 0 || v < 0 || v >= b->n)
+        return -1;
+    const char *sym = b->names[v], *text = sym;
+    int family = 0; /* 1 numeric, 2 date/timestamp, 3 time */
+    for (int i = 0; u && u->type == W2K_AVT_UNION && i < u->n && !family; i++) {
+        switch (u->sub[i]->logical) {
+        case W2K_AVL_DECIMAL:
+        case W2K_AVL_VARDECIMAL:
+            family = 1;
+            break;
+        case W2K_AVL_DATE:
+        case W2K_AVL_TIMESTAMP_MILLIS:
+        case W2K_AVL_TIMESTAMP_MICROS:
+        case W2K_AVL_LOCAL_TIMESTAMP_MILLIS:
+        case W2K_AVL_LOCAL_TIMESTAMP_MICROS:
+            family = 2;
+            break;
+        case W2K_AVL_TIME_MILLIS:
+        case W2K_AVL_TIME_MICROS:
+            family = 3;
+            break;
+        default:
+            break;
+        }
+    }
+    if (strcmp(sym, "NAN") == 0 && family == 1)
+        text = "NaN";
+    else if (strcmp(sym, "POSITIVE_INFINITY") == 0 && family == 1)
+        text = "Infinity";
+    else if (strcmp(sym, "NEGATIVE_INFINITY") == 0 && family == 1)
+        text = "-Infinity";
+    else if (strcmp(sym, "POSITIVE_INFINITY") == 0 && family == 2)
+        text = "infinity";
+    else if (strcmp(sym, "NEGATIVE_INFINITY") == 0 && family == 2)
+        text = "-infinity";
+    else if (strcmp(sym, "END_OF_DAY") == 0 && family == 3)
+        text = "24:00:00";
+    w2k_buf_put_json_string(out, text, strlen(text));
+    return 0;
+}
+
 static int json_d(const w2k_avnode_t *n, const uint8_t **p, const uint8_t *end, w2k_buf_t *out,
                   int depth)
 {
@@ -945,6 +997,8 @@ static int json_d(const w2k_avnode_t *n, const uint8_t **p, const uint8_t *end, 
     case W2K_AVT_RECORD:
         if (n->logical == W2K_AVL_INTERVAL || n->logical == W2K_AVL_VARDECIMAL)
             return json_named_record(n, p, end, out);
+        if (n->logical == W2K_AVL_ARRAY_TEXT)
+            return json_d(n->sub[0], p, end, out, depth + 1);
         w2k_buf_putc(out, '{');
         for (int i = 0; i < n->n; i++) {
             if (i)
@@ -1001,9 +1055,19 @@ static int json_d(const w2k_avnode_t *n, const uint8_t **p, const uint8_t *end, 
     case W2K_AVT_UNION:
         if (w2k_avro_read_long(p, end, &v) != 0 || v < 0 || v >= n->n)
             return -1;
+        if (n->sub[v]->logical == W2K_AVL_SPECIAL_VALUE)
+            return json_special(n, n->sub[v], p, end, out);
         return json_d(n->sub[v], p, end, out, depth + 1);
     }
     return -1;
+}
+
+int w2k_avro_json_branch(const w2k_avnode_t *u, const w2k_avnode_t *b, const uint8_t **p,
+                         const uint8_t *end, w2k_buf_t *out)
+{
+    int rc = b->logical == W2K_AVL_SPECIAL_VALUE ? json_special(u, b, p, end, out)
+                                                 : json_d(b, p, end, out, 0);
+    return rc == 0 && !out->oom ? 0 : -1;
 }
 
 int w2k_avro_json(const w2k_avnode_t *n, const uint8_t **p, const uint8_t *end, w2k_buf_t *out)

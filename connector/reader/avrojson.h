@@ -45,7 +45,9 @@ typedef enum w2k_avl_e {
     W2K_AVL_UUID,                   /* string */
     W2K_AVL_INTERVAL,               /* record wal2kafka.Interval */
     W2K_AVL_VARDECIMAL,             /* record wal2kafka.VariableScaleDecimal */
-    W2K_AVL_UNCHANGED_TOAST         /* enum wal2kafka.UnchangedToast */
+    W2K_AVL_UNCHANGED_TOAST,        /* enum wal2kafka.UnchangedToast */
+    W2K_AVL_SPECIAL_VALUE,          /* enum wal2kafka.SpecialValue */
+    W2K_AVL_ARRAY_TEXT              /* record wal2kafka.ArrayText */
 } w2k_avl_t;
 
 /* One node of a parsed schema. Named types are shared: a reference by name points at
@@ -92,10 +94,18 @@ int w2k_avro_skip(const w2k_avnode_t *n, const uint8_t **p, const uint8_t *end);
  * digits ("1234.50"); bytes as "\\x0a1b" (PostgreSQL's hex form); date "2024-01-15"
  * ("0044-03-15 BC"); time "12:34:56.5"; timestamp-micros "2024-01-15 12:34:56.123456+00";
  * local-timestamp-micros without "+00"; Interval "P1Y2M3DT4H5M6.5S"; uuid as its
- * string; UnchangedToast as {"unchanged_toast":true}; other enums as their symbol;
+ * string; UnchangedToast as {"unchanged_toast":true}; ArrayText as its text; a
+ * SpecialValue alone as its symbol (see w2k_avro_json_branch); other enums as their symbol;
  * records and maps as objects, arrays as arrays; a union as its branch's value.
  * Returns 0, or -1 on malformed input (out may then hold a partial value). */
 int w2k_avro_json(const w2k_avnode_t *n, const uint8_t **p, const uint8_t *end, w2k_buf_t *out);
+
+/* The same for the value of branch b of union u (*p after the branch number): a
+ * wal2kafka.SpecialValue as PostgreSQL prints the value it stands for, chosen by the
+ * union's value type ("NaN", "Infinity", "-Infinity" for decimals; "infinity",
+ * "-infinity" for dates and timestamps; "24:00:00" for times). */
+int w2k_avro_json_branch(const w2k_avnode_t *u, const w2k_avnode_t *b, const uint8_t **p,
+                         const uint8_t *end, w2k_buf_t *out);
 
 /* The JSON of an unchanged TOAST value. */
 #define W2K_AVRO_TOAST_JSON "{\"unchanged_toast\":true}"

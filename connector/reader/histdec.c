@@ -496,7 +496,7 @@ static int read_image(const w2k_avnode_t *u, const uint8_t **p, const uint8_t *e
     if (!im)
         return -1;
     for (int k = 0; k < rec->n; k++) {
-        const w2k_avnode_t *f = rec->sub[k];
+        const w2k_avnode_t *f = rec->sub[k], *u = f;
         if (f->type == W2K_AVT_UNION) {
             int64_t idx;
             if (w2k_avro_read_long(p, end, &idx) != 0 || idx < 0 || idx >= f->n)
@@ -510,7 +510,7 @@ static int read_image(const w2k_avnode_t *u, const uint8_t **p, const uint8_t *e
             continue;
         }
         w2k_buf_reset(tmp);
-        if (w2k_avro_json(f, p, end, tmp) != 0 ||
+        if (w2k_avro_json_branch(u, f, p, end, tmp) != 0 ||
             w2k_himage_add(im, rec->names[k], tmp->data, tmp->len) != 0)
             goto fail;
     }

@@ -275,6 +275,10 @@ static int scalar_of(const w2k_avnode_t *n, w2k_avscalar_t *t)
     case W2K_AVT_INT:
         t->kind = n->logical == W2K_AVL_DATE ? W2K_AV_DATE : W2K_AV_INT;
         t->oid = n->logical == W2K_AVL_DATE ? W2K_OID_DATE : W2K_OID_INT4;
+        if (n->logical == W2K_AVL_TIME_MILLIS) {
+            t->kind = W2K_AV_TIME_MILLIS;
+            t->oid = W2K_OID_TIME;
+        }
         return 0;
     case W2K_AVT_LONG:
         switch (n->logical) {
@@ -288,6 +292,14 @@ static int scalar_of(const w2k_avnode_t *n, w2k_avscalar_t *t)
             break;
         case W2K_AVL_LOCAL_TIMESTAMP_MICROS:
             t->kind = W2K_AV_LOCAL_TIMESTAMP_MICROS;
+            t->oid = W2K_OID_TIMESTAMP;
+            break;
+        case W2K_AVL_TIMESTAMP_MILLIS:
+            t->kind = W2K_AV_TIMESTAMP_MILLIS;
+            t->oid = W2K_OID_TIMESTAMPTZ;
+            break;
+        case W2K_AVL_LOCAL_TIMESTAMP_MILLIS:
+            t->kind = W2K_AV_LOCAL_TIMESTAMP_MILLIS;
             t->oid = W2K_OID_TIMESTAMP;
             break;
         default:
@@ -343,7 +355,10 @@ static int coltype_of(const w2k_avnode_t *f, w2k_coltype_t *ct)
     const w2k_avnode_t *v = f;
     bool str_branch = false;
     if (f->type == W2K_AVT_UNION) {
-        if (f->n != 2 || f->sub[1]->type != W2K_AVT_STRING)
+        /* "string" before wal2kafka.SpecialValue and wal2kafka.ArrayText */
+        if (f->n != 2 ||
+            (f->sub[1]->type != W2K_AVT_STRING && f->sub[1]->logical != W2K_AVL_SPECIAL_VALUE &&
+             f->sub[1]->logical != W2K_AVL_ARRAY_TEXT))
             return -1;
         v = f->sub[0];
         str_branch = true;

@@ -917,7 +917,7 @@ static relout_t *output_of(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err
         goto fail;
     if (o->prel)
         published = o->prel;
-    o->ra = w2k_relavro_new(published, st->scfg->topic_prefix, err);
+    o->ra = w2k_relavro_new_opts(published, st->scfg->topic_prefix, &st->scfg->types, err);
     if (!o->ra)
         goto fail;
     o->topic = w2k_sink_topic(st->sink, topic,
