@@ -170,7 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         w2k_filter_t *g = fuzz_compile(negated);
         if (g) {
             int nr = w2k_filter_eval(g, &fuzz_row);
-            int want = r == W2K_FILTER_TRUE ? W2K_FILTER_FALSE
+            int want = r == W2K_FILTER_TRUE    ? W2K_FILTER_FALSE
                        : r == W2K_FILTER_FALSE ? W2K_FILTER_TRUE
                                                : r;
             if (nr != want) {
