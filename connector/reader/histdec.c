@@ -868,6 +868,8 @@ int w2k_hist_add(w2k_hist_t *h, const w2k_hmsg_t *m, w2k_err_t *err)
                           &e.changes);
     w2k_buf_t kj = W2K_BUF_INIT;
     if (nc < 0 || w2k_hschemas_key_json(h->s, m->key, m->keylen, &kj, err) != 0) {
+        if (nc > 0)
+            w2k_hchanges_free(e.changes, nc);
         w2k_himage_free(filled);
         w2k_henv_clear(&env);
         w2k_buf_free(&kj);
