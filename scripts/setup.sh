@@ -46,6 +46,7 @@ PACKAGES=(
     openjdk-17-jdk-headless maven ca-certificates
     python3 python3-venv
     kcat clang-format valgrind
+    clang-14 libclang-rt-14-dev
     openssl curl
 )
 

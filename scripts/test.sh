@@ -2,7 +2,7 @@
 # The project's test command. Run scripts/setup.sh once first.
 #
 #   scripts/test.sh                  everything below
-#   scripts/test.sh --unit           steps 1-4 only (no servers)
+#   scripts/test.sh --unit           steps 1-5 only (no servers)
 #   scripts/test.sh --integration    step 5 only (builds build/ first if needed)
 #   scripts/test.sh [...] ARGS       other arguments go to pytest, e.g. -k snapshot
 #
@@ -11,7 +11,9 @@
 #   2. asan       build in build-asan/ with -DW2K_SANITIZE=ON (ASan+UBSan), ctest -L unit
 #   3. valgrind   every unit test executable of build/ under valgrind (leaks are errors)
 #   4. format     clang-format --dry-run -Werror on connector/ tests/ bench/ C sources
-#   5. integration  .venv/bin/pytest integration/ (real PostgreSQL + Kafka), W2K_BIN=build/wal2kafka
+#   5. fuzz       build-fuzz/ with clang-14 -DW2K_FUZZ=ON; each tests/fuzz harness runs
+#                 W2K_FUZZ_SECONDS (default 30) s from its seeds; a crash prints the reproducer
+#   6. integration  .venv/bin/pytest integration/ (real PostgreSQL + Kafka), W2K_BIN=build/wal2kafka
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +27,7 @@ while (($#)); do
     --unit) RUN_INTEGRATION=0 ;;
     --integration) RUN_UNIT=0 ;;
     -h | --help)
-        sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     --)
@@ -123,7 +125,7 @@ valgrind_tests() {
 format_check() {
     local files=()
     shopt -s nullglob
-    files=(connector/*/*.c connector/*/*.h tests/*.c tests/*.h bench/*.c)
+    files=(connector/*/*.c connector/*/*.h tests/*.c tests/*.h tests/fuzz/*.c bench/*.c)
     shopt -u nullglob
     if ((${#files[@]} == 0)); then
         echo "no C sources to check"
@@ -135,6 +137,44 @@ format_check() {
         echo "test.sh: formatting differs; fix with: clang-format -i ${files[*]}" >&2
         return 1
     fi
+}
+
+# Each harness fuzzes a copy of its seeds (the committed corpus stays small) for a fixed
+# time; a crash, leak or timeout fails the step and prints the input in hex and base64, and
+# the file to add to tests/fuzz/found/ (with a fix) so it stays a unit test.
+fuzz_tests() {
+    local cc="${W2K_FUZZ_CC:-clang-14}" secs="${W2K_FUZZ_SECONDS:-30}" rc=0 src name short work
+    command -v "$cc" >/dev/null 2>&1 || { echo "test.sh: $cc is missing (scripts/setup.sh installs it)" >&2; return 1; }
+    CC="$cc" configure_build "$REPO/build-fuzz" -DW2K_FUZZ=ON ||
+        { echo "test.sh: the fuzz build in build-fuzz/ failed" >&2; return 1; }
+    work="$(mktemp -d)"
+    for src in "$REPO"/tests/fuzz/fuzz_*.c; do
+        name="$(basename "$src" .c)"
+        short="${name#fuzz_}"
+        mkdir -p "$work/$short" "$work/$short-out"
+        cp "$REPO/tests/fuzz/corpus/$short/"* "$work/$short/" 2>/dev/null || true
+        echo "--- $name (${secs}s)"
+        if ! (cd "$work/$short-out" &&
+            LSAN_OPTIONS="suppressions=$REPO/tests/fuzz/lsan.supp" \
+                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+                "$REPO/build-fuzz/$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+                -max_len=8192 -print_final_stats=1 "$work/$short" >"$work/$short.log" 2>&1); then
+            tail -n 60 "$work/$short.log"
+            for f in "$work/$short-out"/crash-* "$work/$short-out"/leak-* "$work/$short-out"/timeout-* "$work/$short-out"/oom-*; do
+                [[ -f "$f" ]] || continue
+                echo "test.sh: fuzz: $name found $(basename "$f"); reproduce with build-fuzz/$name FILE; the input:"
+                xxd "$f" | head -n 40
+                echo "base64: $(base64 -w0 "$f")"
+                echo "keep it as tests/fuzz/found/$short-WHAT with the fix"
+            done
+            rc=1
+        else
+            grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' "$work/$short.log" | tr '\n' ' '
+            echo
+        fi
+    done
+    rm -rf "$work"
+    return "$rc"
 }
 
 integration_tests() {
@@ -160,6 +200,7 @@ if ((RUN_UNIT)); then
     step asan asan_tests
     step valgrind valgrind_tests
     step format format_check
+    step fuzz fuzz_tests
 fi
 if ((RUN_INTEGRATION)); then
     step integration integration_tests

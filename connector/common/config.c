@@ -514,9 +514,10 @@ static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_
     int n = config_setting_length(tables);
     st->tables = calloc((size_t)n, sizeof *st->tables);
     for (int i = 0; i < n; i++) {
+        /* counted first, so that what a refused entry allocated is freed with the rest */
+        st->ntables++;
         if (parse_table(c, config_setting_get_elem(tables, (unsigned)i), &st->tables[i]) != 0)
             return -1;
-        st->ntables++;
         for (int k = 0; k < i; k++)
             if (strcmp(st->tables[k].schema, st->tables[i].schema) == 0 &&
                 strcmp(st->tables[k].name, st->tables[i].name) == 0)

@@ -521,6 +521,13 @@ fail:
     return -1;
 }
 
+/* An envelope's op as the connector writes it: one of c, u, d, r, t (a foreign message
+ * may hold any bytes, which would otherwise reach the JSON output unescaped). */
+static bool hist_op_ok(const uint8_t *p, int64_t l)
+{
+    return l == 1 && p[0] && strchr("cudrt", p[0]) != NULL;
+}
+
 static int read_changed(const w2k_avnode_t *u, const uint8_t **p, const uint8_t *end, w2k_henv_t *e)
 {
     const w2k_avnode_t *arr = u;
@@ -592,7 +599,8 @@ int w2k_hschemas_decode(w2k_hschemas_t *s, const void *value, size_t len, w2k_he
                 why = i == h->f_before ? "before" : "after";
         } else if (i == h->f_op) {
             int64_t l;
-            if (w2k_avro_read_long(&p, end, &l) != 0 || l < 0 || l > end - p)
+            if (w2k_avro_read_long(&p, end, &l) != 0 || l < 0 || l > end - p ||
+                (l > 0 && !hist_op_ok(p, l)))
                 why = "op";
             else {
                 env->op = l > 0 ? (char)p[0] : 0;
@@ -868,6 +876,8 @@ int w2k_hist_add(w2k_hist_t *h, const w2k_hmsg_t *m, w2k_err_t *err)
                           &e.changes);
     w2k_buf_t kj = W2K_BUF_INIT;
     if (nc < 0 || w2k_hschemas_key_json(h->s, m->key, m->keylen, &kj, err) != 0) {
+        if (nc > 0)
+            w2k_hchanges_free(e.changes, nc);
         w2k_himage_free(filled);
         w2k_henv_clear(&env);
         w2k_buf_free(&kj);
@@ -1579,7 +1589,9 @@ static int env_after_json(w2k_hschemas_t *s, const void *value, size_t len, w2k_
             rc = w2k_avro_json(fn, &p, end, row);
         } else if (i == h->f_op) {
             int64_t l;
-            rc = w2k_avro_read_long(&p, end, &l) != 0 || l < 1 || l > end - p ? -1 : 0;
+            rc = w2k_avro_read_long(&p, end, &l) != 0 || l < 1 || l > end - p || !hist_op_ok(p, l)
+                     ? -1
+                     : 0;
             if (rc == 0) {
                 meta->op = (char)p[0];
                 p += l;

@@ -11,7 +11,9 @@
 #include <strings.h>
 
 /* The string value of "name":"..." in a flat JSON object we wrote ourselves (no
- * escapes occur in our values). Returns 0, or -1 when absent. */
+ * escapes occur in our values). Returns 0, or -1 when absent or when the value holds a
+ * byte none of ours holds (a control character, NUL, backslash or non-ASCII): a record
+ * another producer wrote. */
 static int json_field(const char *json, size_t len, const char *name, char *out, size_t outsz)
 {
     char pat[64];
@@ -21,8 +23,12 @@ static int json_field(const char *json, size_t len, const char *name, char *out,
         if (memcmp(json + i, pat, plen) != 0)
             continue;
         size_t s = i + plen, e = s;
-        while (e < len && json[e] != '"')
+        while (e < len && json[e] != '"') {
+            unsigned char ch = (unsigned char)json[e];
+            if (ch < 0x20 || ch >= 0x7f || ch == '\\')
+                return -1;
             e++;
+        }
         if (e >= len || e - s >= outsz)
             return -1;
         memcpy(out, json + s, e - s);

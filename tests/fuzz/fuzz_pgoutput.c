@@ -1,14 +1,7 @@
-/* fuzz_pgoutput.c — libFuzzer harness for the pgoutput decoder (not built by default).
- * Every input must either be refused with an error text, or decode to a message whose
- * pointers all lie inside the input and which re-encodes to exactly the input bytes.
- *
- * Build and run (clang with libFuzzer, e.g. Debian's clang-14 + libclang-rt-14-dev),
- * seeding the corpus with the captured frames:
- *   clang-14 -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
- *       -Iconnector/decode tests/fuzz_pgoutput.c connector/decode/pgoutput.c -o /tmp/fuzz_pgoutput
- *   mkdir -p /tmp/pgcorpus && (cd tests/fixtures && grep -hv '^#' *.hex) |
- *       split -l 1 --filter='xxd -r -p > $FILE' - /tmp/pgcorpus/f
- *   /tmp/fuzz_pgoutput -max_total_time=60 -max_len=16384 /tmp/pgcorpus */
+/* fuzz_pgoutput.c — libFuzzer harness for the pgoutput decoder (built with -DW2K_FUZZ=ON).
+ * Property: every input is either refused with an error text starting "pgoutput: ", or
+ * decodes to a message whose pointers all lie inside the input and which re-encodes to
+ * exactly the input bytes. Seeds: tests/fuzz/corpus/pgoutput (the captured frames). */
 #include "pgoutput.h"
 
 #include <stdio.h>
