@@ -677,7 +677,7 @@ int w2k_fmt_decimal(const uint8_t *b, size_t n, int scale, w2k_buf_t *out)
         return out->oom ? -1 : 0;
     }
     /* magnitude in base 10^9 limbs, least significant first */
-    size_t cap = n / 4 + 2;
+    size_t cap = n / 3 + 2; /* 256^n < 10^(2.41 n): n * 2.41 / 9 < n / 3 limbs */
     uint32_t *limb = calloc(cap, sizeof *limb);
     char *digits = malloc(cap * 9 + (size_t)(scale > 0 ? scale : 0) + 2);
     if (!limb || !digits) {
