@@ -394,8 +394,11 @@ static int publish_schema(w2k_stream_t *st, const w2k_schema_t *s, const char *t
     if (st->reg) {
         char subject[600];
         snprintf(subject, sizeof subject, "%s-%s", topic, part);
-        if (w2k_registry_register(st->reg, subject, s, id, err) == 0)
+        if (w2k_registry_register(st->reg, subject, s, id, err) == 0) {
+            if (st->clock_ms) /* that may have waited for the registry */
+                st->clock_ms = w2k_clock_wall_ms();
             return 0;
+        }
         w2k_metrics_error(st->ms, W2K_ERRKIND_REGISTRY);
         return -1;
     }
@@ -413,6 +416,9 @@ static int publish_schema(w2k_stream_t *st, const w2k_schema_t *s, const char *t
     if (w2k_sink_produce_sync(st->sink, st->schemas_topic, key, 16, s->json, strlen(s->json), 30000,
                               err) != 0)
         return -1;
+    /* that waited for the broker: the messages that follow were made after it */
+    if (st->clock_ms)
+        st->clock_ms = w2k_clock_wall_ms();
     if (st->published.n == st->published.cap) {
         size_t cap = st->published.cap ? st->published.cap * 2 : 64;
         uint64_t *v = realloc(st->published.v, cap * sizeof *v);
