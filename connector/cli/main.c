@@ -13,6 +13,7 @@
 #include "registry.h"
 #include "resnap.h"
 #include "runner.h"
+#include "secret.h"
 #include "version.h"
 
 #include <errno.h>
@@ -142,27 +143,14 @@ static int report(const w2k_err_t *err)
  * schema_registry.password_file or W2K_REGISTRY_PASSWORD. */
 static w2k_registry_t *open_registry(const w2k_config_t *cfg, w2k_err_t *err)
 {
-    char password[1024] = "";
-    const char *env = getenv("W2K_REGISTRY_PASSWORD");
-    if (cfg->registry_password_file) {
-        FILE *f = fopen(cfg->registry_password_file, "r");
-        if (!f) {
-            w2k_err_set(err, W2K_EXIT_CONFIG, "cannot read schema_registry.password_file %s: %s",
-                        cfg->registry_password_file, strerror(errno));
-            w2k_err_hint(err, "create it with the password on its first line (chmod 600)");
-            return NULL;
-        }
-        if (!fgets(password, sizeof password, f))
-            password[0] = '\0';
-        fclose(f);
-        password[strcspn(password, "\r\n")] = '\0';
-    } else if (env) {
-        snprintf(password, sizeof password, "%s", env);
-    }
+    char password[1024];
+    if (w2k_secret_read(cfg->registry_password_file, "schema_registry.password_file",
+                        "W2K_REGISTRY_PASSWORD", password, sizeof password, err) != 0)
+        return NULL;
     w2k_registry_t *reg =
         w2k_registry_new(cfg->registry_url, cfg->registry_user, password[0] ? password : NULL,
                          cfg->registry_ca_file, err);
-    memset(password, 0, sizeof password);
+    w2k_secret_wipe(password, sizeof password);
     return reg;
 }
 
@@ -170,11 +158,23 @@ static int cmd_run(const w2k_config_t *cfg)
 {
     w2k_err_t err;
     w2k_err_clear(&err);
-    w2k_metrics_t *metrics = w2k_metrics_start(cfg->metrics_listen, &err);
+    char password[1024] = "";
+    if (cfg->metrics_user &&
+        w2k_secret_read(cfg->metrics_password_file, "metrics.password_file", "W2K_METRICS_PASSWORD",
+                        password, sizeof password, &err) != 0)
+        return report(&err);
+    w2k_metrics_opts_t mo = {.listen = cfg->metrics_listen,
+                             .tls_cert_file = cfg->metrics_tls_cert_file,
+                             .tls_key_file = cfg->metrics_tls_key_file,
+                             .username = cfg->metrics_user,
+                             .password = password};
+    w2k_metrics_t *metrics = w2k_metrics_start_opts(&mo, &err);
+    w2k_secret_wipe(password, sizeof password);
     if (!metrics)
         return report(&err);
     if (cfg->metrics_listen)
-        w2k_info("metrics on http://%.*s:%d/metrics, health on /health",
+        w2k_info("metrics on http%s://%.*s:%d/metrics, health on /health",
+                 cfg->metrics_tls_cert_file ? "s" : "",
                  (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen),
                  cfg->metrics_listen, w2k_metrics_port(metrics));
     w2k_registry_t *reg = NULL;
