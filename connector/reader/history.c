@@ -1332,7 +1332,27 @@ int w2k_history_run(const w2k_config_t *cfg, const w2k_history_opts_t *o, FILE *
         }
     }
     if (since > until) {
-        w2k_err_set(err, W2K_EXIT_USAGE, "--since is after --until");
+        w2k_err_set(err, W2K_EXIT_USAGE, "--since %s is after --until %s", o->since, o->until);
+        w2k_err_hint(err, "give --since the earlier time");
+        goto out;
+    }
+    /* a moment that has not happened yet (beyond a second of clock slack) is refused:
+     * its answer would silently be today's */
+    const char *future = o->state && at > now + 1000000       ? "--at"
+                         : !o->state && since > now + 1000000 ? "--since"
+                                                              : NULL;
+    if (future) {
+        char nowtext[40];
+        time_t secs = (time_t)(now / 1000000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(nowtext, sizeof nowtext, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        w2k_err_set(err, W2K_EXIT_USAGE, "%s %s: that moment has not happened yet (now is %s)",
+                    future, o->state ? o->at : o->since, nowtext);
+        w2k_err_hint(err, "%s",
+                     o->state ? "leave out --at (or --at now) for the rows as they are now"
+                              : "give --since a time in the past, e.g. 1h or "
+                                "2024-05-01T14:05; leave it out for the whole history");
         goto out;
     }
     const char *dot = strchr(o->table, '.');
