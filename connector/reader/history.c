@@ -839,6 +839,7 @@ typedef struct run_s {
     w2k_err_t *err;
     int64_t schema_order;
     uint64_t matched;
+    uint64_t skipped; /* unreadable messages left out */
 } run_t;
 
 /* The stream that streams the table, or the one named with --stream. */
@@ -1085,7 +1086,22 @@ static int on_table_msg(void *arg, const rd_kafka_message_t *m)
                      m->partition,
                      m->offset,
                      rd_kafka_message_timestamp(m, NULL)};
-    return r->hist ? w2k_hist_add(r->hist, &hm, r->err) : w2k_hfold_add(r->fold, &hm, r->err);
+    w2k_err_t merr;
+    w2k_err_clear(&merr);
+    int rc = r->hist ? w2k_hist_add(r->hist, &hm, &merr) : w2k_hfold_add(r->fold, &hm, &merr);
+    if (rc == 0)
+        return 0;
+    if (merr.code == W2K_EXIT_RUNTIME) { /* out of memory */
+        *r->err = merr;
+        return -1;
+    }
+    /* not ours (another producer's bytes, truncated, unknown schema): skip it, say where */
+    if (++r->skipped <= 10)
+        fprintf(stderr,
+                "warning: skipped an unreadable message on %s partition %" PRId32 " offset %" PRId64
+                ": %s\n",
+                r->topic, m->partition, m->offset, merr.msg);
+    return 0;
 }
 
 static void put_time(int64_t us, char *out, size_t outsz)
@@ -1433,6 +1449,11 @@ int w2k_history_run(const w2k_config_t *cfg, const w2k_history_opts_t *o, FILE *
     }
     if (read_parts(r->rk, r->topic, parts, nread, on_table_msg, r, err) != 0)
         goto out;
+    if (r->skipped)
+        fprintf(stderr,
+                "warning: skipped %" PRIu64 " unreadable message(s) on %s%s; the answer "
+                "leaves them out\n",
+                r->skipped, r->topic, r->skipped > 10 ? " (the first 10 are listed above)" : "");
     int64_t scanned = 0;
     for (int i = 0; i < nread; i++)
         scanned += parts[i].nread;
