@@ -33,6 +33,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *opaque)
 }
 
 /* GET (or another method) http://127.0.0.1:port/path. Returns 0, or -1 when no response. */
+static const char *scrape_userpwd; /* "user:password" for the next scrapes, or NULL */
+
 static int scrape(int port, const char *method, const char *path, scrape_t *out)
 {
     char url[128];
@@ -46,6 +48,10 @@ static int scrape(int port, const char *method, const char *path, scrape_t *out)
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->body);
+    if (scrape_userpwd) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERPWD, scrape_userpwd);
+    }
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, "GET") != 0)
@@ -438,13 +444,26 @@ static void bind_errors(void)
     fprintf(stderr, "  port in use reads: error: %s\n  hint: %s\n", err.msg, err.hint);
     w2k_metrics_stop(m2);
 
-    const char *bad[] = {"nonsense",        "127.0.0.1",      "127.0.0.1:", ":9187",
+    const char *bad[] = {"nonsense",        "127.0.0.1",      "127.0.0.1:", "[::1]",
                          "127.0.0.1:99999", "127.0.0.1:12ab", "::1:9187",   "[::1]9187"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         w2k_err_clear(&err);
         CHECK(w2k_metrics_start(bad[i], &err) == NULL);
         CHECK_INT(err.code, W2K_EXIT_CONFIG);
         CHECK(strstr(err.msg, bad[i]) != NULL);
+    }
+    /* a port alone, or ":PORT", binds loopback */
+    const char *loop[] = {"0", ":0"};
+    for (size_t i = 0; i < 2; i++) {
+        w2k_metrics_t *ml = w2k_metrics_start(loop[i], &err);
+        CHECK(ml != NULL);
+        scrape_t lr;
+        if (ml) {
+            CHECK_INT(scrape(w2k_metrics_port(ml), "GET", "/health", &lr), 0);
+            CHECK_INT(lr.status, 503);
+            w2k_buf_free(&lr.body);
+        }
+        w2k_metrics_stop(ml);
     }
     /* an address that is not this host's */
     w2k_err_clear(&err);
@@ -578,6 +597,45 @@ static void race(void)
     w2k_metrics_stop(m);
 }
 
+/* Basic auth: every path needs the user and password; a wrong or missing one gets 401
+ * with a challenge; a user without a password is refused at start. */
+static void basic_auth(void)
+{
+    w2k_err_t err;
+    w2k_metrics_opts_t o = {.listen = "127.0.0.1:0", .username = "scraper"};
+    CHECK(w2k_metrics_start_opts(&o, &err) == NULL);
+    CHECK_INT(err.code, W2K_EXIT_CONFIG);
+    CHECK(strstr(err.hint, "W2K_METRICS_PASSWORD") != NULL);
+    o.password = "pw-marker";
+    w2k_metrics_t *m = w2k_metrics_start_opts(&o, &err);
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    int port = w2k_metrics_port(m);
+    static const struct {
+        const char *userpwd, *path;
+        long status;
+    } cases[] = {{NULL, "/metrics", 401},
+                 {NULL, "/health", 401},
+                 {"scraper:wrong", "/metrics", 401},
+                 {"scraper:pw-marke", "/metrics", 401},
+                 {"scraper:pw-marker2", "/metrics", 401},
+                 {"other:pw-marker", "/metrics", 401},
+                 {"scraper:pw-marker", "/metrics", 200},
+                 {"scraper:pw-marker", "/health", 503},
+                 {"scraper:pw-marker", "/nothing", 404}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        scrape_t r;
+        scrape_userpwd = cases[i].userpwd;
+        CHECK_INT(scrape(port, "GET", cases[i].path, &r), 0);
+        CHECK_INT(r.status, cases[i].status);
+        CHECK(strstr(r.body.data, "pw-marker") == NULL);
+        w2k_buf_free(&r.body);
+    }
+    scrape_userpwd = NULL;
+    w2k_metrics_stop(m);
+}
+
 int main(void)
 {
     w2k_log_setup(W2K_LOG_WARN, 0);
@@ -588,6 +646,7 @@ int main(void)
     bind_errors();
     disabled();
     race();
+    basic_auth();
     curl_global_cleanup();
     return unit_report("test_metrics");
 }

@@ -13,6 +13,7 @@
 #include "registry.h"
 #include "resnap.h"
 #include "runner.h"
+#include "secret.h"
 #include "version.h"
 
 #include <errno.h>
@@ -142,27 +143,14 @@ static int report(const w2k_err_t *err)
  * schema_registry.password_file or W2K_REGISTRY_PASSWORD. */
 static w2k_registry_t *open_registry(const w2k_config_t *cfg, w2k_err_t *err)
 {
-    char password[1024] = "";
-    const char *env = getenv("W2K_REGISTRY_PASSWORD");
-    if (cfg->registry_password_file) {
-        FILE *f = fopen(cfg->registry_password_file, "r");
-        if (!f) {
-            w2k_err_set(err, W2K_EXIT_CONFIG, "cannot read schema_registry.password_file %s: %s",
-                        cfg->registry_password_file, strerror(errno));
-            w2k_err_hint(err, "create it with the password on its first line (chmod 600)");
-            return NULL;
-        }
-        if (!fgets(password, sizeof password, f))
-            password[0] = '\0';
-        fclose(f);
-        password[strcspn(password, "\r\n")] = '\0';
-    } else if (env) {
-        snprintf(password, sizeof password, "%s", env);
-    }
+    char password[1024];
+    if (w2k_secret_read(cfg->registry_password_file, "schema_registry.password_file",
+                        "W2K_REGISTRY_PASSWORD", password, sizeof password, err) != 0)
+        return NULL;
     w2k_registry_t *reg =
         w2k_registry_new(cfg->registry_url, cfg->registry_user, password[0] ? password : NULL,
                          cfg->registry_ca_file, err);
-    memset(password, 0, sizeof password);
+    w2k_secret_wipe(password, sizeof password);
     return reg;
 }
 
@@ -170,11 +158,30 @@ static int cmd_run(const w2k_config_t *cfg)
 {
     w2k_err_t err;
     w2k_err_clear(&err);
-    w2k_metrics_t *metrics = w2k_metrics_start(cfg->metrics_listen, &err);
+    char password[1024] = "";
+    /* a password file that cannot be used is a configuration error, found before any
+     * stream starts (and retries) */
+    if (cfg->pg_password_file &&
+        w2k_secret_read_file(cfg->pg_password_file, "postgresql.password_file", password,
+                             sizeof password, &err) != 0)
+        return report(&err);
+    w2k_secret_wipe(password, sizeof password);
+    if (cfg->metrics_user &&
+        w2k_secret_read(cfg->metrics_password_file, "metrics.password_file", "W2K_METRICS_PASSWORD",
+                        password, sizeof password, &err) != 0)
+        return report(&err);
+    w2k_metrics_opts_t mo = {.listen = cfg->metrics_listen,
+                             .tls_cert_file = cfg->metrics_tls_cert_file,
+                             .tls_key_file = cfg->metrics_tls_key_file,
+                             .username = cfg->metrics_user,
+                             .password = password};
+    w2k_metrics_t *metrics = w2k_metrics_start_opts(&mo, &err);
+    w2k_secret_wipe(password, sizeof password);
     if (!metrics)
         return report(&err);
     if (cfg->metrics_listen)
-        w2k_info("metrics on http://%.*s:%d/metrics, health on /health",
+        w2k_info("metrics on http%s://%.*s:%d/metrics, health on /health",
+                 cfg->metrics_tls_cert_file ? "s" : "",
                  (int)(strrchr(cfg->metrics_listen, ':') - cfg->metrics_listen),
                  cfg->metrics_listen, w2k_metrics_port(metrics));
     w2k_registry_t *reg = NULL;
@@ -191,6 +198,13 @@ static int cmd_run(const w2k_config_t *cfg)
 static int cmd_slot(const w2k_config_t *cfg, const char *action, const char *stream)
 {
     w2k_err_t err;
+    bool named = !stream;
+    for (int i = 0; i < cfg->nstreams && !named; i++)
+        named = strcmp(cfg->streams[i].name, stream) == 0;
+    if (!named) {
+        w2k_err_set(&err, W2K_EXIT_USAGE, "no stream named \"%s\" in %s", stream, cfg->path);
+        return report(&err);
+    }
     PGconn *c = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, &err);
     if (!c)
         return report(&err);
@@ -318,7 +332,8 @@ static const char usage_history[] =
     "  --since, --until TIME\n"
     "             2024-05-01, 2024-05-01T14:05, '2024-05-01 14:05:00.5+02:00' (no zone:\n"
     "             local time), @1714572300 (seconds since 1970), now, or a duration\n"
-    "             before now: 90s, 30m, 2h, 7d, 1w, 1h30m\n"
+    "             before now: 90s, 30m, 2h, 7d, 1w, 1h30m. A --since that has not\n"
+    "             happened yet is refused (exit 2) with the current time\n"
     "  --format   table (default on a terminal) or json (one object per line: op,\n"
     "             commit_time, ts_us, lsn, commit_lsn, txid, partition, offset, snapshot,\n"
     "             key, changes {col: {old, new}}, after)\n"
@@ -342,7 +357,9 @@ static const char usage_state[] =
     "(unless the topic never held anything that old), state refuses to guess: it says so,\n"
     "gives the earliest time it can answer exactly, and exits 6.\n"
     "\n"
-    "  --at TIME  as for history: 2024-05-01T14:05, 2h (before now), @1714572300, ...\n"
+    "  --at TIME  as for history: 2024-05-01T14:05, 2h (before now), @1714572300, ...;\n"
+    "             a TIME that has not happened yet is refused (exit 2) with the current\n"
+    "             time, never answered with today's rows\n"
     "  --key, --table, --format, --stream: as for history\n"
     "\n"
     "Exit codes: 0 done, 2 bad command line or option value, 3 bad configuration,\n"
@@ -398,8 +415,10 @@ static int cmd_history(int argc, char **argv)
                 o.format = W2K_HFORMAT_TABLE;
             else if (strcmp(optarg, "json") == 0)
                 o.format = W2K_HFORMAT_JSON;
-            else
-                return usage_error("--format is table or json", usage);
+            else {
+                snprintf(msg, sizeof msg, "--format %s: expected table or json", optarg);
+                return usage_error(msg, usage);
+            }
             break;
         case 's':
             o.stream = optarg;
@@ -512,14 +531,29 @@ int main(int argc, char **argv)
         return usage_error("--config FILE is required", usage);
     if (strcmp(cmd, "snapshot") == 0 && !table)
         return usage_error("snapshot needs --table SCHEMA.TABLE", usage);
-    if (strcmp(cmd, "ddl") == 0 &&
-        (!action || (strcmp(action, "install") != 0 && strcmp(action, "remove") != 0)))
+    char msg[300];
+    if ((strcmp(cmd, "ddl") == 0 || strcmp(cmd, "slot") == 0) && action &&
+        strcmp(action, cmd[0] == 'd' ? "install" : "show") != 0 &&
+        strcmp(action, cmd[0] == 'd' ? "remove" : "drop") != 0) {
+        snprintf(msg, sizeof msg, "unknown %s action \"%s\": expected %s", cmd, action,
+                 cmd[0] == 'd' ? "install or remove" : "show or drop");
+        return usage_error(msg, usage);
+    }
+    if (strcmp(cmd, "ddl") == 0 && !action)
         return usage_error("ddl needs an action: install or remove", usage);
     if (strcmp(cmd, "slot") == 0) {
-        if (!action || (strcmp(action, "show") != 0 && strcmp(action, "drop") != 0))
+        if (!action)
             return usage_error("slot needs an action: show or drop", usage);
         if (strcmp(action, "drop") == 0 && !stream)
             return usage_error("slot drop needs --stream NAME", usage);
+    }
+    /* an option the command does not take is refused, not ignored */
+    bool takes_table = strcmp(cmd, "snapshot") == 0;
+    bool takes_stream = takes_table || strcmp(cmd, "slot") == 0;
+    if ((table && !takes_table) || (stream && !takes_stream)) {
+        snprintf(msg, sizeof msg, "%s%s%s takes no %s", cmd, action ? " " : "",
+                 action ? action : "", table && !takes_table ? "--table" : "--stream");
+        return usage_error(msg, usage);
     }
 
     w2k_err_t err;

@@ -569,7 +569,8 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
                                             "log",        "streams", "metrics",  "schema_registry",
                                             NULL};
     static const char *const reg_known[] = {"url", "username", "password_file", "ca_file", NULL};
-    static const char *const metrics_known[] = {"listen", NULL};
+    static const char *const metrics_known[] = {"listen",        "username",     "password_file",
+                                                "tls_cert_file", "tls_key_file", NULL};
     static const char *const retry_known[] = {"initial_backoff_ms", "max_backoff_ms",
                                               "max_attempts",       "max_duration_s",
                                               "on_stream_failure",  NULL};
@@ -638,15 +639,27 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
         return -1;
     const config_setting_t *met = config_setting_get_member(root, "metrics");
     if (met && (check_known(c, met, "metrics", metrics_known) != 0 ||
-                get_string(c, met, "listen", NULL, false, &cfg->metrics_listen) != 0))
+                get_string(c, met, "listen", NULL, false, &cfg->metrics_listen) != 0 ||
+                get_string(c, met, "username", NULL, false, &cfg->metrics_user) != 0 ||
+                get_string(c, met, "password_file", NULL, false, &cfg->metrics_password_file) ||
+                get_string(c, met, "tls_cert_file", NULL, false, &cfg->metrics_tls_cert_file) ||
+                get_string(c, met, "tls_key_file", NULL, false, &cfg->metrics_tls_key_file)))
         return -1;
+    if (met && !cfg->metrics_tls_cert_file != !cfg->metrics_tls_key_file)
+        return fail(c, met, "set both metrics.tls_cert_file and metrics.tls_key_file (PEM files)",
+                    "metrics: tls_cert_file and tls_key_file go together");
+    if (met && cfg->metrics_user && !*cfg->metrics_user)
+        return fail(c, met, "remove metrics.username, or give the user a name",
+                    "setting \"username\" must not be empty");
     if (cfg->metrics_listen && !*cfg->metrics_listen) {
         free(cfg->metrics_listen);
         cfg->metrics_listen = NULL;
-    } else if (cfg->metrics_listen && !strchr(cfg->metrics_listen, ':')) {
-        /* a port alone: loopback */
-        char *full = malloc(strlen(cfg->metrics_listen) + 12);
-        sprintf(full, "127.0.0.1:%s", cfg->metrics_listen);
+    } else if (cfg->metrics_listen &&
+               (!strchr(cfg->metrics_listen, ':') || cfg->metrics_listen[0] == ':')) {
+        /* a port alone, or ":PORT": loopback */
+        const char *port = cfg->metrics_listen + (cfg->metrics_listen[0] == ':');
+        char *full = malloc(strlen(port) + 12);
+        sprintf(full, "127.0.0.1:%s", port);
         free(cfg->metrics_listen);
         cfg->metrics_listen = full;
     }
@@ -805,6 +818,10 @@ void w2k_config_destroy(w2k_config_t *cfg)
     free(cfg->registry_password_file);
     free(cfg->registry_ca_file);
     free(cfg->metrics_listen);
+    free(cfg->metrics_user);
+    free(cfg->metrics_password_file);
+    free(cfg->metrics_tls_cert_file);
+    free(cfg->metrics_tls_key_file);
     free(cfg->path);
     free(cfg);
 }

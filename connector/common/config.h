@@ -102,8 +102,12 @@ typedef struct w2k_config_s {
     char *registry_password_file; /* its password (else W2K_REGISTRY_PASSWORD), or NULL */
     char *registry_ca_file;       /* CA certificates for https, or NULL */
 
-    char *metrics_listen; /* "host:port" (host defaults to 127.0.0.1) for /metrics and
-                             /health, or NULL: not served */
+    char *metrics_listen;        /* "host:port" (host defaults to 127.0.0.1) for /metrics and
+                                    /health, or NULL: not served */
+    char *metrics_user;          /* basic auth user (then a password is required), or NULL */
+    char *metrics_password_file; /* its password (else W2K_METRICS_PASSWORD), or NULL */
+    char *metrics_tls_cert_file; /* PEM certificate (chain) to serve https, or NULL */
+    char *metrics_tls_key_file;  /* its PEM private key (set with the certificate), or NULL */
 
     int max_in_flight;       /* messages produced but not yet acknowledged */
     int status_interval_ms;  /* standby status update period */

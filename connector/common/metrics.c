@@ -4,6 +4,7 @@
 #include "metrics.h"
 #include "clock.h"
 #include "log.h"
+#include "secret.h"
 #include "version.h"
 
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -64,6 +66,10 @@ struct w2k_metrics_s {
     struct MHD_Daemon *daemon;
     int port;
     int64_t start_us;
+    char *user;     /* basic auth, or NULL */
+    char *password; /* wiped at stop */
+    char *tls_cert; /* PEM text, kept while serving */
+    char *tls_key;  /* PEM text, wiped at stop */
 };
 
 const char *w2k_metrics_state_name(w2k_metrics_state_t state)
@@ -484,6 +490,31 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status,
     return ret;
 }
 
+/* Equal strings, in a time that does not depend on where they differ. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char d = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la; i++)
+        d |= (unsigned char)a[i] ^ (unsigned char)b[lb ? i % lb : 0];
+    return d == 0;
+}
+
+/* The request carries the configured basic-auth user and password. */
+static bool authorized(const w2k_metrics_t *m, struct MHD_Connection *conn)
+{
+    char *pass = NULL;
+    char *user = MHD_basic_auth_get_username_password(conn, &pass);
+    bool ok = user && pass && same_secret(user, m->user) && same_secret(pass, m->password);
+    if (pass) {
+        w2k_secret_wipe(pass, strlen(pass));
+        MHD_free(pass);
+    }
+    if (user)
+        MHD_free(user);
+    return ok;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
@@ -499,6 +530,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     (void)req_cls;
+    if (m->user && !authorized(m, conn)) {
+        static const char denied[] = "authentication required\n";
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            sizeof denied - 1, (void *)denied, MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, text);
+        enum MHD_Result ret = MHD_queue_basic_auth_fail_response(conn, "wal2kafka", resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         w2k_buf_puts(&body, "only GET and HEAD are served\n");
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, &body);
@@ -538,9 +580,14 @@ static int split_listen(const char *addr, char *host, size_t hcap, char *port, s
         h = addr + 1;
         hl = (size_t)(rb - h);
         colon = rb + 1;
+    } else if (!strchr(addr, ':') || *addr == ':') {
+        /* "PORT" or ":PORT": loopback */
+        h = "127.0.0.1";
+        hl = strlen(h);
+        colon = *addr == ':' ? addr : addr - 1;
     } else {
         colon = strrchr(addr, ':');
-        if (!colon || strchr(addr, ':') != colon)
+        if (strchr(addr, ':') != colon)
             return -1;
         hl = (size_t)(colon - addr);
     }
@@ -635,8 +682,52 @@ static int open_listener(const char *addr, int *family_out, int *port_out, w2k_e
     return -1;
 }
 
+/* Wipe and free the credentials and TLS material. */
+static void free_secrets(w2k_metrics_t *m)
+{
+    if (m->password)
+        w2k_secret_wipe(m->password, strlen(m->password));
+    if (m->tls_key)
+        w2k_secret_wipe(m->tls_key, strlen(m->tls_key));
+    free(m->user);
+    free(m->password);
+    free(m->tls_cert);
+    free(m->tls_key);
+}
+
+/* The whole file at path as a NUL-terminated string (malloc), or NULL with err. */
+static char *read_pem(const char *path, const char *setting, w2k_err_t *err)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    struct stat st;
+    if (f && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (1 << 20) &&
+        (text = calloc(1, (size_t)st.st_size + 1)) != NULL &&
+        fread(text, 1, (size_t)st.st_size, f) == (size_t)st.st_size && st.st_size > 0) {
+        fclose(f);
+        return text;
+    }
+    w2k_err_set(err, W2K_EXIT_CONFIG, "cannot read %s %s: %s", setting, path,
+                !f ? strerror(errno) : "not a readable PEM file of at most 1 MiB");
+    w2k_err_hint(err, "give a PEM file readable by this user");
+    if (f)
+        fclose(f);
+    if (text) {
+        w2k_secret_wipe(text, (size_t)st.st_size);
+        free(text);
+    }
+    return NULL;
+}
+
 w2k_metrics_t *w2k_metrics_start(const char *addr, w2k_err_t *err)
 {
+    w2k_metrics_opts_t o = {.listen = addr};
+    return w2k_metrics_start_opts(&o, err);
+}
+
+w2k_metrics_t *w2k_metrics_start_opts(const w2k_metrics_opts_t *o, w2k_err_t *err)
+{
+    const char *addr = o->listen;
     w2k_metrics_t *m = calloc(1, sizeof *m);
     if (!m) {
         w2k_err_set(err, W2K_EXIT_RUNTIME, "metrics: out of memory");
@@ -652,30 +743,76 @@ w2k_metrics_t *w2k_metrics_start(const char *addr, w2k_err_t *err)
     if (!addr)
         return m;
 
+    if (o->username) {
+        if (!o->password || !*o->password) {
+            w2k_err_set(err, W2K_EXIT_CONFIG, "metrics.username is set but no password");
+            w2k_err_hint(err, "put the password in the file named by metrics.password_file "
+                              "(chmod 600) or in W2K_METRICS_PASSWORD");
+            goto fail;
+        }
+        if (!(m->user = strdup(o->username)) || !(m->password = strdup(o->password))) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "metrics: out of memory");
+            goto fail;
+        }
+    }
+    unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    if (o->tls_cert_file || o->tls_key_file) {
+        if (!o->tls_cert_file || !o->tls_key_file) {
+            w2k_err_set(err, W2K_EXIT_CONFIG, "metrics: TLS needs a certificate and a key");
+            w2k_err_hint(err, "set both metrics.tls_cert_file and metrics.tls_key_file");
+            goto fail;
+        }
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            w2k_err_set(err, W2K_EXIT_CONFIG, "metrics: this libmicrohttpd has no TLS support");
+            w2k_err_hint(err, "remove metrics.tls_cert_file/tls_key_file, or install a "
+                              "libmicrohttpd built with GnuTLS");
+            goto fail;
+        }
+        if (!(m->tls_cert = read_pem(o->tls_cert_file, "metrics.tls_cert_file", err)) ||
+            !(m->tls_key = read_pem(o->tls_key_file, "metrics.tls_key_file", err)))
+            goto fail;
+        flags |= MHD_USE_TLS;
+    }
+
     int family = AF_INET, port = 0;
     int fd = open_listener(addr, &family, &port, err);
     if (fd < 0)
         goto fail;
-    unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    m->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER,
-                                 on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-                                 MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 10u, MHD_OPTION_END);
+    /* Bounds that keep hostile clients cheap: 128 connections at most (more are closed at
+     * once), 5 s without progress closes one (slowloris), 16 KiB per connection (a bigger
+     * request line or header gets 414/431). All of it runs on libmicrohttpd's thread. */
+    if (m->tls_cert)
+        m->daemon = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, 128u,
+            MHD_OPTION_CONNECTION_TIMEOUT, 5u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+            MHD_OPTION_HTTPS_MEM_CERT, m->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, m->tls_key,
+            MHD_OPTION_END);
+    else
+        m->daemon =
+            MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER,
+                             on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+                             MHD_OPTION_CONNECTION_LIMIT, 128u, MHD_OPTION_CONNECTION_TIMEOUT, 5u,
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_END);
     if (!m->daemon) {
         if (fcntl(fd, F_GETFD) != -1)
             close(fd);
-        w2k_err_set(err, W2K_EXIT_RUNTIME,
-                    "metrics endpoint on %s: libmicrohttpd could not start its thread", addr);
+        w2k_err_set(err, m->tls_cert ? W2K_EXIT_CONFIG : W2K_EXIT_RUNTIME,
+                    "metrics endpoint on %s: libmicrohttpd could not start%s", addr,
+                    m->tls_cert ? " (is the TLS key the certificate's, unencrypted PEM?)"
+                                : " its thread");
         w2k_err_hint(err, "the log line before this one says why; metrics can be disabled by "
                           "removing metrics.listen");
         goto fail;
     }
     m->port = port;
-    w2k_info("metrics endpoint listening on %s (port %d): /metrics, /health", addr, port);
+    w2k_info("metrics endpoint listening on %s (port %d%s%s): /metrics, /health", addr, port,
+             m->tls_cert ? ", https" : "", m->user ? ", basic auth" : "");
     return m;
 fail:
+    free_secrets(m);
     pthread_mutex_destroy(&m->lock);
     free(m);
     return NULL;
@@ -707,6 +844,7 @@ void w2k_metrics_stop(w2k_metrics_t *m)
         free(s);
         s = sn;
     }
+    free_secrets(m);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }

@@ -38,12 +38,29 @@ typedef enum w2k_metrics_errkind_e {
 #define W2K_ERRKIND_COUNT 5
 
 /* Create the metrics and, when listen is not NULL, serve them on listen: "HOST:PORT"
- * or "[IPv6]:PORT", e.g. "127.0.0.1:9187"; port 0 picks a free port (see
- * w2k_metrics_port). Only that address is bound. With listen NULL nothing is served but
- * every function works (values are kept; w2k_metrics_render still renders them).
- * Returns NULL with err (W2K_EXIT_CONFIG) when listen does not parse or cannot be bound
- * (port in use, address not local), or out of memory. Call from the main thread. */
+ * or "[IPv6]:PORT", e.g. "127.0.0.1:9187", or "PORT" / ":PORT" for loopback
+ * (127.0.0.1); port 0 picks a free port (see w2k_metrics_port). Slow, malformed or
+ * oversized requests and many connections are bounded (connection limit, idle timeout,
+ * per-connection memory) and never touch the caller's thread. Only that address is bound. With
+ * listen NULL nothing is served but every function works (values are kept; w2k_metrics_render still
+ * renders them). Returns NULL with err (W2K_EXIT_CONFIG) when listen does not parse or cannot be
+ * bound (port in use, address not local), or out of memory. Call from the main thread. */
 w2k_metrics_t *w2k_metrics_start(const char *listen, w2k_err_t *err);
+
+/* How the endpoint is served (w2k_metrics_start_opts). Every pointer may be NULL. */
+typedef struct w2k_metrics_opts_s {
+    const char *listen;        /* as for w2k_metrics_start; NULL: not served */
+    const char *tls_cert_file; /* PEM certificate (chain): serve https (with tls_key_file) */
+    const char *tls_key_file;  /* PEM private key of tls_cert_file */
+    const char *username;      /* HTTP basic auth on every path when set ... */
+    const char *password;      /* ... with this password (copied, wiped at stop) */
+} w2k_metrics_opts_t;
+
+/* As w2k_metrics_start, with TLS and basic auth as o says. A request without the right
+ * credentials gets 401 (and a WWW-Authenticate challenge); no credential ever shows in a
+ * log line or a reply. Returns NULL with err (W2K_EXIT_CONFIG) when a TLS file cannot be
+ * read or is refused, or when username is set without a password. */
+w2k_metrics_t *w2k_metrics_start_opts(const w2k_metrics_opts_t *o, w2k_err_t *err);
 
 /* Stop serving (waits for a scrape in progress) and free everything, streams and tables
  * included. Accepts NULL. */

@@ -1340,6 +1340,24 @@ static int grow_slots(w2k_hfold_t *f)
 }
 
 /* The entry of a key (compared by its Avro body, after the header), created if new. */
+/* The entry of m's key when the fold has one, else NULL. */
+static fentry_t *find_entry(const w2k_hfold_t *f, const w2k_hmsg_t *m)
+{
+    if (!f->nslots)
+        return NULL;
+    size_t hl = w2k_hdr_len(m->key, m->keylen);
+    const uint8_t *body = (const uint8_t *)m->key + hl;
+    size_t blen = m->keylen - hl;
+    uint32_t h = hash_bytes(body, blen);
+    for (size_t k = h & (f->nslots - 1); f->slots[k].idx; k = (k + 1) & (f->nslots - 1)) {
+        const fentry_t *e = &f->ents[f->slots[k].idx - 1];
+        if (f->slots[k].hash == h && e->keylen - e->hdrlen == blen &&
+            memcmp(e->key + e->hdrlen, body, blen) == 0)
+            return (fentry_t *)e;
+    }
+    return NULL;
+}
+
 static fentry_t *entry_of(w2k_hfold_t *f, const w2k_hmsg_t *m)
 {
     size_t hl = w2k_hdr_len(m->key, m->keylen);
@@ -1397,6 +1415,23 @@ int w2k_hfold_add(w2k_hfold_t *f, const w2k_hmsg_t *m, w2k_err_t *err)
         return 0;
     if (!m->key)
         return 0;
+    /* a message that is not readable (not ours) is refused before it touches the fold:
+     * its value first, then a key not seen before */
+    bool after_null = false, has_toast = false;
+    int64_t ts_us = 0;
+    /* the commit time in microseconds matters only in at_us's own millisecond */
+    if (m->value && w2k_hschemas_peek(f->s, m->value, m->valuelen, &after_null, &has_toast,
+                                      m->ts_ms == at_ms ? &ts_us : NULL, err) != 0)
+        return -1;
+    if (ts_us > f->at_us)
+        return 0;
+    if (!find_entry(f, m)) {
+        w2k_buf_t kj = W2K_BUF_INIT;
+        int krc = w2k_hschemas_key_json(f->s, m->key, m->keylen, &kj, err);
+        w2k_buf_free(&kj);
+        if (krc != 0)
+            return -1;
+    }
     fentry_t *e = entry_of(f, m);
     if (!e)
         return oom(err);
@@ -1414,14 +1449,6 @@ int w2k_hfold_add(w2k_hfold_t *f, const w2k_hmsg_t *m, w2k_err_t *err)
         e->fill = NULL;
         return 0;
     }
-    bool after_null, has_toast;
-    int64_t ts_us = 0;
-    /* the commit time in microseconds matters only in at_us's own millisecond */
-    if (w2k_hschemas_peek(f->s, m->value, m->valuelen, &after_null, &has_toast,
-                          m->ts_ms == at_ms ? &ts_us : NULL, err) != 0)
-        return -1;
-    if (ts_us > f->at_us)
-        return 0;
     w2k_himage_t *fill = NULL;
     if (has_toast && e->present && e->val) {
         w2k_henv_t env;

@@ -177,7 +177,9 @@ typedef struct w2k_hist_s w2k_hist_t;
  * still serve to compute later changes). */
 w2k_hist_t *w2k_hist_new(w2k_hschemas_t *s, int64_t since_us, int64_t until_us);
 void w2k_hist_destroy(w2k_hist_t *h);
-/* Add a message of the key, in partition order. Returns 0, or -1 with err. */
+/* Add a message of the key, in partition order. Returns 0, or -1 with err: out of memory
+ * (err->code W2K_EXIT_RUNTIME), or a message that cannot be read, which adds no event, so
+ * the caller may skip it. */
 int w2k_hist_add(w2k_hist_t *h, const w2k_hmsg_t *m, w2k_err_t *err);
 /* Order the events by commit (needed only when several partitions were read). */
 void w2k_hist_sort(w2k_hist_t *h);
@@ -195,7 +197,9 @@ typedef struct w2k_hfold_s w2k_hfold_t;
 w2k_hfold_t *w2k_hfold_new(w2k_hschemas_t *s, int64_t at_us);
 void w2k_hfold_destroy(w2k_hfold_t *f);
 /* Add a message, in partition order. Messages committed after at_us are ignored.
- * Returns 0, or -1 with err. */
+ * Returns 0, or -1 with err: out of memory (err->code W2K_EXIT_RUNTIME), or a message
+ * that cannot be read (another producer's, truncated, unknown schema), which leaves the
+ * fold as it was, so the caller may skip it. */
 int w2k_hfold_add(w2k_hfold_t *f, const w2k_hmsg_t *m, w2k_err_t *err);
 /* Keys seen (present or not). */
 size_t w2k_hfold_keys(const w2k_hfold_t *f);

@@ -839,6 +839,7 @@ typedef struct run_s {
     w2k_err_t *err;
     int64_t schema_order;
     uint64_t matched;
+    uint64_t skipped; /* unreadable messages left out */
 } run_t;
 
 /* The stream that streams the table, or the one named with --stream. */
@@ -1085,7 +1086,22 @@ static int on_table_msg(void *arg, const rd_kafka_message_t *m)
                      m->partition,
                      m->offset,
                      rd_kafka_message_timestamp(m, NULL)};
-    return r->hist ? w2k_hist_add(r->hist, &hm, r->err) : w2k_hfold_add(r->fold, &hm, r->err);
+    w2k_err_t merr;
+    w2k_err_clear(&merr);
+    int rc = r->hist ? w2k_hist_add(r->hist, &hm, &merr) : w2k_hfold_add(r->fold, &hm, &merr);
+    if (rc == 0)
+        return 0;
+    if (merr.code == W2K_EXIT_RUNTIME) { /* out of memory */
+        *r->err = merr;
+        return -1;
+    }
+    /* not ours (another producer's bytes, truncated, unknown schema): skip it, say where */
+    if (++r->skipped <= 10)
+        fprintf(stderr,
+                "warning: skipped an unreadable message on %s partition %" PRId32 " offset %" PRId64
+                ": %s\n",
+                r->topic, m->partition, m->offset, merr.msg);
+    return 0;
 }
 
 static void put_time(int64_t us, char *out, size_t outsz)
@@ -1332,7 +1348,27 @@ int w2k_history_run(const w2k_config_t *cfg, const w2k_history_opts_t *o, FILE *
         }
     }
     if (since > until) {
-        w2k_err_set(err, W2K_EXIT_USAGE, "--since is after --until");
+        w2k_err_set(err, W2K_EXIT_USAGE, "--since %s is after --until %s", o->since, o->until);
+        w2k_err_hint(err, "give --since the earlier time");
+        goto out;
+    }
+    /* a moment that has not happened yet (beyond a second of clock slack) is refused:
+     * its answer would silently be today's */
+    const char *future = o->state && at > now + 1000000       ? "--at"
+                         : !o->state && since > now + 1000000 ? "--since"
+                                                              : NULL;
+    if (future) {
+        char nowtext[40];
+        time_t secs = (time_t)(now / 1000000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(nowtext, sizeof nowtext, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        w2k_err_set(err, W2K_EXIT_USAGE, "%s %s: that moment has not happened yet (now is %s)",
+                    future, o->state ? o->at : o->since, nowtext);
+        w2k_err_hint(err, "%s",
+                     o->state ? "leave out --at (or --at now) for the rows as they are now"
+                              : "give --since a time in the past, e.g. 1h or "
+                                "2024-05-01T14:05; leave it out for the whole history");
         goto out;
     }
     const char *dot = strchr(o->table, '.');
@@ -1413,6 +1449,11 @@ int w2k_history_run(const w2k_config_t *cfg, const w2k_history_opts_t *o, FILE *
     }
     if (read_parts(r->rk, r->topic, parts, nread, on_table_msg, r, err) != 0)
         goto out;
+    if (r->skipped)
+        fprintf(stderr,
+                "warning: skipped %" PRIu64 " unreadable message(s) on %s%s; the answer "
+                "leaves them out\n",
+                r->skipped, r->topic, r->skipped > 10 ? " (the first 10 are listed above)" : "");
     int64_t scanned = 0;
     for (int i = 0; i < nread; i++)
         scanned += parts[i].nread;

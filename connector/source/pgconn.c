@@ -2,6 +2,7 @@
 #include "pgconn.h"
 #include "clock.h"
 #include "log.h"
+#include "secret.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -110,19 +111,7 @@ static void connect_error(w2k_err_t *err, PGconn *c, const char *user, bool repl
 
 static int read_password_file(const char *path, char *out, size_t outsz, w2k_err_t *err)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        w2k_err_set(err, W2K_EXIT_CONFIG, "cannot read postgresql.password_file %s: %s", path,
-                    strerror(errno));
-        w2k_err_hint(err, "create the file with the password on its first line, readable by "
-                          "this user only (chmod 600)");
-        return -1;
-    }
-    if (!fgets(out, (int)outsz, f))
-        out[0] = '\0';
-    fclose(f);
-    out[strcspn(out, "\r\n")] = '\0';
-    return 0;
+    return w2k_secret_read_file(path, "postgresql.password_file", out, outsz, err);
 }
 
 /* Open a connection with wal2kafka's session settings: blocking (w2k_pg_connect), or
