@@ -11,8 +11,9 @@ one JSON line on stdout prefixed with "@@w2k " (Flink may print other lines):
   {"insert": "INSERT INTO ..."}     run a bounded INSERT job to its end
   {"quit": true}
 
-Values are made JSON: DECIMAL as its text, temporal values in ISO form, BYTES as
-hex, ROW and ARRAY as lists. A failure answers {"error": "<the Java exception>"}.
+Values are made JSON: DECIMAL as its text, BYTES as hex, ROW and ARRAY as lists,
+other Java objects (LocalDate, ...) as their toString(); query temporal values with
+CAST(... AS STRING) to get Flink's own text. A failure answers {"error": "<the exception's first line and its causes>"}.
 
 Environment: W2K_FLINK_JARS = the connector jars, separated by ":".
 """
@@ -45,7 +46,19 @@ def jsonable(v):
         return str(v)
 
 
-KINDS = {"INSERT": "+I", "UPDATE_BEFORE": "-U", "UPDATE_AFTER": "+U", "DELETE": "-D"}
+def java_value(v):
+    """A value of a Java Row (through Py4J) as JSON: ROW and arrays as lists, other
+    Java objects as their toString()."""
+    from py4j.java_collections import JavaArray
+    from py4j.java_gateway import JavaObject
+
+    if isinstance(v, JavaArray):
+        return [java_value(x) for x in v]
+    if isinstance(v, JavaObject):
+        if v.getClass().getName() == "org.apache.flink.types.Row":
+            return [java_value(v.getField(i)) for i in range(v.getArity())]
+        return v.toString()
+    return jsonable(v)
 
 
 def reply(obj):
@@ -82,10 +95,16 @@ def main():
                     env.execute_sql(stmt)
                 reply({"ok": True})
             elif "query" in req:
+                # Java's rows, converted here: PyFlink's own conversion drops digits
+                # of TIME and TIMESTAMP and fails on some nested types.
                 rows = []
-                with env.execute_sql(req["query"]).collect() as it:
-                    for r in it:
-                        rows.append([KINDS[r.get_row_kind().name], jsonable(list(r))])
+                it = env.execute_sql(req["query"])._j_table_result.collect()
+                try:
+                    while it.hasNext():
+                        r = it.next()
+                        rows.append([r.getKind().shortString(), java_value(r)])
+                finally:
+                    it.close()
                 reply({"rows": rows, "secs": round(time.monotonic() - t, 2)})
             elif "insert" in req:
                 env.execute_sql(req["insert"]).wait()
@@ -94,7 +113,9 @@ def main():
                 reply({"error": f"unknown request {sorted(req)}"})
         except Exception as e:  # the Java exception's text is the answer
             text = str(e) or traceback.format_exc()
-            reply({"error": text[-4000:]})
+            lines = text.splitlines()
+            causes = [ln for ln in lines if ln.startswith("Caused by:")]
+            reply({"error": "\n".join(lines[:3] + causes)[-4000:]})
 
 
 if __name__ == "__main__":
