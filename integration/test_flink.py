@@ -205,11 +205,12 @@ TYPES_ROWS = [
     "NULL, NULL, 0, 0, '1970-01-01', '12:34:56.789123', '1970-01-01 00:00:00', "
     "'1900-02-28 23:59:59.9999+00', '0 seconds', NULL, NULL, NULL, NULL, NULL)",
 ]
-# special values: with special_values = "null" they are nulls, with the marker errors
-SPECIAL_ROW = ("(4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-               "NULL, NULL, 'NaN', 'Infinity', 'infinity', '24:00:00', '-infinity', "
-               "'infinity', NULL, NULL, NULL, '{{1,2},{3,4}}', '[0:1]={a,b}', '{NaN,1}')")
-
+# special values, one per row: with special_values = "null" nulls, with the marker errors
+SPECIAL_ROWS = {  # id: (column, value)
+    4: ("n", "'NaN'"), 5: ("nv", "'Infinity'"), 6: ("d", "'infinity'"),
+    7: ("tm", "'24:00:00'"), 8: ("ts", "'-infinity'"), 9: ("tstz", "'infinity'"),
+    10: ("ai", "'{{1,2},{3,4}}'"), 11: ("at", "'[0:1]={a,b}'"), 12: ("an", "'{NaN,1}'"),
+}
 FLINK_TYPES = """id INT, b BOOLEAN, i2 SMALLINT, i4 INT, i8 BIGINT, f4 FLOAT, f8 DOUBLE,
   t STRING, vc STRING, ch STRING, js STRING, jb STRING, e STRING, tz STRING, `by` BYTES,
   n DECIMAL(10,2), nv ROW<scale INT, `value` BYTES>, d DATE, tm TIME(3), ts TIMESTAMP(3),
@@ -330,20 +331,28 @@ def test_every_type_reads_into_its_natural_flink_type(db, kafka, registry, conne
     assert got == exact
 
     # Special values: null with special_values = "null", an error with the marker
-    db.execute("INSERT INTO ty VALUES " + SPECIAL_ROW)
+    first = 4  # offset of the first special row: 3 inserts and an update before it
+    for i, (col, value) in SPECIAL_ROWS.items():
+        db.execute(f"INSERT INTO ty (id, {col}) VALUES ({i}, {value})")
     millis.wait_caught_up()
     micros.wait_caught_up()
     got = {v[0]: v for v in map(json.loads, materialize(flink.query(
         FLINK_SELECT.format(table="ty_ms"))))}
-    assert got[4] == [4] + [None] * 25 + [[None, "1.00"]]
+    for i in SPECIAL_ROWS:
+        assert got[i] == [i] + [None] * 25 + ([[None, "1.00"]] if i == 12 else [None]), i
     assert {k: got[k] for k in want} == want
-    flink.sql(kafka_table("ty_usx", us, "id INT, n DECIMAL(10,2), nv ROW<scale INT, "
-                          "`value` BYTES>, d DATE, ts BIGINT, ai ARRAY<INT>, "
-                          "PRIMARY KEY (id) NOT ENFORCED", kafka, registry))
-    for col in ("n", "nv", "d", "ts", "ai"):
-        ans = flink.request({"query": f"SELECT id, {col} FROM ty_usx"})
-        print(f"marker in {col}:", ans.get("error", "").splitlines()[-1:])
-        assert "error" in ans, (col, ans)  # never a value
+    for offset, (i, (col, _)) in enumerate(SPECIAL_ROWS.items(), start=first):
+        # that one message, with the natural type (BIGINT for the micros timestamps)
+        ddl = FLINK_TYPES.replace("TIMESTAMP(3)", "BIGINT").replace("TIME(3)", "BIGINT")
+        flink.sql(kafka_table(f"ty_sv{i}", us, ddl, kafka, registry, **{
+            "scan.startup.mode": "specific-offsets",
+            "scan.startup.specific-offsets": f"partition:0,offset:{offset}",
+            "scan.bounded.mode": "specific-offsets",
+            "scan.bounded.specific-offsets": f"partition:0,offset:{offset + 1}"}))
+        ans = flink.request({"query": f"SELECT id, `{col}` FROM ty_sv{i}"})
+        print(f"marker in {col}:", ans.get("error", ans).splitlines()[-1:]
+              if "error" in ans else ans)
+        assert "error" in ans and "Found wal2kafka." in ans["error"], (col, ans)  # never a value
     assert millis.stop() == 0
     assert micros.stop() == 0
 
