@@ -13,7 +13,8 @@ one JSON line on stdout prefixed with "@@w2k " (Flink may print other lines):
 
 Values are made JSON: DECIMAL as its text, BYTES as hex, ROW and ARRAY as lists,
 other Java objects (LocalDate, ...) as their toString(); query temporal values with
-CAST(... AS STRING) to get Flink's own text. A failure answers {"error": "<the exception's first line and its causes>"}.
+CAST(... AS STRING) to get Flink's own text. A failure answers
+{"error": "<the exception's first lines and its causes>"}.
 
 Environment: W2K_FLINK_JARS = the connector jars, separated by ":".
 """
