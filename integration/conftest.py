@@ -76,6 +76,8 @@ def pytest_configure(config):
         "markers", "integration: needs the real PostgreSQL and Kafka servers (integration/)")
     config.addinivalue_line(
         "markers", "pg_matrix: the core subset run on every PostgreSQL major (W2K_PG_VERSION)")
+    config.addinivalue_line(
+        "markers", "flink: reads the topics with Apache Flink SQL (PyFlink from scripts/setup.sh)")
     for sig in (signal.SIGTERM, signal.SIGHUP):
         try:
             _old_handlers[sig] = signal.signal(sig, _signal_to_interrupt)

@@ -16,6 +16,9 @@
 #      W2K_PG_MAJORS="12 17" limits the set, W2K_PG_MAJORS=none skips the step).
 #   5. Python virtualenv <repo>/.venv with integration/requirements.txt.
 #   6. Build: cmake -S . -B build -G Ninja && cmake --build build.
+#   7. Apache Flink for integration/test_flink.py: PyFlink (PyPI, apache-flink) in its
+#      own virtualenv $W2K_CACHE/flink/venv and the SQL connector jars (Maven,
+#      integration/flink/pom.xml) in $W2K_CACHE/flink/jars (about 550 MB, 1-2 min).
 #
 # Environment: W2K_CACHE (cache root, default <repo>/.cache), W2K_PYTHON (the
 # interpreter for the venv, default /usr/bin/python3), W2K_PG_MAJORS (step 4).
@@ -28,7 +31,7 @@ for arg in "$@"; do
     case "$arg" in
     --no-build) BUILD=0 ;;
     -h | --help)
-        sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -240,6 +243,37 @@ if ((BUILD)); then
     step_done build "build/wal2kafka" $((SECONDS - t))
 else
     step_done build "skipped (--no-build)" 0
+fi
+
+# --- 7. Apache Flink (integration/test_flink.py) ------------------------------
+# PyFlink is large (about 500 MB with its jars) and pins its own dependencies: it
+# gets a virtualenv of its own, and the test runs it in a subprocess.
+FLINK_PYPI=apache-flink==2.2.0
+t=$SECONDS
+FLINK_POM="$REPO/integration/flink/pom.xml"
+FLINK_DIR="$CACHE/flink"
+fstamp="$(sha256sum "$FLINK_POM" | cut -d' ' -f1) $FLINK_PYPI $PY"
+if [[ -f "$FLINK_DIR/.w2k-stamp" && "$(cat "$FLINK_DIR/.w2k-stamp")" == "$fstamp" ]] &&
+    "$FLINK_DIR/venv/bin/python" -c 'import pyflink' 2>/dev/null &&
+    compgen -G "$FLINK_DIR/jars/flink-sql-connector-kafka-*.jar" >/dev/null; then
+    step_done flink "PyFlink and jars in $FLINK_DIR (skipped)" $((SECONDS - t))
+else
+    note "installing PyFlink ($FLINK_PYPI) and the Flink connector jars into $FLINK_DIR"
+    rm -rf "$FLINK_DIR"
+    mkdir -p "$FLINK_DIR"
+    "$PY" -m venv "$FLINK_DIR/venv" || die "python3 -m venv failed for Flink"
+    "$FLINK_DIR/venv/bin/pip" install -q --disable-pip-version-check "$FLINK_PYPI" ||
+        die "pip install $FLINK_PYPI failed"
+    "$FLINK_DIR/venv/bin/python" -c 'import pyflink' || die "the Flink virtualenv cannot import pyflink"
+    if ! mvn -B -q -Dstyle.color=never -f "$FLINK_POM" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$FLINK_DIR/jars" >"$CACHE/flink-mvn.log" 2>&1; then
+        tail -n 40 "$CACHE/flink-mvn.log" >&2
+        die "Maven could not fetch the Flink jars (integration/flink/pom.xml); log: $CACHE/flink-mvn.log"
+    fi
+    compgen -G "$FLINK_DIR/jars/flink-sql-connector-kafka-*.jar" >/dev/null ||
+        die "Maven ran but no flink-sql-connector-kafka jar arrived in $FLINK_DIR/jars"
+    echo "$fstamp" >"$FLINK_DIR/.w2k-stamp"
+    step_done flink "PyFlink + $(find "$FLINK_DIR/jars" -name '*.jar' | wc -l) jars" $((SECONDS - t))
 fi
 
 echo
