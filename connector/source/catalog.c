@@ -322,7 +322,7 @@ static int read_publication(PGconn *c, const char *pub, w2k_pubstate_t *p, w2k_e
     PGresult *r = w2k_pg_query(
         c, err, "looking up the publication",
         "SELECT coalesce(obj_description(p.oid, 'pg_publication'), ''), p.pubinsert, "
-        "p.pubupdate, p.pubdelete, coalesce((to_jsonb(p) ->> 'pubtruncate')::bool, true) "
+        "p.pubupdate, p.pubdelete, coalesce((to_jsonb(p) ->> 'pubtruncate')::bool, false) "
         "FROM pg_publication p WHERE p.pubname = $1",
         1, params);
     if (!r)
@@ -968,7 +968,15 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k
 {
     w2k_pubwant_table_t *wt = calloc((size_t)st->ntables + 1, sizeof *wt);
     w2k_buf_t *clauses = calloc((size_t)st->ntables + 1, sizeof *clauses);
-    w2k_pubwant_t want = {config_path, st, wt, ps, resuming, forget_pending(ps)};
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(c, &caps);
+    w2k_pubwant_t want = {config_path,
+                          st,
+                          wt,
+                          ps,
+                          resuming,
+                          forget_pending(ps),
+                          caps.publish_truncate ? 0 : W2K_OP_TRUNCATE};
     observed_t obs;
     w2k_pubplan_t plan;
     memset(&obs, 0, sizeof obs);

@@ -156,6 +156,11 @@ typedef struct w2k_pubwant_s {
     const w2k_pubset_t *ps;            /* its publications, none marked pending unless in use */
     bool resuming;                     /* the stream has run before */
     bool said;                         /* pending publications were announced already */
+    /* what the server cannot publish (its capabilities): W2K_OP_TRUNCATE before 11
+     * (w2k_pg_caps_t.publish_truncate), else 0. The publications publish the rest; the
+     * definition's hash, the comparison with the server and the operations-taken-away
+     * check all use what is actually sent. */
+    unsigned lacks;
 } w2k_pubwant_t;
 
 /* What one step of the plan does. Steps come in this order: DROP_UNUSED, SKIP_TABLE,
