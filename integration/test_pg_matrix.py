@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 
 import pytest
 
@@ -160,3 +161,45 @@ def test_row_filter_and_operation_filter(db, kafka, connectors):
     o = read_topic(kafka, conn, conn.topic("o"), 3)
     assert [(r.op, r.key["id"]) for r in o] == [("c", 1), ("c", 2), ("c", 3)]
     assert conn.stop() == 0
+
+
+# ------------------------------------------------------------------------ failed start
+
+
+def test_failed_start_leaves_no_slot(db, pg, kafka, connectors):
+    """A start that fails after creating its slot, before streaming, drops the slot: the
+    role may open one connection (replication connections aside), so the initial
+    snapshot's own connection is refused once the catalog connection is open and the slot
+    exists.
+    Lifting the limit, the next start streams with nothing lost."""
+    role = f"r_{uuid.uuid4().hex[:8]}"
+    pw = "pw-" + uuid.uuid4().hex[:6]
+    pg.execute(f"CREATE ROLE {role} LOGIN REPLICATION CONNECTION LIMIT 1 PASSWORD '{pw}'")
+    conn = None
+    try:
+        db.execute(f"GRANT CREATE ON DATABASE {db.name} TO {role}")
+        db.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+        db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+        db.execute(f"ALTER TABLE t OWNER TO {role}")
+        db.execute("INSERT INTO t VALUES (1, 'before')")
+        conn = connectors(["public.t"], settings={"postgresql": {
+            "conninfo": f"host=127.0.0.1 port={db.pg.port} dbname={db.name} user={role} "
+                        "sslmode=disable"}}, env={"PGPASSWORD": pw, "PGUSER": role})
+        conn.start()
+        conn.wait_log(r"dropped replication slot .*created by this start", timeout=60)
+        conn.stop()
+        assert db.scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s",
+                         (conn.slot,)) == 0, conn.log()
+        pg.execute(f"ALTER ROLE {role} CONNECTION LIMIT -1")
+        conn.start().wait_streaming()
+        db.execute("INSERT INTO t VALUES (2, 'after')")
+        recs = read_topic(kafka, conn, conn.topic("t"), 2)
+        assert sorted(r.key["id"] for r in recs) == [1, 2]
+        assert conn.stop() == 0
+    finally:
+        if conn:
+            conn.cleanup()
+        pg.execute(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                   f"WHERE slot_name LIKE 'wal2kafka_%' AND NOT active AND database = '{db.name}'")
+        db.execute(f"DROP OWNED BY {role}")
+        pg.execute(f"DROP ROLE {role}")
