@@ -31,8 +31,9 @@ typedef struct fixture_s {
     w2k_pubobs_t obs;
     w2k_pubplan_t plan;
     uint32_t next_member;
-    bool said;      /* pending publications were announced */
-    unsigned lacks; /* what the fake server cannot publish (TRUNCATE: PostgreSQL 10) */
+    bool said;             /* pending publications were announced */
+    unsigned lacks;        /* what the fake server cannot publish (TRUNCATE: PostgreSQL 10) */
+    uint32_t signal_relid; /* before 14: the signal table's OID, held by the publication */
 } fixture_t;
 
 static void fake_comment(fakepub_t *p, const char *comment)
@@ -87,9 +88,12 @@ static void plan(fixture_t *f, bool pushdown, bool resuming)
     bool in_use = f->ps.in_use;
     w2k_catalog_pubset(&f->st, pushdown, &f->ps);
     f->ps.in_use = in_use;
-    f->want = (w2k_pubwant_t){"w.cfg", &f->st, f->wt, &f->ps, resuming, f->said, f->lacks};
+    f->want = (w2k_pubwant_t){
+        "w.cfg",  &f->st,  f->wt,    &f->ps,
+        resuming, f->said, f->lacks, f->signal_relid ? "\"wal2kafka\".\"signal\"" : NULL};
     memset(&f->obs, 0, sizeof f->obs);
     f->obs.tables = f->otables;
+    f->obs.signal_relid = f->signal_relid;
     for (int g = 0; g < f->ps.n; g++)
         f->obs.pub[g] = &f->pub[g].s;
     for (unsigned k = 0; k < W2K_PUBPLAN_ROW_SETS; k++) {
@@ -142,6 +146,8 @@ static void settle(fixture_t *f)
             fp->m[fp->s.n++] =
                 (w2k_pubmember_t){p->tables[i].relid, member ? member : f->next_member++};
         }
+        if (g == 0 && p->signal_relid)
+            fp->m[fp->s.n++] = (w2k_pubmember_t){p->signal_relid, f->next_member++};
         w2k_buf_t b = W2K_BUF_INIT;
         w2k_pubplan_comment(p, g, &fp->s, &b);
         fake_comment(fp, b.data);
@@ -348,6 +354,32 @@ static void test_no_truncate_before_11(void)
     CHECK_STR(f.plan.pub[0].publish.data, "publish = 'insert, update, delete, truncate'");
     CHECK(strcmp(f.plan.pub[0].tag.data, tag10) != 0);
     CHECK_STR(kinds(&f.plan), "TPRd");
+    w2k_pubplan_free(&f.plan);
+}
+
+/* Before 14 the stream's publication holds the signal table too: in its definition
+ * (and hash), not in its comment; the next start finds it unchanged; a publication
+ * without it is brought back to it. */
+static void test_signal_table_before_14(void)
+{
+    fixture_t f;
+    fixture_init(&f);
+    f.signal_relid = 16000;
+    add_table(&f, "orders", W2K_OP_ALL, NULL);
+    plan(&f, false, false);
+    CHECK_STR(kinds(&f.plan), "cRd");
+    CHECK_STR(act_text(&f.plan, W2K_PUBACT_CREATE, 0),
+              "FOR TABLE \"public\".\"orders\", \"wal2kafka\".\"signal\"");
+    settle(&f);
+    CHECK_INT(f.pub[0].s.n, 2);
+    CHECK(strstr(f.pub[0].comment, "16000:") == NULL);
+    plan(&f, false, true);
+    CHECK_STR(kinds(&f.plan), "");
+    /* someone took it out: put back, no table of the stream lost anything */
+    f.pub[0].s.n = 1;
+    plan(&f, false, true);
+    CHECK_STR(kinds(&f.plan), "TPRd");
+    CHECK(!f.plan.tables[0].lost);
     w2k_pubplan_free(&f.plan);
 }
 
@@ -581,6 +613,7 @@ int main(void)
     test_sets_of_operations();
     test_filters_connector();
     test_no_truncate_before_11();
+    test_signal_table_before_14();
     test_changed_by_someone_else();
     test_renamed_table();
     test_pending_publication();

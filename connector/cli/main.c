@@ -13,6 +13,7 @@
 #include "pgconn.h"
 #include "registry.h"
 #include "resnap.h"
+#include "signals.h"
 #include "sink.h"
 #include "stream.h"
 #include "version.h"
@@ -615,8 +616,8 @@ static int cmd_snapshot(const w2k_config_t *cfg, const char *table, const char *
     char content[400];
     snprintf(content, sizeof content, "%s\x1f%s\x1f%s", stream ? stream : "*", schema, name);
     const char *p[2] = {W2K_SNAPSHOT_REQUEST_PREFIX, content};
-    PGresult *r = w2k_pg_query(c, &err, "cannot request the re-snapshot",
-                               "SELECT pg_logical_emit_message(true, $1, $2)", 2, p);
+    PGresult *r =
+        w2k_pg_query(c, &err, "cannot request the re-snapshot", w2k_signals_emit_sql(c), 2, p);
     PQfinish(c);
     if (!r)
         return report(&err);

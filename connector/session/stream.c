@@ -17,6 +17,7 @@
 #include "relcache.h"
 #include "rereads.h"
 #include "resnap.h"
+#include "signals.h"
 #include "purge.h"
 #include "snapshot.h"
 #include "state.h"
@@ -76,6 +77,7 @@ struct w2k_stream_s {
     w2k_relcache_t *rc;
     w2k_avroenc_t *enc;
     w2k_pgmsg_t *msg;
+    uint32_t signal_relid; /* the signal table's OID once its Relation came (before 14) */
     w2k_sink_topic_t *schemas_topic;
     w2k_sink_topic_t *changes_topic;
     fpset_t published;
@@ -1419,12 +1421,26 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         st->skipping = false;
         return w2k_eos_end(st->eos, m->u.commit.end_lsn) ? eos_commit(st, err) : 0;
     case W2K_PGMSG_RELATION:
+        /* before 14 wal2kafka's messages come as rows of the signal table */
+        if (w2k_signals_is_table(m->u.relation.nspname, m->u.relation.relname)) {
+            st->signal_relid = m->u.relation.relid;
+            return 0;
+        }
         /* the walsender sends Relation messages without a position of their own: the
          * last one seen is where the shape change shows */
         return handle_relation(st, m, f->wal_start ? f->wal_start : st->last_data_lsn, err);
     case W2K_PGMSG_INSERT:
     case W2K_PGMSG_UPDATE:
     case W2K_PGMSG_DELETE:
+        if (st->signal_relid && m->u.insert.relid == st->signal_relid) {
+            /* a row of the signal table: its insert is the Message of 14+, handled as
+             * one; never output (the update and delete relids share the position) */
+            char prefix[64];
+            if (m->kind != W2K_PGMSG_INSERT || w2k_signals_message(m, prefix, sizeof prefix) != 0)
+                return 0;
+            return st->skipping && !is_repair_request(m) ? 0
+                                                         : handle_message(st, m, f->wal_start, err);
+        }
         return st->skipping ? 0 : handle_row(st, m, f->wal_start, err);
     case W2K_PGMSG_TRUNCATE:
         return st->skipping ? 0 : handle_truncate(st, m, f->wal_start, err);

@@ -5,6 +5,7 @@
 #include "pgconn.h"
 #include "pubplan.h"
 #include "resnap.h"
+#include "signals.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -600,8 +601,8 @@ static int request_repair(PGconn *c, const w2k_stream_cfg_t *st, const w2k_table
     snprintf(content, sizeof content, "%s\x1f%s\x1f%s\x1f" W2K_SNAPSHOT_REPAIR, st->name, t->schema,
              t->name);
     const char *p[2] = {W2K_SNAPSHOT_REQUEST_PREFIX, content};
-    PGresult *m = w2k_pg_query(c, err, "cannot request a re-read of a table",
-                               "SELECT pg_logical_emit_message(true, $1, $2)", 2, p);
+    PGresult *m =
+        w2k_pg_query(c, err, "cannot request a re-read of a table", w2k_signals_emit_sql(c), 2, p);
     PQclear(m);
     return m ? 0 : -1;
 }
@@ -976,15 +977,21 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k
                           ps,
                           resuming,
                           forget_pending(ps),
-                          caps.publish_truncate ? 0 : W2K_OP_TRUNCATE};
+                          caps.publish_truncate ? 0 : W2K_OP_TRUNCATE,
+                          NULL};
     observed_t obs;
     w2k_pubplan_t plan;
+    uint32_t signal_relid = 0;
     memset(&obs, 0, sizeof obs);
     memset(&plan, 0, sizeof plan);
     int rc = -1;
     if (!wt || !clauses || want_tables(c, st, configured, wt, clauses) != 0) {
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
-    } else if (observe(c, st, ps, &obs, err) == 0) {
+    } else if (w2k_signals_ensure(c, &signal_relid, err) == 0 &&
+               observe(c, st, ps, &obs, err) == 0) {
+        /* before 14 the stream's publication holds the signal table too */
+        want.signal = signal_relid ? "\"" W2K_SIGNAL_SCHEMA "\".\"" W2K_SIGNAL_TABLE "\"" : NULL;
+        obs.view.signal_relid = signal_relid;
         if (w2k_pubplan_make(&plan, &want, &obs.view) == 0)
             rc = apply(c, &plan, err);
         else

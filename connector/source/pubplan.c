@@ -216,6 +216,11 @@ static void define_pub(w2k_pubplan_t *p, int g)
             w2k_buf_puts(&d->def, ", ");
         w2k_buf_puts(&d->def, p->want->tables[p->tables[i].entry].clause);
     }
+    if (g == 0 && p->want->signal) {
+        if (d->ntables++)
+            w2k_buf_puts(&d->def, ", ");
+        w2k_buf_puts(&d->def, p->want->signal);
+    }
     put_publish(&d->publish, sent(p, g));
     uint64_t h = fnv1a(d->def.data, d->def.len) ^ fnv1a(d->publish.data, d->publish.len);
     w2k_buf_printf(&d->tag, W2K_PUBTAG "%016" PRIx64, h);
@@ -248,6 +253,11 @@ static bool holds_tables(const w2k_pubplan_t *p, int g)
         if (p->tables[i].g != g)
             continue;
         if (!find_member(now, p->tables[i].relid))
+            return false;
+        want++;
+    }
+    if (g == 0 && p->signal_relid) {
+        if (!find_member(now, p->signal_relid))
             return false;
         want++;
     }
@@ -484,6 +494,7 @@ int w2k_pubplan_make(w2k_pubplan_t *plan, const w2k_pubwant_t *want, const w2k_p
     memset(plan, 0, sizeof *plan);
     plan->want = want;
     plan->ps = *want->ps;
+    plan->signal_relid = want->signal ? obs->signal_relid : 0;
     for (int g = 0; g < plan->ps.n; g++)
         plan->pub[g].now = obs->pub[g];
     plan->tables = calloc((size_t)want->st->ntables + 1, sizeof *plan->tables);
