@@ -135,7 +135,7 @@ int w2k_ddl_install(PGconn *c, w2k_err_t *err)
         return -1;
     char emit[256];
     w2k_signals_plpgsql(version, "'wal2kafka.ddl'", "", emit, sizeof emit);
-    emit[strlen(emit) - strlen(", true)")] = '\0'; /* the content follows: concat(...) */
+    emit[strlen(emit) - strlen(")")] = '\0'; /* the content follows: concat(...)) */
     char *a =
         replace_all(install_sql, "PERFORM pg_logical_emit_message(true, 'wal2kafka.ddl', ", emit);
     char *sql = a && version < 110000 ? replace_all(a, "EXECUTE FUNCTION", "EXECUTE PROCEDURE") : a;

@@ -28,7 +28,7 @@ void w2k_signals_plpgsql(int version_num, const char *prefix, const char *conten
     if (w2k_signals_uses_table(version_num))
         snprintf(out, n,
                  "INSERT INTO " W2K_SIGNAL_SCHEMA "." W2K_SIGNAL_TABLE
-                 " (prefix, content, transactional) VALUES (%s, %s, true)",
+                 " (prefix, content) VALUES (%s, %s)",
                  prefix, content);
     else
         snprintf(out, n, "PERFORM pg_logical_emit_message(true, %s, %s)", prefix, content);
