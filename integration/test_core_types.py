@@ -301,11 +301,13 @@ MAJOR = int(PG_VERSION or 15)
 
 def _for_major(columns, major):
     """The columns as the major can hold them: a numeric scale that is negative or
-    greater than the precision is 15+ (those columns are left out before), numeric
-    Infinity is 14+ (those values become NULL before)."""
+    greater than the precision is 15+ and arrays of domains 11+ (those columns are left
+    out before), numeric Infinity is 14+ (those values become NULL before)."""
     out = []
     for name, typ, vals in columns:
         if major < 15 and typ in ("numeric(5,-2)", "numeric(3,5)"):
+            continue
+        if major < 11 and typ == "d_num[]":  # arrays of domains are 11+
             continue
         if major < 14 and typ.startswith("numeric"):
             vals = [(None, None) if lit is not None and "Infinity" in lit else (lit, v)
