@@ -209,3 +209,43 @@ def test_failed_start_leaves_no_slot(db, pg, kafka, connectors):
                    f"WHERE slot_name LIKE 'wal2kafka_%' AND NOT active AND database = '{db.name}'")
         db.execute(f"DROP OWNED BY {role}")
         pg.execute(f"DROP ROLE {role}")
+
+
+# ------------------------------------------------------- wal2kafka's messages (signals)
+
+
+def test_snapshot_request_and_ddl_event_on_every_major(wal2kafka_bin, db, kafka, connectors):
+    """wal2kafka's own messages in the WAL: logical messages from 14, rows of the signal
+    table wal2kafka.signal before. A `wal2kafka snapshot` request re-reads the table
+    (between watermarks), the DDL trigger's event becomes a schema-change event, and the
+    signal table's rows never reach a topic."""
+    from w2k_schema import ddl_install, request_snapshot
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    db.execute("INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 5) i")
+    conn = connectors(["public.*"], stream_settings={"snapshot": "never"})
+    ddl_install(wal2kafka_bin, conn)
+    conn.start().wait_streaming()
+    signal = db.scalar("SELECT to_regclass('wal2kafka.signal') IS NOT NULL")
+    assert signal == (major(db) < 14)
+    if signal:
+        assert db.scalar("SELECT count(*) FROM pg_publication_tables WHERE pubname = %s AND "
+                         "schemaname = 'wal2kafka' AND tablename = 'signal'",
+                         (conn.publication,)) == 1
+    out = request_snapshot(wal2kafka_bin, conn, "public.t")
+    assert out.startswith("requested a re-snapshot of public.t"), out
+    conn.wait_log(r"re-snapshot of a table done: 5 row", timeout=60)
+    db.execute("ALTER TABLE t ADD COLUMN w int")
+    db.execute("INSERT INTO t VALUES (6, 'v6', 6)")
+    recs = read_topic(kafka, conn, conn.topic("t"), 6)
+    assert [r.op for r in recs] == ["r"] * 5 + ["c"]
+    dec = Decoder(kafka, conn.prefix)
+    events = [r.value for r in consume(kafka, dec, conn.changes_topic, to_end=True) if r.value]
+    alters = [e for e in events if e["type"] == "alter" and e["table"] == "t"]
+    assert alters and alters[0]["ddl"] == "ALTER TABLE t ADD COLUMN w int", events
+    assert not [t for t in kafka.topics() if "signal" in t]
+    assert conn.stop() == 0
+    if signal:  # the handled rows are deleted at the next start
+        assert db.scalar("SELECT count(*) FROM wal2kafka.signal") > 0
+        conn.start().wait_streaming()
+        assert db.scalar("SELECT count(*) FROM wal2kafka.signal") == 0
+        assert conn.stop() == 0
