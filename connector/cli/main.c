@@ -618,6 +618,10 @@ static int cmd_snapshot(const w2k_config_t *cfg, const char *table, const char *
     const char *p[2] = {W2K_SNAPSHOT_REQUEST_PREFIX, content};
     PGresult *r =
         w2k_pg_query(c, &err, "cannot request the re-snapshot", w2k_signals_emit_sql(c), 2, p);
+    if (!r && w2k_signals_uses_table(PQserverVersion(c)) && strstr(err.msg, "does not exist"))
+        w2k_err_hint(&err, "before PostgreSQL 14 the request goes through the signal table "
+                           "wal2kafka." W2K_SIGNAL_TABLE ", which wal2kafka run creates: start the "
+                           "stream first");
     PQfinish(c);
     if (!r)
         return report(&err);
