@@ -446,7 +446,8 @@ static bool publication_has_tables(PGconn *c, const w2k_pubplan_t *plan, int g)
     w2k_err_t err;
     PGresult *r = w2k_pg_query(c, &err, "listing the publication's tables",
                                "SELECT schemaname, tablename FROM pg_publication_tables WHERE "
-                               "pubname = $1",
+                               "pubname = $1 AND (schemaname, tablename) <> ('" W2K_SIGNAL_SCHEMA
+                               "', '" W2K_SIGNAL_TABLE "')",
                                1, params);
     if (!r)
         return false;
@@ -1586,12 +1587,13 @@ int w2k_catalog_publication_tables(PGconn *c, const char *pubs, w2k_pubtable_t *
     const char *p[1] = {pubs};
     *out = NULL;
     *n = 0;
-    PGresult *r =
-        w2k_pg_query(c, err, "listing the publication's tables",
-                     "SELECT (quote_ident(schemaname) || '.' || "
-                     "quote_ident(tablename))::regclass::oid, schemaname, tablename "
-                     "FROM pg_publication_tables WHERE pubname = ANY(string_to_array($1, ','))",
-                     1, p);
+    PGresult *r = w2k_pg_query(
+        c, err, "listing the publication's tables",
+        "SELECT (quote_ident(schemaname) || '.' || "
+        "quote_ident(tablename))::regclass::oid, schemaname, tablename "
+        "FROM pg_publication_tables WHERE pubname = ANY(string_to_array($1, ',')) "
+        "AND (schemaname, tablename) <> ('" W2K_SIGNAL_SCHEMA "', '" W2K_SIGNAL_TABLE "')",
+        1, p);
     if (!r)
         return -1;
     *out = calloc((size_t)PQntuples(r) + 1, sizeof **out);
