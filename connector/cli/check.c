@@ -427,7 +427,9 @@ static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
     for (int g = 0; g < ps.n; g++) {
         const char *p[1] = {ps.pub[g].name};
         v = one(c, &res,
-                "SELECT (SELECT count(*) FROM pg_publication_tables WHERE pubname = $1)::text "
+                "SELECT (SELECT count(*) FROM pg_publication_tables WHERE pubname = $1 AND "
+                "(schemaname, tablename) <> ('" W2K_SIGNAL_SCHEMA "', '" W2K_SIGNAL_TABLE
+                "'))::text "
                 "|| ',' || pg_has_role(pubowner, 'USAGE') FROM pg_publication WHERE pubname "
                 "= $1",
                 1, p);
