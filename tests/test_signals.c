@@ -60,11 +60,6 @@ static void test_channel_by_version(void)
     CHECK(!w2k_signals_uses_table(180001));
     CHECK(w2k_signals_is_table("wal2kafka", "signal"));
     CHECK(!w2k_signals_is_table("public", "signal"));
-    char sql[256];
-    w2k_signals_plpgsql(120000, "'p'", "c", sql, sizeof sql);
-    CHECK_STR(sql, "INSERT INTO wal2kafka.signal (prefix, content) VALUES ('p', c)");
-    w2k_signals_plpgsql(140000, "'p'", "c", sql, sizeof sql);
-    CHECK_STR(sql, "PERFORM pg_logical_emit_message(true, 'p', c)");
 }
 
 int main(void)

@@ -133,19 +133,21 @@ int w2k_ddl_install(PGconn *c, w2k_err_t *err)
     uint32_t relid;
     if (w2k_signals_ensure(c, &relid, err) != 0)
         return -1;
-    char emit[256];
-    w2k_signals_plpgsql(version, "'wal2kafka.ddl'", "", emit, sizeof emit);
-    emit[strlen(emit) - strlen(")")] = '\0'; /* the content follows: concat(...)) */
-    char *a =
-        replace_all(install_sql, "PERFORM pg_logical_emit_message(true, 'wal2kafka.ddl', ", emit);
-    char *sql = a && version < 110000 ? replace_all(a, "EXECUTE FUNCTION", "EXECUTE PROCEDURE") : a;
+    /* a DDL statement must not fail when someone dropped the table since */
+    char *a = replace_all(install_sql, "PERFORM pg_logical_emit_message(true, 'wal2kafka.ddl', ",
+                          "IF to_regclass('" W2K_SIGNAL_SCHEMA "." W2K_SIGNAL_TABLE
+                          "') IS NOT NULL THEN INSERT INTO " W2K_SIGNAL_SCHEMA "." W2K_SIGNAL_TABLE
+                          " (prefix, content) VALUES ('wal2kafka.ddl', ");
+    char *b = a ? replace_all(a, "current_query()));", "current_query())); END IF;") : NULL;
+    char *sql = b && version < 110000 ? replace_all(b, "EXECUTE FUNCTION", "EXECUTE PROCEDURE") : b;
     int rc = -1;
     if (!sql)
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
     else
         rc = run(c, sql, "cannot install the DDL capture trigger", err);
-    if (sql != a)
+    if (sql != b)
         free(sql);
+    free(b);
     free(a);
     return rc;
 }

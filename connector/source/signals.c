@@ -22,18 +22,6 @@ const char *w2k_signals_emit_sql(PGconn *c)
                : "SELECT pg_logical_emit_message(true, $1, $2)";
 }
 
-void w2k_signals_plpgsql(int version_num, const char *prefix, const char *content, char *out,
-                         size_t n)
-{
-    if (w2k_signals_uses_table(version_num))
-        snprintf(out, n,
-                 "INSERT INTO " W2K_SIGNAL_SCHEMA "." W2K_SIGNAL_TABLE
-                 " (prefix, content) VALUES (%s, %s)",
-                 prefix, content);
-    else
-        snprintf(out, n, "PERFORM pg_logical_emit_message(true, %s, %s)", prefix, content);
-}
-
 /* Identity columns (10+) take their values without rights on a sequence, so INSERT is
  * the only right a writer needs (the DDL trigger runs as whoever runs the DDL). */
 static const char ensure_sql[] =

@@ -26,11 +26,6 @@ bool w2k_signals_uses_table(int version_num);
  * signal table before. */
 const char *w2k_signals_emit_sql(PGconn *c);
 
-/* The PL/pgSQL statement that writes a message with prefix (a quoted literal) and
- * content (an expression) on a server of version_num, into out (size n). */
-void w2k_signals_plpgsql(int version_num, const char *prefix, const char *content, char *out,
-                         size_t n);
-
 /* Before 14: create the signal table when missing (anyone may insert into it) and
  * delete the rows of earlier sessions (the WAL holds them: deleting loses nothing), and
  * set *relid to its OID. From 14: nothing, *relid = 0. Returns 0, or -1 with err. */
