@@ -49,7 +49,14 @@ def test_clean_config_passes_and_streaming_starts(wal2kafka_bin, db, kafka, tmp_
     entries = parse(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
     assert not problems(entries)
-    assert r.stdout.rstrip().endswith("all checks passed: streaming can start"), r.stdout
+    if db.pg.server_version_num < 110000:
+        # 10 cannot publish TRUNCATE, which the table's operations include: said, with the fix
+        warns = [e for e in entries if e["tag"] == "warn"]
+        assert len(warns) == 1 and "cannot publish TRUNCATE" in warns[0]["text"], r.stdout
+        assert r.stdout.rstrip().endswith(
+            "all checks passed (with warnings): streaming can start"), r.stdout
+    else:
+        assert r.stdout.rstrip().endswith("all checks passed: streaming can start"), r.stdout
     find(entries, "ok", r"wal_level = logical")
     find(entries, "ok", r"role postgres may replicate")
     find(entries, "ok", r"table public\.t: key from its primary key")

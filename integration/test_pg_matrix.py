@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 
 import pytest
 
@@ -160,3 +161,94 @@ def test_row_filter_and_operation_filter(db, kafka, connectors):
     o = read_topic(kafka, conn, conn.topic("o"), 3)
     assert [(r.op, r.key["id"]) for r in o] == [("c", 1), ("c", 2), ("c", 3)]
     assert conn.stop() == 0
+
+
+# ------------------------------------------------------------------------ failed start
+
+
+def test_failed_start_leaves_no_slot(db, pg, kafka, connectors):
+    """A start that fails after creating its slot, before streaming, drops the slot: the
+    role may open one connection (and one replication connection where the major counts
+    those against the limit), so the initial
+    snapshot's own connection is refused once the catalog connection is open and the slot
+    exists.
+    Lifting the limit, the next start streams with nothing lost."""
+    role = f"r_{uuid.uuid4().hex[:8]}"
+    pw = "pw-" + uuid.uuid4().hex[:6]
+    pg.execute(f"CREATE ROLE {role} LOGIN REPLICATION CONNECTION LIMIT 1 PASSWORD '{pw}'")
+    conn = None
+    try:
+        db.execute(f"GRANT CREATE ON DATABASE {db.name} TO {role}")
+        db.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+        db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+        db.execute(f"ALTER TABLE t OWNER TO {role}")
+        db.execute("INSERT INTO t VALUES (1, 'before')")
+        conn = connectors(["public.t"], settings={"postgresql": {
+            "conninfo": f"host=127.0.0.1 port={db.pg.port} dbname={db.name} user={role} "
+                        "sslmode=disable"}}, env={"PGPASSWORD": pw, "PGUSER": role})
+        conn.start()
+        m = conn.wait_log(r"dropped replication slot .*created by this start|for "
+                          r"replication: .*too many connections for role", timeout=60)
+        if "for replication" in m.group(0):
+            # this major counts replication connections too: one more for it
+            pg.execute(f"ALTER ROLE {role} CONNECTION LIMIT 2")
+            conn.wait_log(r"dropped replication slot .*created by this start", timeout=60)
+        conn.stop()
+        assert db.scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s",
+                         (conn.slot,)) == 0, conn.log()
+        pg.execute(f"ALTER ROLE {role} CONNECTION LIMIT -1")
+        conn.start().wait_streaming()
+        db.execute("INSERT INTO t VALUES (2, 'after')")
+        recs = read_topic(kafka, conn, conn.topic("t"), 2)
+        assert sorted(r.key["id"] for r in recs) == [1, 2]
+        assert conn.stop() == 0
+    finally:
+        if conn:
+            conn.cleanup()
+        pg.execute(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                   f"WHERE slot_name LIKE 'wal2kafka_%' AND NOT active AND database = '{db.name}'")
+        db.execute(f"DROP OWNED BY {role}")
+        pg.execute(f"DROP ROLE {role}")
+
+
+# ------------------------------------------------------- wal2kafka's messages (signals)
+
+
+def test_snapshot_request_and_ddl_event_on_every_major(wal2kafka_bin, db, kafka, connectors):
+    """wal2kafka's own messages in the WAL: logical messages from 14, rows of the signal
+    table wal2kafka.signal before. A `wal2kafka snapshot` request re-reads the table
+    (between watermarks), the DDL trigger's event becomes a schema-change event, and the
+    signal table's rows never reach a topic."""
+    from w2k_schema import ddl_install, request_snapshot
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    db.execute("INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 5) i")
+    conn = connectors(["public.*"], stream_settings={"snapshot": "never"})
+    ddl_install(wal2kafka_bin, conn)
+    conn.start().wait_streaming()
+    signal = db.scalar("SELECT to_regclass('wal2kafka.signal') IS NOT NULL")
+    assert signal == (major(db) < 14)
+    if signal:
+        assert db.scalar("SELECT count(*) FROM pg_publication_tables WHERE pubname = %s AND "
+                         "schemaname = 'wal2kafka' AND tablename = 'signal'",
+                         (conn.publication,)) == 1
+    out = request_snapshot(wal2kafka_bin, conn, "public.t")
+    assert out.startswith("requested a re-snapshot of public.t"), out
+    conn.wait_log(r"re-snapshot of a table done: 5 row", timeout=60)
+    db.execute("ALTER TABLE t ADD COLUMN w int")
+    db.execute("INSERT INTO t VALUES (6, 'v6', 6)")
+    recs = read_topic(kafka, conn, conn.topic("t"), 6)
+    assert [r.op for r in recs] == ["r"] * 5 + ["c"]
+    dec = Decoder(kafka, conn.prefix)
+    events = [r.value for r in consume(kafka, dec, conn.changes_topic, to_end=True) if r.value]
+    alters = [e for e in events if e["type"] == "alter" and e["table"] == "t"]
+    assert alters and alters[0]["ddl"] == "ALTER TABLE t ADD COLUMN w int", events
+    assert not [t for t in kafka.topics() if "signal" in t]
+    assert conn.stop() == 0
+    if signal:  # the handled rows are deleted at the next start
+        assert db.scalar("SELECT count(*) FROM wal2kafka.signal") > 0
+        conn.start().wait_streaming()
+        assert db.scalar("SELECT count(*) FROM wal2kafka.signal") == 0
+        assert conn.stop() == 0
+        # the trigger does not make DDL fail once the table is gone
+        db.execute("DROP TABLE wal2kafka.signal")
+        db.execute("ALTER TABLE t ADD COLUMN z int")

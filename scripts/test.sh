@@ -3,7 +3,7 @@
 #
 #   scripts/test.sh                  everything below
 #   scripts/test.sh --unit           steps 1-5 only (no servers)
-#   scripts/test.sh --integration    step 5 only (builds build/ first if needed)
+#   scripts/test.sh --integration    steps 6-7 only (builds build/ first if needed)
 #   scripts/test.sh [...] ARGS       other arguments go to pytest, e.g. -k snapshot
 #
 # Steps (each runs even if an earlier one failed; the exit code is non-zero if any failed):
@@ -14,6 +14,8 @@
 #   5. fuzz       build-fuzz/ with clang-14 -DW2K_FUZZ=ON; each tests/fuzz harness runs
 #                 W2K_FUZZ_SECONDS (default 30) s from its seeds; a crash prints the reproducer
 #   6. integration  .venv/bin/pytest integration/ (real PostgreSQL + Kafka), W2K_BIN=build/wal2kafka
+#   7. pg-matrix  the core subset (-m pg_matrix) on each cached PostgreSQL major but 15, one
+#                 at a time (W2K_PG_MAJORS="12 17" limits them; W2K_PG_MAJORS="" skips the step)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,7 +29,7 @@ while (($#)); do
     --unit) RUN_INTEGRATION=0 ;;
     --integration) RUN_UNIT=0 ;;
     -h | --help)
-        sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     --)
@@ -195,6 +197,36 @@ integration_tests() {
     return "$rc"
 }
 
+# ---- step 7: the PostgreSQL version matrix (issue 12) ----
+# The core subset on each major of W2K_PG_MAJORS (default: all but 15, whose whole suite
+# step 5 runs on Debian's build), one major at a time: the machine has few cores. Each
+# major's result and time goes into the summary; the step fails when any major fails.
+PG_MATRIX_MAJORS="${W2K_PG_MAJORS-10 11 12 13 14 16 17 18}"
+pg_matrix_tests() {
+    local major rc=0 r t bin="${W2K_BIN:-$REPO/build/wal2kafka}" cache="${W2K_CACHE:-$REPO/.cache}"
+    for major in $PG_MATRIX_MAJORS; do
+        t=$SECONDS
+        banner "pg-matrix: PostgreSQL $major"
+        if [[ ! -x "$cache/pg/$major/bin/postgres" ]]; then
+            echo "test.sh: PostgreSQL $major is not in $cache/pg: run scripts/setup.sh" >&2
+            r=1
+        else
+            r=0
+            W2K_BIN="$bin" W2K_CACHE="$cache" W2K_PG_VERSION="$major" "$REPO/.venv/bin/pytest" \
+                "$REPO/integration" -m pg_matrix -q --timeout=600 -p no:cacheprovider \
+                "${PYTEST_ARGS[@]}" || r=$?
+        fi
+        if ((r == 0)); then
+            RESULTS+=("$(printf '  pg %-7s PASS  %5ss' "$major" $((SECONDS - t)))")
+        else
+            RESULTS+=("$(printf '  pg %-7s FAIL  %5ss  (exit %s)' "$major" $((SECONDS - t)) "$r")")
+            rc=1
+        fi
+    done
+    return "$rc"
+}
+# ---- end of step 7 ----
+
 if ((RUN_UNIT)); then
     step unit unit_tests
     step asan asan_tests
@@ -204,6 +236,7 @@ if ((RUN_UNIT)); then
 fi
 if ((RUN_INTEGRATION)); then
     step integration integration_tests
+    if [[ -n "$PG_MATRIX_MAJORS" ]]; then step pg-matrix pg_matrix_tests; fi
 fi
 
 banner "summary"

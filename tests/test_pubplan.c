@@ -31,7 +31,9 @@ typedef struct fixture_s {
     w2k_pubobs_t obs;
     w2k_pubplan_t plan;
     uint32_t next_member;
-    bool said; /* pending publications were announced */
+    bool said;             /* pending publications were announced */
+    unsigned lacks;        /* what the fake server cannot publish (TRUNCATE: PostgreSQL 10) */
+    uint32_t signal_relid; /* before 14: the signal table's OID, held by the publication */
 } fixture_t;
 
 static void fake_comment(fakepub_t *p, const char *comment)
@@ -86,9 +88,12 @@ static void plan(fixture_t *f, bool pushdown, bool resuming)
     bool in_use = f->ps.in_use;
     w2k_catalog_pubset(&f->st, pushdown, &f->ps);
     f->ps.in_use = in_use;
-    f->want = (w2k_pubwant_t){"w.cfg", &f->st, f->wt, &f->ps, resuming, f->said};
+    f->want = (w2k_pubwant_t){
+        "w.cfg",  &f->st,  f->wt,    &f->ps,
+        resuming, f->said, f->lacks, f->signal_relid ? "\"wal2kafka\".\"signal\"" : NULL};
     memset(&f->obs, 0, sizeof f->obs);
     f->obs.tables = f->otables;
+    f->obs.signal_relid = f->signal_relid;
     for (int g = 0; g < f->ps.n; g++)
         f->obs.pub[g] = &f->pub[g].s;
     for (unsigned k = 0; k < W2K_PUBPLAN_ROW_SETS; k++) {
@@ -128,7 +133,7 @@ static void settle(fixture_t *f)
         int nold = fp->s.n;
         memcpy(old, fp->m, sizeof old);
         fp->s.exists = true;
-        fp->s.ops = p->ps.pub[g].publish;
+        fp->s.ops = p->ps.pub[g].publish & ~f->lacks;
         fp->s.m = fp->m;
         fp->s.n = 0;
         for (int i = 0; i < p->ntables; i++) {
@@ -141,6 +146,8 @@ static void settle(fixture_t *f)
             fp->m[fp->s.n++] =
                 (w2k_pubmember_t){p->tables[i].relid, member ? member : f->next_member++};
         }
+        if (g == 0 && p->signal_relid)
+            fp->m[fp->s.n++] = (w2k_pubmember_t){p->signal_relid, f->next_member++};
         w2k_buf_t b = W2K_BUF_INIT;
         w2k_pubplan_comment(p, g, &fp->s, &b);
         fake_comment(fp, b.data);
@@ -305,6 +312,74 @@ static void test_filters_connector(void)
     CHECK_STR(act_text(&f.plan, W2K_PUBACT_CREATE, 0),
               "FOR TABLE \"public\".\"orders\", \"public\".\"audit\"");
     CHECK_STR(f.plan.pub[0].publish.data, "publish = 'insert, update, delete, truncate'");
+    w2k_pubplan_free(&f.plan);
+}
+
+/* PostgreSQL 10 cannot publish TRUNCATE: the publication publishes the rest, on every
+ * path; its hash is that of what is sent, so the next start finds it unchanged, and
+ * the missing truncate is no operation taken away. */
+static void test_no_truncate_before_11(void)
+{
+    fixture_t f;
+    fixture_init(&f);
+    f.lacks = W2K_OP_TRUNCATE;
+    add_table(&f, "orders", W2K_OP_ALL, NULL);
+    add_table(&f, "audit", W2K_OP_INSERT | W2K_OP_TRUNCATE, NULL);
+    plan(&f, false, false);
+    CHECK_STR(kinds(&f.plan), "cRd");
+    CHECK_STR(f.plan.pub[0].publish.data, "publish = 'insert, update, delete'");
+    char tag10[32];
+    snprintf(tag10, sizeof tag10, "%s", f.plan.pub[0].tag.data);
+    settle(&f);
+    CHECK_INT(f.pub[0].s.ops, W2K_OP_INSERT | W2K_OP_UPDATE | W2K_OP_DELETE);
+    /* the next start: nothing to do, nothing lost */
+    plan(&f, false, true);
+    CHECK_STR(kinds(&f.plan), "");
+    CHECK(!f.plan.tables[0].lost && !f.plan.tables[1].lost);
+    /* an observer that reports truncate for a server without pubtruncate: still the same */
+    f.pub[0].s.ops |= W2K_OP_TRUNCATE;
+    plan(&f, false, true);
+    CHECK_STR(kinds(&f.plan), "");
+    /* deletes taken away by someone else are still seen */
+    f.pub[0].s.ops = W2K_OP_INSERT | W2K_OP_UPDATE;
+    plan(&f, false, true);
+    CHECK_STR(kinds(&f.plan), "TPRrrLd");
+    CHECK_STR(act_text(&f.plan, W2K_PUBACT_SET_PUBLISH, 0), "publish = 'insert, update, delete'");
+    CHECK_STR(act_text(&f.plan, W2K_PUBACT_WARN_LOST, 0),
+              "it stopped publishing some operations (publish = 'insert, update')");
+    /* the same configuration on 11+: truncate published, another definition */
+    f.pub[0].s.ops = W2K_OP_INSERT | W2K_OP_UPDATE | W2K_OP_DELETE;
+    f.lacks = 0;
+    plan(&f, false, true);
+    CHECK_STR(f.plan.pub[0].publish.data, "publish = 'insert, update, delete, truncate'");
+    CHECK(strcmp(f.plan.pub[0].tag.data, tag10) != 0);
+    CHECK_STR(kinds(&f.plan), "TPRd");
+    w2k_pubplan_free(&f.plan);
+}
+
+/* Before 14 the stream's publication holds the signal table too: in its definition
+ * (and hash), not in its comment; the next start finds it unchanged; a publication
+ * without it is brought back to it. */
+static void test_signal_table_before_14(void)
+{
+    fixture_t f;
+    fixture_init(&f);
+    f.signal_relid = 16000;
+    add_table(&f, "orders", W2K_OP_ALL, NULL);
+    plan(&f, false, false);
+    CHECK_STR(kinds(&f.plan), "cRd");
+    CHECK_STR(act_text(&f.plan, W2K_PUBACT_CREATE, 0),
+              "FOR TABLE \"public\".\"orders\", \"wal2kafka\".\"signal\"");
+    settle(&f);
+    CHECK_INT(f.pub[0].s.n, 2);
+    CHECK(strstr(f.pub[0].comment, "16000:") == NULL);
+    plan(&f, false, true);
+    CHECK_STR(kinds(&f.plan), "");
+    /* someone took it out: put back, no table of the stream lost anything */
+    f.pub[0].s.n = 1;
+    plan(&f, false, true);
+    CHECK_STR(kinds(&f.plan), "TPRd");
+    CHECK(!f.plan.tables[0].lost);
     w2k_pubplan_free(&f.plan);
 }
 
@@ -537,6 +612,8 @@ int main(void)
     test_row_filter_changed();
     test_sets_of_operations();
     test_filters_connector();
+    test_no_truncate_before_11();
+    test_signal_table_before_14();
     test_changed_by_someone_else();
     test_renamed_table();
     test_pending_publication();

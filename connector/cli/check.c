@@ -1,5 +1,6 @@
 /* check.c — `wal2kafka check`: report every problem that would stop streaming. */
 #include "check.h"
+#include "signals.h"
 #include "catalog.h"
 #include "filter.h"
 #include "pgconn.h"
@@ -197,21 +198,31 @@ static void check_capabilities(report_t *r, PGconn *c, const w2k_config_t *cfg)
            v);
     if (!caps.logical_messages) {
         PGresult *res = NULL;
-        const char *t =
-            one(c, &res, "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'wal2kafka%'", 0,
-                NULL);
-        if (t && atoi(t) > 0)
+        /* the trigger's function as installed: by this release (it writes into the signal
+         * table before 14) or by an older one (logical messages, never sent here) */
+        const char *t = one(c, &res,
+                            "SELECT count(*) || ',' || count(*) FILTER (WHERE NOT EXISTS (SELECT "
+                            "1 FROM pg_proc p WHERE p.oid = e.evtfoid AND p.prosrc LIKE "
+                            "'%" W2K_SIGNAL_SCHEMA "." W2K_SIGNAL_TABLE "%')) FROM "
+                            "pg_event_trigger e WHERE e.evtname LIKE 'wal2kafka%'",
+                            0, NULL);
+        int triggers = 0, stale = 0;
+        if (t)
+            sscanf(t, "%d,%d", &triggers, &stale);
+        ok(r,
+           "PostgreSQL %s: pgoutput sends no logical messages (14+): wal2kafka carries its own "
+           "(re-snapshot watermarks, wal2kafka snapshot requests, DDL events) as rows of the "
+           "signal table " W2K_SIGNAL_SCHEMA "." W2K_SIGNAL_TABLE
+           ", which run creates (the role needs CREATE on the database) and adds to each "
+           "stream's publication",
+           v);
+        if (stale > 0)
             warn(r,
-                 "upgrade to PostgreSQL 14 or newer to have DDL statements announced, or run "
-                 "wal2kafka ddl remove",
-                 "PostgreSQL %s: pgoutput sends no logical messages (14+), so the DDL statements "
-                 "the installed event trigger records never reach wal2kafka",
+                 "run wal2kafka ddl install again: it installs the trigger that writes into "
+                 "the signal table",
+                 "PostgreSQL %s: the DDL capture trigger was installed for logical messages, "
+                 "which pgoutput does not send before 14: its DDL events never reach wal2kafka",
                  v);
-        else
-            ok(r,
-               "PostgreSQL %s: pgoutput sends no logical messages (14+): no DDL capture, no "
-               "wal2kafka snapshot requests, no re-read of a table while streaming",
-               v);
         PQclear(res);
     }
 }
@@ -416,7 +427,9 @@ static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
     for (int g = 0; g < ps.n; g++) {
         const char *p[1] = {ps.pub[g].name};
         v = one(c, &res,
-                "SELECT (SELECT count(*) FROM pg_publication_tables WHERE pubname = $1)::text "
+                "SELECT (SELECT count(*) FROM pg_publication_tables WHERE pubname = $1 AND "
+                "(schemaname, tablename) <> ('" W2K_SIGNAL_SCHEMA "', '" W2K_SIGNAL_TABLE
+                "'))::text "
                 "|| ',' || pg_has_role(pubowner, 'USAGE') FROM pg_publication WHERE pubname "
                 "= $1",
                 1, p);

@@ -14,6 +14,7 @@
 #include "resnap.h"
 #include "runner.h"
 #include "secret.h"
+#include "signals.h"
 #include "version.h"
 
 #include <errno.h>
@@ -293,8 +294,12 @@ static int cmd_snapshot(const w2k_config_t *cfg, const char *table, const char *
     char content[400];
     snprintf(content, sizeof content, "%s\x1f%s\x1f%s", stream ? stream : "*", schema, name);
     const char *p[2] = {W2K_SNAPSHOT_REQUEST_PREFIX, content};
-    PGresult *r = w2k_pg_query(c, &err, "cannot request the re-snapshot",
-                               "SELECT pg_logical_emit_message(true, $1, $2)", 2, p);
+    PGresult *r =
+        w2k_pg_query(c, &err, "cannot request the re-snapshot", w2k_signals_emit_sql(c), 2, p);
+    if (!r && w2k_signals_uses_table(PQserverVersion(c)) && strstr(err.msg, "does not exist"))
+        w2k_err_hint(&err, "before PostgreSQL 14 the request goes through the signal table "
+                           "wal2kafka." W2K_SIGNAL_TABLE ", which wal2kafka run creates: start the "
+                           "stream first");
     PQfinish(c);
     if (!r)
         return report(&err);

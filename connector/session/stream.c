@@ -20,6 +20,7 @@
 #include "relcache.h"
 #include "rereads.h"
 #include "resnap.h"
+#include "signals.h"
 #include "purge.h"
 #include "snapshot.h"
 #include "state.h"
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BATCH_FRAMES        2000 /* frames handled per step before the main loop runs again */
@@ -78,6 +80,7 @@ struct w2k_stream_s {
     w2k_relcache_t *rc;
     w2k_avroenc_t *enc;
     w2k_pgmsg_t *msg;
+    uint32_t signal_relid; /* the signal table's OID once its Relation came (before 14) */
     w2k_sink_topic_t *schemas_topic;
     w2k_sink_topic_t *changes_topic;
     fpset_t published;
@@ -552,6 +555,51 @@ static void reread_joined(w2k_stream_t *st, bool queue)
     free(joined);
 }
 
+/* A start that failed after creating the stream's slot, before streaming from it, drops
+ * that slot: nothing of a failed start holds WAL back. Its connections are closed by
+ * then; the walsender that created the slot may still be on its way out, so a slot
+ * still active is tried again for a few seconds. Best effort: what fails is logged. */
+static void drop_created_slot(w2k_stream_t *st)
+{
+    const w2k_stream_cfg_t *sc = st->scfg;
+    w2k_err_t e;
+    memset(&e, 0, sizeof e);
+    PGconn *c = w2k_pg_connect(st->cfg->pg_conninfo, st->cfg->pg_password_file, false, &e);
+    const char *p[1] = {sc->slot};
+    bool dropped = false, gone = false;
+    for (int tries = 0; c && !dropped && !gone && tries < 50; tries++) {
+        PGresult *r =
+            w2k_pg_query(c, &e, "dropping the slot of a failed start",
+                         "SELECT active FROM pg_replication_slots WHERE slot_name = $1", 1, p);
+        if (!r)
+            break;
+        gone = PQntuples(r) == 0;
+        bool active = !gone && PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        if (gone)
+            break;
+        if (!active) {
+            dropped = w2k_catalog_drop_slot(c, sc->slot, &e) == 0;
+            if (!dropped)
+                break;
+        } else {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (dropped)
+        w2k_info("stream %s: dropped replication slot %s, created by this start, which failed "
+                 "before streaming",
+                 sc->name, sc->slot);
+    else if (!gone)
+        w2k_warn("stream %s: could not drop replication slot %s, created by a start that "
+                 "failed: %s; it holds WAL back until the next start uses it or it is dropped "
+                 "(SELECT pg_drop_replication_slot('%s'))",
+                 sc->name, sc->slot, c ? e.msg : "no connection", sc->slot);
+    if (c)
+        PQfinish(c);
+}
+
 static int stream_start(w2k_stream_t *st, w2k_err_t *err)
 {
     const w2k_config_t *cfg = st->cfg;
@@ -559,6 +607,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     int version;
     w2k_slot_info_t slot;
     char snapshot_name[64];
+    bool created = false; /* this start created the slot and did not stream from it yet */
 
     w2k_metrics_state(st->ms, W2K_STREAM_STARTING, NULL);
     if (!st->state_loaded) {
@@ -675,6 +724,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         if (w2k_catalog_create_slot(st->repl, sc->slot, &st->snap_lsn,
                                     snapshot ? snapshot_name : NULL, err) != 0)
             goto fail;
+        created = true;
         w2k_info("created replication slot %s at %s for stream %s%s", sc->slot,
                  w2k_lsn_str(st->snap_lsn, lsn), sc->name,
                  snapshot ? "; taking the initial snapshot" : "");
@@ -684,8 +734,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
                 goto fail;
             return 0;
         }
-        if (save_state(st, "never", st->snap_lsn, err) != 0)
-            goto fail;
+        /* the state names this slot only once streaming from it began (below) */
     } else {
         st->snap_lsn = slot.confirmed_flush;
         if (save_state(st, st->state.found ? st->state.snapshot : "unknown",
@@ -695,9 +744,13 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     }
     if (start_streaming(st, err) != 0)
         goto fail;
+    if (created && save_state(st, "never", st->snap_lsn, err) != 0)
+        goto fail;
     return 0;
 fail:
     w2k_stream_stop(st);
+    if (created)
+        drop_created_slot(st);
     return -1;
 }
 
@@ -756,11 +809,19 @@ static PGresult *catalog_query(w2k_stream_t *st, w2k_err_t *err, const char *wha
 static int check_retained_wal(w2k_stream_t *st, w2k_err_t *err)
 {
     const char *p[1] = {st->scfg->slot};
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(st->catalog, &caps);
+    /* safe_wal_size and max_slot_wal_keep_size are 13+: before, nothing invalidates a
+     * slot, and the retained WAL is what lies between restart_lsn and the WAL's end */
     PGresult *r = catalog_query(
         st, err, "checking retained WAL",
-        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
-        "coalesce(safe_wal_size, -1), pg_size_bytes(current_setting('max_slot_wal_keep_size')) "
-        "FROM pg_replication_slots WHERE slot_name = $1",
+        caps.slot_wal_status
+            ? "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
+              "coalesce(safe_wal_size, -1), "
+              "pg_size_bytes(current_setting('max_slot_wal_keep_size')) "
+              "FROM pg_replication_slots WHERE slot_name = $1"
+            : "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, -1, -1 "
+              "FROM pg_replication_slots WHERE slot_name = $1",
         1, p);
     if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
         long long retained = atoll(PQgetvalue(r, 0, 0)), safe = atoll(PQgetvalue(r, 0, 1));
@@ -1369,12 +1430,26 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         st->skipping = false;
         return w2k_eos_end(st->eos, m->u.commit.end_lsn) ? eos_commit(st, err) : 0;
     case W2K_PGMSG_RELATION:
+        /* before 14 wal2kafka's messages come as rows of the signal table */
+        if (w2k_signals_is_table(m->u.relation.nspname, m->u.relation.relname)) {
+            st->signal_relid = m->u.relation.relid;
+            return 0;
+        }
         /* the walsender sends Relation messages without a position of their own: the
          * last one seen is where the shape change shows */
         return handle_relation(st, m, f->wal_start ? f->wal_start : st->last_data_lsn, err);
     case W2K_PGMSG_INSERT:
     case W2K_PGMSG_UPDATE:
     case W2K_PGMSG_DELETE:
+        if (st->signal_relid && m->u.insert.relid == st->signal_relid) {
+            /* a row of the signal table: its insert is the Message of 14+, handled as
+             * one; never output (the update and delete relids share the position) */
+            char prefix[64];
+            if (m->kind != W2K_PGMSG_INSERT || w2k_signals_message(m, prefix, sizeof prefix) != 0)
+                return 0;
+            return st->skipping && !is_repair_request(m) ? 0
+                                                         : handle_message(st, m, f->wal_start, err);
+        }
         return st->skipping ? 0 : handle_row(st, m, f->wal_start, err);
     case W2K_PGMSG_TRUNCATE:
         return st->skipping ? 0 : handle_truncate(st, m, f->wal_start, err);

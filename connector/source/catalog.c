@@ -5,6 +5,7 @@
 #include "pgconn.h"
 #include "pubplan.h"
 #include "resnap.h"
+#include "signals.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -322,7 +323,7 @@ static int read_publication(PGconn *c, const char *pub, w2k_pubstate_t *p, w2k_e
     PGresult *r = w2k_pg_query(
         c, err, "looking up the publication",
         "SELECT coalesce(obj_description(p.oid, 'pg_publication'), ''), p.pubinsert, "
-        "p.pubupdate, p.pubdelete, coalesce((to_jsonb(p) ->> 'pubtruncate')::bool, true) "
+        "p.pubupdate, p.pubdelete, coalesce((to_jsonb(p) ->> 'pubtruncate')::bool, false) "
         "FROM pg_publication p WHERE p.pubname = $1",
         1, params);
     if (!r)
@@ -445,7 +446,8 @@ static bool publication_has_tables(PGconn *c, const w2k_pubplan_t *plan, int g)
     w2k_err_t err;
     PGresult *r = w2k_pg_query(c, &err, "listing the publication's tables",
                                "SELECT schemaname, tablename FROM pg_publication_tables WHERE "
-                               "pubname = $1",
+                               "pubname = $1 AND (schemaname, tablename) <> ('" W2K_SIGNAL_SCHEMA
+                               "', '" W2K_SIGNAL_TABLE "')",
                                1, params);
     if (!r)
         return false;
@@ -600,8 +602,8 @@ static int request_repair(PGconn *c, const w2k_stream_cfg_t *st, const w2k_table
     snprintf(content, sizeof content, "%s\x1f%s\x1f%s\x1f" W2K_SNAPSHOT_REPAIR, st->name, t->schema,
              t->name);
     const char *p[2] = {W2K_SNAPSHOT_REQUEST_PREFIX, content};
-    PGresult *m = w2k_pg_query(c, err, "cannot request a re-read of a table",
-                               "SELECT pg_logical_emit_message(true, $1, $2)", 2, p);
+    PGresult *m =
+        w2k_pg_query(c, err, "cannot request a re-read of a table", w2k_signals_emit_sql(c), 2, p);
     PQclear(m);
     return m ? 0 : -1;
 }
@@ -968,15 +970,29 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k
 {
     w2k_pubwant_table_t *wt = calloc((size_t)st->ntables + 1, sizeof *wt);
     w2k_buf_t *clauses = calloc((size_t)st->ntables + 1, sizeof *clauses);
-    w2k_pubwant_t want = {config_path, st, wt, ps, resuming, forget_pending(ps)};
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(c, &caps);
+    w2k_pubwant_t want = {config_path,
+                          st,
+                          wt,
+                          ps,
+                          resuming,
+                          forget_pending(ps),
+                          caps.publish_truncate ? 0 : W2K_OP_TRUNCATE,
+                          NULL};
     observed_t obs;
     w2k_pubplan_t plan;
+    uint32_t signal_relid = 0;
     memset(&obs, 0, sizeof obs);
     memset(&plan, 0, sizeof plan);
     int rc = -1;
     if (!wt || !clauses || want_tables(c, st, configured, wt, clauses) != 0) {
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
-    } else if (observe(c, st, ps, &obs, err) == 0) {
+    } else if (w2k_signals_ensure(c, &signal_relid, err) == 0 &&
+               observe(c, st, ps, &obs, err) == 0) {
+        /* before 14 the stream's publication holds the signal table too */
+        want.signal = signal_relid ? "\"" W2K_SIGNAL_SCHEMA "\".\"" W2K_SIGNAL_TABLE "\"" : NULL;
+        obs.view.signal_relid = signal_relid;
         if (w2k_pubplan_make(&plan, &want, &obs.view) == 0)
             rc = apply(c, &plan, err);
         else
@@ -1571,12 +1587,13 @@ int w2k_catalog_publication_tables(PGconn *c, const char *pubs, w2k_pubtable_t *
     const char *p[1] = {pubs};
     *out = NULL;
     *n = 0;
-    PGresult *r =
-        w2k_pg_query(c, err, "listing the publication's tables",
-                     "SELECT (quote_ident(schemaname) || '.' || "
-                     "quote_ident(tablename))::regclass::oid, schemaname, tablename "
-                     "FROM pg_publication_tables WHERE pubname = ANY(string_to_array($1, ','))",
-                     1, p);
+    PGresult *r = w2k_pg_query(
+        c, err, "listing the publication's tables",
+        "SELECT (quote_ident(schemaname) || '.' || "
+        "quote_ident(tablename))::regclass::oid, schemaname, tablename "
+        "FROM pg_publication_tables WHERE pubname = ANY(string_to_array($1, ',')) "
+        "AND (schemaname, tablename) <> ('" W2K_SIGNAL_SCHEMA "', '" W2K_SIGNAL_TABLE "')",
+        1, p);
     if (!r)
         return -1;
     *out = calloc((size_t)PQntuples(r) + 1, sizeof **out);

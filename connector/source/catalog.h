@@ -154,8 +154,8 @@ int w2k_catalog_stream_publications(PGconn *c, const w2k_pubset_t *ps, w2k_buf_t
 int w2k_catalog_renamed_table(PGconn *c, const w2k_pubset_t *ps, const char *schema,
                               const char *name, w2k_pubtable_t *out, w2k_err_t *err);
 
-/* The tables in the publications pubs (comma-separated), into a malloc'd array (*n
- * entries). Returns 0, or -1 with err. */
+/* The tables in the publications pubs (comma-separated), but the signal table
+ * (signals.h), into a malloc'd array (*n entries). Returns 0, or -1 with err. */
 int w2k_catalog_publication_tables(PGconn *c, const char *pubs, w2k_pubtable_t **out, int *n,
                                    w2k_err_t *err);
 

@@ -2,6 +2,7 @@
 #include "ddl.h"
 #include "pgconn.h"
 #include "pgoutput.h"
+#include "signals.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -96,9 +97,59 @@ static int run(PGconn *c, const char *sql, const char *what, w2k_err_t *err)
     return r ? 0 : -1;
 }
 
+/* Replace every occurrence of from in text by to, into a new string (NULL when out of
+ * memory). */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+    size_t nf = strlen(from), nt = strlen(to), count = 0;
+    for (const char *p = text; (p = strstr(p, from)); p += nf)
+        count++;
+    char *out = malloc(strlen(text) + count * (nt > nf ? nt - nf : 0) + 1);
+    if (!out)
+        return NULL;
+    char *o = out;
+    for (const char *p = text, *q; *p; p = q + nf) {
+        if (!(q = strstr(p, from))) {
+            strcpy(o, p);
+            return out;
+        }
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
+        memcpy(o, to, nt);
+        o += nt;
+    }
+    *o = '\0';
+    return out;
+}
+
 int w2k_ddl_install(PGconn *c, w2k_err_t *err)
 {
-    return run(c, install_sql, "cannot install the DDL capture trigger", err);
+    int version = PQserverVersion(c);
+    if (!w2k_signals_uses_table(version))
+        return run(c, install_sql, "cannot install the DDL capture trigger", err);
+    /* Before 14 pgoutput sends no logical messages: the trigger writes its events into
+     * the signal table (which must exist before, or every DDL statement would fail);
+     * before 11 an event trigger executes a PROCEDURE. */
+    uint32_t relid;
+    if (w2k_signals_ensure(c, &relid, err) != 0)
+        return -1;
+    /* a DDL statement must not fail when someone dropped the table since */
+    char *a = replace_all(install_sql, "PERFORM pg_logical_emit_message(true, 'wal2kafka.ddl', ",
+                          "IF to_regclass('" W2K_SIGNAL_SCHEMA "." W2K_SIGNAL_TABLE
+                          "') IS NOT NULL THEN INSERT INTO " W2K_SIGNAL_SCHEMA "." W2K_SIGNAL_TABLE
+                          " (prefix, content) VALUES ('wal2kafka.ddl', ");
+    char *b = a ? replace_all(a, "current_query()));", "current_query())); END IF;") : NULL;
+    char *sql = b && version < 110000 ? replace_all(b, "EXECUTE FUNCTION", "EXECUTE PROCEDURE") : b;
+    int rc = -1;
+    if (!sql)
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    else
+        rc = run(c, sql, "cannot install the DDL capture trigger", err);
+    if (sql != b)
+        free(sql);
+    free(b);
+    free(a);
+    return rc;
 }
 
 int w2k_ddl_remove(PGconn *c, w2k_err_t *err)

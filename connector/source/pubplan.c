@@ -196,6 +196,13 @@ static bool plan_tables(w2k_pubplan_t *p, const w2k_pubobs_t *obs)
     return p->ntables > 0;
 }
 
+/* What publication g of p publishes on this server: what it is to publish but for the
+ * operations the server cannot publish. */
+static unsigned sent(const w2k_pubplan_t *p, int g)
+{
+    return p->ps.pub[g].publish & ~p->want->lacks;
+}
+
 /* Publication g's definition: its FOR TABLE list, what it publishes, and the tag
  * naming both. */
 static void define_pub(w2k_pubplan_t *p, int g)
@@ -209,7 +216,12 @@ static void define_pub(w2k_pubplan_t *p, int g)
             w2k_buf_puts(&d->def, ", ");
         w2k_buf_puts(&d->def, p->want->tables[p->tables[i].entry].clause);
     }
-    put_publish(&d->publish, p->ps.pub[g].publish);
+    if (g == 0 && p->want->signal) {
+        if (d->ntables++)
+            w2k_buf_puts(&d->def, ", ");
+        w2k_buf_puts(&d->def, p->want->signal);
+    }
+    put_publish(&d->publish, sent(p, g));
     uint64_t h = fnv1a(d->def.data, d->def.len) ^ fnv1a(d->publish.data, d->publish.len);
     w2k_buf_printf(&d->tag, W2K_PUBTAG "%016" PRIx64, h);
     p->oom |= d->def.oom || d->publish.oom || d->tag.oom;
@@ -244,6 +256,11 @@ static bool holds_tables(const w2k_pubplan_t *p, int g)
             return false;
         want++;
     }
+    if (g == 0 && p->signal_relid) {
+        if (!find_member(now, p->signal_relid))
+            return false;
+        want++;
+    }
     return now->n == want;
 }
 
@@ -271,7 +288,7 @@ static const char *member_changed(const w2k_pubplan_pub_t *d, const w2k_pubplan_
 static void find_lost(w2k_pubplan_t *p, int g)
 {
     w2k_pubplan_pub_t *d = &p->pub[g];
-    bool ops_lost = d->ours && (p->ps.pub[g].publish & ~d->now->ops);
+    bool ops_lost = d->ours && (sent(p, g) & ~d->now->ops);
     if (ops_lost) {
         w2k_buf_puts(&d->lost, "it stopped publishing some operations (");
         put_publish(&d->lost, d->now->ops);
@@ -318,7 +335,7 @@ static bool compare_pub(w2k_pubplan_t *p, int g)
     d->pending = had->pending;
     d->pending_lsn = had->pending_lsn;
     d->ours = strcmp(had->hash, d->tag.data + strlen(W2K_PUBTAG)) == 0;
-    d->complete = d->ours && d->now->ops == p->ps.pub[g].publish && holds_tables(p, g);
+    d->complete = d->ours && (d->now->ops & ~p->want->lacks) == sent(p, g) && holds_tables(p, g);
     if (p->want->resuming)
         find_lost(p, g);
     w2k_buf_t comment = W2K_BUF_INIT;
@@ -477,6 +494,7 @@ int w2k_pubplan_make(w2k_pubplan_t *plan, const w2k_pubwant_t *want, const w2k_p
     memset(plan, 0, sizeof *plan);
     plan->want = want;
     plan->ps = *want->ps;
+    plan->signal_relid = want->signal ? obs->signal_relid : 0;
     for (int g = 0; g < plan->ps.n; g++)
         plan->pub[g].now = obs->pub[g];
     plan->tables = calloc((size_t)want->st->ntables + 1, sizeof *plan->tables);

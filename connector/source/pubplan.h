@@ -139,6 +139,7 @@ typedef struct w2k_pubobs_s {
     /* when the set is not in use: the publication of each set of row operations
      * (w2k_pubplan_group_name) the set does not name; NULL for a name it names */
     const w2k_pubstate_t *other[W2K_PUBPLAN_ROW_SETS];
+    uint32_t signal_relid; /* the signal table's OID when want->signal is set */
 } w2k_pubobs_t;
 
 /* A table entry of the stream as wanted. */
@@ -156,6 +157,14 @@ typedef struct w2k_pubwant_s {
     const w2k_pubset_t *ps;            /* its publications, none marked pending unless in use */
     bool resuming;                     /* the stream has run before */
     bool said;                         /* pending publications were announced already */
+    /* what the server cannot publish (its capabilities): W2K_OP_TRUNCATE before 11
+     * (w2k_pg_caps_t.publish_truncate), else 0. The publications publish the rest; the
+     * definition's hash, the comparison with the server and the operations-taken-away
+     * check all use what is actually sent. */
+    unsigned lacks;
+    /* before 14: the signal table's FOR TABLE entry (signals.h), which the stream's
+     * publication holds too, not noted in its comment; NULL from 14 */
+    const char *signal;
 } w2k_pubwant_t;
 
 /* What one step of the plan does. Steps come in this order: DROP_UNUSED, SKIP_TABLE,
@@ -225,6 +234,7 @@ typedef struct w2k_pubplan_s {
     w2k_err_t err; /* for W2K_PUBACT_FAIL */
     char why[512]; /* for W2K_PUBACT_WARN_PENDING: why the slot cannot use them */
     bool oom;
+    uint32_t signal_relid; /* the signal table's OID, 0 when there is none */
 } w2k_pubplan_t;
 
 /* Plan the upkeep of want's publications given what the observer saw (obs, which

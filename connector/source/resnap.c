@@ -1,5 +1,6 @@
 /* resnap.c — chunked re-snapshot between watermarks (DBLog). */
 #include "resnap.h"
+#include "signals.h"
 #include "clock.h"
 #include "buf.h"
 #include "log.h"
@@ -170,7 +171,7 @@ static int watermark(w2k_resnap_t *r, char which, w2k_err_t *err)
              which);
     const char *p[2] = {W2K_WATERMARK_PREFIX, content};
     PGresult *res = w2k_pg_query(r->conn, err, "writing a re-snapshot watermark",
-                                 "SELECT pg_logical_emit_message(true, $1, $2)", 2, p);
+                                 w2k_signals_emit_sql(r->conn), 2, p);
     PQclear(res);
     return res ? 0 : -1;
 }
