@@ -103,17 +103,12 @@ def pytest_sessionstart(session):
 
 def pytest_collection_modifyitems(config, items):
     from test_pg_matrix import is_reused
-    in_matrix = bool(os.environ.get("W2K_PG_VERSION")) or "pg_matrix" in (config.option.markexpr
-                                                                          or "")
     for item in items:
         if _in_integration(item):
             item.add_marker(pytest.mark.integration)
             rel = item.nodeid.split("integration/", 1)[-1]
             if is_reused(rel):
                 item.add_marker(pytest.mark.pg_matrix)
-            elif item.get_closest_marker("pg_matrix") and not in_matrix:
-                item.add_marker(pytest.mark.skip(
-                    reason="the PostgreSQL version matrix: -m pg_matrix or W2K_PG_VERSION"))
 
 
 @pytest.hookimpl(wrapper=True)
