@@ -1,7 +1,7 @@
 /* rawreader.c — the benchmark's "raw" contender: the least any slot reader can do.
  *
  * Connects with replication=database, streams a pgoutput slot with the options
- * wal2kafka uses (proto_version '1', publication_names, messages 'true', text
+ * wal2kafka uses (proto_version '1', publication_names, messages 'true' from 14, text
  * mode), and discards every frame. It answers keepalives and sends status
  * updates that confirm what it has read (the end LSN of each Commit), counts
  * row changes (XLogData payloads starting with I, U or D), and stops after N
@@ -257,10 +257,10 @@ static int start_replication(PGconn *c, const char *slot, const char *publicatio
         PQfreemem(qpubs);
         return -1;
     }
+    /* pgoutput has the messages option from PostgreSQL 14 on, as wal2kafka sends it */
     snprintf(sql, sizeof sql,
-             "START_REPLICATION SLOT %s LOGICAL 0/0 (proto_version '1', publication_names %s, "
-             "messages 'true')",
-             qslot, qpubs);
+             "START_REPLICATION SLOT %s LOGICAL 0/0 (proto_version '1', publication_names %s%s)",
+             qslot, qpubs, PQserverVersion(c) >= 140000 ? ", messages 'true'" : "");
     PQfreemem(qslot);
     PQfreemem(qpubs);
     PGresult *r = PQexec(c, sql);
