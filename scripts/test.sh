@@ -11,8 +11,8 @@
 #   2. asan       build in build-asan/ with -DW2K_SANITIZE=ON (ASan+UBSan), ctest -L unit
 #   3. valgrind   every unit test executable of build/ under valgrind (leaks are errors)
 #   4. format     clang-format --dry-run -Werror on connector/ tests/ bench/ C sources
-#   5. fuzz       build-fuzz/ with clang-14 -DW2K_FUZZ=ON; each tests/fuzz harness runs
-#                 W2K_FUZZ_SECONDS (default 30) s from its seeds; a crash prints the reproducer
+#   5. fuzz       build-fuzz/ with clang-14 -DW2K_FUZZ=ON; each tests/fuzz harness runs its
+#                 seeds and findings (W2K_FUZZ_SECONDS=N: fuzzes N s each); a crash prints the input
 #   6. integration  .venv/bin/pytest integration/ (real PostgreSQL + Kafka), W2K_BIN=build/wal2kafka
 #   7. pg-matrix  the core subset (-m pg_matrix) on each cached PostgreSQL major but 15, one
 #                 at a time (W2K_PG_MAJORS="12 17" limits them; W2K_PG_MAJORS="" skips the step)
@@ -141,14 +141,16 @@ format_check() {
     fi
 }
 
-# Each harness fuzzes a copy of its seeds (the committed corpus stays small) for a fixed
-# time, with a fixed random seed (W2K_FUZZ_SEED, default 1): a run explores a prefix of the
-# same sequence of inputs, so what passed for longer here passes in CI (set another seed
-# to explore elsewhere); a crash, leak or timeout fails the step and prints the input in hex and base64, and
-# the file to add to tests/fuzz/found/ (with a fix) so it stays a unit test.
+# The libFuzzer build of every harness runs its committed seeds and kept findings
+# (tests/fuzz/corpus/, tests/fuzz/found/) under ASan+UBSan: deterministic, so the step
+# can gate CI. W2K_FUZZ_SECONDS=N also fuzzes each harness for N seconds from its seeds
+# (a copy: the committed corpus stays small); that exploration finds new inputs by
+# chance, so it is run by hand, not by default. A crash, leak or timeout fails the step
+# and prints the input in hex and base64, and the file to add to tests/fuzz/found/
+# (with the fix) so it stays a unit test.
 fuzz_tests() {
-    local cc="${W2K_FUZZ_CC:-clang-14}" secs="${W2K_FUZZ_SECONDS:-30}" seed="${W2K_FUZZ_SEED:-1}"
-    local rc=0 src name short work
+    local cc="${W2K_FUZZ_CC:-clang-14}" secs="${W2K_FUZZ_SECONDS:-0}" rc=0 src name short work
+    local -a runs
     command -v "$cc" >/dev/null 2>&1 || { echo "test.sh: $cc is missing (scripts/setup.sh installs it)" >&2; return 1; }
     CC="$cc" configure_build "$REPO/build-fuzz" -DW2K_FUZZ=ON ||
         { echo "test.sh: the fuzz build in build-fuzz/ failed" >&2; return 1; }
@@ -158,12 +160,19 @@ fuzz_tests() {
         short="${name#fuzz_}"
         mkdir -p "$work/$short" "$work/$short-out"
         cp "$REPO/tests/fuzz/corpus/$short/"* "$work/$short/" 2>/dev/null || true
-        echo "--- $name (${secs}s)"
+        if ((secs > 0)); then
+            echo "--- $name (${secs}s)"
+            runs=(-max_total_time="$secs" "$work/$short")
+        else
+            echo "--- $name (seeds and findings)"
+            cp "$REPO/tests/fuzz/found/$short"-* "$work/$short/" 2>/dev/null || true
+            runs=(-runs=0 "$work/$short")
+        fi
         if ! (cd "$work/$short-out" &&
             LSAN_OPTIONS="suppressions=$REPO/tests/fuzz/lsan.supp" \
                 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-                "$REPO/build-fuzz/$name" -max_total_time="$secs" -seed="$seed" -timeout=10 -rss_limit_mb=2048 \
-                -max_len=8192 -print_final_stats=1 "$work/$short" >"$work/$short.log" 2>&1); then
+                "$REPO/build-fuzz/$name" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+                -print_final_stats=1 "${runs[@]}" >"$work/$short.log" 2>&1); then
             tail -n 60 "$work/$short.log"
             for f in "$work/$short-out"/crash-* "$work/$short-out"/leak-* "$work/$short-out"/timeout-* "$work/$short-out"/oom-*; do
                 [[ -f "$f" ]] || continue
