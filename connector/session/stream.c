@@ -1006,6 +1006,13 @@ fail:
     return NULL;
 }
 
+/* The wall clock for a message's ts_ms: the step's reading while frames are read (taken
+ * every CLOCK_FRAMES frames), else now. */
+static int64_t step_clock(const w2k_stream_t *st)
+{
+    return st->clock_ms ? st->clock_ms : w2k_clock_wall_ms();
+}
+
 static w2k_source_t source_of(const w2k_stream_t *st, w2k_lsn_t lsn)
 {
     w2k_source_t s = {st->scfg->topic_prefix, st->ident.dbname, st->xid,         lsn,
@@ -1112,8 +1119,7 @@ static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k
     w2k_change_table_t t = change_table(st, rel, o);
     w2k_source_t src = source_of(st, lsn);
     w2k_change_out_t out;
-    if (w2k_change_row(st->change, st->enc, &t, m, &src,
-                       st->clock_ms ? st->clock_ms : w2k_clock_wall_ms(), &out, err) != 0)
+    if (w2k_change_row(st->change, st->enc, &t, m, &src, step_clock(st), &out, err) != 0)
         return change_failed(st, &out);
     return produce_change(st, o, &out, err);
 }
@@ -1475,8 +1481,7 @@ static int emit_read(w2k_stream_t *st, w2k_relation_t *rel, const w2k_pgtuple_t 
     w2k_change_table_t t = change_table(st, rel, o);
     w2k_source_t src = source_of(st, lsn);
     w2k_change_out_t out;
-    if (w2k_change_read(st->change, st->enc, &t, row, &src,
-                        st->clock_ms ? st->clock_ms : w2k_clock_wall_ms(), &out, err) != 0)
+    if (w2k_change_read(st->change, st->enc, &t, row, &src, step_clock(st), &out, err) != 0)
         return change_failed(st, &out);
     if (produce_change(st, o, &out, err) != 0)
         return -1;
