@@ -22,6 +22,9 @@
 #   7. Apache Flink for integration/test_flink.py: PyFlink (PyPI, apache-flink) in its
 #      own virtualenv $W2K_CACHE/flink/venv and the SQL connector jars (Maven,
 #      integration/flink/pom.xml) in $W2K_CACHE/flink/jars (about 550 MB, 1-2 min).
+#   8. The jars of docs/reading.md's Java consumer (kafka-clients, Apache Avro; Maven,
+#      integration/java/pom.xml) in $W2K_CACHE/java/jars (about 20 MB), for
+#      integration/test_reading.py.
 #
 # Environment: W2K_CACHE (cache root, default <repo>/.cache), W2K_PYTHON (the
 # interpreter for the venv, default /usr/bin/python3), W2K_PG_MAJORS (step 4).
@@ -36,7 +39,7 @@ for arg in "$@"; do
     --no-build) BUILD=0 ;;
     --no-extras) EXTRAS=0 ;;
     -h | --help)
-        sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -282,6 +285,32 @@ else
         die "Maven ran but no flink-sql-connector-kafka jar arrived in $FLINK_DIR/jars"
     echo "$fstamp" >"$FLINK_DIR/.w2k-stamp"
     step_done flink "PyFlink + $(find "$FLINK_DIR/jars" -name '*.jar' | wc -l) jars" $((SECONDS - t))
+fi
+
+# --- 8. The Java consumer of docs/reading.md (integration/test_reading.py) -------
+t=$SECONDS
+JAVA_POM="$REPO/integration/java/pom.xml"
+JAVA_DIR="$CACHE/java"
+jstamp="$(sha256sum "$JAVA_POM" | cut -d' ' -f1)"
+if [[ -f "$JAVA_DIR/.w2k-stamp" && "$(cat "$JAVA_DIR/.w2k-stamp")" == "$jstamp" ]] &&
+    compgen -G "$JAVA_DIR/jars/kafka-clients-*.jar" >/dev/null; then
+    step_done java "jars in $JAVA_DIR/jars (skipped)" $((SECONDS - t))
+else
+    note "fetching the Java consumer's jars with Maven into $JAVA_DIR/jars"
+    mkdir -p "$CACHE"
+    tmp="$(mktemp -d "$CACHE/java.tmp.XXXXXX")"
+    if ! mvn -B -q -Dstyle.color=never -f "$JAVA_POM" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$tmp/jars" >"$CACHE/java-mvn.log" 2>&1; then
+        tail -n 40 "$CACHE/java-mvn.log" >&2
+        rm -rf "$tmp"
+        die "Maven could not fetch the Java consumer's jars (integration/java/pom.xml); log: $CACHE/java-mvn.log"
+    fi
+    compgen -G "$tmp/jars/kafka-clients-*.jar" >/dev/null || die "Maven ran but no kafka-clients jar arrived in $tmp/jars"
+    echo "$jstamp" >"$tmp/.w2k-stamp"
+    rm -rf "$JAVA_DIR"
+    mv "$tmp" "$JAVA_DIR"
+    chmod 0755 "$JAVA_DIR"
+    step_done java "fetched $(find "$JAVA_DIR/jars" -name '*.jar' | wc -l) jars" $((SECONDS - t))
 fi
 
 echo
