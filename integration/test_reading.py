@@ -167,3 +167,53 @@ def test_kcat_snippets(db, kafka, connectors):
     assert fingerprint in schemas, (fingerprint, list(schemas))
     assert '"name":"amount"' in schemas[fingerprint].replace(" ", "")
     assert conn.stop() == 0
+
+
+SV_TABLE = ("CREATE TABLE sv (id int PRIMARY KEY, t time, n numeric(10,2), d date, ts timestamptz, "
+            "a int[], an numeric(5,1)[])")
+SV_ROWS = ("INSERT INTO sv VALUES (1, '24:00:00', 'NaN', 'infinity', '-infinity', "
+           "'{{1,2},{3,4}}', '{1.5,NaN}'), "
+           "(2, '12:34:56.789', 1.5, '2024-01-15', '2024-01-15 12:34:56.123456+00', '{1}', '{}')")
+
+
+@pytest.mark.parametrize("options, want", [
+    ({}, [
+        "{id=1, t=SpecialValue.END_OF_DAY, n=SpecialValue.NAN, d=SpecialValue.POSITIVE_INFINITY, "
+        "ts=SpecialValue.NEGATIVE_INFINITY, a={text={{1,2},{3,4}}}, an=[1.5, SpecialValue.NAN]}",
+        "{id=2, t=12:34:56.789, n=1.50, d=2024-01-15, ts=2024-01-15T12:34:56.123456Z, a=[1], an=[]}"]),
+    ({"special_values": "null", "time_precision": "millis"}, [
+        "{id=1, t=null, n=null, d=null, ts=null, a=null, an=[1.5, null]}",
+        "{id=2, t=12:34:56.789, n=1.50, d=2024-01-15, ts=2024-01-15T12:34:56.123Z, a=[1], an=[]}"]),
+    ({"decimal_handling": "double"}, [
+        "{id=1, t=SpecialValue.END_OF_DAY, n=NaN, d=SpecialValue.POSITIVE_INFINITY, "
+        "ts=SpecialValue.NEGATIVE_INFINITY, a={text={{1,2},{3,4}}}, an=[1.5, NaN]}",
+        "{id=2, t=12:34:56.789, n=1.5, d=2024-01-15, ts=2024-01-15T12:34:56.123456Z, a=[1], an=[]}"]),
+    ({"decimal_handling": "string"}, [
+        "{id=1, t=SpecialValue.END_OF_DAY, n=NaN, d=SpecialValue.POSITIVE_INFINITY, "
+        "ts=SpecialValue.NEGATIVE_INFINITY, a={text={{1,2},{3,4}}}, an=[1.5, NaN]}",
+        "{id=2, t=12:34:56.789, n=1.50, d=2024-01-15, ts=2024-01-15T12:34:56.123456Z, a=[1], an=[]}"]),
+], ids=["defaults", "null-millis", "double", "string"])
+def test_java_consumer_reads_every_option(db, kafka, registry, connectors, tmp_path, options,
+                                          want):
+    """The page's Java consumer (Java Avro with the writer's schema and its logical-type
+    conversions) under each representation option: markers or nulls for the special
+    values, micro- or milliseconds, decimals as BigDecimal, double or string."""
+    jars = sorted(JAVA_JARS.glob("*.jar"))
+    if not any(j.name.startswith("kafka-clients") for j in jars) or shutil.which("java") is None:
+        pytest.fail(f"the Java reader's jars are not in {JAVA_JARS} or java is missing "
+                    "(run scripts/setup.sh)")
+    (tmp_path / "ReadTopic.java").write_text(blocks("Java consumer", "java")[0])
+    db.execute(SV_TABLE)
+    conn = connectors(["public.sv"], settings={"schema_registry": {"url": registry.url}},
+                      stream_settings=options)
+    conn.start().wait_streaming()
+    db.execute(SV_ROWS)
+    conn.wait_caught_up()
+    proc = subprocess.run(
+        ["java", "-cp", ":".join(str(j) for j in jars), str(tmp_path / "ReadTopic.java"),
+         kafka.bootstrap, registry.url, conn.topic("sv")],
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines() == [f"{{id={i}}} c {w}" for i, w in enumerate(want, 1)], \
+        proc.stdout
+    assert conn.stop() == 0
