@@ -5,7 +5,8 @@
 #   scripts/setup.sh [--no-build] [--no-extras]
 #
 # --no-extras leaves out what only the test suite needs: the PostgreSQL 10-18 builds
-# (step 4) and Flink (step 7). scripts/quickstart.sh uses it.
+# (step 4), Flink (step 7) and the Java consumer's jars (step 8). scripts/quickstart.sh
+# uses it.
 #
 # Steps:
 #   1. Debian packages (apt-get; as root, or through sudo as a normal user),
@@ -39,7 +40,7 @@ for arg in "$@"; do
     --no-build) BUILD=0 ;;
     --no-extras) EXTRAS=0 ;;
     -h | --help)
-        sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -292,7 +293,9 @@ t=$SECONDS
 JAVA_POM="$REPO/integration/java/pom.xml"
 JAVA_DIR="$CACHE/java"
 jstamp="$(sha256sum "$JAVA_POM" | cut -d' ' -f1)"
-if [[ -f "$JAVA_DIR/.w2k-stamp" && "$(cat "$JAVA_DIR/.w2k-stamp")" == "$jstamp" ]] &&
+if ((EXTRAS == 0)); then
+    step_done java "skipped (--no-extras)" 0
+elif [[ -f "$JAVA_DIR/.w2k-stamp" && "$(cat "$JAVA_DIR/.w2k-stamp")" == "$jstamp" ]] &&
     compgen -G "$JAVA_DIR/jars/kafka-clients-*.jar" >/dev/null; then
     step_done java "jars in $JAVA_DIR/jars (skipped)" $((SECONDS - t))
 else
