@@ -24,7 +24,7 @@
 #      own virtualenv $W2K_CACHE/flink/venv and the SQL connector jars (Maven,
 #      integration/flink/pom.xml) in $W2K_CACHE/flink/jars (about 550 MB, 1-2 min).
 #   8. The jars of docs/reading.md's Java consumer (kafka-clients, Apache Avro; Maven,
-#      integration/java/pom.xml) in $W2K_CACHE/java/jars (about 20 MB), for
+#      integration/java/pom.xml) in $W2K_CACHE/java/jars (about 26 MB), for
 #      integration/test_reading.py.
 #
 # Environment: W2K_CACHE (cache root, default <repo>/.cache), W2K_PYTHON (the
