@@ -55,6 +55,24 @@ void w2k_catalog_put_qualified(w2k_buf_t *b, PGconn *c, const char *schema, cons
     PQfreemem(qn);
 }
 
+int w2k_catalog_put_from(w2k_buf_t *b, PGconn *c, const char *schema, const char *name,
+                         w2k_err_t *err)
+{
+    const char *params[2] = {schema, name};
+    PGresult *r = w2k_pg_query(c, err, "looking up a table's kind",
+                               "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                               "c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                               2, params);
+    if (!r)
+        return -1;
+    bool parted = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 'p';
+    PQclear(r);
+    if (!parted)
+        w2k_buf_puts(b, "ONLY ");
+    w2k_catalog_put_qualified(b, c, schema, name);
+    return 0;
+}
+
 /* The FOR TABLE clause entry of one table: name, column list, row filter. */
 static void put_table_clause(w2k_buf_t *b, PGconn *c, const w2k_table_cfg_t *t)
 {
@@ -384,16 +402,24 @@ static int observe_tables(PGconn *c, const w2k_stream_cfg_t *st, observed_t *o, 
     for (int i = 0; i < st->ntables; i++) {
         const w2k_table_cfg_t *t = &st->tables[i];
         const char *params[2] = {t->schema, t->name};
-        PGresult *r = w2k_pg_query(c, err, "looking up a table",
-                                   "SELECT c.relkind, c.oid FROM pg_class c JOIN pg_namespace n ON "
-                                   "n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
-                                   2, params);
+        /* stored generated columns matter on 18+ only (publish_generated_columns) */
+        PGresult *r = w2k_pg_query(
+            c, err, "looking up a table",
+            PQserverVersion(c) >= 180000
+                ? "SELECT c.relkind, c.oid, EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid "
+                  "= c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 's') "
+                  "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+                  "n.nspname = $1 AND c.relname = $2"
+                : "SELECT c.relkind, c.oid, false FROM pg_class c JOIN pg_namespace n ON n.oid "
+                  "= c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+            2, params);
         if (!r)
             return -1;
         o->tables[i].found = PQntuples(r) == 1;
         if (o->tables[i].found) {
             o->tables[i].kind = PQgetvalue(r, 0, 0)[0];
             o->tables[i].relid = (uint32_t)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
+            o->tables[i].generated = PQgetvalue(r, 0, 2)[0] == 't';
         }
         PQclear(r);
     }
@@ -979,7 +1005,9 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k
                           resuming,
                           forget_pending(ps),
                           caps.publish_truncate ? 0 : W2K_OP_TRUNCATE,
-                          NULL};
+                          NULL,
+                          caps.publish_via_root,
+                          caps.publish_generated};
     observed_t obs;
     w2k_pubplan_t plan;
     uint32_t signal_relid = 0;
