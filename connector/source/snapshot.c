@@ -126,8 +126,14 @@ static int open_table(w2k_snapshot_t *s, w2k_relcache_t *rc, w2k_err_t *err)
     char oid[16];
     snprintf(oid, sizeof oid, "%u", rel->relid);
     const char *p[1] = {oid};
-    PGresult *r = w2k_pg_query(s->conn, err, "estimating a table's size",
-                               "SELECT reltuples FROM pg_class WHERE oid = $1", 1, p);
+    PGresult *r =
+        w2k_pg_query(s->conn, err, "estimating a table's size",
+                     "SELECT CASE WHEN c.relkind = 'p' THEN (SELECT sum(greatest(k.reltuples, 0)) "
+                     "FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid WHERE "
+                     "i.inhparent = c.oid) ELSE c.reltuples END FROM pg_class c WHERE "
+                     "c.oid = $1",
+                     1, p);
+    /* a partitioned table: its partitions' estimates (none of its own) */
     s->estimate = r && PQntuples(r) ? atof(PQgetvalue(r, 0, 0)) : 0;
     PQclear(r);
     if (r && s->estimate <= 0) {
