@@ -317,11 +317,15 @@ static void check_table_shape(report_t *r, PGconn *c, const w2k_config_t *cfg,
               "JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = "
               "pc.relnamespace WHERE i.inhrelid = c.oid), (SELECT string_agg(a.attname, ', ' "
               "ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 "
-              "AND NOT a.attisdropped AND a.attgenerated = 's') FROM pg_class c WHERE c.oid = $1"
+              "AND NOT a.attisdropped AND a.attgenerated = 's'), (SELECT string_agg(a.attname, ', "
+              "' "
+              "ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 "
+              "AND NOT a.attisdropped AND a.attgenerated = 'v') FROM pg_class c WHERE c.oid = $1"
             : "SELECT c.relkind, c.relispartition, (SELECT count(*) FROM pg_inherits i WHERE "
               "i.inhparent = c.oid), (SELECT pn.nspname || '.' || pc.relname FROM pg_inherits i "
               "JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = "
-              "pc.relnamespace WHERE i.inhrelid = c.oid), NULL FROM pg_class c WHERE c.oid = $1",
+              "pc.relnamespace WHERE i.inhrelid = c.oid), NULL, NULL FROM pg_class c WHERE c.oid = "
+              "$1",
         1, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         PQclear(res);
@@ -336,6 +340,7 @@ static void check_table_shape(report_t *r, PGconn *c, const w2k_config_t *cfg,
     bool partition = PQgetvalue(res, 0, 1)[0] == 't';
     const char *nparts = PQgetvalue(res, 0, 2), *parent = PQgetvalue(res, 0, 3);
     const char *generated = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4);
+    const char *virtual = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5); /* 18+ */
     if (parted && version >= 130000) {
         ok(r,
            "table %s.%s: partitioned, %s partition(s): their rows stream to topic %s "
@@ -370,6 +375,11 @@ static void check_table_shape(report_t *r, PGconn *c, const w2k_config_t *cfg,
              "does not send generated columns, so they are not in the schema",
              t->schema, t->name, generated, version / 10000);
     }
+    if (virtual)
+        warn(r, "make them STORED, or compute them in the consumer",
+             "table %s.%s: virtual generated columns %s cannot be streamed: PostgreSQL "
+             "publishes stored generated columns only",
+             t->schema, t->name, virtual);
     PQclear(res);
 }
 
