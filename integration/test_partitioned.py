@@ -230,6 +230,22 @@ def test_reread_while_streaming_reads_the_partitions(wal2kafka_bin, db, kafka, c
     assert conn.stop() == 0
 
 
+def test_column_added_to_the_parent_while_streaming(wal2kafka_bin, db, kafka, connectors):
+    """ALTER TABLE on the parent reaches every partition; the parent's topic gets the new
+    column from the next change of any partition on."""
+    make_parted(db, "range")
+    insert_rows(db, [1, 150])
+    conn = connectors(["public.m"])
+    conn.start().wait_streaming()
+    db.execute("ALTER TABLE m ADD COLUMN note text")
+    db.execute("INSERT INTO m VALUES (2, 'asia', 'b', 'n0'), (151, 'asia', 'c', 'n1')")
+    recs = read_all(kafka, conn, conn.topic("m"))
+    assert [r.value["after"] for r in recs[2:]] == [
+        {"id": 2, "region": "asia", "v": "b", "note": "n0"},
+        {"id": 151, "region": "asia", "v": "c", "note": "n1"}]
+    assert conn.stop() == 0
+
+
 # ------------------------------------------------------------ patterns and leaves
 
 
