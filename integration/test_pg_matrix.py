@@ -4,6 +4,8 @@ The core subset is REUSED (existing tests, marked pg_matrix by conftest) plus th
 below, which cover what differs between versions: check's report of the version,
 TRUNCATE (not capturable on 10), row and operation filters (evaluated by wal2kafka
 before 15 with filters = "auto"), and filters = "pushdown" refused before 15.
+test_partitioned.py marks its core tests pg_matrix itself (partitioned tables stream to
+the parent's topic from 13, and are refused with the way out before).
 
 Run the subset on one major (the session's PostgreSQL is then the build
 scripts/setup.sh cached in $W2K_CACHE/pg/<major>; unset: Debian's 15):

@@ -34,6 +34,8 @@ typedef struct fixture_s {
     bool said;             /* pending publications were announced */
     unsigned lacks;        /* what the fake server cannot publish (TRUNCATE: PostgreSQL 10) */
     uint32_t signal_relid; /* before 14: the signal table's OID, held by the publication */
+    bool via_root;         /* 13+: publish_via_partition_root */
+    bool generated;        /* 18+: publish_generated_columns */
 } fixture_t;
 
 static void fake_comment(fakepub_t *p, const char *comment)
@@ -64,7 +66,7 @@ static void add_table(fixture_t *f, const char *name, unsigned ops, const char *
     snprintf(f->clauses[i], sizeof f->clauses[i], "\"public\".\"%s\"%s%s%s", name,
              filter ? " WHERE (" : "", filter ? filter : "", filter ? ")" : "");
     f->wt[i] = (w2k_pubwant_table_t){f->clauses[i], NULL, NULL};
-    f->otables[i] = (w2k_pubobs_table_t){true, 'r', 16384u + (uint32_t)i};
+    f->otables[i] = (w2k_pubobs_table_t){true, 'r', 16384u + (uint32_t)i, false};
 }
 
 static void fixture_init(fixture_t *f)
@@ -89,8 +91,9 @@ static void plan(fixture_t *f, bool pushdown, bool resuming)
     w2k_catalog_pubset(&f->st, pushdown, &f->ps);
     f->ps.in_use = in_use;
     f->want = (w2k_pubwant_t){
-        "w.cfg",  &f->st,  f->wt,    &f->ps,
-        resuming, f->said, f->lacks, f->signal_relid ? "\"wal2kafka\".\"signal\"" : NULL};
+        "w.cfg",     &f->st,      f->wt,    &f->ps,
+        resuming,    f->said,     f->lacks, f->signal_relid ? "\"wal2kafka\".\"signal\"" : NULL,
+        f->via_root, f->generated};
     memset(&f->obs, 0, sizeof f->obs);
     f->obs.tables = f->otables;
     f->obs.signal_relid = f->signal_relid;
@@ -562,7 +565,7 @@ static void test_missing_tables(void)
     plan(&f, true, true);
     CHECK_STR(kinds(&f.plan), "SSN");
     /* a view is not a table */
-    f.otables[0] = (w2k_pubobs_table_t){true, 'v', 16384};
+    f.otables[0] = (w2k_pubobs_table_t){true, 'v', 16384, false};
     plan(&f, true, true);
     CHECK_STR(kinds(&f.plan), "F");
     CHECK_STR(f.plan.err.msg, "w.cfg:10: table public.orders of stream \"s\" is not a table");
@@ -604,6 +607,71 @@ static void test_older_comment_retagged(void)
     w2k_pubplan_free(&f.plan);
 }
 
+/* A partitioned table: on 13+ its publication publishes via the partition root (so
+ * its partitions' rows reach its topic), and only that publication names the option;
+ * before 13 the plan fails naming the table and what to do. */
+static void test_partitioned_table(void)
+{
+    fixture_t f;
+    fixture_init(&f);
+    f.via_root = true;
+    add_table(&f, "orders", W2K_OP_ALL, NULL);
+    plan(&f, true, false);
+    /* no partitioned table: the definition of older releases, byte for byte */
+    CHECK_STR(f.plan.pub[0].publish.data, "publish = 'insert, update, delete, truncate'");
+    char plain_tag[32];
+    snprintf(plain_tag, sizeof plain_tag, "%s", f.plan.pub[0].tag.data);
+    add_table(&f, "events", W2K_OP_INSERT, NULL);
+    f.otables[1].kind = 'p';
+    plan(&f, true, false);
+    CHECK_STR(kinds(&f.plan), "ccRRdd");
+    CHECK_STR(f.plan.pub[0].publish.data, "publish = 'insert, update, delete, truncate'");
+    CHECK_STR(f.plan.pub[0].tag.data, plain_tag);
+    CHECK_STR(f.plan.pub[1].publish.data, "publish = 'insert', publish_via_partition_root = true");
+    CHECK_STR(act_text(&f.plan, W2K_PUBACT_CREATE, 1), "FOR TABLE \"public\".\"events\"");
+    settle(&f);
+    plan(&f, true, true);
+    CHECK_STR(kinds(&f.plan), "");
+    /* with filters = connector one publication holds both, publishing via the root */
+    plan(&f, false, false);
+    CHECK_STR(f.plan.pub[0].publish.data,
+              "publish = 'insert, update, delete, truncate', publish_via_partition_root = true");
+    /* before 13: refused, with the way out */
+    f.via_root = false;
+    plan(&f, true, false);
+    CHECK_STR(kinds(&f.plan), "F");
+    CHECK_INT(f.plan.act[0].table, 1);
+    CHECK_STR(f.plan.err.msg, "w.cfg:11: table public.events of stream \"s\" is partitioned, and "
+                              "this PostgreSQL cannot publish a partitioned table");
+    CHECK(strstr(f.plan.err.hint, "list its partitions instead") != NULL);
+    w2k_pubplan_free(&f.plan);
+}
+
+/* Stored generated columns: on 18+ the publication of a table having them sends them;
+ * before (generated false) nothing changes. */
+static void test_generated_columns(void)
+{
+    fixture_t f;
+    fixture_init(&f);
+    add_table(&f, "orders", W2K_OP_ALL, NULL);
+    f.otables[0].generated = true;
+    plan(&f, true, false);
+    CHECK_STR(f.plan.pub[0].publish.data, "publish = 'insert, update, delete, truncate'");
+    f.generated = true;
+    plan(&f, true, false);
+    CHECK_STR(f.plan.pub[0].publish.data,
+              "publish = 'insert, update, delete, truncate', publish_generated_columns = stored");
+    CHECK_STR(kinds(&f.plan), "cRd");
+    settle(&f);
+    plan(&f, true, true);
+    CHECK_STR(kinds(&f.plan), "");
+    /* a table without them: the definition of older releases */
+    f.otables[0].generated = false;
+    plan(&f, true, true);
+    CHECK_STR(f.plan.pub[0].publish.data, "publish = 'insert, update, delete, truncate'");
+    w2k_pubplan_free(&f.plan);
+}
+
 int main(void)
 {
     test_new_stream();
@@ -622,5 +690,7 @@ int main(void)
     test_missing_tables();
     test_publication_of_another_stream();
     test_older_comment_retagged();
+    test_partitioned_table();
+    test_generated_columns();
     return unit_report("test_pubplan");
 }

@@ -6,6 +6,7 @@
 #include "pgconn.h"
 #include "sink.h"
 #include "state.h"
+#include "tables.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -297,6 +298,91 @@ static bool check_filter(report_t *r, PGconn *c, const w2k_config_t *cfg,
     return found;
 }
 
+/* What happens to table t (OID oid) of stream st for its shape: a partitioned table
+ * (its partitions, its topic, publish_via_partition_root; refused before 13), a
+ * partition listed on its own, stored generated columns (sent from 18 on). */
+static void check_table_shape(report_t *r, PGconn *c, const w2k_config_t *cfg,
+                              const w2k_stream_cfg_t *st, const w2k_table_cfg_t *t, unsigned oid,
+                              int version)
+{
+    char soid[16];
+    snprintf(soid, sizeof soid, "%u", oid);
+    const char *p[1] = {soid};
+    /* relispartition is 10+, attgenerated 12+ */
+    PGresult *res = PQexecParams(
+        c,
+        version >= 120000
+            ? "SELECT c.relkind, c.relispartition, (SELECT count(*) FROM pg_inherits i WHERE "
+              "i.inhparent = c.oid), (SELECT pn.nspname || '.' || pc.relname FROM pg_inherits i "
+              "JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = "
+              "pc.relnamespace WHERE i.inhrelid = c.oid), (SELECT string_agg(a.attname, ', ' "
+              "ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 "
+              "AND NOT a.attisdropped AND a.attgenerated = 's'), (SELECT string_agg(a.attname, ', "
+              "' "
+              "ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 "
+              "AND NOT a.attisdropped AND a.attgenerated = 'v') FROM pg_class c WHERE c.oid = $1"
+            : "SELECT c.relkind, c.relispartition, (SELECT count(*) FROM pg_inherits i WHERE "
+              "i.inhparent = c.oid), (SELECT pn.nspname || '.' || pc.relname FROM pg_inherits i "
+              "JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = "
+              "pc.relnamespace WHERE i.inhrelid = c.oid), NULL, NULL FROM pg_class c WHERE c.oid = "
+              "$1",
+        1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        PQclear(res);
+        return;
+    }
+    char topic[512] = "";
+    w2k_tables_t *tb = w2k_tables_new(cfg, st);
+    if (tb)
+        w2k_tables_topic(tb, t->schema, t->name, topic, sizeof topic);
+    w2k_tables_destroy(tb);
+    bool parted = PQgetvalue(res, 0, 0)[0] == 'p';
+    bool partition = PQgetvalue(res, 0, 1)[0] == 't';
+    const char *nparts = PQgetvalue(res, 0, 2), *parent = PQgetvalue(res, 0, 3);
+    const char *generated = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4);
+    const char *virtual = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5); /* 18+ */
+    if (parted && version >= 130000) {
+        ok(r,
+           "table %s.%s: partitioned, %s partition(s): their rows stream to topic %s "
+           "(publish_via_partition_root = true)",
+           t->schema, t->name, nparts, topic);
+    } else if (parted) {
+        char fix[512];
+        snprintf(fix, sizeof fix,
+                 "list its partitions in stream %s instead (each streams to its own topic), or "
+                 "upgrade to PostgreSQL 13 or newer",
+                 st->name);
+        problem(r, W2K_EXIT_POSTGRES, fix,
+                "table %s.%s is partitioned (%s partition(s)), and PostgreSQL %d cannot publish "
+                "a partitioned table",
+                t->schema, t->name, nparts, version / 10000);
+    } else if (partition) {
+        ok(r,
+           "table %s.%s: a partition of %s, streamed as a table of its own to topic %s (list "
+           "%s instead for all its partitions' rows on one topic)",
+           t->schema, t->name, parent, topic, parent);
+    }
+    if (generated && version >= 180000) {
+        ok(r,
+           "table %s.%s: stored generated columns %s stream (publish_generated_columns = "
+           "stored)",
+           t->schema, t->name, generated);
+    } else if (generated) {
+        warn(r,
+             "PostgreSQL 18 sends them (publish_generated_columns, set by wal2kafka); before, "
+             "compute them in the consumer",
+             "table %s.%s: generated columns %s cannot be streamed: PostgreSQL %d's pgoutput "
+             "does not send generated columns, so they are not in the schema",
+             t->schema, t->name, generated, version / 10000);
+    }
+    if (virtual)
+        warn(r, "make them STORED, or compute them in the consumer",
+             "table %s.%s: virtual generated columns %s cannot be streamed: PostgreSQL "
+             "publishes stored generated columns only",
+             t->schema, t->name, virtual);
+    PQclear(res);
+}
+
 static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w2k_stream_cfg_t *st,
                         const w2k_table_cfg_t *t, int version)
 {
@@ -362,6 +448,7 @@ static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w
            replident == 'i' ? "replica identity index" : "primary key",
            replident == 'f' ? ", REPLICA IDENTITY FULL (updates carry the old row)" : "");
     }
+    check_table_shape(r, c, cfg, st, t, oid, version);
     char col[64];
     w2k_err_t e;
     if (!check_filter(r, c, cfg, st, t, version) && t->filter && wants_old &&

@@ -55,6 +55,24 @@ void w2k_catalog_put_qualified(w2k_buf_t *b, PGconn *c, const char *schema, cons
     PQfreemem(qn);
 }
 
+int w2k_catalog_put_from(w2k_buf_t *b, PGconn *c, const char *schema, const char *name,
+                         w2k_err_t *err)
+{
+    const char *params[2] = {schema, name};
+    PGresult *r = w2k_pg_query(c, err, "looking up a table's kind",
+                               "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                               "c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                               2, params);
+    if (!r)
+        return -1;
+    bool parted = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 'p';
+    PQclear(r);
+    if (!parted)
+        w2k_buf_puts(b, "ONLY ");
+    w2k_catalog_put_qualified(b, c, schema, name);
+    return 0;
+}
+
 /* The FOR TABLE clause entry of one table: name, column list, row filter. */
 static void put_table_clause(w2k_buf_t *b, PGconn *c, const w2k_table_cfg_t *t)
 {
@@ -384,16 +402,24 @@ static int observe_tables(PGconn *c, const w2k_stream_cfg_t *st, observed_t *o, 
     for (int i = 0; i < st->ntables; i++) {
         const w2k_table_cfg_t *t = &st->tables[i];
         const char *params[2] = {t->schema, t->name};
-        PGresult *r = w2k_pg_query(c, err, "looking up a table",
-                                   "SELECT c.relkind, c.oid FROM pg_class c JOIN pg_namespace n ON "
-                                   "n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
-                                   2, params);
+        /* stored generated columns matter on 18+ only (publish_generated_columns) */
+        PGresult *r = w2k_pg_query(
+            c, err, "looking up a table",
+            PQserverVersion(c) >= 180000
+                ? "SELECT c.relkind, c.oid, EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid "
+                  "= c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 's') "
+                  "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+                  "n.nspname = $1 AND c.relname = $2"
+                : "SELECT c.relkind, c.oid, false FROM pg_class c JOIN pg_namespace n ON n.oid "
+                  "= c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+            2, params);
         if (!r)
             return -1;
         o->tables[i].found = PQntuples(r) == 1;
         if (o->tables[i].found) {
             o->tables[i].kind = PQgetvalue(r, 0, 0)[0];
             o->tables[i].relid = (uint32_t)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
+            o->tables[i].generated = PQgetvalue(r, 0, 2)[0] == 't';
         }
         PQclear(r);
     }
@@ -979,7 +1005,9 @@ int w2k_catalog_ensure_publication(PGconn *c, const char *config_path, const w2k
                           resuming,
                           forget_pending(ps),
                           caps.publish_truncate ? 0 : W2K_OP_TRUNCATE,
-                          NULL};
+                          NULL,
+                          caps.publish_via_root,
+                          caps.publish_generated};
     observed_t obs;
     w2k_pubplan_t plan;
     uint32_t signal_relid = 0;
@@ -1376,27 +1404,29 @@ int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags
 }
 
 /* The relation relid (schema.name, replica identity replident) with the columns named
- * in attnames (a name[] literal) or, when NULL, all of them, described. Returns NULL
- * with err. */
+ * in attnames (a name[] literal) or, when NULL, all of them, described; stored
+ * generated columns only with gencols (a publication with publish_generated_columns =
+ * stored sends them, 18+). Returns NULL with err. */
 static w2k_relation_t *relation_with(PGconn *c, const char *relid, char replident,
                                      const char *schema, const char *name, const char *attnames,
-                                     w2k_err_t *err)
+                                     bool gencols, w2k_err_t *err)
 {
-    const char *q[2] = {relid, attnames};
+    const char *q[3] = {relid, attnames, gencols ? "true" : "false"};
     w2k_pg_caps_t caps;
     w2k_pg_caps(c, &caps);
-    /* pgoutput sends no generated columns; attgenerated is 12+ (none before) */
+    /* pgoutput sends no generated columns before 18; attgenerated is 12+ (none before) */
     PGresult *r = w2k_pg_query(c, err, "listing a table's columns",
                                caps.generated_columns
                                    ? "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE "
                                      "attrelid = $1 AND attnum > 0 AND NOT attisdropped AND "
-                                     "attgenerated = '' AND ($2::name[] IS NULL OR attname = "
-                                     "ANY($2::name[])) ORDER BY attnum"
+                                     "(attgenerated = '' OR (attgenerated = 's' AND $3::bool)) "
+                                     "AND ($2::name[] IS NULL OR attname = ANY($2::name[])) "
+                                     "ORDER BY attnum"
                                    : "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE "
                                      "attrelid = $1 AND attnum > 0 AND NOT attisdropped AND "
-                                     "($2::name[] IS NULL OR attname = ANY($2::name[])) ORDER BY "
-                                     "attnum",
-                               2, q);
+                                     "($2::name[] IS NULL OR attname = ANY($2::name[])) AND "
+                                     "$3::bool IS NOT NULL ORDER BY attnum",
+                               3, q);
     if (!r)
         return NULL;
     w2k_relation_t *rel = w2k_relation_new(PQntuples(r));
@@ -1433,12 +1463,18 @@ w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schem
      * filters no row (NULL attnames: all columns) */
     PGresult *r = w2k_pg_query(
         c, err, "looking up a published table",
-        caps.publication_filters
-            ? "SELECT c.oid, c.relreplident, pt.attnames::text, pt.rowfilter FROM "
+        caps.publish_generated
+            ? "SELECT c.oid, c.relreplident, pt.attnames::text, pt.rowfilter, (SELECT "
+              "p.pubgencols = 's' FROM pg_publication p WHERE p.pubname = pt.pubname) FROM "
               "pg_publication_tables pt JOIN pg_namespace n ON n.nspname = pt.schemaname JOIN "
               "pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename WHERE pt.pubname "
               "= ANY(string_to_array($1, ',')) AND pt.schemaname = $2 AND pt.tablename = $3"
-            : "SELECT c.oid, c.relreplident, NULL::text, NULL::text FROM "
+        : caps.publication_filters
+            ? "SELECT c.oid, c.relreplident, pt.attnames::text, pt.rowfilter, false FROM "
+              "pg_publication_tables pt JOIN pg_namespace n ON n.nspname = pt.schemaname JOIN "
+              "pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename WHERE pt.pubname "
+              "= ANY(string_to_array($1, ',')) AND pt.schemaname = $2 AND pt.tablename = $3"
+            : "SELECT c.oid, c.relreplident, NULL::text, NULL::text, false FROM "
               "pg_publication_tables pt JOIN pg_namespace n ON n.nspname = pt.schemaname JOIN "
               "pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename WHERE pt.pubname "
               "= ANY(string_to_array($1, ',')) AND pt.schemaname = $2 AND pt.tablename = $3",
@@ -1454,13 +1490,14 @@ w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schem
     char relid[16], replident = PQgetvalue(r, 0, 1)[0];
     snprintf(relid, sizeof relid, "%s", PQgetvalue(r, 0, 0));
     bool all_columns = PQgetisnull(r, 0, 2);
+    bool gencols = PQgetvalue(r, 0, 4)[0] == 't';
     char *attnames = all_columns ? NULL : strdup(PQgetvalue(r, 0, 2));
     if (!PQgetisnull(r, 0, 3))
         *rowfilter = strdup(PQgetvalue(r, 0, 3));
     PQclear(r);
-    w2k_relation_t *rel = attnames || all_columns
-                              ? relation_with(c, relid, replident, schema, name, attnames, err)
-                              : NULL;
+    w2k_relation_t *rel = attnames || all_columns ? relation_with(c, relid, replident, schema, name,
+                                                                  attnames, gencols, err)
+                                                  : NULL;
     if (!attnames && !all_columns)
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
     free(attnames);
@@ -1502,7 +1539,7 @@ w2k_relation_t *w2k_catalog_relation(PGconn *c, const char *schema, const char *
     if (table_identity(c, schema, name, &oid, &replident, err) != 0)
         return NULL;
     snprintf(relid, sizeof relid, "%" PRIu32, oid);
-    return relation_with(c, relid, replident, schema, name, NULL, err);
+    return relation_with(c, relid, replident, schema, name, NULL, false, err);
 }
 
 /* The column PostgreSQL names in "column "x" does not exist" (or "column t.x ..."). */

@@ -181,6 +181,12 @@ extern const char w2k_catalog_all_tables_sql[];
 /* Append schema.name to b, each quoted as a SQL identifier where it needs it. */
 void w2k_catalog_put_qualified(w2k_buf_t *b, PGconn *c, const char *schema, const char *name);
 
+/* Append to b what a SELECT reads table schema.name's rows FROM: "ONLY schema.name"
+ * for a table (its own rows, not those of inheritance children), "schema.name" for a
+ * partitioned table (the rows of its partitions), quoted. Returns 0, or -1 with err. */
+int w2k_catalog_put_from(w2k_buf_t *b, PGconn *c, const char *schema, const char *name,
+                         w2k_err_t *err);
+
 /* The table schema.name with all its columns (generated and dropped ones left out),
  * their types and the key, whatever is published. Returns NULL with err when it does
  * not exist. */

@@ -173,6 +173,17 @@ static bool plan_tables(w2k_pubplan_t *p, const w2k_pubobs_t *obs)
             act_add(p, W2K_PUBACT_SKIP_TABLE, -1, i, NULL);
             continue;
         }
+        if (o->found && o->kind == 'p' && !w->via_root) {
+            w2k_err_set(&p->err, W2K_EXIT_POSTGRES,
+                        "%s:%d: table %s.%s of stream \"%s\" is partitioned, and this "
+                        "PostgreSQL cannot publish a partitioned table",
+                        w->config_path, t->line, t->schema, t->name, st->name);
+            w2k_err_hint(&p->err, "list its partitions instead (each streams to its own topic), "
+                                  "or upgrade to PostgreSQL 13 or newer, where its partitions' "
+                                  "rows stream to its own topic (publish_via_partition_root)");
+            act_add(p, W2K_PUBACT_FAIL, -1, i, NULL);
+            return false;
+        }
         if (!o->found || (o->kind != 'r' && o->kind != 'p')) {
             w2k_err_set(&p->err, W2K_EXIT_POSTGRES, "%s:%d: table %s.%s of stream \"%s\" %s",
                         w->config_path, t->line, t->schema, t->name, st->name,
@@ -190,6 +201,8 @@ static bool plan_tables(w2k_pubplan_t *p, const w2k_pubobs_t *obs)
         pt->key = wt->as_name ? w2k_pubplan_name_key(wt->as_schema, wt->as_name)
                               : w2k_pubplan_name_key(t->schema, t->name);
         pt->g = w2k_pubplan_pubset_of(&p->ps, t->ops);
+        pt->parted = o->kind == 'p';
+        pt->generated = o->generated && w->generated;
     }
     if (p->ntables == 0)
         act_add(p, W2K_PUBACT_NO_TABLES, -1, -1, NULL);
@@ -208,10 +221,13 @@ static unsigned sent(const w2k_pubplan_t *p, int g)
 static void define_pub(w2k_pubplan_t *p, int g)
 {
     w2k_pubplan_pub_t *d = &p->pub[g];
+    bool parted = false, generated = false;
     w2k_buf_puts(&d->def, "FOR TABLE ");
     for (int i = 0; i < p->ntables; i++) {
         if (p->tables[i].g != g)
             continue;
+        parted |= p->tables[i].parted;
+        generated |= p->tables[i].generated;
         if (d->ntables++)
             w2k_buf_puts(&d->def, ", ");
         w2k_buf_puts(&d->def, p->want->tables[p->tables[i].entry].clause);
@@ -222,6 +238,12 @@ static void define_pub(w2k_pubplan_t *p, int g)
         w2k_buf_puts(&d->def, p->want->signal);
     }
     put_publish(&d->publish, sent(p, g));
+    /* only publications that need them name the options: the others keep their
+     * definition (and its hash) of older releases */
+    if (parted)
+        w2k_buf_puts(&d->publish, ", publish_via_partition_root = true");
+    if (generated)
+        w2k_buf_puts(&d->publish, ", publish_generated_columns = stored");
     uint64_t h = fnv1a(d->def.data, d->def.len) ^ fnv1a(d->publish.data, d->publish.len);
     w2k_buf_printf(&d->tag, W2K_PUBTAG "%016" PRIx64, h);
     p->oom |= d->def.oom || d->publish.oom || d->tag.oom;

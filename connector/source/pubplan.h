@@ -129,6 +129,7 @@ typedef struct w2k_pubobs_table_s {
     bool found;
     char kind;
     uint32_t relid;
+    bool generated; /* it has stored generated columns (read on 18+ only) */
 } w2k_pubobs_table_t;
 
 /* What the observer read from the server. */
@@ -165,6 +166,14 @@ typedef struct w2k_pubwant_s {
     /* before 14: the signal table's FOR TABLE entry (signals.h), which the stream's
      * publication holds too, not noted in its comment; NULL from 14 */
     const char *signal;
+    /* 13+ (w2k_pg_caps_t.publish_via_root): a publication holding a partitioned table
+     * publishes its partitions' changes as the table's own (publish_via_partition_root
+     * = true), so they reach its topic; before 13 a partitioned table cannot be in a
+     * publication and the plan fails naming it */
+    bool via_root;
+    /* 18+ (w2k_pg_caps_t.publish_generated): a publication holding a table with stored
+     * generated columns sends them (publish_generated_columns = stored) */
+    bool generated;
 } w2k_pubwant_t;
 
 /* What one step of the plan does. Steps come in this order: DROP_UNUSED, SKIP_TABLE,
@@ -201,16 +210,21 @@ typedef struct w2k_pubaction_s {
 typedef struct w2k_pubplan_table_s {
     int entry; /* its index in the stream's configuration */
     uint32_t relid;
-    uint64_t key; /* w2k_pubplan_name_key of its configured name */
-    int g;        /* its publication */
-    bool lost;    /* PostgreSQL did not send some of its changes */
+    uint64_t key;   /* w2k_pubplan_name_key of its configured name */
+    int g;          /* its publication */
+    bool lost;      /* PostgreSQL did not send some of its changes */
+    bool parted;    /* a partitioned table (relkind 'p') */
+    bool generated; /* it has stored generated columns */
 } w2k_pubplan_table_t;
 
 /* One publication of the set, as planned. */
 typedef struct w2k_pubplan_pub_s {
     w2k_buf_t def;             /* "FOR TABLE a, b (x, y) WHERE (...)" */
     int ntables;               /* the tables it is to hold */
-    w2k_buf_t publish;         /* "publish = '...'" */
+    w2k_buf_t publish;         /* "publish = '...'", then the options its tables need:
+                                  ", publish_via_partition_root = true" (a partitioned
+                                  table, via_root), ", publish_generated_columns = stored"
+                                  (stored generated columns, want->generated) */
     w2k_buf_t tag;             /* "wal2kafka:<hash>": its comment starts with it */
     const w2k_pubstate_t *now; /* as observed */
     bool exists;

@@ -3,6 +3,7 @@
 #include "signals.h"
 #include "clock.h"
 #include "buf.h"
+#include "catalog.h"
 #include "log.h"
 #include "pgconn.h"
 
@@ -90,7 +91,7 @@ w2k_resnap_t *w2k_resnap_new(const w2k_config_t *cfg, const char *stream, const 
     if (!r->conn)
         goto fail;
 
-    /* SELECT cols FROM ONLY t WHERE (filter) [AND (k...) > ($1...)] ORDER BY k... LIMIT n */
+    /* SELECT cols FROM [ONLY] t WHERE (filter) [AND (k...) > ($1...)] ORDER BY k... LIMIT n */
     for (int pass = 0; pass < 2; pass++) {
         w2k_buf_t b = W2K_BUF_INIT;
         w2k_buf_puts(&b, "SELECT ");
@@ -99,10 +100,12 @@ w2k_resnap_t *w2k_resnap_new(const w2k_config_t *cfg, const char *stream, const 
                 w2k_buf_puts(&b, ", ");
             append_ident(&b, r->conn, rel->cols[i].name);
         }
-        w2k_buf_puts(&b, " FROM ONLY ");
-        append_ident(&b, r->conn, rel->schema);
-        w2k_buf_putc(&b, '.');
-        append_ident(&b, r->conn, rel->name);
+        /* a partitioned table: its partitions' rows; a table: not its children's */
+        w2k_buf_puts(&b, " FROM ");
+        if (w2k_catalog_put_from(&b, r->conn, rel->schema, rel->name, err) != 0) {
+            w2k_buf_free(&b);
+            goto fail;
+        }
         w2k_buf_printf(&b, " WHERE (%s)", filter ? filter : "true");
         if (pass) {
             w2k_buf_puts(&b, " AND (");

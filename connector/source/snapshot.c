@@ -110,26 +110,36 @@ static int open_table(w2k_snapshot_t *s, w2k_relcache_t *rc, w2k_err_t *err)
         w2k_buf_printf(&sql, "%s%s", i ? ", " : "", q);
         PQfreemem(q);
     }
-    char *qs = PQescapeIdentifier(s->conn, tc->schema, strlen(tc->schema));
-    char *qn = PQescapeIdentifier(s->conn, tc->name, strlen(tc->name));
-    w2k_buf_printf(&sql, " FROM ONLY %s.%s", qs, qn);
+    /* a partitioned table: its partitions' rows; a table: its own, not its children's */
+    size_t from_at = sql.len;
+    w2k_buf_puts(&sql, " FROM ");
+    int from_rc = w2k_catalog_put_from(&sql, s->conn, tc->schema, tc->name, err);
     if (filter)
         w2k_buf_printf(&sql, " WHERE (%s)", filter);
-    PQfreemem(qs);
-    PQfreemem(qn);
     free(filter);
+    if (from_rc != 0) {
+        w2k_buf_free(&sql);
+        w2k_relation_free(rel);
+        return -1;
+    }
 
     char oid[16];
     snprintf(oid, sizeof oid, "%u", rel->relid);
     const char *p[1] = {oid};
-    PGresult *r = w2k_pg_query(s->conn, err, "estimating a table's size",
-                               "SELECT reltuples FROM pg_class WHERE oid = $1", 1, p);
+    PGresult *r =
+        w2k_pg_query(s->conn, err, "estimating a table's size",
+                     "SELECT CASE WHEN c.relkind = 'p' THEN (SELECT sum(greatest(k.reltuples, 0)) "
+                     "FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid WHERE "
+                     "i.inhparent = c.oid) ELSE c.reltuples END FROM pg_class c WHERE "
+                     "c.oid = $1",
+                     1, p);
+    /* a partitioned table: its partitions' estimates (none of its own) */
     s->estimate = r && PQntuples(r) ? atof(PQgetvalue(r, 0, 0)) : 0;
     PQclear(r);
     if (r && s->estimate <= 0) {
         /* never analyzed: count (inside the snapshot, so it is exact) */
         w2k_buf_t count = W2K_BUF_INIT;
-        const char *from = strstr(sql.data, " FROM ONLY ");
+        const char *from = sql.data + from_at;
         w2k_buf_printf(&count, "SELECT count(*)%s", from);
         r = w2k_pg_query(s->conn, err, "counting a table's rows", count.data, 0, NULL);
         w2k_buf_free(&count);

@@ -125,6 +125,42 @@ static void warn_identity(w2k_tables_t *tb, const w2k_table_cfg_t *t, const w2k_
     w2k_buf_free(&q);
 }
 
+/* Before 18 pgoutput sends no generated column, and 18 sends stored ones only: say
+ * once per table (at start) which of its columns cannot be streamed, and what to do. */
+static void warn_generated(w2k_tables_t *tb, const w2k_table_cfg_t *t)
+{
+    int version = PQserverVersion(tb->catalog);
+    if (version < 120000) /* no generated columns before 12 */
+        return;
+    const char *params[2] = {t->schema, t->name};
+    w2k_err_t e;
+    /* 'v' (virtual) is 18+ */
+    PGresult *r = w2k_pg_query(
+        tb->catalog, &e, "listing a table's generated columns",
+        version >= 180000
+            ? "SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_attribute a JOIN "
+              "pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+              "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped "
+              "AND a.attgenerated = 'v'"
+            : "SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_attribute a JOIN "
+              "pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+              "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped "
+              "AND a.attgenerated <> ''",
+        2, params);
+    if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) && version >= 180000)
+        w2k_warn("table %s.%s: virtual generated columns %s cannot be streamed: PostgreSQL "
+                 "publishes stored generated columns only; make them STORED, or compute them in "
+                 "the consumer",
+                 t->schema, t->name, PQgetvalue(r, 0, 0));
+    else if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        w2k_warn("table %s.%s: generated columns %s cannot be streamed: PostgreSQL %d's pgoutput "
+                 "does not send generated columns, so they are not in its schema; PostgreSQL 18 "
+                 "sends them (publish_generated_columns, which wal2kafka sets), or compute them "
+                 "in the consumer",
+                 t->schema, t->name, PQgetvalue(r, 0, 0), version / 10000);
+    PQclear(r);
+}
+
 /* Say at start what the tables' shapes mean: no key; a row filter that needs the old
  * row of updates and deletes (REPLICA IDENTITY FULL) and does not get it. */
 static void warn_tables(w2k_tables_t *tb)
@@ -139,6 +175,7 @@ static void warn_tables(w2k_tables_t *tb)
         if (!rel)
             continue;
         warn_identity(tb, t, rel);
+        warn_generated(tb, t);
         char col[64];
         if (t->filter && (t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) &&
             w2k_catalog_filter_outside_identity(tb->catalog, t->schema, t->name, t->filter, col,
