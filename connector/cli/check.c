@@ -6,6 +6,7 @@
 #include "pgconn.h"
 #include "sink.h"
 #include "state.h"
+#include "tables.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -410,6 +411,24 @@ static void check_pattern(report_t *r, PGconn *c, const w2k_config_t *cfg,
     PQclear(res);
 }
 
+/* The stream's tables resolved as run resolves them: their topic names refused when
+ * Kafka could not keep two apart, or longer than it accepts. */
+static void check_topic_names(report_t *r, PGconn *c, const w2k_config_t *cfg,
+                              const w2k_stream_cfg_t *st, int version)
+{
+    w2k_err_t e;
+    w2k_err_clear(&e);
+    w2k_tables_t *tb = w2k_tables_new(cfg, st);
+    if (!tb)
+        return;
+    if (w2k_tables_resolve(tb, c, version, &e) != 0)
+        problem_err(r, &e);
+    else
+        ok(r, "stream %s: %d table topic(s), every name distinct for Kafka", st->name,
+           w2k_tables_count(tb));
+    w2k_tables_destroy(tb);
+}
+
 static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
                          const w2k_stream_cfg_t *st, int version)
 {
@@ -421,6 +440,7 @@ static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
             check_pattern(r, c, cfg, st, &st->tables[t], version);
         else
             check_table(r, c, cfg, st, &st->tables[t], version);
+    check_topic_names(r, c, cfg, st, version);
 
     w2k_pubset_t ps;
     w2k_catalog_pubset(st, pushed_down(st, version), &ps);

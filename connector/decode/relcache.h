@@ -7,12 +7,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "names.h"
 #include "pgtypes.h"
 
 typedef struct w2k_column_s {
-    char name[64];      /* PostgreSQL column name */
-    char avro_name[96]; /* Avro field name: invalid characters replaced, made unique */
-    uint32_t type_oid;  /* as in the Relation message */
+    char name[64];                 /* PostgreSQL column name */
+    char avro_name[W2K_NAMES_MAX]; /* Avro field name (names.h): the column's own or escaped */
+    uint32_t type_oid;             /* as in the Relation message */
     int32_t typmod;
     char type_name[128]; /* format_type() text, for schema-change events */
     w2k_coltype_t type;  /* Avro mapping */
@@ -49,12 +50,10 @@ void w2k_relcache_put(w2k_relcache_t *rc, w2k_relation_t *rel);
 w2k_relation_t *w2k_relation_new(int ncols);
 /* Free a relation not in a cache (rel->out must already be released); accepts NULL. */
 void w2k_relation_free(w2k_relation_t *rel);
-/* Derive Avro field names for every column (valid, unique). */
+/* Derive each column's Avro field name from its own name only (w2k_names_avro): valid,
+ * unique, unchanged when another column is dropped or renamed. */
 void w2k_relation_name_fields(w2k_relation_t *rel);
 /* True when a and b have the same name, columns (names, types) and key. */
 bool w2k_relation_same_shape(const w2k_relation_t *a, const w2k_relation_t *b);
-
-/* Turn s into a valid Avro name part ([A-Za-z_][A-Za-z0-9_]*) in out. */
-void w2k_avro_name(const char *s, char *out, size_t outsz);
 
 #endif
