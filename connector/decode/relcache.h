@@ -18,7 +18,12 @@ typedef struct w2k_column_s {
     char type_name[128]; /* format_type() text, for schema-change events */
     w2k_coltype_t type;  /* Avro mapping */
     int key_pos;         /* position in the key, or -1 */
+    char masked;         /* 0, or W2K_MASKED_*: the stream sends a replacement (type text) */
 } w2k_column_t;
+
+/* Replacements of a column's value (hash_columns, mask_columns; schemas/README.md). */
+#define W2K_MASKED_HASH  'h' /* HMAC-SHA-256 of the text form, lower-case hex */
+#define W2K_MASKED_FIXED 'm' /* the fixed text W2K_MASK_TEXT */
 
 typedef struct w2k_relation_s {
     uint32_t relid;

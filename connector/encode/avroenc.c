@@ -135,6 +135,16 @@ static void sw_pg_name(sw_t *w, const char *key, const char *pg)
     w2k_buf_put_json_string(w->b, pg, strlen(pg));
 }
 
+/* The property "wal2kafka.masked" of a column whose value the stream replaces
+ * (hash_columns, mask_columns), in the full form only. */
+static void sw_masked(sw_t *w, const w2k_column_t *col)
+{
+    if (w->canonical || !col->masked)
+        return;
+    w2k_buf_printf(w->b, ",\"wal2kafka.masked\":\"%s\"",
+                   col->masked == W2K_MASKED_HASH ? "hmac-sha256" : "mask");
+}
+
 /* A table's record: its name, and its PostgreSQL schema and table names when either is
  * not its own Avro name ("pg.schema", "pg.table"). */
 static void sw_table_record_open(sw_t *w, const char *fullname, const w2k_relation_t *rel)
@@ -210,6 +220,7 @@ static void write_key_schema(sw_t *w, const w2k_relation_t *rel, const char *ns)
         w2k_coltype_schema(col_type(w->types, rel, rel->keycols[k]), 0, w->canonical, &w->defined,
                            w->b);
         sw_pg_name(w, "pg.name", col->name);
+        sw_masked(w, col);
         sw_field_end(w, false);
     }
     sw_record_close(w);
@@ -234,6 +245,7 @@ static void write_envelope_schema(sw_t *w, const w2k_relation_t *rel, const char
         w2k_coltype_schema(col_type(w->types, rel, i), row_flags(col), w->canonical, &w->defined,
                            w->b);
         sw_pg_name(w, "pg.name", col->name);
+        sw_masked(w, col);
         sw_field_end(w, true);
     }
     sw_record_close(w);
