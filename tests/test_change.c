@@ -676,7 +676,9 @@ static void test_masks(void)
 {
     char hex[65];
     static const char jefe[] = "Jefe";
-    w2k_change_hmac_hex((const uint8_t *)jefe, 4, "what do ya want for nothing?", 28, hex);
+    CHECK_INT(
+        w2k_change_hmac_hex(ch, (const uint8_t *)jefe, 4, "what do ya want for nothing?", 28, hex),
+        0);
     CHECK_STR(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 
     table_t *tb = table(relation("users", 'f', "id:23 email:25 card:25 n:23", "id"), NULL, NULL,
@@ -708,9 +710,18 @@ static void test_masks(void)
     CHECK(strstr(w2k_relavro_value_schema(tb->t.ra)->json, "\"wal2kafka.masked\":\"mask\"") !=
           NULL);
     char h1[65], hmail[65], hmail2[65];
-    w2k_change_hmac_hex(salt, 6, "1", 1, h1);
-    w2k_change_hmac_hex(salt, 6, "a@b.c", 5, hmail);
-    w2k_change_hmac_hex(salt, 6, "x@y.z", 5, hmail2);
+    CHECK_INT(w2k_change_hmac_hex(ch, salt, 6, "1", 1, h1), 0);
+    CHECK_INT(w2k_change_hmac_hex(ch, salt, 6, "a@b.c", 5, hmail), 0);
+    CHECK_INT(w2k_change_hmac_hex(ch, salt, 6, "x@y.z", 5, hmail2), 0);
+    /* the same value again, after other values: the same hash (the key is reused) */
+    char again[65];
+    CHECK_INT(w2k_change_hmac_hex(ch, salt, 6, "1", 1, again), 0);
+    CHECK_STR(again, h1);
+    /* another salt is keyed again */
+    CHECK_INT(w2k_change_hmac_hex(ch, (const uint8_t *)jefe, 4, "what do ya want for nothing?", 28,
+                                  again),
+              0);
+    CHECK_STR(again, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     w2k_pgtuple_t before, after;
     const w2k_relation_t *saved = tb->rel;
     tb->rel = mrel; /* check_msg encodes the expected rows with the masked relation */

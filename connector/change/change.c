@@ -1,9 +1,11 @@
 /* change.c — one decoded change of a table → the messages to produce (see change.h). */
 #include "change.h"
 #include "config.h"
+#include "secret.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,10 @@ struct w2k_change_s {
     w2k_pgtuple_t mold, mnew;      /* the same with masked columns replaced */
     char *hex;                     /* the hashes of mold and mnew: 65 bytes per column */
     int hexcols;                   /* columns hex has room for, per image */
+    EVP_MAC *mac;                  /* HMAC, fetched once */
+    EVP_MAC_CTX *mctx;             /* keyed with mkey (re-keyed when the salt changes) */
+    uint8_t mkey[1024];
+    size_t mkeylen; /* 0: not keyed */
     bool changed[W2K_PG_MAX_COLUMNS];
     w2k_buf_t key, key2;     /* the row's key; an update's old key */
     w2k_buf_t value, value2; /* envelopes: a key change has two */
@@ -32,6 +38,9 @@ void w2k_change_destroy(w2k_change_t *ch)
     w2k_buf_free(&ch->value);
     w2k_buf_free(&ch->value2);
     free(ch->hex);
+    w2k_secret_wipe(ch->mkey, sizeof ch->mkey);
+    EVP_MAC_CTX_free(ch->mctx);
+    EVP_MAC_free(ch->mac);
     free(ch);
 }
 
@@ -151,25 +160,46 @@ fail:
     return -1;
 }
 
-void w2k_change_hmac_hex(const uint8_t *salt, size_t saltlen, const char *data, size_t len,
-                         char out[65])
+int w2k_change_hmac_hex(w2k_change_t *ch, const uint8_t *salt, size_t saltlen, const char *data,
+                        size_t len, char out[65])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    HMAC(EVP_sha256(), salt, (int)saltlen, (const unsigned char *)(len ? data : ""), len, md,
-         &mdlen);
-    for (unsigned i = 0; i < mdlen && i < 32; i++) {
+    size_t mdlen = 0;
+    if (!ch->mac && !(ch->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)))
+        return -1;
+    if (!ch->mctx && !(ch->mctx = EVP_MAC_CTX_new(ch->mac)))
+        return -1;
+    /* keyed once per salt: EVP_MAC_init with no key reuses the one set before */
+    bool rekey = !ch->mkeylen || ch->mkeylen != saltlen || saltlen > sizeof ch->mkey ||
+                 memcmp(ch->mkey, salt, saltlen) != 0;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (EVP_MAC_init(ch->mctx, rekey ? salt : NULL, rekey ? saltlen : 0, rekey ? params : NULL) !=
+        1) {
+        ch->mkeylen = 0;
+        return -1;
+    }
+    if (rekey && saltlen && saltlen <= sizeof ch->mkey) {
+        memcpy(ch->mkey, salt, saltlen);
+        ch->mkeylen = saltlen;
+    }
+    if (EVP_MAC_update(ch->mctx, (const unsigned char *)data, len) != 1 ||
+        EVP_MAC_final(ch->mctx, md, &mdlen, sizeof md) != 1 || mdlen != 32)
+        return -1;
+    for (size_t i = 0; i < 32; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }
     out[64] = '\0';
+    return 0;
 }
 
 /* src with t's masked columns replaced into dst; hex: 65 bytes per column for the
  * hashes. NULL and unchanged TOAST values stay as they are. */
-static const w2k_pgtuple_t *apply_masks(const w2k_change_table_t *t, const w2k_pgtuple_t *src,
-                                        w2k_pgtuple_t *dst, char *hex)
+static const w2k_pgtuple_t *apply_masks(w2k_change_t *ch, const w2k_change_table_t *t,
+                                        const w2k_pgtuple_t *src, w2k_pgtuple_t *dst, char *hex)
 {
     dst->ncols = src->ncols;
     for (int i = 0; i < src->ncols; i++) {
@@ -182,30 +212,38 @@ static const w2k_pgtuple_t *apply_masks(const w2k_change_table_t *t, const w2k_p
             continue;
         }
         char *h = hex + (size_t)i * 65;
-        w2k_change_hmac_hex(t->salt, t->saltlen, d->data, d->len, h);
+        if (w2k_change_hmac_hex(ch, t->salt, t->saltlen, d->data, d->len, h) != 0)
+            return NULL;
         dst->cols[i] = (w2k_pgdatum_t){'t', 64, h};
     }
     return dst;
 }
 
 /* The row images old and new_ (either may be NULL) of t's table as published (ncols
- * columns) with its masks applied, in ch's scratch. Returns 0, or -1 out of memory. */
+ * columns) with its masks applied, in ch's scratch. Returns 0, or -1 with err. */
 static int mask_rows(w2k_change_t *ch, const w2k_change_table_t *t, int ncols,
-                     const w2k_pgtuple_t **old, const w2k_pgtuple_t **new_)
+                     const w2k_pgtuple_t **old, const w2k_pgtuple_t **new_, w2k_err_t *err)
 {
     if (!t->mask)
         return 0;
     if (ch->hexcols < ncols) {
         char *h = realloc(ch->hex, (size_t)ncols * 65 * 2);
-        if (!h)
+        if (!h) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
             return -1;
+        }
         ch->hex = h;
         ch->hexcols = ncols;
     }
-    if (*old)
-        *old = apply_masks(t, *old, &ch->mold, ch->hex);
-    if (*new_)
-        *new_ = apply_masks(t, *new_, &ch->mnew, ch->hex + (size_t)ch->hexcols * 65);
+    if ((*old && !(*old = apply_masks(ch, t, *old, &ch->mold, ch->hex))) ||
+        (*new_ &&
+         !(*new_ = apply_masks(ch, t, *new_, &ch->mnew, ch->hex + (size_t)ch->hexcols * 65)))) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME,
+                    "table %s.%s: HMAC-SHA-256 of a hash_columns value failed", t->rel->schema,
+                    t->rel->name);
+        w2k_err_hint(err, "OpenSSL's libcrypto could not compute it: check its installation");
+        return -1;
+    }
     return 0;
 }
 
@@ -354,10 +392,8 @@ int w2k_change_row(w2k_change_t *ch, w2k_avroenc_t *enc, const w2k_change_table_
         new_ = new_ ? project(new_, t->proj, t->prel->ncols, &ch->new_) : NULL;
         rel = t->prel;
     }
-    if (mask_rows(ch, t, rel->ncols, &old, &new_) != 0) {
-        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    if (mask_rows(ch, t, rel->ncols, &old, &new_, err) != 0)
         return -1;
-    }
     if (t->mask)
         rel = t->mrel;
     return encode_row(ch, enc, t->ra, rel, kind, old_kind, old, new_, src, now_ms, out, err);
@@ -377,10 +413,8 @@ int w2k_change_read(w2k_change_t *ch, w2k_avroenc_t *enc, const w2k_change_table
         rel = t->prel;
     }
     const w2k_pgtuple_t *none = NULL;
-    if (mask_rows(ch, t, rel->ncols, &none, &row) != 0) {
-        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    if (mask_rows(ch, t, rel->ncols, &none, &row, err) != 0)
         return -1;
-    }
     if (t->mask)
         rel = t->mrel;
     const w2k_buf_t *key = rel->nkeys ? &ch->key : NULL;

@@ -74,11 +74,6 @@ int w2k_change_columns(const w2k_relation_t *rel, char *const *columns, int ncol
 int w2k_change_masks(const w2k_relation_t *rel, const w2k_table_cfg_t *t, w2k_relation_t **mrel,
                      char **mask, char *why, size_t whysz);
 
-/* The HMAC-SHA-256 of data (len bytes) keyed by salt, as 64 lower-case hex digits and a
- * NUL into out (65 bytes). */
-void w2k_change_hmac_hex(const uint8_t *salt, size_t saltlen, const char *data, size_t len,
-                         char out[65]);
-
 /* Scratch space (row images, buffers) of one stream. */
 typedef struct w2k_change_s w2k_change_t;
 
@@ -86,6 +81,12 @@ typedef struct w2k_change_s w2k_change_t;
 w2k_change_t *w2k_change_new(void);
 /* Free it; accepts NULL. */
 void w2k_change_destroy(w2k_change_t *ch);
+
+/* The HMAC-SHA-256 of data (len bytes) keyed by salt, as 64 lower-case hex digits and a
+ * NUL into out (65 bytes), with ch's HMAC context (keyed again only when the salt
+ * differs from the last call's). Returns 0, or -1 when libcrypto fails. */
+int w2k_change_hmac_hex(w2k_change_t *ch, const uint8_t *salt, size_t saltlen, const char *data,
+                        size_t len, char out[65]);
 
 /* The messages of an Insert, Update or Delete m of table t. src is the envelope's
  * source, now_ms its ts_ms. The buffers out points into belong to ch and stay valid
