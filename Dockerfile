@@ -7,7 +7,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libpq-dev librdkafka-dev libavro-dev libconfig-dev \
-      libcurl4-openssl-dev libmicrohttpd-dev \
+      libcurl4-openssl-dev libmicrohttpd-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -18,10 +18,10 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 
 FROM debian:12-slim
 # The shared libraries wal2kafka links (libpq, librdkafka, avro-c, libconfig, libcurl,
-# libmicrohttpd), CA certificates for TLS, and curl for the health check.
+# libmicrohttpd, libcrypto), CA certificates for TLS, and curl for the health check.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libpq5 librdkafka1 libavro23 libconfig9 libcurl4 libmicrohttpd12 \
+      libpq5 librdkafka1 libavro23 libconfig9 libcurl4 libmicrohttpd12 libssl3 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system wal2kafka \

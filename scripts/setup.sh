@@ -53,7 +53,7 @@ done
 PACKAGES=(
     build-essential cmake ninja-build pkg-config
     libpq-dev librdkafka-dev libavro-dev libconfig-dev
-    libcurl4-openssl-dev libmicrohttpd-dev
+    libcurl4-openssl-dev libmicrohttpd-dev libssl-dev
     postgresql-15 postgresql-client-15
     openjdk-17-jdk-headless maven ca-certificates
     python3 python3-venv

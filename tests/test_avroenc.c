@@ -128,7 +128,11 @@ static void schemas_parse_and_differ(void)
     const w2k_schema_t *k = w2k_relavro_key_schema(ra), *v = w2k_relavro_value_schema(ra);
     CHECK(k && v && k->fingerprint != v->fingerprint);
     CHECK(strstr(v->json, "\"name\":\"shop.pg.public.orders.Envelope\"") != NULL);
-    CHECK(strstr(v->json, "\"name\":\"created_at\"") != NULL); /* made a valid Avro name */
+    CHECK(strstr(v->json, "\"name\":\"created_x20at\"") != NULL); /* escaped: a valid Avro name */
+    /* the PostgreSQL name kept on the escaped field only, none on the plain table */
+    CHECK(strstr(v->json, "\"pg.name\":\"created at\"") != NULL);
+    CHECK(strstr(v->json, "\"pg.name\":\"amount\"") == NULL);
+    CHECK(strstr(v->json, "\"pg.table\"") == NULL);
     CHECK(strstr(v->json, "\"logicalType\":\"decimal\",\"precision\":10,\"scale\":2") != NULL);
     /* the same table gives the same fingerprints */
     w2k_relavro_t *again = w2k_relavro_new(rel, "shop.pg", &err);
@@ -193,8 +197,8 @@ static void insert_round_trip(void)
     avro_value_get_by_index(&f, 1, &item, NULL);
     int disc;
     avro_value_get_discriminant(&item, &disc);
-    CHECK_INT(disc, 0);                             /* NULL element */
-    CHECK_INT(branch(&after, "created_at", &f), 0); /* NULL */
+    CHECK_INT(disc, 0);                                /* NULL element */
+    CHECK_INT(branch(&after, "created_x20at", &f), 0); /* NULL */
     avro_value_t source;
     avro_value_get_by_name(&v, "source", &source, NULL);
     CHECK_STR(get_str(&source, "connector"), "wal2kafka");
@@ -251,7 +255,7 @@ static void update_toast_and_changed(void)
     CHECK_INT(branch(&b, "name", &f), 1);
     avro_value_get_string(&f, &str, &n);
     CHECK_STR(str, "a long toasted text");
-    CHECK_INT(branch(&b, "created_at", &f), 2); /* wal2kafka.SpecialValue: infinity */
+    CHECK_INT(branch(&b, "created_x20at", &f), 2); /* wal2kafka.SpecialValue: infinity */
     int special = -1;
     avro_value_get_enum(&f, &special);
     CHECK_INT(special, W2K_SV_POSITIVE_INFINITY);
@@ -264,7 +268,7 @@ static void update_toast_and_changed(void)
     CHECK_STR(str, "amount");
     avro_value_get_by_index(&b, 1, &item, NULL);
     avro_value_get_string(&item, &str, &n);
-    CHECK_STR(str, "created_at");
+    CHECK_STR(str, "created_x20at");
     release(s, i, &v);
 
     /* Without the old row: the TOAST value is marked, not NULL; the same reused

@@ -269,7 +269,12 @@ static table_t *table(w2k_relation_t *rel, const char *filter, const char *colum
         CHECK_INT(w2k_change_columns(rel, names, n, &tb->prel, &tb->proj, &missing), 0);
     }
     const w2k_relation_t *published = tb->prel ? tb->prel : rel;
-    tb->t = (w2k_change_table_t){rel, tb->prel, tb->proj, tb->filter, ops, connector_filters, NULL};
+    tb->t = (w2k_change_table_t){.rel = rel,
+                                 .prel = tb->prel,
+                                 .proj = tb->proj,
+                                 .filter = tb->filter,
+                                 .ops = ops,
+                                 .connector_filters = connector_filters};
     tb->t.ra = w2k_relavro_new(published, "shop", &err);
     CHECK(tb->t.ra != NULL);
     return tb;
@@ -664,6 +669,102 @@ static void test_snapshot_read(void)
     table_free(tb);
 }
 
+/* hash_columns and mask_columns: the HMAC-SHA-256 of the text (RFC 4231's vector), a key
+ * column hashed in the key too, the fixed mask, NULL and unchanged TOAST kept, snapshot
+ * rows as changes; a missing or masked key column refused. */
+static void test_masks(void)
+{
+    char hex[65];
+    static const char jefe[] = "Jefe";
+    CHECK_INT(
+        w2k_change_hmac_hex(ch, (const uint8_t *)jefe, 4, "what do ya want for nothing?", 28, hex),
+        0);
+    CHECK_STR(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+
+    table_t *tb = table(relation("users", 'f', "id:23 email:25 card:25 n:23", "id"), NULL, NULL,
+                        W2K_OP_ALL, false);
+    char *hash[] = {"email", "id"}, *mask[] = {"card"};
+    w2k_table_cfg_t tc = {.schema = "public", .name = "users", .ops = W2K_OP_ALL};
+    tc.hash_columns = hash;
+    tc.nhash_columns = 2;
+    tc.mask_columns = mask;
+    tc.nmask_columns = 1;
+    w2k_relation_t *mrel = NULL;
+    char *m = NULL, why[200];
+    CHECK_INT(w2k_change_masks(tb->rel, &tc, &mrel, &m, why, sizeof why), 0);
+    CHECK(m && mrel && m[0] == W2K_MASKED_HASH && m[1] == W2K_MASKED_HASH &&
+          m[2] == W2K_MASKED_FIXED && m[3] == 0);
+    CHECK(mrel && mrel->cols[0].type.t.kind == W2K_AV_STRING &&
+          mrel->cols[3].type.t.kind == W2K_AV_INT);
+    static const uint8_t salt[] = "pepper";
+    w2k_relavro_destroy(tb->t.ra);
+    tb->t.ra = w2k_relavro_new(mrel, "shop", &err);
+    tb->t.mask = m;
+    tb->t.mrel = mrel;
+    tb->t.salt = salt;
+    tb->t.saltlen = 6;
+    CHECK(strstr(w2k_relavro_value_schema(tb->t.ra)->json,
+                 "\"name\":\"email\",\"type\":[\"null\",\"string\",") != NULL);
+    CHECK(strstr(w2k_relavro_value_schema(tb->t.ra)->json,
+                 "\"wal2kafka.masked\":\"hmac-sha256\"") != NULL);
+    CHECK(strstr(w2k_relavro_value_schema(tb->t.ra)->json, "\"wal2kafka.masked\":\"mask\"") !=
+          NULL);
+    char h1[65], hmail[65], hmail2[65];
+    CHECK_INT(w2k_change_hmac_hex(ch, salt, 6, "1", 1, h1), 0);
+    CHECK_INT(w2k_change_hmac_hex(ch, salt, 6, "a@b.c", 5, hmail), 0);
+    CHECK_INT(w2k_change_hmac_hex(ch, salt, 6, "x@y.z", 5, hmail2), 0);
+    /* the same value again, after other values: the same hash (the key is reused) */
+    char again[65];
+    CHECK_INT(w2k_change_hmac_hex(ch, salt, 6, "1", 1, again), 0);
+    CHECK_STR(again, h1);
+    /* another salt is keyed again */
+    CHECK_INT(w2k_change_hmac_hex(ch, (const uint8_t *)jefe, 4, "what do ya want for nothing?", 28,
+                                  again),
+              0);
+    CHECK_STR(again, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    w2k_pgtuple_t before, after;
+    const w2k_relation_t *saved = tb->rel;
+    tb->rel = mrel; /* check_msg encodes the expected rows with the masked relation */
+    CHECK_INT(run(tb, change(saved, 'I', 0, "1", "a@b.c", "4111", "7", NULL)), 1);
+    CHECK_MSG(tb, 0, W2K_ENV_OP_CREATE, row(&after, h1, hmail, "****", "7", NULL), NULL, false,
+              NULL, &after, NULL);
+    /* NULL stays NULL, an unchanged TOAST value stays unchanged; equal text, equal hash */
+    CHECK_INT(run(tb, change(saved, 'U', 'O', "1", "a@b.c", "4111", "7", NULL, "1", "x@y.z", "n",
+                             "u", NULL)),
+              1);
+    row(&before, h1, hmail, "****", "7", NULL);
+    row(&after, h1, hmail2, "n", "u", NULL);
+    static const bool changed[] = {false, true, true, false};
+    CHECK_MSG(tb, 0, W2K_ENV_OP_UPDATE, &after, &before, false, &before, &after, changed);
+    /* a snapshot row */
+    w2k_pgtuple_t r;
+    CHECK_INT(run_read(tb, row(&r, "1", "a@b.c", "4111", "n", NULL)), 1);
+    CHECK_MSG(tb, 0, W2K_ENV_OP_READ, row(&after, h1, hmail, "****", "n", NULL), NULL, false, NULL,
+              &after, NULL);
+    tb->rel = (w2k_relation_t *)saved;
+    free(m);
+    w2k_relation_free(mrel);
+
+    /* refused: a column the table lacks, a masked key column */
+    char *nope[] = {"nope"}, *key[] = {"id"};
+    tc.hash_columns = nope;
+    tc.nhash_columns = 1;
+    tc.nmask_columns = 0;
+    CHECK_INT(w2k_change_masks(tb->rel, &tc, &mrel, &m, why, sizeof why), -1);
+    CHECK(strstr(why, "no column \"nope\" (in hash_columns)") != NULL);
+    tc.nhash_columns = 0;
+    tc.mask_columns = key;
+    tc.nmask_columns = 1;
+    CHECK_INT(w2k_change_masks(tb->rel, &tc, &mrel, &m, why, sizeof why), -1);
+    CHECK(strstr(why, "part of the key") != NULL);
+    CHECK(mrel == NULL && m == NULL);
+    /* nothing masked: nothing made */
+    tc.nmask_columns = 0;
+    CHECK_INT(w2k_change_masks(tb->rel, &tc, &mrel, &m, why, sizeof why), 0);
+    CHECK(mrel == NULL && m == NULL);
+    table_free(tb);
+}
+
 /* A TRUNCATE is an event of type truncate on <prefix>.schema_changes (with its
  * options), unless the table leaves truncate out of its operations. */
 static void test_truncate(void)
@@ -672,7 +773,8 @@ static void test_truncate(void)
     load("truncate", &fx);
     w2k_relation_t *rel = relation_of(frame(&fx, 1), "id");
     const w2k_pgmsg_t *m = frame(&fx, 4);
-    w2k_change_table_t t = {rel, NULL, NULL, NULL, W2K_OP_ALL & ~W2K_OP_TRUNCATE, true, NULL};
+    w2k_change_table_t t = {
+        .rel = rel, .ops = W2K_OP_ALL & ~W2K_OP_TRUNCATE, .connector_filters = true};
     CHECK_INT(w2k_change_truncate(ch, enc, &t, m, &src, NOW_MS, &out, &err), 0);
     CHECK_INT(out.n, 0);
     t.ops = W2K_OP_TRUNCATE;
@@ -867,7 +969,7 @@ static void golden_run(w2k_buf_t *b)
     load("truncate", &fx);
     const w2k_pgmsg_t *parents = frame(&fx, 1), *loners = frame(&fx, 7);
     w2k_relation_t *rp = relation_of(parents, "id"), *rl = relation_of(loners, "");
-    w2k_change_table_t t = {rp, NULL, NULL, NULL, W2K_OP_ALL, false, NULL};
+    w2k_change_table_t t = {.rel = rp, .ops = W2K_OP_ALL};
     golden_lines(b, "truncate.cascade",
                  w2k_change_truncate(ch, enc, &t, frame(&fx, 4), &src, NOW_MS, &out, &err));
     t.rel = rl;
@@ -965,6 +1067,7 @@ int main(int argc, char **argv)
         test_row_filter_toast();
         test_columns();
         test_snapshot_read();
+        test_masks();
         test_truncate();
         test_encode_failure();
         test_golden(false);

@@ -237,6 +237,42 @@ static void example_file(const char *fixtures)
     w2k_config_destroy(cfg);
 }
 
+/* hash_columns, mask_columns and hash_salt_file: read, and the wrong forms refused. */
+static void masks(void)
+{
+    w2k_err_t err;
+    w2k_config_t *cfg = load(BASE "streams = ( { name = \"main\"; hash_salt_file = \"/s\";\n"
+                                  "  tables = ( { name = \"public.users\"; hash_columns = "
+                                  "[\"email\", \"id\"]; mask_columns = [\"card\"]; },\n"
+                                  "  \"public.orders\" ); } );\n",
+                             &err);
+    CHECK(cfg != NULL);
+    if (cfg) {
+        const w2k_stream_cfg_t *s = &cfg->streams[0];
+        CHECK_STR(s->hash_salt_file, "/s");
+        CHECK(s->hashes);
+        CHECK_INT(s->tables[0].nhash_columns, 2);
+        CHECK_STR(s->tables[0].hash_columns[1], "id");
+        CHECK_INT(s->tables[0].nmask_columns, 1);
+        CHECK_STR(s->tables[0].mask_columns[0], "card");
+        CHECK_INT(s->tables[1].nhash_columns, 0);
+    }
+    w2k_config_destroy(cfg);
+    cfg =
+        load(BASE "streams = ( { name = \"main\";\n"
+                  "  tables = ( { name = \"public.users\"; mask_columns = [\"card\"]; } ); } );\n",
+             &err);
+    CHECK(cfg && !cfg->streams[0].hashes);
+    w2k_config_destroy(cfg);
+    expect_error(BASE "streams = ( { name = \"main\";\n  tables = ( { name = \"public.u\";\n"
+                      "  hash_columns = [ ]; } ); } );\n",
+                 5, "\"hash_columns\" must be a non-empty list of column names",
+                 "hash_columns = [");
+    expect_error(BASE "streams = ( { name = \"main\";\n  tables = ( { name = \"public.u\";\n"
+                      "  hash_columns = [\"a\"]; mask_columns = [\"a\"]; } ); } );\n",
+                 4, "column \"a\" is both in hash_columns and in mask_columns", "one of the two");
+}
+
 /* The representation options of a stream: defaults, every value, a wrong one. */
 static void typeopts(void)
 {
@@ -278,6 +314,7 @@ int main(int argc, char **argv)
     everything();
     errors();
     typeopts();
+    masks();
     unlink(path);
     return unit_report("test_config");
 }

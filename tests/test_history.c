@@ -223,13 +223,13 @@ static void key_bytes(void)
     CHECK_INT(w2k_hist_key_body(ks->json, kv, n, &body, &err), 0);
     CHECK(key.len > W2K_SOE_HEADER_LEN);
     CHECK_MEM(body.data, body.len, key.data + W2K_SOE_HEADER_LEN, key.len - W2K_SOE_HEADER_LEN);
-    /* the field name (Weird_Name) works as well as the column name */
+    /* the field name (Weird_x20Name) works as well as the column name */
     w2k_keyspec_free(kv, n);
     CHECK_INT(w2k_keyspec_parse("name=\"Zoë, \\\"q\\\"\",day=0044-03-15 BC,amount=-1234.50,"
                                 "at=2024-01-15 12:34:56.123456+00,"
                                 "u=a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,"
                                 "big=-9223372036854775808,free=-0.001,span=P1Y2M3DT4H5M6.5S,"
-                                "Weird_Name=7",
+                                "Weird_x20Name=7",
                                 &kv, &n, why, sizeof why),
               0);
     w2k_buf_reset(&body);

@@ -62,7 +62,11 @@ static void fake_absent(fakepub_t *p)
 static void add_table(fixture_t *f, const char *name, unsigned ops, const char *filter)
 {
     int i = f->st.ntables++;
-    f->tables[i] = (w2k_table_cfg_t){"public", (char *)name, (char *)filter, NULL, 0, ops, 10 + i};
+    f->tables[i] = (w2k_table_cfg_t){.schema = "public",
+                                     .name = (char *)name,
+                                     .filter = (char *)filter,
+                                     .ops = ops,
+                                     .line = 10 + i};
     snprintf(f->clauses[i], sizeof f->clauses[i], "\"public\".\"%s\"%s%s%s", name,
              filter ? " WHERE (" : "", filter ? filter : "", filter ? ")" : "");
     f->wt[i] = (w2k_pubwant_table_t){f->clauses[i], NULL, NULL};

@@ -6,7 +6,7 @@
 
 static w2k_table_cfg_t table(const char *name, unsigned ops)
 {
-    w2k_table_cfg_t t = {"public", (char *)name, NULL, NULL, 0, ops, 1};
+    w2k_table_cfg_t t = {.schema = "public", .name = (char *)name, .ops = ops, .line = 1};
     return t;
 }
 

@@ -1,12 +1,24 @@
 /* change.c — one decoded change of a table → the messages to produce (see change.h). */
 #include "change.h"
 #include "config.h"
+#include "secret.h"
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct w2k_change_s {
     w2k_pgtuple_t old, new_, fill; /* projected and TOAST-filled row images */
+    w2k_pgtuple_t mold, mnew;      /* the same with masked columns replaced */
+    char *hex;                     /* the hashes of mold and mnew: 65 bytes per column */
+    int hexcols;                   /* columns hex has room for, per image */
+    EVP_MAC *mac;                  /* HMAC, fetched once */
+    EVP_MAC_CTX *mctx;             /* keyed with mkey (re-keyed when the salt changes) */
+    uint8_t mkey[1024];
+    size_t mkeylen; /* 0: not keyed */
     bool changed[W2K_PG_MAX_COLUMNS];
     w2k_buf_t key, key2;     /* the row's key; an update's old key */
     w2k_buf_t value, value2; /* envelopes: a key change has two */
@@ -25,6 +37,10 @@ void w2k_change_destroy(w2k_change_t *ch)
     w2k_buf_free(&ch->key2);
     w2k_buf_free(&ch->value);
     w2k_buf_free(&ch->value2);
+    free(ch->hex);
+    w2k_secret_wipe(ch->mkey, sizeof ch->mkey);
+    EVP_MAC_CTX_free(ch->mctx);
+    EVP_MAC_free(ch->mac);
     free(ch);
 }
 
@@ -75,6 +91,160 @@ fail:
     free(pos);
     *proj = NULL;
     return -1;
+}
+
+static int index_of(const w2k_relation_t *rel, const char *name)
+{
+    for (int i = 0; i < rel->ncols; i++)
+        if (strcmp(rel->cols[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* Marks the columns of names (n) in mask as how; fills why on a missing or key column. */
+static int mark(const w2k_relation_t *rel, char *const *names, int n, char how, char *mask,
+                char *why, size_t whysz)
+{
+    for (int k = 0; k < n; k++) {
+        int i = index_of(rel, names[k]);
+        if (i < 0) {
+            snprintf(why, whysz, "has no column \"%s\" (in %s)", names[k],
+                     how == W2K_MASKED_HASH ? "hash_columns" : "mask_columns");
+            return -1;
+        }
+        if (how == W2K_MASKED_FIXED && rel->cols[i].key_pos >= 0) {
+            snprintf(why, whysz,
+                     "column \"%s\" is part of the key: masked, every row would have the same "
+                     "key",
+                     names[k]);
+            return -1;
+        }
+        mask[i] = how;
+    }
+    return 0;
+}
+
+int w2k_change_masks(const w2k_relation_t *rel, const w2k_table_cfg_t *t, w2k_relation_t **mrel,
+                     char **mask, char *why, size_t whysz)
+{
+    *mrel = NULL;
+    *mask = NULL;
+    why[0] = '\0';
+    if (!t || (!t->nhash_columns && !t->nmask_columns))
+        return 0;
+    char *m = calloc((size_t)rel->ncols + 1, 1);
+    w2k_relation_t *r = w2k_relation_new(rel->ncols);
+    if (!m || !r)
+        goto fail;
+    if (mark(rel, t->hash_columns, t->nhash_columns, W2K_MASKED_HASH, m, why, whysz) != 0 ||
+        mark(rel, t->mask_columns, t->nmask_columns, W2K_MASKED_FIXED, m, why, whysz) != 0)
+        goto fail;
+    r->relid = rel->relid;
+    memcpy(r->schema, rel->schema, sizeof r->schema);
+    memcpy(r->name, rel->name, sizeof r->name);
+    r->replident = rel->replident;
+    memcpy(r->cols, rel->cols, (size_t)rel->ncols * sizeof *r->cols);
+    r->nkeys = rel->nkeys;
+    memcpy(r->keycols, rel->keycols, (size_t)rel->nkeys * sizeof *r->keycols);
+    for (int i = 0; i < rel->ncols; i++)
+        if (m[i]) {
+            w2k_coltype_from_pg(&r->cols[i].type, W2K_OID_TEXT, -1, 0);
+            r->cols[i].masked = m[i];
+        }
+    *mrel = r;
+    *mask = m;
+    return 0;
+fail:
+    free(m);
+    w2k_relation_free(r);
+    return -1;
+}
+
+int w2k_change_hmac_hex(w2k_change_t *ch, const uint8_t *salt, size_t saltlen, const char *data,
+                        size_t len, char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    size_t mdlen = 0;
+    if (!ch->mac && !(ch->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)))
+        return -1;
+    if (!ch->mctx && !(ch->mctx = EVP_MAC_CTX_new(ch->mac)))
+        return -1;
+    /* keyed once per salt: EVP_MAC_init with no key reuses the one set before */
+    bool rekey = !ch->mkeylen || ch->mkeylen != saltlen || saltlen > sizeof ch->mkey ||
+                 memcmp(ch->mkey, salt, saltlen) != 0;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (EVP_MAC_init(ch->mctx, rekey ? salt : NULL, rekey ? saltlen : 0, rekey ? params : NULL) !=
+        1) {
+        ch->mkeylen = 0;
+        return -1;
+    }
+    if (rekey && saltlen && saltlen <= sizeof ch->mkey) {
+        memcpy(ch->mkey, salt, saltlen);
+        ch->mkeylen = saltlen;
+    }
+    if (EVP_MAC_update(ch->mctx, (const unsigned char *)data, len) != 1 ||
+        EVP_MAC_final(ch->mctx, md, &mdlen, sizeof md) != 1 || mdlen != 32)
+        return -1;
+    for (size_t i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+    return 0;
+}
+
+/* src with t's masked columns replaced into dst; hex: 65 bytes per column for the
+ * hashes. NULL and unchanged TOAST values stay as they are. */
+static const w2k_pgtuple_t *apply_masks(w2k_change_t *ch, const w2k_change_table_t *t,
+                                        const w2k_pgtuple_t *src, w2k_pgtuple_t *dst, char *hex)
+{
+    dst->ncols = src->ncols;
+    for (int i = 0; i < src->ncols; i++) {
+        const w2k_pgdatum_t *d = &src->cols[i];
+        dst->cols[i] = *d;
+        if (!t->mask[i] || (d->kind != 't' && d->kind != 'b'))
+            continue;
+        if (t->mask[i] == W2K_MASKED_FIXED) {
+            dst->cols[i] = (w2k_pgdatum_t){'t', (uint32_t)strlen(W2K_MASK_TEXT), W2K_MASK_TEXT};
+            continue;
+        }
+        char *h = hex + (size_t)i * 65;
+        if (w2k_change_hmac_hex(ch, t->salt, t->saltlen, d->data, d->len, h) != 0)
+            return NULL;
+        dst->cols[i] = (w2k_pgdatum_t){'t', 64, h};
+    }
+    return dst;
+}
+
+/* The row images old and new_ (either may be NULL) of t's table as published (ncols
+ * columns) with its masks applied, in ch's scratch. Returns 0, or -1 with err. */
+static int mask_rows(w2k_change_t *ch, const w2k_change_table_t *t, int ncols,
+                     const w2k_pgtuple_t **old, const w2k_pgtuple_t **new_, w2k_err_t *err)
+{
+    if (!t->mask)
+        return 0;
+    if (ch->hexcols < ncols) {
+        char *h = realloc(ch->hex, (size_t)ncols * 65 * 2);
+        if (!h) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+            return -1;
+        }
+        ch->hex = h;
+        ch->hexcols = ncols;
+    }
+    if ((*old && !(*old = apply_masks(ch, t, *old, &ch->mold, ch->hex))) ||
+        (*new_ &&
+         !(*new_ = apply_masks(ch, t, *new_, &ch->mnew, ch->hex + (size_t)ch->hexcols * 65)))) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME,
+                    "table %s.%s: HMAC-SHA-256 of a hash_columns value failed", t->rel->schema,
+                    t->rel->name);
+        w2k_err_hint(err, "OpenSSL's libcrypto could not compute it: check its installation");
+        return -1;
+    }
+    return 0;
 }
 
 /* Copy new, with its unchanged TOAST values taken from the whole old row, into dst. */
@@ -222,6 +392,10 @@ int w2k_change_row(w2k_change_t *ch, w2k_avroenc_t *enc, const w2k_change_table_
         new_ = new_ ? project(new_, t->proj, t->prel->ncols, &ch->new_) : NULL;
         rel = t->prel;
     }
+    if (mask_rows(ch, t, rel->ncols, &old, &new_, err) != 0)
+        return -1;
+    if (t->mask)
+        rel = t->mrel;
     return encode_row(ch, enc, t->ra, rel, kind, old_kind, old, new_, src, now_ms, out, err);
 }
 
@@ -238,6 +412,11 @@ int w2k_change_read(w2k_change_t *ch, w2k_avroenc_t *enc, const w2k_change_table
         row = project(row, t->proj, t->prel->ncols, &ch->new_);
         rel = t->prel;
     }
+    const w2k_pgtuple_t *none = NULL;
+    if (mask_rows(ch, t, rel->ncols, &none, &row, err) != 0)
+        return -1;
+    if (t->mask)
+        rel = t->mrel;
     const w2k_buf_t *key = rel->nkeys ? &ch->key : NULL;
     if (key && w2k_avroenc_key(enc, t->ra, rel, row, NULL, &ch->key, err) != 0)
         return -1;

@@ -13,6 +13,7 @@
 
 #include "avroenc.h"
 #include "buf.h"
+#include "config.h"
 #include "err.h"
 #include "filter.h"
 #include "pgoutput.h"
@@ -33,6 +34,12 @@ typedef struct w2k_change_table_s {
     unsigned ops;               /* W2K_OP_* the table publishes (W2K_OP_ALL when unlisted) */
     bool connector_filters;     /* operations are filtered here; else PostgreSQL did it */
     w2k_relavro_t *ra;          /* the schemas of the table as published */
+    const char *mask;           /* per column of the table as published: 0 (as it is) or
+                                   W2K_MASKED_*; NULL when nothing is masked */
+    const w2k_relation_t *mrel; /* with mask: the table as published, masked columns typed
+                                   text (w2k_change_masks), ra built from it */
+    const uint8_t *salt;        /* the HMAC key of W2K_MASKED_HASH columns */
+    size_t saltlen;
 } w2k_change_table_t;
 
 /* One message to produce. */
@@ -58,6 +65,15 @@ typedef struct w2k_change_out_s {
 int w2k_change_columns(const w2k_relation_t *rel, char *const *columns, int ncolumns,
                        w2k_relation_t **prel, int **proj, int *missing);
 
+/* The masks of table entry t (hash_columns, mask_columns) for rel, the table as
+ * published. On success *mrel is a copy of rel (w2k_relation_free) whose masked columns
+ * have type text and masked set, to build the schemas from, and *mask a new array (free)
+ * of rel->ncols entries, 0 or W2K_MASKED_*; both NULL when t masks nothing. Returns 0;
+ * -1 with why (a column rel lacks, a masked key column: its rows would share one key),
+ * or with why "" when out of memory. */
+int w2k_change_masks(const w2k_relation_t *rel, const w2k_table_cfg_t *t, w2k_relation_t **mrel,
+                     char **mask, char *why, size_t whysz);
+
 /* Scratch space (row images, buffers) of one stream. */
 typedef struct w2k_change_s w2k_change_t;
 
@@ -65,6 +81,12 @@ typedef struct w2k_change_s w2k_change_t;
 w2k_change_t *w2k_change_new(void);
 /* Free it; accepts NULL. */
 void w2k_change_destroy(w2k_change_t *ch);
+
+/* The HMAC-SHA-256 of data (len bytes) keyed by salt, as 64 lower-case hex digits and a
+ * NUL into out (65 bytes), with ch's HMAC context (keyed again only when the salt
+ * differs from the last call's). Returns 0, or -1 when libcrypto fails. */
+int w2k_change_hmac_hex(w2k_change_t *ch, const uint8_t *salt, size_t saltlen, const char *data,
+                        size_t len, char out[65]);
 
 /* The messages of an Insert, Update or Delete m of table t. src is the envelope's
  * source, now_ms its ts_ms. The buffers out points into belong to ch and stay valid

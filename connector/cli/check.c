@@ -4,6 +4,7 @@
 #include "catalog.h"
 #include "filter.h"
 #include "pgconn.h"
+#include "secret.h"
 #include "sink.h"
 #include "state.h"
 #include "tables.h"
@@ -497,6 +498,75 @@ static void check_pattern(report_t *r, PGconn *c, const w2k_config_t *cfg,
     PQclear(res);
 }
 
+/* The stream's tables resolved as run resolves them: their topic names refused when
+ * Kafka could not keep two apart, or longer than it accepts. */
+static void check_topic_names(report_t *r, PGconn *c, const w2k_config_t *cfg,
+                              const w2k_stream_cfg_t *st, int version)
+{
+    w2k_err_t e;
+    w2k_err_clear(&e);
+    w2k_tables_t *tb = w2k_tables_new(cfg, st);
+    if (!tb)
+        return;
+    if (w2k_tables_resolve(tb, c, version, &e) != 0)
+        problem_err(r, &e);
+    else
+        ok(r, "stream %s: %d table topic(s), every name distinct for Kafka", st->name,
+           w2k_tables_count(tb));
+    w2k_tables_destroy(tb);
+}
+
+/* The list "a, b" of n names into out. */
+static void name_list(char *const *names, int n, char *out, size_t outsz)
+{
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        strncat(out, i ? ", " : "", outsz - strlen(out) - 1);
+        strncat(out, names[i], outsz - strlen(out) - 1);
+    }
+}
+
+/* hash_columns and mask_columns: what each table sends instead, and the salt present
+ * (its content never shown). */
+static void check_masks(report_t *r, const w2k_stream_cfg_t *st)
+{
+    char list[512];
+    for (int t = 0; t < st->ntables; t++) {
+        const w2k_table_cfg_t *tc = &st->tables[t];
+        if (tc->nhash_columns) {
+            name_list(tc->hash_columns, tc->nhash_columns, list, sizeof list);
+            ok(r,
+               "stream %s: table %s.%s: column(s) %s sent as the HMAC-SHA-256 of their text "
+               "(64 hex digits, Avro string; NULL stays NULL; a key column hashed in the key too)",
+               st->name, tc->schema, tc->name, list);
+        }
+        if (tc->nmask_columns) {
+            name_list(tc->mask_columns, tc->nmask_columns, list, sizeof list);
+            ok(r,
+               "stream %s: table %s.%s: column(s) %s sent as \"" W2K_MASK_TEXT
+               "\" (Avro string; NULL stays NULL)",
+               st->name, tc->schema, tc->name, list);
+        }
+    }
+    if (!st->hashes)
+        return;
+    char salt[1024];
+    w2k_err_t e;
+    w2k_err_clear(&e);
+    if (w2k_secret_read(st->hash_salt_file, "hash_salt_file", "W2K_HASH_SALT", salt, sizeof salt,
+                        &e) != 0)
+        problem_err(r, &e);
+    else if (!salt[0])
+        problem(r, W2K_EXIT_CONFIG,
+                "put a secret salt in an owner-only file named by the stream's hash_salt_file, or "
+                "in the environment variable W2K_HASH_SALT",
+                "stream %s hashes columns but has no salt", st->name);
+    else
+        ok(r, "stream %s: the hash salt is set (%s)", st->name,
+           st->hash_salt_file ? st->hash_salt_file : "W2K_HASH_SALT");
+    w2k_secret_wipe(salt, sizeof salt);
+}
+
 static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
                          const w2k_stream_cfg_t *st, int version)
 {
@@ -508,6 +578,8 @@ static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
             check_pattern(r, c, cfg, st, &st->tables[t], version);
         else
             check_table(r, c, cfg, st, &st->tables[t], version);
+    check_topic_names(r, c, cfg, st, version);
+    check_masks(r, st);
 
     w2k_pubset_t ps;
     w2k_catalog_pubset(st, pushed_down(st, version), &ps);

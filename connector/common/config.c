@@ -303,9 +303,46 @@ static int parse_ops(cfg_ctx_t *c, const config_setting_t *s, unsigned *ops)
     return 0;
 }
 
+/* The optional list of column names s.key (hash_columns, mask_columns) into *out, *n. */
+static int parse_column_names(cfg_ctx_t *c, const config_setting_t *s, const char *key, char ***out,
+                              int *n)
+{
+    const config_setting_t *l = config_setting_get_member(s, key);
+    if (!l)
+        return 0;
+    int len = config_setting_length(l);
+    if ((config_setting_type(l) != CONFIG_TYPE_ARRAY &&
+         config_setting_type(l) != CONFIG_TYPE_LIST) ||
+        len == 0)
+        return fail(c, l, "write e.g. hash_columns = [\"email\"]; or mask_columns = [\"card\"];",
+                    "\"%s\" must be a non-empty list of column names", key);
+    *out = calloc((size_t)len, sizeof **out);
+    if (!*out)
+        return fail(c, l, NULL, "out of memory");
+    for (int i = 0; i < len; i++) {
+        const char *v = config_setting_get_string_elem(l, i);
+        if (!v || !*v)
+            return fail(c, l, "write each column name as a string",
+                        "\"%s\" entry %d is not a column name", key, i + 1);
+        (*out)[(*n)++] = strdup(v);
+    }
+    return 0;
+}
+
+/* A column both in hash_columns and mask_columns, or NULL. */
+static const char *hashed_and_masked(const w2k_table_cfg_t *t)
+{
+    for (int i = 0; i < t->nhash_columns; i++)
+        for (int k = 0; k < t->nmask_columns; k++)
+            if (strcmp(t->hash_columns[i], t->mask_columns[k]) == 0)
+                return t->hash_columns[i];
+    return NULL;
+}
+
 static int parse_table(cfg_ctx_t *c, const config_setting_t *s, w2k_table_cfg_t *t)
 {
-    static const char *const known[] = {"name", "filter", "columns", "operations", NULL};
+    static const char *const known[] = {"name",         "filter",       "columns", "operations",
+                                        "hash_columns", "mask_columns", NULL};
     const char *hint = "write a table as { name = \"schema.table\"; } (optional: filter, columns, "
                        "operations)";
     char *full = NULL;
@@ -341,6 +378,15 @@ static int parse_table(cfg_ctx_t *c, const config_setting_t *s, w2k_table_cfg_t 
         const config_setting_t *ops = config_setting_get_member(s, "operations");
         if (ops && parse_ops(c, ops, &t->ops) != 0)
             goto err;
+        if (parse_column_names(c, s, "hash_columns", &t->hash_columns, &t->nhash_columns) != 0 ||
+            parse_column_names(c, s, "mask_columns", &t->mask_columns, &t->nmask_columns) != 0)
+            goto err;
+        const char *both = hashed_and_masked(t);
+        if (both) {
+            fail(c, s, "keep the column in one of the two lists",
+                 "column \"%s\" is both in hash_columns and in mask_columns", both);
+            goto err;
+        }
     } else {
         fail(c, s, hint, "a table entry must be a string or a group");
         goto err;
@@ -416,10 +462,13 @@ static int parse_typeopts(cfg_ctx_t *c, const config_setting_t *s, w2k_typeopts_
 
 static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_t *st)
 {
-    static const char *const known[] = {
-        "name",           "slot",           "publication", "topic_prefix", "snapshot",
-        "on_slot_lost",   "filters",        "tables",      "exclude",      "decimal_handling",
-        "time_precision", "special_values", NULL};
+    static const char *const known[] = {"name",           "slot",
+                                        "publication",    "topic_prefix",
+                                        "snapshot",       "on_slot_lost",
+                                        "filters",        "tables",
+                                        "exclude",        "decimal_handling",
+                                        "time_precision", "special_values",
+                                        "hash_salt_file", NULL};
     char def[80];
     st->line = line_of(s);
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
@@ -435,7 +484,8 @@ static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_
     snprintf(def, sizeof def, "wal2kafka_%s", st->name);
     if (get_string(c, s, "slot", def, false, &st->slot) != 0 ||
         get_string(c, s, "publication", def, false, &st->publication) != 0 ||
-        get_string(c, s, "topic_prefix", st->name, false, &st->topic_prefix) != 0)
+        get_string(c, s, "topic_prefix", st->name, false, &st->topic_prefix) != 0 ||
+        get_string(c, s, "hash_salt_file", NULL, false, &st->hash_salt_file) != 0)
         return -1;
     if (!valid_object_name(st->slot))
         return fail(c, config_setting_get_member(s, "slot"),
@@ -518,6 +568,7 @@ static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_
         st->ntables++;
         if (parse_table(c, config_setting_get_elem(tables, (unsigned)i), &st->tables[i]) != 0)
             return -1;
+        st->hashes |= st->tables[i].nhash_columns > 0;
         for (int k = 0; k < i; k++)
             if (strcmp(st->tables[k].schema, st->tables[i].schema) == 0 &&
                 strcmp(st->tables[k].name, st->tables[i].name) == 0)
@@ -796,11 +847,18 @@ void w2k_config_destroy(w2k_config_t *cfg)
             for (int k = 0; k < tb->ncolumns; k++)
                 free(tb->columns[k]);
             free(tb->columns);
+            for (int k = 0; k < tb->nhash_columns; k++)
+                free(tb->hash_columns[k]);
+            free(tb->hash_columns);
+            for (int k = 0; k < tb->nmask_columns; k++)
+                free(tb->mask_columns[k]);
+            free(tb->mask_columns);
         }
         free(st->tables);
         for (int k = 0; k < st->nexclude; k++)
             free(st->exclude[k]);
         free(st->exclude);
+        free(st->hash_salt_file);
         free(st->name);
         free(st->slot);
         free(st->publication);

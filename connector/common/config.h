@@ -22,9 +22,16 @@ typedef struct w2k_table_cfg_s {
     char *filter;   /* row filter (SQL boolean expression), or NULL */
     char **columns; /* column list, or NULL for all columns */
     int ncolumns;
-    unsigned ops; /* W2K_OP_* */
-    int line;     /* line of this entry in the file */
+    unsigned ops;        /* W2K_OP_* */
+    int line;            /* line of this entry in the file */
+    char **hash_columns; /* columns sent as the HMAC-SHA-256 of their text (hex), or NULL */
+    int nhash_columns;
+    char **mask_columns; /* columns sent as the fixed mask W2K_MASK_TEXT, or NULL */
+    int nmask_columns;
 } w2k_table_cfg_t;
+
+/* What a masked column (mask_columns) holds instead of its value. */
+#define W2K_MASK_TEXT "****"
 
 /* When a stream snapshots its tables. */
 typedef enum w2k_snapshot_mode_e {
@@ -73,6 +80,9 @@ typedef struct w2k_stream_cfg_s {
     char **exclude; /* "schema.table" patterns left out of the patterns' matches */
     int nexclude;
     w2k_typeopts_t types; /* how values are represented (schemas/README.md) */
+    char *hash_salt_file; /* owner-only file whose first line is the salt of hash_columns
+                             (else W2K_HASH_SALT), or NULL */
+    bool hashes;          /* a table entry of the stream has hash_columns */
     int line;
 } w2k_stream_cfg_t;
 

@@ -100,35 +100,10 @@ void w2k_relation_free(w2k_relation_t *rel)
     free(rel);
 }
 
-void w2k_avro_name(const char *s, char *out, size_t outsz)
-{
-    size_t n = 0;
-    if (!(*s >= 'A' && *s <= 'Z') && !(*s >= 'a' && *s <= 'z') && *s != '_' && n + 1 < outsz)
-        out[n++] = '_';
-    for (; *s && n + 1 < outsz; s++) {
-        char c = *s;
-        int ok =
-            (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-        out[n++] = ok ? c : '_';
-    }
-    out[n] = '\0';
-}
-
 void w2k_relation_name_fields(w2k_relation_t *rel)
 {
-    for (int i = 0; i < rel->ncols; i++) {
-        char base[72];
-        w2k_avro_name(rel->cols[i].name, base, sizeof base);
-        snprintf(rel->cols[i].avro_name, sizeof rel->cols[i].avro_name, "%s", base);
-        for (unsigned short suffix = 2;; suffix++) {
-            int clash = 0;
-            for (int k = 0; k < i; k++)
-                clash |= strcmp(rel->cols[k].avro_name, rel->cols[i].avro_name) == 0;
-            if (!clash)
-                break;
-            snprintf(rel->cols[i].avro_name, sizeof rel->cols[i].avro_name, "%s_%d", base, suffix);
-        }
-    }
+    for (int i = 0; i < rel->ncols; i++)
+        w2k_names_avro(rel->cols[i].name, rel->cols[i].avro_name, sizeof rel->cols[i].avro_name);
 }
 
 bool w2k_relation_same_shape(const w2k_relation_t *a, const w2k_relation_t *b)

@@ -7,17 +7,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "names.h"
 #include "pgtypes.h"
 
 typedef struct w2k_column_s {
-    char name[64];      /* PostgreSQL column name */
-    char avro_name[96]; /* Avro field name: invalid characters replaced, made unique */
-    uint32_t type_oid;  /* as in the Relation message */
+    char name[64];                 /* PostgreSQL column name */
+    char avro_name[W2K_NAMES_MAX]; /* Avro field name (names.h): the column's own or escaped */
+    uint32_t type_oid;             /* as in the Relation message */
     int32_t typmod;
     char type_name[128]; /* format_type() text, for schema-change events */
     w2k_coltype_t type;  /* Avro mapping */
     int key_pos;         /* position in the key, or -1 */
+    char masked;         /* 0, or W2K_MASKED_*: the stream sends a replacement (type text) */
 } w2k_column_t;
+
+/* Replacements of a column's value (hash_columns, mask_columns; schemas/README.md). */
+#define W2K_MASKED_HASH  'h' /* HMAC-SHA-256 of the text form, lower-case hex */
+#define W2K_MASKED_FIXED 'm' /* the fixed text W2K_MASK_TEXT */
 
 typedef struct w2k_relation_s {
     uint32_t relid;
@@ -49,12 +55,10 @@ void w2k_relcache_put(w2k_relcache_t *rc, w2k_relation_t *rel);
 w2k_relation_t *w2k_relation_new(int ncols);
 /* Free a relation not in a cache (rel->out must already be released); accepts NULL. */
 void w2k_relation_free(w2k_relation_t *rel);
-/* Derive Avro field names for every column (valid, unique). */
+/* Derive each column's Avro field name from its own name only (w2k_names_avro): valid,
+ * unique, unchanged when another column is dropped or renamed. */
 void w2k_relation_name_fields(w2k_relation_t *rel);
 /* True when a and b have the same name, columns (names, types) and key. */
 bool w2k_relation_same_shape(const w2k_relation_t *a, const w2k_relation_t *b);
-
-/* Turn s into a valid Avro name part ([A-Za-z_][A-Za-z0-9_]*) in out. */
-void w2k_avro_name(const char *s, char *out, size_t outsz);
 
 #endif

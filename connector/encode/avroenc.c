@@ -125,6 +125,40 @@ static void sw_field_end(sw_t *w, bool default_null)
     w2k_buf_putc(w->b, '}');
 }
 
+/* The property "pg.name" holding a PostgreSQL name that is not its own Avro name, in the
+ * full form only (the Parsing Canonical Form has no properties). */
+static void sw_pg_name(sw_t *w, const char *key, const char *pg)
+{
+    if (w->canonical || w2k_names_avro_plain(pg))
+        return;
+    w2k_buf_printf(w->b, ",\"%s\":", key);
+    w2k_buf_put_json_string(w->b, pg, strlen(pg));
+}
+
+/* The property "wal2kafka.masked" of a column whose value the stream replaces
+ * (hash_columns, mask_columns), in the full form only. */
+static void sw_masked(sw_t *w, const w2k_column_t *col)
+{
+    if (w->canonical || !col->masked)
+        return;
+    w2k_buf_printf(w->b, ",\"wal2kafka.masked\":\"%s\"",
+                   col->masked == W2K_MASKED_HASH ? "hmac-sha256" : "mask");
+}
+
+/* A table's record: its name, and its PostgreSQL schema and table names when either is
+ * not its own Avro name ("pg.schema", "pg.table"). */
+static void sw_table_record_open(sw_t *w, const char *fullname, const w2k_relation_t *rel)
+{
+    w2k_buf_printf(w->b, "{\"name\":\"%s\",\"type\":\"record\"", fullname);
+    if (!w->canonical && (!w2k_names_avro_plain(rel->schema) || !w2k_names_avro_plain(rel->name))) {
+        w2k_buf_puts(w->b, ",\"pg.schema\":");
+        w2k_buf_put_json_string(w->b, rel->schema, strlen(rel->schema));
+        w2k_buf_puts(w->b, ",\"pg.table\":");
+        w2k_buf_put_json_string(w->b, rel->name, strlen(rel->name));
+    }
+    w2k_buf_puts(w->b, ",\"fields\":[");
+}
+
 static void sw_record_close(sw_t *w)
 {
     w2k_buf_puts(w->b, "]}");
@@ -157,34 +191,36 @@ static void sw_source(sw_t *w)
 
 static void namespace_of(const w2k_relation_t *rel, const char *prefix, char *out, size_t outsz)
 {
-    char p[128] = "", s[80], t[80];
+    char p[128] = "", s[W2K_NAMES_MAX], t[W2K_NAMES_MAX];
     size_t n = 0;
     /* the prefix may hold dots: keep them as namespace separators */
     for (const char *q = prefix; *q && n + 1 < sizeof p; q++)
         p[n++] = *q;
     p[n] = '\0';
-    char *save = NULL, parts[128] = "";
+    char *save = NULL, parts[256] = "";
     for (char *tok = strtok_r(p, ".", &save); tok; tok = strtok_r(NULL, ".", &save)) {
-        char part[80];
-        w2k_avro_name(tok, part, sizeof part);
+        char part[W2K_NAMES_MAX];
+        w2k_names_avro(tok, part, sizeof part);
         strncat(parts, parts[0] ? "." : "", sizeof parts - strlen(parts) - 1);
         strncat(parts, part, sizeof parts - strlen(parts) - 1);
     }
-    w2k_avro_name(rel->schema, s, sizeof s);
-    w2k_avro_name(rel->name, t, sizeof t);
+    w2k_names_avro(rel->schema, s, sizeof s);
+    w2k_names_avro(rel->name, t, sizeof t);
     snprintf(out, outsz, "%s.%s.%s", parts, s, t);
 }
 
 static void write_key_schema(sw_t *w, const w2k_relation_t *rel, const char *ns)
 {
-    char name[300];
+    char name[832];
     snprintf(name, sizeof name, "%s.Key", ns);
-    sw_record_open(w, name);
+    sw_table_record_open(w, name, rel);
     for (int k = 0; k < rel->nkeys; k++) {
         const w2k_column_t *col = &rel->cols[rel->keycols[k]];
         sw_field(w, k, col->avro_name, NULL);
         w2k_coltype_schema(col_type(w->types, rel, rel->keycols[k]), 0, w->canonical, &w->defined,
                            w->b);
+        sw_pg_name(w, "pg.name", col->name);
+        sw_masked(w, col);
         sw_field_end(w, false);
     }
     sw_record_close(w);
@@ -197,17 +233,19 @@ static int row_flags(const w2k_column_t *col)
 
 static void write_envelope_schema(sw_t *w, const w2k_relation_t *rel, const char *ns)
 {
-    char name[300];
+    char name[832];
     snprintf(name, sizeof name, "%s.Envelope", ns);
-    sw_record_open(w, name);
+    sw_table_record_open(w, name, rel);
     sw_field(w, ENV_BEFORE, "before", "[\"null\",");
     snprintf(name, sizeof name, "%s.Value", ns);
-    sw_record_open(w, name);
+    sw_table_record_open(w, name, rel);
     for (int i = 0; i < rel->ncols; i++) {
         const w2k_column_t *col = &rel->cols[i];
         sw_field(w, i, col->avro_name, NULL);
         w2k_coltype_schema(col_type(w->types, rel, i), row_flags(col), w->canonical, &w->defined,
                            w->b);
+        sw_pg_name(w, "pg.name", col->name);
+        sw_masked(w, col);
         sw_field_end(w, true);
     }
     sw_record_close(w);
@@ -371,7 +409,7 @@ w2k_relavro_t *w2k_relavro_new(const w2k_relation_t *rel, const char *prefix, w2
 w2k_relavro_t *w2k_relavro_new_opts(const w2k_relation_t *rel, const char *prefix,
                                     const w2k_typeopts_t *opts, w2k_err_t *err)
 {
-    char ns[300];
+    char ns[800];
     w2k_relavro_t *ra = calloc(1, sizeof *ra);
     if (!ra) {
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");

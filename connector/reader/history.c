@@ -385,7 +385,7 @@ static const w2k_keyval_t *kv_for(const char *field, const w2k_keyval_t *kv, int
 {
     for (int i = 0; i < n; i++) {
         char an[256];
-        w2k_avro_name(kv[i].col, an, sizeof an);
+        w2k_names_avro(kv[i].col, an, sizeof an);
         if (strcmp(kv[i].col, field) == 0 || strcmp(an, field) == 0)
             return &kv[i];
     }
@@ -883,14 +883,7 @@ static const w2k_stream_cfg_t *stream_for(const w2k_config_t *cfg, const char *n
 
 static void make_names(run_t *r)
 {
-    /* topic: <prefix>.<schema>.<table>, other characters than [A-Za-z0-9._-] → _ */
-    snprintf(r->topic, sizeof r->topic, "%s.%s.%s", r->prefix, r->schema, r->table);
-    for (char *p = r->topic + strlen(r->prefix) + 1; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            *p = '_';
-    }
+    w2k_names_topic(r->prefix, r->schema, r->table, r->topic, sizeof r->topic);
     snprintf(r->schemas_topic, sizeof r->schemas_topic, "%s.schemas", r->prefix);
     /* namespace: each prefix part, the schema and the table made valid Avro names */
     char buf[256], part[256];
@@ -898,14 +891,14 @@ static void make_names(run_t *r)
     r->ns[0] = '\0';
     char *save = NULL;
     for (char *tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save)) {
-        w2k_avro_name(tok, part, sizeof part);
+        w2k_names_avro(tok, part, sizeof part);
         strncat(r->ns, r->ns[0] ? "." : "", sizeof r->ns - strlen(r->ns) - 1);
         strncat(r->ns, part, sizeof r->ns - strlen(r->ns) - 1);
     }
-    w2k_avro_name(r->schema, part, sizeof part);
+    w2k_names_avro(r->schema, part, sizeof part);
     strncat(r->ns, ".", sizeof r->ns - strlen(r->ns) - 1);
     strncat(r->ns, part, sizeof r->ns - strlen(r->ns) - 1);
-    w2k_avro_name(r->table, part, sizeof part);
+    w2k_names_avro(r->table, part, sizeof part);
     strncat(r->ns, ".", sizeof r->ns - strlen(r->ns) - 1);
     strncat(r->ns, part, sizeof r->ns - strlen(r->ns) - 1);
 }

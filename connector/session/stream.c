@@ -20,6 +20,7 @@
 #include "relcache.h"
 #include "rereads.h"
 #include "resnap.h"
+#include "secret.h"
 #include "signals.h"
 #include "purge.h"
 #include "snapshot.h"
@@ -48,6 +49,10 @@ typedef struct relout_s {
     int *proj;
     int32_t key_id, value_id; /* schema-registry ids (Confluent framing), or -1 */
     w2k_metrics_table_t *mt;
+    /* hash_columns, mask_columns: per published column 0 or W2K_MASKED_*, and the
+     * published relation with those columns' types made text (the schemas'), or NULL */
+    char *mask;
+    w2k_relation_t *mrel;
 } relout_t;
 
 /* A message the producer's queue had no room for: its copy, produced again later. */
@@ -72,6 +77,8 @@ struct w2k_stream_s {
     int sink_id;
     w2k_registry_t *reg; /* NULL: single-object encoding, schemas in <prefix>.schemas */
     w2k_metrics_stream_t *ms;
+    char salt[1024]; /* the key of hash_columns (never logged), when scfg->hashes */
+    size_t saltlen;
     int32_t change_key_id, change_value_id;
     PGconn *repl;
     PGconn *catalog;
@@ -169,7 +176,28 @@ static void free_relout(void *arg, w2k_relation_t *rel)
     w2k_relavro_destroy(o->ra);
     w2k_relation_free(o->prel);
     free(o->proj);
+    w2k_relation_free(o->mrel);
+    free(o->mask);
     free(o);
+}
+
+/* The salt of hash_columns: the stream's hash_salt_file, else W2K_HASH_SALT; required. */
+static int read_salt(w2k_stream_t *st, w2k_err_t *err)
+{
+    if (w2k_secret_read(st->scfg->hash_salt_file, "hash_salt_file", "W2K_HASH_SALT", st->salt,
+                        sizeof st->salt, err) != 0)
+        return -1;
+    st->saltlen = strlen(st->salt);
+    if (st->saltlen)
+        return 0;
+    w2k_err_set(err, W2K_EXIT_CONFIG,
+                "stream %s hashes columns (hash_columns) but has no salt: %s is empty",
+                st->scfg->name,
+                st->scfg->hash_salt_file ? st->scfg->hash_salt_file : "W2K_HASH_SALT");
+    w2k_err_hint(err, "put a secret salt on the first line of an owner-only file named by the "
+                      "stream's hash_salt_file, or in the environment variable W2K_HASH_SALT; keep "
+                      "it: another salt gives other hashes");
+    return -1;
 }
 
 w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *scfg,
@@ -208,6 +236,10 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
              scfg->topic_prefix);
     snprintf(st->changes_topic_name, sizeof st->changes_topic_name, "%s.schema_changes",
              scfg->topic_prefix);
+    if (scfg->hashes && read_salt(st, err) != 0) {
+        w2k_stream_destroy(st);
+        return NULL;
+    }
     return st;
 oom:
     w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory creating stream %s", scfg->name);
@@ -252,6 +284,7 @@ void w2k_stream_destroy(w2k_stream_t *st)
     if (!st)
         return;
     w2k_stream_stop(st);
+    w2k_secret_wipe(st->salt, sizeof st->salt);
     free(st->pending);
     w2k_eos_destroy(st->eos);
     w2k_lsntrack_destroy(st->lt);
@@ -984,7 +1017,20 @@ static relout_t *output_of(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err
         goto fail;
     if (o->prel)
         published = o->prel;
-    o->ra = w2k_relavro_new_opts(published, st->scfg->topic_prefix, &st->scfg->types, err);
+    char why[300];
+    if (w2k_change_masks(published, o->tcfg, &o->mrel, &o->mask, why, sizeof why) != 0) {
+        if (!why[0]) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        } else {
+            w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s %s", st->cfg->path,
+                        o->tcfg->line, st->scfg->name, rel->schema, rel->name, why);
+            w2k_err_hint(err, "fix the table's hash_columns or mask_columns in the configuration "
+                              "(a key column can be hashed, not masked)");
+        }
+        goto fail;
+    }
+    o->ra = w2k_relavro_new_opts(o->mrel ? o->mrel : published, st->scfg->topic_prefix,
+                                 &st->scfg->types, err);
     if (!o->ra)
         goto fail;
     o->topic = w2k_sink_topic(st->sink, topic,
@@ -1002,6 +1048,8 @@ fail:
     w2k_relavro_destroy(o->ra);
     w2k_relation_free(o->prel);
     free(o->proj);
+    w2k_relation_free(o->mrel);
+    free(o->mask);
     free(o);
     return NULL;
 }
@@ -1059,7 +1107,11 @@ static w2k_change_table_t change_table(const w2k_stream_t *st, const w2k_relatio
                             o->filter,
                             o->tcfg ? o->tcfg->ops : W2K_OP_ALL,
                             w2k_tables_connector_filters(st->tables),
-                            o->ra};
+                            o->ra,
+                            o->mask,
+                            o->mrel,
+                            (const uint8_t *)st->salt,
+                            st->saltlen};
     return t;
 }
 
@@ -1069,8 +1121,7 @@ static int produce_change(w2k_stream_t *st, relout_t *o, const w2k_change_out_t 
                           w2k_err_t *err)
 {
     relout_t changes = {
-        NULL, st->changes_topic, NULL, NULL, NULL, NULL, st->change_key_id, st->change_value_id,
-        NULL};
+        .topic = st->changes_topic, .key_id = st->change_key_id, .value_id = st->change_value_id};
     for (int i = 0; i < out->n; i++) {
         const w2k_change_msg_t *c = &out->msgs[i];
         if (emit(st, c->schema_changes ? &changes : o, c->key, c->value, err) != 0)
@@ -1133,8 +1184,7 @@ static int emit_schema_change(w2k_stream_t *st, const w2k_schema_change_t *ch, w
     if (w2k_avroenc_change(st->enc, ch, &src, w2k_clock_wall_ms(), &st->key, &st->value, err) != 0)
         return -1;
     relout_t o = {
-        NULL, st->changes_topic, NULL, NULL, NULL, NULL, st->change_key_id, st->change_value_id,
-        NULL};
+        .topic = st->changes_topic, .key_id = st->change_key_id, .value_id = st->change_value_id};
     return emit(st, &o, &st->key, &st->value, err);
 }
 
@@ -1372,7 +1422,7 @@ static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
         if (!rel)
             continue;
         const w2k_table_cfg_t *tcfg = w2k_tables_find(st->tables, rel->schema, rel->name);
-        w2k_change_table_t t = {rel, NULL, NULL, NULL, tcfg ? tcfg->ops : W2K_OP_ALL, false, NULL};
+        w2k_change_table_t t = {.rel = rel, .ops = tcfg ? tcfg->ops : W2K_OP_ALL};
         w2k_source_t src = source_of(st, lsn);
         w2k_change_out_t out;
         if (w2k_change_truncate(st->change, st->enc, &t, m, &src, w2k_clock_wall_ms(), &out, err) !=

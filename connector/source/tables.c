@@ -2,6 +2,7 @@
 #include "tables.h"
 #include "clock.h"
 #include "log.h"
+#include "names.h"
 #include "pgconn.h"
 
 #include <stdio.h>
@@ -336,6 +337,8 @@ static int resolve_tables(w2k_tables_t *tb, int version, w2k_err_t *err)
     for (int i = 0; i < tb->eff.ntables; i++)
         if (parse_filter(tb, i, err) != 0)
             return -1;
+    if (w2k_names_check_topics(sc, tb->eff.tables, tb->eff.ntables, err) != 0)
+        return -1;
     tb->next_pattern_check_ms = w2k_clock_mono_ms() + 10000;
     return 0;
 }
@@ -438,6 +441,8 @@ static int join_new_tables(w2k_tables_t *tb, int *first, w2k_err_t *err)
     for (int i = before; i < tb->eff.ntables; i++)
         if (parse_filter(tb, i, err) != 0)
             return -1;
+    if (w2k_names_check_topics(tb->scfg, tb->eff.tables, tb->eff.ntables, err) != 0)
+        return -1;
     if (ensure_publication(tb, true, err) != 0 || note_publication(tb, err) != 0)
         return -1;
     for (int i = before; i < tb->eff.ntables; i++)
@@ -604,12 +609,5 @@ w2k_pubtable_t *w2k_tables_note(w2k_tables_t *tb, uint32_t relid, const char *sc
 void w2k_tables_topic(const w2k_tables_t *tb, const char *schema, const char *name, char *out,
                       size_t outsz)
 {
-    const char *prefix = tb->scfg->topic_prefix;
-    snprintf(out, outsz, "%s.%s.%s", prefix, schema, name);
-    for (char *p = out + strlen(prefix) + 1; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            *p = '_';
-    }
+    w2k_names_topic(tb->scfg->topic_prefix, schema, name, out, outsz);
 }

@@ -25,7 +25,8 @@ void w2k_tables_destroy(w2k_tables_t *t);
 
 /* At start: resolve exact names (following renames) and patterns against the catalog
  * of server version (server_version_num), decide whether wal2kafka filters itself,
- * parse row filters for that. Returns 0, or -1 with err. */
+ * parse row filters for that, refuse topic names Kafka cannot keep apart
+ * (w2k_names_check_topics). Returns 0, or -1 with err. */
 int w2k_tables_resolve(w2k_tables_t *t, PGconn *catalog, int version, w2k_err_t *err);
 /* At start, after resolve: make the publications match (resuming: the slot holds
  * older changes), note them to see later edits, warn about the tables' shapes, and
@@ -60,8 +61,8 @@ bool w2k_tables_connector_filters(const w2k_tables_t *t);
 /* The stream's publications; names: pgoutput's publication_names. */
 const w2k_pubset_t *w2k_tables_pubs(const w2k_tables_t *t);
 
-/* The topic of table schema.name: <prefix>.<schema>.<table>, with every character
- * other than [A-Za-z0-9._-] of the names replaced by '_'. */
+/* The topic of table schema.name: <prefix>.<schema>.<table>, the names made topic name
+ * parts by w2k_names_topic_part (plain names kept, others escaped). */
 void w2k_tables_topic(const w2k_tables_t *t, const char *schema, const char *name, char *out,
                       size_t outsz);
 
