@@ -73,6 +73,12 @@ typedef struct w2k_stream_cfg_s {
     char **exclude; /* "schema.table" patterns left out of the patterns' matches */
     int nexclude;
     w2k_typeopts_t types; /* how values are represented (schemas/README.md) */
+    /* messages = { prefixes = [...]; topic = "single" | "per_prefix"; }: logical
+     * decoding messages whose prefix begins with one of these are forwarded (none when
+     * nmsg_prefixes is 0); msg_per_prefix: a topic per prefix, else <topic_prefix>.messages */
+    char **msg_prefixes;
+    int nmsg_prefixes;
+    bool msg_per_prefix;
     int line;
 } w2k_stream_cfg_t;
 

@@ -3,6 +3,7 @@
  * taken, status updates out. The jobs around it live in their own modules: tables.c,
  * change.c, rereads.c, purge.c, eos.c. */
 #include "stream.h"
+#include "appmsg.h"
 #include "avroenc.h"
 #include "avrofp.h"
 #include "catalog.h"
@@ -58,6 +59,13 @@ typedef struct pending_s {
     char *key, *value; /* value NULL: tombstone; key NULL: no key */
     size_t keylen, valuelen;
 } pending_t;
+
+/* A topic of application messages, its schemas made known (messages = { ... }). */
+typedef struct msgtopic_s {
+    char name[256];
+    w2k_sink_topic_t *topic;
+    int32_t key_id, value_id;
+} msgtopic_t;
 
 /* Fingerprints already stored in <prefix>.schemas by this process. */
 typedef struct fpset_s {
@@ -129,6 +137,9 @@ struct w2k_stream_s {
     w2k_tables_t *tables;   /* its tables and publications */
     w2k_pgtuple_t *pold;    /* a row the re-snapshot reads */
     w2k_rereads_t *rereads; /* tables re-read while streaming */
+
+    msgtopic_t *msgtopics; /* the application messages' topics used so far */
+    size_t nmsgtopics;
 
     w2k_buf_t key, value;
     w2k_change_t *change; /* the rules that turn a change into messages, and their buffers */
@@ -259,6 +270,7 @@ void w2k_stream_destroy(w2k_stream_t *st)
     free(st->msg);
     w2k_change_destroy(st->change);
     free(st->published.v);
+    free(st->msgtopics);
     w2k_tables_destroy(st->tables);
     w2k_rereads_destroy(st->rereads);
     free(st->pold);
@@ -278,6 +290,7 @@ int w2k_stream_attach(w2k_stream_t *st, w2k_sink_t *sink, w2k_err_t *err)
         return -1;
     }
     st->schemas_topic = st->changes_topic = NULL;
+    st->nmsgtopics = 0; /* their handles were the old producer's */
     return 0;
 }
 
@@ -617,8 +630,21 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         w2k_eos_resume(st->eos);
     }
     st->catalog = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, err);
-    if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0 ||
-        w2k_tables_resolve(st->tables, st->catalog, version, err) != 0 ||
+    if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0)
+        goto fail;
+    if (sc->nmsg_prefixes && version < 140000) {
+        w2k_err_set(err, W2K_EXIT_CONFIG,
+                    "%s:%d: stream %s forwards application messages (messages = { ... }), but "
+                    "PostgreSQL %d.%d sends logical decoding messages to pgoutput only from "
+                    "version 14",
+                    cfg->path, sc->line, sc->name, version / 10000, version % 10000 / 100);
+        w2k_err_hint(err,
+                     "remove the messages setting of stream %s, or upgrade PostgreSQL to 14 "
+                     "or later",
+                     sc->name);
+        goto fail;
+    }
+    if (w2k_tables_resolve(st->tables, st->catalog, version, err) != 0 ||
         w2k_tables_publish(st->tables, st->catalog, st->state.found, err) != 0)
         goto fail;
     st->repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, err);
@@ -1388,6 +1414,69 @@ static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
     return 0;
 }
 
+/* The topic of application messages with this prefix, created and its schemas made
+ * known on first use. Returns NULL with err. */
+static msgtopic_t *message_topic(w2k_stream_t *st, const char *prefix, w2k_err_t *err)
+{
+    char name[256];
+    w2k_appmsg_topic(st->scfg, prefix, name, sizeof name);
+    for (size_t i = 0; i < st->nmsgtopics; i++)
+        if (strcmp(st->msgtopics[i].name, name) == 0)
+            return &st->msgtopics[i];
+    msgtopic_t *v = realloc(st->msgtopics, (st->nmsgtopics + 1) * sizeof *v);
+    if (!v) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return NULL;
+    }
+    st->msgtopics = v;
+    msgtopic_t *t = &v[st->nmsgtopics];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    /* every message is kept for the retention time: a key (the prefix) repeats */
+    t->topic = w2k_sink_topic(st->sink, name, W2K_TOPIC_DELETE, err);
+    if (!t->topic ||
+        publish_schema(st, w2k_appmsg_key_schema(), name, "key", &t->key_id, err) != 0 ||
+        publish_schema(st, w2k_appmsg_value_schema(), name, "value", &t->value_id, err) != 0)
+        return NULL;
+    st->nmsgtopics++;
+    return t;
+}
+
+/* An application message the stream forwards (messages = { ... }): a transactional one
+ * as part of its transaction (in commit order, confirmed with it), a non-transactional
+ * one as its own unit, confirmed up to its LSN once acknowledged. Returns 0, or -1
+ * with err. */
+static int forward_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_err_t *err)
+{
+    bool tx = (m->u.message.flags & 1) && st->in_txn;
+    msgtopic_t *t = message_topic(st, m->u.message.prefix, err);
+    if (!t)
+        return -1;
+    w2k_appmsg_t am = {
+        m->u.message.prefix, m->u.message.content, m->u.message.len,        tx,
+        tx ? st->xid : 0,    m->u.message.lsn,     tx ? st->commit_lsn : 0, tx ? st->commit_us : 0,
+        st->ident.dbname,    step_clock(st)};
+    if (w2k_appmsg_encode(&am, &st->key, &st->value) != 0) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory encoding an application message");
+        return -1;
+    }
+    uint64_t seq = st->in_txn ? st->txn : w2k_lsntrack_begin(st->lt);
+    if (!seq) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory tracking transactions");
+        return -1;
+    }
+    size_t klen, vlen;
+    const char *k = framed(st, &st->key, t->key_id, &klen);
+    const char *v = framed(st, &st->value, t->value_id, &vlen);
+    if (eos_ensure(st, err) != 0)
+        return -1;
+    w2k_lsntrack_add(st->lt, seq);
+    int rc =
+        produce(st, t->topic, seq, tx ? st->commit_us / 1000 : am.ts_ms, k, klen, v, vlen, err);
+    if (!st->in_txn)
+        w2k_lsntrack_commit(st->lt, seq, m->u.message.lsn, w2k_clock_wall_us());
+    return rc;
+}
+
 static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err)
 {
     if (f->type == 'k') {
@@ -1460,6 +1549,8 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
     case W2K_PGMSG_TRUNCATE:
         return st->skipping ? 0 : handle_truncate(st, m, f->wal_start, err);
     case W2K_PGMSG_MESSAGE:
+        if (w2k_appmsg_wanted(st->scfg, m->u.message.prefix))
+            return st->skipping ? 0 : forward_message(st, m, err);
         /* a repair is needed even when the transaction's output was committed already:
          * the re-read it asks for may not have been */
         return st->skipping && !is_repair_request(m) ? 0 : handle_message(st, m, f->wal_start, err);
