@@ -73,7 +73,6 @@ static void setting(void)
     CHECK(!w2k_appmsg_wanted(b, "other"));
     CHECK(c->msg_per_prefix);
     CHECK(w2k_appmsg_wanted(c, "anything"));
-    /* every byte outside Kafka's set becomes _ (a UTF-8 letter: one per byte) */
     /* wal2kafka's own messages never, even with the empty prefix */
     CHECK(!w2k_appmsg_wanted(c, "wal2kafka.watermark"));
     CHECK(!w2k_appmsg_wanted(c, "wal2kafka.ddl"));
@@ -83,6 +82,7 @@ static void setting(void)
     CHECK_STR(topic, "b.messages");
     w2k_appmsg_topic(c, "app.audit", topic, sizeof topic);
     CHECK_STR(topic, "c.messages.app.audit");
+    /* every byte outside Kafka's set becomes _ (a UTF-8 letter: one per byte) */
     w2k_appmsg_topic(c, "Ünï code/x y", topic, sizeof topic);
     CHECK_STR(topic, "c.messages.__n___code_x_y");
     char longp[400];
