@@ -48,6 +48,23 @@ void w2k_appmsg_topic(const w2k_stream_cfg_t *sc, const char *prefix, char *out,
     out[len] = '\0';
 }
 
+int w2k_appmsg_check_server(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc, int version,
+                            w2k_err_t *err)
+{
+    if (!sc->nmsg_prefixes || version >= 140000)
+        return 0;
+    w2k_err_set(err, W2K_EXIT_CONFIG,
+                "%s:%d: stream %s forwards application messages (messages = { ... }), but "
+                "PostgreSQL %d sends logical decoding messages to pgoutput only from version "
+                "14",
+                cfg->path, sc->line, sc->name, version / 10000);
+    w2k_err_hint(err,
+                 "remove the messages setting of stream %s, or upgrade PostgreSQL to 14 or "
+                 "later",
+                 sc->name);
+    return -1;
+}
+
 static const w2k_schema_t *schema_of(w2k_schema_t *s, const char *json, size_t len)
 {
     if (!s->fingerprint)

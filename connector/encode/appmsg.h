@@ -38,6 +38,12 @@ bool w2k_appmsg_wanted(const w2k_stream_cfg_t *sc, const char *prefix);
  * by '_', cut to Kafka's 249 characters. */
 void w2k_appmsg_topic(const w2k_stream_cfg_t *sc, const char *prefix, char *out, size_t outsz);
 
+/* Whether the server (server_version_num version) can give stream sc of cfg the
+ * messages it asks for: pgoutput sends them from PostgreSQL 14. Returns 0, or -1 with
+ * a configuration error naming the setting and the version, and the hint. */
+int w2k_appmsg_check_server(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc, int version,
+                            w2k_err_t *err);
+
 /* The fixed schemas: key wal2kafka.MessageKey { prefix } and value wal2kafka.Message.
  * Their json points to static text (not to be freed). */
 const w2k_schema_t *w2k_appmsg_key_schema(void);

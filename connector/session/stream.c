@@ -632,18 +632,8 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     st->catalog = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, err);
     if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0)
         goto fail;
-    if (sc->nmsg_prefixes && version < 140000) {
-        w2k_err_set(err, W2K_EXIT_CONFIG,
-                    "%s:%d: stream %s forwards application messages (messages = { ... }), but "
-                    "PostgreSQL %d.%d sends logical decoding messages to pgoutput only from "
-                    "version 14",
-                    cfg->path, sc->line, sc->name, version / 10000, version % 10000 / 100);
-        w2k_err_hint(err,
-                     "remove the messages setting of stream %s, or upgrade PostgreSQL to 14 "
-                     "or later",
-                     sc->name);
+    if (w2k_appmsg_check_server(cfg, sc, version, err) != 0)
         goto fail;
-    }
     if (w2k_tables_resolve(st->tables, st->catalog, version, err) != 0 ||
         w2k_tables_publish(st->tables, st->catalog, st->state.found, err) != 0)
         goto fail;
