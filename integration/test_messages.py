@@ -14,7 +14,10 @@ docs/outbox.md, both ways, and the refusal before PostgreSQL 14.
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +161,77 @@ def test_refused_before_postgresql_14(kafka, tmp_path, topic_prefix, wal2kafka_b
         assert "only from version 14" in r.stdout + r.stderr, r.stdout + r.stderr
     finally:
         pg.destroy()
+
+
+def recipe(tag: str) -> list[str]:
+    """The statements of docs/messages.md's SQL block that starts with `-- outbox: tag`,
+    one per `;`, comments dropped: the test runs what the docs say."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "messages.md").read_text()
+    blocks = re.findall(r"```sql\n(.*?)```", text, re.S)
+    block = next(b for b in blocks if b.startswith(f"-- outbox: {tag}\n"))
+    sql = "\n".join(line for line in block.splitlines() if not line.startswith("--"))
+    return [s.strip() for s in sql.split(";") if s.strip()]
+
+
+def run_script(db, stmts: list[str]) -> None:
+    c = db.connect(autocommit=True)
+    try:
+        for s in stmts:
+            c.execute(s)
+    finally:
+        c.close()
+
+
+def test_outbox_recipe_with_a_message(db, kafka, connectors):
+    db.execute("CREATE TABLE orders (id int PRIMARY KEY, status text)")
+    db.execute("INSERT INTO orders VALUES (42, 'new')")
+    conn = connectors(["public.orders"], stream_settings={
+        "snapshot": "never", "messages": {"prefixes": ["outbox."]}})
+    conn.start().wait_streaming()
+    stmts = recipe("message")
+    assert stmts[0] == "BEGIN" and stmts[-1] == "COMMIT"
+    # the same, rolled back: neither the change nor the event
+    run_script(db, stmts[:-1] + ["ROLLBACK"])
+    run_script(db, stmts)
+    end = current_wal_lsn(db)
+    conn.wait_confirmed(end)
+    dec = Decoder(kafka, conn.prefix)
+    events = consume(kafka, dec, f"{conn.prefix}.messages", until=1, timeout=60)
+    changes = consume(kafka, dec, conn.topic("orders"), until=1, timeout=60)
+    events = consume(kafka, dec, f"{conn.prefix}.messages", to_end=True)
+    changes = consume(kafka, dec, conn.topic("orders"), to_end=True)
+    assert len(events) == 1 and len(changes) == 1
+    ev, ch = events[0], changes[0]
+    assert ev.key == {"prefix": "outbox.order"}
+    assert json.loads(ev.value["content"]) == {"order": 42, "event": "paid"}
+    assert ch.op == "u" and ch.value["after"]["status"] == "paid"
+    # the event and the change are one transaction: a consumer joins them
+    assert ev.value["txId"] == ch.source["txId"]
+    assert ev.value["commit_lsn"] == ch.source["commit_lsn"]
+    assert ev.value["commit_ts_ms"] == ch.source["ts_ms"]
+
+
+def test_outbox_recipe_with_a_table(db, kafka, connectors):
+    db.execute("CREATE TABLE orders (id int PRIMARY KEY, status text)")
+    db.execute("INSERT INTO orders VALUES (42, 'new')")
+    stmts = recipe("table")
+    create = [s for s in stmts if s.startswith("CREATE TABLE outbox")]
+    run_script(db, create)
+    conn = connectors(["public.orders", {"name": "public.outbox", "operations": ["insert"]}],
+                      stream_settings={"snapshot": "never"})
+    conn.start().wait_streaming()
+    body = [s for s in stmts if s not in create]
+    assert body[0] == "BEGIN" and body[3] == "COMMIT" and body[4].startswith("DELETE FROM outbox")
+    run_script(db, body)
+    conn.wait_confirmed(current_wal_lsn(db))
+    assert db.scalar("SELECT count(*) FROM outbox") == 0
+    dec = Decoder(kafka, conn.prefix)
+    consume(kafka, dec, conn.topic("outbox"), until=1, timeout=60)
+    events = consume(kafka, dec, conn.topic("outbox"), to_end=True)
+    changes = consume(kafka, dec, conn.topic("orders"), until=1, timeout=60)
+    # one create, no delete or tombstone from the clean-up
+    assert [(e.op, e.is_tombstone) for e in events] == [("c", False)]
+    after = events[0].value["after"]
+    assert (after["aggregate"], after["event"]) == ("order", "paid")
+    assert json.loads(after["payload"]) == {"order": 42}
+    assert events[0].source["txId"] == changes[0].source["txId"]

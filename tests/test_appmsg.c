@@ -6,6 +6,7 @@
 #include "config.h"
 #include "unit.h"
 
+#include <avro.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,8 +146,36 @@ static void encoding(void)
     w2k_buf_free(&value);
 }
 
-int main(void)
+/* schemas/<file> parses to the schema text wal2kafka publishes, and that text is its
+ * own Parsing Canonical Form (what is fingerprinted). */
+static void same_as_file(const char *dir, const char *file, const w2k_schema_t *s)
 {
+    char path[768];
+    snprintf(path, sizeof path, "%s/../../schemas/%s", dir, file);
+    FILE *fp = fopen(path, "r");
+    CHECK(fp != NULL);
+    if (!fp)
+        return;
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, fp);
+    fclose(fp);
+    avro_schema_t from_file, ours;
+    CHECK_INT(avro_schema_from_json_length(text, n, &from_file), 0);
+    CHECK_INT(avro_schema_from_json_length(s->json, strlen(s->json), &ours), 0);
+    CHECK(avro_schema_equal(from_file, ours));
+    /* canonical: no whitespace, no defaults or logical types to strip */
+    CHECK(strchr(s->json, ' ') == NULL && strstr(s->json, "default") == NULL &&
+          strstr(s->json, "logicalType") == NULL);
+    CHECK_INT(s->fingerprint, w2k_avro_fingerprint(s->json, strlen(s->json)));
+    avro_schema_decref(from_file);
+    avro_schema_decref(ours);
+}
+
+int main(int argc, char **argv)
+{
+    const char *fixtures = argc > 1 ? argv[1] : "tests/fixtures";
+    same_as_file(fixtures, "wal2kafka.MessageKey.avsc", w2k_appmsg_key_schema());
+    same_as_file(fixtures, "wal2kafka.Message.avsc", w2k_appmsg_value_schema());
     snprintf(path, sizeof path, "/tmp/w2k-test-appmsg-%d.cfg", (int)getpid());
     setting();
     encoding();
