@@ -530,6 +530,11 @@ static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_
                     "unknown filters mode");
     if (parse_typeopts(c, s, &st->types) != 0 || parse_messages(c, s, st) != 0)
         return -1;
+    const config_setting_t *tm = config_setting_get_member(s, "transaction_metadata");
+    if (tm && config_setting_type(tm) != CONFIG_TYPE_BOOL)
+        return fail(c, tm, "write transaction_metadata = true; or false; (without quotes)",
+                    "setting \"transaction_metadata\" must be true or false");
+    st->txmeta = tm && config_setting_get_bool(tm);
     const config_setting_t *ex = config_setting_get_member(s, "exclude");
     if (ex) {
         int n = config_setting_length(ex);

@@ -79,6 +79,9 @@ typedef struct w2k_stream_cfg_s {
     char **msg_prefixes;
     int nmsg_prefixes;
     bool msg_per_prefix;
+    /* transaction_metadata = true: BEGIN/END events on <topic_prefix>.transaction and a
+     * `transaction` block in each change event (Debezium's shape) */
+    bool txmeta;
     int line;
 } w2k_stream_cfg_t;
 

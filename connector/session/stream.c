@@ -26,6 +26,7 @@
 #include "snapshot.h"
 #include "state.h"
 #include "tables.h"
+#include "txmeta.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +139,11 @@ struct w2k_stream_s {
     w2k_pgtuple_t *pold;    /* a row the re-snapshot reads */
     w2k_rereads_t *rereads; /* tables re-read while streaming */
 
+    w2k_txmeta_t *txmeta;        /* transaction_metadata = true: the open transaction's counts */
+    bool txmeta_begun;           /* ...and its BEGIN event was produced */
+    w2k_sink_topic_t *txn_topic; /* <prefix>.transaction */
+    int32_t txn_key_id, txn_value_id;
+    char txn_topic_name[256];
     msgtopic_t *msgtopics; /* the application messages' topics used so far */
     size_t nmsgtopics;
 
@@ -205,6 +211,8 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
     snprintf(st->state_topic_name, sizeof st->state_topic_name, "%s.state", scfg->topic_prefix);
     st->eos = w2k_eos_new(cfg->exactly_once, cfg->commit_interval_ms, st->state_topic_name,
                           scfg->name, &st->state);
+    if (scfg->txmeta && !(st->txmeta = w2k_txmeta_new()))
+        goto oom;
     if (!st->msg || !st->enc || !st->change || !st->lt || !st->pold || !st->eos || !st->tables ||
         !st->rereads)
         goto oom;
@@ -219,6 +227,7 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
              scfg->topic_prefix);
     snprintf(st->changes_topic_name, sizeof st->changes_topic_name, "%s.schema_changes",
              scfg->topic_prefix);
+    snprintf(st->txn_topic_name, sizeof st->txn_topic_name, "%s.transaction", scfg->topic_prefix);
     return st;
 oom:
     w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory creating stream %s", scfg->name);
@@ -250,6 +259,7 @@ void w2k_stream_stop(w2k_stream_t *st)
     st->rc = NULL;
     st->streaming = false;
     st->in_txn = false;
+    st->txmeta_begun = false;
     st->buffered = false;
     st->clock_ms = 0;
     /* a new session replays from the confirmed LSN: nothing the old one heard counts */
@@ -271,6 +281,7 @@ void w2k_stream_destroy(w2k_stream_t *st)
     w2k_change_destroy(st->change);
     free(st->published.v);
     free(st->msgtopics);
+    w2k_txmeta_destroy(st->txmeta);
     w2k_tables_destroy(st->tables);
     w2k_rereads_destroy(st->rereads);
     free(st->pold);
@@ -291,6 +302,7 @@ int w2k_stream_attach(w2k_stream_t *st, w2k_sink_t *sink, w2k_err_t *err)
     }
     st->schemas_topic = st->changes_topic = NULL;
     st->nmsgtopics = 0; /* their handles were the old producer's */
+    st->txn_topic = NULL;
     return 0;
 }
 
@@ -652,6 +664,15 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         publish_schema(st, w2k_avroenc_change_value_schema(st->enc), st->changes_topic_name,
                        "value", &st->change_value_id, err))
         goto fail;
+    if (st->txmeta) {
+        st->txn_topic = w2k_sink_topic(st->sink, st->txn_topic_name, W2K_TOPIC_DELETE, err);
+        if (!st->txn_topic ||
+            publish_schema(st, w2k_txmeta_key_schema(), st->txn_topic_name, "key", &st->txn_key_id,
+                           err) ||
+            publish_schema(st, w2k_txmeta_value_schema(), st->txn_topic_name, "value",
+                           &st->txn_value_id, err))
+            goto fail;
+    }
     st->rc = w2k_relcache_new(free_relout, st);
     if (!st->rc)
         goto fail;
@@ -1000,7 +1021,8 @@ static relout_t *output_of(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err
         goto fail;
     if (o->prel)
         published = o->prel;
-    o->ra = w2k_relavro_new_opts(published, st->scfg->topic_prefix, &st->scfg->types, err);
+    o->ra =
+        w2k_relavro_new_ext(published, st->scfg->topic_prefix, &st->scfg->types, st->txmeta, err);
     if (!o->ra)
         goto fail;
     o->topic = w2k_sink_topic(st->sink, topic,
@@ -1065,6 +1087,20 @@ static int emit(w2k_stream_t *st, relout_t *o, const w2k_buf_t *key, const w2k_b
     return produce(st, o->topic, st->txn, st->commit_us / 1000, k, klen, v, vlen, err);
 }
 
+/* Transaction metadata: the BEGIN (end = false) or END event of the open transaction
+ * on <prefix>.transaction, as part of it (confirmed with it; in its Kafka transaction
+ * with exactly_once). Returns 0, or -1 with err. */
+static int emit_txn_event(w2k_stream_t *st, bool end, w2k_err_t *err)
+{
+    if (w2k_txmeta_encode(st->txmeta, end, &st->key, &st->value) != 0) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory encoding a transaction event");
+        return -1;
+    }
+    relout_t o = {NULL,           st->txn_topic,    NULL, NULL, NULL, NULL,
+                  st->txn_key_id, st->txn_value_id, NULL};
+    return emit(st, &o, &st->key, &st->value, err);
+}
+
 /* The output settings of rel for the change module. */
 static w2k_change_table_t change_table(const w2k_stream_t *st, const w2k_relation_t *rel,
                                        const relout_t *o)
@@ -1084,6 +1120,12 @@ static w2k_change_table_t change_table(const w2k_stream_t *st, const w2k_relatio
 static int produce_change(w2k_stream_t *st, relout_t *o, const w2k_change_out_t *out,
                           w2k_err_t *err)
 {
+    /* transaction metadata: BEGIN before the transaction's first change event */
+    if (st->txmeta && st->in_txn && !st->txmeta_begun && w2k_txmeta_count(st->txmeta) > 0) {
+        if (emit_txn_event(st, false, err) != 0)
+            return -1;
+        st->txmeta_begun = true;
+    }
     relout_t changes = {
         NULL, st->changes_topic, NULL, NULL, NULL, NULL, st->change_key_id, st->change_value_id,
         NULL};
@@ -1507,8 +1549,15 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         st->xid = m->u.begin.xid;
         st->commit_lsn = m->u.begin.final_lsn;
         st->commit_us = m->u.begin.commit_time + W2K_PG_EPOCH_OFFSET_US;
+        if (st->txmeta)
+            w2k_txmeta_begin(st->txmeta, st->xid, st->commit_lsn, st->commit_us);
+        st->txmeta_begun = false;
         return 0;
     case W2K_PGMSG_COMMIT:
+        /* transaction metadata: END after its last change event (none without events) */
+        if (st->txmeta_begun && !st->skipping && emit_txn_event(st, true, err) != 0)
+            return -1;
+        st->txmeta_begun = false;
         w2k_rereads_committed(st->rereads, st->xid);
         w2k_lsntrack_commit(st->lt, st->txn, m->u.commit.end_lsn, st->commit_us);
         st->in_txn = false;
