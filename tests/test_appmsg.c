@@ -1,6 +1,6 @@
 /* test_appmsg.c — application messages: the messages setting of a stream, which
  * prefixes are forwarded, topic names, and the encoding of wal2kafka.Message byte for
- * byte. */
+ * byte; and the stream's transaction_metadata setting. */
 #include "appmsg.h"
 #include "avrofp.h"
 #include "config.h"
@@ -110,6 +110,25 @@ static void setting(void)
                  4, "\"messages\" must be a group", "messages = { prefixes");
 }
 
+/* transaction_metadata (txmeta.h) is off unless set true; anything else is refused. */
+static void txmeta_setting(void)
+{
+    w2k_err_t err;
+    w2k_config_t *cfg = load(BASE "streams = ( { name = \"a\"; tables = ( \"public.t\" ); },\n"
+                                  "  { name = \"b\"; tables = ( \"public.t\" );\n"
+                                  "    transaction_metadata = true; } );\n",
+                             &err);
+    CHECK(cfg != NULL);
+    if (!cfg)
+        return;
+    CHECK(!cfg->streams[0].txmeta);
+    CHECK(cfg->streams[1].txmeta);
+    w2k_config_destroy(cfg);
+    expect_error(BASE "streams = ( { name = \"a\"; tables = ( \"public.t\" );\n"
+                      "  transaction_metadata = \"yes\"; } );\n",
+                 4, "\"transaction_metadata\" must be true or false", "without quotes");
+}
+
 /* The encoding, byte for byte: header, key { prefix }, and every value field. */
 static void encoding(void)
 {
@@ -178,6 +197,7 @@ int main(int argc, char **argv)
     same_as_file(fixtures, "wal2kafka.Message.avsc", w2k_appmsg_value_schema());
     snprintf(path, sizeof path, "/tmp/w2k-test-appmsg-%d.cfg", (int)getpid());
     setting();
+    txmeta_setting();
     encoding();
     unlink(path);
     return unit_report("test_appmsg");

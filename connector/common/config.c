@@ -462,10 +462,21 @@ static int parse_messages(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cf
 
 static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_t *st)
 {
-    static const char *const known[] = {
-        "name",     "slot",   "publication", "topic_prefix",     "snapshot",       "on_slot_lost",
-        "filters",  "tables", "exclude",     "decimal_handling", "time_precision", "special_values",
-        "messages", NULL};
+    static const char *const known[] = {"name",
+                                        "slot",
+                                        "publication",
+                                        "topic_prefix",
+                                        "snapshot",
+                                        "on_slot_lost",
+                                        "filters",
+                                        "tables",
+                                        "exclude",
+                                        "decimal_handling",
+                                        "time_precision",
+                                        "special_values",
+                                        "messages",
+                                        "transaction_metadata",
+                                        NULL};
     char def[80];
     st->line = line_of(s);
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
