@@ -433,6 +433,12 @@ static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
            st->topic_prefix, st->msg_per_prefix ? ".<prefix>" : "");
     }
 
+    if (st->txmeta)
+        ok(r,
+           "stream %s: transaction metadata on: BEGIN/END events on %s.transaction and a "
+           "transaction block in each change event",
+           st->name, st->topic_prefix);
+
     w2k_pubset_t ps;
     w2k_catalog_pubset(st, pushed_down(st, version), &ps);
     for (int g = 0; g < ps.n; g++) {
