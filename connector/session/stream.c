@@ -1096,8 +1096,7 @@ static int emit_txn_event(w2k_stream_t *st, bool end, w2k_err_t *err)
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory encoding a transaction event");
         return -1;
     }
-    relout_t o = {NULL,           st->txn_topic,    NULL, NULL, NULL, NULL,
-                  st->txn_key_id, st->txn_value_id, NULL};
+    relout_t o = {.topic = st->txn_topic, .key_id = st->txn_key_id, .value_id = st->txn_value_id};
     return emit(st, &o, &st->key, &st->value, err);
 }
 
