@@ -536,6 +536,21 @@ def write(res: dict, outdir: Path, name: str) -> Path:
                     L.append(title + "\n")
                 L.append("```\n" + "\n".join(rep[key]) + "\n```\n")
 
+    fe = ph.get("features")
+    if fe:
+        L.append("## Catch-up with transaction metadata and masking\n")
+        L.append(f"The same {fe['workload']['changes']:,} changes read by two wal2kafka streams "
+                 "one after the other: without the issue 13 options, and with "
+                 "`transaction_metadata = true`"
+                 + (" and column `t` hashed (`hash_columns`, `hash_salt_file`)"
+                    if fe.get("masking") else " (this binary has no masking: metadata alone)")
+                 + ".\n")
+        L.append(table(["stream", "events/s", "events/s steady", "CPU s", "peak RSS MB"], [
+            [r.get("features"), f0(r.get("events_per_s")), f0(r.get("events_per_s_steady")),
+             f1(r.get("cpu_s")), mb(r.get("peak_rss_kb"))] for r in fe["runs"]]))
+        if fe.get("ratio_on_off"):
+            L.append(f"on / off: {fe['ratio_on_off']:.3f}\n")
+
     notes = res.get("notes") or []
     errs = res.get("errors") or []
     if errs or notes:

@@ -70,7 +70,8 @@ QUICK = {
     "lat_rates": [10_000, 50_000], "lat_seconds": 10, "fan_groups": 100, "fan_rate": 1_000,
     "fan_seconds": 10, "fan_procs": 4, "warmup": 3, "dbz_timeout": 300,
 }
-ALL_PHASES = ["catchup", "inserts", "scaling", "bigtxn", "latency", "fanout", "profile"]
+ALL_PHASES = ["catchup", "inserts", "scaling", "bigtxn", "latency", "fanout", "profile",
+              "features"]
 
 
 def log(msg: str) -> None:
@@ -629,9 +630,14 @@ class Bench:
         finally:
             wm.close()
 
-    def w2k_config(self, name: str, tables: list[str], transport: str, eos: bool = False
-                   ) -> Path:
-        tl = ", ".join(f'"public.{t}"' for t in tables)
+    def w2k_config(self, name: str, tables: list[str], transport: str, eos: bool = False,
+                   stream_extra: str = "", table_extra: str = "") -> Path:
+        """stream_extra: settings added to the stream group; table_extra: settings of each
+        table's entry (then written as a group { name = ...; })."""
+        if table_extra:
+            tl = ", ".join(f'{{ name = "public.{t}"; {table_extra} }}' for t in tables)
+        else:
+            tl = ", ".join(f'"public.{t}"' for t in tables)
         props = ""
         if self.args.w2k_property:
             props = " properties = [ " + ", ".join(f'"{p}"' for p in self.args.w2k_property) + \
@@ -641,12 +647,13 @@ class Bench:
             f'postgresql = {{ conninfo = "{self.conninfo(transport)}"; }};\n'
             f'kafka = {{ bootstrap_servers = "{self.kafka.bootstrap}";{props} }};\n'
             + ('delivery = { exactly_once = true; };\n' if eos else '')
-            + f'streams = ( {{ name = "{name}"; topic_prefix = "{name}"; tables = ( {tl} ); }} );\n')
+            + f'streams = ( {{ name = "{name}"; topic_prefix = "{name}"; {stream_extra} '
+              f'tables = ( {tl} ); }} );\n')
         return cfg
 
-    def start_w2k(self, name: str, tables: list[str], transport: str, eos: bool = False
-                  ) -> Child:
-        cfg = self.w2k_config(name, tables, transport, eos)
+    def start_w2k(self, name: str, tables: list[str], transport: str, eos: bool = False,
+                  **extra) -> Child:
+        cfg = self.w2k_config(name, tables, transport, eos, **extra)
         logf = open(self.tmp / f"{name}.log", "w")
         c = Child(f"wal2kafka {name}", [str(self.w2k_bin), "run", "--config", str(cfg)],
                   env={"PGPASSWORD": self.pg.password}, stdout=logf, stderr=subprocess.STDOUT)
@@ -654,13 +661,16 @@ class Bench:
         return c
 
     def run_connector(self, kind: str, name: str, tables: list[str], transport: str,
-                      counts: dict, *, timeout: float = 3600, perf: Path | None = None) -> dict:
+                      counts: dict, *, timeout: float = 3600, perf: Path | None = None,
+                      w2k_extra: dict | None = None) -> dict:
         """Start wal2kafka or Debezium on its (already filled) slot; measure until the
-        broker holds every expected message."""
+        broker holds every expected message (of the table topics). w2k_extra: settings
+        for wal2kafka's configuration (w2k_config's stream_extra, table_extra)."""
         exp = expected_messages(counts)
         changes = sum(c["I"] + c["U"] + c["D"] for c in counts.values())
         if kind in W2K_KINDS:
-            proc = self.start_w2k(name, tables, transport, eos=kind == "wal2kafka-eos")
+            proc = self.start_w2k(name, tables, transport, eos=kind == "wal2kafka-eos",
+                                  **(w2k_extra or {}))
             slot = f"wal2kafka_{name}"
             topics = [f"{name}.public.{t}" for t in tables]
         else:
@@ -860,6 +870,57 @@ class Bench:
             self.drop_slot(name if kind not in W2K_KINDS else f"wal2kafka_{name}")
         self.drop_slots()
         return out
+
+    def phase_features(self) -> None:
+        """Catch-up with issue 13's per-event work on (transaction_metadata = true, and a
+        hashed text column when the binary knows hash_columns) next to the same stream
+        with them off, on the same changes, one after the other: events/s and the ratio.
+        A binary without masking runs with transaction metadata alone (noted)."""
+        n = self.sizes["catchup"]
+        masking = b"hash_columns" in self.w2k_bin.read_bytes()
+        on = {"stream_extra": "transaction_metadata = true;"}
+        if masking:
+            salt = self.tmp / "hash_salt"
+            salt.write_text("bench-salt-0123456789abcdef\n")
+            salt.chmod(0o600)
+            on = {"stream_extra": f'transaction_metadata = true; hash_salt_file = "{salt}";',
+                  "table_extra": 'hash_columns = [ "t" ];'}
+        else:
+            self.results.setdefault("notes", []).append(
+                "features: this binary has no hash_columns: measured with "
+                "transaction_metadata alone")
+        tables = ["t1"]
+        for t in tables:
+            self.db.execute(f"DROP TABLE IF EXISTS {t}")
+            self.db.execute(ddl(t))
+        plan = [("off", self.name("featoff"), None), ("on", self.name("feaon"), on)]
+        for _, name, _ in plan:
+            self.create_slot(f"wal2kafka_{name}", f"wal2kafka_{name}", tables)
+        w = write_mix(self.db, tables, n, self.sizes["chunk"])
+        log(f"features: wrote {w['changes']:,} changes in {w['transactions']} transaction(s)")
+        self.db.execute("CHECKPOINT")
+        out = {"workload": dict(w), "masking": masking, "runs": []}
+        for label, name, extra in plan:
+            if self.args.wait_quiet:
+                self.wait_quiet()
+            r = self.run_connector("wal2kafka", name, tables, "tcp", w["counts"], timeout=1800,
+                                   w2k_extra=extra)
+            r.update({"name": name, "features": label,
+                      "settings": (extra or {}).get("stream_extra", "") + " "
+                      + (extra or {}).get("table_extra", "")})
+            log(f"features {label}: {fmt_rate(r.get('events_per_s'))} events/s (steady "
+                f"{fmt_rate(r.get('events_per_s_steady'))}), cpu {fmt(r.get('cpu_s'))} s"
+                + (f" ERROR {r['error']}" if r.get("error") else ""))
+            out["runs"].append(r)
+            self.drop_slot(f"wal2kafka_{name}")
+        off, on_r = out["runs"][0].get("events_per_s"), out["runs"][1].get("events_per_s")
+        if off and on_r:
+            out["ratio_on_off"] = on_r / off
+            what = "transaction metadata + hashed column" if masking else \
+                "transaction metadata alone"
+            log(f"features: on/off = {on_r / off:.3f} ({what})")
+        self.drop_slots()
+        self.results["phases"]["features"] = out
 
     def drop_slot(self, slot: str) -> None:
         deadline = time.monotonic() + 30

@@ -1,5 +1,6 @@
 /* check.c — `wal2kafka check`: report every problem that would stop streaming. */
 #include "check.h"
+#include "appmsg.h"
 #include "signals.h"
 #include "catalog.h"
 #include "filter.h"
@@ -580,6 +581,22 @@ static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
             check_table(r, c, cfg, st, &st->tables[t], version);
     check_topic_names(r, c, cfg, st, version);
     check_masks(r, st);
+
+    if (st->nmsg_prefixes && w2k_appmsg_check_server(cfg, st, version, &e) != 0) {
+        problem_err(r, &e);
+    } else if (st->nmsg_prefixes) {
+        ok(r,
+           "stream %s: application messages whose prefix begins with \"%s\"%s are forwarded "
+           "to %s.messages%s",
+           st->name, st->msg_prefixes[0], st->nmsg_prefixes > 1 ? " (or another listed)" : "",
+           st->topic_prefix, st->msg_per_prefix ? ".<prefix>" : "");
+    }
+
+    if (st->txmeta)
+        ok(r,
+           "stream %s: transaction metadata on: BEGIN/END events on %s.transaction and a "
+           "transaction block in each change event",
+           st->name, st->topic_prefix);
 
     w2k_pubset_t ps;
     w2k_catalog_pubset(st, pushed_down(st, version), &ps);

@@ -460,6 +460,52 @@ static int parse_typeopts(cfg_ctx_t *c, const config_setting_t *s, w2k_typeopts_
                : 0;
 }
 
+/* messages = { prefixes = [ "app." ]; topic = "single" | "per_prefix"; } (optional). */
+static int parse_messages(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_t *st)
+{
+    static const char *const known[] = {"prefixes", "topic", NULL};
+    static const char *const topics[] = {"single", "per_prefix", NULL};
+    const char *hint = "write messages = { prefixes = [ \"app.\" ]; topic = \"single\"; };";
+    const config_setting_t *m = config_setting_get_member(s, "messages");
+    if (!m)
+        return 0;
+    if (config_setting_type(m) != CONFIG_TYPE_GROUP)
+        return fail(c, m, hint, "\"messages\" must be a group { ... }");
+    if (check_known(c, m, "messages", known) != 0)
+        return -1;
+    const config_setting_t *p = config_setting_get_member(m, "prefixes");
+    if (!p ||
+        (config_setting_type(p) != CONFIG_TYPE_ARRAY &&
+         config_setting_type(p) != CONFIG_TYPE_LIST) ||
+        config_setting_length(p) == 0)
+        return fail(c, p ? p : m, hint,
+                    "\"messages\" needs a non-empty list \"prefixes\" (the message prefixes to "
+                    "forward, e.g. \"app.\")");
+    int n = config_setting_length(p);
+    st->msg_prefixes = calloc((size_t)n, sizeof *st->msg_prefixes);
+    if (!st->msg_prefixes)
+        return fail(c, p, NULL, "out of memory");
+    for (int i = 0; i < n; i++) {
+        const char *v = config_setting_get_string_elem(p, i);
+        if (!v)
+            return fail(c, p, hint, "\"prefixes\" entry %d is not a string", i + 1);
+        if (strncmp(v, "wal2kafka", 9) == 0)
+            return fail(c, p,
+                        "wal2kafka's own messages (prefix wal2kafka...) are never forwarded; "
+                        "choose another prefix for the application's messages",
+                        "\"prefixes\" entry \"%s\" is reserved", v);
+        st->msg_prefixes[st->nmsg_prefixes++] = strdup(v);
+    }
+    int topic;
+    if (parse_choice(c, m, "topic", topics,
+                     "use \"single\" (default: <topic_prefix>.messages) or \"per_prefix\" "
+                     "(<topic_prefix>.messages.<prefix>)",
+                     &topic) != 0)
+        return -1;
+    st->msg_per_prefix = topic == 1;
+    return 0;
+}
+
 static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_t *st)
 {
     static const char *const known[] = {"name",           "slot",
@@ -468,6 +514,7 @@ static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_
                                         "filters",        "tables",
                                         "exclude",        "decimal_handling",
                                         "time_precision", "special_values",
+                                        "messages",       "transaction_metadata",
                                         "hash_salt_file", NULL};
     char def[80];
     st->line = line_of(s);
@@ -532,8 +579,13 @@ static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_
         return fail(c, config_setting_get_member(s, "filters"),
                     "use \"auto\" (default), \"pushdown\" or \"connector\"",
                     "unknown filters mode");
-    if (parse_typeopts(c, s, &st->types) != 0)
+    if (parse_typeopts(c, s, &st->types) != 0 || parse_messages(c, s, st) != 0)
         return -1;
+    const config_setting_t *tm = config_setting_get_member(s, "transaction_metadata");
+    if (tm && config_setting_type(tm) != CONFIG_TYPE_BOOL)
+        return fail(c, tm, "write transaction_metadata = true; or false; (without quotes)",
+                    "setting \"transaction_metadata\" must be true or false");
+    st->txmeta = tm && config_setting_get_bool(tm);
     const config_setting_t *ex = config_setting_get_member(s, "exclude");
     if (ex) {
         int n = config_setting_length(ex);
@@ -859,6 +911,9 @@ void w2k_config_destroy(w2k_config_t *cfg)
             free(st->exclude[k]);
         free(st->exclude);
         free(st->hash_salt_file);
+        for (int k = 0; k < st->nmsg_prefixes; k++)
+            free(st->msg_prefixes[k]);
+        free(st->msg_prefixes);
         free(st->name);
         free(st->slot);
         free(st->publication);

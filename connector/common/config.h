@@ -83,6 +83,15 @@ typedef struct w2k_stream_cfg_s {
     char *hash_salt_file; /* owner-only file whose first line is the salt of hash_columns
                              (else W2K_HASH_SALT), or NULL */
     bool hashes;          /* a table entry of the stream has hash_columns */
+    /* messages = { prefixes = [...]; topic = "single" | "per_prefix"; }: logical
+     * decoding messages whose prefix begins with one of these are forwarded (none when
+     * nmsg_prefixes is 0); msg_per_prefix: a topic per prefix, else <topic_prefix>.messages */
+    char **msg_prefixes;
+    int nmsg_prefixes;
+    bool msg_per_prefix;
+    /* transaction_metadata = true: BEGIN/END events on <topic_prefix>.transaction and a
+     * `transaction` block in each change event (Debezium's shape) */
+    bool txmeta;
     int line;
 } w2k_stream_cfg_t;
 

@@ -2,6 +2,7 @@
  * avro-c into single-object encoded messages. */
 #include "avroenc.h"
 #include "avrofp.h"
+#include "txmeta.h"
 #include "version.h"
 
 #include <avro.h>
@@ -71,6 +72,8 @@ struct w2k_relavro_s {
     w2k_coltype_t *types; /* per column with the stream's representation options, or
                              NULL: the relation's own (the defaults) */
     int ntypes;
+    w2k_txmeta_t *txmeta; /* the envelope ends with the `transaction` field, numbered by
+                             this counter; NULL: no such field */
 };
 
 /* The Source fields after lsn (commit_lsn, ts_ms, ts_us, snapshot), encoded once per
@@ -99,6 +102,7 @@ typedef struct sw_s {
     bool canonical;
     unsigned defined;           /* W2K_NAMED_* of pgtypes.h */
     const w2k_coltype_t *types; /* per column, or NULL: the relation's */
+    bool txblock;               /* envelope: with the `transaction` field */
 } sw_t;
 
 /* Column i's type as the table's messages carry it. */
@@ -265,6 +269,10 @@ static void write_envelope_schema(sw_t *w, const w2k_relation_t *rel, const char
     sw_field_end(w, false);
     sw_field(w, ENV_CHANGED, "changed", "[\"null\",{\"type\":\"array\",\"items\":\"string\"}]");
     sw_field_end(w, true);
+    if (w->txblock) {
+        sw_field(w, ENV_CHANGED + 1, "transaction", W2K_TXBLOCK_SCHEMA);
+        sw_field_end(w, true);
+    }
     sw_record_close(w);
 }
 
@@ -322,10 +330,10 @@ typedef void(schema_writer_fn)(sw_t *w, const w2k_relation_t *rel, const char *n
 /* Write both forms with fn, fingerprint the canonical one, parse the full one. */
 static int compile(compiled_t *c, schema_writer_fn *fn, void (*fixed)(sw_t *),
                    const w2k_relation_t *rel, const w2k_coltype_t *types, const char *ns,
-                   w2k_err_t *err)
+                   bool txblock, w2k_err_t *err)
 {
     w2k_buf_t full = W2K_BUF_INIT, canon = W2K_BUF_INIT;
-    sw_t wf = {&full, false, 0, types}, wc = {&canon, true, 0, types};
+    sw_t wf = {&full, false, 0, types, txblock}, wc = {&canon, true, 0, types, txblock};
     if (fn) {
         fn(&wf, rel, ns);
         fn(&wc, rel, ns);
@@ -380,8 +388,10 @@ w2k_avroenc_t *w2k_avroenc_new(void)
     w2k_avroenc_t *enc = calloc(1, sizeof *enc);
     if (!enc)
         return NULL;
-    if (compile(&enc->change_key, NULL, write_change_key_schema, NULL, NULL, NULL, &err) != 0 ||
-        compile(&enc->change_value, NULL, write_change_value_schema, NULL, NULL, NULL, &err) != 0) {
+    if (compile(&enc->change_key, NULL, write_change_key_schema, NULL, NULL, NULL, false, &err) !=
+            0 ||
+        compile(&enc->change_value, NULL, write_change_value_schema, NULL, NULL, NULL, false,
+                &err) != 0) {
         w2k_avroenc_destroy(enc);
         return NULL;
     }
@@ -409,6 +419,12 @@ w2k_relavro_t *w2k_relavro_new(const w2k_relation_t *rel, const char *prefix, w2
 w2k_relavro_t *w2k_relavro_new_opts(const w2k_relation_t *rel, const char *prefix,
                                     const w2k_typeopts_t *opts, w2k_err_t *err)
 {
+    return w2k_relavro_new_ext(rel, prefix, opts, NULL, err);
+}
+
+w2k_relavro_t *w2k_relavro_new_ext(const w2k_relation_t *rel, const char *prefix,
+                                   const w2k_typeopts_t *opts, w2k_txmeta_t *txmeta, w2k_err_t *err)
+{
     char ns[800];
     w2k_relavro_t *ra = calloc(1, sizeof *ra);
     if (!ra) {
@@ -417,6 +433,7 @@ w2k_relavro_t *w2k_relavro_new_opts(const w2k_relation_t *rel, const char *prefi
     }
     snprintf(ra->schema, sizeof ra->schema, "%s", rel->schema);
     snprintf(ra->table, sizeof ra->table, "%s", rel->name);
+    ra->txmeta = txmeta;
     static const w2k_typeopts_t defaults;
     if (opts && memcmp(opts, &defaults, sizeof defaults) != 0 && rel->ncols > 0) {
         ra->types = calloc((size_t)rel->ncols, sizeof *ra->types);
@@ -433,8 +450,9 @@ w2k_relavro_t *w2k_relavro_new_opts(const w2k_relation_t *rel, const char *prefi
     }
     namespace_of(rel, prefix, ns, sizeof ns);
     if ((rel->nkeys > 0 &&
-         compile(&ra->key, write_key_schema, NULL, rel, ra->types, ns, err) != 0) ||
-        compile(&ra->env, write_envelope_schema, NULL, rel, ra->types, ns, err) != 0) {
+         compile(&ra->key, write_key_schema, NULL, rel, ra->types, ns, false, err) != 0) ||
+        compile(&ra->env, write_envelope_schema, NULL, rel, ra->types, ns, txmeta != NULL, err) !=
+            0) {
         w2k_relavro_destroy(ra);
         return NULL;
     }
@@ -750,6 +768,15 @@ int w2k_avroenc_value(w2k_avroenc_t *enc, w2k_relavro_t *ra, const w2k_relation_
                     write_string(out, rel->cols[i].avro_name);
         }
         w2k_avro_write_long(out, 0);
+    }
+    if (ra->txmeta) {
+        w2k_txblock_t block;
+        bool read = op == W2K_ENV_OP_READ;
+        if (!read && w2k_txmeta_event(ra->txmeta, ra->schema, ra->table, &block) != 0) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+            return -1;
+        }
+        w2k_txmeta_write_block(out, read ? NULL : &block);
     }
     return check_oom(out, err);
 }

@@ -22,6 +22,8 @@ typedef struct w2k_schema_s {
 
 /* The schemas and reusable values of one table version. */
 typedef struct w2k_relavro_s w2k_relavro_t;
+/* A stream's counter of transaction metadata (txmeta.h). */
+struct w2k_txmeta_s;
 /* Per-stream encoder state: writer and scratch buffers. */
 typedef struct w2k_avroenc_s w2k_avroenc_t;
 
@@ -55,6 +57,13 @@ w2k_relavro_t *w2k_relavro_new(const w2k_relation_t *rel, const char *prefix, w2
  * special_values; NULL: the defaults), applied to every column's type. */
 w2k_relavro_t *w2k_relavro_new_opts(const w2k_relation_t *rel, const char *prefix,
                                     const w2k_typeopts_t *opts, w2k_err_t *err);
+/* The same, and with txmeta (transaction_metadata = true) the envelope gets a last
+ * field `transaction` (Debezium's event.block, nullable: txmeta.h): each envelope but a
+ * snapshot read ('r', null there) takes the next order numbers of txmeta's open
+ * transaction. txmeta must outlive ra. Without, the envelope is exactly as above. */
+w2k_relavro_t *w2k_relavro_new_ext(const w2k_relation_t *rel, const char *prefix,
+                                   const w2k_typeopts_t *opts, struct w2k_txmeta_s *txmeta,
+                                   w2k_err_t *err);
 void w2k_relavro_destroy(w2k_relavro_t *ra);
 /* The key schema (NULL for a keyless table) and the envelope schema. */
 const w2k_schema_t *w2k_relavro_key_schema(const w2k_relavro_t *ra);

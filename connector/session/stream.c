@@ -3,6 +3,7 @@
  * taken, status updates out. The jobs around it live in their own modules: tables.c,
  * change.c, rereads.c, purge.c, eos.c. */
 #include "stream.h"
+#include "appmsg.h"
 #include "avroenc.h"
 #include "avrofp.h"
 #include "catalog.h"
@@ -26,6 +27,7 @@
 #include "snapshot.h"
 #include "state.h"
 #include "tables.h"
+#include "txmeta.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +65,13 @@ typedef struct pending_s {
     char *key, *value; /* value NULL: tombstone; key NULL: no key */
     size_t keylen, valuelen;
 } pending_t;
+
+/* A topic of application messages, its schemas made known (messages = { ... }). */
+typedef struct msgtopic_s {
+    char name[256];
+    w2k_sink_topic_t *topic;
+    int32_t key_id, value_id;
+} msgtopic_t;
 
 /* Fingerprints already stored in <prefix>.schemas by this process. */
 typedef struct fpset_s {
@@ -136,6 +145,14 @@ struct w2k_stream_s {
     w2k_tables_t *tables;   /* its tables and publications */
     w2k_pgtuple_t *pold;    /* a row the re-snapshot reads */
     w2k_rereads_t *rereads; /* tables re-read while streaming */
+
+    w2k_txmeta_t *txmeta;        /* transaction_metadata = true: the open transaction's counts */
+    bool txmeta_begun;           /* ...and its BEGIN event was produced */
+    w2k_sink_topic_t *txn_topic; /* <prefix>.transaction */
+    int32_t txn_key_id, txn_value_id;
+    char txn_topic_name[256];
+    msgtopic_t *msgtopics; /* the application messages' topics used so far */
+    size_t nmsgtopics;
 
     w2k_buf_t key, value;
     w2k_change_t *change; /* the rules that turn a change into messages, and their buffers */
@@ -222,6 +239,8 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
     snprintf(st->state_topic_name, sizeof st->state_topic_name, "%s.state", scfg->topic_prefix);
     st->eos = w2k_eos_new(cfg->exactly_once, cfg->commit_interval_ms, st->state_topic_name,
                           scfg->name, &st->state);
+    if (scfg->txmeta && !(st->txmeta = w2k_txmeta_new()))
+        goto oom;
     if (!st->msg || !st->enc || !st->change || !st->lt || !st->pold || !st->eos || !st->tables ||
         !st->rereads)
         goto oom;
@@ -236,6 +255,7 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
              scfg->topic_prefix);
     snprintf(st->changes_topic_name, sizeof st->changes_topic_name, "%s.schema_changes",
              scfg->topic_prefix);
+    snprintf(st->txn_topic_name, sizeof st->txn_topic_name, "%s.transaction", scfg->topic_prefix);
     if (scfg->hashes && read_salt(st, err) != 0) {
         w2k_stream_destroy(st);
         return NULL;
@@ -271,6 +291,7 @@ void w2k_stream_stop(w2k_stream_t *st)
     st->rc = NULL;
     st->streaming = false;
     st->in_txn = false;
+    st->txmeta_begun = false;
     st->buffered = false;
     st->clock_ms = 0;
     /* a new session replays from the confirmed LSN: nothing the old one heard counts */
@@ -292,6 +313,8 @@ void w2k_stream_destroy(w2k_stream_t *st)
     free(st->msg);
     w2k_change_destroy(st->change);
     free(st->published.v);
+    free(st->msgtopics);
+    w2k_txmeta_destroy(st->txmeta);
     w2k_tables_destroy(st->tables);
     w2k_rereads_destroy(st->rereads);
     free(st->pold);
@@ -311,6 +334,8 @@ int w2k_stream_attach(w2k_stream_t *st, w2k_sink_t *sink, w2k_err_t *err)
         return -1;
     }
     st->schemas_topic = st->changes_topic = NULL;
+    st->nmsgtopics = 0; /* their handles were the old producer's */
+    st->txn_topic = NULL;
     return 0;
 }
 
@@ -650,8 +675,11 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         w2k_eos_resume(st->eos);
     }
     st->catalog = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, err);
-    if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0 ||
-        w2k_tables_resolve(st->tables, st->catalog, version, err) != 0 ||
+    if (!st->catalog || w2k_catalog_check_server(st->catalog, &version, err) != 0)
+        goto fail;
+    if (w2k_appmsg_check_server(cfg, sc, version, err) != 0)
+        goto fail;
+    if (w2k_tables_resolve(st->tables, st->catalog, version, err) != 0 ||
         w2k_tables_publish(st->tables, st->catalog, st->state.found, err) != 0)
         goto fail;
     st->repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, err);
@@ -669,6 +697,15 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         publish_schema(st, w2k_avroenc_change_value_schema(st->enc), st->changes_topic_name,
                        "value", &st->change_value_id, err))
         goto fail;
+    if (st->txmeta) {
+        st->txn_topic = w2k_sink_topic(st->sink, st->txn_topic_name, W2K_TOPIC_DELETE, err);
+        if (!st->txn_topic ||
+            publish_schema(st, w2k_txmeta_key_schema(), st->txn_topic_name, "key", &st->txn_key_id,
+                           err) ||
+            publish_schema(st, w2k_txmeta_value_schema(), st->txn_topic_name, "value",
+                           &st->txn_value_id, err))
+            goto fail;
+    }
     st->rc = w2k_relcache_new(free_relout, st);
     if (!st->rc)
         goto fail;
@@ -1029,8 +1066,8 @@ static relout_t *output_of(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err
         }
         goto fail;
     }
-    o->ra = w2k_relavro_new_opts(o->mrel ? o->mrel : published, st->scfg->topic_prefix,
-                                 &st->scfg->types, err);
+    o->ra = w2k_relavro_new_ext(o->mrel ? o->mrel : published, st->scfg->topic_prefix,
+                                &st->scfg->types, st->txmeta, err);
     if (!o->ra)
         goto fail;
     o->topic = w2k_sink_topic(st->sink, topic,
@@ -1097,6 +1134,19 @@ static int emit(w2k_stream_t *st, relout_t *o, const w2k_buf_t *key, const w2k_b
     return produce(st, o->topic, st->txn, st->commit_us / 1000, k, klen, v, vlen, err);
 }
 
+/* Transaction metadata: the BEGIN (end = false) or END event of the open transaction
+ * on <prefix>.transaction, as part of it (confirmed with it; in its Kafka transaction
+ * with exactly_once). Returns 0, or -1 with err. */
+static int emit_txn_event(w2k_stream_t *st, bool end, w2k_err_t *err)
+{
+    if (w2k_txmeta_encode(st->txmeta, end, &st->key, &st->value) != 0) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory encoding a transaction event");
+        return -1;
+    }
+    relout_t o = {.topic = st->txn_topic, .key_id = st->txn_key_id, .value_id = st->txn_value_id};
+    return emit(st, &o, &st->key, &st->value, err);
+}
+
 /* The output settings of rel for the change module. */
 static w2k_change_table_t change_table(const w2k_stream_t *st, const w2k_relation_t *rel,
                                        const relout_t *o)
@@ -1120,6 +1170,12 @@ static w2k_change_table_t change_table(const w2k_stream_t *st, const w2k_relatio
 static int produce_change(w2k_stream_t *st, relout_t *o, const w2k_change_out_t *out,
                           w2k_err_t *err)
 {
+    /* transaction metadata: BEGIN before the transaction's first change event */
+    if (st->txmeta && st->in_txn && !st->txmeta_begun && w2k_txmeta_count(st->txmeta) > 0) {
+        if (emit_txn_event(st, false, err) != 0)
+            return -1;
+        st->txmeta_begun = true;
+    }
     relout_t changes = {
         .topic = st->changes_topic, .key_id = st->change_key_id, .value_id = st->change_value_id};
     for (int i = 0; i < out->n; i++) {
@@ -1438,6 +1494,69 @@ static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
     return 0;
 }
 
+/* The topic of application messages with this prefix, created and its schemas made
+ * known on first use. Returns NULL with err. */
+static msgtopic_t *message_topic(w2k_stream_t *st, const char *prefix, w2k_err_t *err)
+{
+    char name[256];
+    w2k_appmsg_topic(st->scfg, prefix, name, sizeof name);
+    for (size_t i = 0; i < st->nmsgtopics; i++)
+        if (strcmp(st->msgtopics[i].name, name) == 0)
+            return &st->msgtopics[i];
+    msgtopic_t *v = realloc(st->msgtopics, (st->nmsgtopics + 1) * sizeof *v);
+    if (!v) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return NULL;
+    }
+    st->msgtopics = v;
+    msgtopic_t *t = &v[st->nmsgtopics];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    /* every message is kept for the retention time: a key (the prefix) repeats */
+    t->topic = w2k_sink_topic(st->sink, name, W2K_TOPIC_DELETE, err);
+    if (!t->topic ||
+        publish_schema(st, w2k_appmsg_key_schema(), name, "key", &t->key_id, err) != 0 ||
+        publish_schema(st, w2k_appmsg_value_schema(), name, "value", &t->value_id, err) != 0)
+        return NULL;
+    st->nmsgtopics++;
+    return t;
+}
+
+/* An application message the stream forwards (messages = { ... }): a transactional one
+ * as part of its transaction (in commit order, confirmed with it), a non-transactional
+ * one as its own unit, confirmed up to its LSN once acknowledged. Returns 0, or -1
+ * with err. */
+static int forward_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_err_t *err)
+{
+    bool tx = (m->u.message.flags & 1) && st->in_txn;
+    msgtopic_t *t = message_topic(st, m->u.message.prefix, err);
+    if (!t)
+        return -1;
+    w2k_appmsg_t am = {
+        m->u.message.prefix, m->u.message.content, m->u.message.len,        tx,
+        tx ? st->xid : 0,    m->u.message.lsn,     tx ? st->commit_lsn : 0, tx ? st->commit_us : 0,
+        st->ident.dbname,    step_clock(st)};
+    if (w2k_appmsg_encode(&am, &st->key, &st->value) != 0) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory encoding an application message");
+        return -1;
+    }
+    uint64_t seq = st->in_txn ? st->txn : w2k_lsntrack_begin(st->lt);
+    if (!seq) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory tracking transactions");
+        return -1;
+    }
+    size_t klen, vlen;
+    const char *k = framed(st, &st->key, t->key_id, &klen);
+    const char *v = framed(st, &st->value, t->value_id, &vlen);
+    if (eos_ensure(st, err) != 0)
+        return -1;
+    w2k_lsntrack_add(st->lt, seq);
+    int rc =
+        produce(st, t->topic, seq, tx ? st->commit_us / 1000 : am.ts_ms, k, klen, v, vlen, err);
+    if (!st->in_txn)
+        w2k_lsntrack_commit(st->lt, seq, m->u.message.lsn, w2k_clock_wall_us());
+    return rc;
+}
+
 static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err)
 {
     if (f->type == 'k') {
@@ -1478,8 +1597,15 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         st->xid = m->u.begin.xid;
         st->commit_lsn = m->u.begin.final_lsn;
         st->commit_us = m->u.begin.commit_time + W2K_PG_EPOCH_OFFSET_US;
+        if (st->txmeta)
+            w2k_txmeta_begin(st->txmeta, st->xid, st->commit_lsn, st->commit_us);
+        st->txmeta_begun = false;
         return 0;
     case W2K_PGMSG_COMMIT:
+        /* transaction metadata: END after its last change event (none without events) */
+        if (st->txmeta_begun && !st->skipping && emit_txn_event(st, true, err) != 0)
+            return -1;
+        st->txmeta_begun = false;
         w2k_rereads_committed(st->rereads, st->xid);
         w2k_lsntrack_commit(st->lt, st->txn, m->u.commit.end_lsn, st->commit_us);
         st->in_txn = false;
@@ -1510,6 +1636,8 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
     case W2K_PGMSG_TRUNCATE:
         return st->skipping ? 0 : handle_truncate(st, m, f->wal_start, err);
     case W2K_PGMSG_MESSAGE:
+        if (w2k_appmsg_wanted(st->scfg, m->u.message.prefix))
+            return st->skipping ? 0 : forward_message(st, m, err);
         /* a repair is needed even when the transaction's output was committed already:
          * the re-read it asks for may not have been */
         return st->skipping && !is_repair_request(m) ? 0 : handle_message(st, m, f->wal_start, err);
