@@ -30,7 +30,8 @@ import psycopg
 import pytest
 
 from servers import PG_VERSION, Database, Postgres
-from w2k import Connector, Decoder, check_versions, consume, current_wal_lsn, parse_lsn, run_cli
+from w2k import (Connector, Decoder, check_versions, connectors, consume,  # noqa: F401
+                 parse_lsn, run_cli)
 
 MAJOR = int(PG_VERSION or 15)
 KEYS = 20
@@ -130,6 +131,7 @@ def synced_slot(primary: Postgres, standby: Postgres, slot: str):
                           "WHERE slot_name = %s", (slot,))
     row = standby.execute("SELECT synced, temporary, confirmed_flush_lsn::text FROM "
                           "pg_replication_slots WHERE slot_name = %s", (slot,))
+    synced_slot.last = (want, row)
     if not row or not row[0][0] or row[0][1]:
         return None
     return row[0] if parse_lsn(row[0][2]) >= parse_lsn(want) else None
@@ -242,3 +244,83 @@ def test_failover_without_failover_slot_recreates_and_resnapshots(cluster, kafka
               f"transactions, re-snapshot of {KEYS} rows announced, final state equals the table")
     finally:
         conn.cleanup()
+
+
+@pytest.mark.skipif(MAJOR < 17, reason="failover slots are PostgreSQL 17+")
+def test_synced_slot_on_a_standby_waits_until_promoted(cluster, kafka, wal2kafka_bin,
+                                                       topic_prefix, tmp_path):
+    """Started against the standby (no target_session_attrs), wal2kafka finds only the
+    synced copy of its slot: it waits, saying why, and streams once it is promoted."""
+    primary, standby, db = cluster
+    conn = Connector(wal2kafka_bin, db, kafka, ["public.kv"], topic_prefix, workdir=tmp_path,
+                     settings={"postgresql": {"conninfo": both_hosts(primary, standby, db.name)}})
+    try:
+        conn.start().wait_streaming()
+        n = 0
+
+        def bump_until_synced():
+            # the copy becomes ready only once the primary's slot (decoding: wal2kafka
+            # streaming changes) moved past the catalog xmin the standby has
+            nonlocal n
+            n += 1
+            db.execute("UPDATE kv SET version = version + 1 WHERE id = %s", (1 + n % KEYS,))
+            return synced_slot(primary, standby, conn.slot)
+
+        wait_for(bump_until_synced, 60, "a ready synced copy of the slot")
+        conn.wait_caught_up(60)
+        assert conn.stop() == 0
+        try:
+            wait_for(lambda: synced_slot(primary, standby, conn.slot), 60,
+                     "the standby's synced copy of the slot")
+        except TimeoutError:
+            raise AssertionError(f"primary's slot at {synced_slot.last[0]}, standby's copy "
+                                 f"{synced_slot.last[1]}\n{standby.log_tail(20)}")
+        primary.stop("fast")
+        conn.config["postgresql"]["conninfo"] = (f"host={standby.host} port={standby.port} "
+                                                 f"dbname={db.name} user={standby.user}")
+        conn.write_config()
+        conn.start()
+        conn.wait_log(r'level=(warn|error) msg="[^"]*replication slot \\"\S+\\" is a copy '
+                      r'synced from the primary that cannot be used yet \(the server is a '
+                      r'standby that was not promoted\)[^"]*retrying in',
+                      timeout=60)
+        # it keeps waiting (a second retry says it again), it does not give up
+        conn.wait_log(r"cannot be used yet[\s\S]*cannot be used yet", timeout=30)
+        conn.check_alive()
+        standby.promote()
+        conn.db = Database(standby, db.name)
+        conn.wait_streaming(60)
+        standby.execute("UPDATE kv SET version = version + 1 WHERE id = 1", dbname=db.name)
+        conn.wait_caught_up(60)
+        recs = read_all(kafka, conn)
+        check_versions(recs, dict(conn.db.execute("SELECT id, version FROM kv")))
+        assert conn.stop() == 0
+    finally:
+        conn.cleanup()
+
+
+@pytest.mark.skipif(MAJOR < 17, reason="failover slots are PostgreSQL 17+")
+def test_existing_slot_without_failover_check_warns_and_start_turns_it_on(db, connectors,
+                                                                          wal2kafka_bin):
+    db.execute("CREATE TABLE kv (id int PRIMARY KEY, version int NOT NULL)")
+    conn = connectors(["public.kv"], settings={"postgresql": {"failover_slots": False}})
+    conn.start().wait_streaming()
+    assert conn.stop() == 0
+
+    def slot_failover():
+        return db.scalar("SELECT failover FROM pg_replication_slots WHERE slot_name = %s",
+                         (conn.slot,))
+
+    assert slot_failover() is False
+    conn.config["postgresql"].pop("failover_slots")
+    conn.write_config()
+    r = run_cli(wal2kafka_bin, "check", "--config", conn.config_path, env=db.env())
+    assert re.search(rf"warn +stream \S+: slot {conn.slot} has no failover: after a failover "
+                     r"the promoted standby has no copy of it\nfix +wal2kafka turns failover on "
+                     r"when it next starts", r.stdout), r.stdout
+    assert re.search(r"ok +failover: no physical standby is connected", r.stdout), r.stdout
+    conn.start().wait_streaming()
+    assert re.search(rf"turned failover on for replication slot {conn.slot}",
+                     conn.log(current=True))
+    assert slot_failover() is True
+    assert conn.stop() == 0

@@ -683,7 +683,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
             goto fail;
         slot.exists = false;
     }
-    if (w2k_catalog_slot_synced_wait(&slot, sc->slot, sc->name, err) != 0)
+    if (w2k_catalog_slot_synced_wait(&slot, sc->slot, err) != 0)
         goto fail;
     if (slot.exists &&
         w2k_catalog_slot_usable(&slot, sc->slot, sc->name, st->ident.dbname, err) != 0) {

@@ -1155,17 +1155,16 @@ int w2k_catalog_slot(PGconn *c, const char *slot, w2k_slot_info_t *out, w2k_err_
     return 0;
 }
 
-int w2k_catalog_slot_synced_wait(const w2k_slot_info_t *info, const char *slot, const char *stream,
-                                 w2k_err_t *err)
+int w2k_catalog_slot_synced_wait(const w2k_slot_info_t *info, const char *slot, w2k_err_t *err)
 {
     if (!info->exists || !info->synced || info->invalidation_reason[0])
         return 0;
     if (!info->in_recovery && !info->temporary)
         return 0; /* a copy on a promoted standby: usable */
     w2k_err_set(err, W2K_EXIT_POSTGRES,
-                "replication slot \"%s\" of stream %s is a copy synced from the primary that "
-                "cannot be used yet (%s)",
-                slot, stream,
+                "replication slot \"%s\" is a copy synced from the primary that cannot be used "
+                "yet (%s)",
+                slot,
                 info->in_recovery ? "the server is a standby that was not promoted"
                                   : "its sync has not completed: it is still temporary");
     w2k_err_hint(err, "wal2kafka waits and retries; connect to the primary (conninfo naming "

@@ -83,8 +83,7 @@ int w2k_catalog_slot_failover(PGconn *repl, const char *slot, w2k_err_t *err);
 /* Whether a slot found by w2k_catalog_slot is a synced copy that cannot be used yet
  * (on a standby, still temporary, or being synchronized): sets err (retryable, with
  * why and a hint) and returns -1; else 0. */
-int w2k_catalog_slot_synced_wait(const w2k_slot_info_t *info, const char *slot, const char *stream,
-                                 w2k_err_t *err);
+int w2k_catalog_slot_synced_wait(const w2k_slot_info_t *info, const char *slot, w2k_err_t *err);
 
 /* Drop a slot (it must not be active). Returns 0, or -1 with err. */
 int w2k_catalog_drop_slot(PGconn *c, const char *slot, w2k_err_t *err);
