@@ -78,6 +78,9 @@ def pytest_configure(config):
         "markers", "pg_matrix: the core subset run on every PostgreSQL major (W2K_PG_VERSION)")
     config.addinivalue_line(
         "markers", "flink: reads the topics with Apache Flink SQL (PyFlink from scripts/setup.sh)")
+    config.addinivalue_line(
+        "markers", "failover: a primary and a physical standby (test_failover.py; "
+        "scripts/test.sh runs it on 15 and in the pg-matrix step on 16-18)")
     for sig in (signal.SIGTERM, signal.SIGHUP):
         try:
             _old_handlers[sig] = signal.signal(sig, _signal_to_interrupt)

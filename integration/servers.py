@@ -276,6 +276,74 @@ class Postgres:
     def restart(self, mode: str = "fast") -> None:
         self._script("restart", self.dir, mode)
 
+    def promote(self, timeout: float = 60) -> None:
+        """Promote this standby (pg_ctl promote) and wait until it accepts writes."""
+        self._script("promote", self.dir)
+        deadline = time.monotonic() + timeout
+        while self.scalar("SELECT pg_is_in_recovery()"):
+            if time.monotonic() > deadline:
+                raise ServerError(f"{self!r} still in recovery {timeout}s after promote")
+            time.sleep(0.05)
+
+    def start_standby(self, *, slot: str = "standby1", sync_slots: bool = True,
+                      timeout: float = 60) -> "Postgres":
+        """Start a physical standby of this running, managed server on a free port and
+        return it (a managed Postgres, streaming). The cached builds have no
+        pg_basebackup, so this server is stopped (fast), its data directory copied as
+        the standby's base, and both started again.
+
+        This server gets the physical slot `slot` for the standby. With sync_slots on
+        PostgreSQL 17+, it lists that slot in synchronized_standby_slots and the
+        standby runs sync_replication_slots = on (failover slots are kept there);
+        the standby always has hot_standby_feedback = on."""
+        if not self.managed or self.dir is None:
+            raise ServerError(f"{self!r}: a standby needs a server this process manages")
+        version = self.server_version_num
+        with self.connect() as c:
+            if not c.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
+                             (slot,)).fetchone():
+                c.execute("SELECT pg_create_physical_replication_slot(%s, true)", (slot,))
+            if sync_slots and version >= 170000:
+                c.execute(f"ALTER SYSTEM SET synchronized_standby_slots = '{slot}'")
+        self.stop("fast")
+        sdir = make_server_dir("pg")
+        # cp -a keeps the owner (the postgres user when running as root)
+        subprocess.run(["cp", "-a", str(self.dir / "data"), str(self.dir / "pgbin"), str(sdir)],
+                       check=True, stdin=subprocess.DEVNULL)
+        data = sdir / "data"
+        for f in ("postmaster.pid", "postmaster.opts"):
+            (data / f).unlink(missing_ok=True)
+        # like a base backup: no replication slots of the primary's
+        for d in (data / "pg_replslot").iterdir():
+            shutil.rmtree(d)
+        conninfo = (f"host={self.host} port={self.port} user={self.user} "
+                    f"password={_conninfo_quote(self.password)} dbname=postgres "
+                    f"application_name={slot}")
+        settings = {"primary_conninfo": conninfo, "primary_slot_name": slot,
+                    "hot_standby_feedback": "on"}
+        if sync_slots and version >= 170000:
+            # the copy must not wait for a standby of its own once promoted
+            settings["sync_replication_slots"] = "on"
+            settings["synchronized_standby_slots"] = ""
+        with open(data / "postgresql.auto.conf", "a") as f:  # appending keeps its owner
+            f.write("# standby settings, written by servers.py start_standby\n")
+            for k, v in settings.items():
+                f.write(f"{k} = '{v.replace(chr(39), chr(39) * 2)}'\n")
+        signal_file = data / "standby.signal"
+        signal_file.touch()
+        st = (data / "PG_VERSION").stat()
+        os.chown(signal_file, st.st_uid, st.st_gid)
+        self.start()
+        standby = Postgres(dir=sdir, password=self.password, version=self.version).start()
+        deadline = time.monotonic() + timeout
+        while not self.scalar("SELECT count(*) FROM pg_stat_replication WHERE "
+                              "application_name = %s AND state = 'streaming'", (slot,)):
+            if time.monotonic() > deadline:
+                raise ServerError(f"standby {standby!r} not streaming after {timeout}s\n"
+                                  f"{standby.log_tail()}")
+            time.sleep(0.1)
+        return standby
+
     def is_running(self) -> bool:
         if self.dir is None:
             return self._tcp_open()

@@ -15,7 +15,8 @@
 #                 seeds and findings (W2K_FUZZ_SECONDS=N: fuzzes N s each); a crash prints the input
 #   6. integration  .venv/bin/pytest integration/ (real PostgreSQL + Kafka), W2K_BIN=build/wal2kafka
 #   7. pg-matrix  the core subset (-m pg_matrix) on each cached PostgreSQL major but 15, one
-#                 at a time (W2K_PG_MAJORS="12 17" limits them; W2K_PG_MAJORS="" skips the step)
+#                 at a time (W2K_PG_MAJORS="12 17" limits them; W2K_PG_MAJORS="" skips the step);
+#                 on 16 and newer also the failover tests (-m failover, test_failover.py)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -215,7 +216,7 @@ integration_tests() {
 # major's result and time goes into the summary; the step fails when any major fails.
 PG_MATRIX_MAJORS="${W2K_PG_MAJORS-10 11 12 13 14 16 17 18}"
 pg_matrix_tests() {
-    local major rc=0 r t bin="${W2K_BIN:-$REPO/build/wal2kafka}" cache="${W2K_CACHE:-$REPO/.cache}"
+    local major markers rc=0 r t bin="${W2K_BIN:-$REPO/build/wal2kafka}" cache="${W2K_CACHE:-$REPO/.cache}"
     for major in $PG_MATRIX_MAJORS; do
         t=$SECONDS
         banner "pg-matrix: PostgreSQL $major"
@@ -224,8 +225,11 @@ pg_matrix_tests() {
             r=1
         else
             r=0
+            # a primary + standby, failover slots (17+): what differs from 15's (step 6)
+            markers=pg_matrix
+            if ((major >= 16)); then markers="pg_matrix or failover"; fi
             W2K_BIN="$bin" W2K_CACHE="$cache" W2K_PG_VERSION="$major" "$REPO/.venv/bin/pytest" \
-                "$REPO/integration" -m pg_matrix -q --timeout=600 -p no:cacheprovider \
+                "$REPO/integration" -m "$markers" -q --timeout=600 -p no:cacheprovider \
                 "${PYTEST_ARGS[@]}" || r=$?
         fi
         if ((r == 0)); then

@@ -58,6 +58,7 @@ static void defaults(void)
     }
     CHECK_STR(cfg->pg_conninfo, "host=127.0.0.1 dbname=app user=w2k");
     CHECK(cfg->pg_password_file == NULL);
+    CHECK(cfg->pg_failover_slots);
     CHECK_STR(cfg->kafka_bootstrap, "127.0.0.1:9092");
     CHECK_INT(cfg->nkafka_props, 0);
     CHECK_INT(cfg->topic_partitions, 1);
@@ -182,6 +183,20 @@ static void errors(void)
                  "kafka = { bootstrap_servers = \"k:9092\"; };\n"
                  "streams = ( { name = \"main\"; tables = ( \"orders\" ); } );\n",
                  2, "conninfo contains a password", "PGPASSWORD");
+    expect_error("postgresql = { conninfo = \"dbname=app\";\n  failover_slots = \"yes\"; };\n"
+                 "kafka = { bootstrap_servers = \"k:9092\"; };\n"
+                 "streams = ( { name = \"main\"; tables = ( \"orders\" ); } );\n",
+                 2, "setting \"failover_slots\" must be true or false", "failover_slots = true;");
+    {
+        w2k_err_t err;
+        w2k_config_t *cfg = load("postgresql = { conninfo = \"dbname=app\"; failover_slots = "
+                                 "false; };\n"
+                                 "kafka = { bootstrap_servers = \"k:9092\"; };\n"
+                                 "streams = ( { name = \"main\"; tables = ( \"orders\" ); } );\n",
+                                 &err);
+        CHECK(cfg != NULL && !cfg->pg_failover_slots);
+        w2k_config_destroy(cfg);
+    }
 
     expect_error(BASE "streams = ( { name = \"main\";\n  tables = ( \"a.b.c\" ); } );\n", 4,
                  "table name \"a.b.c\" is not of the form schema.table", "schema.table");

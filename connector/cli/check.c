@@ -568,6 +568,115 @@ static void check_masks(report_t *r, const w2k_stream_cfg_t *st)
     w2k_secret_wipe(salt, sizeof salt);
 }
 
+/* PostgreSQL 17+: whether a standby can keep the stream's existing slot across a
+ * failover (the slot's failover flag). */
+static void check_slot_failover(report_t *r, PGconn *c, const w2k_config_t *cfg,
+                                const w2k_stream_cfg_t *st, const w2k_slot_info_t *info)
+{
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(c, &caps);
+    if (!caps.failover_slots || !cfg->pg_failover_slots || info->in_recovery)
+        return;
+    if (info->failover) {
+        ok(r, "stream %s: slot %s has failover = true (a standby that syncs slots keeps it)",
+           st->name, st->slot);
+        return;
+    }
+    char fix[512];
+    snprintf(fix, sizeof fix,
+             "wal2kafka turns failover on when it next starts (logged); or run "
+             "ALTER_REPLICATION_SLOT %s (FAILOVER true) on a replication connection "
+             "(psql \"dbname=%s replication=database\") while the slot is not active",
+             st->slot, PQdb(c));
+    warn(r, fix,
+         "stream %s: slot %s has no failover: after a failover the promoted standby has "
+         "no copy of it",
+         st->name, st->slot);
+}
+
+/* PostgreSQL 17+: is a physical standby set up to sync the failover slots, and does the
+ * primary wait for it (synchronized_standby_slots)? Says what to set on both sides. */
+static void check_failover(report_t *r, PGconn *c, const w2k_config_t *cfg)
+{
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(c, &caps);
+    PGresult *res = NULL;
+    const char *v = one(c, &res, "SELECT pg_is_in_recovery()::text", 0, NULL);
+    bool standby = v && strcmp(v, "true") == 0;
+    if (standby) {
+        warn(r,
+             "name every host in conninfo (host=a,b port=...) with "
+             "target_session_attrs=read-write so wal2kafka always reaches the primary",
+             "the server is a standby (in recovery): wal2kafka needs the primary");
+        PQclear(res);
+        return;
+    }
+    if (!caps.failover_slots) {
+        ok(r,
+           "failover: PostgreSQL %d has no failover slots (17+): after a failover the new "
+           "primary has no slot; on_slot_lost = \"recreate\" then starts over with a new "
+           "snapshot (announced), else the stream stops",
+           caps.version_num / 10000);
+        PQclear(res);
+        return;
+    }
+    if (!cfg->pg_failover_slots) {
+        ok(r, "failover: postgresql.failover_slots = false: slots are not kept by standbys");
+        PQclear(res);
+        return;
+    }
+    static const char standby_setup[] =
+        "on the standby set sync_replication_slots = on, hot_standby_feedback = on, "
+        "primary_slot_name = '<a physical slot on the primary>' and a dbname in "
+        "primary_conninfo";
+    v = one(c, &res,
+            "SELECT count(*)::text || ',' || coalesce(string_agg(coalesce(nullif("
+            "application_name, ''), client_addr::text, 'local'), ' '), '') FROM "
+            "pg_stat_replication s WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots l "
+            "WHERE l.active_pid = s.pid AND l.slot_type = 'logical')",
+            0, NULL);
+    int standbys = v ? atoi(v) : 0;
+    const char *names = v && strchr(v, ',') ? strchr(v, ',') + 1 : "";
+    if (standbys == 0) {
+        /* a lone primary is common: said, not warned about */
+        ok(r,
+           "failover: no physical standby is connected, so none keeps a copy of the slots "
+           "(to have one: %s)",
+           standby_setup);
+        PQclear(res);
+        return;
+    }
+    ok(r, "failover: %d physical standby(s) connected (%s); %s", standbys, names, standby_setup);
+    v = one(c, &res, "SELECT current_setting('synchronized_standby_slots')", 0, NULL);
+    if (!v || !*v) {
+        warn(r,
+             "ALTER SYSTEM SET synchronized_standby_slots = '<the standby's physical slot>'; "
+             "SELECT pg_reload_conf();",
+             "failover: synchronized_standby_slots is empty: wal2kafka may receive changes "
+             "a standby has not yet, and after a failover the synced slot on the new primary "
+             "can be behind what Kafka holds");
+        PQclear(res);
+        return;
+    }
+    char slots[256];
+    snprintf(slots, sizeof slots, "%s", v);
+    const char *p[1] = {slots};
+    v = one(c, &res,
+            "SELECT coalesce(string_agg(n, ' '), '') FROM unnest(string_to_array(replace($1, "
+            "' ', ''), ',')) n WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE "
+            "slot_name = n AND slot_type = 'physical' AND active)",
+            1, p);
+    if (v && *v)
+        warn(r,
+             "start that standby, or remove its slot from synchronized_standby_slots: "
+             "logical decoding waits for every slot listed there",
+             "failover: synchronized_standby_slots = '%s' but no standby streams from: %s", slots,
+             v);
+    else
+        ok(r, "failover: synchronized_standby_slots = '%s', every one of them streaming", slots);
+    PQclear(res);
+}
+
 static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
                          const w2k_stream_cfg_t *st, int version)
 {
@@ -631,6 +740,7 @@ static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
         char lsn[20];
         ok(r, "stream %s: slot %s ready, confirmed up to %s", st->name, st->slot,
            w2k_lsn_str(info.confirmed_flush, lsn));
+        check_slot_failover(r, c, cfg, st, &info);
         const char *q[1] = {st->slot};
         w2k_pg_caps_t caps;
         w2k_pg_caps(c, &caps);
@@ -664,6 +774,7 @@ int w2k_check_run(const w2k_config_t *cfg, FILE *out)
     } else {
         int version = check_server(&r, c, cfg);
         check_capabilities(&r, c, cfg);
+        check_failover(&r, c, cfg);
         PGconn *repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, &e);
         w2k_pg_ident_t ident;
         if (!repl || w2k_pg_identify(repl, &ident, &e) != 0)

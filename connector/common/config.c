@@ -677,7 +677,8 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
     static const char *const retry_known[] = {"initial_backoff_ms", "max_backoff_ms",
                                               "max_attempts",       "max_duration_s",
                                               "on_stream_failure",  NULL};
-    static const char *const pg_known[] = {"conninfo", "password_file", "receive_timeout_ms", NULL};
+    static const char *const pg_known[] = {"conninfo", "password_file", "receive_timeout_ms",
+                                           "failover_slots", NULL};
     static const char *const delivery_known[] = {"max_in_flight",
                                                  "status_interval_ms",
                                                  "shutdown_timeout_ms",
@@ -709,6 +710,13 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
                     "remove the password from conninfo; put it in PGPASSWORD, in ~/.pgpass, or "
                     "in a file named by postgresql.password_file",
                     "conninfo contains a password, which must not live in the config file");
+    const config_setting_t *fo = config_setting_get_member(pg, "failover_slots");
+    if (fo && config_setting_type(fo) != CONFIG_TYPE_BOOL)
+        return fail(c, fo,
+                    "write failover_slots = true; (default: slots follow a promoted standby, "
+                    "PostgreSQL 17+) or false;",
+                    "setting \"failover_slots\" must be true or false");
+    cfg->pg_failover_slots = !fo || config_setting_get_bool(fo);
 
     const config_setting_t *k = config_setting_get_member(root, "kafka");
     if (!k)

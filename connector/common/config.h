@@ -101,6 +101,7 @@ typedef struct w2k_config_s {
     char *pg_conninfo;         /* libpq conninfo string or URI, without a password */
     char *pg_password_file;    /* file whose first line is the password, or NULL */
     int pg_receive_timeout_ms; /* silence after which a connection counts as dead; 0 = never */
+    bool pg_failover_slots;    /* 17+: slots are created/altered with failover = true */
 
     char *kafka_bootstrap;
     char **kafka_props; /* "name=value" librdkafka properties, passed through */

@@ -753,6 +753,8 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
             goto fail;
         slot.exists = false;
     }
+    if (w2k_catalog_slot_synced_wait(&slot, sc->slot, err) != 0)
+        goto fail;
     if (slot.exists &&
         w2k_catalog_slot_usable(&slot, sc->slot, sc->name, st->ident.dbname, err) != 0) {
         if (strcmp(slot.wal_status, "lost") != 0 || sc->on_slot_lost != W2K_SLOT_LOST_RECREATE)
@@ -792,7 +794,8 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         if (snapshot && save_state(st, "running", 0, err) != 0)
             goto fail;
         if (w2k_catalog_create_slot(st->repl, sc->slot, &st->snap_lsn,
-                                    snapshot ? snapshot_name : NULL, err) != 0)
+                                    snapshot ? snapshot_name : NULL, cfg->pg_failover_slots,
+                                    err) != 0)
             goto fail;
         created = true;
         w2k_info("created replication slot %s at %s for stream %s%s", sc->slot,
@@ -806,6 +809,15 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         }
         /* the state names this slot only once streaming from it began (below) */
     } else {
+        w2k_pg_caps_t caps;
+        w2k_pg_caps(st->repl, &caps);
+        if (cfg->pg_failover_slots && caps.failover_slots && !slot.failover && !slot.in_recovery) {
+            if (w2k_catalog_slot_failover(st->repl, sc->slot, err) != 0)
+                goto fail;
+            w2k_info("stream %s: turned failover on for replication slot %s (a standby with "
+                     "sync_replication_slots = on now keeps a copy)",
+                     sc->name, sc->slot);
+        }
         st->snap_lsn = slot.confirmed_flush;
         if (save_state(st, st->state.found ? st->state.snapshot : "unknown",
                        st->state.found ? st->state.snapshot_lsn : 0, err) != 0)

@@ -1143,19 +1143,18 @@ int w2k_catalog_slot(PGconn *c, const char *slot, w2k_slot_info_t *out, w2k_err_
     memset(out, 0, sizeof *out);
     w2k_pg_caps_t caps;
     w2k_pg_caps(c, &caps);
-    /* wal_status is 13+; before, no setting invalidates a slot: it is never lost */
-    PGresult *r = w2k_pg_query(
-        c, err, "looking up the replication slot",
-        caps.slot_wal_status
-            ? "SELECT coalesce(plugin, ''), coalesce(database, ''), active, "
-              "coalesce(active_pid, 0), coalesce(confirmed_flush_lsn::text, '0/0'), "
-              "coalesce(restart_lsn::text, '0/0'), coalesce(wal_status, ''), slot_type "
-              "FROM pg_replication_slots WHERE slot_name = $1"
-            : "SELECT coalesce(plugin, ''), coalesce(database, ''), active, "
-              "coalesce(active_pid, 0), coalesce(confirmed_flush_lsn::text, '0/0'), "
-              "coalesce(restart_lsn::text, '0/0'), '', slot_type "
-              "FROM pg_replication_slots WHERE slot_name = $1",
-        1, params);
+    char sql[768];
+    /* wal_status is 13+; before, no setting invalidates a slot: it is never lost.
+     * failover, synced and invalidation_reason are 17+. */
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(plugin, ''), coalesce(database, ''), active, "
+             "coalesce(active_pid, 0), coalesce(confirmed_flush_lsn::text, '0/0'), "
+             "coalesce(restart_lsn::text, '0/0'), %s, slot_type, %s, temporary, "
+             "pg_is_in_recovery() FROM pg_replication_slots WHERE slot_name = $1",
+             caps.slot_wal_status ? "coalesce(wal_status, '')" : "''",
+             caps.failover_slots ? "failover, synced, coalesce(invalidation_reason, '')"
+                                 : "false, false, ''");
+    PGresult *r = w2k_pg_query(c, err, "looking up the replication slot", sql, 1, params);
     if (!r)
         return -1;
     if (PQntuples(r) == 1) {
@@ -1169,9 +1168,39 @@ int w2k_catalog_slot(PGconn *c, const char *slot, w2k_slot_info_t *out, w2k_err_
         snprintf(out->wal_status, sizeof out->wal_status, "%s", PQgetvalue(r, 0, 6));
         if (strcmp(PQgetvalue(r, 0, 7), "logical") != 0)
             snprintf(out->plugin, sizeof out->plugin, "(physical slot)");
+        out->failover = PQgetvalue(r, 0, 8)[0] == 't';
+        out->synced = PQgetvalue(r, 0, 9)[0] == 't';
+        snprintf(out->invalidation_reason, sizeof out->invalidation_reason, "%s",
+                 PQgetvalue(r, 0, 10));
+        out->temporary = PQgetvalue(r, 0, 11)[0] == 't';
+        out->in_recovery = PQgetvalue(r, 0, 12)[0] == 't';
+        /* a synced copy invalidated on the standby (rows_removed, wal_level, ...) is
+         * as lost as one whose WAL was removed */
+        if (out->invalidation_reason[0])
+            snprintf(out->wal_status, sizeof out->wal_status, "lost");
     }
     PQclear(r);
     return 0;
+}
+
+int w2k_catalog_slot_synced_wait(const w2k_slot_info_t *info, const char *slot, w2k_err_t *err)
+{
+    if (!info->exists || !info->synced || info->invalidation_reason[0])
+        return 0;
+    if (!info->in_recovery && !info->temporary)
+        return 0; /* a copy on a promoted standby: usable */
+    w2k_err_set(err, W2K_EXIT_POSTGRES,
+                "replication slot \"%s\" is a copy synced from the primary that cannot be used "
+                "yet (%s)",
+                slot,
+                info->in_recovery ? "the server is a standby that was not promoted"
+                                  : "its sync has not completed: it is still temporary");
+    w2k_err_hint(err, "wal2kafka waits and retries; connect to the primary (conninfo naming "
+                      "every host with target_session_attrs=read-write), or promote the standby; "
+                      "a copy that stays temporary needs activity on the primary "
+                      "(SELECT pg_log_standby_snapshot(); on 16+)");
+    err->retryable = true;
+    return -1;
 }
 
 int w2k_catalog_slot_usable(const w2k_slot_info_t *info, const char *slot, const char *stream,
@@ -1219,12 +1248,19 @@ int w2k_catalog_slot_usable(const w2k_slot_info_t *info, const char *slot, const
 }
 
 int w2k_catalog_create_slot(PGconn *repl, const char *slot, w2k_lsn_t *consistent_point,
-                            char *snapshot_name, w2k_err_t *err)
+                            char *snapshot_name, bool failover, w2k_err_t *err)
 {
     char sql[256];
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(repl, &caps);
     char *q = PQescapeIdentifier(repl, slot, strlen(slot));
-    snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", q,
-             snapshot_name ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT");
+    if (failover && caps.failover_slots)
+        snprintf(sql, sizeof sql,
+                 "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT '%s', FAILOVER true)", q,
+                 snapshot_name ? "export" : "nothing");
+    else
+        snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", q,
+                 snapshot_name ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT");
     PQfreemem(q);
     char what[128];
     snprintf(what, sizeof what, "cannot create replication slot \"%s\"", slot);
@@ -1234,6 +1270,28 @@ int w2k_catalog_create_slot(PGconn *repl, const char *slot, w2k_lsn_t *consisten
     w2k_lsn_parse(PQgetvalue(r, 0, 1), consistent_point);
     if (snapshot_name)
         snprintf(snapshot_name, 64, "%s", PQgetvalue(r, 0, 2));
+    PQclear(r);
+    return 0;
+}
+
+int w2k_catalog_slot_failover(PGconn *repl, const char *slot, w2k_err_t *err)
+{
+    char sql[256];
+    char *q = PQescapeIdentifier(repl, slot, strlen(slot));
+    snprintf(sql, sizeof sql, "ALTER_REPLICATION_SLOT %s (FAILOVER true)", q);
+    PQfreemem(q);
+    char what[128];
+    snprintf(what, sizeof what, "cannot turn failover on for replication slot \"%s\"", slot);
+    PGresult *r = w2k_pg_query(repl, err, what, sql, 0, NULL);
+    if (!r) {
+        if (!err->hint[0])
+            w2k_err_hint(err,
+                         "run it yourself on the primary: ALTER_REPLICATION_SLOT %s "
+                         "(FAILOVER true) on a replication connection, or set "
+                         "postgresql.failover_slots = false",
+                         slot);
+        return -1;
+    }
     PQclear(r);
     return 0;
 }

@@ -51,6 +51,11 @@ typedef struct w2k_slot_info_s {
     w2k_lsn_t confirmed_flush;
     w2k_lsn_t restart_lsn;
     char wal_status[16]; /* reserved, extended, unreserved, lost, or "" */
+    bool failover;       /* 17+: kept on standbys that sync slots */
+    bool synced;         /* 17+: a copy synced from a primary (on a standby, not usable) */
+    bool temporary;
+    bool in_recovery;             /* the server is a standby */
+    char invalidation_reason[32]; /* 17+: why the slot was invalidated, or "" */
 } w2k_slot_info_t;
 
 /* Look the slot up in pg_replication_slots. Returns 0 (with out->exists false when it
@@ -66,9 +71,19 @@ int w2k_catalog_slot_usable(const w2k_slot_info_t *info, const char *slot, const
 /* Create a pgoutput slot on a replication connection; *consistent_point receives the
  * LSN from which it streams. With snapshot_name (at least 64 bytes) the slot exports
  * its snapshot and snapshot_name receives its name: import it before this
- * connection runs another command. Returns 0, or -1 with err. */
+ * connection runs another command. With failover (PostgreSQL 17+ only; ignored
+ * before) the slot is created with failover = true. Returns 0, or -1 with err. */
 int w2k_catalog_create_slot(PGconn *repl, const char *slot, w2k_lsn_t *consistent_point,
-                            char *snapshot_name, w2k_err_t *err);
+                            char *snapshot_name, bool failover, w2k_err_t *err);
+
+/* Turn failover on for an existing, inactive slot (PostgreSQL 17+) with
+ * ALTER_REPLICATION_SLOT on a replication connection. Returns 0, or -1 with err. */
+int w2k_catalog_slot_failover(PGconn *repl, const char *slot, w2k_err_t *err);
+
+/* Whether a slot found by w2k_catalog_slot is a synced copy that cannot be used yet
+ * (on a standby, still temporary, or being synchronized): sets err (retryable, with
+ * why and a hint) and returns -1; else 0. */
+int w2k_catalog_slot_synced_wait(const w2k_slot_info_t *info, const char *slot, w2k_err_t *err);
 
 /* Drop a slot (it must not be active). Returns 0, or -1 with err. */
 int w2k_catalog_drop_slot(PGconn *c, const char *slot, w2k_err_t *err);

@@ -321,6 +321,12 @@ void w2k_pg_set_error(w2k_err_t *err, PGconn *conn, const PGresult *res, const c
                      "so changes were lost: set on_slot_lost = \"recreate\" for the stream and "
                      "start wal2kafka again (it drops the slot, creates a new one and takes a "
                      "new snapshot); raise max_slot_wal_keep_size so this does not recur");
+    } else if (strcmp(state, "55000") == 0 && strstr(msg, "cannot use replication slot") &&
+               detail && strstr(detail, "being synchronized")) {
+        w2k_err_hint(err, "this server is a standby holding a synced copy of the slot: wal2kafka "
+                          "waits and retries; name every host in conninfo with "
+                          "target_session_attrs=read-write so it connects to the primary");
+        err->retryable = true;
     } else if (strcmp(state, "55006") == 0) {
         w2k_err_hint(err, "another process uses this replication slot: stop it (another "
                           "wal2kafka or a subscriber), or give this stream its own slot name "

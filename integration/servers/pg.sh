@@ -6,6 +6,7 @@
 #   pg.sh stop    DIR [fast|immediate|smart]   pg_ctl stop (default fast)
 #   pg.sh restart DIR [fast|immediate|smart]   stop with that mode, start again on the same port
 #   pg.sh status  DIR                   exit 0 when running, 3 when not
+#   pg.sh promote DIR                   promote a standby (pg_ctl promote -w)
 #   pg.sh destroy DIR                   stop (fast, then immediate), remove DIR
 #
 # Authentication: local (Unix socket) connections are trusted; TCP connections
@@ -41,7 +42,7 @@ PASSWORD="${W2K_PG_PASSWORD:-w2k-secret-pw}"
 START_TIMEOUT="${W2K_PG_START_TIMEOUT:-60}"
 
 usage() {
-    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -231,6 +232,14 @@ cmd_status() {
     return 3
 }
 
+cmd_promote() {
+    [[ $# -eq 1 ]] || usage
+    set_dir "$1"
+    is_running || w2k_die "no PostgreSQL server runs from $DATA"
+    as_owner "$PGBIN/pg_ctl" promote -D "$DATA" -w -t "$START_TIMEOUT" >/dev/null ||
+        w2k_die "pg_ctl promote of $DATA failed; see $LOG"
+}
+
 cmd_destroy() {
     [[ $# -eq 1 ]] || usage
     set_dir "$1"
@@ -247,6 +256,7 @@ start) cmd_start "$@" ;;
 stop) cmd_stop "$@" ;;
 restart) cmd_restart "$@" ;;
 status) cmd_status "$@" ;;
+promote) cmd_promote "$@" ;;
 destroy) cmd_destroy "$@" ;;
 -h | --help | help) usage ;;
 *) usage ;;
