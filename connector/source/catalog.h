@@ -182,8 +182,10 @@ int w2k_catalog_publication_tables(PGconn *c, const char *pubs, w2k_pubtable_t *
 int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags, w2k_err_t *err);
 
 /* A published table as pgoutput will describe it: the columns the publication of
- * pubs (comma-separated names) holding it sends (column list applied, generated and
- * dropped columns left out), their types and the key. *rowfilter receives the
+ * pubs (comma-separated names) holding it sends (column list applied, dropped columns
+ * left out, generated ones too unless it has publish_generated_columns = stored, 18+),
+ * their types and the key. A partitioned table published via its root (13+) is
+ * described as itself. *rowfilter receives the
  * publication's row filter for it (malloc'd) or NULL. Returns NULL with err when the
  * table is in none of them. */
 w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schema, const char *name,
