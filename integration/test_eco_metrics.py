@@ -263,8 +263,9 @@ def test_a_flooded_metrics_port_never_stalls_streaming(db, kafka, connectors):
     # promptly: the commit-to-receipt time of every row stays far below a second's budget
     # of a loaded 2-core machine, however hard the port is hit
     assert worst < 5000, f"p99 {p99:.0f} ms, max {worst:.0f} ms; flood {stats}"
+    # the flood was at work: every slow client, a burst past the limit, each kind of junk
     assert stats["slow_opened"] >= 100 and stats["burst_opened"] >= 200 and \
-        stats["junk_sent"] >= 50, stats
+        stats["junk_sent"] >= 7, stats
     ok = [t for t, st in health if st == 200]
     assert ok, f"/health never answered 200 during the flood: {health[-10:]}"
     gaps = [b - a for a, b in zip([t0 - 2] + ok, ok + [health[-1][0]])]
