@@ -10,14 +10,26 @@ change stays in flight and the lag grows, and both return to 0 once it is back; 
 PostgreSQL is down /health answers 503 naming the stream and the state is
 `reconnecting`, and after it is back /health is 200 again and reconnects_total and
 errors_total{kind="postgres"} have grown; HTTP details (content type, HEAD, 404, 405).
+With the port flooded (slow clients holding half a request, bursts of connections past the
+limit, oversized and malformed requests, fast scrapes) every committed row still arrives
+promptly and /health keeps answering; over TLS with basic auth, a scraper that trusts the
+CA and sends the credentials gets the metrics, one without them 401, plain HTTP nothing.
 """
 
 from __future__ import annotations
 
 import time
 
+import base64
+import ssl
+import threading
+import urllib.error
+import urllib.request
+
+from flood import Flood, health_status
 from w2k import connectors, current_wal_lsn, run_txn  # noqa: F401 (fixture)
-from w2k_ecosystem import http_get, metrics_port, scrape, wait_health, wait_metric
+from w2k_ecosystem import (http_get, metrics_port, pki, scrape,  # noqa: F401 (fixture)
+                           wait_health, wait_metric)
 
 FAMILIES = {
     "wal2kafka_info": "gauge", "wal2kafka_start_time_seconds": "gauge",
@@ -191,4 +203,121 @@ def test_health_is_503_while_postgres_is_down_and_reconnects_count(pg, db, kafka
     wait_metric(port, lambda s: changes(s, conn, "c") == 1, "the insert after the restart",
                 conn=conn)
     conn.wait_confirmed(txn.lsn_after_commit)
+    assert conn.stop() == 0
+
+
+def test_a_flooded_metrics_port_never_stalls_streaming(db, kafka, connectors):
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    conn, port = start(connectors, db, stream_settings={"snapshot": "never"})
+    run_txn(db, "INSERT INTO t VALUES (0, 'warm-up')")  # creates the topic
+    conn.wait_caught_up()
+
+    got: list[float] = []  # per message: receipt time - commit time (ms)
+    done = threading.Event()
+
+    def consume():
+        c = kafka.consumer(None, **{"enable.auto.commit": False})
+        c.assign([TopicPartition(conn.topic("t"), 0, OFFSET_BEGINNING)])
+        while not done.is_set():
+            m = c.poll(0.05)
+            if m is None or m.error() or m.value() is None:
+                continue
+            # the message's Kafka timestamp is the transaction's commit time
+            got.append(time.time() * 1000 - m.timestamp()[1])
+        c.close()
+
+    health: list[tuple[float, int | None]] = []
+
+    def poll_health():
+        while not done.is_set():
+            health.append((time.monotonic(), health_status("127.0.0.1", port)))
+            done.wait(0.5)
+
+    threads = [threading.Thread(target=consume, daemon=True),
+               threading.Thread(target=poll_health, daemon=True)]
+    for th in threads:
+        th.start()
+    flood = Flood("127.0.0.1", port).start()
+    try:
+        time.sleep(2)  # the flood is at full strength before the first row
+        rows, rate = 200, 20
+        t0 = time.monotonic()
+        for i in range(1, rows + 1):
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            run_txn(db, f"INSERT INTO t VALUES ({i}, 'row {i}')")
+        deadline = time.monotonic() + 30
+        while len(got) < rows + 1 and time.monotonic() < deadline:
+            conn.check_alive()
+            time.sleep(0.1)
+    finally:
+        stats = flood.stop()
+        done.set()
+        for th in threads:
+            th.join(10)
+    assert len(got) == rows + 1, f"{len(got) - 1} of {rows} rows arrived; flood {stats}"
+    lat = sorted(got[1:])
+    p99, worst = lat[int(len(lat) * 0.99) - 1], lat[-1]
+    # promptly: the commit-to-receipt time of every row stays far below a second's budget
+    # of a loaded 2-core machine, however hard the port is hit
+    assert worst < 5000, f"p99 {p99:.0f} ms, max {worst:.0f} ms; flood {stats}"
+    # the flood was at work: every slow client, a burst past the limit, each kind of junk
+    assert stats["slow_opened"] >= 100 and stats["burst_opened"] >= 200 and \
+        stats["junk_sent"] >= 7, stats
+    ok = [t for t, st in health if st == 200]
+    assert ok, f"/health never answered 200 during the flood: {health[-10:]}"
+    gaps = [b - a for a, b in zip([t0 - 2] + ok, ok + [health[-1][0]])]
+    assert max(gaps) < 15, f"/health went {max(gaps):.1f} s without answering 200"
+    # the endpoint still serves after the flood
+    assert http_get(f"http://127.0.0.1:{port}/health")[0] == 200
+    assert conn.stop() == 0
+
+
+def test_metrics_over_tls_with_basic_auth(db, kafka, connectors, pki, tmp_path):
+    db.execute("CREATE TABLE t (id int PRIMARY KEY)")
+    pw = tmp_path / "metrics-pw"
+    pw.write_text("scrape-Pw-1\n")
+    pw.chmod(0o600)
+    conn = connectors(["public.t"], settings={"metrics": {
+        "listen": "127.0.0.1:0", "tls_cert_file": str(pki.server_cert),
+        "tls_key_file": str(pki.server_key), "username": "scraper",
+        "password_file": str(pw)}})
+    conn.start().wait_streaming()
+    port = int(conn.wait_log(r"metrics on https://127\.0\.0\.1:(\d+)/metrics").group(1))
+    ctx = ssl.create_default_context(cafile=str(pki.ca))
+
+    def get(path, user=None, password=None, context=ctx, scheme="https"):
+        req = urllib.request.Request(f"{scheme}://127.0.0.1:{port}{path}")
+        if user is not None:
+            req.add_header("Authorization", "Basic " + base64.b64encode(
+                f"{user}:{password}".encode()).decode())
+        try:
+            with urllib.request.urlopen(req, timeout=10, context=context) as r:
+                return r.status, r.read().decode(), dict(r.headers)
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode(), dict(e.headers)
+
+    st, body, _ = get("/metrics", "scraper", "scrape-Pw-1")
+    assert st == 200 and "wal2kafka_info" in body, body
+    assert get("/health", "scraper", "scrape-Pw-1")[0] == 200
+    st, body, headers = get("/metrics")
+    assert st == 401 and "wal2kafka_" not in body
+    assert headers.get("WWW-Authenticate", "").startswith("Basic"), headers
+    assert get("/metrics", "scraper", "wrong")[0] == 401
+    assert get("/metrics", "someone", "scrape-Pw-1")[0] == 401
+    # a client that does not trust the CA refuses the certificate
+    try:
+        get("/metrics", "scraper", "scrape-Pw-1", context=ssl.create_default_context())
+        raise AssertionError("a certificate from an unknown CA was accepted")
+    except urllib.error.URLError as e:
+        assert isinstance(e.reason, ssl.SSLCertVerificationError), e
+    # plain HTTP on the TLS port gets no metrics
+    try:
+        st, body, _ = get("/metrics", "scraper", "scrape-Pw-1", context=None, scheme="http")
+        assert "wal2kafka_" not in body
+    except (urllib.error.URLError, ConnectionError, OSError):
+        pass
+    assert "scrape-Pw-1" not in conn.log()
     assert conn.stop() == 0

@@ -12,7 +12,8 @@
 #   3. valgrind   every unit test executable of build/ under valgrind (leaks are errors)
 #   4. format     clang-format --dry-run -Werror on connector/ tests/ bench/ C sources
 #   5. fuzz       build-fuzz/ with clang-14 -DW2K_FUZZ=ON; each tests/fuzz harness runs its
-#                 seeds and findings (W2K_FUZZ_SECONDS=N: fuzzes N s each); a crash prints the input
+#                 seeds and findings, then a fixed number of fuzzing runs with a fixed seed
+#                 (W2K_FUZZ_RUNS=N; W2K_FUZZ_SECONDS=N explores N s each); a crash prints the input
 #   6. integration  .venv/bin/pytest integration/ (real PostgreSQL + Kafka), W2K_BIN=build/wal2kafka
 #   7. pg-matrix  the core subset (-m pg_matrix) on each cached PostgreSQL major but 15, one
 #                 at a time (W2K_PG_MAJORS="12 17" limits them; W2K_PG_MAJORS="" skips the step);
@@ -30,7 +31,7 @@ while (($#)); do
     --unit) RUN_INTEGRATION=0 ;;
     --integration) RUN_UNIT=0 ;;
     -h | --help)
-        sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     --)
@@ -142,16 +143,61 @@ format_check() {
     fi
 }
 
-# The libFuzzer build of every harness runs its committed seeds and kept findings
-# (tests/fuzz/corpus/, tests/fuzz/found/) under ASan+UBSan: deterministic, so the step
-# can gate CI. W2K_FUZZ_SECONDS=N also fuzzes each harness for N seconds from its seeds
-# (a copy: the committed corpus stays small); that exploration finds new inputs by
-# chance, so it is run by hand, not by default. A crash, leak or timeout fails the step
-# and prints the input in hex and base64, and the file to add to tests/fuzz/found/
-# (with the fix) so it stays a unit test.
+# Fuzz step: each harness of tests/fuzz (build-fuzz/, clang-14 -DW2K_FUZZ=ON, ASan+UBSan)
+# 1. replays its seeds and kept findings (tests/fuzz/corpus/NAME, tests/fuzz/found/NAME-*);
+# 2. fuzzes from them for a fixed number of runs with a fixed seed (-seed=1 -runs=N, N from
+#    fuzz_runs below: about 15 s each at the rates of tests/fuzz/README.md, all harnesses
+#    together under 4 minutes on a 2-core machine; W2K_FUZZ_RUNS=N sets every N, 0 skips this part): the same inputs every time,
+#    so the step can gate CI and a failure reproduces.
+# W2K_FUZZ_SECONDS=N instead explores each harness for N seconds from its seeds (a copy: the
+# committed corpus stays small), by hand: that finds new inputs by chance. A crash, leak or
+# timeout fails the step and prints the input (hex and base64), the command to replay it
+# and the file to add to tests/fuzz/found/ (with the fix) so that it stays a unit test.
+fuzz_runs() {
+    case "$1" in
+    pgoutput) echo 300000 ;;
+    filter) echo 40000 ;;
+    config) echo 1000 ;;
+    histdec) echo 25000 ;;
+    state) echo 200000 ;;
+    avroschema) echo 4000 ;;
+    registry) echo 8000 ;;
+    metrics) echo 12000 ;;
+    *) echo 20000 ;;
+    esac
+}
+
+# fuzz_one NAME SHORT WORK WHAT ARGS...: run build-fuzz/NAME with ARGS; on failure print the
+# log's tail and every reproducer.
+fuzz_one() {
+    local name="$1" short="$2" work="$3" what="$4" f
+    shift 4
+    echo "--- $name ($what)"
+    rm -rf "$work/$short-out"
+    mkdir -p "$work/$short-out"
+    if (cd "$work/$short-out" &&
+        LSAN_OPTIONS="suppressions=$REPO/tests/fuzz/lsan.supp" \
+            UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+            "$REPO/build-fuzz/$name" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+            -print_final_stats=1 "$@" >"$work/$short.log" 2>&1); then
+        grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' "$work/$short.log" | tr '\n' ' '
+        echo
+        return 0
+    fi
+    tail -n 60 "$work/$short.log"
+    for f in "$work/$short-out"/crash-* "$work/$short-out"/leak-* "$work/$short-out"/timeout-* "$work/$short-out"/oom-*; do
+        [[ -f "$f" ]] || continue
+        echo "test.sh: fuzz: $name found $(basename "$f"); the input:"
+        xxd "$f" | head -n 40
+        echo "base64: $(base64 -w0 "$f")"
+        echo "replay: echo '$(base64 -w0 "$f")' | base64 -d >/tmp/$short.in && build-fuzz/$name /tmp/$short.in"
+        echo "keep it as tests/fuzz/found/$short-WHAT with the fix (a unit test replays it)"
+    done
+    return 1
+}
+
 fuzz_tests() {
-    local cc="${W2K_FUZZ_CC:-clang-14}" secs="${W2K_FUZZ_SECONDS:-0}" rc=0 src name short work
-    local -a runs
+    local cc="${W2K_FUZZ_CC:-clang-14}" secs="${W2K_FUZZ_SECONDS:-0}" rc=0 src name short work n
     command -v "$cc" >/dev/null 2>&1 || { echo "test.sh: $cc is missing (scripts/setup.sh installs it)" >&2; return 1; }
     CC="$cc" configure_build "$REPO/build-fuzz" -DW2K_FUZZ=ON ||
         { echo "test.sh: the fuzz build in build-fuzz/ failed" >&2; return 1; }
@@ -159,34 +205,17 @@ fuzz_tests() {
     for src in "$REPO"/tests/fuzz/fuzz_*.c; do
         name="$(basename "$src" .c)"
         short="${name#fuzz_}"
-        mkdir -p "$work/$short" "$work/$short-out"
+        mkdir -p "$work/$short"
         cp "$REPO/tests/fuzz/corpus/$short/"* "$work/$short/" 2>/dev/null || true
         if ((secs > 0)); then
-            echo "--- $name (${secs}s)"
-            runs=(-max_total_time="$secs" "$work/$short")
-        else
-            echo "--- $name (seeds and findings)"
-            cp "$REPO/tests/fuzz/found/$short"-* "$work/$short/" 2>/dev/null || true
-            runs=(-runs=0 "$work/$short")
+            fuzz_one "$name" "$short" "$work" "${secs}s" -max_total_time="$secs" "$work/$short" || rc=1
+            continue
         fi
-        if ! (cd "$work/$short-out" &&
-            LSAN_OPTIONS="suppressions=$REPO/tests/fuzz/lsan.supp" \
-                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-                "$REPO/build-fuzz/$name" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-                -print_final_stats=1 "${runs[@]}" >"$work/$short.log" 2>&1); then
-            tail -n 60 "$work/$short.log"
-            for f in "$work/$short-out"/crash-* "$work/$short-out"/leak-* "$work/$short-out"/timeout-* "$work/$short-out"/oom-*; do
-                [[ -f "$f" ]] || continue
-                echo "test.sh: fuzz: $name found $(basename "$f"); reproduce with build-fuzz/$name FILE; the input:"
-                xxd "$f" | head -n 40
-                echo "base64: $(base64 -w0 "$f")"
-                echo "keep it as tests/fuzz/found/$short-WHAT with the fix"
-            done
-            rc=1
-        else
-            grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' "$work/$short.log" | tr '\n' ' '
-            echo
-        fi
+        cp "$REPO/tests/fuzz/found/$short"-* "$work/$short/" 2>/dev/null || true
+        fuzz_one "$name" "$short" "$work" "seeds and findings" -runs=0 "$work/$short" || { rc=1; continue; }
+        n="${W2K_FUZZ_RUNS:-$(fuzz_runs "$short")}"
+        ((n > 0)) || continue
+        fuzz_one "$name" "$short" "$work" "-seed=1 -runs=$n" -seed=1 -runs="$n" "$work/$short" || rc=1
     done
     rm -rf "$work"
     return "$rc"

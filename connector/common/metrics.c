@@ -500,19 +500,37 @@ static bool same_secret(const char *a, const char *b)
     return d == 0;
 }
 
-/* The request carries the configured basic-auth user and password. */
-static bool authorized(const w2k_metrics_t *m, struct MHD_Connection *conn)
+/* The credentials a request carries, as libmicrohttpd decodes its basic auth, match the
+ * configured ones. */
+static bool authorized(const w2k_metrics_t *m, const char *user, const char *pass)
 {
-    char *pass = NULL;
-    char *user = MHD_basic_auth_get_username_password(conn, &pass);
-    bool ok = user && pass && same_secret(user, m->user) && same_secret(pass, m->password);
-    if (pass) {
-        w2k_secret_wipe(pass, strlen(pass));
-        MHD_free(pass);
+    return user && pass && same_secret(user, m->user) && same_secret(pass, m->password);
+}
+
+unsigned w2k_metrics_answer(w2k_metrics_t *m, const char *method, const char *url, const char *user,
+                            const char *password, w2k_buf_t *out, const char **content_type)
+{
+    static const char text[] = "text/plain; charset=utf-8";
+    *content_type = text;
+    if (m->user && !authorized(m, user, password)) {
+        w2k_buf_puts(out, "authentication required\n");
+        return MHD_HTTP_UNAUTHORIZED;
     }
-    if (user)
-        MHD_free(user);
-    return ok;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        w2k_buf_puts(out, "only GET and HEAD are served\n");
+        return MHD_HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        w2k_metrics_render(m, 0, out);
+        *content_type = "text/plain; version=0.0.4; charset=utf-8";
+        return MHD_HTTP_OK;
+    }
+    if (strcmp(url, "/health") == 0) {
+        int ok = w2k_metrics_health(m, out);
+        return ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+    }
+    w2k_buf_puts(out, "not found: wal2kafka serves /metrics and /health\n");
+    return MHD_HTTP_NOT_FOUND;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -523,38 +541,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)upload_data;
     w2k_metrics_t *m = cls;
     w2k_buf_t body = W2K_BUF_INIT;
-    static const char text[] = "text/plain; charset=utf-8";
+    const char *ctype;
 
     if (*upload_data_size) { /* a request body: ignore it */
         *upload_data_size = 0;
         return MHD_YES;
     }
     (void)req_cls;
-    if (m->user && !authorized(m, conn)) {
+    char *user = NULL, *pass = NULL;
+    if (m->user)
+        user = MHD_basic_auth_get_username_password(conn, &pass);
+    unsigned status = w2k_metrics_answer(m, method, url, user, pass, &body, &ctype);
+    if (pass) {
+        w2k_secret_wipe(pass, strlen(pass));
+        MHD_free(pass);
+    }
+    if (user)
+        MHD_free(user);
+    if (status == MHD_HTTP_UNAUTHORIZED) {
         static const char denied[] = "authentication required\n";
+        w2k_buf_free(&body);
         struct MHD_Response *resp = MHD_create_response_from_buffer(
             sizeof denied - 1, (void *)denied, MHD_RESPMEM_PERSISTENT);
         if (!resp)
             return MHD_NO;
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, text);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
         enum MHD_Result ret = MHD_queue_basic_auth_fail_response(conn, "wal2kafka", resp);
         MHD_destroy_response(resp);
         return ret;
     }
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-        w2k_buf_puts(&body, "only GET and HEAD are served\n");
-        return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, &body);
-    }
-    if (strcmp(url, "/metrics") == 0) {
-        w2k_metrics_render(m, 0, &body);
-        return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", &body);
-    }
-    if (strcmp(url, "/health") == 0) {
-        int ok = w2k_metrics_health(m, &body);
-        return reply(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, text, &body);
-    }
-    w2k_buf_puts(&body, "not found: wal2kafka serves /metrics and /health\n");
-    return reply(conn, MHD_HTTP_NOT_FOUND, text, &body);
+    return reply(conn, status, ctype, &body);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -740,8 +756,15 @@ w2k_metrics_t *w2k_metrics_start_opts(const w2k_metrics_opts_t *o, w2k_err_t *er
     }
     m->streams_tail = &m->streams;
     m->start_us = w2k_clock_wall_us();
-    if (!addr)
+    if (!addr) {
+        /* not served; the credentials still decide what w2k_metrics_answer says */
+        if (o->username && o->password && *o->password &&
+            (!(m->user = strdup(o->username)) || !(m->password = strdup(o->password)))) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "metrics: out of memory");
+            goto fail;
+        }
         return m;
+    }
 
     if (o->username) {
         if (!o->password || !*o->password) {

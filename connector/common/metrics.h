@@ -125,6 +125,15 @@ int w2k_metrics_render(w2k_metrics_t *m, int64_t now_us, w2k_buf_t *out);
  * Returns 1 when healthy, 0 when not. Any thread. */
 int w2k_metrics_health(w2k_metrics_t *m, w2k_buf_t *out);
 
+/* What the HTTP endpoint answers a request, without a socket (on_request serves it; a hook
+ * for tests and fuzzing): method and url as the request line gives them, user and password
+ * as its basic-auth credentials decode (NULL when it sends none). Appends the body to out,
+ * sets *content_type and returns the HTTP status: 401 when basic auth is configured and the
+ * credentials differ (the server adds the challenge), 405 for a method other than GET or
+ * HEAD, 200 with /metrics, 200 or 503 with /health, else 404. Any thread. */
+unsigned w2k_metrics_answer(w2k_metrics_t *m, const char *method, const char *url, const char *user,
+                            const char *password, w2k_buf_t *out, const char **content_type);
+
 /* Append s to out as a Prometheus label value (without the quotes): backslash, double
  * quote and line feed escaped as \\, \" and \n. */
 void w2k_metrics_escape_label(w2k_buf_t *out, const char *s);

@@ -48,6 +48,7 @@ struct w2k_registry_s {
     w2k_buf_t body;    /* the last response body */
     w2k_buf_t req;     /* scratch: request URL and body */
     bool body_too_big; /* the last response exceeded REG_MAX_RESPONSE */
+    bool offline;      /* w2k_registry_answer: make no request (the 409 rule lookup) */
     char curl_msg[CURL_ERROR_SIZE];
     uint64_t requests;
     reg_entry_t *cache; /* open addressing, linear probing, capacity a power of 2 */
@@ -480,7 +481,7 @@ static void reg_compat(w2k_registry_t *r, const char *subject, char *out, size_t
     w2k_err_clear(&e);
     bool have = false;
     snprintf(out, cap, "unknown (the registry did not say)");
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 2 && !r->offline; pass++) {
         int rc = pass == 0 ? reg_build_url(r, "/config/", subject, "?defaultToGlobal=true")
                            : reg_build_url(r, "/config", NULL, NULL);
         if (rc < 0)
@@ -561,6 +562,12 @@ static int reg_cache_put(w2k_registry_t *r, uint64_t h, const char *subject, uin
     return 0;
 }
 
+static int reg_register_answer(w2k_registry_t *r, const char *what, const char *subject,
+                               uint64_t fingerprint, uint64_t h, long st, int32_t *id,
+                               w2k_err_t *err);
+static char *reg_schema_answer(w2k_registry_t *r, const char *what, int32_t id, long st,
+                               w2k_err_t *err);
+
 int w2k_registry_register(w2k_registry_t *r, const char *subject, const w2k_schema_t *schema,
                           int32_t *id, w2k_err_t *err)
 {
@@ -593,9 +600,18 @@ int w2k_registry_register(w2k_registry_t *r, const char *subject, const w2k_sche
     long st = reg_http(r, what, url, &body, err);
     free(url);
     w2k_buf_free(&body);
-    if (st < 0)
-        goto fail;
+    if (st < 0) {
+        reg_scrub_err(r, err);
+        return -1;
+    }
+    return reg_register_answer(r, what, subject, schema->fingerprint, h, st, id, err);
+}
 
+/* What w2k_registry_register makes of HTTP status st and the body in r->body. */
+static int reg_register_answer(w2k_registry_t *r, const char *what, const char *subject,
+                               uint64_t fingerprint, uint64_t h, long st, int32_t *id,
+                               w2k_err_t *err)
+{
     if (st >= 200 && st < 300) {
         int64_t v = 0;
         if (w2k_json_find_int(r->body.data, r->body.len, "id", &v) != 0 || v < 0 || v > INT32_MAX) {
@@ -607,13 +623,13 @@ int w2k_registry_register(w2k_registry_t *r, const char *subject, const w2k_sche
             goto fail;
         }
         *id = (int32_t)v;
-        if (reg_cache_put(r, h, subject, schema->fingerprint, *id) < 0) {
+        if (reg_cache_put(r, h, subject, fingerprint, *id) < 0) {
             w2k_err_set(err, W2K_EXIT_RUNTIME, "%s: out of memory", what);
             return -1;
         }
         w2k_info("schema registry: subject \"%s\" has schema id %" PRId32
                  " (fingerprint %016" PRIx64 ")",
-                 subject, *id, schema->fingerprint);
+                 subject, *id, fingerprint);
         return 0;
     }
     if (st == 409) {
@@ -676,8 +692,17 @@ char *w2k_registry_schema_by_id(w2k_registry_t *r, int32_t id, w2k_err_t *err)
     }
     long st = reg_http(r, what, url, NULL, err);
     free(url);
-    if (st < 0)
-        goto fail;
+    if (st < 0) {
+        reg_scrub_err(r, err);
+        return NULL;
+    }
+    return reg_schema_answer(r, what, id, st, err);
+}
+
+/* What w2k_registry_schema_by_id makes of HTTP status st and the body in r->body. */
+static char *reg_schema_answer(w2k_registry_t *r, const char *what, int32_t id, long st,
+                               w2k_err_t *err)
+{
     if (st == 200) {
         char *text = NULL;
         if (w2k_json_find_string(r->body.data, r->body.len, "schema", &text) != 0) {
@@ -718,4 +743,31 @@ char *w2k_registry_schema_by_id(w2k_registry_t *r, int32_t id, w2k_err_t *err)
 fail:
     reg_scrub_err(r, err);
     return NULL;
+}
+
+int w2k_registry_answer(w2k_registry_t *r, const char *subject, int32_t id, long status,
+                        const void *body, size_t len, int32_t *id_out, char **schema_out,
+                        w2k_err_t *err)
+{
+    char what[512];
+    w2k_buf_reset(&r->body);
+    r->body.oom = 0;
+    r->body_too_big = false;
+    w2k_buf_append(&r->body, body, len);
+    if (r->body.oom) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "a schema registry answer: out of memory");
+        return -1;
+    }
+    r->offline = true;
+    int rc;
+    if (subject) {
+        snprintf(what, sizeof what, "registering a schema under subject \"%s\"", subject);
+        rc = reg_register_answer(r, what, subject, 0, reg_hash(subject, 0), status, id_out, err);
+    } else {
+        snprintf(what, sizeof what, "fetching schema id %" PRId32, id);
+        *schema_out = reg_schema_answer(r, what, id, status, err);
+        rc = *schema_out ? 0 : -1;
+    }
+    r->offline = false;
+    return rc;
 }

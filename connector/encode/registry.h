@@ -55,6 +55,16 @@ int w2k_registry_register(w2k_registry_t *r, const char *subject, const w2k_sche
  * retryable; other failures as for w2k_registry_register). */
 char *w2k_registry_schema_by_id(w2k_registry_t *r, int32_t id, w2k_err_t *err);
 
+/* For tests and fuzzing (a hook, no request is sent): what the client makes of an HTTP
+ * status and response body. subject set: as w2k_registry_register answering for subject
+ * (0 and *id_out, cached under fingerprint 0); subject NULL: as w2k_registry_schema_by_id
+ * answering for id (0 and a malloc'd *schema_out the caller frees). Else -1 with err as those
+ * functions document; the 409 message then names the rule as unknown (it is not asked for).
+ * body need not be NUL-terminated. */
+int w2k_registry_answer(w2k_registry_t *r, const char *subject, int32_t id, long status,
+                        const void *body, size_t len, int32_t *id_out, char **schema_out,
+                        w2k_err_t *err);
+
 /* Write the Confluent wire header of a message: magic byte 0, then id big-endian. */
 void w2k_registry_header(int32_t id, uint8_t out[W2K_REGISTRY_HEADER_LEN]);
 

@@ -407,6 +407,28 @@ static bool count_fits(const w2k_avnode_t *item, int64_t count, const uint8_t *p
     return count <= end - p || (item->type == W2K_AVT_NULL && count <= (1 << 20));
 }
 
+int w2k_avro_block(const w2k_avnode_t *item, const uint8_t **p, const uint8_t *end, int64_t *count,
+                   const uint8_t **block_end)
+{
+    int64_t v;
+    size_t len;
+    const uint8_t *lim = end;
+    *block_end = NULL;
+    if (w2k_avro_read_long(p, end, &v) != 0)
+        return -1;
+    if (v < 0) {
+        if (v == INT64_MIN || read_len(p, end, &len) != 0)
+            return -1;
+        v = -v;
+        lim = *p + len;
+        *block_end = lim;
+    }
+    if (v > 0 && !count_fits(item, v, *p, lim))
+        return -1;
+    *count = v;
+    return 0;
+}
+
 static int skip_d(const w2k_avnode_t *n, const uint8_t **p, const uint8_t *end, int depth)
 {
     int64_t v;
@@ -451,18 +473,15 @@ static int skip_d(const w2k_avnode_t *n, const uint8_t **p, const uint8_t *end, 
     case W2K_AVT_ARRAY:
     case W2K_AVT_MAP:
         for (;;) {
-            if (w2k_avro_read_long(p, end, &v) != 0)
+            const uint8_t *block_end;
+            if (w2k_avro_block(n->sub[0], p, end, &v, &block_end) != 0)
                 return -1;
             if (v == 0)
                 return 0;
-            if (v < 0) { /* block with its size in bytes: skip it whole */
-                if (read_len(p, end, &len) != 0)
-                    return -1;
-                *p += len;
+            if (block_end) { /* block with its size in bytes: skip it whole */
+                *p = block_end;
                 continue;
             }
-            if (!count_fits(n->sub[0], v, *p, end))
-                return -1;
             for (int64_t i = 0; i < v; i++) {
                 if (n->type == W2K_AVT_MAP) { /* the key */
                     if (read_len(p, end, &len) != 0)
@@ -1023,31 +1042,30 @@ static int json_d(const w2k_avnode_t *n, const uint8_t **p, const uint8_t *end, 
         bool map = n->type == W2K_AVT_MAP, first = true;
         w2k_buf_putc(out, map ? '{' : '[');
         for (;;) {
-            if (w2k_avro_read_long(p, end, &v) != 0)
+            const uint8_t *block_end;
+            if (w2k_avro_block(n->sub[0], p, end, &v, &block_end) != 0)
                 return -1;
             if (v == 0)
                 break;
-            if (v < 0) {
-                if (v == INT64_MIN || read_len(p, end, &len) != 0)
-                    return -1;
-                v = -v;
-            }
-            if (!count_fits(n->sub[0], v, *p, end))
-                return -1;
+            /* a block with its size: its items must fill exactly that size, as
+             * w2k_avro_skip jumps over it by the size alone */
+            const uint8_t *lim = block_end ? block_end : end;
             for (int64_t i = 0; i < v; i++) {
                 if (!first)
                     w2k_buf_putc(out, ',');
                 first = false;
                 if (map) {
-                    if (read_len(p, end, &len) != 0)
+                    if (read_len(p, lim, &len) != 0)
                         return -1;
                     w2k_buf_put_json_string(out, (const char *)*p, len);
                     *p += len;
                     w2k_buf_putc(out, ':');
                 }
-                if (json_d(n->sub[0], p, end, out, depth + 1) != 0)
+                if (json_d(n->sub[0], p, lim, out, depth + 1) != 0)
                     return -1;
             }
+            if (block_end && *p != block_end)
+                return -1;
         }
         w2k_buf_putc(out, map ? '}' : ']');
         return 0;

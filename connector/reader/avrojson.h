@@ -84,6 +84,15 @@ const w2k_avnode_t *w2k_avnode_nonnull(const w2k_avnode_t *u);
  * the input ends or the varint is longer than 10 bytes. */
 int w2k_avro_read_long(const uint8_t **p, const uint8_t *end, int64_t *v);
 
+/* Read the head of an array or map block at *p (advancing it) whose items are of type
+ * item: *count items, 0 at the end of the array. A block written with its size in bytes
+ * (a negative count) sets *block_end to where it ends, else NULL; its items must then fill
+ * exactly that size. Every reader of arrays and maps reads blocks with this one function,
+ * so that skipping a value (by the size) and decoding it (item by item) take the same bytes.
+ * Returns 0, or -1 when the head is malformed or the count cannot fit in what is left. */
+int w2k_avro_block(const w2k_avnode_t *item, const uint8_t **p, const uint8_t *end, int64_t *count,
+                   const uint8_t **block_end);
+
 /* Skip one datum of type n at *p (advancing it). Returns 0, or -1 on malformed input. */
 int w2k_avro_skip(const w2k_avnode_t *n, const uint8_t **p, const uint8_t *end);
 

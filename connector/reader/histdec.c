@@ -543,20 +543,16 @@ static int read_changed(const w2k_avnode_t *u, const uint8_t **p, const uint8_t 
         return w2k_avro_skip(arr, p, end);
     e->has_changed = true;
     for (;;) {
-        int64_t cnt, bytes, len;
-        if (w2k_avro_read_long(p, end, &cnt) != 0)
+        int64_t cnt, len;
+        const uint8_t *block_end;
+        /* the blocks as w2k_avro_skip reads them: a sized block ends where it says */
+        if (w2k_avro_block(arr->sub[0], p, end, &cnt, &block_end) != 0)
             return -1;
         if (cnt == 0)
             return 0;
-        if (cnt < 0) {
-            if (cnt == INT64_MIN || w2k_avro_read_long(p, end, &bytes) != 0)
-                return -1;
-            cnt = -cnt;
-        }
-        if (cnt > end - *p) /* each name takes a byte at least */
-            return -1;
+        const uint8_t *lim = block_end ? block_end : end;
         for (int64_t i = 0; i < cnt; i++) {
-            if (w2k_avro_read_long(p, end, &len) != 0 || len < 0 || len > end - *p)
+            if (w2k_avro_read_long(p, lim, &len) != 0 || len < 0 || len > lim - *p)
                 return -1;
             char **nc = realloc(e->changed, (size_t)(e->nchanged + 1) * sizeof *nc);
             if (!nc)
@@ -568,6 +564,8 @@ static int read_changed(const w2k_avnode_t *u, const uint8_t **p, const uint8_t 
             e->changed[e->nchanged++][len] = '\0';
             *p += len;
         }
+        if (block_end && *p != block_end)
+            return -1;
     }
 }
 

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "pgconn.h"
 
+#include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,8 +228,23 @@ int w2k_state_read(const w2k_config_t *cfg, const char *topic, const char *strea
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             left--;
         } else if (!m->err) {
-            if (m->key_len == slen && memcmp(m->key, stream, slen) == 0 && m->payload)
-                w2k_state_parse(m->payload, m->len, out);
+            w2k_stream_state_t rec;
+            if (m->key_len == slen && memcmp(m->key, stream, slen) == 0 && m->payload) {
+                /* a message under the stream's name that is not a record (another
+                 * producer's bytes) changes nothing: the last record stays the state */
+                if (w2k_state_parse(m->payload, m->len, &rec) == 0) {
+                    *out = rec;
+                } else {
+                    char msg[512];
+                    snprintf(msg, sizeof msg,
+                             "skipped a foreign message on %s partition %" PRId32 " offset %" PRId64
+                             ": not a wal2kafka stream record",
+                             topic, m->partition, m->offset);
+                    w2k_log_hint(W2K_LOG_WARN, msg,
+                                 "only wal2kafka should write to its state topic: stop the "
+                                 "producer that does; the stream's last record is used");
+                }
+            }
         } else {
             w2k_warn("reading %s: %s", topic, rd_kafka_message_errstr(m));
         }
