@@ -95,7 +95,7 @@ static void setting(void)
 
     expect_error(BASE "streams = ( { name = \"a\"; tables = ( \"public.t\" );\n"
                       "  messages = { prefixes = [ \"app.\" ]; topic = \"each\"; }; } );\n",
-                 4, "unknown topic value", "\"single\" (default");
+                 4, "unknown messages.topic value \"each\"", "\"single\" (default");
     expect_error(BASE "streams = ( { name = \"a\"; tables = ( \"public.t\" );\n"
                       "  messages = { topic = \"single\"; }; } );\n",
                  4, "needs a non-empty list \"prefixes\"", "messages = { prefixes");

@@ -464,7 +464,6 @@ static int parse_typeopts(cfg_ctx_t *c, const config_setting_t *s, w2k_typeopts_
 static int parse_messages(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_t *st)
 {
     static const char *const known[] = {"prefixes", "topic", NULL};
-    static const char *const topics[] = {"single", "per_prefix", NULL};
     const char *hint = "write messages = { prefixes = [ \"app.\" ]; topic = \"single\"; };";
     const config_setting_t *m = config_setting_get_member(s, "messages");
     if (!m)
@@ -494,15 +493,24 @@ static int parse_messages(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cf
                         "wal2kafka's own messages (prefix wal2kafka...) are never forwarded; "
                         "choose another prefix for the application's messages",
                         "\"prefixes\" entry \"%s\" is reserved", v);
-        st->msg_prefixes[st->nmsg_prefixes++] = strdup(v);
+        if (!(st->msg_prefixes[st->nmsg_prefixes] = strdup(v)))
+            return fail(c, p, NULL, "out of memory");
+        st->nmsg_prefixes++;
     }
-    int topic;
-    if (parse_choice(c, m, "topic", topics,
-                     "use \"single\" (default: <topic_prefix>.messages) or \"per_prefix\" "
-                     "(<topic_prefix>.messages.<prefix>)",
-                     &topic) != 0)
+    char *topic = NULL;
+    if (get_string(c, m, "topic", "single", false, &topic) != 0)
         return -1;
-    st->msg_per_prefix = topic == 1;
+    bool single = strcmp(topic, "single") == 0;
+    st->msg_per_prefix = strcmp(topic, "per_prefix") == 0;
+    if (!single && !st->msg_per_prefix) {
+        fail(c, config_setting_get_member(m, "topic"),
+             "use \"single\" (default: <topic_prefix>.messages) or \"per_prefix\" "
+             "(<topic_prefix>.messages.<prefix>)",
+             "unknown messages.topic value \"%s\"", topic);
+        free(topic);
+        return -1;
+    }
+    free(topic);
     return 0;
 }
 
