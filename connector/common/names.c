@@ -138,7 +138,8 @@ static void describe(const named_topic_t *t, char *out, size_t outsz)
 int w2k_names_check_topics(const w2k_stream_cfg_t *sc, const w2k_table_cfg_t *tables, int n,
                            w2k_err_t *err)
 {
-    static const char *const own[] = {"state", "schemas", "schema_changes"};
+    static const char *const own[] = {"state", "schemas", "schema_changes", "messages",
+                                      "transaction"};
     int nown = (int)(sizeof own / sizeof own[0]), total = n + nown, rc = -1;
     named_topic_t *t = calloc((size_t)total, sizeof *t);
     if (!t) {
