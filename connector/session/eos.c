@@ -75,7 +75,7 @@ bool w2k_eos_open(const w2k_eos_t *e)
 
 bool w2k_eos_begin(w2k_eos_t *e, w2k_lsn_t final_lsn)
 {
-    e->skipping = final_lsn < e->skip;
+    e->skipping = e->enabled && final_lsn < e->skip;
     return e->skipping;
 }
 
@@ -117,11 +117,8 @@ int w2k_eos_commit(w2k_eos_t *e, w2k_err_t *err)
 
 w2k_lsn_t w2k_eos_confirmable(w2k_eos_t *e, w2k_lsn_t acked, bool in_txn)
 {
-    if (!e->enabled) {
-        if (acked > e->safe)
-            e->safe = acked; /* acknowledged: not sent again by a restart of this process */
+    if (!e->enabled)
         return acked;
-    }
     if (!e->open && !in_txn && acked > e->safe)
         e->safe = acked; /* everything acknowledged was committed */
     return acked < e->safe ? acked : e->safe;

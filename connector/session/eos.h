@@ -3,10 +3,8 @@
  * PostgreSQL transaction they hold; after a restart, the transactions at or below it
  * are skipped, so a read_committed consumer sees each change once. Fencing mode (hot
  * standby instances in at-least-once mode): the same Kafka transactions, so a newer
- * instance's producer fences an older one's, without the record. Off: no transactions.
- * In every mode, a restart within the process skips the PostgreSQL transactions
- * already acknowledged (or committed) before it. Single-threaded: call it from the
- * main loop. */
+ * instance's producer fences an older one's, without the record. Off: every call is a
+ * no-op. Single-threaded: call it from the main loop. */
 #ifndef W2K_EOS_H
 #define W2K_EOS_H
 
@@ -47,8 +45,7 @@ int w2k_eos_ensure(w2k_eos_t *e, w2k_err_t *err);
 /* True while a Kafka transaction is open. */
 bool w2k_eos_open(const w2k_eos_t *e);
 /* A PostgreSQL transaction begins, its commit record at final_lsn. Returns true when
- * its messages were committed to Kafka (or, without transactions, acknowledged) before
- * a restart: skip them. */
+ * its messages were committed to Kafka before a restart: skip them. */
 bool w2k_eos_begin(w2k_eos_t *e, w2k_lsn_t final_lsn);
 /* The PostgreSQL transaction ends at end_lsn. Returns true when it was produced into
  * the open Kafka transaction and the commit interval has passed: commit now. */
@@ -64,9 +61,8 @@ int w2k_eos_commit(w2k_eos_t *e, w2k_err_t *err);
  * acknowledged): never past what was committed to Kafka. in_txn: a PostgreSQL
  * transaction is open. */
 w2k_lsn_t w2k_eos_confirmable(w2k_eos_t *e, w2k_lsn_t acked, bool in_txn);
-/* The stream stops: abort the open Kafka transaction; what was committed (without
- * transactions: acknowledged, as of the last w2k_eos_confirmable()) is skipped when
- * the slot sends it again. */
+/* The stream stops: abort the open Kafka transaction; what was committed is skipped
+ * when the slot sends it again. */
 void w2k_eos_stop(w2k_eos_t *e);
 
 #endif

@@ -217,12 +217,8 @@ oom:
     return NULL;
 }
 
-static w2k_lsn_t confirmable(w2k_stream_t *st);
-
 void w2k_stream_stop(w2k_stream_t *st)
 {
-    if (st->eos)
-        confirmable(st); /* what is acknowledged now is not sent again after a restart */
     if (st->eos)
         w2k_eos_stop(st->eos);
     st->skipping = false;
