@@ -32,7 +32,7 @@ import uuid
 import pytest
 
 from servers import database_name, free_ports
-from w2k import check_versions, current_wal_lsn
+from w2k import check_versions, current_wal_lsn, run_cli
 from w2k_faults import (MultiWriter, create_table_topics, create_versioned_tables,  # noqa: F401
                         final_versions, first_append_after, read_topic, record_result, rig,
                         wait_until)
@@ -179,6 +179,9 @@ def test_standby_takes_over_after_kill(rig, wal2kafka_bin, tmp_path, request, mo
         a.start().wait_streaming(120)
         b.start()
         _wait_standby(b)
+        chk = run_cli(wal2kafka_bin, "check", "--config", b.config_path, env=b.env)
+        assert "would wait as a standby" in chk.stdout + chk.stderr, chk
+        assert chk.returncode == 0, chk
         writer = MultiWriter(db, TABLES, KEYS, rate=RATE, seed=7).start()
         writer.wait_more(RATE * 3)  # 3 s as standby: past max_duration_s, twice the attempts
         assert b.running() and a.running()
