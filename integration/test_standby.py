@@ -67,7 +67,8 @@ def _pair(rig, wal2kafka_bin, tmp_path, db, prefix, eos: bool, extra: dict | Non
             # wal_sender_timeout is per connection (PostgreSQL 12+): a frozen instance's
             # walsender gives up after 2 s here, its slot is free then
             "postgresql": {"conninfo": rig.pg_conninfo(
-                db, proxied=False, options=f"'-c wal_sender_timeout={SENDER_TIMEOUT_MS}'")},
+                db, proxied=False, options=f"'-c wal_sender_timeout={SENDER_TIMEOUT_MS}'",
+                application_name=f"w2k_{name}")},
             "delivery": {"exactly_once": eos, "transaction_timeout_ms": TXN_TIMEOUT_MS},
             "standby": {"enabled": True, "poll_ms": 500},
             "metrics": {"listen": f"127.0.0.1:{port}"},
@@ -78,6 +79,7 @@ def _pair(rig, wal2kafka_bin, tmp_path, db, prefix, eos: bool, extra: dict | Non
                           workdir=tmp_path, proxied=False, settings=settings, stream=stream,
                           name=f"{name}_{stream}")
         c.metrics_port = port
+        c.app = f"w2k_{name}"
         conns.append(c)
     return conns
 
@@ -100,10 +102,25 @@ def _wait_standby(conn, timeout: float = 60.0) -> None:
     wait_until(standby, 30, "/health says standby (200)", proc=conn)
 
 
-def _holder_pid(db, slot: str) -> int | None:
-    rows = db.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s "
-                      "AND active", (slot,))
-    return rows[0][0] if rows else None
+def _roles(db, pair):
+    """(active, standby) of the pair: the active one is the instance whose session (by
+    its application_name) holds the slot now. Under load a live instance can lose the
+    slot to the other (its walsender's 2 s timeout), so the test asks rather than
+    assumes."""
+    a, b = pair
+
+    def holder():
+        rows = db.execute("SELECT r.application_name FROM pg_replication_slots s JOIN "
+                          "pg_stat_replication r ON r.pid = s.active_pid "
+                          "WHERE s.slot_name = %s", (a.slot,))
+        return rows[0][0] if rows else None
+    app = wait_until(holder, 30, f"nobody holds slot {a.slot}")
+    assert app in (a.app, b.app), app
+    return (a, b) if app == a.app else (b, a)
+
+
+def _takeovers(conn) -> int:
+    return conn.log().count("took over slot")
 
 
 class Watcher:
@@ -185,19 +202,20 @@ def test_standby_takes_over_after_kill(rig, wal2kafka_bin, tmp_path, request, mo
         writer = MultiWriter(db, TABLES, KEYS, rate=RATE, seed=7).start()
         writer.wait_more(RATE * 3)  # 3 s as standby: past max_duration_s, twice the attempts
         assert b.running() and a.running()
-        assert "took over" not in b.log()
-        m = b.log()
-        assert "gave up" not in m and "retrying in" not in m, m
+        for c in (a, b):
+            assert "gave up" not in c.log(), c.log()
+        active, standby = _roles(db, (a, b))
+        n0 = _takeovers(standby)
 
         t_kill = time.time()
-        a.proc.kill()
-        a.proc.wait(30)
-        b.wait_log(r"took over slot", 30)
+        active.proc.kill()
+        active.proc.wait(30)
+        wait_until(lambda: _takeovers(standby) > n0, 30, "no takeover", proc=standby)
         t_log = time.time()
         writer.wait_more(RATE * 2)
         committed = writer.stop()
-        b.wait_confirmed(current_wal_lsn(db), timeout=120)
-        status, body = _health(b)
+        standby.wait_confirmed(current_wal_lsn(db), timeout=120)
+        status, body = _health(standby)
         assert status == 200 and body == "ok\n", (status, body)
 
         dups = _check_topics(rig, prefix, topics, db, eos)
@@ -210,7 +228,7 @@ def test_standby_takes_over_after_kill(rig, wal2kafka_bin, tmp_path, request, mo
         record_result("standby", f"takeover_{mode}",
                       {"takeover_s": round(takeover, 3), "resent": dups,
                        "transactions": committed}, "Standby instances, fencing, reconnects")
-        assert b.stop() == 0
+        assert standby.stop() == 0
     finally:
         if writer:
             writer._stop.set()
@@ -223,8 +241,7 @@ def test_zombie_writes_nothing(rig, wal2kafka_bin, tmp_path, request, mode):
     eos = mode == "exactly_once"
     db, prefix, topics = _setup(rig, request)
     a, b = _pair(rig, wal2kafka_bin, tmp_path, db, prefix, eos)
-    writer = watcher = None
-    frozen = False
+    writer = watcher = frozen = None
     try:
         a.start().wait_streaming(120)
         b.start()
@@ -232,27 +249,28 @@ def test_zombie_writes_nothing(rig, wal2kafka_bin, tmp_path, request, mode):
         watcher = Watcher(rig.kafka, topics).start()
         writer = MultiWriter(db, TABLES, KEYS, rate=RATE, seed=11).start()
         writer.wait_more(RATE * 2)
-        a_pid = _holder_pid(db, a.slot)
-        assert a_pid
+        old, new = _roles(db, (a, b))
+        n0 = _takeovers(new)
 
         t_freeze = time.time()
-        os.kill(a.pid, signal.SIGSTOP)  # with messages produced and queued
-        frozen = True
+        os.kill(old.pid, signal.SIGSTOP)  # with messages produced and queued
+        frozen = old
         # the walsender times the frozen instance out; the standby takes over
-        b.wait_log(r"took over slot", SENDER_TIMEOUT_MS / 1000 + 30)
+        wait_until(lambda: _takeovers(new) > n0, SENDER_TIMEOUT_MS / 1000 + 30, "no takeover",
+                   proc=new)
         t_takeover = time.time()
         writer.wait_more(RATE * 3)  # the new instance writes newer versions
-        b.wait_confirmed(current_wal_lsn(db), timeout=60)
+        new.wait_confirmed(current_wal_lsn(db), timeout=60)
 
-        os.kill(a.pid, signal.SIGCONT)
-        frozen = False
+        os.kill(old.pid, signal.SIGCONT)
+        frozen = None
         t_resume = time.time()
         # the old instance finds its session gone and its slot held: standby (or exit)
-        wait_until(lambda: not a.running() or "lost its slot" in a.log(current=True), 60,
+        wait_until(lambda: not old.running() or "lost its slot" in old.log(current=True), 60,
                    "the old instance neither stopped nor became standby", interval=0.1)
         writer.wait_more(RATE * 3)  # a while with both alive
         committed = writer.stop()
-        b.wait_confirmed(current_wal_lsn(db), timeout=120)
+        new.wait_confirmed(current_wal_lsn(db), timeout=120)
         t_end = time.time()
         watcher.stop()
 
@@ -263,23 +281,23 @@ def test_zombie_writes_nothing(rig, wal2kafka_bin, tmp_path, request, mode):
               f"longest wait {gap:.2f} s (bound {TXN_TIMEOUT_MS / 1000:.0f} s); "
               f"{committed} transactions, {dups} re-sent, 0 stale")
         assert gap < TXN_TIMEOUT_MS / 1000, gap
-        if a.running():
-            assert "lost its slot" in a.log(current=True)
-            status, body = _health(a)
+        if old.running():
+            assert "lost its slot" in old.log(current=True)
+            status, body = _health(old)
             assert status == 200 and body.startswith("standby\n"), (status, body)
         record_result("standby", f"zombie_{mode}",
                       {"takeover_after_freeze_s": round(t_takeover - t_freeze, 2),
                        "read_committed_longest_wait_s": round(gap, 2), "resent": dups,
                        "stale": 0, "transactions": committed},
                       "Standby instances, fencing, reconnects")
-        assert b.stop() == 0
+        assert new.stop() == 0
     finally:
         if writer:
             writer._stop.set()
         if watcher:
             watcher._stop.set()
-        if frozen:
-            os.kill(a.pid, signal.SIGCONT)
+        if frozen is not None:
+            os.kill(frozen.pid, signal.SIGCONT)
         for c in (a, b):
             c.cleanup()
 
