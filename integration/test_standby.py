@@ -266,8 +266,18 @@ def test_zombie_writes_nothing(rig, wal2kafka_bin, tmp_path, request, mode):
         frozen = None
         t_resume = time.time()
         # the old instance finds its session gone and its slot held: standby (or exit)
-        wait_until(lambda: not old.running() or "lost its slot" in old.log(current=True), 60,
-                   "the old instance neither stopped nor became standby", interval=0.1)
+        # (or, on a loaded machine, it took the slot back after the new one's walsender
+        # timed out in its turn: then it streams again through a new, unfenced producer)
+        def settled():
+            log = old.log(current=True)
+            return (not old.running() or "lost its slot" in log or
+                    ("started again after" in log and _roles(db, (a, b))[0] is old))
+        try:
+            wait_until(settled, 60, "the old instance neither stopped nor became standby",
+                       interval=0.1)
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}\n--- old instance ---\n{old.log_tail(40)}\n--- new "
+                               f"instance ---\n{new.log_tail(20)}") from None
         writer.wait_more(RATE * 3)  # a while with both alive
         committed = writer.stop()
         new.wait_confirmed(current_wal_lsn(db), timeout=120)
@@ -281,8 +291,7 @@ def test_zombie_writes_nothing(rig, wal2kafka_bin, tmp_path, request, mode):
               f"longest wait {gap:.2f} s (bound {TXN_TIMEOUT_MS / 1000:.0f} s); "
               f"{committed} transactions, {dups} re-sent, 0 stale")
         assert gap < TXN_TIMEOUT_MS / 1000, gap
-        if old.running():
-            assert "lost its slot" in old.log(current=True)
+        if old.running() and "lost its slot" in old.log(current=True):
             status, body = _health(old)
             assert status == 200 and body.startswith("standby\n"), (status, body)
         record_result("standby", f"zombie_{mode}",
@@ -290,7 +299,7 @@ def test_zombie_writes_nothing(rig, wal2kafka_bin, tmp_path, request, mode):
                        "read_committed_longest_wait_s": round(gap, 2), "resent": dups,
                        "stale": 0, "transactions": committed},
                       "Standby instances, fencing, reconnects")
-        assert new.stop() == 0
+        assert new.stop() == 0 and (not old.running() or old.stop() == 0)
     finally:
         if writer:
             writer._stop.set()
