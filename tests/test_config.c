@@ -72,6 +72,9 @@ static void defaults(void)
     CHECK_INT(cfg->retry_max_backoff_ms, 30000);
     CHECK_INT(cfg->retry_max_attempts, 0);
     CHECK_INT(cfg->retry_max_duration_s, 600);
+    CHECK_INT(cfg->transaction_timeout_ms, 900000);
+    CHECK(!cfg->standby_enabled);
+    CHECK_INT(cfg->standby_poll_ms, 500);
     CHECK_INT(cfg->nstreams, 1);
     CHECK_STR(cfg->streams[0].name, "main");
     CHECK_STR(cfg->streams[0].slot, "wal2kafka_main");
@@ -321,6 +324,31 @@ static void typeopts(void)
                  4, "unknown decimal_handling value", "\"precise\" (default)");
 }
 
+/* standby = { ... } and delivery.transaction_timeout_ms: values and errors. */
+static void standby(void)
+{
+    w2k_err_t err;
+    w2k_config_t *cfg = load(BASE "delivery = { transaction_timeout_ms = 30000; };\n"
+                                  "standby = { enabled = true; poll_ms = 200; };\n"
+                                  "streams = ( { name = \"a\"; tables = ( \"public.t\" ); } );\n",
+                             &err);
+    CHECK(cfg != NULL);
+    if (!cfg) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    CHECK(cfg->standby_enabled);
+    CHECK_INT(cfg->standby_poll_ms, 200);
+    CHECK_INT(cfg->transaction_timeout_ms, 30000);
+    w2k_config_destroy(cfg);
+    expect_error(BASE "standby = { enabled = \"yes\"; };\n", 3,
+                 "\"standby.enabled\" must be true or false", "enabled = true;");
+    expect_error(BASE "standby = { poll_ms = 10; };\n", 3, "poll_ms", NULL);
+    expect_error(BASE "standby = { enable = true; };\n", 3, "enable", NULL);
+    expect_error(BASE "delivery = { transaction_timeout_ms = 999999999; };\n", 3,
+                 "transaction_timeout_ms", NULL);
+}
+
 int main(int argc, char **argv)
 {
     example_file(argc > 1 ? argv[1] : "tests/fixtures");
@@ -330,6 +358,7 @@ int main(int argc, char **argv)
     errors();
     typeopts();
     masks();
+    standby();
     unlink(path);
     return unit_report("test_config");
 }

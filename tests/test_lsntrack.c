@@ -100,6 +100,32 @@ static void failure_stops_confirmation(void)
     w2k_lsntrack_destroy(t);
 }
 
+/* A restart (reset) keeps what was acknowledged before it confirmed, even when nobody
+ * asked for the confirmed LSN in between: the new session starts past it. */
+static void reset_keeps_acknowledged(void)
+{
+    w2k_lsntrack_t *t = w2k_lsntrack_new(5);
+    uint64_t a = w2k_lsntrack_begin(t);
+    w2k_lsntrack_add(t, a);
+    w2k_lsntrack_commit(t, a, 10, 0);
+    uint64_t b = w2k_lsntrack_begin(t);
+    w2k_lsntrack_add(t, b);
+    w2k_lsntrack_commit(t, b, 20, 0);
+    uint64_t c = w2k_lsntrack_begin(t);
+    w2k_lsntrack_add(t, c);
+    w2k_lsntrack_commit(t, c, 30, 0);
+    uint64_t d = w2k_lsntrack_begin(t); /* open when the session broke */
+    w2k_lsntrack_add(t, d);
+    w2k_lsntrack_ack(t, a, true);
+    w2k_lsntrack_ack(t, b, true);
+    w2k_lsntrack_ack(t, d, true);
+    w2k_lsntrack_reset(t);
+    CHECK_INT(w2k_lsntrack_confirmed(t), 20); /* not c (unanswered), not d (open) */
+    CHECK(!w2k_lsntrack_ack(t, c, true));
+    CHECK_INT(w2k_lsntrack_confirmed(t), 20);
+    w2k_lsntrack_destroy(t);
+}
+
 static void idle_follows_keepalive(void)
 {
     w2k_lsntrack_t *t = w2k_lsntrack_new(5);
@@ -173,6 +199,7 @@ int main(void)
     out_of_order_acks();
     open_transaction_blocks();
     failure_stops_confirmation();
+    reset_keeps_acknowledged();
     idle_follows_keepalive();
     empty_transactions_and_abort();
     many_in_flight_random_order();

@@ -411,9 +411,22 @@ static void health(void)
     CHECK_LINE(r.body.data, "wal2kafka_streaming{stream=\"b\"} 1");
     w2k_buf_free(&r.body);
 
+    /* a hot standby is healthy: it takes over when the active instance goes */
+    w2k_metrics_state(a, W2K_STREAM_STANDBY, "slot s is held by PID 42");
+    CHECK_INT(scrape(port, "GET", "/health", &r), 0);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(r.body.data, "standby\nstream \"a\" is standby: slot s is held by PID 42\n");
+    w2k_buf_free(&r.body);
+    CHECK_INT(scrape(port, "GET", "/metrics", &r), 0);
+    CHECK_LINE(r.body.data, "wal2kafka_stream_state{stream=\"a\",state=\"standby\"} 1");
+    CHECK_LINE(r.body.data, "wal2kafka_stream_standby{stream=\"a\"} 1");
+    CHECK_LINE(r.body.data, "wal2kafka_stream_standby{stream=\"b\"} 0");
+    w2k_buf_free(&r.body);
+
     w2k_metrics_state(a, W2K_STREAM_STREAMING, NULL);
     CHECK_INT(scrape(port, "GET", "/health", &r), 0);
     CHECK_INT(r.status, 200);
+    CHECK_STR(r.body.data, "ok\n");
     w2k_buf_free(&r.body);
     w2k_metrics_state(b, W2K_STREAM_FAILED, "schema registry refused subject x-value");
     CHECK_INT(scrape(port, "GET", "/health", &r), 0);

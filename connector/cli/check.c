@@ -735,7 +735,14 @@ static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
         ok(r, "stream %s: slot %s does not exist yet; run creates it%s", st->name, st->slot,
            st->snapshot == W2K_SNAPSHOT_NEVER ? "" : " and takes the initial snapshot");
     } else if (w2k_catalog_slot_usable(&info, st->slot, st->name, PQdb(c), &e) != 0) {
-        problem_err(r, &e);
+        /* standby.enabled: another instance streaming is the normal case, not a problem */
+        if (cfg->standby_enabled && info.active && strstr(e.msg, "is active for PID"))
+            ok(r,
+               "stream %s: slot %s is held by PID %d (another instance streams it); this "
+               "one would wait as a standby and take over when it is released",
+               st->name, st->slot, info.active_pid);
+        else
+            problem_err(r, &e);
     } else {
         char lsn[20];
         ok(r, "stream %s: slot %s ready, confirmed up to %s", st->name, st->slot,

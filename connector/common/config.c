@@ -674,11 +674,26 @@ static int parse_kafka(cfg_ctx_t *c, const config_setting_t *k, w2k_config_t *cf
                      &cfg->topic_keyless_retention_ms);
 }
 
+/* The standby group: several instances with the same configuration, one streaming each
+ * stream, the others waiting for its slot. Returns 0, or -1 (reported). */
+static int parse_standby(cfg_ctx_t *c, const config_setting_t *sb, w2k_config_t *cfg)
+{
+    static const char *const standby_known[] = {"enabled", "poll_ms", NULL};
+    if (sb && check_known(c, sb, "standby", standby_known) != 0)
+        return -1;
+    const config_setting_t *en = sb ? config_setting_get_member(sb, "enabled") : NULL;
+    if (en && config_setting_type(en) != CONFIG_TYPE_BOOL)
+        return fail(c, en, "write enabled = true; or enabled = false;",
+                    "setting \"standby.enabled\" must be true or false");
+    cfg->standby_enabled = en && config_setting_get_bool(en);
+    return get_int(c, sb, "poll_ms", 500, 50, 60000, &cfg->standby_poll_ms);
+}
+
 static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
 {
     static const char *const top_known[] = {"postgresql", "kafka",   "delivery", "retry",
                                             "log",        "streams", "metrics",  "schema_registry",
-                                            NULL};
+                                            "standby",    NULL};
     static const char *const reg_known[] = {"url", "username", "password_file", "ca_file", NULL};
     static const char *const metrics_known[] = {"listen",        "username",     "password_file",
                                                 "tls_cert_file", "tls_key_file", NULL};
@@ -687,13 +702,9 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
                                               "on_stream_failure",  NULL};
     static const char *const pg_known[] = {"conninfo", "password_file", "receive_timeout_ms",
                                            "failover_slots", NULL};
-    static const char *const delivery_known[] = {"max_in_flight",
-                                                 "status_interval_ms",
-                                                 "shutdown_timeout_ms",
-                                                 "wal_warn_mb",
-                                                 "exactly_once",
-                                                 "commit_interval_ms",
-                                                 NULL};
+    static const char *const delivery_known[] = {
+        "max_in_flight", "status_interval_ms", "shutdown_timeout_ms",    "wal_warn_mb",
+        "exactly_once",  "commit_interval_ms", "transaction_timeout_ms", NULL};
     static const char *const log_known[] = {"level", "format", NULL};
     const config_setting_t *root = config_root_setting(lc);
     if (check_known(c, root, "the top level", top_known) != 0)
@@ -740,7 +751,8 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
         get_int(c, d, "status_interval_ms", 1000, 10, 60000, &cfg->status_interval_ms) ||
         get_int(c, d, "shutdown_timeout_ms", 30000, 0, 3600000, &cfg->shutdown_timeout_ms) ||
         get_int64(c, d, "wal_warn_mb", 4096, 1, INT64_MAX / 1048576, &cfg->wal_warn_mb) ||
-        get_int(c, d, "commit_interval_ms", 100, 1, 600000, &cfg->commit_interval_ms))
+        get_int(c, d, "commit_interval_ms", 100, 1, 600000, &cfg->commit_interval_ms) ||
+        get_int(c, d, "transaction_timeout_ms", 900000, 1000, 900000, &cfg->transaction_timeout_ms))
         return -1;
     const config_setting_t *eos = d ? config_setting_get_member(d, "exactly_once") : NULL;
     if (eos && config_setting_type(eos) != CONFIG_TYPE_BOOL)
@@ -782,6 +794,9 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
         free(cfg->metrics_listen);
         cfg->metrics_listen = full;
     }
+
+    if (parse_standby(c, config_setting_get_member(root, "standby"), cfg) != 0)
+        return -1;
 
     const config_setting_t *rt = config_setting_get_member(root, "retry");
     if (rt && check_known(c, rt, "retry", retry_known) != 0)

@@ -136,6 +136,14 @@ typedef struct w2k_config_s {
     bool exactly_once;       /* Kafka transactions, LSN stored with the messages */
     int commit_interval_ms;  /* exactly-once: longest a Kafka transaction stays open */
 
+    /* transactional producers: Kafka aborts a transaction open longer than this
+     * (transaction.timeout.ms) */
+    int transaction_timeout_ms;
+    /* hot standby instances: wait while another session holds a slot (looking every
+     * standby_poll_ms); producers are transactional (fencing) in both delivery modes */
+    bool standby_enabled;
+    int standby_poll_ms;
+
     int log_level; /* w2k_loglevel_t */
     int log_json;
 

@@ -29,7 +29,7 @@
 static const char op_codes[OP_COUNT] = {'c', 'u', 'd', 't', 'r'};
 
 static const char *const state_names[W2K_STREAM_STATE_COUNT] = {
-    "starting", "snapshot", "streaming", "reconnecting", "stopped", "failed"};
+    "starting", "snapshot", "streaming", "reconnecting", "stopped", "failed", "standby"};
 static const char *const errkind_names[W2K_ERRKIND_COUNT] = {"postgres", "kafka", "decode",
                                                              "encode", "registry"};
 
@@ -307,6 +307,12 @@ static uint64_t v_streaming(const w2k_metrics_stream_t *s, int64_t now)
     return LOAD(s->state) == W2K_STREAM_STREAMING;
 }
 
+static uint64_t v_standby(const w2k_metrics_stream_t *s, int64_t now)
+{
+    (void)now;
+    return LOAD(s->state) == W2K_STREAM_STANDBY;
+}
+
 static void render_stream_u64(w2k_buf_t *out, const w2k_metrics_t *m, const char *name,
                               const char *type, const char *help, stream_value_fn fn, int64_t now)
 {
@@ -357,6 +363,10 @@ int w2k_metrics_render(w2k_metrics_t *m, int64_t now, w2k_buf_t *out)
     }
     render_stream_u64(out, m, "wal2kafka_streaming", "gauge",
                       "1 while the stream reads its replication slot, else 0.", v_streaming, now);
+    render_stream_u64(out, m, "wal2kafka_stream_standby", "gauge",
+                      "1 while the stream waits as a hot standby (another session holds its "
+                      "slot), else 0.",
+                      v_standby, now);
 
     family(out, "wal2kafka_changes_total", "counter",
            "Row changes sent to Kafka, by table and operation (c insert, u update, d delete, "
@@ -442,7 +452,7 @@ int w2k_metrics_health(w2k_metrics_t *m, w2k_buf_t *out)
         w2k_buf_puts(out, "no metrics\n");
         return 0;
     }
-    int healthy = 1;
+    int healthy = 1, standby = 0;
     pthread_mutex_lock(&m->lock);
     if (!m->streams) {
         w2k_buf_puts(out, "no stream has started yet\n");
@@ -450,15 +460,22 @@ int w2k_metrics_health(w2k_metrics_t *m, w2k_buf_t *out)
     }
     for (const w2k_metrics_stream_t *s = m->streams; s; s = s->next) {
         int st = LOAD(s->state);
-        if (st == W2K_STREAM_STREAMING)
+        standby += st == W2K_STREAM_STANDBY;
+        if (st == W2K_STREAM_STREAMING || st == W2K_STREAM_STANDBY)
             continue;
         healthy = 0;
         w2k_buf_printf(out, "stream \"%s\" is not streaming: %s%s%s\n", s->name,
                        w2k_metrics_state_name((w2k_metrics_state_t)st), s->reason[0] ? ": " : "",
                        s->reason);
     }
+    if (healthy && standby) {
+        w2k_buf_puts(out, "standby\n");
+        for (const w2k_metrics_stream_t *s = m->streams; s; s = s->next)
+            if (LOAD(s->state) == W2K_STREAM_STANDBY)
+                w2k_buf_printf(out, "stream \"%s\" is standby: %s\n", s->name, s->reason);
+    }
     pthread_mutex_unlock(&m->lock);
-    if (healthy)
+    if (healthy && !standby)
         w2k_buf_puts(out, "ok\n");
     return healthy;
 }

@@ -16,16 +16,18 @@ typedef struct w2k_metrics_s w2k_metrics_t;
 typedef struct w2k_metrics_stream_s w2k_metrics_stream_t; /* one stream */
 typedef struct w2k_metrics_table_s w2k_metrics_table_t;   /* one table of one stream */
 
-/* What a stream is doing; /health is 200 only while every stream is STREAMING. */
+/* What a stream is doing; /health is 200 only while every stream is STREAMING or
+ * STANDBY. */
 typedef enum w2k_metrics_state_e {
     W2K_STREAM_STARTING,     /* connecting, preflight, creating topics */
     W2K_STREAM_SNAPSHOT,     /* reading the initial snapshot */
     W2K_STREAM_STREAMING,    /* reading the slot */
     W2K_STREAM_RECONNECTING, /* lost PostgreSQL or Kafka, backing off to retry */
     W2K_STREAM_STOPPED,      /* stopped on request */
-    W2K_STREAM_FAILED        /* gave up: an error that retrying cannot heal */
+    W2K_STREAM_FAILED,       /* gave up: an error that retrying cannot heal */
+    W2K_STREAM_STANDBY       /* standby.enabled: another session holds the slot; waiting */
 } w2k_metrics_state_t;
-#define W2K_STREAM_STATE_COUNT 6
+#define W2K_STREAM_STATE_COUNT 7
 
 /* The kinds of error counted by wal2kafka_errors_total{kind}. */
 typedef enum w2k_metrics_errkind_e {
@@ -121,8 +123,10 @@ const char *w2k_metrics_errkind_name(w2k_metrics_errkind_t kind);
 int w2k_metrics_render(w2k_metrics_t *m, int64_t now_us, w2k_buf_t *out);
 
 /* Append the /health text to out: "ok\n" when there is at least one stream and every
- * stream streams, else one line per stream that does not, with its state and reason.
- * Returns 1 when healthy, 0 when not. Any thread. */
+ * stream streams; "standby\n" and a line per standby stream when every stream streams
+ * or waits as a standby (healthy too: it takes over when the active instance goes);
+ * else one line per stream that does neither, with its state and reason. Returns 1
+ * when healthy, 0 when not. Any thread. */
 int w2k_metrics_health(w2k_metrics_t *m, w2k_buf_t *out);
 
 /* What the HTTP endpoint answers a request, without a socket (on_request serves it; a hook

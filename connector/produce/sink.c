@@ -241,8 +241,12 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, 
         if (rc)
             goto err;
     }
+    /* transaction.timeout.ms: how long the broker keeps a transaction of a producer that
+     * went silent (frozen, partitioned) open, so how long it can hold read_committed
+     * consumers back before the coordinator aborts it (delivery.transaction_timeout_ms) */
+    snprintf(buf, sizeof buf, "%d", cfg->transaction_timeout_ms);
     if (transactional_id && (conf_set(conf, "transactional.id", transactional_id, err) ||
-                             conf_set(conf, "transaction.timeout.ms", "900000", err)))
+                             conf_set(conf, "transaction.timeout.ms", buf, err)))
         goto err;
     rd_kafka_conf_set_opaque(conf, s);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 
 struct w2k_eos_s {
-    bool enabled;
+    bool enabled; /* Kafka transactions */
+    bool record;  /* ...carrying the stream's record (exactly-once) */
     int commit_interval_ms;
     const char *state_topic, *stream;
     w2k_stream_state_t *state; /* the stream's record, owned by the stream */
@@ -19,13 +20,14 @@ struct w2k_eos_s {
     bool skipping;     /* the open PostgreSQL transaction is one of those */
 };
 
-w2k_eos_t *w2k_eos_new(bool enabled, int commit_interval_ms, const char *state_topic,
+w2k_eos_t *w2k_eos_new(w2k_eos_mode_t mode, int commit_interval_ms, const char *state_topic,
                        const char *stream, w2k_stream_state_t *state)
 {
     w2k_eos_t *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
-    e->enabled = enabled;
+    e->enabled = mode != W2K_EOS_OFF;
+    e->record = mode == W2K_EOS_EXACTLY_ONCE;
     e->commit_interval_ms = commit_interval_ms;
     e->state_topic = state_topic;
     e->stream = stream;
@@ -46,7 +48,8 @@ void w2k_eos_attach(w2k_eos_t *e, w2k_sink_t *sink)
 
 void w2k_eos_resume(w2k_eos_t *e)
 {
-    e->skip = e->state->committed_lsn;
+    if (e->record)
+        e->skip = e->state->committed_lsn;
 }
 
 int w2k_eos_ensure(w2k_eos_t *e, w2k_err_t *err)
@@ -97,7 +100,7 @@ int w2k_eos_commit(w2k_eos_t *e, w2k_err_t *err)
 {
     if (!e->enabled || !e->open)
         return 0;
-    if (e->pending > e->state->committed_lsn) {
+    if (e->record && e->pending > e->state->committed_lsn) {
         w2k_stream_state_t next = *e->state;
         next.committed_lsn = e->pending;
         if (w2k_state_write(e->sink, e->state_topic, e->stream, &next, err) != 0)

@@ -1,8 +1,10 @@
 /* eos.h — exactly-once delivery for one stream: Kafka transactions that end at
  * PostgreSQL commits and carry the stream's record (<prefix>.state) naming the last
  * PostgreSQL transaction they hold; after a restart, the transactions at or below it
- * are skipped, so a read_committed consumer sees each change once. With exactly-once
- * off, every call is a no-op. Single-threaded: call it from the main loop. */
+ * are skipped, so a read_committed consumer sees each change once. Fencing mode (hot
+ * standby instances in at-least-once mode): the same Kafka transactions, so a newer
+ * instance's producer fences an older one's, without the record. Off: every call is a
+ * no-op. Single-threaded: call it from the main loop. */
 #ifndef W2K_EOS_H
 #define W2K_EOS_H
 
@@ -16,11 +18,18 @@
 
 typedef struct w2k_eos_s w2k_eos_t;
 
+/* How a stream uses Kafka transactions. */
+typedef enum w2k_eos_mode_e {
+    W2K_EOS_OFF,         /* at-least-once: no transactions */
+    W2K_EOS_FENCE,       /* at-least-once with transactions, only to fence older producers */
+    W2K_EOS_EXACTLY_ONCE /* transactions carrying the stream's record */
+} w2k_eos_mode_t;
+
 /* The exactly-once state of stream (its record in state_topic, which the stream owns
- * and both read: *state must outlive it). enabled false: a no-op. Kafka transactions
- * are committed at the first PostgreSQL commit after commit_interval_ms. Returns NULL
- * when out of memory. */
-w2k_eos_t *w2k_eos_new(bool enabled, int commit_interval_ms, const char *state_topic,
+ * and both read: *state must outlive it). Kafka transactions (mode FENCE or
+ * EXACTLY_ONCE) are committed at the first PostgreSQL commit after commit_interval_ms.
+ * Returns NULL when out of memory. */
+w2k_eos_t *w2k_eos_new(w2k_eos_mode_t mode, int commit_interval_ms, const char *state_topic,
                        const char *stream, w2k_stream_state_t *state);
 /* Free; accepts NULL. Call w2k_eos_stop() first when a transaction may be open. */
 void w2k_eos_destroy(w2k_eos_t *e);
@@ -29,7 +38,7 @@ void w2k_eos_destroy(w2k_eos_t *e);
 void w2k_eos_attach(w2k_eos_t *e, w2k_sink_t *sink);
 
 /* After the stream's record was read at start: skip PostgreSQL transactions that end
- * at or below the LSN it names. */
+ * at or below the LSN it names (exactly-once only). */
 void w2k_eos_resume(w2k_eos_t *e);
 /* Before producing: make sure a Kafka transaction is open. Returns 0, or -1 with err. */
 int w2k_eos_ensure(w2k_eos_t *e, w2k_err_t *err);

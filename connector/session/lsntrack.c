@@ -163,6 +163,9 @@ bool w2k_lsntrack_failed(const w2k_lsntrack_t *t)
 
 void w2k_lsntrack_reset(w2k_lsntrack_t *t)
 {
+    /* what was acknowledged before the restart stays confirmed: the new session starts
+     * past it instead of sending it again */
+    w2k_lsntrack_confirmed(t);
     t->head = t->next;
     t->inflight = 0;
     t->failed = false;

@@ -50,7 +50,9 @@ uint64_t w2k_lsntrack_inflight(const w2k_lsntrack_t *t);
 /* True once any delivery failed for good: the stream must restart from the slot. */
 bool w2k_lsntrack_failed(const w2k_lsntrack_t *t);
 /* Drop every tracked transaction (after a restart from the slot) and clear the
- * failure; the confirmed LSN stays. Late answers for dropped ones are ignored. */
+ * failure; the confirmed LSN first advances past the leading transactions that are
+ * committed and fully acknowledged, then stays. Late answers for dropped ones are
+ * ignored. */
 void w2k_lsntrack_reset(w2k_lsntrack_t *t);
 
 #endif

@@ -29,6 +29,10 @@ typedef struct runner_s {
     bool kafka_absent;        /* no broker answered during this failure streak */
     w2k_pg_probe_t *pg_probe; /* after a PostgreSQL failure: does the server answer? */
     bool pg_absent;           /* PostgreSQL did not answer during this failure streak */
+    bool standby;             /* standby.enabled: another session holds the slot; waiting */
+    bool was_active;          /* streamed in this process: a later standby lost the slot */
+    int64_t standby_since;
+    PGconn *holder_conn; /* standby: the connection that looks who holds the slot */
     w2k_err_t last;
 } runner_t;
 
@@ -120,14 +124,115 @@ static bool postgres_returned(const w2k_config_t *cfg, runner_t *r, int64_t now)
     return answered(r, &r->pg_absent, got > 0, "PostgreSQL", now);
 }
 
+/* Producers are transactional in exactly-once mode and, so that a newer instance
+ * fences an older one, with standby instances. */
+static bool transactional(const w2k_config_t *cfg)
+{
+    return cfg->exactly_once || cfg->standby_enabled;
+}
+
+/* The PID of the session holding the slot when err says the slot is in use ("replication
+ * slot "s" is active for PID N", from our check or from the server); else 0. */
+static int slot_busy_pid(const w2k_err_t *err)
+{
+    const char *p = strstr(err->msg, "is active for PID ");
+    int pid = 0;
+    if (!p || sscanf(p + strlen("is active for PID "), "%d", &pid) != 1 || pid <= 0)
+        return 0;
+    return pid;
+}
+
+/* Standby: the PID of the session that holds stream i's slot, 0 when none does, -1
+ * when PostgreSQL does not answer (then the ordinary start reports why). Keeps its
+ * connection between looks. */
+static int slot_holder(loop_t *L, int i)
+{
+    runner_t *r = &L->r[i];
+    w2k_err_t e;
+    if (!r->holder_conn && !(r->holder_conn = w2k_pg_connect(L->cfg->pg_conninfo,
+                                                             L->cfg->pg_password_file, false, &e)))
+        return -1;
+    const char *slot = L->cfg->streams[i].slot;
+    PGresult *res = w2k_pg_query(r->holder_conn, &e, "cannot look who holds the slot",
+                                 "SELECT active_pid FROM pg_replication_slots WHERE slot_name = "
+                                 "$1 AND active",
+                                 1, &slot);
+    if (!res) {
+        PQfinish(r->holder_conn);
+        r->holder_conn = NULL;
+        return -1;
+    }
+    int pid = PQntuples(res) && !PQgetisnull(res, 0, 0) ? atoi(PQgetvalue(res, 0, 0)) : 0;
+    PQclear(res);
+    return pid;
+}
+
+/* Stream r waits as a standby while PID pid holds its slot: look again in
+ * standby.poll_ms (a fixed interval, not the backoff; the wait never counts as a
+ * failure). Logged once per wait. */
+static void wait_standby(loop_t *L, runner_t *r, int pid, int64_t now)
+{
+    const w2k_config_t *cfg = L->cfg;
+    const char *name = w2k_stream_name(r->st), *slot = cfg->streams[r - L->r].slot;
+    char reason[200];
+    snprintf(reason, sizeof reason, "slot %s is held by PID %d", slot, pid);
+    if (!r->standby) {
+        if (r->was_active) {
+            char msg[400];
+            snprintf(msg, sizeof msg,
+                     "stream %s lost its slot %s to PID %d: waiting as standby, sending "
+                     "nothing",
+                     name, slot, pid);
+            w2k_log_hint(W2K_LOG_WARN, msg,
+                         "another wal2kafka took over while this one was cut off (frozen or "
+                         "partitioned past wal_sender_timeout); its producer fenced this "
+                         "one's, so nothing queued here reaches Kafka");
+        } else {
+            w2k_info("stream %s: standby: slot %s is held by PID %d (another wal2kafka?); "
+                     "taking over when it is released, looking every %d ms",
+                     name, slot, pid, cfg->standby_poll_ms);
+        }
+        r->standby = true;
+        r->standby_since = now;
+        w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_STANDBY, reason);
+    }
+    r->attempts = 0;
+    r->kafka_absent = r->pg_absent = false;
+    r->retry_at = now + cfg->standby_poll_ms;
+    r->probe_at = r->retry_at;
+}
+
+/* In at-least-once mode, after losing PostgreSQL: take the broker's answers for what
+ * the stream has in flight (up to 5 s), so the restart skips what was acknowledged
+ * instead of sending it again. */
+static void settle_inflight(loop_t *L, runner_t *r)
+{
+    w2k_sink_t *sink = L->sinks[(r - L->r) % L->nsinks];
+    int64_t end = w2k_clock_mono_ms() +
+                  (L->cfg->shutdown_timeout_ms < 5000 ? L->cfg->shutdown_timeout_ms : 5000);
+    for (;;) {
+        w2k_stream_serve_acks(r->st);
+        if (w2k_stream_inflight(r->st) == 0 || w2k_clock_mono_ms() >= end)
+            return;
+        w2k_sink_poll(sink, 20);
+    }
+}
+
 /* A stream failed with err: schedule a retry, or give up. Returns true if it gave up. */
 static bool stream_failed(loop_t *L, runner_t *r, const w2k_err_t *err)
 {
     const w2k_config_t *cfg = L->cfg;
+    int busy = cfg->standby_enabled ? slot_busy_pid(err) : 0;
+    if (r->running && !transactional(cfg) && err->code == W2K_EXIT_POSTGRES)
+        settle_inflight(L, r);
     r->last = *err;
     r->running = false;
     w2k_stream_stop(r->st); /* may wait (an exactly-once abort): the backoff starts after */
     int64_t now = w2k_clock_mono_ms();
+    if (busy) {
+        wait_standby(L, r, busy, now);
+        return false;
+    }
     if (r->attempts == 0)
         r->failing_since = now;
     r->attempts++;
@@ -175,11 +280,11 @@ static bool stream_failed(loop_t *L, runner_t *r, const w2k_err_t *err)
     return false;
 }
 
-/* A producer for stream i: one shared by all streams, or in exactly-once mode a
- * transactional one per stream. */
+/* A producer for stream i: one shared by all streams, or in exactly-once mode (and with
+ * standby instances) a transactional one per stream. */
 static w2k_sink_t *new_sink(const w2k_config_t *cfg, int i, w2k_err_t *err)
 {
-    if (!cfg->exactly_once)
+    if (!transactional(cfg))
         return w2k_sink_new(cfg, NULL, err);
     char id[512];
     snprintf(id, sizeof id, "wal2kafka.%s.%s", cfg->streams[i].topic_prefix, cfg->streams[i].name);
@@ -194,17 +299,27 @@ static void supervise_stopped(loop_t *L, int i, int64_t now, int *timeout)
     w2k_err_t err;
     if (kafka_returned(x, L->sinks[i % L->nsinks], now) || postgres_returned(L->cfg, x, now))
         x->retry_at = now;
+    int holder = 0;
+    if (now >= x->retry_at && L->cfg->standby_enabled && (holder = slot_holder(L, i)) > 0)
+        wait_standby(L, x, holder, now);
     if (now >= x->retry_at) {
         w2k_pg_probe_free(x->pg_probe);
         x->pg_probe = NULL;
         if (x->attempts)
             w2k_metrics_reconnect(w2k_stream_metrics(x->st));
         if (w2k_stream_start(x->st, &err) == 0) {
-            if (x->attempts)
+            if (x->standby)
+                w2k_info("stream %s: took over slot %s after %lld ms as standby",
+                         w2k_stream_name(x->st), L->cfg->streams[i].slot,
+                         (long long)(w2k_clock_mono_ms() - x->standby_since));
+            else if (x->attempts)
                 w2k_info("stream %s: started again after %d failed attempt(s)",
                          w2k_stream_name(x->st), x->attempts);
-            x->running = true;
+            x->running = x->was_active = true;
+            x->standby = false;
             x->up_since = now;
+            PQfinish(x->holder_conn);
+            x->holder_conn = NULL;
             return;
         }
         if (stream_failed(L, x, &err))
@@ -334,7 +449,7 @@ static void drain(loop_t *L)
 static int open_loop(loop_t *L, w2k_registry_t *reg, w2k_metrics_t *metrics, w2k_err_t *err)
 {
     const w2k_config_t *cfg = L->cfg;
-    L->nsinks = cfg->exactly_once ? cfg->nstreams : 1;
+    L->nsinks = transactional(cfg) ? cfg->nstreams : 1;
     L->sinks = calloc((size_t)L->nsinks, sizeof *L->sinks);
     L->r = calloc((size_t)cfg->nstreams, sizeof *L->r);
     L->fds = calloc((size_t)cfg->nstreams + (size_t)L->nsinks, sizeof *L->fds);
@@ -370,6 +485,8 @@ static void close_loop(loop_t *L)
             w2k_metrics_state(w2k_stream_metrics(L->r[i].st), W2K_STREAM_STOPPED, "stopped");
         w2k_stream_destroy(L->r[i].st);
         w2k_pg_probe_free(L->r[i].pg_probe);
+        if (L->r[i].holder_conn)
+            PQfinish(L->r[i].holder_conn);
     }
     free(L->r);
     free(L->fds);
@@ -389,8 +506,9 @@ int w2k_runner_run(const w2k_config_t *cfg, w2k_registry_t *reg, w2k_metrics_t *
     if (open_loop(&L, reg, metrics, &err) != 0)
         goto fail;
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    w2k_info("wal2kafka %s starting: %d stream(s), Kafka at %s%s", W2K_VERSION, cfg->nstreams,
-             cfg->kafka_bootstrap, cfg->exactly_once ? ", exactly-once" : "");
+    w2k_info("wal2kafka %s starting: %d stream(s), Kafka at %s%s%s", W2K_VERSION, cfg->nstreams,
+             cfg->kafka_bootstrap, cfg->exactly_once ? ", exactly-once" : "",
+             cfg->standby_enabled ? ", standby instances allowed" : "");
     while (!*stop) {
         int timeout = 1000, nfds = 0;
         if (supervise(&L, w2k_clock_mono_ms(), &timeout, &nfds) == 0)

@@ -237,8 +237,10 @@ w2k_stream_t *w2k_stream_new(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc
     st->tables = w2k_tables_new(cfg, scfg);
     st->rereads = w2k_rereads_new(cfg, scfg->name);
     snprintf(st->state_topic_name, sizeof st->state_topic_name, "%s.state", scfg->topic_prefix);
-    st->eos = w2k_eos_new(cfg->exactly_once, cfg->commit_interval_ms, st->state_topic_name,
-                          scfg->name, &st->state);
+    st->eos = w2k_eos_new(cfg->exactly_once      ? W2K_EOS_EXACTLY_ONCE
+                          : cfg->standby_enabled ? W2K_EOS_FENCE
+                                                 : W2K_EOS_OFF,
+                          cfg->commit_interval_ms, st->state_topic_name, scfg->name, &st->state);
     if (scfg->txmeta && !(st->txmeta = w2k_txmeta_new()))
         goto oom;
     if (!st->msg || !st->enc || !st->change || !st->lt || !st->pold || !st->eos || !st->tables ||
