@@ -3,6 +3,7 @@
  * schema never changes). */
 #include "appmsg.h"
 #include "avrofp.h"
+#include "pgtypes.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -85,29 +86,12 @@ const w2k_schema_t *w2k_appmsg_value_schema(void)
     return schema_of(&s, value_json, sizeof value_json - 1);
 }
 
-/* Avro long: zig-zag, then base-128 little-endian. */
-static void put_long(w2k_buf_t *b, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    while (z > 0x7f) {
-        w2k_buf_putc(b, (char)((z & 0x7f) | 0x80));
-        z >>= 7;
-    }
-    w2k_buf_putc(b, (char)z);
-}
-
-static void put_bytes(w2k_buf_t *b, const void *p, size_t n)
-{
-    put_long(b, (int64_t)n);
-    w2k_buf_append(b, p, n);
-}
-
 /* ["null","long"]: null when absent. */
 static void put_opt_long(w2k_buf_t *b, bool present, int64_t v)
 {
-    put_long(b, present ? 1 : 0);
+    w2k_avro_write_long(b, present ? 1 : 0);
     if (present)
-        put_long(b, v);
+        w2k_avro_write_long(b, v);
 }
 
 static void put_header(w2k_buf_t *b, const w2k_schema_t *s)
@@ -123,17 +107,17 @@ int w2k_appmsg_encode(const w2k_appmsg_t *m, w2k_buf_t *key, w2k_buf_t *value)
     w2k_buf_reset(value);
     size_t plen = strlen(m->prefix);
     put_header(key, w2k_appmsg_key_schema());
-    put_bytes(key, m->prefix, plen);
+    w2k_avro_write_bytes(key, m->prefix, plen);
 
     put_header(value, w2k_appmsg_value_schema());
-    put_bytes(value, m->prefix, plen);
-    put_bytes(value, m->content, m->len);
+    w2k_avro_write_bytes(value, m->prefix, plen);
+    w2k_avro_write_bytes(value, m->content, m->len);
     w2k_buf_putc(value, m->transactional ? 1 : 0);
     put_opt_long(value, m->transactional && m->xid, m->xid);
-    put_long(value, (int64_t)m->lsn);
+    w2k_avro_write_long(value, (int64_t)m->lsn);
     put_opt_long(value, m->transactional && m->commit_lsn, (int64_t)m->commit_lsn);
     put_opt_long(value, m->transactional && m->commit_us, m->commit_us / 1000);
-    put_bytes(value, m->db ? m->db : "", m->db ? strlen(m->db) : 0);
-    put_long(value, m->ts_ms);
+    w2k_avro_write_bytes(value, m->db ? m->db : "", m->db ? strlen(m->db) : 0);
+    w2k_avro_write_long(value, m->ts_ms);
     return key->oom || value->oom ? -1 : 0;
 }

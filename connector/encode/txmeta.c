@@ -2,6 +2,7 @@
  * and its BEGIN/END events in Debezium's shape, Avro encoded by hand (fixed schemas). */
 #include "txmeta.h"
 #include "avrofp.h"
+#include "pgtypes.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -93,22 +94,9 @@ const char *w2k_txmeta_id(const w2k_txmeta_t *t)
     return t->id;
 }
 
-/* Avro long: zig-zag, then base-128 little-endian. */
-static void put_long(w2k_buf_t *b, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    while (z > 0x7f) {
-        w2k_buf_putc(b, (char)((z & 0x7f) | 0x80));
-        z >>= 7;
-    }
-    w2k_buf_putc(b, (char)z);
-}
-
 static void put_string(w2k_buf_t *b, const char *s)
 {
-    size_t n = strlen(s);
-    put_long(b, (int64_t)n);
-    w2k_buf_append(b, s, n);
+    w2k_avro_write_bytes(b, s, strlen(s));
 }
 
 static const w2k_schema_t *schema_of(w2k_schema_t *s, const char *json, size_t len)
@@ -147,30 +135,30 @@ int w2k_txmeta_encode(const w2k_txmeta_t *t, bool end, w2k_buf_t *key, w2k_buf_t
     put_header(value, w2k_txmeta_value_schema());
     put_string(value, end ? "END" : "BEGIN");
     put_string(value, t->id);
-    put_long(value, end ? 1 : 0);
+    w2k_avro_write_long(value, end ? 1 : 0);
     if (end)
-        put_long(value, t->total);
-    put_long(value, end ? 1 : 0);
+        w2k_avro_write_long(value, t->total);
+    w2k_avro_write_long(value, end ? 1 : 0);
     if (end) {
         if (t->ncolls) {
-            put_long(value, (int64_t)t->ncolls);
+            w2k_avro_write_long(value, (int64_t)t->ncolls);
             for (size_t i = 0; i < t->ncolls; i++) {
                 put_string(value, t->colls[i].name);
-                put_long(value, t->colls[i].count);
+                w2k_avro_write_long(value, t->colls[i].count);
             }
         }
-        put_long(value, 0);
+        w2k_avro_write_long(value, 0);
     }
-    put_long(value, t->commit_ms);
+    w2k_avro_write_long(value, t->commit_ms);
     return key->oom || value->oom ? -1 : 0;
 }
 
 void w2k_txmeta_write_block(w2k_buf_t *out, const w2k_txblock_t *block)
 {
-    put_long(out, block ? 1 : 0);
+    w2k_avro_write_long(out, block ? 1 : 0);
     if (!block)
         return;
     put_string(out, block->id);
-    put_long(out, block->total_order);
-    put_long(out, block->data_collection_order);
+    w2k_avro_write_long(out, block->total_order);
+    w2k_avro_write_long(out, block->data_collection_order);
 }
