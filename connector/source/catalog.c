@@ -1220,8 +1220,55 @@ int w2k_catalog_drop_slot(PGconn *c, const char *slot, w2k_err_t *err)
     return r ? 0 : -1;
 }
 
+/* Built-in types (OIDs below FirstNormalObjectId) never change: their descriptions are
+ * kept for the process, so describing 10,000 tables asks the server about each type
+ * once rather than twice per column. Single-threaded like the rest of the catalog. */
+#define TYPE_CACHE 512
+static struct {
+    bool used;
+    uint32_t oid;
+    int32_t typmod;
+    w2k_typeinfo_t info;
+} type_cache[TYPE_CACHE];
+
+static size_t type_slot(uint32_t oid, int32_t typmod)
+{
+    return ((size_t)oid * 31u + (uint32_t)typmod) % TYPE_CACHE;
+}
+
+static int resolve_type(PGconn *c, uint32_t oid, int32_t typmod, w2k_typeinfo_t *out,
+                        w2k_err_t *err);
+
 int w2k_catalog_resolve_type(PGconn *c, uint32_t oid, int32_t typmod, w2k_typeinfo_t *out,
                              w2k_err_t *err)
+{
+    if (oid >= 16384)
+        return resolve_type(c, oid, typmod, out, err);
+    size_t h = type_slot(oid, typmod);
+    for (size_t k = 0; k < 8 && type_cache[h].used; k++, h = (h + 1) % TYPE_CACHE)
+        if (type_cache[h].oid == oid && type_cache[h].typmod == typmod) {
+            *out = type_cache[h].info;
+            return 0;
+        }
+    if (resolve_type(c, oid, typmod, out, err) != 0)
+        return -1;
+    /* kept only when every type it names is built-in too */
+    if (out->oid < 16384 && out->elem_oid < 16384) {
+        h = type_slot(oid, typmod);
+        for (size_t k = 0; k < 8; k++, h = (h + 1) % TYPE_CACHE)
+            if (!type_cache[h].used) {
+                type_cache[h].used = true;
+                type_cache[h].oid = oid;
+                type_cache[h].typmod = typmod;
+                type_cache[h].info = *out;
+                break;
+            }
+    }
+    return 0;
+}
+
+static int resolve_type(PGconn *c, uint32_t oid, int32_t typmod, w2k_typeinfo_t *out,
+                        w2k_err_t *err)
 {
     char oidbuf[16], modbuf[16];
     memset(out, 0, sizeof *out);

@@ -576,3 +576,57 @@ void w2k_tables_topic(const w2k_tables_t *tb, const char *schema, const char *na
             *p = '_';
     }
 }
+
+/* Append s as an element of a PostgreSQL array literal. */
+static void put_array_elem(w2k_buf_t *b, const char *s)
+{
+    if (b->len > 1)
+        w2k_buf_putc(b, ',');
+    w2k_buf_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            w2k_buf_putc(b, '\\');
+        w2k_buf_putc(b, *s);
+    }
+    w2k_buf_putc(b, '"');
+}
+
+int w2k_tables_keyed(const w2k_tables_t *tb, PGconn *catalog, int first, int n, signed char *keyed,
+                     w2k_err_t *err)
+{
+    w2k_buf_t schemas = W2K_BUF_INIT, names = W2K_BUF_INIT;
+    w2k_buf_putc(&schemas, '{');
+    w2k_buf_putc(&names, '{');
+    for (int i = 0; i < n; i++) {
+        keyed[i] = -1;
+        put_array_elem(&schemas, tb->eff.tables[first + i].schema);
+        put_array_elem(&names, tb->eff.tables[first + i].name);
+    }
+    w2k_buf_putc(&schemas, '}');
+    w2k_buf_putc(&names, '}');
+    w2k_buf_putc(&schemas, '\0');
+    w2k_buf_putc(&names, '\0');
+    const char *p[2] = {schemas.data, names.data};
+    /* plain tables only (a partitioned table's rows may come under its partitions'
+     * names); pgoutput flags the primary key (identity default or full: the key then
+     * comes from the catalog's primary key) or the identity index, none with nothing */
+    PGresult *r = w2k_pg_query(
+        catalog, err, "looking up the stream's tables' keys",
+        "SELECT t.i, c.relreplident <> 'n' AND EXISTS (SELECT 1 FROM pg_index x WHERE "
+        "x.indrelid = c.oid AND CASE WHEN c.relreplident = 'i' THEN x.indisreplident ELSE "
+        "x.indisprimary END) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(s, n, i) "
+        "JOIN pg_namespace ns ON ns.nspname = t.s JOIN pg_class c ON c.relnamespace = ns.oid "
+        "AND c.relname = t.n WHERE c.relkind = 'r'",
+        2, p);
+    w2k_buf_free(&schemas);
+    w2k_buf_free(&names);
+    if (!r)
+        return -1;
+    for (int k = 0; k < PQntuples(r); k++) {
+        int i = atoi(PQgetvalue(r, k, 0)) - 1;
+        if (i >= 0 && i < n && !tb->eff.tables[first + i].ncolumns)
+            keyed[i] = PQgetvalue(r, k, 1)[0] == 't';
+    }
+    PQclear(r);
+    return 0;
+}
