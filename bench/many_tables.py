@@ -202,12 +202,45 @@ def run_one(binary: Path, pg, kafka, ntables: int, catchup: int, work: Path, lab
         finally:
             single.cleanup()
         log(f"{label}: catch-up of {rows:,} rows over one table in {one_s:.2f} s")
-        return {"binary": str(binary), "tables": ntables, "start_s": start_s,
+        return {"binary": str(binary), "tables": ntables, "load_avg": os.getloadavg()[0], "start_s": start_s,
                 "peak_rss_mb": sampler.peak_kb / 1024, "deliver_s": deliver_s,
                 "catchup_rows": rows, "catchup_many_s": many_s, "catchup_one_s": one_s,
                 "catchup_many_rows_per_s": rows / many_s, "catchup_one_rows_per_s": rows / one_s}
     finally:
         db.drop()
+
+
+def write_report(a, results) -> None:
+    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                       f"{platform.system()} {platform.release()}",
+            "date": time.strftime("%Y-%m-%d %H:%M"), "runs": results}
+    lines = [f"# one stream over many tables (pattern public.t_*)", "",
+             f"{meta['date']}, {meta['machine']}; PostgreSQL 15, one Kafka broker, all on "
+             "this machine. Tables t_NNNNN (id int primary key, v text), 1 partition per "
+             "topic, lz4. Produced by bench/many_tables.py.", "",
+             "| run | tables | start | peak RSS | last commit → last delivered | catch-up "
+             "over N tables | catch-up over 1 table | ratio | load avg |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append(
+            f"| {r['label']} (`{Path(r['binary']).name}`) | {r['tables']:,} | "
+            f"{r['start_s']:.1f} s | {r['peak_rss_mb']:.0f} MB | {r['deliver_s']:.1f} s | "
+            f"{r['catchup_many_rows_per_s']:,.0f} rows/s | "
+            f"{r['catchup_one_rows_per_s']:,.0f} rows/s | "
+            f"{r['catchup_many_rows_per_s'] / r['catchup_one_rows_per_s']:.2f}× | "
+            f"{r['load_avg']:.1f} |")
+    lines += ["",
+              "start: process start → \"streaming from slot\" (first start: slot, "
+              "publication and topics new). Last commit → last delivered: one row into "
+              "each table (a commit every 100 tables), from the last commit until the "
+              "slot confirmed it (wal2kafka confirms only what the broker acknowledged; "
+              "it reports every 200 ms). Catch-up: the rows written while wal2kafka was "
+              "stopped (spread evenly over the tables, or all in `one`), rows / (caught up "
+              "- \"streaming from slot\"). Peak RSS: VmRSS/VmHWM sampled every 50 ms."]
+    out = BENCH / "results" / f"{a.name}.md"
+    out.write_text("\n".join(lines) + "\n")
+    (BENCH / "results" / f"{a.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print("\n".join(lines))
 
 
 def main() -> int:
@@ -244,35 +277,7 @@ def main() -> int:
             r = run_one(b, pg, kafka, n, a.catchup_rows, work, label.replace("-", ""))
             r["label"] = label
             results.append(r)
-        meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                           f"{platform.system()} {platform.release()}",
-                "date": time.strftime("%Y-%m-%d %H:%M"), "runs": results}
-        lines = [f"# one stream over many tables (pattern public.t_*)", "",
-                 f"{meta['date']}, {meta['machine']}; PostgreSQL 15, one Kafka broker, all on "
-                 "this machine. Tables t_NNNNN (id int primary key, v text), 1 partition per "
-                 "topic, lz4. Produced by bench/many_tables.py.", "",
-                 "| run | tables | start | peak RSS | last commit → last delivered | catch-up "
-                 "over N tables | catch-up over 1 table | ratio |",
-                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in results:
-            lines.append(
-                f"| {r['label']} (`{Path(r['binary']).name}`) | {r['tables']:,} | "
-                f"{r['start_s']:.1f} s | {r['peak_rss_mb']:.0f} MB | {r['deliver_s']:.1f} s | "
-                f"{r['catchup_many_rows_per_s']:,.0f} rows/s | "
-                f"{r['catchup_one_rows_per_s']:,.0f} rows/s | "
-                f"{r['catchup_many_rows_per_s'] / r['catchup_one_rows_per_s']:.2f}× |")
-        lines += ["",
-                  "start: process start → \"streaming from slot\" (first start: slot, "
-                  "publication and topics new). Last commit → last delivered: one row into "
-                  "each table (a commit every 100 tables), from the last commit until the "
-                  "slot confirmed it (wal2kafka confirms only what the broker acknowledged; "
-                  "it reports every 200 ms). Catch-up: the rows written while wal2kafka was "
-                  "stopped (spread evenly over the tables, or all in `one`), rows / (caught up "
-                  "- \"streaming from slot\"). Peak RSS: VmRSS/VmHWM sampled every 50 ms."]
-        out = BENCH / "results" / f"{a.name}.md"
-        out.write_text("\n".join(lines) + "\n")
-        (BENCH / "results" / f"{a.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
-        print("\n".join(lines))
+            write_report(a, results)  # after each run: a long run keeps what it measured
         return 0
     finally:
         for s in reversed(own):

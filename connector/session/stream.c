@@ -690,33 +690,41 @@ static int prepublish_schemas(w2k_stream_t *st, int first, int n, const signed c
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         return -1;
     }
-    for (int i = 0; i <= n && rc == 0; i++) {
-        if (i == n || count == PREPUBLISH_BATCH) {
-            rc = store_schemas(st, ras, count, err);
-            for (int k = 0; k < count; k++)
-                w2k_relavro_destroy(ras[k]);
-            count = 0;
-            if (i == n || rc != 0)
-                break;
-        }
-        if (keyed[i] < 0)
-            continue;
-        const w2k_table_cfg_t *t = w2k_tables_cfg(st->tables, first + i);
-        w2k_err_t e;
-        w2k_err_clear(&e);
-        w2k_relation_t *rel = w2k_catalog_relation(st->catalog, t->schema, t->name, &e);
-        if (!rel) {
-            if (e.retryable) { /* the session failed */
-                *err = e;
-                rc = -1;
-            }
-            continue;
-        }
-        ras[count] = w2k_relavro_new_opts(rel, st->scfg->topic_prefix, &st->scfg->types, &e);
-        if (ras[count])
-            count++;
-        w2k_relation_free(rel);
+    const char **schemas = calloc(PREPUBLISH_BATCH, sizeof *schemas);
+    const char **names = calloc(PREPUBLISH_BATCH, sizeof *names);
+    w2k_relation_t **rels = calloc(PREPUBLISH_BATCH, sizeof *rels);
+    if (!schemas || !names || !rels) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        rc = -1;
     }
+    for (int from = 0; from < n && rc == 0; from += PREPUBLISH_BATCH) {
+        int cnt = 0;
+        for (int i = from; i < n && i < from + PREPUBLISH_BATCH; i++) {
+            if (keyed[i] < 0)
+                continue;
+            const w2k_table_cfg_t *t = w2k_tables_cfg(st->tables, first + i);
+            schemas[cnt] = t->schema;
+            names[cnt++] = t->name;
+        }
+        if (w2k_catalog_relations(st->catalog, schemas, names, cnt, rels, err) != 0) {
+            rc = -1;
+            break;
+        }
+        for (int k = 0; k < cnt; k++) {
+            w2k_err_t e;
+            if (rels[k] && (ras[count] = w2k_relavro_new_opts(rels[k], st->scfg->topic_prefix,
+                                                              &st->scfg->types, &e)))
+                count++;
+            w2k_relation_free(rels[k]);
+        }
+        rc = store_schemas(st, ras, count, err);
+        for (int k = 0; k < count; k++)
+            w2k_relavro_destroy(ras[k]);
+        count = 0;
+    }
+    free(schemas);
+    free(names);
+    free(rels);
     free(ras);
     return rc;
 }

@@ -127,14 +127,45 @@ static void warn_identity(w2k_tables_t *tb, const w2k_table_cfg_t *t, const w2k_
 
 /* Say at start what the tables' shapes mean: no key; a row filter that needs the old
  * row of updates and deletes (REPLICA IDENTITY FULL) and does not get it. */
+#define WARN_BATCH 1000 /* tables described per query */
+
 static void warn_tables(w2k_tables_t *tb)
 {
+    /* tables with neither row filter nor column list (all of a pattern's): described
+     * WARN_BATCH at a time in one query each, not four queries per table */
+    const char *schemas[WARN_BATCH], *names[WARN_BATCH];
+    w2k_relation_t *batch[WARN_BATCH];
+    int at[WARN_BATCH], nbatch = 0;
     for (int i = 0; i < tb->eff.ntables; i++) {
         const w2k_table_cfg_t *t = &tb->eff.tables[i];
+        if (i % WARN_BATCH == 0) {
+            for (int k = 0; k < nbatch; k++)
+                w2k_relation_free(batch[k]);
+            nbatch = 0;
+            for (int k = i; k < tb->eff.ntables && k < i + WARN_BATCH; k++) {
+                const w2k_table_cfg_t *u = &tb->eff.tables[k];
+                if (u->filter || u->ncolumns)
+                    continue;
+                at[nbatch] = k;
+                schemas[nbatch] = u->schema;
+                names[nbatch++] = u->name;
+            }
+            w2k_err_t e;
+            if (nbatch && w2k_catalog_relations(tb->catalog, schemas, names, nbatch, batch, &e))
+                nbatch = 0; /* each table asked on its own below */
+        }
+        w2k_relation_t *rel = NULL;
+        bool batched = false;
+        for (int k = 0; k < nbatch && !batched; k++)
+            if (at[k] == i) {
+                rel = batch[k];
+                batch[k] = NULL;
+                batched = rel != NULL; /* else not a plain table: asked on its own */
+            }
         char *filter = NULL;
         w2k_err_t e;
-        w2k_relation_t *rel =
-            w2k_catalog_table(tb->catalog, tb->pubs.names, t->schema, t->name, &filter, &e);
+        if (!batched)
+            rel = w2k_catalog_table(tb->catalog, tb->pubs.names, t->schema, t->name, &filter, &e);
         free(filter);
         if (!rel)
             continue;
@@ -154,6 +185,8 @@ static void warn_tables(w2k_tables_t *tb)
                      t->schema, t->name);
         w2k_relation_free(rel);
     }
+    for (int k = 0; k < nbatch; k++)
+        w2k_relation_free(batch[k]);
 }
 
 static bool listed(const w2k_stream_cfg_t *eff, const char *schema, const char *name)
@@ -608,11 +641,11 @@ int w2k_tables_keyed(const w2k_tables_t *tb, PGconn *catalog, int first, int n, 
     w2k_buf_putc(&names, '\0');
     const char *p[2] = {schemas.data, names.data};
     /* plain tables only (a partitioned table's rows may come under its partitions'
-     * names); pgoutput flags the primary key (identity default or full: the key then
-     * comes from the catalog's primary key) or the identity index, none with nothing */
+     * names); the key is the identity index's columns with identity index, else the
+     * primary key's (w2k_catalog_describe) */
     PGresult *r = w2k_pg_query(
         catalog, err, "looking up the stream's tables' keys",
-        "SELECT t.i, c.relreplident <> 'n' AND EXISTS (SELECT 1 FROM pg_index x WHERE "
+        "SELECT t.i, EXISTS (SELECT 1 FROM pg_index x WHERE "
         "x.indrelid = c.oid AND CASE WHEN c.relreplident = 'i' THEN x.indisreplident ELSE "
         "x.indisprimary END) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(s, n, i) "
         "JOIN pg_namespace ns ON ns.nspname = t.s JOIN pg_class c ON c.relnamespace = ns.oid "
