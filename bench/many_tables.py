@@ -253,6 +253,7 @@ def main() -> int:
     ap.add_argument("--catchup-rows", type=int, default=100000)
     ap.add_argument("--name", default="many-tables")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    ap.add_argument("--skip-after", action="store_true", help="measure only --before")
     ap.add_argument("--log-level", default="info")
     a = ap.parse_args()
     global LOG_LEVEL
@@ -268,13 +269,13 @@ def main() -> int:
         pg.restart()
         kafka = Kafka().start()
         own.append(kafka)
-        runs = [("after", binary, a.tables)]
+        runs = [] if a.skip_after else [("after", binary, a.tables)]
         if a.before:
             runs.append((a.before_label, Path(a.before), a.before_tables))
-            if a.before_tables != a.tables:
+            if a.before_tables != a.tables and not a.skip_after:
                 runs.append(("after-small", binary, a.before_tables))
         for label, b, n in runs:
-            r = run_one(b, pg, kafka, n, a.catchup_rows, work, label.replace("-", ""))
+            r = run_one(b, pg, kafka, n, a.catchup_rows, work, re.sub(r"[^a-z0-9]", "", label))
             r["label"] = label
             results.append(r)
             write_report(a, results)  # after each run: a long run keeps what it measured
