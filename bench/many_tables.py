@@ -214,7 +214,7 @@ def write_report(a, results) -> None:
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                        f"{platform.system()} {platform.release()}",
             "date": time.strftime("%Y-%m-%d %H:%M"), "runs": results}
-    lines = [f"# one stream over many tables (pattern public.t_*)", "",
+    lines = ["# one stream over many tables (pattern public.t_*)", "",
              f"{meta['date']}, {meta['machine']}; PostgreSQL 15, one Kafka broker, all on "
              "this machine. Tables t_NNNNN (id int primary key, v text), 1 partition per "
              "topic, lz4. Produced by bench/many_tables.py.", "",
