@@ -53,8 +53,9 @@ struct w2k_sink_s {
     w2k_sink_idle_cb *idle_cb;
     void *idle_arg;
     w2k_sink_topic_t *topics[TOPIC_BUCKETS];
-    /* synchronous produce: at most one at a time */
-    uint64_t sync_serial;
+    /* synchronous produce: one call at a time, of serials [sync_first, sync_serial] */
+    uint64_t sync_serial, sync_first;
+    size_t sync_left;
     int sync_done;
     w2k_err_t sync_err;
     /* a transaction call did not finish: the producer's transaction state is unknown,
@@ -158,9 +159,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
                       rd_kafka_topic_name(m->rkt));
     }
     if (tag & SYNC_TAG) {
-        if ((tag & ~SYNC_TAG) == s->sync_serial) {
-            s->sync_done = 1;
-            if (m->err)
+        uint64_t serial = tag & ~SYNC_TAG;
+        if (serial >= s->sync_first && serial <= s->sync_serial && s->sync_left) {
+            if (--s->sync_left == 0)
+                s->sync_done = 1;
+            if (m->err && !s->sync_err.code)
                 s->sync_err = failure;
         }
         return;
@@ -472,17 +475,16 @@ static int create_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind, 
     return rc;
 }
 
-w2k_sink_topic_t *w2k_sink_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind,
-                                 w2k_err_t *err)
+/* Add topic name to the cache (it exists). Returns it, or NULL with err. */
+static w2k_sink_topic_t *cache_topic(w2k_sink_t *s, const char *name, w2k_err_t *err)
 {
     unsigned h = hash_name(name);
-    for (w2k_sink_topic_t *t = s->topics[h]; t; t = t->next)
-        if (strcmp(t->name, name) == 0)
-            return t;
-    if (create_topic(s, name, kind, err) != 0)
-        return NULL;
     w2k_sink_topic_t *t = calloc(1, sizeof *t);
-    t->name = strdup(name);
+    if (!t || !(t->name = strdup(name))) {
+        free(t);
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return NULL;
+    }
     t->rkt = rd_kafka_topic_new(s->rk, name, NULL);
     if (!t->rkt) {
         w2k_err_set(err, W2K_EXIT_KAFKA, "topic %s: %s", name,
@@ -494,6 +496,192 @@ w2k_sink_topic_t *w2k_sink_topic(w2k_sink_t *s, const char *name, w2k_topic_kind
     t->next = s->topics[h];
     s->topics[h] = t;
     return t;
+}
+
+static w2k_sink_topic_t *cached_topic(const w2k_sink_t *s, const char *name)
+{
+    for (w2k_sink_topic_t *t = s->topics[hash_name(name)]; t; t = t->next)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    return NULL;
+}
+
+/* The settings of a new topic of kind, or NULL with errstr. */
+static rd_kafka_NewTopic_t *new_topic(const w2k_config_t *cfg, const char *name,
+                                      w2k_topic_kind_t kind, char *errstr, size_t errsz)
+{
+    char num[32];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, cfg->topic_partitions,
+                                                    cfg->topic_replication_factor, errstr, errsz);
+    if (!nt)
+        return NULL;
+    if (kind == W2K_TOPIC_COMPACT) {
+        rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+        snprintf(num, sizeof num, "%lld", (long long)cfg->topic_min_compaction_lag_ms);
+        rd_kafka_NewTopic_set_config(nt, "min.compaction.lag.ms", num);
+    } else {
+        rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "delete");
+        snprintf(num, sizeof num, "%lld", (long long)cfg->topic_keyless_retention_ms);
+        rd_kafka_NewTopic_set_config(nt, "retention.ms", num);
+    }
+    return nt;
+}
+
+/* Topics per CreateTopics request of w2k_sink_topics_ensure. */
+#define CREATE_BATCH 1000
+
+/* Find which of names[0..n) exist with one metadata request for every topic (set the
+ * found ones in exists[]). Returns 0, or -1 when no broker answered. */
+/* A full-width string hash (hash_name folds to the cache's buckets). */
+static size_t hash_full(const char *s)
+{
+    size_t h = 1469598103934665603u;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211u;
+    return h;
+}
+
+static int existing_topics(w2k_sink_t *s, const char *const *names, int n, bool *exists)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(s->rk, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    /* a hash set of the cluster's topic names, so 10,000 tables cost 10,000 lookups */
+    size_t nb = 1;
+    while (nb < 2 * (size_t)md->topic_cnt + 16)
+        nb <<= 1;
+    const char **set = calloc(nb, sizeof *set);
+    if (!set) {
+        rd_kafka_metadata_destroy(md);
+        return -1;
+    }
+    for (int i = 0; i < md->topic_cnt; i++) {
+        const rd_kafka_metadata_topic_t *t = &md->topics[i];
+        if (t->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            continue;
+        size_t h = hash_full(t->topic);
+        for (h &= nb - 1; set[h]; h = (h + 1) & (nb - 1))
+            ;
+        set[h] = t->topic;
+    }
+    for (int i = 0; i < n; i++) {
+        size_t h = hash_full(names[i]);
+        for (h &= nb - 1; set[h] && !exists[i]; h = (h + 1) & (nb - 1))
+            exists[i] = strcmp(set[h], names[i]) == 0;
+    }
+    free(set);
+    rd_kafka_metadata_destroy(md);
+    return 0;
+}
+
+int w2k_sink_topics_ensure(w2k_sink_t *s, const char *const *names, const w2k_topic_kind_t *kinds,
+                           int n, w2k_err_t *err)
+{
+    if (n <= 0)
+        return 0;
+    bool *exists = calloc((size_t)n, sizeof *exists);
+    int *todo = calloc((size_t)n, sizeof *todo);
+    int ntodo = 0, done = 0, rc = -1;
+    if (!exists || !todo) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        goto out;
+    }
+    bool all = true;
+    for (int i = 0; i < n; i++)
+        all &= exists[i] = cached_topic(s, names[i]) != NULL;
+    if (all) {
+        rc = n;
+        goto out;
+    }
+    if (existing_topics(s, names, n, exists) != 0) {
+        w2k_err_set(err, W2K_EXIT_KAFKA, "cannot list the topics at %s", s->cfg->kafka_bootstrap);
+        w2k_err_hint(err, "check that the brokers are up and reachable from this host");
+        err->retryable = true;
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        if (exists[i]) {
+            if (!cached_topic(s, names[i]) && !cache_topic(s, names[i], err))
+                goto out;
+            done++;
+        } else {
+            todo[ntodo++] = i;
+        }
+    }
+    /* the missing ones: every request sent, then the answers awaited together */
+    /* the controller creates the requests one after the other: the last one's answer
+     * comes after all of them (a few ms per topic) */
+    int nreq = 0, answered = 0, wait_ms = 30000 + 20 * ntodo;
+    rd_kafka_queue_t *q = ntodo ? rd_kafka_queue_new(s->rk) : NULL;
+    for (int from = 0; from < ntodo; from += CREATE_BATCH) {
+        int cnt = ntodo - from < CREATE_BATCH ? ntodo - from : CREATE_BATCH, made = 0;
+        rd_kafka_NewTopic_t **nts = calloc((size_t)cnt, sizeof *nts);
+        char errstr[512];
+        for (int k = 0; nts && k < cnt; k++) {
+            int i = todo[from + k];
+            if ((nts[made] = new_topic(s->cfg, names[i], kinds[i], errstr, sizeof errstr)))
+                made++;
+        }
+        if (made) { /* topics left out are left to w2k_sink_topic, which says why */
+            rd_kafka_AdminOptions_t *opt =
+                rd_kafka_AdminOptions_new(s->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+            rd_kafka_AdminOptions_set_request_timeout(opt, wait_ms, errstr, sizeof errstr);
+            rd_kafka_CreateTopics(s->rk, nts, (size_t)made, opt, q);
+            rd_kafka_AdminOptions_destroy(opt);
+            nreq++;
+        }
+        for (int k = 0; k < made; k++)
+            rd_kafka_NewTopic_destroy(nts[k]);
+        free(nts);
+    }
+    for (int64_t end = w2k_clock_mono_ms() + wait_ms + 5000;
+         answered < nreq && w2k_clock_mono_ms() < end;) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, WAIT_SLICE_MS);
+        if (!ev) {
+            idle(s, 0);
+            continue;
+        }
+        answered++;
+        size_t nres = 0;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_event_error(ev) ? NULL
+                                     : rd_kafka_CreateTopics_result_topics(
+                                           rd_kafka_event_CreateTopics_result(ev), &nres);
+        for (size_t k = 0; k < nres; k++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[k]);
+            const char *name = rd_kafka_topic_result_name(res[k]);
+            if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                continue; /* left to w2k_sink_topic, which reports why */
+            if (!cached_topic(s, name) && !cache_topic(s, name, err)) {
+                rd_kafka_event_destroy(ev);
+                rd_kafka_queue_destroy(q);
+                goto out;
+            }
+            done++;
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    if (q)
+        rd_kafka_queue_destroy(q);
+    if (ntodo)
+        w2k_info("created %d topics in %d requests (%d of %d topics ready)", done - (n - ntodo),
+                 nreq, done, n);
+    rc = done;
+out:
+    free(exists);
+    free(todo);
+    return rc;
+}
+
+w2k_sink_topic_t *w2k_sink_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind,
+                                 w2k_err_t *err)
+{
+    w2k_sink_topic_t *t = cached_topic(s, name);
+    if (t)
+        return t;
+    if (create_topic(s, name, kind, err) != 0)
+        return NULL;
+    return cache_topic(s, name, err);
 }
 
 /* Hand one message to the producer. Returns 0, W2K_SINK_FULL when its queue is full
@@ -542,29 +730,48 @@ int w2k_sink_produce(w2k_sink_t *s, int stream, uint64_t seq, w2k_sink_topic_t *
 int w2k_sink_produce_sync(w2k_sink_t *s, w2k_sink_topic_t *topic, const void *key, size_t keylen,
                           const void *value, size_t valuelen, int timeout_ms, w2k_err_t *err)
 {
-    s->sync_serial++;
-    s->sync_done = 0;
+    const void *keys[1] = {key}, *values[1] = {value};
+    return w2k_sink_produce_sync_many(s, topic, 1, keys, &keylen, values, &valuelen, timeout_ms,
+                                      err);
+}
+
+int w2k_sink_produce_sync_many(w2k_sink_t *s, w2k_sink_topic_t *topic, size_t n,
+                               const void *const *keys, const size_t *keylens,
+                               const void *const *values, const size_t *valuelens, int timeout_ms,
+                               w2k_err_t *err)
+{
+    s->sync_first = s->sync_serial + 1;
+    s->sync_left = n;
+    s->sync_done = n == 0;
     w2k_err_clear(&s->sync_err);
-    int waited = 0, rc;
-    while ((rc = produce_tagged(s, SYNC_TAG | s->sync_serial, topic, key, keylen, value, valuelen,
-                                0, err)) == W2K_SINK_FULL) {
-        if (waited >= timeout_ms) {
-            w2k_err_set(err, W2K_EXIT_KAFKA,
-                        "the Kafka producer's queue stayed full for %d ms: cannot store a "
-                        "message in %s",
-                        timeout_ms, topic->name);
-            w2k_err_hint(err, "check that the brokers at %s are up and reachable",
-                         s->cfg->kafka_bootstrap);
-            err->retryable = true;
+    int waited = 0, rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        s->sync_serial++;
+        while ((rc = produce_tagged(s, SYNC_TAG | s->sync_serial, topic, keys[i], keylens[i],
+                                    values[i], valuelens[i], 0, err)) == W2K_SINK_FULL) {
+            if (waited >= timeout_ms) {
+                w2k_err_set(err, W2K_EXIT_KAFKA,
+                            "the Kafka producer's queue stayed full for %d ms: cannot store a "
+                            "message in %s",
+                            timeout_ms, topic->name);
+                w2k_err_hint(err, "check that the brokers at %s are up and reachable",
+                             s->cfg->kafka_bootstrap);
+                err->retryable = true;
+                s->sync_left = 0;
+                return -1;
+            }
+            idle(s, WAIT_SLICE_MS);
+            waited += WAIT_SLICE_MS;
+            if (w2k_sink_fatal(s, err)) {
+                s->sync_left = 0;
+                return -1;
+            }
+        }
+        if (rc != 0) {
+            s->sync_left = 0;
             return -1;
         }
-        idle(s, WAIT_SLICE_MS);
-        waited += WAIT_SLICE_MS;
-        if (w2k_sink_fatal(s, err))
-            return -1;
     }
-    if (rc != 0)
-        return -1;
     for (; !s->sync_done; waited += WAIT_SLICE_MS) {
         if (waited >= timeout_ms) {
             w2k_err_set(err, W2K_EXIT_KAFKA,
@@ -573,11 +780,14 @@ int w2k_sink_produce_sync(w2k_sink_t *s, w2k_sink_topic_t *topic, const void *ke
             w2k_err_hint(err, "check that the brokers at %s are up and reachable",
                          s->cfg->kafka_bootstrap);
             err->retryable = true;
+            s->sync_left = 0;
             return -1;
         }
         idle(s, WAIT_SLICE_MS);
-        if (w2k_sink_fatal(s, err))
+        if (w2k_sink_fatal(s, err)) {
+            s->sync_left = 0;
             return -1;
+        }
     }
     if (s->sync_err.code) {
         *err = s->sync_err;

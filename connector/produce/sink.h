@@ -72,6 +72,15 @@ int w2k_sink_check_brokers(w2k_sink_t *s, int timeout_ms, w2k_err_t *err);
 w2k_sink_topic_t *w2k_sink_topic(w2k_sink_t *s, const char *name, w2k_topic_kind_t kind,
                                  w2k_err_t *err);
 
+/* Make topics names[0..n) (of kinds[i]) exist and known, ahead of need: one metadata
+ * request finds those that exist, the others are created with CreateTopics requests of
+ * up to 1000 topics each, all sent before the answers are awaited together (up to 35 s
+ * plus 20 ms per topic, running the idle callback). A topic that could not be created is left out
+ * (a later w2k_sink_topic() tries again and says why). Returns how many of the n are ready, or -1
+ * with err when no broker answered. */
+int w2k_sink_topics_ensure(w2k_sink_t *s, const char *const *names, const w2k_topic_kind_t *kinds,
+                           int n, w2k_err_t *err);
+
 /* Produce one message (value NULL = tombstone; key NULL = no key) with the given
  * timestamp; the broker's answer is queued for stream with seq. Copies key and value.
  * Never waits. Returns 0; W2K_SINK_FULL when the producer's queue is full and nothing
@@ -87,6 +96,14 @@ int w2k_sink_produce(w2k_sink_t *s, int stream, uint64_t seq, w2k_sink_topic_t *
  * idle callback meanwhile. Returns 0, or -1 with err. */
 int w2k_sink_produce_sync(w2k_sink_t *s, w2k_sink_topic_t *topic, const void *key, size_t keylen,
                           const void *value, size_t valuelen, int timeout_ms, w2k_err_t *err);
+/* w2k_sink_produce_sync() for n messages to topic (keys[i] of keylens[i] bytes, values
+ * likewise): all produced, then their acknowledgements awaited together, up to
+ * timeout_ms in all. Returns 0 when every one was acknowledged, or -1 with err (the
+ * first failure). */
+int w2k_sink_produce_sync_many(w2k_sink_t *s, w2k_sink_topic_t *topic, size_t n,
+                               const void *const *keys, const size_t *keylens,
+                               const void *const *values, const size_t *valuelens, int timeout_ms,
+                               w2k_err_t *err);
 
 /* Serve delivery reports (queueing each answer for its stream), waiting up to
  * timeout_ms for the first. Returns how many events were served. */

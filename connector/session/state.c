@@ -166,7 +166,10 @@ int w2k_state_read(const w2k_config_t *cfg, const char *topic, const char *strea
     reader_errors_t seen = {0, ""};
     char errstr[512];
     memset(out, 0, sizeof *out);
-    static const char *const fixed[][2] = {{"log_level", "3"}, {NULL, NULL}};
+    /* the reader stops at the end: a fetch there should not be held by the broker for
+     * its default 500 ms before the end is reported (every start waits for it) */
+    static const char *const fixed[][2] = {
+        {"log_level", "3"}, {"fetch.wait.max.ms", "10"}, {NULL, NULL}};
     rd_kafka_conf_t *conf = w2k_kconsumer_conf(cfg, "wal2kafka-state", fixed, err);
     if (!conf)
         return -1;

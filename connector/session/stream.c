@@ -447,6 +447,31 @@ static w2k_lsn_t confirmable(w2k_stream_t *st)
     return w2k_eos_confirmable(st->eos, c, st->in_txn);
 }
 
+/* Note fingerprint as stored in <prefix>.schemas. Returns 0, or -1 with err. */
+static int note_published(w2k_stream_t *st, uint64_t fingerprint, w2k_err_t *err)
+{
+    if (st->published.n == st->published.cap) {
+        size_t cap = st->published.cap ? st->published.cap * 2 : 64;
+        uint64_t *v = realloc(st->published.v, cap * sizeof *v);
+        if (!v) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+            return -1;
+        }
+        st->published.v = v;
+        st->published.cap = cap;
+    }
+    st->published.v[st->published.n++] = fingerprint;
+    return 0;
+}
+
+static bool is_published(const w2k_stream_t *st, uint64_t fingerprint)
+{
+    for (size_t i = 0; i < st->published.n; i++)
+        if (st->published.v[i] == fingerprint)
+            return true;
+    return false;
+}
+
 /* Make a schema known before the first message that uses it: with a registry,
  * registered under <topic>-<part> (*id receives its id); without, stored in
  * <prefix>.schemas (once per process) and acknowledged. Returns 0, or -1 with err. */
@@ -465,9 +490,8 @@ static int publish_schema(w2k_stream_t *st, const w2k_schema_t *s, const char *t
         w2k_metrics_error(st->ms, W2K_ERRKIND_REGISTRY);
         return -1;
     }
-    for (size_t i = 0; i < st->published.n; i++)
-        if (st->published.v[i] == s->fingerprint)
-            return 0;
+    if (is_published(st, s->fingerprint))
+        return 0;
     if (eos_ensure(st, err) != 0)
         return -1;
     /* key: the fingerprint bytes as the single-object header carries them, in hex */
@@ -482,18 +506,7 @@ static int publish_schema(w2k_stream_t *st, const w2k_schema_t *s, const char *t
     /* that waited for the broker: the messages that follow were made after it */
     if (st->clock_ms)
         st->clock_ms = w2k_clock_wall_ms();
-    if (st->published.n == st->published.cap) {
-        size_t cap = st->published.cap ? st->published.cap * 2 : 64;
-        uint64_t *v = realloc(st->published.v, cap * sizeof *v);
-        if (!v) {
-            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
-            return -1;
-        }
-        st->published.v = v;
-        st->published.cap = cap;
-    }
-    st->published.v[st->published.n++] = s->fingerprint;
-    return 0;
+    return note_published(st, s->fingerprint, err);
 }
 
 /* The slot is gone, or the server is not the one this stream streamed from: changes
@@ -572,6 +585,8 @@ static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
 
 /* Begin reading every row in the exported snapshot snapshot_name; record = note in
  * the state record that a snapshot is running (not for initial_only). */
+static int ensure_topics(w2k_stream_t *st, int first, int n, bool own, w2k_err_t *err);
+
 static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, bool record, w2k_err_t *err)
 {
     if (record && save_state(st, "running", st->snap_lsn, err) != 0)
@@ -581,7 +596,8 @@ static int start_snapshot(w2k_stream_t *st, const char *snapshot_name, bool reco
      * (an interrupted snapshot's; the stream's before its slot was lost, invalidated or
      * its server changed; an earlier initial_only run's). Only then are the snapshot's
      * keys noted, for purge_step. */
-    if (w2k_purge_prepare(st->cfg, st->tables, &st->purge, err) != 0)
+    if (w2k_purge_prepare(st->cfg, st->tables, &st->purge, err) != 0 ||
+        ensure_topics(st, 0, w2k_tables_count(st->tables), false, err) != 0)
         return -1;
     st->snap = w2k_snapshot_begin(st->cfg, w2k_tables_stream_cfg(st->tables), snapshot_name, err);
     if (!st->snap)
@@ -660,6 +676,169 @@ static void drop_created_slot(w2k_stream_t *st)
         PQfinish(c);
 }
 
+/* Schemas stored per w2k_sink_produce_sync_many() call of prepublish_schemas. */
+#define PREPUBLISH_BATCH 1000
+
+/* Store the schemas in <prefix>.schemas of the (count) relavros in ras not stored yet,
+ * with one wait for all of them. Returns 0, or -1 with err. */
+static int store_schemas(w2k_stream_t *st, w2k_relavro_t **ras, int count, w2k_err_t *err)
+{
+    const void **keys = calloc((size_t)count * 2 + 1, sizeof *keys);
+    const void **values = calloc((size_t)count * 2 + 1, sizeof *values);
+    size_t *keylens = calloc((size_t)count * 2 + 1, sizeof *keylens);
+    size_t *valuelens = calloc((size_t)count * 2 + 1, sizeof *valuelens);
+    char(*hex)[17] = calloc((size_t)count * 2 + 1, sizeof *hex);
+    const w2k_schema_t **schemas = calloc((size_t)count * 2 + 1, sizeof *schemas);
+    size_t n = 0;
+    int rc = -1;
+    if (!keys || !values || !keylens || !valuelens || !hex || !schemas) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < count; i++) {
+        const w2k_schema_t *both[2] = {w2k_relavro_key_schema(ras[i]),
+                                       w2k_relavro_value_schema(ras[i])};
+        for (int k = 0; k < 2; k++) {
+            const w2k_schema_t *sc = both[k];
+            bool dup = !sc || is_published(st, sc->fingerprint);
+            for (size_t j = 0; j < n && !dup; j++)
+                dup = schemas[j]->fingerprint == sc->fingerprint;
+            if (dup)
+                continue;
+            uint8_t header[W2K_SOE_HEADER_LEN];
+            w2k_soe_header(sc->fingerprint, header);
+            for (int b = 0; b < 8; b++)
+                snprintf(hex[n] + 2 * b, 3, "%02x", header[2 + b]);
+            schemas[n] = sc;
+            keys[n] = hex[n];
+            keylens[n] = 16;
+            values[n] = sc->json;
+            valuelens[n] = strlen(sc->json);
+            n++;
+        }
+    }
+    if (n && w2k_sink_produce_sync_many(st->sink, st->schemas_topic, n, keys, keylens, values,
+                                        valuelens, 30000, err) != 0)
+        goto out;
+    rc = 0;
+    for (size_t j = 0; j < n && rc == 0; j++)
+        rc = note_published(st, schemas[j]->fingerprint, err);
+out:
+    free(keys);
+    free(values);
+    free(keylens);
+    free(valuelens);
+    free(hex);
+    free(schemas);
+    return rc;
+}
+
+/* Without a registry: store the schemas of table entries [first, first + n) whose
+ * keyed[i] is known (w2k_tables_keyed) in <prefix>.schemas ahead of their first change,
+ * described from the catalog as their changes will describe them, waiting once per
+ * PREPUBLISH_BATCH tables instead of twice per table on the streaming path. A table
+ * that cannot be described now (gone, renamed) is left to its first change. Returns 0,
+ * or -1 with err. */
+static int prepublish_schemas(w2k_stream_t *st, int first, int n, const signed char *keyed,
+                              w2k_err_t *err)
+{
+    if (st->reg || n <= 0 || eos_ensure(st, err) != 0)
+        return st->reg || n <= 0 ? 0 : -1;
+    w2k_relavro_t **ras = calloc(PREPUBLISH_BATCH, sizeof *ras);
+    int count = 0, rc = 0;
+    if (!ras) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    const char **schemas = calloc(PREPUBLISH_BATCH, sizeof *schemas);
+    const char **names = calloc(PREPUBLISH_BATCH, sizeof *names);
+    w2k_relation_t **rels = calloc(PREPUBLISH_BATCH, sizeof *rels);
+    if (!schemas || !names || !rels) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        rc = -1;
+    }
+    for (int from = 0; from < n && rc == 0; from += PREPUBLISH_BATCH) {
+        int cnt = 0;
+        for (int i = from; i < n && i < from + PREPUBLISH_BATCH; i++) {
+            if (keyed[i] < 0)
+                continue;
+            const w2k_table_cfg_t *t = w2k_tables_cfg(st->tables, first + i);
+            schemas[cnt] = t->schema;
+            names[cnt++] = t->name;
+        }
+        if (w2k_catalog_relations(st->catalog, schemas, names, cnt, rels, err) != 0) {
+            rc = -1;
+            break;
+        }
+        for (int k = 0; k < cnt; k++) {
+            w2k_err_t e;
+            if (rels[k] && (ras[count] = w2k_relavro_new_opts(rels[k], st->scfg->topic_prefix,
+                                                              &st->scfg->types, &e)))
+                count++;
+            w2k_relation_free(rels[k]);
+        }
+        rc = store_schemas(st, ras, count, err);
+        for (int k = 0; k < count; k++)
+            w2k_relavro_destroy(ras[k]);
+        count = 0;
+    }
+    free(schemas);
+    free(names);
+    free(rels);
+    free(ras);
+    return rc;
+}
+
+/* Create ahead of need, batched, the topics of table entries [first, first + n) whose
+ * kind the catalog tells now, and store their schemas (prepublish_schemas); with own,
+ * first the stream's own topics: a table's first change then finds its topic and
+ * schemas ready instead of waiting for them. Returns 0, or -1 with err. */
+static int ensure_topics(w2k_stream_t *st, int first, int n, bool own, w2k_err_t *err)
+{
+    int max = n + 3, cnt = 0, rc = -1;
+    signed char *keyed = calloc((size_t)n + 1, 1);
+    char **names = calloc((size_t)max, sizeof *names);
+    w2k_topic_kind_t *kinds = calloc((size_t)max, sizeof *kinds);
+    if (!keyed || !names || !kinds) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        goto out;
+    }
+    if (own) {
+        const char *mine[3] = {st->schemas_topic_name, st->changes_topic_name,
+                               st->state_topic_name};
+        for (int i = 0; i < 3; i++) {
+            kinds[cnt] = W2K_TOPIC_COMPACT;
+            if (!(names[cnt++] = strdup(mine[i])))
+                goto oom;
+        }
+    }
+    if (n && w2k_tables_keyed(st->tables, st->catalog, first, n, keyed, err) != 0)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        if (keyed[i] < 0)
+            continue;
+        const w2k_table_cfg_t *t = w2k_tables_cfg(st->tables, first + i);
+        char topic[512];
+        w2k_tables_topic(st->tables, t->schema, t->name, topic, sizeof topic);
+        kinds[cnt] = keyed[i] ? W2K_TOPIC_COMPACT : W2K_TOPIC_DELETE;
+        if (!(names[cnt++] = strdup(topic)))
+            goto oom;
+    }
+    rc = w2k_sink_topics_ensure(st->sink, (const char *const *)names, kinds, cnt, err) < 0 ? -1 : 0;
+    if (rc == 0 && n)
+        rc = prepublish_schemas(st, first, n, keyed, err);
+    goto out;
+oom:
+    w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+out:
+    for (int i = 0; i < cnt; i++)
+        free(names[i]);
+    free(names);
+    free(kinds);
+    free(keyed);
+    return rc;
+}
+
 static int stream_start(w2k_stream_t *st, w2k_err_t *err)
 {
     const w2k_config_t *cfg = st->cfg;
@@ -688,6 +867,8 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     if (!st->repl || w2k_pg_identify(st->repl, &st->ident, err) != 0)
         goto fail;
 
+    if (ensure_topics(st, 0, 0, true, err) != 0)
+        goto fail;
     /* Topics for schemas and schema changes; store the schema-change schemas. */
     st->schemas_topic = w2k_sink_topic(st->sink, st->schemas_topic_name, W2K_TOPIC_COMPACT, err);
     if (!st->schemas_topic)
@@ -826,7 +1007,8 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
             goto fail;
         reread_joined(st, true);
     }
-    if (start_streaming(st, err) != 0)
+    if (ensure_topics(st, 0, w2k_tables_count(st->tables), false, err) != 0 ||
+        start_streaming(st, err) != 0)
         goto fail;
     if (created && save_state(st, "never", st->snap_lsn, err) != 0)
         goto fail;
@@ -1837,6 +2019,8 @@ static int check_silence(w2k_stream_t *st, w2k_err_t *err)
 static int join_new_tables(w2k_stream_t *st, w2k_err_t *err)
 {
     int first = 0, n = w2k_tables_join_new(st->tables, st->catalog, &first, err);
+    if (n > 0 && ensure_topics(st, first, n, false, err) != 0)
+        return -1;
     for (int i = first; i < first + n; i++)
         w2k_rereads_queue(st->rereads, w2k_tables_cfg(st->tables, i)->schema,
                           w2k_tables_cfg(st->tables, i)->name, 0);

@@ -1306,8 +1306,55 @@ int w2k_catalog_drop_slot(PGconn *c, const char *slot, w2k_err_t *err)
     return r ? 0 : -1;
 }
 
+/* Built-in types (OIDs below FirstNormalObjectId) never change: their descriptions are
+ * kept for the process, so describing 10,000 tables asks the server about each type
+ * once rather than twice per column. Single-threaded like the rest of the catalog. */
+#define TYPE_CACHE 512
+static struct {
+    bool used;
+    uint32_t oid;
+    int32_t typmod;
+    w2k_typeinfo_t info;
+} type_cache[TYPE_CACHE];
+
+static size_t type_slot(uint32_t oid, int32_t typmod)
+{
+    return ((size_t)oid * 31u + (uint32_t)typmod) % TYPE_CACHE;
+}
+
+static int resolve_type(PGconn *c, uint32_t oid, int32_t typmod, w2k_typeinfo_t *out,
+                        w2k_err_t *err);
+
 int w2k_catalog_resolve_type(PGconn *c, uint32_t oid, int32_t typmod, w2k_typeinfo_t *out,
                              w2k_err_t *err)
+{
+    if (oid >= 16384)
+        return resolve_type(c, oid, typmod, out, err);
+    size_t h = type_slot(oid, typmod);
+    for (size_t k = 0; k < 8 && type_cache[h].used; k++, h = (h + 1) % TYPE_CACHE)
+        if (type_cache[h].oid == oid && type_cache[h].typmod == typmod) {
+            *out = type_cache[h].info;
+            return 0;
+        }
+    if (resolve_type(c, oid, typmod, out, err) != 0)
+        return -1;
+    /* kept only when every type it names is built-in too */
+    if (out->oid < 16384 && out->elem_oid < 16384) {
+        h = type_slot(oid, typmod);
+        for (size_t k = 0; k < 8; k++, h = (h + 1) % TYPE_CACHE)
+            if (!type_cache[h].used) {
+                type_cache[h].used = true;
+                type_cache[h].oid = oid;
+                type_cache[h].typmod = typmod;
+                type_cache[h].info = *out;
+                break;
+            }
+    }
+    return 0;
+}
+
+static int resolve_type(PGconn *c, uint32_t oid, int32_t typmod, w2k_typeinfo_t *out,
+                        w2k_err_t *err)
 {
     char oidbuf[16], modbuf[16];
     memset(out, 0, sizeof *out);
@@ -1700,4 +1747,100 @@ int w2k_catalog_publication_tables(PGconn *c, const char *pubs, w2k_pubtable_t *
     }
     PQclear(r);
     return 0;
+}
+
+/* Append s as an element of a PostgreSQL array literal in b (after "{"). */
+static void put_array_elem(w2k_buf_t *b, const char *s)
+{
+    if (b->len > 1)
+        w2k_buf_putc(b, ',');
+    w2k_buf_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            w2k_buf_putc(b, '\\');
+        w2k_buf_putc(b, *s);
+    }
+    w2k_buf_putc(b, '"');
+}
+
+int w2k_catalog_relations(PGconn *c, const char *const *schemas, const char *const *names, int n,
+                          w2k_relation_t **out, w2k_err_t *err)
+{
+    w2k_buf_t sa = W2K_BUF_INIT, na = W2K_BUF_INIT;
+    w2k_buf_putc(&sa, '{');
+    w2k_buf_putc(&na, '{');
+    for (int i = 0; i < n; i++) {
+        out[i] = NULL;
+        put_array_elem(&sa, schemas[i]);
+        put_array_elem(&na, names[i]);
+    }
+    w2k_buf_putc(&sa, '}');
+    w2k_buf_putc(&na, '}');
+    w2k_buf_putc(&sa, '\0');
+    w2k_buf_putc(&na, '\0');
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(c, &caps);
+    const char *p[2] = {sa.data, na.data};
+    char sql[1200];
+    snprintf(sql, sizeof sql,
+             "SELECT t.i, c.oid, c.relreplident, a.attname, a.atttypid, a.atttypmod, "
+             "a.attnum = ANY(COALESCE((SELECT x.indkey::int2[] FROM pg_index x WHERE "
+             "x.indrelid = c.oid AND CASE WHEN c.relreplident = 'i' THEN x.indisreplident "
+             "ELSE x.indisprimary END LIMIT 1), '{}')) FROM unnest($1::text[], $2::text[]) "
+             "WITH ORDINALITY AS t(s, n, i) JOIN pg_namespace ns ON ns.nspname = t.s JOIN "
+             "pg_class c ON c.relnamespace = ns.oid AND c.relname = t.n JOIN pg_attribute a ON "
+             "a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped%s WHERE c.relkind = "
+             "'r' ORDER BY t.i, a.attnum",
+             caps.generated_columns ? " AND a.attgenerated = ''" : "");
+    /* one row per column, the tables' in order; key: in the primary key (or the replica
+     * identity index with identity index), as w2k_catalog_describe finds it */
+    PGresult *r = w2k_pg_query(c, err, "describing the stream's tables", sql, 2, p);
+    w2k_buf_free(&sa);
+    w2k_buf_free(&na);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r), rc = 0;
+    for (int k = 0; k < rows && rc == 0;) {
+        int i = atoi(PQgetvalue(r, k, 0)) - 1, ncols = 0;
+        while (k + ncols < rows && atoi(PQgetvalue(r, k + ncols, 0)) - 1 == i)
+            ncols++;
+        if (i < 0 || i >= n || ncols > W2K_PG_MAX_COLUMNS) {
+            k += ncols;
+            continue;
+        }
+        w2k_relation_t *rel = w2k_relation_new(ncols);
+        if (!rel) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+            rc = -1;
+            break;
+        }
+        rel->relid = (uint32_t)strtoul(PQgetvalue(r, k, 1), NULL, 10);
+        snprintf(rel->schema, sizeof rel->schema, "%s", schemas[i]);
+        snprintf(rel->name, sizeof rel->name, "%s", names[i]);
+        uint8_t flags[W2K_PG_MAX_COLUMNS];
+        for (int j = 0; j < ncols; j++, k++) {
+            snprintf(rel->cols[j].name, sizeof rel->cols[j].name, "%s", PQgetvalue(r, k, 3));
+            rel->cols[j].type_oid = (uint32_t)strtoul(PQgetvalue(r, k, 4), NULL, 10);
+            rel->cols[j].typmod = atoi(PQgetvalue(r, k, 5));
+            flags[j] = PQgetvalue(r, k, 6)[0] == 't';
+        }
+        /* the key columns are known: describe takes them as pgoutput's flags (identity
+         * default or index) instead of asking for them table by table */
+        char replident = PQgetvalue(r, k - 1, 2)[0];
+        rel->replident = replident == 'i' ? 'i' : 'd';
+        if (w2k_catalog_describe(c, rel, flags, err) != 0) {
+            w2k_relation_free(rel);
+            rc = -1;
+            break;
+        }
+        rel->replident = replident;
+        out[i] = rel;
+    }
+    PQclear(r);
+    if (rc != 0)
+        for (int i = 0; i < n; i++) {
+            w2k_relation_free(out[i]);
+            out[i] = NULL;
+        }
+    return rc;
 }

@@ -210,4 +210,11 @@ int w2k_catalog_put_from(w2k_buf_t *b, PGconn *c, const char *schema, const char
 w2k_relation_t *w2k_catalog_relation(PGconn *c, const char *schema, const char *name,
                                      w2k_err_t *err);
 
+/* Tables schemas[i].names[i] (n of them) described in one query, as
+ * w2k_catalog_relation() describes each: out[i] the relation, or NULL when it is not a
+ * plain table now (gone, partitioned). The caller frees each. Returns 0, or -1 with err
+ * (every out[i] NULL). */
+int w2k_catalog_relations(PGconn *c, const char *const *schemas, const char *const *names, int n,
+                          w2k_relation_t **out, w2k_err_t *err);
+
 #endif

@@ -164,14 +164,45 @@ static void warn_generated(w2k_tables_t *tb, const w2k_table_cfg_t *t)
 
 /* Say at start what the tables' shapes mean: no key; a row filter that needs the old
  * row of updates and deletes (REPLICA IDENTITY FULL) and does not get it. */
+#define WARN_BATCH 1000 /* tables described per query */
+
 static void warn_tables(w2k_tables_t *tb)
 {
+    /* tables with neither row filter nor column list (all of a pattern's): described
+     * WARN_BATCH at a time in one query each, not four queries per table */
+    const char *schemas[WARN_BATCH], *names[WARN_BATCH];
+    w2k_relation_t *batch[WARN_BATCH];
+    int at[WARN_BATCH], nbatch = 0;
     for (int i = 0; i < tb->eff.ntables; i++) {
         const w2k_table_cfg_t *t = &tb->eff.tables[i];
+        if (i % WARN_BATCH == 0) {
+            for (int k = 0; k < nbatch; k++)
+                w2k_relation_free(batch[k]);
+            nbatch = 0;
+            for (int k = i; k < tb->eff.ntables && k < i + WARN_BATCH; k++) {
+                const w2k_table_cfg_t *u = &tb->eff.tables[k];
+                if (u->filter || u->ncolumns)
+                    continue;
+                at[nbatch] = k;
+                schemas[nbatch] = u->schema;
+                names[nbatch++] = u->name;
+            }
+            w2k_err_t e;
+            if (nbatch && w2k_catalog_relations(tb->catalog, schemas, names, nbatch, batch, &e))
+                nbatch = 0; /* each table asked on its own below */
+        }
+        w2k_relation_t *rel = NULL;
+        bool batched = false;
+        for (int k = 0; k < nbatch && !batched; k++)
+            if (at[k] == i) {
+                rel = batch[k];
+                batch[k] = NULL;
+                batched = rel != NULL; /* else not a plain table: asked on its own */
+            }
         char *filter = NULL;
         w2k_err_t e;
-        w2k_relation_t *rel =
-            w2k_catalog_table(tb->catalog, tb->pubs.names, t->schema, t->name, &filter, &e);
+        if (!batched)
+            rel = w2k_catalog_table(tb->catalog, tb->pubs.names, t->schema, t->name, &filter, &e);
         free(filter);
         if (!rel)
             continue;
@@ -192,6 +223,8 @@ static void warn_tables(w2k_tables_t *tb)
                      t->schema, t->name);
         w2k_relation_free(rel);
     }
+    for (int k = 0; k < nbatch; k++)
+        w2k_relation_free(batch[k]);
 }
 
 static bool listed(const w2k_stream_cfg_t *eff, const char *schema, const char *name)
@@ -610,4 +643,58 @@ void w2k_tables_topic(const w2k_tables_t *tb, const char *schema, const char *na
                       size_t outsz)
 {
     w2k_names_topic(tb->scfg->topic_prefix, schema, name, out, outsz);
+}
+
+/* Append s as an element of a PostgreSQL array literal. */
+static void put_array_elem(w2k_buf_t *b, const char *s)
+{
+    if (b->len > 1)
+        w2k_buf_putc(b, ',');
+    w2k_buf_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            w2k_buf_putc(b, '\\');
+        w2k_buf_putc(b, *s);
+    }
+    w2k_buf_putc(b, '"');
+}
+
+int w2k_tables_keyed(const w2k_tables_t *tb, PGconn *catalog, int first, int n, signed char *keyed,
+                     w2k_err_t *err)
+{
+    w2k_buf_t schemas = W2K_BUF_INIT, names = W2K_BUF_INIT;
+    w2k_buf_putc(&schemas, '{');
+    w2k_buf_putc(&names, '{');
+    for (int i = 0; i < n; i++) {
+        keyed[i] = -1;
+        put_array_elem(&schemas, tb->eff.tables[first + i].schema);
+        put_array_elem(&names, tb->eff.tables[first + i].name);
+    }
+    w2k_buf_putc(&schemas, '}');
+    w2k_buf_putc(&names, '}');
+    w2k_buf_putc(&schemas, '\0');
+    w2k_buf_putc(&names, '\0');
+    const char *p[2] = {schemas.data, names.data};
+    /* plain tables only (a partitioned table's rows may come under its partitions'
+     * names); the key is the identity index's columns with identity index, else the
+     * primary key's (w2k_catalog_describe) */
+    PGresult *r = w2k_pg_query(
+        catalog, err, "looking up the stream's tables' keys",
+        "SELECT t.i, EXISTS (SELECT 1 FROM pg_index x WHERE "
+        "x.indrelid = c.oid AND CASE WHEN c.relreplident = 'i' THEN x.indisreplident ELSE "
+        "x.indisprimary END) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(s, n, i) "
+        "JOIN pg_namespace ns ON ns.nspname = t.s JOIN pg_class c ON c.relnamespace = ns.oid "
+        "AND c.relname = t.n WHERE c.relkind = 'r'",
+        2, p);
+    w2k_buf_free(&schemas);
+    w2k_buf_free(&names);
+    if (!r)
+        return -1;
+    for (int k = 0; k < PQntuples(r); k++) {
+        int i = atoi(PQgetvalue(r, k, 0)) - 1;
+        if (i >= 0 && i < n && !tb->eff.tables[first + i].ncolumns)
+            keyed[i] = PQgetvalue(r, k, 1)[0] == 't';
+    }
+    PQclear(r);
+    return 0;
 }

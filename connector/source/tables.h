@@ -66,6 +66,12 @@ const w2k_pubset_t *w2k_tables_pubs(const w2k_tables_t *t);
 void w2k_tables_topic(const w2k_tables_t *t, const char *schema, const char *name, char *out,
                       size_t outsz);
 
+/* Whether entries [first, first + n) have a key their changes will carry, looked up in
+ * one query: keyed[i] = 1 (a key), 0 (none), -1 (cannot tell ahead: not a plain table,
+ * a column list, gone). For creating topics ahead of need. Returns 0, or -1 with err. */
+int w2k_tables_keyed(const w2k_tables_t *t, PGconn *catalog, int first, int n, signed char *keyed,
+                     w2k_err_t *err);
+
 /* The stream's table of OID relid as last known (its name may have changed since), or
  * NULL. */
 w2k_pubtable_t *w2k_tables_known(w2k_tables_t *t, uint32_t relid);
