@@ -211,7 +211,7 @@ def test_dockerfile_is_multi_stage_minimal_and_unprivileged(wal2kafka_bin):
         assert owner, f"no Debian package holds {lib}"
         needed.add(owner)
     assert needed == {"libpq5", "librdkafka1", "libavro23", "libconfig9", "libcurl4",
-                      "libmicrohttpd12"}
+                      "libmicrohttpd12", "libssl3"}
     assert pkgs == needed | {"ca-certificates", "curl"}
     assert not any(p.endswith("-dev") for p in pkgs)
     user = re.findall(r"^USER (\S+)", runtime, re.M)
