@@ -40,8 +40,9 @@ FAMILIES = {
     "wal2kafka_reconnects": "counter", "wal2kafka_errors": "counter",
     "wal2kafka_changes": "counter", "wal2kafka_change_bytes": "counter",
     "wal2kafka_snapshot_rows_read": "gauge", "wal2kafka_snapshot_rows_expected": "gauge",
+    "wal2kafka_stream_standby": "gauge",
 }
-STATES = ["starting", "snapshot", "streaming", "reconnecting", "stopped", "failed"]
+STATES = ["starting", "snapshot", "streaming", "reconnecting", "stopped", "failed", "standby"]
 KINDS = ["postgres", "kafka", "decode", "encode", "registry"]
 OPS = ["c", "u", "d", "t", "r"]
 
