@@ -763,6 +763,10 @@ static int prepublish_schemas(w2k_stream_t *st, int first, int n, const signed c
             if (keyed[i] < 0)
                 continue;
             const w2k_table_cfg_t *t = w2k_tables_cfg(st->tables, first + i);
+            /* a column list or masked columns shape the schema at the first change: a
+             * schema differing only in properties would share its fingerprint */
+            if (t->columns || t->nhash_columns || t->nmask_columns)
+                continue;
             schemas[cnt] = t->schema;
             names[cnt++] = t->name;
         }
@@ -772,8 +776,8 @@ static int prepublish_schemas(w2k_stream_t *st, int first, int n, const signed c
         }
         for (int k = 0; k < cnt; k++) {
             w2k_err_t e;
-            if (rels[k] && (ras[count] = w2k_relavro_new_opts(rels[k], st->scfg->topic_prefix,
-                                                              &st->scfg->types, &e)))
+            if (rels[k] && (ras[count] = w2k_relavro_new_ext(rels[k], st->scfg->topic_prefix,
+                                                             &st->scfg->types, st->txmeta, &e)))
                 count++;
             w2k_relation_free(rels[k]);
         }
