@@ -231,7 +231,7 @@ integration_tests() {
         # --integration alone: make sure build/wal2kafka is current.
         configure_build "$REPO/build" || echo "test.sh: warning: the build failed; tests that need wal2kafka will fail" >&2
     fi
-    W2K_BIN="$bin" "$REPO/.venv/bin/pytest" "$REPO/integration" -v --timeout=600 \
+    W2K_BIN="$bin" "$REPO/.venv/bin/pytest" "$REPO/integration" -v --timeout=600 --durations=30 \
         -p no:cacheprovider "${PYTEST_ARGS[@]}" || rc=$?
     if ((rc == 5)); then
         echo "test.sh: pytest collected no tests (exit 5)" >&2
@@ -258,7 +258,7 @@ pg_matrix_tests() {
             markers=pg_matrix
             if ((major >= 16)); then markers="pg_matrix or failover"; fi
             W2K_BIN="$bin" W2K_CACHE="$cache" W2K_PG_VERSION="$major" "$REPO/.venv/bin/pytest" \
-                "$REPO/integration" -m "$markers" -q --timeout=600 -p no:cacheprovider \
+                "$REPO/integration" -m "$markers" -q --timeout=600 --durations=5 -p no:cacheprovider \
                 "${PYTEST_ARGS[@]}" || r=$?
         fi
         if ((r == 0)); then
