@@ -5,8 +5,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 /* Size of the single-object encoding header: C3 01 + 8-byte fingerprint. */
 #define W2K_SOE_HEADER_LEN 10
+
+/* An Avro schema as wal2kafka publishes it. */
+typedef struct w2k_schema_s {
+    char *json;           /* full text, with logical types: what registries and
+                             <prefix>.schemas store */
+    uint64_t fingerprint; /* CRC-64-AVRO of the Parsing Canonical Form */
+} w2k_schema_t;
 
 /* CRC-64-AVRO (Rabin) fingerprint of a schema's Parsing Canonical Form, as the Avro
  * specification defines it. */
@@ -15,5 +24,13 @@ uint64_t w2k_avro_fingerprint(const char *canonical, size_t len);
 /* Write the single-object encoding header for fingerprint fp: C3 01 then fp
  * little-endian. */
 void w2k_soe_header(uint64_t fp, uint8_t out[W2K_SOE_HEADER_LEN]);
+
+/* Append the single-object encoding header of schema s to b (b->oom on failure). */
+void w2k_soe_put_header(w2k_buf_t *b, const w2k_schema_t *s);
+
+/* A fixed schema whose text json (len bytes, static) is its own Parsing Canonical Form:
+ * fills *s once (its fingerprint) and returns s. For the hand-encoded
+ * schemas (appmsg.c, txmeta.c), each held in a static w2k_schema_t. */
+const w2k_schema_t *w2k_schema_fixed(w2k_schema_t *s, const char *json, size_t len);
 
 #endif
