@@ -102,8 +102,16 @@ void w2k_soe_put_header(w2k_buf_t *b, const w2k_schema_t *s)
 
 const w2k_schema_t *w2k_schema_fixed(w2k_schema_t *s, const char *json, size_t len)
 {
-    if (!s->fingerprint)
+    if (!s->fingerprint) {
         s->fingerprint = w2k_avro_fingerprint(json, len);
+        s->text_fp = s->fingerprint;
+    }
     s->json = (char *)json;
     return s;
+}
+
+bool w2k_schema_same(const w2k_schema_t *a, const w2k_schema_t *b)
+{
+    return a->fingerprint == b->fingerprint &&
+           (!a->text_fp || !b->text_fp || a->text_fp == b->text_fp);
 }

@@ -2,6 +2,7 @@
 #ifndef W2K_AVROFP_H
 #define W2K_AVROFP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,10 @@ typedef struct w2k_schema_s {
     char *json;           /* full text, with logical types: what registries and
                              <prefix>.schemas store */
     uint64_t fingerprint; /* CRC-64-AVRO of the Parsing Canonical Form */
+    uint64_t text_fp;     /* CRC-64-AVRO of json: the canonical form drops properties
+                             (pg.name, masked columns' marks), defaults and logical types,
+                             so schemas sharing a fingerprint differ here; 0 when not
+                             computed (then only the fingerprint tells schemas apart) */
 } w2k_schema_t;
 
 /* CRC-64-AVRO (Rabin) fingerprint of a schema's Parsing Canonical Form, as the Avro
@@ -29,8 +34,12 @@ void w2k_soe_header(uint64_t fp, uint8_t out[W2K_SOE_HEADER_LEN]);
 void w2k_soe_put_header(w2k_buf_t *b, const w2k_schema_t *s);
 
 /* A fixed schema whose text json (len bytes, static) is its own Parsing Canonical Form:
- * fills *s once (its fingerprint) and returns s. For the hand-encoded
+ * fills *s once (fingerprint and text_fp of json) and returns s. For the hand-encoded
  * schemas (appmsg.c, txmeta.c), each held in a static w2k_schema_t. */
 const w2k_schema_t *w2k_schema_fixed(w2k_schema_t *s, const char *json, size_t len);
+
+/* Whether a and b are the same schema: the same fingerprint and, where both know it,
+ * the same full text (properties, defaults and logical types included). */
+bool w2k_schema_same(const w2k_schema_t *a, const w2k_schema_t *b);
 
 #endif
