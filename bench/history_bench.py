@@ -41,7 +41,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -49,8 +48,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "integration"))
 
-import servers  # noqa: E402
-from servers import Database, Kafka, Postgres  # noqa: E402
+from servers import Database  # noqa: E402
+from servers_up import ServersUp  # noqa: E402
 from w2k import Connector, end_offsets  # noqa: E402
 
 FILL_SQL = """
@@ -133,17 +132,11 @@ def main() -> int:
     if not kcat:
         ap.error("kcat is missing: apt-get install kcat")
 
-    work = Path(tempfile.mkdtemp(prefix="w2k-histbench-"))
-    own: list = []
+    up = ServersUp("histbench", keep=a.keep)
+    work = up.work
     conn = None
     try:
-        pg, kafka = servers.running_postgres(), servers.running_kafka()
-        if not pg:
-            pg = Postgres().start()
-            own.append(pg)
-        if not kafka:
-            kafka = Kafka().start()
-            own.append(kafka)
+        pg, kafka = up.start()
         dbname = f"histbench_{os.getpid()}"
         db: Database = pg.create_database(dbname)
         db.psql(FILL_SQL)
@@ -286,16 +279,7 @@ def main() -> int:
     finally:
         if conn is not None:
             conn.cleanup()
-        for s in reversed(own):
-            try:
-                s.destroy()
-            except Exception as e:  # keep tearing down
-                print(f"history_bench: stopping {s}: {e}", file=sys.stderr)
-        if a.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-        servers.cleanup_all()
+        up.stop()
 
 
 if __name__ == "__main__":

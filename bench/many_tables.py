@@ -33,9 +33,7 @@ import json
 import os
 import platform
 import re
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -44,8 +42,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "integration"))
 
-import servers  # noqa: E402
-from servers import Kafka, Postgres  # noqa: E402
+from servers_up import ServersUp  # noqa: E402
 from w2k import Connector, confirmed_flush_lsn, current_wal_lsn  # noqa: E402
 
 
@@ -243,6 +240,12 @@ def write_report(a, results) -> None:
     print("\n".join(lines))
 
 
+def raise_locks(pg) -> None:
+    """A publication over 10,000 tables takes a lock per table."""
+    pg.execute("ALTER SYSTEM SET max_locks_per_transaction = 1024")
+    pg.restart()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tables", type=int, default=10000)
@@ -259,16 +262,11 @@ def main() -> int:
     global LOG_LEVEL
     LOG_LEVEL = a.log_level
     binary = Path(a.build) / "wal2kafka"
-    work = Path(tempfile.mkdtemp(prefix="w2k-manytables-"))
-    own: list = []
+    up = ServersUp("manytables", keep=a.keep, reuse=False, pg_setup=raise_locks)
+    work = up.work
     results = []
     try:
-        pg = Postgres().start()
-        own.append(pg)
-        pg.execute("ALTER SYSTEM SET max_locks_per_transaction = 1024")
-        pg.restart()
-        kafka = Kafka().start()
-        own.append(kafka)
+        pg, kafka = up.start()
         runs = [] if a.skip_after else [("after", binary, a.tables)]
         if a.before:
             runs.append((a.before_label, Path(a.before), a.before_tables))
@@ -281,16 +279,7 @@ def main() -> int:
             write_report(a, results)  # after each run: a long run keeps what it measured
         return 0
     finally:
-        for s in reversed(own):
-            try:
-                s.destroy()
-            except Exception as e:  # keep tearing down
-                print(f"many_tables: stopping {s}: {e}", file=sys.stderr)
-        if a.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-        servers.cleanup_all()
+        up.stop()
 
 
 if __name__ == "__main__":

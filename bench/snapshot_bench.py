@@ -38,9 +38,7 @@ import json
 import os
 import platform
 import re
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -49,8 +47,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "integration"))
 
-import servers  # noqa: E402
-from servers import Kafka, Postgres  # noqa: E402
+from servers_up import ServersUp  # noqa: E402
 from w2k import Connector, end_offsets  # noqa: E402
 
 FILL_SQL = """
@@ -150,18 +147,12 @@ def main() -> int:
     if not binary.exists():
         ap.error(f"{binary} is missing: build it (cmake --build build)")
 
-    work = Path(tempfile.mkdtemp(prefix="w2k-snapbench-"))
-    own: list = []
+    up = ServersUp("snapbench", keep=a.keep)
+    work = up.work
     conn = None
     db = None
     try:
-        pg, kafka = servers.running_postgres(), servers.running_kafka()
-        if not pg:
-            pg = Postgres().start()
-            own.append(pg)
-        if not kafka:
-            kafka = Kafka().start()
-            own.append(kafka)
+        pg, kafka = up.start()
         db = pg.create_database(f"snapbench_{os.getpid()}")
         log(f"filling items with {a.rows:,} rows")
         t0 = time.monotonic()
@@ -251,16 +242,7 @@ def main() -> int:
                 db.drop()
             except Exception as e:  # keep tearing down
                 print(f"snapshot_bench: dropping {db}: {e}", file=sys.stderr)
-        for s in reversed(own):
-            try:
-                s.destroy()
-            except Exception as e:  # keep tearing down
-                print(f"snapshot_bench: stopping {s}: {e}", file=sys.stderr)
-        if a.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-        servers.cleanup_all()
+        up.stop()
 
 
 if __name__ == "__main__":

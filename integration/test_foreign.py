@@ -18,9 +18,8 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
-from w2k import Decoder, TopicReader, connectors, run_cli, run_txn  # noqa: F401 (fixture)
+from w2k import (Decoder, TopicReader, connectors, module_registry,  # noqa: F401 (fixtures)
+                 run_cli, run_txn)
 
 
 def _jsonl(text: str) -> list[dict]:
@@ -107,23 +106,6 @@ def _answers(wal2kafka_bin, conn, table):
     strip = lambda rows: [{k: v for k, v in r.items() if k != "offset"}  # noqa: E731
                           for r in rows]
     return strip(_jsonl(h.stdout)), strip(_jsonl(s.stdout)), h.stderr + s.stderr
-
-
-@pytest.fixture(scope="module")
-def registry():
-    import os
-
-    from servers import Registry
-    url = os.environ.get("W2K_REGISTRY_URL")
-    if url:
-        yield Registry(url=url, managed=False)
-        return
-    reg = Registry()
-    try:
-        reg.start()
-        yield reg
-    finally:
-        reg.destroy()
 
 
 def test_foreign_messages_registry_mode(db, kafka, connectors, wal2kafka_bin, registry):

@@ -29,8 +29,8 @@ import time
 
 import pytest
 
-from w2k import (Decoder, connectors, consume, murmur2_partition, parse_lsn,  # noqa: F401
-                 run_cli, us)
+from w2k import (Decoder, connectors, consume, module_registry,  # noqa: F401 (fixtures)
+                 murmur2_partition, parse_lsn, run_cli, us)
 
 EXIT_INEXACT = 6
 PARTITIONS = 6
@@ -457,23 +457,6 @@ def test_state_refuses_to_guess_before_the_compaction_horizon(db, kafka, connect
     assert "may have been merged" in r.stderr
     assert [g["op"] for g in json_lines(r.stdout)] == ["c", "u"]
     assert conn.stop() == 0
-
-
-@pytest.fixture(scope="module")
-def registry():
-    import os
-
-    from servers import Registry
-    url = os.environ.get("W2K_REGISTRY_URL")
-    if url:
-        yield Registry(url=url, managed=False)
-        return
-    reg = Registry()
-    try:
-        reg.start()
-        yield reg
-    finally:
-        reg.destroy()
 
 
 def test_registry_framing(db, kafka, connectors, wal2kafka_bin, registry):

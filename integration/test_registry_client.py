@@ -28,6 +28,7 @@ import pytest
 
 import servers
 from servers import Registry, ServerError  # noqa: F401 (ServerError: kept for callers)
+from w2k import module_registry  # noqa: F401 (fixture: registry)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -35,20 +36,6 @@ BUILD = Path(os.environ.get("W2K_BUILD_DIR", REPO / "build"))
 W2K_EXIT_RUNTIME = 1
 W2K_EXIT_KAFKA = 5
 API = "/apis/ccompat/v7"
-
-
-@pytest.fixture(scope="module")
-def registry():
-    url = os.environ.get("W2K_REGISTRY_URL")
-    if url:
-        yield Registry(url=url, managed=False)
-        return
-    reg = Registry()
-    try:
-        reg.start()
-        yield reg
-    finally:
-        reg.destroy()
 
 
 # ------------------------------------------------------------------------ the C driver

@@ -956,3 +956,21 @@ def connectors(wal2kafka_bin, db, kafka, topic_prefix, tmp_path):
     for c in made:
         c.cleanup()
         print(f"\n--- {c.log_path} ---\n{c.log_tail(80)}")
+
+
+@pytest.fixture(scope="module", name="registry")
+def module_registry():
+    """An Apicurio Registry (ccompat API at .url) for one test module: the one named by
+    W2K_REGISTRY_URL when set, else one started here and destroyed after the module.
+    A module uses it as `registry` after `from w2k import module_registry`."""
+    from servers import Registry
+    url = os.environ.get("W2K_REGISTRY_URL")
+    if url:
+        yield Registry(url=url, managed=False)
+        return
+    reg = Registry()
+    try:
+        reg.start()
+        yield reg
+    finally:
+        reg.destroy()

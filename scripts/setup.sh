@@ -70,6 +70,20 @@ die() {
     exit 1
 }
 step_done() { SUMMARY+=("$(printf '%-10s %-40s %4ss' "$1" "$2" "$3")"); }
+# mvn_jars POM OUT LOG WANT WHAT [TRASH]: copy the runtime dependencies of Maven project
+# POM into directory OUT (Maven's output in LOG); one jar must match the glob WANT in OUT.
+# Dies naming WHAT, after removing TRASH (default OUT), when Maven fails or that jar is
+# not there.
+mvn_jars() {
+    local pom="$1" out="$2" log="$3" want="$4" what="$5" trash="${6:-$2}"
+    if ! mvn -B -q -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$out" >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        rm -rf "$trash"
+        die "Maven could not fetch $what (${pom#"$REPO/"}); log: $log"
+    fi
+    compgen -G "$out/$want" >/dev/null || die "Maven ran but no $want arrived in $out"
+}
 
 # --- 1. Debian packages -------------------------------------------------------
 t=$SECONDS
@@ -116,13 +130,7 @@ else
     note "fetching the Kafka broker jars with Maven into $KAFKA_DIR"
     mkdir -p "$CACHE"
     tmp="$(mktemp -d "$CACHE/kafka.tmp.XXXXXX")"
-    if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$tmp" >"$CACHE/mvn.log" 2>&1; then
-        tail -n 40 "$CACHE/mvn.log" >&2
-        rm -rf "$tmp"
-        die "Maven could not fetch the Kafka broker (integration/kafka/pom.xml); log: $CACHE/mvn.log"
-    fi
-    compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || die "Maven ran but no kafka_2.13 jar arrived in $tmp"
+    mvn_jars "$POM" "$tmp" "$CACHE/mvn.log" "kafka_2.13-*.jar" "the Kafka broker"
     echo "$stamp" >"$tmp/.w2k-stamp"
     rm -rf "$KAFKA_DIR"
     mv "$tmp" "$KAFKA_DIR"
@@ -277,13 +285,8 @@ else
     "$FLINK_DIR/venv/bin/pip" install -q --disable-pip-version-check "$FLINK_PYPI" ||
         die "pip install $FLINK_PYPI failed"
     "$FLINK_DIR/venv/bin/python" -c 'import pyflink' || die "the Flink virtualenv cannot import pyflink"
-    if ! mvn -B -q -Dstyle.color=never -f "$FLINK_POM" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$FLINK_DIR/jars" >"$CACHE/flink-mvn.log" 2>&1; then
-        tail -n 40 "$CACHE/flink-mvn.log" >&2
-        die "Maven could not fetch the Flink jars (integration/flink/pom.xml); log: $CACHE/flink-mvn.log"
-    fi
-    compgen -G "$FLINK_DIR/jars/flink-sql-connector-kafka-*.jar" >/dev/null ||
-        die "Maven ran but no flink-sql-connector-kafka jar arrived in $FLINK_DIR/jars"
+    mvn_jars "$FLINK_POM" "$FLINK_DIR/jars" "$CACHE/flink-mvn.log" \
+        "flink-sql-connector-kafka-*.jar" "the Flink jars" "$FLINK_DIR"
     echo "$fstamp" >"$FLINK_DIR/.w2k-stamp"
     step_done flink "PyFlink + $(find "$FLINK_DIR/jars" -name '*.jar' | wc -l) jars" $((SECONDS - t))
 fi
@@ -302,13 +305,8 @@ else
     note "fetching the Java consumer's jars with Maven into $JAVA_DIR/jars"
     mkdir -p "$CACHE"
     tmp="$(mktemp -d "$CACHE/java.tmp.XXXXXX")"
-    if ! mvn -B -q -Dstyle.color=never -f "$JAVA_POM" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$tmp/jars" >"$CACHE/java-mvn.log" 2>&1; then
-        tail -n 40 "$CACHE/java-mvn.log" >&2
-        rm -rf "$tmp"
-        die "Maven could not fetch the Java consumer's jars (integration/java/pom.xml); log: $CACHE/java-mvn.log"
-    fi
-    compgen -G "$tmp/jars/kafka-clients-*.jar" >/dev/null || die "Maven ran but no kafka-clients jar arrived in $tmp/jars"
+    mvn_jars "$JAVA_POM" "$tmp/jars" "$CACHE/java-mvn.log" "kafka-clients-*.jar" \
+        "the Java consumer's jars" "$tmp"
     echo "$jstamp" >"$tmp/.w2k-stamp"
     rm -rf "$JAVA_DIR"
     mv "$tmp" "$JAVA_DIR"

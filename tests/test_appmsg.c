@@ -5,6 +5,7 @@
 #include "avrofp.h"
 #include "config.h"
 #include "unit.h"
+#include "unit_helpers.h"
 
 #include <avro.h>
 #include <stdio.h>
@@ -18,31 +19,15 @@ static char path[64];
     "postgresql = { conninfo = \"host=127.0.0.1 dbname=app user=w2k\"; };\n"                       \
     "kafka = { bootstrap_servers = \"127.0.0.1:9092\"; };\n"
 
+/* The shared helpers (unit_helpers.h) with this file's path. */
 static w2k_config_t *load(const char *text, w2k_err_t *err)
 {
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-    w2k_err_clear(err);
-    return w2k_config_load(path, err);
+    return unit_config_load(path, text, err);
 }
 
-/* Loading text fails at line with want in the message and want_hint in the hint. */
 static void expect_error(const char *text, int line, const char *want, const char *want_hint)
 {
-    w2k_err_t err;
-    w2k_config_t *cfg = load(text, &err);
-    CHECK(cfg == NULL);
-    w2k_config_destroy(cfg);
-    char where[128];
-    snprintf(where, sizeof where, "%s:%d: ", path, line);
-    CHECK_INT(err.code, W2K_EXIT_CONFIG);
-    if (strncmp(err.msg, where, strlen(where)) != 0 || !strstr(err.msg, want) ||
-        !strstr(err.hint, want_hint)) {
-        unit_failures++;
-        fprintf(stderr, "want \"%s...%s\" (hint ~ %s), got \"%s\" (hint \"%s\")\n", where, want,
-                want_hint, err.msg, err.hint);
-    }
+    unit_config_error(path, text, line, want, want_hint);
 }
 
 /* The setting: absent (nothing forwarded), single, per_prefix; bad forms refused. */
@@ -165,36 +150,11 @@ static void encoding(void)
     w2k_buf_free(&value);
 }
 
-/* schemas/<file> parses to the schema text wal2kafka publishes, and that text is its
- * own Parsing Canonical Form (what is fingerprinted). */
-static void same_as_file(const char *dir, const char *file, const w2k_schema_t *s)
-{
-    char path[768];
-    snprintf(path, sizeof path, "%s/../../schemas/%s", dir, file);
-    FILE *fp = fopen(path, "r");
-    CHECK(fp != NULL);
-    if (!fp)
-        return;
-    static char text[65536];
-    size_t n = fread(text, 1, sizeof text - 1, fp);
-    fclose(fp);
-    avro_schema_t from_file, ours;
-    CHECK_INT(avro_schema_from_json_length(text, n, &from_file), 0);
-    CHECK_INT(avro_schema_from_json_length(s->json, strlen(s->json), &ours), 0);
-    CHECK(avro_schema_equal(from_file, ours));
-    /* canonical: no whitespace, no defaults or logical types to strip */
-    CHECK(strchr(s->json, ' ') == NULL && strstr(s->json, "default") == NULL &&
-          strstr(s->json, "logicalType") == NULL);
-    CHECK_INT(s->fingerprint, w2k_avro_fingerprint(s->json, strlen(s->json)));
-    avro_schema_decref(from_file);
-    avro_schema_decref(ours);
-}
-
 int main(int argc, char **argv)
 {
     const char *fixtures = argc > 1 ? argv[1] : "tests/fixtures";
-    same_as_file(fixtures, "wal2kafka.MessageKey.avsc", w2k_appmsg_key_schema());
-    same_as_file(fixtures, "wal2kafka.Message.avsc", w2k_appmsg_value_schema());
+    unit_schema_as_file(fixtures, "wal2kafka.MessageKey.avsc", w2k_appmsg_key_schema());
+    unit_schema_as_file(fixtures, "wal2kafka.Message.avsc", w2k_appmsg_value_schema());
     snprintf(path, sizeof path, "/tmp/w2k-test-appmsg-%d.cfg", (int)getpid());
     setting();
     txmeta_setting();

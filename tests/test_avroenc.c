@@ -485,6 +485,37 @@ static void keyless_table(void)
     w2k_relation_free(rel);
 }
 
+/* A schema differing only in a property (a masked column's mark on a text column) has
+ * the same fingerprint but another text_fp: w2k_schema_same tells them apart, so it is
+ * stored and registered too instead of being taken for the unmarked one. */
+static void properties_tell_schemas_apart(void)
+{
+    w2k_err_t err;
+    w2k_relation_t *rel = sample_relation(), *marked = sample_relation();
+    marked->cols[1].masked = W2K_MASKED_FIXED; /* "name", text already */
+    w2k_relavro_t *a = w2k_relavro_new(rel, "shop", &err),
+                  *b = w2k_relavro_new(marked, "shop", &err);
+    CHECK(a && b);
+    if (a && b) {
+        const w2k_schema_t *va = w2k_relavro_value_schema(a), *vb = w2k_relavro_value_schema(b);
+        CHECK(strstr(vb->json, "wal2kafka.masked") && !strstr(va->json, "wal2kafka.masked"));
+        CHECK_INT(va->fingerprint, vb->fingerprint);
+        CHECK(va->text_fp && vb->text_fp && va->text_fp != vb->text_fp);
+        CHECK_INT(va->text_fp, w2k_avro_fingerprint(va->json, strlen(va->json)));
+        CHECK(!w2k_schema_same(va, vb));
+        CHECK(w2k_schema_same(va, va));
+        /* the key (no masked column) is one schema in both */
+        CHECK(w2k_schema_same(w2k_relavro_key_schema(a), w2k_relavro_key_schema(b)));
+        /* a schema without text_fp (0) compares by fingerprint alone */
+        w2k_schema_t bare = {NULL, vb->fingerprint, 0};
+        CHECK(w2k_schema_same(&bare, va) && w2k_schema_same(vb, &bare));
+    }
+    w2k_relavro_destroy(a);
+    w2k_relavro_destroy(b);
+    w2k_relation_free(rel);
+    w2k_relation_free(marked);
+}
+
 int main(int argc, char **argv)
 {
     snprintf(schemas_dir, sizeof schemas_dir, "%s/../../schemas",
@@ -495,5 +526,6 @@ int main(int argc, char **argv)
     update_toast_and_changed();
     fixed_schemas_match_files();
     keyless_table();
+    properties_tell_schemas_apart();
     return unit_report("test_avroenc");
 }

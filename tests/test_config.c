@@ -2,6 +2,7 @@
  * names file and line for each kind of bad input. */
 #include "config.h"
 #include "unit.h"
+#include "unit_helpers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,40 +11,19 @@
 
 static char path[64];
 
-static void write_file(const char *text)
-{
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-}
-
 #define BASE                                                                                       \
     "postgresql = { conninfo = \"host=127.0.0.1 dbname=app user=w2k\"; };\n"                       \
     "kafka = { bootstrap_servers = \"127.0.0.1:9092\"; };\n"
 
+/* The shared helpers (unit_helpers.h) with this file's path. */
 static w2k_config_t *load(const char *text, w2k_err_t *err)
 {
-    write_file(text);
-    w2k_err_clear(err);
-    return w2k_config_load(path, err);
+    return unit_config_load(path, text, err);
 }
 
-/* Loading text must fail at line with a message containing want. */
 static void expect_error(const char *text, int line, const char *want, const char *want_hint)
 {
-    w2k_err_t err;
-    w2k_config_t *cfg = load(text, &err);
-    CHECK(cfg == NULL);
-    w2k_config_destroy(cfg);
-    char where[128];
-    snprintf(where, sizeof where, "%s:%d: ", path, line);
-    CHECK_INT(err.code, W2K_EXIT_CONFIG);
-    if (strncmp(err.msg, where, strlen(where)) != 0 || !strstr(err.msg, want) ||
-        (want_hint && !strstr(err.hint, want_hint))) {
-        unit_failures++;
-        fprintf(stderr, "want \"%s...%s\" (hint ~ %s), got \"%s\" (hint \"%s\")\n", where, want,
-                want_hint ? want_hint : "-", err.msg, err.hint);
-    }
+    unit_config_error(path, text, line, want, want_hint);
 }
 
 static void defaults(void)

@@ -4,14 +4,22 @@
 
 #include <stdlib.h>
 
+/* Begin a transaction of n messages (none acknowledged) committed at lsn, commit time
+ * us: returns its id. */
+static uint64_t txn(w2k_lsntrack_t *t, int n, w2k_lsn_t lsn, int64_t us)
+{
+    uint64_t id = w2k_lsntrack_begin(t);
+    for (int i = 0; i < n; i++)
+        w2k_lsntrack_add(t, id);
+    w2k_lsntrack_commit(t, id, lsn, us);
+    return id;
+}
+
 static void in_order_acks(void)
 {
     w2k_lsntrack_t *t = w2k_lsntrack_new(100);
     CHECK_INT(w2k_lsntrack_confirmed(t), 100);
-    uint64_t a = w2k_lsntrack_begin(t);
-    w2k_lsntrack_add(t, a);
-    w2k_lsntrack_add(t, a);
-    w2k_lsntrack_commit(t, a, 200, 1700000000000000);
+    uint64_t a = txn(t, 2, 200, 1700000000000000);
     CHECK_INT(w2k_lsntrack_confirmed(t), 100); /* nothing acked yet */
     w2k_lsntrack_ack(t, a, true);
     CHECK_INT(w2k_lsntrack_confirmed(t), 100); /* one of two acked */
@@ -26,15 +34,9 @@ static void in_order_acks(void)
 static void out_of_order_acks(void)
 {
     w2k_lsntrack_t *t = w2k_lsntrack_new(0);
-    uint64_t a = w2k_lsntrack_begin(t);
-    w2k_lsntrack_add(t, a);
-    w2k_lsntrack_commit(t, a, 10, 0);
-    uint64_t b = w2k_lsntrack_begin(t);
-    w2k_lsntrack_add(t, b);
-    w2k_lsntrack_commit(t, b, 20, 0);
-    uint64_t c = w2k_lsntrack_begin(t);
-    w2k_lsntrack_add(t, c);
-    w2k_lsntrack_commit(t, c, 30, 0);
+    uint64_t a = txn(t, 1, 10, 0);
+    uint64_t b = txn(t, 1, 20, 0);
+    uint64_t c = txn(t, 1, 30, 0);
     /* the newest transaction is acknowledged first: nothing may be confirmed */
     w2k_lsntrack_ack(t, c, true);
     CHECK_INT(w2k_lsntrack_confirmed(t), 0);
@@ -64,16 +66,9 @@ static void open_transaction_blocks(void)
 static void failure_stops_confirmation(void)
 {
     w2k_lsntrack_t *t = w2k_lsntrack_new(0);
-    uint64_t a = w2k_lsntrack_begin(t);
-    w2k_lsntrack_add(t, a);
-    w2k_lsntrack_commit(t, a, 10, 0);
-    uint64_t b = w2k_lsntrack_begin(t);
-    w2k_lsntrack_add(t, b);
-    w2k_lsntrack_add(t, b);
-    w2k_lsntrack_commit(t, b, 20, 0);
-    uint64_t c = w2k_lsntrack_begin(t);
-    w2k_lsntrack_add(t, c);
-    w2k_lsntrack_commit(t, c, 30, 0);
+    uint64_t a = txn(t, 1, 10, 0);
+    uint64_t b = txn(t, 2, 20, 0);
+    uint64_t c = txn(t, 1, 30, 0);
     w2k_lsntrack_ack(t, a, true);
     w2k_lsntrack_ack(t, b, true);
     w2k_lsntrack_ack(t, b, false); /* one message of b failed for good */
@@ -105,15 +100,9 @@ static void failure_stops_confirmation(void)
 static void reset_keeps_acknowledged(void)
 {
     w2k_lsntrack_t *t = w2k_lsntrack_new(5);
-    uint64_t a = w2k_lsntrack_begin(t);
-    w2k_lsntrack_add(t, a);
-    w2k_lsntrack_commit(t, a, 10, 0);
-    uint64_t b = w2k_lsntrack_begin(t);
-    w2k_lsntrack_add(t, b);
-    w2k_lsntrack_commit(t, b, 20, 0);
-    uint64_t c = w2k_lsntrack_begin(t);
-    w2k_lsntrack_add(t, c);
-    w2k_lsntrack_commit(t, c, 30, 0);
+    uint64_t a = txn(t, 1, 10, 0);
+    uint64_t b = txn(t, 1, 20, 0);
+    uint64_t c = txn(t, 1, 30, 0);
     uint64_t d = w2k_lsntrack_begin(t); /* open when the session broke */
     w2k_lsntrack_add(t, d);
     w2k_lsntrack_ack(t, a, true);
@@ -133,9 +122,7 @@ static void idle_follows_keepalive(void)
     CHECK_INT(w2k_lsntrack_confirmed(t), 50);
     w2k_lsntrack_follow(t, 40); /* never backwards */
     CHECK_INT(w2k_lsntrack_confirmed(t), 50);
-    uint64_t a = w2k_lsntrack_begin(t);
-    w2k_lsntrack_add(t, a);
-    w2k_lsntrack_commit(t, a, 60, 0);
+    uint64_t a = txn(t, 1, 60, 0);
     w2k_lsntrack_follow(t, 70); /* a message is in flight */
     CHECK_INT(w2k_lsntrack_confirmed(t), 50);
     w2k_lsntrack_ack(t, a, true);

@@ -259,12 +259,17 @@ static w2k_registry_t *client(fake_t *f, const char *user, const char *password)
 
 static const w2k_schema_t schema_a = {
     "{\"type\":\"record\",\"name\":\"A\",\"fields\":[{\"name\":\"x\",\"type\":\"int\"}]}",
-    0x1111111111111111ULL};
+    0x1111111111111111ULL, 0xaaaaaaaaaaaaaaaaULL};
+/* schema_a with a property: the same fingerprint, another text */
+static const w2k_schema_t schema_a_prop = {
+    "{\"type\":\"record\",\"name\":\"A\",\"fields\":[{\"name\":\"x\",\"type\":\"int\","
+    "\"masked\":\"hash\"}]}",
+    0x1111111111111111ULL, 0xbbbbbbbbbbbbbbbbULL};
 static const w2k_schema_t schema_b = {
     "{\"type\":\"record\",\"name\":\"A\",\"fields\":[{\"name\":\"x\",\"type\":\"int\"},"
     "{\"name\":\"note\",\"type\":[\"null\",\"string\"],\"default\":null,"
     "\"doc\":\"quote \\\" and \\\\ \xc3\xa9\"}]}",
-    0x2222222222222222ULL};
+    0x2222222222222222ULL, 0xccccccccccccccccULL};
 
 /* ------------------------------------------------------------------ client tests */
 
@@ -315,6 +320,18 @@ static void register_and_cache(void)
     pthread_mutex_lock(&f.lock);
     CHECK_STR(f.texts[1], schema_b.json);
     pthread_mutex_unlock(&f.lock);
+    /* the same fingerprint with another property (a masked column's mark): a schema of
+     * its own, asked once, not answered with schema_a's id */
+    CHECK_INT(w2k_registry_register(r, "t.public.orders-value", &schema_a_prop, &id2, &err), 0);
+    CHECK_INT(id2, 3);
+    CHECK_INT(w2k_registry_register(r, "t.public.orders-value", &schema_a_prop, &id2, &err), 0);
+    CHECK_INT(w2k_registry_register(r, "t.public.orders-value", &schema_a, &id, &err), 0);
+    CHECK_INT(id2, 3);
+    CHECK_INT(id, 1);
+    CHECK_INT(fake_requests(&f), 4);
+    pthread_mutex_lock(&f.lock);
+    CHECK_STR(f.texts[2], schema_a_prop.json);
+    pthread_mutex_unlock(&f.lock);
 
     /* many subjects: the cache grows and still answers every one */
     char subject[64];
@@ -323,7 +340,7 @@ static void register_and_cache(void)
         CHECK_INT(w2k_registry_register(r, subject, &schema_a, &id, &err), 0);
     }
     int before = fake_requests(&f);
-    CHECK_INT(before, 203);
+    CHECK_INT(before, 204);
     for (int i = 0; i < 200; i++) {
         snprintf(subject, sizeof subject, "t.s.table_%d-key", i);
         id = -1;

@@ -5,6 +5,7 @@
 #include "avrofp.h"
 #include "txmeta.h"
 #include "unit.h"
+#include "unit_helpers.h"
 
 #include <avro.h>
 #include <stdio.h>
@@ -63,28 +64,6 @@ static void counting(void)
     w2k_buf_free(&key);
     w2k_buf_free(&value);
     w2k_txmeta_destroy(t);
-}
-
-/* schemas/<file> is the schema published, in canonical form (what is fingerprinted). */
-static void same_as_file(const char *dir, const char *file, const w2k_schema_t *s)
-{
-    char path[768];
-    snprintf(path, sizeof path, "%s/../../schemas/%s", dir, file);
-    FILE *fp = fopen(path, "r");
-    CHECK(fp != NULL);
-    if (!fp)
-        return;
-    static char text[65536];
-    size_t n = fread(text, 1, sizeof text - 1, fp);
-    fclose(fp);
-    avro_schema_t from_file, ours;
-    CHECK_INT(avro_schema_from_json_length(text, n, &from_file), 0);
-    CHECK_INT(avro_schema_from_json_length(s->json, strlen(s->json), &ours), 0);
-    CHECK(avro_schema_equal(from_file, ours));
-    CHECK(strchr(s->json, ' ') == NULL && strstr(s->json, "default") == NULL);
-    CHECK_INT(s->fingerprint, w2k_avro_fingerprint(s->json, strlen(s->json)));
-    avro_schema_decref(from_file);
-    avro_schema_decref(ours);
 }
 
 static w2k_relation_t *relation(void)
@@ -181,10 +160,10 @@ int main(int argc, char **argv)
 {
     const char *fixtures = argc > 1 ? argv[1] : "tests/fixtures";
     counting();
-    same_as_file(fixtures, "io.debezium.connector.common.TransactionMetadataKey.avsc",
-                 w2k_txmeta_key_schema());
-    same_as_file(fixtures, "io.debezium.connector.common.TransactionMetadataValue.avsc",
-                 w2k_txmeta_value_schema());
+    unit_schema_as_file(fixtures, "io.debezium.connector.common.TransactionMetadataKey.avsc",
+                        w2k_txmeta_key_schema());
+    unit_schema_as_file(fixtures, "io.debezium.connector.common.TransactionMetadataValue.avsc",
+                        w2k_txmeta_value_schema());
     envelope();
     return unit_report("test_txmeta");
 }

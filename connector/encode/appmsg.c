@@ -66,24 +66,16 @@ int w2k_appmsg_check_server(const w2k_config_t *cfg, const w2k_stream_cfg_t *sc,
     return -1;
 }
 
-static const w2k_schema_t *schema_of(w2k_schema_t *s, const char *json, size_t len)
-{
-    if (!s->fingerprint)
-        s->fingerprint = w2k_avro_fingerprint(json, len);
-    s->json = (char *)json;
-    return s;
-}
-
 const w2k_schema_t *w2k_appmsg_key_schema(void)
 {
     static w2k_schema_t s;
-    return schema_of(&s, key_json, sizeof key_json - 1);
+    return w2k_schema_fixed(&s, key_json, sizeof key_json - 1);
 }
 
 const w2k_schema_t *w2k_appmsg_value_schema(void)
 {
     static w2k_schema_t s;
-    return schema_of(&s, value_json, sizeof value_json - 1);
+    return w2k_schema_fixed(&s, value_json, sizeof value_json - 1);
 }
 
 /* ["null","long"]: null when absent. */
@@ -94,22 +86,15 @@ static void put_opt_long(w2k_buf_t *b, bool present, int64_t v)
         w2k_avro_write_long(b, v);
 }
 
-static void put_header(w2k_buf_t *b, const w2k_schema_t *s)
-{
-    uint8_t h[W2K_SOE_HEADER_LEN];
-    w2k_soe_header(s->fingerprint, h);
-    w2k_buf_append(b, h, sizeof h);
-}
-
 int w2k_appmsg_encode(const w2k_appmsg_t *m, w2k_buf_t *key, w2k_buf_t *value)
 {
     w2k_buf_reset(key);
     w2k_buf_reset(value);
     size_t plen = strlen(m->prefix);
-    put_header(key, w2k_appmsg_key_schema());
+    w2k_soe_put_header(key, w2k_appmsg_key_schema());
     w2k_avro_write_bytes(key, m->prefix, plen);
 
-    put_header(value, w2k_appmsg_value_schema());
+    w2k_soe_put_header(value, w2k_appmsg_value_schema());
     w2k_avro_write_bytes(value, m->prefix, plen);
     w2k_avro_write_bytes(value, m->content, m->len);
     w2k_buf_putc(value, m->transactional ? 1 : 0);

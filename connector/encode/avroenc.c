@@ -359,6 +359,7 @@ static int compile(compiled_t *c, schema_writer_fn *fn, void (*fixed)(sw_t *),
         goto out;
     }
     c->pub.fingerprint = w2k_avro_fingerprint(canon.data, canon.len);
+    c->pub.text_fp = w2k_avro_fingerprint(full.data, full.len);
     w2k_soe_header(c->pub.fingerprint, c->soe);
     c->pub.json = full.data;
     full.data = NULL;

@@ -8,17 +8,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "avrofp.h" /* w2k_schema_t */
 #include "buf.h"
 #include "err.h"
 #include "pgoutput.h"
 #include "relcache.h"
-
-/* An Avro schema as wal2kafka publishes it. */
-typedef struct w2k_schema_s {
-    char *json;           /* full text, with logical types: what registries and
-                             <prefix>.schemas store */
-    uint64_t fingerprint; /* CRC-64-AVRO of the Parsing Canonical Form */
-} w2k_schema_t;
 
 /* The schemas and reusable values of one table version. */
 typedef struct w2k_relavro_s w2k_relavro_t;

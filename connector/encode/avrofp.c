@@ -1,6 +1,7 @@
 /* avrofp.c — CRC-64-AVRO (Rabin) schema fingerprints and the Avro single-object
  * encoding header, as the Avro specification ("Schema Fingerprints", "Single-object
- * encoding") defines them. */
+ * encoding") defines them; the fixed schemas' fingerprints and headers written with
+ * them. */
 #include "avrofp.h"
 
 /* The fingerprint of the empty string; also the polynomial of the table below. */
@@ -90,4 +91,27 @@ void w2k_soe_header(uint64_t fp, uint8_t out[W2K_SOE_HEADER_LEN])
     out[1] = 0x01;
     for (int i = 0; i < 8; i++)
         out[2 + i] = (uint8_t)(fp >> (8 * i));
+}
+
+void w2k_soe_put_header(w2k_buf_t *b, const w2k_schema_t *s)
+{
+    uint8_t h[W2K_SOE_HEADER_LEN];
+    w2k_soe_header(s->fingerprint, h);
+    w2k_buf_append(b, h, sizeof h);
+}
+
+const w2k_schema_t *w2k_schema_fixed(w2k_schema_t *s, const char *json, size_t len)
+{
+    if (!s->fingerprint) {
+        s->fingerprint = w2k_avro_fingerprint(json, len);
+        s->text_fp = s->fingerprint;
+    }
+    s->json = (char *)json;
+    return s;
+}
+
+bool w2k_schema_same(const w2k_schema_t *a, const w2k_schema_t *b)
+{
+    return a->fingerprint == b->fingerprint &&
+           (!a->text_fp || !b->text_fp || a->text_fp == b->text_fp);
 }

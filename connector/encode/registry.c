@@ -1,6 +1,6 @@
 /* registry.c — Confluent-compatible schema registry client over libcurl: register
- * schemas under subjects (cached by subject and fingerprint), fetch schemas by id, and
- * the wire header. Its answers are read with json.c. */
+ * schemas under subjects (cached by subject, fingerprint and full text), fetch schemas
+ * by id, and the wire header. Its answers are read with json.c. */
 #include "registry.h"
 #include "buf.h"
 #include "json.h"
@@ -20,10 +20,13 @@
 #define REG_MAX_RESPONSE (64u << 20) /* bytes; a schema registry answer is far smaller */
 #define REG_CT           "application/vnd.schemaregistry.v1+json"
 
-/* One cached registration: (subject, fingerprint) -> id. subject NULL = empty slot. */
+/* One cached registration: (subject, fingerprint, text_fp) -> id: a schema that differs
+ * only in properties (same fingerprint) is registered as the new version it is. subject
+ * NULL = empty slot. */
 typedef struct reg_entry_s {
     uint64_t hash;
     uint64_t fingerprint;
+    uint64_t text_fp;
     char *subject;
     int32_t id;
 } reg_entry_t;
@@ -521,20 +524,20 @@ static uint64_t reg_hash(const char *subject, uint64_t fp)
 }
 
 static reg_entry_t *reg_slot(reg_entry_t *tab, size_t cap, uint64_t h, const char *subject,
-                             uint64_t fp)
+                             uint64_t fp, uint64_t tfp)
 {
     size_t i = (size_t)h & (cap - 1);
     for (;;) {
         reg_entry_t *e = &tab[i];
-        if (!e->subject ||
-            (e->hash == h && e->fingerprint == fp && strcmp(e->subject, subject) == 0))
+        if (!e->subject || (e->hash == h && e->fingerprint == fp && e->text_fp == tfp &&
+                            strcmp(e->subject, subject) == 0))
             return e;
         i = (i + 1) & (cap - 1);
     }
 }
 
 static int reg_cache_put(w2k_registry_t *r, uint64_t h, const char *subject, uint64_t fp,
-                         int32_t id)
+                         uint64_t tfp, int32_t id)
 {
     if ((r->cache_len + 1) * 2 > r->cache_cap) {
         size_t ncap = r->cache_cap ? r->cache_cap * 2 : 64;
@@ -544,18 +547,19 @@ static int reg_cache_put(w2k_registry_t *r, uint64_t h, const char *subject, uin
         for (size_t i = 0; i < r->cache_cap; i++)
             if (r->cache[i].subject)
                 *reg_slot(ntab, ncap, r->cache[i].hash, r->cache[i].subject,
-                          r->cache[i].fingerprint) = r->cache[i];
+                          r->cache[i].fingerprint, r->cache[i].text_fp) = r->cache[i];
         free(r->cache);
         r->cache = ntab;
         r->cache_cap = ncap;
     }
-    reg_entry_t *e = reg_slot(r->cache, r->cache_cap, h, subject, fp);
+    reg_entry_t *e = reg_slot(r->cache, r->cache_cap, h, subject, fp, tfp);
     if (!e->subject) {
         e->subject = strdup(subject);
         if (!e->subject)
             return -1;
         e->hash = h;
         e->fingerprint = fp;
+        e->text_fp = tfp;
         r->cache_len++;
     }
     e->id = id;
@@ -563,7 +567,7 @@ static int reg_cache_put(w2k_registry_t *r, uint64_t h, const char *subject, uin
 }
 
 static int reg_register_answer(w2k_registry_t *r, const char *what, const char *subject,
-                               uint64_t fingerprint, uint64_t h, long st, int32_t *id,
+                               const w2k_schema_t *key, uint64_t h, long st, int32_t *id,
                                w2k_err_t *err);
 static char *reg_schema_answer(w2k_registry_t *r, const char *what, int32_t id, long st,
                                w2k_err_t *err);
@@ -573,7 +577,8 @@ int w2k_registry_register(w2k_registry_t *r, const char *subject, const w2k_sche
 {
     uint64_t h = reg_hash(subject, schema->fingerprint);
     if (r->cache_cap) {
-        reg_entry_t *e = reg_slot(r->cache, r->cache_cap, h, subject, schema->fingerprint);
+        reg_entry_t *e =
+            reg_slot(r->cache, r->cache_cap, h, subject, schema->fingerprint, schema->text_fp);
         if (e->subject) {
             *id = e->id;
             return 0;
@@ -604,12 +609,13 @@ int w2k_registry_register(w2k_registry_t *r, const char *subject, const w2k_sche
         reg_scrub_err(r, err);
         return -1;
     }
-    return reg_register_answer(r, what, subject, schema->fingerprint, h, st, id, err);
+    return reg_register_answer(r, what, subject, schema, h, st, id, err);
 }
 
-/* What w2k_registry_register makes of HTTP status st and the body in r->body. */
+/* What w2k_registry_register makes of HTTP status st and the body in r->body; a success
+ * is cached under key's fingerprint and text_fp. */
 static int reg_register_answer(w2k_registry_t *r, const char *what, const char *subject,
-                               uint64_t fingerprint, uint64_t h, long st, int32_t *id,
+                               const w2k_schema_t *key, uint64_t h, long st, int32_t *id,
                                w2k_err_t *err)
 {
     if (st >= 200 && st < 300) {
@@ -623,13 +629,13 @@ static int reg_register_answer(w2k_registry_t *r, const char *what, const char *
             goto fail;
         }
         *id = (int32_t)v;
-        if (reg_cache_put(r, h, subject, fingerprint, *id) < 0) {
+        if (reg_cache_put(r, h, subject, key->fingerprint, key->text_fp, *id) < 0) {
             w2k_err_set(err, W2K_EXIT_RUNTIME, "%s: out of memory", what);
             return -1;
         }
         w2k_info("schema registry: subject \"%s\" has schema id %" PRId32
                  " (fingerprint %016" PRIx64 ")",
-                 subject, *id, fingerprint);
+                 subject, *id, key->fingerprint);
         return 0;
     }
     if (st == 409) {
@@ -762,7 +768,9 @@ int w2k_registry_answer(w2k_registry_t *r, const char *subject, int32_t id, long
     int rc;
     if (subject) {
         snprintf(what, sizeof what, "registering a schema under subject \"%s\"", subject);
-        rc = reg_register_answer(r, what, subject, 0, reg_hash(subject, 0), status, id_out, err);
+        static const w2k_schema_t none; /* cached under fingerprint 0 */
+        rc =
+            reg_register_answer(r, what, subject, &none, reg_hash(subject, 0), status, id_out, err);
     } else {
         snprintf(what, sizeof what, "fetching schema id %" PRId32, id);
         *schema_out = reg_schema_answer(r, what, id, status, err);

@@ -36,7 +36,8 @@ void w2k_registry_set_timeouts(w2k_registry_t *r, long connect_ms, long total_ms
 
 /* Register schema (its full JSON text) under subject, e.g. "<topic>-value";
  * *id receives the registry's schema id. Answers from a cache keyed by (subject,
- * schema fingerprint) after the first success, so it may be called per message.
+ * schema fingerprint, text_fp) after the first success, so it may be called per message;
+ * a schema differing only in properties (same fingerprint) is registered too.
  * Returns 0, or -1 with err:
  *   HTTP 409 (incompatible with the subject's compatibility rule): W2K_EXIT_KAFKA, not
  *     retryable; the message names the subject, the rule in force and the registry's

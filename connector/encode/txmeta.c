@@ -99,40 +99,25 @@ static void put_string(w2k_buf_t *b, const char *s)
     w2k_avro_write_bytes(b, s, strlen(s));
 }
 
-static const w2k_schema_t *schema_of(w2k_schema_t *s, const char *json, size_t len)
-{
-    if (!s->fingerprint)
-        s->fingerprint = w2k_avro_fingerprint(json, len);
-    s->json = (char *)json;
-    return s;
-}
-
 const w2k_schema_t *w2k_txmeta_key_schema(void)
 {
     static w2k_schema_t s;
-    return schema_of(&s, key_json, sizeof key_json - 1);
+    return w2k_schema_fixed(&s, key_json, sizeof key_json - 1);
 }
 
 const w2k_schema_t *w2k_txmeta_value_schema(void)
 {
     static w2k_schema_t s;
-    return schema_of(&s, value_json, sizeof value_json - 1);
-}
-
-static void put_header(w2k_buf_t *b, const w2k_schema_t *s)
-{
-    uint8_t h[W2K_SOE_HEADER_LEN];
-    w2k_soe_header(s->fingerprint, h);
-    w2k_buf_append(b, h, sizeof h);
+    return w2k_schema_fixed(&s, value_json, sizeof value_json - 1);
 }
 
 int w2k_txmeta_encode(const w2k_txmeta_t *t, bool end, w2k_buf_t *key, w2k_buf_t *value)
 {
     w2k_buf_reset(key);
     w2k_buf_reset(value);
-    put_header(key, w2k_txmeta_key_schema());
+    w2k_soe_put_header(key, w2k_txmeta_key_schema());
     put_string(key, t->id);
-    put_header(value, w2k_txmeta_value_schema());
+    w2k_soe_put_header(value, w2k_txmeta_value_schema());
     put_string(value, end ? "END" : "BEGIN");
     put_string(value, t->id);
     w2k_avro_write_long(value, end ? 1 : 0);

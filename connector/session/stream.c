@@ -73,9 +73,10 @@ typedef struct msgtopic_s {
     int32_t key_id, value_id;
 } msgtopic_t;
 
-/* Fingerprints already stored in <prefix>.schemas by this process. */
+/* Schemas already stored in <prefix>.schemas by this process: fingerprint and text_fp
+ * (json NULL), so one differing only in properties is stored too. */
 typedef struct fpset_s {
-    uint64_t *v;
+    w2k_schema_t *v;
     size_t n, cap;
 } fpset_t;
 
@@ -186,16 +187,21 @@ w2k_pg_keepalive_t *w2k_stream_keepalive(w2k_stream_t *st)
 
 static void drop_pending(w2k_stream_t *st);
 
-static void free_relout(void *arg, w2k_relation_t *rel)
+/* Free what o holds: its schemas, column list and masks (not o itself). */
+static void relout_clear(relout_t *o)
 {
-    (void)arg;
-    relout_t *o = rel->out;
     w2k_relavro_destroy(o->ra);
     w2k_relation_free(o->prel);
     free(o->proj);
     w2k_relation_free(o->mrel);
     free(o->mask);
-    free(o);
+}
+
+static void free_relout(void *arg, w2k_relation_t *rel)
+{
+    (void)arg;
+    relout_clear(rel->out);
+    free(rel->out);
 }
 
 /* The salt of hash_columns: the stream's hash_salt_file, else W2K_HASH_SALT; required. */
@@ -447,12 +453,12 @@ static w2k_lsn_t confirmable(w2k_stream_t *st)
     return w2k_eos_confirmable(st->eos, c, st->in_txn);
 }
 
-/* Note fingerprint as stored in <prefix>.schemas. Returns 0, or -1 with err. */
-static int note_published(w2k_stream_t *st, uint64_t fingerprint, w2k_err_t *err)
+/* Note schema s as stored in <prefix>.schemas. Returns 0, or -1 with err. */
+static int note_published(w2k_stream_t *st, const w2k_schema_t *s, w2k_err_t *err)
 {
     if (st->published.n == st->published.cap) {
         size_t cap = st->published.cap ? st->published.cap * 2 : 64;
-        uint64_t *v = realloc(st->published.v, cap * sizeof *v);
+        w2k_schema_t *v = realloc(st->published.v, cap * sizeof *v);
         if (!v) {
             w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
             return -1;
@@ -460,14 +466,14 @@ static int note_published(w2k_stream_t *st, uint64_t fingerprint, w2k_err_t *err
         st->published.v = v;
         st->published.cap = cap;
     }
-    st->published.v[st->published.n++] = fingerprint;
+    st->published.v[st->published.n++] = (w2k_schema_t){NULL, s->fingerprint, s->text_fp};
     return 0;
 }
 
-static bool is_published(const w2k_stream_t *st, uint64_t fingerprint)
+static bool is_published(const w2k_stream_t *st, const w2k_schema_t *s)
 {
     for (size_t i = 0; i < st->published.n; i++)
-        if (st->published.v[i] == fingerprint)
+        if (w2k_schema_same(&st->published.v[i], s))
             return true;
     return false;
 }
@@ -490,7 +496,7 @@ static int publish_schema(w2k_stream_t *st, const w2k_schema_t *s, const char *t
         w2k_metrics_error(st->ms, W2K_ERRKIND_REGISTRY);
         return -1;
     }
-    if (is_published(st, s->fingerprint))
+    if (is_published(st, s))
         return 0;
     if (eos_ensure(st, err) != 0)
         return -1;
@@ -506,7 +512,7 @@ static int publish_schema(w2k_stream_t *st, const w2k_schema_t *s, const char *t
     /* that waited for the broker: the messages that follow were made after it */
     if (st->clock_ms)
         st->clock_ms = w2k_clock_wall_ms();
-    return note_published(st, s->fingerprint, err);
+    return note_published(st, s, err);
 }
 
 /* The slot is gone, or the server is not the one this stream streamed from: changes
@@ -676,6 +682,9 @@ static void drop_created_slot(w2k_stream_t *st)
         PQfinish(c);
 }
 
+static int relout_schemas(w2k_stream_t *st, const w2k_relation_t *rel, relout_t *o, bool project,
+                          w2k_err_t *err);
+
 /* Schemas stored per w2k_sink_produce_sync_many() call of prepublish_schemas. */
 #define PREPUBLISH_BATCH 1000
 
@@ -700,9 +709,9 @@ static int store_schemas(w2k_stream_t *st, w2k_relavro_t **ras, int count, w2k_e
                                        w2k_relavro_value_schema(ras[i])};
         for (int k = 0; k < 2; k++) {
             const w2k_schema_t *sc = both[k];
-            bool dup = !sc || is_published(st, sc->fingerprint);
+            bool dup = !sc || is_published(st, sc);
             for (size_t j = 0; j < n && !dup; j++)
-                dup = schemas[j]->fingerprint == sc->fingerprint;
+                dup = w2k_schema_same(schemas[j], sc);
             if (dup)
                 continue;
             uint8_t header[W2K_SOE_HEADER_LEN];
@@ -722,7 +731,7 @@ static int store_schemas(w2k_stream_t *st, w2k_relavro_t **ras, int count, w2k_e
         goto out;
     rc = 0;
     for (size_t j = 0; j < n && rc == 0; j++)
-        rc = note_published(st, schemas[j]->fingerprint, err);
+        rc = note_published(st, schemas[j], err);
 out:
     free(keys);
     free(values);
@@ -735,7 +744,8 @@ out:
 
 /* Without a registry: store the schemas of table entries [first, first + n) whose
  * keyed[i] is known (w2k_tables_keyed) in <prefix>.schemas ahead of their first change,
- * described from the catalog as their changes will describe them, waiting once per
+ * described from the catalog and built as their first change builds them (column list
+ * and masks applied: relout_schemas), waiting once per
  * PREPUBLISH_BATCH tables instead of twice per table on the streaming path. A table
  * that cannot be described now (gone, renamed) is left to its first change. Returns 0,
  * or -1 with err. */
@@ -753,7 +763,8 @@ static int prepublish_schemas(w2k_stream_t *st, int first, int n, const signed c
     const char **schemas = calloc(PREPUBLISH_BATCH, sizeof *schemas);
     const char **names = calloc(PREPUBLISH_BATCH, sizeof *names);
     w2k_relation_t **rels = calloc(PREPUBLISH_BATCH, sizeof *rels);
-    if (!schemas || !names || !rels) {
+    const w2k_table_cfg_t **tcfgs = calloc(PREPUBLISH_BATCH, sizeof *tcfgs);
+    if (!schemas || !names || !rels || !tcfgs) {
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         rc = -1;
     }
@@ -763,10 +774,7 @@ static int prepublish_schemas(w2k_stream_t *st, int first, int n, const signed c
             if (keyed[i] < 0)
                 continue;
             const w2k_table_cfg_t *t = w2k_tables_cfg(st->tables, first + i);
-            /* a column list or masked columns shape the schema at the first change: a
-             * schema differing only in properties would share its fingerprint */
-            if (t->columns || t->nhash_columns || t->nmask_columns)
-                continue;
+            tcfgs[cnt] = t;
             schemas[cnt] = t->schema;
             names[cnt++] = t->name;
         }
@@ -775,10 +783,14 @@ static int prepublish_schemas(w2k_stream_t *st, int first, int n, const signed c
             break;
         }
         for (int k = 0; k < cnt; k++) {
+            /* built as the first change builds them: column list and masks applied */
+            relout_t o = {.tcfg = tcfgs[k]};
             w2k_err_t e;
-            if (rels[k] && (ras[count] = w2k_relavro_new_ext(rels[k], st->scfg->topic_prefix,
-                                                             &st->scfg->types, st->txmeta, &e)))
-                count++;
+            if (rels[k] && relout_schemas(st, rels[k], &o, true, &e) == 0) {
+                ras[count++] = o.ra;
+                o.ra = NULL;
+            }
+            relout_clear(&o);
             w2k_relation_free(rels[k]);
         }
         rc = store_schemas(st, ras, count, err);
@@ -789,6 +801,7 @@ static int prepublish_schemas(w2k_stream_t *st, int first, int n, const signed c
     free(schemas);
     free(names);
     free(rels);
+    free(tcfgs);
     free(ras);
     return rc;
 }
@@ -1203,9 +1216,8 @@ static void topic_name(const w2k_stream_t *st, const w2k_relation_t *rel, char *
     topic_name_of(st, rel->schema, rel->name, out, outsz);
 }
 
-/* filters = connector: bind the table's row filter to rel and, with a column list,
- * build the relation as the publication would send it (listed columns in table order;
- * the key only if every key column is listed). */
+/* filters = connector: bind the table's row filter to rel (its column list is applied
+ * by relout_schemas). */
 static int prepare_filtering(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o, w2k_err_t *err)
 {
     const w2k_table_cfg_t *t = o->tcfg;
@@ -1218,20 +1230,51 @@ static int prepare_filtering(w2k_stream_t *st, w2k_relation_t *rel, relout_t *o,
         return -1;
     }
     o->filter = f;
-    if (!t->ncolumns)
-        return 0;
-    int missing;
-    if (w2k_change_columns(rel, t->columns, t->ncolumns, &o->prel, &o->proj, &missing) == 0)
-        return 0;
-    if (missing >= 0) {
-        w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s has no column \"%s\"",
-                    st->cfg->path, t->line, st->scfg->name, t->schema, t->name,
-                    t->columns[missing]);
-        w2k_err_hint(err, "fix the table's column list in the configuration");
+    return 0;
+}
+
+/* Build o's schemas (o->ra) from rel, the table as the publication describes it: with
+ * project, the table's column list applied here as the publication would apply it
+ * (o->prel, o->proj: listed columns in table order, the key only if every key column
+ * is listed), then its hashed and masked columns (o->mrel, o->mask). The first change
+ * (output_of) and the schemas stored ahead of it (prepublish_schemas) both build them
+ * here, so both store the same schemas. o->tcfg is the table's entry or NULL. Returns
+ * 0, or -1 with err; the caller frees what o holds (relout_clear). */
+static int relout_schemas(w2k_stream_t *st, const w2k_relation_t *rel, relout_t *o, bool project,
+                          w2k_err_t *err)
+{
+    const w2k_table_cfg_t *t = o->tcfg;
+    const w2k_relation_t *published = rel;
+    if (project && t && t->ncolumns) {
+        int missing;
+        if (w2k_change_columns(rel, t->columns, t->ncolumns, &o->prel, &o->proj, &missing) != 0) {
+            if (missing < 0) {
+                w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+                return -1;
+            }
+            w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s has no column \"%s\"",
+                        st->cfg->path, t->line, st->scfg->name, t->schema, t->name,
+                        t->columns[missing]);
+            w2k_err_hint(err, "fix the table's column list in the configuration");
+            return -1;
+        }
+        published = o->prel;
+    }
+    char why[300];
+    if (w2k_change_masks(published, t, &o->mrel, &o->mask, why, sizeof why) != 0) {
+        if (!why[0]) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        } else {
+            w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s %s", st->cfg->path,
+                        t->line, st->scfg->name, rel->schema, rel->name, why);
+            w2k_err_hint(err, "fix the table's hash_columns or mask_columns in the configuration "
+                              "(a key column can be hashed, not masked)");
+        }
         return -1;
     }
-    w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
-    return -1;
+    o->ra = w2k_relavro_new_ext(o->mrel ? o->mrel : published, st->scfg->topic_prefix,
+                                &st->scfg->types, st->txmeta, err);
+    return o->ra ? 0 : -1;
 }
 
 /* Make the relation ready for output: schemas built and stored, topic created. */
@@ -1248,28 +1291,11 @@ static relout_t *output_of(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err
     topic_name(st, rel, topic, sizeof topic);
     o->tcfg = w2k_tables_find(st->tables, rel->schema, rel->name);
     o->mt = w2k_metrics_table(st->ms, rel->schema, rel->name);
-    const w2k_relation_t *published = rel;
-    if (w2k_tables_connector_filters(st->tables) && o->tcfg &&
-        prepare_filtering(st, rel, o, err) != 0)
+    bool connector = w2k_tables_connector_filters(st->tables) && o->tcfg;
+    if ((connector && prepare_filtering(st, rel, o, err) != 0) ||
+        relout_schemas(st, rel, o, connector, err) != 0)
         goto fail;
-    if (o->prel)
-        published = o->prel;
-    char why[300];
-    if (w2k_change_masks(published, o->tcfg, &o->mrel, &o->mask, why, sizeof why) != 0) {
-        if (!why[0]) {
-            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
-        } else {
-            w2k_err_set(err, W2K_EXIT_CONFIG, "%s:%d: stream %s, table %s.%s %s", st->cfg->path,
-                        o->tcfg->line, st->scfg->name, rel->schema, rel->name, why);
-            w2k_err_hint(err, "fix the table's hash_columns or mask_columns in the configuration "
-                              "(a key column can be hashed, not masked)");
-        }
-        goto fail;
-    }
-    o->ra = w2k_relavro_new_ext(o->mrel ? o->mrel : published, st->scfg->topic_prefix,
-                                &st->scfg->types, st->txmeta, err);
-    if (!o->ra)
-        goto fail;
+    const w2k_relation_t *published = o->prel ? o->prel : rel;
     o->topic = w2k_sink_topic(st->sink, topic,
                               published->nkeys ? W2K_TOPIC_COMPACT : W2K_TOPIC_DELETE, err);
     if (!o->topic)
@@ -1282,11 +1308,7 @@ static relout_t *output_of(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err
     rel->out = o;
     return o;
 fail:
-    w2k_relavro_destroy(o->ra);
-    w2k_relation_free(o->prel);
-    free(o->proj);
-    w2k_relation_free(o->mrel);
-    free(o->mask);
+    relout_clear(o);
     free(o);
     return NULL;
 }
