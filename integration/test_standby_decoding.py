@@ -21,7 +21,8 @@ import pytest
 
 from servers import PG_VERSION, Database
 from test_failover import KEYS, both_hosts, cluster, wait_for  # noqa: F401 (the fixture)
-from w2k import Connector, Decoder, connectors, consume, parse_lsn, slot_info  # noqa: F401
+from w2k import (Connector, Decoder, connectors, consume, parse_lsn, run_cli,  # noqa: F401
+                 slot_info)
 
 MAJOR = int(PG_VERSION or 15)
 
@@ -99,6 +100,14 @@ def test_decoding_on_the_standby(cluster, kafka, wal2kafka_bin, topic_prefix,  #
         assert primary.scalar("SELECT count(*) FROM pg_replication_slots "
                               "WHERE slot_type = 'logical'") == 0
         t_stream = time.monotonic() - t0
+        # check names the decoding server, its role, hot_standby_feedback and the lag
+        out = run_cli(wal2kafka_bin, "check", "--config", conn.config_path,
+                      env=db.env()).stdout
+        for rx in (rf"ok +decoding server \(postgresql\.decoding_conninfo\): PostgreSQL "
+                   rf"{MAJOR}\.\d+ at {re.escape(standby.host)}:{standby.port}, a standby",
+                   r"ok +decoding server: hot_standby_feedback = on, primary_slot_name = standby1",
+                   r"ok +decoding server: replay lag \d+ bytes behind the primary"):
+            assert re.search(rx, out), out
 
         # a promotion of the standby: the stream goes on from the same slot
         primary.stop("fast")

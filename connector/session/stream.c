@@ -869,7 +869,8 @@ static int start_decoding_server(w2k_stream_t *st, w2k_err_t *err)
     const w2k_config_t *cfg = st->cfg;
     w2k_standby_info_t info;
     st->dec = w2k_pg_connect(cfg->pg_decoding_conninfo, cfg->pg_password_file, false, err);
-    if (!st->dec || w2k_standby_check(st->dec, st->scfg->name, st->scfg->slot, &info, err) != 0 ||
+    if (!st->dec ||
+        w2k_standby_check(st->dec, st->scfg->name, st->scfg->slot, true, &info, err) != 0 ||
         w2k_standby_wait_replayed(st->catalog, st->dec, REPLAY_TIMEOUT_MS, err) != 0)
         return -1;
     if (!st->decoding_logged) {

@@ -15,8 +15,8 @@
 #define NUDGE_MS       500
 #define REPLAY_POLL_MS 50
 
-int w2k_standby_check(PGconn *dec, const char *stream, const char *slot, w2k_standby_info_t *out,
-                      w2k_err_t *err)
+int w2k_standby_check(PGconn *dec, const char *stream, const char *slot, bool log_warnings,
+                      w2k_standby_info_t *out, w2k_err_t *err)
 {
     w2k_standby_info_t info;
     memset(&info, 0, sizeof info);
@@ -68,6 +68,8 @@ int w2k_standby_check(PGconn *dec, const char *stream, const char *slot, w2k_sta
                           "by conninfo, or remove decoding_conninfo to decode on the primary");
         return -1;
     }
+    if (!log_warnings)
+        return 0;
     if (!info.in_recovery) {
         char msg[512];
         snprintf(msg, sizeof msg,

@@ -23,10 +23,11 @@ typedef struct w2k_standby_info_s {
  * slot of stream stream: PostgreSQL 16+, wal_level = logical, a standby in recovery
  * (or, once promoted, a server that already holds the slot: decoding goes on there,
  * with a warning). hot_standby_feedback off is warned about (catalog rows the slot
- * needs may be removed on the primary and the slot invalidated). out (may be NULL)
+ * needs may be removed on the primary and the slot invalidated). Both warnings are
+ * logged only with log_warnings. out (may be NULL)
  * receives what was found. Returns 0, or -1 with err (cause and hint). */
-int w2k_standby_check(PGconn *dec, const char *stream, const char *slot, w2k_standby_info_t *out,
-                      w2k_err_t *err);
+int w2k_standby_check(PGconn *dec, const char *stream, const char *slot, bool log_warnings,
+                      w2k_standby_info_t *out, w2k_err_t *err);
 
 /* Wait until dec has replayed the primary's WAL up to the primary's current position
  * (what was just written there, e.g. a publication, is then visible on dec), at most
