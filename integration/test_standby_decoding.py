@@ -150,3 +150,43 @@ def test_decoding_server_not_a_standby_is_refused(db, connectors):
         hint = r"upgrade the standby"
     assert re.search(rf'level=error msg="[^"]*{cause}[^"]*" hint="[^"]*{hint}', log), log
     assert not slot_info(db, conn.slot)
+
+
+@pytest.mark.skipif(MAJOR < 16, reason="logical decoding on a standby is PostgreSQL 16+")
+def test_slot_invalidated_on_the_standby_says_why(cluster, kafka, wal2kafka_bin,  # noqa: F811
+                                                  topic_prefix, tmp_path):
+    """hot_standby_feedback off, catalog rows the slot needs vacuumed away on the primary:
+    the standby invalidates the slot (a conflict with recovery); wal2kafka warned at
+    start, and stops saying what happened and what to set (on_slot_lost = error)."""
+    primary, standby, db = cluster
+    sdb = Database(standby, db.name)
+    standby.execute("ALTER SYSTEM SET hot_standby_feedback = off")
+    standby.execute("SELECT pg_reload_conf()")
+    conn = Connector(wal2kafka_bin, db, kafka, ["public.kv"], topic_prefix, workdir=tmp_path,
+                     settings={"postgresql": {"decoding_conninfo": dsn_of(standby, db.name)}})
+    try:
+        conn.start()
+        conn.wait_log(r"streaming from slot", timeout=60)
+        assert re.search(r'level=warn msg="[^"]*decoding standby has hot_standby_feedback = '
+                         r'off[^"]*" hint="[^"]*hot_standby_feedback = on', conn.log()), conn.log()
+        assert wait_for(lambda: (slot_info(sdb, conn.slot) or {}).get("active"), 30,
+                        "the standby's slot active")
+
+        def conflict():
+            # dead catalog rows newer than the slot's catalog xmin, removed on the primary
+            db.execute("CREATE TABLE gone (a int)")
+            db.execute("DROP TABLE gone")
+            db.execute("VACUUM pg_class")
+            primary.execute("SELECT pg_log_standby_snapshot()")
+            return not conn.running()
+
+        wait_for(conflict, 60, "the slot invalidated and wal2kafka stopped", poll=0.5)
+        assert conn.wait_exit(10) == 4
+        m = re.search(r'level=error msg="[^"]*replication slot \\"\S+\\" was invalidated '
+                      r'\((\w+)\) on the standby, by a conflict with recovery[^"]*" '
+                      r'hint="[^"]*on_slot_lost = \\"recreate\\"[^"]*hot_standby_feedback = on '
+                      r'and primary_slot_name', conn.log())
+        assert m, conn.log()
+        assert m.group(1) in ("conflicting", "rows_removed"), m.group(1)
+    finally:
+        conn.cleanup()
