@@ -1127,11 +1127,36 @@ static PGresult *catalog_query(w2k_stream_t *st, w2k_err_t *err, const char *wha
                                nparams, params);
 }
 
-/* Warn from r (retained bytes, safe_wal_size, max_slot_wal_keep_size of the slot, or
- * NULL with err when the query failed), which it frees. Returns 0, or -1 when the
- * connection is lost. */
-static int retained_wal_report(w2k_stream_t *st, PGresult *r, w2k_err_t *err)
+/* Warn before PostgreSQL invalidates the slot: when it holds back more WAL than
+ * delivery.wal_warn_mb, or what max_slot_wal_keep_size still allows runs low. */
+static int check_retained_wal(w2k_stream_t *st, w2k_err_t *err)
 {
+    const char *p[1] = {st->scfg->slot};
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(st->catalog, &caps);
+    /* safe_wal_size and max_slot_wal_keep_size are 13+: before, nothing invalidates a
+     * slot, and the retained WAL is what lies between restart_lsn and the WAL's end */
+    /* with decoding_conninfo the slot is on the standby, whose WAL end is what it replayed */
+    PGresult *r =
+        st->dec
+            ? w2k_pg_query_within(st->dec, st->cfg->pg_receive_timeout_ms / 2, err,
+                                  "checking retained WAL",
+                                  "SELECT pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN "
+                                  "pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, "
+                                  "restart_lsn)::bigint, coalesce(safe_wal_size, -1), "
+                                  "pg_size_bytes(current_setting('max_slot_wal_keep_size')) "
+                                  "FROM pg_replication_slots WHERE slot_name = $1",
+                                  1, p)
+            : catalog_query(
+                  st, err, "checking retained WAL",
+                  caps.slot_wal_status
+                      ? "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
+                        "coalesce(safe_wal_size, -1), "
+                        "pg_size_bytes(current_setting('max_slot_wal_keep_size')) "
+                        "FROM pg_replication_slots WHERE slot_name = $1"
+                      : "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, -1, -1 "
+                        "FROM pg_replication_slots WHERE slot_name = $1",
+                  1, p);
     if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
         long long retained = atoll(PQgetvalue(r, 0, 0)), safe = atoll(PQgetvalue(r, 0, 1));
         long long keep = atoll(PQgetvalue(r, 0, 2));
@@ -1150,41 +1175,6 @@ static int retained_wal_report(w2k_stream_t *st, PGresult *r, w2k_err_t *err)
     PQclear(r);
     /* a lost (or silent) connection stops the stream; a refused query does not */
     return answered || !err->retryable ? 0 : -1;
-}
-
-/* Warn before PostgreSQL invalidates the slot: when it holds back more WAL than
- * delivery.wal_warn_mb, or what max_slot_wal_keep_size still allows runs low. */
-static int check_retained_wal(w2k_stream_t *st, w2k_err_t *err)
-{
-    const char *p[1] = {st->scfg->slot};
-    w2k_pg_caps_t caps;
-    w2k_pg_caps(st->catalog, &caps);
-    if (st->dec) {
-        /* the slot is on the decoding standby, whose WAL end is what it replayed */
-        PGresult *d = w2k_pg_query_within(
-            st->dec, st->cfg->pg_receive_timeout_ms / 2, err, "checking retained WAL",
-            "SELECT pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-            "ELSE pg_current_wal_lsn() END, restart_lsn)::bigint, coalesce(safe_wal_size, -1), "
-            "pg_size_bytes(current_setting('max_slot_wal_keep_size')) "
-            "FROM pg_replication_slots WHERE slot_name = $1",
-            1, p);
-        return retained_wal_report(st, d, err);
-    }
-    /* safe_wal_size and max_slot_wal_keep_size are 13+: before, nothing invalidates a
-     * slot, and the retained WAL is what lies between restart_lsn and the WAL's end */
-    return retained_wal_report(
-        st,
-        catalog_query(
-            st, err, "checking retained WAL",
-            caps.slot_wal_status
-                ? "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
-                  "coalesce(safe_wal_size, -1), "
-                  "pg_size_bytes(current_setting('max_slot_wal_keep_size')) "
-                  "FROM pg_replication_slots WHERE slot_name = $1"
-                : "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, -1, -1 "
-                  "FROM pg_replication_slots WHERE slot_name = $1",
-            1, p),
-        err);
 }
 
 static int stream_finish(w2k_stream_t *st, w2k_err_t *err)
