@@ -181,6 +181,46 @@ static void errors(void)
         w2k_config_destroy(cfg);
     }
 
+    /* postgresql.decoding_conninfo: unset = the primary decodes; else a conninfo */
+    {
+        w2k_err_t err;
+        w2k_config_t *cfg =
+            load(BASE "streams = ( { name = \"main\"; tables = ( \"t\" ); } );\n", &err);
+        CHECK(cfg != NULL && cfg->pg_decoding_conninfo == NULL);
+        if (cfg)
+            CHECK_STR(w2k_config_decoding(cfg), cfg->pg_conninfo);
+        w2k_config_destroy(cfg);
+        cfg = load("postgresql = { conninfo = \"dbname=app\"; decoding_conninfo = "
+                   "\"host=standby dbname=app\"; };\n"
+                   "kafka = { bootstrap_servers = \"k:9092\"; };\n"
+                   "streams = ( { name = \"main\"; tables = ( \"orders\" ); } );\n",
+                   &err);
+        CHECK(cfg != NULL);
+        if (cfg)
+            CHECK_STR(w2k_config_decoding(cfg), "host=standby dbname=app");
+        w2k_config_destroy(cfg);
+    }
+    expect_error("postgresql = { conninfo = \"dbname=app\";\n  decoding_conninfo = 5; };\n"
+                 "kafka = { bootstrap_servers = \"k:9092\"; };\n"
+                 "streams = ( { name = \"main\"; tables = ( \"orders\" ); } );\n",
+                 2, "setting \"decoding_conninfo\" must be a non-empty conninfo string",
+                 "physical standby");
+    expect_error("postgresql = { conninfo = \"dbname=app\";\n  decoding_conninfo = \" \"; };\n"
+                 "kafka = { bootstrap_servers = \"k:9092\"; };\n"
+                 "streams = ( { name = \"main\"; tables = ( \"orders\" ); } );\n",
+                 2, "setting \"decoding_conninfo\" must be a non-empty conninfo string", NULL);
+    expect_error("postgresql = { conninfo = \"dbname=app\";\n  decoding_conninfo = "
+                 "\"host=s password=x\"; };\n"
+                 "kafka = { bootstrap_servers = \"k:9092\"; };\n"
+                 "streams = ( { name = \"main\"; tables = ( \"orders\" ); } );\n",
+                 2, "decoding_conninfo contains a password", "PGPASSWORD");
+    expect_error("postgresql = { conninfo = \"dbname=app\";\n  decoding_conninfo = "
+                 "\"host=s nosuchkey=1\"; };\n"
+                 "kafka = { bootstrap_servers = \"k:9092\"; };\n"
+                 "streams = ( { name = \"main\"; tables = ( \"orders\" ); } );\n",
+                 2, "decoding_conninfo \"host=s nosuchkey=1\" is not a valid conninfo",
+                 "postgresql://standby");
+
     expect_error(BASE "streams = ( { name = \"main\";\n  tables = ( \"a.b.c\" ); } );\n", 4,
                  "table name \"a.b.c\" is not of the form schema.table", "schema.table");
 

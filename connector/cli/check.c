@@ -7,6 +7,7 @@
 #include "pgconn.h"
 #include "secret.h"
 #include "sink.h"
+#include "standby.h"
 #include "state.h"
 #include "tables.h"
 
@@ -677,7 +678,68 @@ static void check_failover(report_t *r, PGconn *c, const w2k_config_t *cfg)
     PQclear(res);
 }
 
-static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
+/* postgresql.decoding_conninfo: the decoding server (dec, NULL when it did not
+ * answer: err says why), its role, hot_standby_feedback and how far its replay lags
+ * behind the primary c. */
+static void check_decoding(report_t *r, PGconn *c, PGconn *dec, const w2k_config_t *cfg,
+                           const w2k_err_t *err)
+{
+    if (!dec) {
+        problem_err(r, err);
+        return;
+    }
+    w2k_err_t e;
+    w2k_standby_info_t info;
+    char vs[16];
+    if (w2k_standby_check(dec, "(check)", cfg->nstreams ? cfg->streams[0].slot : "", false, &info,
+                          &e) != 0) {
+        problem_err(r, &e);
+        return;
+    }
+    ok(r, "decoding server (postgresql.decoding_conninfo): PostgreSQL %s at %s:%s, %s",
+       w2k_pg_version_str(info.version_num, vs), PQhost(dec), PQport(dec),
+       info.in_recovery ? "a standby: slots are created, streamed and confirmed there"
+                        : "not a standby (promoted?): decoding goes on from its slots");
+    if (!info.in_recovery)
+        return;
+    if (info.feedback)
+        ok(r, "decoding server: hot_standby_feedback = on%s%s",
+           info.primary_slot[0] ? ", primary_slot_name = " : "", info.primary_slot);
+    else
+        warn(r,
+             "on the standby: ALTER SYSTEM SET hot_standby_feedback = on; SELECT "
+             "pg_reload_conf(); and set primary_slot_name to a physical slot on the primary",
+             "decoding server: hot_standby_feedback = off: the primary may remove catalog rows "
+             "the slots need, and the standby then invalidates them (conflict with recovery)");
+    PGresult *res = NULL;
+    const char *primary = one(c, &res,
+                              "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE "
+                              "pg_current_wal_lsn()::text END",
+                              0, NULL);
+    char want[32] = "";
+    if (primary)
+        snprintf(want, sizeof want, "%s", primary);
+    const char *p[1] = {want};
+    const char *lag = want[0] ? one(dec, &res,
+                                    "SELECT pg_wal_lsn_diff($1::pg_lsn, "
+                                    "pg_last_wal_replay_lsn())::bigint::text || ',' || "
+                                    "coalesce(round(extract(epoch FROM now() - "
+                                    "pg_last_xact_replay_timestamp()))::bigint, -1)::text",
+                                    1, p)
+                              : NULL;
+    long long bytes = 0, secs = -1;
+    if (lag && sscanf(lag, "%lld,%lld", &bytes, &secs) == 2)
+        ok(r,
+           "decoding server: replay lag %lld bytes behind the primary (last replayed "
+           "transaction %s%llds ago)",
+           bytes < 0 ? 0 : bytes, secs < 0 ? "unknown, " : "", secs < 0 ? 0 : secs);
+    else
+        warn(r, "check the standby replicates (pg_stat_replication on the primary)",
+             "decoding server: cannot tell how far it lags behind the primary");
+    PQclear(res);
+}
+
+static void check_stream(report_t *r, PGconn *c, PGconn *slotc, const w2k_config_t *cfg,
                          const w2k_stream_cfg_t *st, int version)
 {
     PGresult *res = NULL;
@@ -729,7 +791,7 @@ static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
     }
 
     w2k_slot_info_t info;
-    if (w2k_catalog_slot(c, st->slot, &info, &e) != 0) {
+    if (w2k_catalog_slot(slotc, st->slot, &info, &e) != 0) {
         problem_err(r, &e);
     } else if (!info.exists) {
         ok(r, "stream %s: slot %s does not exist yet; run creates it%s", st->name, st->slot,
@@ -752,7 +814,7 @@ static void check_stream(report_t *r, PGconn *c, const w2k_config_t *cfg,
         w2k_pg_caps_t caps;
         w2k_pg_caps(c, &caps);
         /* safe_wal_size is 13+: before, nothing invalidates the slot (-1: no limit) */
-        v = one(c, &res,
+        v = one(slotc, &res,
                 caps.slot_wal_status
                     ? "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text || "
                       "',' || coalesce(safe_wal_size::text, '-1') FROM pg_replication_slots "
@@ -782,7 +844,12 @@ int w2k_check_run(const w2k_config_t *cfg, FILE *out)
         int version = check_server(&r, c, cfg);
         check_capabilities(&r, c, cfg);
         check_failover(&r, c, cfg);
-        PGconn *repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, &e);
+        PGconn *dec = NULL;
+        if (cfg->pg_decoding_conninfo) {
+            dec = w2k_pg_connect(cfg->pg_decoding_conninfo, cfg->pg_password_file, false, &e);
+            check_decoding(&r, c, dec, cfg, &e);
+        }
+        PGconn *repl = w2k_pg_connect(w2k_config_decoding(cfg), cfg->pg_password_file, true, &e);
         w2k_pg_ident_t ident;
         if (!repl || w2k_pg_identify(repl, &ident, &e) != 0)
             problem_err(&r, &e);
@@ -790,7 +857,7 @@ int w2k_check_run(const w2k_config_t *cfg, FILE *out)
             ok(&r, "replication connection works (system identifier %s, timeline %u)",
                ident.systemid, ident.timeline);
         for (int i = 0; i < cfg->nstreams; i++) {
-            check_stream(&r, c, cfg, &cfg->streams[i], version);
+            check_stream(&r, c, dec ? dec : c, cfg, &cfg->streams[i], version);
             w2k_stream_state_t state;
             char topic[256];
             snprintf(topic, sizeof topic, "%s.state", cfg->streams[i].topic_prefix);
@@ -804,6 +871,8 @@ int w2k_check_run(const w2k_config_t *cfg, FILE *out)
         }
         if (repl)
             PQfinish(repl);
+        if (dec)
+            PQfinish(dec);
         PQfinish(c);
     }
 

@@ -206,7 +206,8 @@ static int cmd_slot(const w2k_config_t *cfg, const char *action, const char *str
         w2k_err_set(&err, W2K_EXIT_USAGE, "no stream named \"%s\" in %s", stream, cfg->path);
         return report(&err);
     }
-    PGconn *c = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, &err);
+    /* the slots live on the decoding server (postgresql.decoding_conninfo, else conninfo) */
+    PGconn *c = w2k_pg_connect(w2k_config_decoding(cfg), cfg->pg_password_file, false, &err);
     if (!c)
         return report(&err);
     int rc = W2K_EXIT_OK, found = 0;

@@ -700,8 +700,9 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
     static const char *const retry_known[] = {"initial_backoff_ms", "max_backoff_ms",
                                               "max_attempts",       "max_duration_s",
                                               "on_stream_failure",  NULL};
-    static const char *const pg_known[] = {"conninfo", "password_file", "receive_timeout_ms",
-                                           "failover_slots", NULL};
+    static const char *const pg_known[] = {"conninfo",           "password_file",
+                                           "receive_timeout_ms", "failover_slots",
+                                           "decoding_conninfo",  NULL};
     static const char *const delivery_known[] = {
         "max_in_flight", "status_interval_ms", "shutdown_timeout_ms",    "wal_warn_mb",
         "exactly_once",  "commit_interval_ms", "transaction_timeout_ms", NULL};
@@ -736,6 +737,37 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
                     "PostgreSQL 17+) or false;",
                     "setting \"failover_slots\" must be true or false");
     cfg->pg_failover_slots = !fo || config_setting_get_bool(fo);
+    const config_setting_t *dc = config_setting_get_member(pg, "decoding_conninfo");
+    if (dc) {
+        const char *v =
+            config_setting_type(dc) == CONFIG_TYPE_STRING ? config_setting_get_string(dc) : NULL;
+        if (!v || !v[strspn(v, " \t")])
+            return fail(c, dc,
+                        "write decoding_conninfo = \"host=... port=... dbname=...\"; (a libpq "
+                        "conninfo string or URI naming a physical standby, PostgreSQL 16+), or "
+                        "leave it out to decode on the server of conninfo",
+                        "setting \"decoding_conninfo\" must be a non-empty conninfo string");
+        if (conninfo_has_password(v))
+            return fail(c, dc,
+                        "remove the password from decoding_conninfo; put it in PGPASSWORD, in "
+                        "~/.pgpass, or in a file named by postgresql.password_file",
+                        "decoding_conninfo contains a password, which must not live in the "
+                        "config file");
+        char *perr = NULL;
+        PQconninfoOption *parsed = PQconninfoParse(v, &perr);
+        if (!parsed) {
+            int rc = fail(c, dc,
+                          "write a libpq conninfo string (\"host=standby port=5432 dbname=app\") "
+                          "or URI (\"postgresql://standby:5432/app\")",
+                          "decoding_conninfo \"%s\" is not a valid conninfo: %s", v,
+                          perr ? perr : "cannot parse it");
+            PQfreemem(perr);
+            return rc;
+        }
+        PQconninfoFree(parsed);
+        if (!(cfg->pg_decoding_conninfo = strdup(v)))
+            return fail(c, dc, "free some memory", "out of memory");
+    }
 
     const config_setting_t *k = config_setting_get_member(root, "kafka");
     if (!k)
@@ -906,6 +938,11 @@ err:
     return NULL;
 }
 
+const char *w2k_config_decoding(const w2k_config_t *cfg)
+{
+    return cfg->pg_decoding_conninfo ? cfg->pg_decoding_conninfo : cfg->pg_conninfo;
+}
+
 const char *w2k_config_kafka_prop(const w2k_config_t *cfg, const char *name)
 {
     const char *value = NULL;
@@ -957,6 +994,7 @@ void w2k_config_destroy(w2k_config_t *cfg)
     free(cfg->kafka_bootstrap);
     free(cfg->pg_conninfo);
     free(cfg->pg_password_file);
+    free(cfg->pg_decoding_conninfo);
     free(cfg->registry_url);
     free(cfg->registry_user);
     free(cfg->registry_password_file);

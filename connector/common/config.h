@@ -103,6 +103,10 @@ typedef struct w2k_config_s {
     int pg_receive_timeout_ms; /* silence after which a connection counts as dead; 0 = never */
     bool pg_failover_slots;    /* 17+: slots are created/altered with failover = true */
 
+    /* 16+: the physical standby that holds and streams the slots and takes the snapshot,
+     * or NULL (the server of pg_conninfo does) */
+    char *pg_decoding_conninfo;
+
     char *kafka_bootstrap;
     char **kafka_props; /* "name=value" librdkafka properties, passed through */
     int nkafka_props;
@@ -163,6 +167,10 @@ bool w2k_stream_excludes(const w2k_stream_cfg_t *sc, const char *schema, const c
 /* True when pattern entry t of stream sc takes table schema.name (excludes applied). */
 bool w2k_pattern_matches(const w2k_stream_cfg_t *sc, const w2k_table_cfg_t *t, const char *schema,
                          const char *name);
+
+/* The conninfo of the server that holds the streams' slots, streams them and takes the
+ * initial snapshot: postgresql.decoding_conninfo when set, else postgresql.conninfo. */
+const char *w2k_config_decoding(const w2k_config_t *cfg);
 
 /* The value kafka.properties gives librdkafka property name (the last setting wins, as
  * in librdkafka), or NULL. Points into cfg. */

@@ -149,7 +149,7 @@ static int slot_holder(loop_t *L, int i)
 {
     runner_t *r = &L->r[i];
     w2k_err_t e;
-    if (!r->holder_conn && !(r->holder_conn = w2k_pg_connect(L->cfg->pg_conninfo,
+    if (!r->holder_conn && !(r->holder_conn = w2k_pg_connect(w2k_config_decoding(L->cfg),
                                                              L->cfg->pg_password_file, false, &e)))
         return -1;
     const char *slot = L->cfg->streams[i].slot;

@@ -25,6 +25,7 @@
 #include "signals.h"
 #include "purge.h"
 #include "snapshot.h"
+#include "standby.h"
 #include "state.h"
 #include "tables.h"
 #include "txmeta.h"
@@ -92,6 +93,8 @@ struct w2k_stream_s {
     int32_t change_key_id, change_value_id;
     PGconn *repl;
     PGconn *catalog;
+    PGconn *dec; /* postgresql.decoding_conninfo: the standby holding the slot, else NULL */
+    bool decoding_logged; /* the decoding server was named in the log */
     w2k_pg_ident_t ident;
     w2k_lsntrack_t *lt;
     w2k_relcache_t *rc;
@@ -295,6 +298,9 @@ void w2k_stream_stop(w2k_stream_t *st)
     if (st->catalog)
         PQfinish(st->catalog);
     st->catalog = NULL;
+    if (st->dec)
+        PQfinish(st->dec);
+    st->dec = NULL;
     w2k_relcache_destroy(st->rc);
     st->rc = NULL;
     st->streaming = false;
@@ -646,7 +652,7 @@ static void drop_created_slot(w2k_stream_t *st)
     const w2k_stream_cfg_t *sc = st->scfg;
     w2k_err_t e;
     memset(&e, 0, sizeof e);
-    PGconn *c = w2k_pg_connect(st->cfg->pg_conninfo, st->cfg->pg_password_file, false, &e);
+    PGconn *c = w2k_pg_connect(w2k_config_decoding(st->cfg), st->cfg->pg_password_file, false, &e);
     const char *p[1] = {sc->slot};
     bool dropped = false, gone = false;
     for (int tries = 0; c && !dropped && !gone && tries < 50; tries++) {
@@ -856,6 +862,40 @@ out:
     return rc;
 }
 
+/* How long slot creation on a decoding standby and its replay of the primary's changes
+ * may take before the start fails (and is retried). */
+#define SLOT_CREATE_TIMEOUT_MS 120000
+#define REPLAY_TIMEOUT_MS      60000
+
+/* The connection that sees the stream's slot: the decoding standby's, else the
+ * catalog's. */
+static PGconn *slot_conn(const w2k_stream_t *st)
+{
+    return st->dec ? st->dec : st->catalog;
+}
+
+/* postgresql.decoding_conninfo: connect to the decoding server, check it
+ * (w2k_standby_check) and wait until it replayed what the publication upkeep just did
+ * on the primary, so the slot finds the publications. Returns 0, or -1 with err. */
+static int start_decoding_server(w2k_stream_t *st, w2k_err_t *err)
+{
+    const w2k_config_t *cfg = st->cfg;
+    w2k_standby_info_t info;
+    st->dec = w2k_pg_connect(cfg->pg_decoding_conninfo, cfg->pg_password_file, false, err);
+    if (!st->dec ||
+        w2k_standby_check(st->dec, st->scfg->name, st->scfg->slot, true, &info, err) != 0 ||
+        w2k_standby_wait_replayed(st->catalog, st->dec, REPLAY_TIMEOUT_MS, err) != 0)
+        return -1;
+    if (!st->decoding_logged) {
+        w2k_info("stream %s: decoding on %s (postgresql.decoding_conninfo, PostgreSQL %d); "
+                 "the publication is kept on the primary",
+                 st->scfg->name, info.in_recovery ? "the standby" : "the promoted standby",
+                 info.version_num / 10000);
+        st->decoding_logged = true;
+    }
+    return 0;
+}
+
 static int stream_start(w2k_stream_t *st, w2k_err_t *err)
 {
     const w2k_config_t *cfg = st->cfg;
@@ -880,7 +920,9 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     if (w2k_tables_resolve(st->tables, st->catalog, version, err) != 0 ||
         w2k_tables_publish(st->tables, st->catalog, st->state.found, err) != 0)
         goto fail;
-    st->repl = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, true, err);
+    if (cfg->pg_decoding_conninfo && start_decoding_server(st, err) != 0)
+        goto fail;
+    st->repl = w2k_pg_connect(w2k_config_decoding(cfg), cfg->pg_password_file, true, err);
     if (!st->repl || w2k_pg_identify(st->repl, &st->ident, err) != 0)
         goto fail;
 
@@ -914,6 +956,13 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         /* A temporary slot only to export a snapshot; it goes with the connection. */
         char sql[256], tmp[96];
         snprintf(tmp, sizeof tmp, "%s_snapshot_%d", sc->slot, (int)getpid());
+        if (st->dec) {
+            if (w2k_standby_create_slot(st->repl, st->catalog, tmp, &st->snap_lsn, snapshot_name,
+                                        true, SLOT_CREATE_TIMEOUT_MS, err) != 0 ||
+                start_snapshot(st, snapshot_name, false, err) != 0)
+                goto fail;
+            return 0;
+        }
         char *q = PQescapeIdentifier(st->repl, tmp, strlen(tmp));
         snprintf(sql, sizeof sql,
                  "CREATE_REPLICATION_SLOT %s TEMPORARY LOGICAL pgoutput "
@@ -943,13 +992,13 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         st->state.found = false; /* start over on this server */
         other_server = true;
     }
-    if (w2k_catalog_slot(st->catalog, sc->slot, &slot, err) != 0)
+    if (w2k_catalog_slot(slot_conn(st), sc->slot, &slot, err) != 0)
         goto fail;
     if (slot.exists && other_server) {
         /* a slot of that name on another server says nothing of what this stream
          * confirmed: start over as announced */
         w2k_warn("stream %s: dropping slot %s of the other server's past", sc->name, sc->slot);
-        if (w2k_catalog_drop_slot(st->catalog, sc->slot, err) != 0)
+        if (w2k_catalog_drop_slot(slot_conn(st), sc->slot, err) != 0)
             goto fail;
         slot.exists = false;
     }
@@ -962,7 +1011,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         w2k_warn("stream %s: slot %s was invalidated; dropping it and starting over "
                  "(on_slot_lost = recreate)",
                  sc->name, sc->slot);
-        if (w2k_catalog_drop_slot(st->catalog, sc->slot, err) != 0)
+        if (w2k_catalog_drop_slot(slot_conn(st), sc->slot, err) != 0)
             goto fail;
         slot.exists = false;
         st->state.found = false;
@@ -971,7 +1020,7 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         w2k_warn("stream %s: the initial snapshot was interrupted before it finished; dropping "
                  "slot %s and taking the snapshot again from the start",
                  sc->name, sc->slot);
-        if (w2k_catalog_drop_slot(st->catalog, sc->slot, err) != 0)
+        if (w2k_catalog_drop_slot(slot_conn(st), sc->slot, err) != 0)
             goto fail;
         slot.exists = false;
     } else if (!slot.exists && st->state.found && strcmp(st->state.snapshot, "running") != 0) {
@@ -993,9 +1042,12 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
          * be missing, and no row re-read). */
         if (snapshot && save_state(st, "running", 0, err) != 0)
             goto fail;
-        if (w2k_catalog_create_slot(st->repl, sc->slot, &st->snap_lsn,
-                                    snapshot ? snapshot_name : NULL, cfg->pg_failover_slots,
-                                    err) != 0)
+        if (st->dec ? w2k_standby_create_slot(st->repl, st->catalog, sc->slot, &st->snap_lsn,
+                                              snapshot ? snapshot_name : NULL, false,
+                                              SLOT_CREATE_TIMEOUT_MS, err) != 0
+                    : w2k_catalog_create_slot(st->repl, sc->slot, &st->snap_lsn,
+                                              snapshot ? snapshot_name : NULL,
+                                              cfg->pg_failover_slots, err) != 0)
             goto fail;
         created = true;
         w2k_info("created replication slot %s at %s for stream %s%s", sc->slot,
@@ -1011,7 +1063,8 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     } else {
         w2k_pg_caps_t caps;
         w2k_pg_caps(st->repl, &caps);
-        if (cfg->pg_failover_slots && caps.failover_slots && !slot.failover && !slot.in_recovery) {
+        if (cfg->pg_failover_slots && caps.failover_slots && !slot.failover && !slot.in_recovery &&
+            !st->dec) {
             if (w2k_catalog_slot_failover(st->repl, sc->slot, err) != 0)
                 goto fail;
             w2k_info("stream %s: turned failover on for replication slot %s (a standby with "
@@ -1096,16 +1149,27 @@ static int check_retained_wal(w2k_stream_t *st, w2k_err_t *err)
     w2k_pg_caps(st->catalog, &caps);
     /* safe_wal_size and max_slot_wal_keep_size are 13+: before, nothing invalidates a
      * slot, and the retained WAL is what lies between restart_lsn and the WAL's end */
-    PGresult *r = catalog_query(
-        st, err, "checking retained WAL",
-        caps.slot_wal_status
-            ? "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
-              "coalesce(safe_wal_size, -1), "
-              "pg_size_bytes(current_setting('max_slot_wal_keep_size')) "
-              "FROM pg_replication_slots WHERE slot_name = $1"
-            : "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, -1, -1 "
-              "FROM pg_replication_slots WHERE slot_name = $1",
-        1, p);
+    /* with decoding_conninfo the slot is on the standby, whose WAL end is what it replayed */
+    PGresult *r =
+        st->dec
+            ? w2k_pg_query_within(st->dec, st->cfg->pg_receive_timeout_ms / 2, err,
+                                  "checking retained WAL",
+                                  "SELECT pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN "
+                                  "pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, "
+                                  "restart_lsn)::bigint, coalesce(safe_wal_size, -1), "
+                                  "pg_size_bytes(current_setting('max_slot_wal_keep_size')) "
+                                  "FROM pg_replication_slots WHERE slot_name = $1",
+                                  1, p)
+            : catalog_query(
+                  st, err, "checking retained WAL",
+                  caps.slot_wal_status
+                      ? "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
+                        "coalesce(safe_wal_size, -1), "
+                        "pg_size_bytes(current_setting('max_slot_wal_keep_size')) "
+                        "FROM pg_replication_slots WHERE slot_name = $1"
+                      : "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, -1, -1 "
+                        "FROM pg_replication_slots WHERE slot_name = $1",
+                  1, p);
     if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
         long long retained = atoll(PQgetvalue(r, 0, 0)), safe = atoll(PQgetvalue(r, 0, 1));
         long long keep = atoll(PQgetvalue(r, 0, 2));

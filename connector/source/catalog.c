@@ -1153,7 +1153,10 @@ int w2k_catalog_slot(PGconn *c, const char *slot, w2k_slot_info_t *out, w2k_err_
              "pg_is_in_recovery() FROM pg_replication_slots WHERE slot_name = $1",
              caps.slot_wal_status ? "coalesce(wal_status, '')" : "''",
              caps.failover_slots ? "failover, synced, coalesce(invalidation_reason, '')"
-                                 : "false, false, ''");
+             /* 16: conflicting = invalidated by a conflict with recovery (on a standby) */
+             : caps.version_num >= 160000
+                 ? "false, false, CASE WHEN conflicting THEN 'conflicting' ELSE '' END"
+                 : "false, false, ''");
     PGresult *r = w2k_pg_query(c, err, "looking up the replication slot", sql, 1, params);
     if (!r)
         return -1;
@@ -1221,6 +1224,24 @@ int w2k_catalog_slot_usable(const w2k_slot_info_t *info, const char *slot, const
                     info->database, dbname);
         w2k_err_hint(err, "connect to database %s, or give this stream another slot name",
                      info->database);
+        return -1;
+    }
+    if (strcmp(info->wal_status, "lost") == 0 && info->invalidation_reason[0] &&
+        strcmp(info->invalidation_reason, "wal_removed") != 0) {
+        w2k_err_set(err, W2K_EXIT_POSTGRES,
+                    "replication slot \"%s\" was invalidated (%s)%s: changes since it last "
+                    "confirmed cannot be decoded any more",
+                    slot, info->invalidation_reason,
+                    info->in_recovery ? " on the standby, by a conflict with recovery: the "
+                                        "primary removed catalog rows the slot still needed"
+                                      : "");
+        w2k_err_hint(err,
+                     "set on_slot_lost = \"recreate\" for stream %s and start wal2kafka again: "
+                     "it drops the slot, creates a new one and takes a new snapshot of every "
+                     "table (announced in the log); on a decoding standby set "
+                     "hot_standby_feedback = on and primary_slot_name (a physical slot on the "
+                     "primary) so this does not recur",
+                     stream);
         return -1;
     }
     if (strcmp(info->wal_status, "lost") == 0) {

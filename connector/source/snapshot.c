@@ -44,7 +44,8 @@ w2k_snapshot_t *w2k_snapshot_begin(const w2k_config_t *cfg, const w2k_stream_cfg
     }
     s->scfg = scfg;
     s->tty = isatty(STDERR_FILENO);
-    s->conn = w2k_pg_connect(cfg->pg_conninfo, cfg->pg_password_file, false, err);
+    /* the slot's server: the snapshot is exported there (decoding_conninfo) */
+    s->conn = w2k_pg_connect(w2k_config_decoding(cfg), cfg->pg_password_file, false, err);
     if (!s->conn)
         goto fail;
     char sql[256];
