@@ -598,7 +598,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
-    w2k_warn("metrics endpoint: %s", msg);
+    w2k_warn_hint("the endpoint keeps serving; a request that fails this way gets no answer — "
+                  "check the client, or metrics.listen if the endpoint cannot start",
+                  "metrics endpoint: %s", msg);
 }
 
 /* Split "HOST:PORT" or "[HOST]:PORT" into host and port. Returns 0, or -1. */

@@ -179,20 +179,19 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
     (void)rk;
     (void)opaque;
     if (code == RD_KAFKA_RESP_ERR__FATAL)
-        w2k_error("kafka: fatal producer error: %s", reason);
+        w2k_error_hint(w2k_log_kafka_hint("ERROR", reason), "kafka: fatal producer error: %s",
+                       reason);
     else if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__TRANSPORT)
-        w2k_warn("kafka: %s (retrying)", reason);
+        w2k_warn_hint(w2k_log_kafka_hint("ERROR", reason), "kafka: %s (retrying)", reason);
     else
-        w2k_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
+        w2k_warn_hint(w2k_log_kafka_hint("ERROR", reason), "kafka: %s: %s",
+                      rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
 }
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    w2k_log(level <= 3   ? W2K_LOG_ERROR
-            : level <= 5 ? W2K_LOG_WARN
-                         : W2K_LOG_DEBUG,
-            "librdkafka %s: %s", fac, buf);
+    w2k_log_kafka(level <= 3 ? W2K_LOG_ERROR : level <= 5 ? W2K_LOG_WARN : W2K_LOG_DEBUG, fac, buf);
 }
 
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, w2k_err_t *err)
@@ -237,9 +236,11 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, 
         *eq = '\0';
         int rc = conf_set(conf, kv, eq + 1, err);
         if (rc == 0 && strcmp(kv, "partitioner") == 0 && strcmp(eq + 1, "murmur2_random") != 0)
-            w2k_warn("kafka.properties sets partitioner=%s: keys will not land on the "
-                     "partitions Java clients (Kafka Streams, Flink) expect",
-                     eq + 1);
+            w2k_warn_hint("remove partitioner from kafka.properties unless every consumer "
+                          "of these topics partitions by the same rule",
+                          "kafka.properties sets partitioner=%s: keys will not land on the "
+                          "partitions Java clients (Kafka Streams, Flink) expect",
+                          eq + 1);
         free(kv);
         if (rc)
             goto err;
