@@ -86,7 +86,9 @@ struct w2k_stream_s {
     int sink_id;
     w2k_registry_t *reg; /* NULL: single-object encoding, schemas in <prefix>.schemas */
     w2k_metrics_stream_t *ms;
-    char salt[1024]; /* the key of hash_columns (never logged), when scfg->hashes */
+    int64_t paused_since; /* monotonic ms reading paused at max_in_flight; 0 while reading */
+    bool paused_logged;   /* that pause lasted PAUSE_LOG_MS and was logged */
+    char salt[1024];      /* the key of hash_columns (never logged), when scfg->hashes */
     size_t saltlen;
     int32_t change_key_id, change_value_id;
     PGconn *repl;
@@ -1140,9 +1142,42 @@ w2k_metrics_stream_t *w2k_stream_metrics(const w2k_stream_t *st)
     return st->ms;
 }
 
+/* Reading paused because max_in_flight messages await the broker: a pause that lasts
+ * PAUSE_LOG_MS is logged once (cause, limit, hint), and then its end once (how long). */
+#define PAUSE_LOG_MS 1000
+static void note_backpressure(w2k_stream_t *st)
+{
+    uint64_t inflight = w2k_lsntrack_inflight(st->lt);
+    bool full = st->streaming && !st->failed &&
+                inflight + MAX_MSGS_PER_CHANGE > (uint64_t)st->cfg->max_in_flight;
+    int64_t now = w2k_clock_mono_ms();
+    if (full && !st->paused_since) {
+        st->paused_since = now ? now : 1;
+        w2k_metrics_paused(st->ms, true);
+    } else if (full && !st->paused_logged && now - st->paused_since >= PAUSE_LOG_MS) {
+        st->paused_logged = true;
+        w2k_warn_hint("the broker acknowledges more slowly than PostgreSQL writes, or not at "
+                      "all (see the kafka lines around this one); reading resumes by itself as "
+                      "acknowledgements come, PostgreSQL keeps the WAL meanwhile — raise "
+                      "delivery.max_in_flight only if the broker is healthy",
+                      "stream %s: reading paused: %llu messages await the broker's "
+                      "acknowledgement (delivery.max_in_flight = %d)",
+                      st->scfg->name, (unsigned long long)inflight, st->cfg->max_in_flight);
+    } else if (!full && st->paused_since) {
+        if (st->paused_logged)
+            w2k_info("stream %s: reading resumed after %lld ms paused at "
+                     "delivery.max_in_flight",
+                     st->scfg->name, (long long)(now - st->paused_since));
+        st->paused_since = 0;
+        st->paused_logged = false;
+        w2k_metrics_paused(st->ms, false);
+    }
+}
+
 int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
 {
     w2k_stream_serve_acks(st);
+    note_backpressure(st);
     /* Everything acknowledged and nothing open: the server's last known position is
      * confirmable even if its keepalive came while messages were still in flight. */
     if (!st->in_txn)
