@@ -32,6 +32,7 @@ typedef struct runner_s {
     bool standby;             /* standby.enabled: another session holds the slot; waiting */
     bool was_active;          /* streamed in this process: a later standby lost the slot */
     int64_t standby_since;
+    int standby_holder;  /* the backend PID that held the slot while this one waited */
     PGconn *holder_conn; /* standby: the connection that looks who holds the slot */
     w2k_err_t last;
 } runner_t;
@@ -194,6 +195,7 @@ static void wait_standby(loop_t *L, runner_t *r, int pid, int64_t now)
         }
         r->standby = true;
         r->standby_since = now;
+        r->standby_holder = pid;
         w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_STANDBY, reason);
     }
     r->attempts = 0;
@@ -318,8 +320,9 @@ static void supervise_stopped(loop_t *L, int i, int64_t now, int *timeout)
             w2k_metrics_reconnect(w2k_stream_metrics(x->st));
         if (w2k_stream_start(x->st, &err) == 0) {
             if (x->standby)
-                w2k_info("stream %s: took over slot %s after %lld ms as standby",
-                         w2k_stream_name(x->st), L->cfg->streams[i].slot,
+                w2k_info("stream %s: took over slot %s from the session of PID %d (another "
+                         "wal2kafka, gone or cut off) after %lld ms as standby; streaming now",
+                         w2k_stream_name(x->st), L->cfg->streams[i].slot, x->standby_holder,
                          (long long)(w2k_clock_mono_ms() - x->standby_since));
             else if (x->attempts)
                 w2k_info("stream %s: started again after %d failed attempt(s)",
