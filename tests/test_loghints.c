@@ -133,6 +133,12 @@ static void test_kafka_lines(void)
                   "localhost:9092/1: Timed out ProduceRequest in flight (after 60010ms)");
     CHECK(c.has_hint && strstr(c.hint, "does not answer"));
 
+    /* a broker that is starting */
+    CHECK(strstr(w2k_log_kafka_hint("GETPID", "Failed to acquire idempotence PID from broker "
+                                              "127.0.0.1:9092/1: Broker: Coordinator load in "
+                                              "progress: retrying"),
+                 "still loading") != NULL);
+
     /* anything else: the generic hint, never none */
     w2k_log_kafka(W2K_LOG_WARN, "SOMETHING", "an unheard-of condition");
     CHECK(c.has_hint && strstr(c.hint, "librdkafka"));

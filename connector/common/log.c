@@ -91,6 +91,9 @@ static const char *const kafka_hints[][2] = {
     {"disconnected",
      "the broker closed the connection (restart, idle timeout, or a listener mismatch); "
      "librdkafka reconnects by itself — a lasting one shows in kafka_connected"},
+    {"load in progress",
+     "the broker is still loading its coordinator state (just started or restarted); "
+     "librdkafka retries by itself — expected for a few seconds after a broker start"},
     {"all broker",
      "no broker is reachable: wal2kafka keeps its place in the slot and retries; check the "
      "brokers and kafka.bootstrap"},
