@@ -40,7 +40,8 @@ FAMILIES = {
     "wal2kafka_reconnects": "counter", "wal2kafka_errors": "counter",
     "wal2kafka_changes": "counter", "wal2kafka_change_bytes": "counter",
     "wal2kafka_snapshot_rows_read": "gauge", "wal2kafka_snapshot_rows_expected": "gauge",
-    "wal2kafka_stream_standby": "gauge",
+    "wal2kafka_stream_standby": "gauge", "wal2kafka_reading_paused": "gauge",
+    "wal2kafka_reading_paused_seconds": "counter",
 }
 STATES = ["starting", "snapshot", "streaming", "reconnecting", "stopped", "failed", "standby"]
 KINDS = ["postgres", "kafka", "decode", "encode", "registry"]

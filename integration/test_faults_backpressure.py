@@ -342,3 +342,84 @@ def run_insert(db, n: int) -> int:
     from w2k import run_txn
     t = run_txn(db, f"INSERT INTO bp (pad) SELECT md5(i::text) FROM generate_series(1, {n}) i")
     return t.lsn_after_commit
+
+
+SILENCE_MS = 2000  # delivery.broker_silence_ms of the frozen-broker test
+LOG_TS = re.compile(r"^ts=(\S+) ", re.M)
+
+
+def _line_time(log: str, m: re.Match) -> float:
+    """The wall-clock time (epoch s) of the log line that holds match m."""
+    start = log.rfind("\n", 0, m.start()) + 1
+    ts = LOG_TS.match(log, start).group(1)
+    import datetime as dt
+    return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=dt.timezone.utc).timestamp()
+
+
+def test_frozen_broker_and_paused_reading_are_logged(rig, wal2kafka_bin, tmp_path, request):
+    """A broker frozen with SIGSTOP (its connections stay open, nothing answers) is
+    logged as silent within delivery.broker_silence_ms (+ the main loop's 1 s), with the
+    cause and a hint; reading paused at delivery.max_in_flight is logged once, with the
+    limit and its value. After SIGCONT both ends are logged once (how long), every row
+    arrives, and every warn/error line of the run carries a hint."""
+    from w2k import hintless_lines
+    import os
+    import signal
+    db, prefix, conn = _setup(rig, request, wal2kafka_bin, tmp_path,
+                              {"delivery": {"max_in_flight": 200,
+                                            "broker_silence_ms": SILENCE_MS}})
+    broker = int((rig.kafka.dir / "kafka.pid").read_text().strip())
+    frozen = False
+    try:
+        conn.start().wait_streaming(120)
+        run_insert(db, 10)
+        conn.wait_confirmed(current_wal_lsn(db), timeout=60)
+        c0 = conn.confirmed_lsn()
+
+        os.kill(broker, signal.SIGSTOP)
+        frozen = True
+        t_freeze = time.time()
+        run_insert(db, 1000)  # far more than max_in_flight: reading pauses
+        silent = conn.wait_log(r'level=warn msg="kafka: the broker has not answered for \d+ ms '
+                               r'with \d+ message\(s\) awaiting acknowledgement '
+                               r'\(delivery\.broker_silence_ms = 2000\)" hint="[^"]+"', 20)
+        noticed = _line_time(conn.log(True), silent) - t_freeze
+        paused = conn.wait_log(r'level=warn msg="stream \S+: reading paused: (\d+) messages await '
+                               r"the broker's acknowledgement \(delivery\.max_in_flight = 200\)\" "
+                               r'hint="[^"]+"', 20)
+        assert int(paused.group(1)) >= 200 - 4  # MAX_MSGS_PER_CHANGE short of the limit
+        frozen_s = time.time() - t_freeze
+        os.kill(broker, signal.SIGCONT)
+        frozen = False
+
+        conn.wait_log(r'msg="kafka: the broker answers again after \d+ ms of silence"', 60)
+        resumed = conn.wait_log(r'msg="stream \S+: reading resumed after (\d+) ms paused at '
+                                r'delivery\.max_in_flight"', 60)
+        conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+        recs = read_topic(rig.kafka, prefix, conn.topic("bp"))
+        ids = {r[0] for r in db.execute("SELECT id FROM bp")}
+        assert len(ids) == 1010
+        dups = check_inserts(recs, ids, c0)
+        log = conn.log()
+        assert len(re.findall(r"reading paused: ", log)) == 1, "one pause, logged once"
+        assert len(re.findall(r"reading resumed after ", log)) == 1
+        assert len(re.findall(r"the broker has not answered for ", log)) == 1
+        assert not hintless_lines(log), hintless_lines(log)
+        result = {"broker_silence_ms": SILENCE_MS, "silence_logged_after_s": round(noticed, 2),
+                  "frozen_s": round(frozen_s, 2), "paused_ms": int(resumed.group(1)),
+                  "rows": len(ids), "resent": dups}
+        print(result)
+        record_result("backpressure", "broker_frozen", result,
+                      title="Backpressure: broker frozen (SIGSTOP), max_in_flight = 200")
+        assert noticed <= SILENCE_MS / 1000 + 1.5, (
+            f"the silent broker was logged {noticed:.2f} s after the freeze "
+            f"(bound: broker_silence_ms {SILENCE_MS} ms + the loop's 1 s)")
+        assert conn.stop() == 0
+    finally:
+        if frozen:
+            os.kill(broker, signal.SIGCONT)
+        conn.cleanup()
+        print(f"\n--- {conn.log_path} ---\n{conn.log_tail(60)}")
+        rig.healthy()
+        rig.pg.drop_database(db.name)

@@ -22,6 +22,7 @@ steady rate throughout.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -32,7 +33,7 @@ import uuid
 import pytest
 
 from servers import database_name, free_ports
-from w2k import check_versions, current_wal_lsn, run_cli
+from w2k import check_versions, current_wal_lsn, hintless_lines, run_cli
 from w2k_faults import (MultiWriter, create_table_topics, create_versioned_tables,  # noqa: F401
                         final_versions, first_append_after, read_topic, record_result, rig,
                         wait_until)
@@ -212,6 +213,10 @@ def test_standby_takes_over_after_kill(rig, wal2kafka_bin, tmp_path, request, mo
         active.proc.wait(30)
         wait_until(lambda: _takeovers(standby) > n0, 30, "no takeover", proc=standby)
         t_log = time.time()
+        # the new active one says from whom it took the stream over
+        assert re.search(r'msg="stream \S+: took over slot \S+ from the session of PID \d+ '
+                         r'\(another wal2kafka, gone or cut off\) after \d+ ms as standby; '
+                         r'streaming now"', standby.log()), standby.log_tail(20)
         writer.wait_more(RATE * 2)
         committed = writer.stop()
         standby.wait_confirmed(current_wal_lsn(db), timeout=120)
@@ -291,6 +296,18 @@ def test_zombie_writes_nothing(rig, wal2kafka_bin, tmp_path, request, mode):
               f"longest wait {gap:.2f} s (bound {TXN_TIMEOUT_MS / 1000:.0f} s); "
               f"{committed} transactions, {dups} re-sent, 0 stale")
         assert gap < TXN_TIMEOUT_MS / 1000, gap
+        # the takeover is in both logs: the new one took the slot over from the old one's
+        # session; the old one, awake again, says it lost the slot (and waits as a
+        # standby), or why it stopped, or that it took the slot back — each with a hint
+        m = re.search(r"took over slot \S+ from the session of PID (\d+) ", new.log())
+        assert m, new.log_tail(20)
+        old_log = old.log(current=True)
+        assert re.search(r'level=warn msg="stream \S+ lost its slot \S+ to PID \d+: waiting as '
+                         r'standby, sending nothing" hint="another wal2kafka took over', old_log) \
+            or re.search(r'level=error msg="stream \S+ stopped: [^"]+" hint="', old_log) \
+            or "started again after" in old_log, old_log
+        for c in (old, new):
+            assert not hintless_lines(c.log()), hintless_lines(c.log())
         if old.running() and "lost its slot" in old.log(current=True):
             status, body = _health(old)
             assert status == 200 and body.startswith("standby\n"), (status, body)

@@ -939,6 +939,16 @@ def run_cli(binary, *args, env: dict | None = None, timeout: float = 60.0,
 import pytest  # noqa: E402
 
 
+_WARN_OR_ERROR = re.compile(r'^ts=\S+ level=(warn|error) |^\{"ts":"[^"]*","level":"(warn|error)"')
+_HAS_HINT = re.compile(r'" hint="|,"hint":"')
+
+
+def hintless_lines(log: str) -> list[str]:
+    """The warn/error lines of a wal2kafka log (logfmt or JSON) that carry no hint:
+    every one should say what to do (or why it is expected)."""
+    return [ln for ln in log.splitlines() if _WARN_OR_ERROR.search(ln) and not _HAS_HINT.search(ln)]
+
+
 @pytest.fixture
 def connectors(wal2kafka_bin, db, kafka, topic_prefix, tmp_path):
     """A factory: connectors(tables, **kw) -> Connector (not started) for this test's
@@ -953,9 +963,13 @@ def connectors(wal2kafka_bin, db, kafka, topic_prefix, tmp_path):
         return c
 
     yield make
+    bare = []
     for c in made:
         c.cleanup()
         print(f"\n--- {c.log_path} ---\n{c.log_tail(80)}")
+        bare += hintless_lines(c.log())
+    # every warning and error of every connector of every test carries a hint
+    assert not bare, "warn/error lines without a hint:\n" + "\n".join(bare[:20])
 
 
 @pytest.fixture(scope="module", name="registry")

@@ -53,6 +53,7 @@ static void defaults(void)
     CHECK_INT(cfg->retry_max_attempts, 0);
     CHECK_INT(cfg->retry_max_duration_s, 600);
     CHECK_INT(cfg->transaction_timeout_ms, 900000);
+    CHECK_INT(cfg->broker_silence_ms, 10000);
     CHECK(!cfg->standby_enabled);
     CHECK_INT(cfg->standby_poll_ms, 500);
     CHECK_INT(cfg->nstreams, 1);
@@ -367,6 +368,15 @@ static void standby(void)
     expect_error(BASE "standby = { enable = true; };\n", 3, "enable", NULL);
     expect_error(BASE "delivery = { transaction_timeout_ms = 999999999; };\n", 3,
                  "transaction_timeout_ms", NULL);
+    /* delivery.broker_silence_ms: 0 (never) to an hour */
+    cfg = load(BASE "delivery = { broker_silence_ms = 0; };\n"
+                    "streams = ( { name = \"a\"; tables = ( \"public.t\" ); } );\n",
+               &err);
+    CHECK(cfg != NULL && cfg->broker_silence_ms == 0);
+    w2k_config_destroy(cfg);
+    expect_error(BASE "delivery = { broker_silence_ms = -1; };\n", 3, "broker_silence_ms", NULL);
+    expect_error(BASE "delivery = { broker_silence_ms = \"10s\"; };\n", 3, "broker_silence_ms",
+                 NULL);
 }
 
 int main(int argc, char **argv)

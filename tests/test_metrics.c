@@ -2,6 +2,7 @@
  * with libcurl: exact exposition lines, values that move, label escaping, /health
  * transitions, bind errors, and a scraper thread racing the updates (run it under
  * -fsanitize=thread too). */
+#include "clock.h"
 #include "metrics.h"
 #include "buf.h"
 #include "log.h"
@@ -314,6 +315,25 @@ static void exposition(void)
     CHECK_LINE(page.data, "wal2kafka_lag_bytes{stream=\"main\"} 0");
     CHECK(sample(page.data, "wal2kafka_acked_commit_timestamp_seconds{stream=\"main\"}") ==
           (double)commit / 1e6);
+    w2k_buf_free(&page);
+
+    /* reading paused at max_in_flight: the gauge while it lasts, the time once it ended */
+    CHECK_INT(w2k_metrics_render(m, 0, &page), 0);
+    CHECK_LINE(page.data, "wal2kafka_reading_paused{stream=\"main\"} 0");
+    CHECK_LINE(page.data, "wal2kafka_reading_paused_seconds_total{stream=\"main\"} 0.000");
+    w2k_buf_free(&page);
+    w2k_metrics_paused(s, true);
+    w2k_metrics_paused(s, true); /* the same pause */
+    CHECK_INT(w2k_metrics_render(m, w2k_clock_wall_us() + 1500000, &page), 0);
+    CHECK_LINE(page.data, "wal2kafka_reading_paused{stream=\"main\"} 1");
+    double paused = sample(page.data, "wal2kafka_reading_paused_seconds_total{stream=\"main\"}");
+    CHECK(paused >= 1.5 && paused < 2.5);
+    w2k_buf_free(&page);
+    w2k_metrics_paused(s, false);
+    CHECK_INT(w2k_metrics_render(m, w2k_clock_wall_us() + 60000000, &page), 0);
+    CHECK_LINE(page.data, "wal2kafka_reading_paused{stream=\"main\"} 0");
+    paused = sample(page.data, "wal2kafka_reading_paused_seconds_total{stream=\"main\"}");
+    CHECK(paused >= 0.0 && paused < 1.0); /* ended: no longer grows with the clock */
     w2k_buf_free(&page);
 
     /* and move again */

@@ -124,7 +124,7 @@ static bool report_as_log;
 static int report(const w2k_err_t *err)
 {
     if (report_as_log) {
-        w2k_log_hint(W2K_LOG_ERROR, err->msg, err->hint);
+        w2k_log_hint(W2K_LOG_ERROR, err->msg, w2k_err_hint_or_default(err));
         return err->code ? err->code : W2K_EXIT_RUNTIME;
     }
     fprintf(stderr, "error: %s\n", err->msg);

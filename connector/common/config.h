@@ -139,6 +139,9 @@ typedef struct w2k_config_s {
     int64_t wal_warn_mb;     /* warn when a slot holds back more WAL than this */
     bool exactly_once;       /* Kafka transactions, LSN stored with the messages */
     int commit_interval_ms;  /* exactly-once: longest a Kafka transaction stays open */
+    /* messages await the broker's answer and none came for this long: the broker is
+     * logged as silent (frozen, unreachable); 0 = never */
+    int broker_silence_ms;
 
     /* transactional producers: Kafka aborts a transaction open longer than this
      * (transaction.timeout.ms) */

@@ -26,6 +26,9 @@ void w2k_err_set(w2k_err_t *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Set the hint of an error already set (printf format). */
 void w2k_err_hint(w2k_err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The hint to log with e: its own, or when it has none a generic one for its exit code
+ * (where to look). Never NULL or empty; points into e or at a constant. */
+const char *w2k_err_hint_or_default(const w2k_err_t *e);
 /* Forget any error. */
 void w2k_err_clear(w2k_err_t *e);
 

@@ -54,6 +54,8 @@ struct w2k_metrics_stream_s {
     _Atomic int64_t commit_us;
     _Atomic int64_t in_flight;
     _Atomic uint64_t reconnects;
+    _Atomic int64_t paused_since_us; /* wall clock; 0 while reading */
+    _Atomic int64_t paused_us;       /* ended pauses, summed */
     _Atomic uint64_t errors[W2K_ERRKIND_COUNT];
     _Atomic int state;
     char reason[256]; /* guarded by the lock */
@@ -140,6 +142,21 @@ void w2k_metrics_in_flight(w2k_metrics_stream_t *s, int64_t messages)
 {
     if (s)
         atomic_store_explicit(&s->in_flight, messages, memory_order_relaxed);
+}
+
+void w2k_metrics_paused(w2k_metrics_stream_t *s, bool paused)
+{
+    if (!s)
+        return;
+    int64_t now = w2k_clock_wall_us();
+    int64_t since = atomic_load_explicit(&s->paused_since_us, memory_order_relaxed);
+    if (paused && !since) {
+        atomic_store_explicit(&s->paused_since_us, now, memory_order_relaxed);
+    } else if (!paused && since) {
+        atomic_fetch_add_explicit(&s->paused_us, now > since ? now - since : 0,
+                                  memory_order_relaxed);
+        atomic_store_explicit(&s->paused_since_us, 0, memory_order_relaxed);
+    }
 }
 
 void w2k_metrics_reconnect(w2k_metrics_stream_t *s)
@@ -416,6 +433,22 @@ int w2k_metrics_render(w2k_metrics_t *m, int64_t now, w2k_buf_t *out)
         series_stream(out, "wal2kafka_in_flight_messages", s);
         w2k_buf_printf(out, "} %" PRId64 "\n", LOAD(s->in_flight));
     }
+    family(out, "wal2kafka_reading_paused", "gauge",
+           "1 while reading from PostgreSQL is paused because delivery.max_in_flight messages "
+           "await the broker's answer.");
+    for (const w2k_metrics_stream_t *s = m->streams; s; s = s->next) {
+        series_stream(out, "wal2kafka_reading_paused", s);
+        w2k_buf_printf(out, "} %d\n", LOAD(s->paused_since_us) ? 1 : 0);
+    }
+    family(out, "wal2kafka_reading_paused_seconds_total", "counter",
+           "Seconds reading from PostgreSQL was paused for delivery.max_in_flight.");
+    for (const w2k_metrics_stream_t *s = m->streams; s; s = s->next) {
+        int64_t since = LOAD(s->paused_since_us), us = LOAD(s->paused_us);
+        if (since && now > since)
+            us += now - since;
+        series_stream(out, "wal2kafka_reading_paused_seconds_total", s);
+        w2k_buf_printf(out, "} %.3f\n", (double)us / 1e6);
+    }
     render_stream_u64(out, m, "wal2kafka_reconnects_total", "counter",
                       "Reconnects to PostgreSQL or Kafka after a failure.", v_reconnects, now);
     family(out, "wal2kafka_errors_total", "counter",
@@ -598,7 +631,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
-    w2k_warn("metrics endpoint: %s", msg);
+    w2k_warn_hint("the endpoint keeps serving; a request that fails this way gets no answer — "
+                  "check the client, or metrics.listen if the endpoint cannot start",
+                  "metrics endpoint: %s", msg);
 }
 
 /* Split "HOST:PORT" or "[HOST]:PORT" into host and port. Returns 0, or -1. */

@@ -102,6 +102,11 @@ void w2k_metrics_server_lsn(w2k_metrics_stream_t *s, uint64_t lsn);
 /* Messages produced to Kafka and not yet acknowledged. */
 void w2k_metrics_in_flight(w2k_metrics_stream_t *s, int64_t messages);
 
+/* Reading from PostgreSQL paused (true) because delivery.max_in_flight messages await
+ * the broker's answer, or resumed (false): wal2kafka_reading_paused and the time spent
+ * paused, wal2kafka_reading_paused_seconds_total. */
+void w2k_metrics_paused(w2k_metrics_stream_t *s, bool paused);
+
 /* Count a reconnect (to PostgreSQL or Kafka) after a failure. */
 void w2k_metrics_reconnect(w2k_metrics_stream_t *s);
 

@@ -62,6 +62,11 @@ struct w2k_sink_s {
      * so it must be replaced (reported like a fatal error) */
     bool broken;
     w2k_err_t broken_err;
+    /* the broker's silence: messages produced and not answered, the last answer (or
+     * when the first of them was produced), and whether the silence was logged */
+    uint64_t unanswered;
+    int64_t last_answer_ms;
+    bool silent;
 };
 
 /* The hint for a Kafka error that needs the user's action, or NULL. */
@@ -146,6 +151,19 @@ static void queue_answer(stream_slot_t *q, uint64_t seq, const w2k_err_t *failur
     q->failed[q->nfailed++].err = *failure;
 }
 
+/* A delivery report came: the broker answers (logged once if it was silent). */
+static void broker_answered(w2k_sink_t *s)
+{
+    int64_t now = w2k_clock_mono_ms();
+    if (s->unanswered)
+        s->unanswered--;
+    if (s->silent)
+        w2k_info("kafka: the broker answers again after %lld ms of silence",
+                 (long long)(now - s->last_answer_ms));
+    s->silent = false;
+    s->last_answer_ms = now;
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -158,6 +176,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         set_kafka_err(s, &failure, m->err, what, rd_kafka_err2str(m->err),
                       rd_kafka_topic_name(m->rkt));
     }
+    if (!(tag & SYNC_TAG))
+        broker_answered(s);
     if (tag & SYNC_TAG) {
         uint64_t serial = tag & ~SYNC_TAG;
         if (serial >= s->sync_first && serial <= s->sync_serial && s->sync_left) {
@@ -179,20 +199,19 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
     (void)rk;
     (void)opaque;
     if (code == RD_KAFKA_RESP_ERR__FATAL)
-        w2k_error("kafka: fatal producer error: %s", reason);
+        w2k_error_hint(w2k_log_kafka_hint("ERROR", reason), "kafka: fatal producer error: %s",
+                       reason);
     else if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__TRANSPORT)
-        w2k_warn("kafka: %s (retrying)", reason);
+        w2k_warn_hint(w2k_log_kafka_hint("ERROR", reason), "kafka: %s (retrying)", reason);
     else
-        w2k_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
+        w2k_warn_hint(w2k_log_kafka_hint("ERROR", reason), "kafka: %s: %s",
+                      rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
 }
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    w2k_log(level <= 3   ? W2K_LOG_ERROR
-            : level <= 5 ? W2K_LOG_WARN
-                         : W2K_LOG_DEBUG,
-            "librdkafka %s: %s", fac, buf);
+    w2k_log_kafka(level <= 3 ? W2K_LOG_ERROR : level <= 5 ? W2K_LOG_WARN : W2K_LOG_DEBUG, fac, buf);
 }
 
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, w2k_err_t *err)
@@ -237,9 +256,11 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, 
         *eq = '\0';
         int rc = conf_set(conf, kv, eq + 1, err);
         if (rc == 0 && strcmp(kv, "partitioner") == 0 && strcmp(eq + 1, "murmur2_random") != 0)
-            w2k_warn("kafka.properties sets partitioner=%s: keys will not land on the "
-                     "partitions Java clients (Kafka Streams, Flink) expect",
-                     eq + 1);
+            w2k_warn_hint("remove partitioner from kafka.properties unless every consumer "
+                          "of these topics partitions by the same rule",
+                          "kafka.properties sets partitioner=%s: keys will not land on the "
+                          "partitions Java clients (Kafka Streams, Flink) expect",
+                          eq + 1);
         free(kv);
         if (rc)
             goto err;
@@ -724,7 +745,10 @@ int w2k_sink_produce(w2k_sink_t *s, int stream, uint64_t seq, w2k_sink_topic_t *
                      int64_t timestamp_ms, w2k_err_t *err)
 {
     uint64_t tag = ((uint64_t)stream << SEQ_BITS) | seq;
-    return produce_tagged(s, tag, topic, key, keylen, value, valuelen, timestamp_ms, err);
+    int rc = produce_tagged(s, tag, topic, key, keylen, value, valuelen, timestamp_ms, err);
+    if (rc == 0 && s->unanswered++ == 0)
+        s->last_answer_ms = w2k_clock_mono_ms(); /* the silence counts from here */
+    return rc;
 }
 
 int w2k_sink_produce_sync(w2k_sink_t *s, w2k_sink_topic_t *topic, const void *key, size_t keylen,
@@ -801,7 +825,21 @@ int w2k_sink_poll(w2k_sink_t *s, int timeout_ms)
     char drain[64];
     while (read(s->pipefd[0], drain, sizeof drain) > 0)
         ;
-    return rd_kafka_poll(s->rk, timeout_ms);
+    int n = rd_kafka_poll(s->rk, timeout_ms);
+    int64_t now = w2k_clock_mono_ms();
+    if (s->unanswered && !s->silent && s->cfg->broker_silence_ms > 0 &&
+        now - s->last_answer_ms >= s->cfg->broker_silence_ms) {
+        s->silent = true;
+        w2k_warn_hint("the broker holds the connection but does not answer: frozen, hung, "
+                      "overloaded, or a network path that drops packets — check it; "
+                      "wal2kafka keeps its place and resends what is not acknowledged, and "
+                      "reading pauses at delivery.max_in_flight",
+                      "kafka: the broker has not answered for %lld ms with %llu message(s) "
+                      "awaiting acknowledgement (delivery.broker_silence_ms = %d)",
+                      (long long)(now - s->last_answer_ms), (unsigned long long)s->unanswered,
+                      s->cfg->broker_silence_ms);
+    }
+    return n;
 }
 
 int w2k_sink_fd(const w2k_sink_t *s)

@@ -539,8 +539,8 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
     (void)rk;
     /* configuration warnings (producer properties of the shared kafka.properties) are
      * expected for this consumer */
-    w2k_log(level <= 3 && strcmp(fac, "CONFWARN") != 0 ? W2K_LOG_WARN : W2K_LOG_DEBUG,
-            "librdkafka %s: %s", fac, buf);
+    w2k_log_kafka(level <= 3 && strcmp(fac, "CONFWARN") != 0 ? W2K_LOG_WARN : W2K_LOG_DEBUG, fac,
+                  buf);
 }
 
 static rd_kafka_t *consumer_new(const w2k_config_t *cfg, const char **partitioner, w2k_err_t *err)
@@ -731,7 +731,9 @@ static int read_parts(rd_kafka_t *rk, const char *topic, kpart_t *parts, int n, 
                     rc = -1;
                 } else { /* transient: librdkafka retries; a lasting outage ends in the
                           * idle timeout above */
-                    w2k_warn("reading topic %s: %s (retrying)", topic, rd_kafka_err2str(m->err));
+                    w2k_warn_hint(w2k_log_kafka_hint("FETCH", rd_kafka_err2str(m->err)),
+                                  "reading topic %s: %s (retrying)", topic,
+                                  rd_kafka_err2str(m->err));
                 }
             } else if (m->offset >= p->stop) {
                 p->done = true;

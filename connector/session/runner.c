@@ -32,6 +32,7 @@ typedef struct runner_s {
     bool standby;             /* standby.enabled: another session holds the slot; waiting */
     bool was_active;          /* streamed in this process: a later standby lost the slot */
     int64_t standby_since;
+    int standby_holder;  /* the backend PID that held the slot while this one waited */
     PGconn *holder_conn; /* standby: the connection that looks who holds the slot */
     w2k_err_t last;
 } runner_t;
@@ -69,7 +70,7 @@ static void stream_stopped(runner_t *r)
 {
     w2k_err_t e = r->last;
     snprintf(e.msg, sizeof e.msg, "stream %s stopped: %.900s", w2k_stream_name(r->st), r->last.msg);
-    w2k_log_hint(W2K_LOG_ERROR, e.msg, e.hint);
+    w2k_log_hint(W2K_LOG_ERROR, e.msg, w2k_err_hint_or_default(&e));
 }
 
 #define PROBE_MS 1000 /* how often a failed stream looks whether the component is back */
@@ -194,6 +195,7 @@ static void wait_standby(loop_t *L, runner_t *r, int pid, int64_t now)
         }
         r->standby = true;
         r->standby_since = now;
+        r->standby_holder = pid;
         w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_STANDBY, reason);
     }
     r->attempts = 0;
@@ -246,16 +248,22 @@ static bool stream_failed(loop_t *L, runner_t *r, const w2k_err_t *err)
         r->dead = true;
         w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_FAILED, err->msg);
         if (cfg->exit_on_stream_failure) {
-            w2k_error("stream %s gave up and retry.on_stream_failure = exit: stopping every "
-                      "stream",
-                      w2k_stream_name(r->st));
+            w2k_error_hint("the next line says why the stream gave up; set "
+                           "retry.on_stream_failure = continue to keep the other streams going",
+                           "stream %s gave up and retry.on_stream_failure = exit: stopping every "
+                           "stream",
+                           w2k_stream_name(r->st));
             L->stop_on_failure = true;
             *L->stop = 1;
         }
         if (err->retryable) {
-            w2k_error("stream %s: giving up after %d attempts over %lld s: %s",
-                      w2k_stream_name(r->st), r->attempts,
-                      (long long)(now - r->failing_since) / 1000, err->msg);
+            w2k_error_hint(err->hint[0] ? err->hint
+                                        : "the retry limit (retry.max_attempts / "
+                                          "retry.max_duration_s) was reached; fix the cause and "
+                                          "start wal2kafka again — nothing confirmed was lost",
+                           "stream %s: giving up after %d attempts over %lld s: %s",
+                           w2k_stream_name(r->st), r->attempts,
+                           (long long)(now - r->failing_since) / 1000, err->msg);
             r->last.code = W2K_EXIT_RUNTIME;
             w2k_err_hint(&r->last,
                          "%.700s%sthe retry limit (retry.max_attempts / retry.max_duration_s) "
@@ -275,8 +283,11 @@ static bool stream_failed(loop_t *L, runner_t *r, const w2k_err_t *err)
     r->retry_at = now + delay;
     r->probe_at = now + PROBE_MS;
     w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_RECONNECTING, err->msg);
-    w2k_warn("stream %s: %s — retrying in %lld ms (attempt %d)", w2k_stream_name(r->st), err->msg,
-             (long long)delay, r->attempts);
+    w2k_warn_hint(err->hint[0] ? err->hint
+                               : "wal2kafka retries by itself with a growing backoff "
+                                 "(retry.*); nothing confirmed is lost — act if it persists",
+                  "stream %s: %s — retrying in %lld ms (attempt %d)", w2k_stream_name(r->st),
+                  err->msg, (long long)delay, r->attempts);
     return false;
 }
 
@@ -309,8 +320,9 @@ static void supervise_stopped(loop_t *L, int i, int64_t now, int *timeout)
             w2k_metrics_reconnect(w2k_stream_metrics(x->st));
         if (w2k_stream_start(x->st, &err) == 0) {
             if (x->standby)
-                w2k_info("stream %s: took over slot %s after %lld ms as standby",
-                         w2k_stream_name(x->st), L->cfg->streams[i].slot,
+                w2k_info("stream %s: took over slot %s from the session of PID %d (another "
+                         "wal2kafka, gone or cut off) after %lld ms as standby; streaming now",
+                         w2k_stream_name(x->st), L->cfg->streams[i].slot, x->standby_holder,
                          (long long)(w2k_clock_mono_ms() - x->standby_since));
             else if (x->attempts)
                 w2k_info("stream %s: started again after %d failed attempt(s)",
@@ -383,8 +395,9 @@ static int serve_sinks(loop_t *L, w2k_err_t *err)
             continue;
         /* The producer cannot go on: a new one, and its streams resend from their
          * slots what was not confirmed. */
-        w2k_error("%s; creating a new producer and restarting its streams from their slots",
-                  fatal.msg);
+        w2k_error_hint(fatal.hint[0] ? fatal.hint : w2k_log_kafka_hint("FATAL", fatal.msg),
+                       "%s; creating a new producer and restarting its streams from their slots",
+                       fatal.msg);
         for (int i = k; i < L->cfg->nstreams; i += L->nsinks)
             if (L->r[i].running)
                 stream_failed(L, &L->r[i], &fatal);
@@ -436,13 +449,17 @@ static void drain(loop_t *L)
     for (int i = 0; i < cfg->nstreams; i++) {
         w2k_err_t err;
         if (L->r[i].running && w2k_stream_finish(L->r[i].st, &err) != 0)
-            w2k_warn("stream %s: final confirmation failed: %s", w2k_stream_name(L->r[i].st),
-                     err.msg);
+            w2k_warn_hint("what was not confirmed is sent again on the next start (at least "
+                          "once); nothing is lost",
+                          "stream %s: final confirmation failed: %s", w2k_stream_name(L->r[i].st),
+                          err.msg);
     }
     if (inflight)
-        w2k_warn("stopping with %llu message(s) not acknowledged: their changes stay "
-                 "unconfirmed and are sent again on the next start",
-                 (unsigned long long)inflight);
+        w2k_warn_hint("the broker did not answer within shutdown_timeout_ms: check it; raise "
+                      "the timeout to wait longer on stop",
+                      "stopping with %llu message(s) not acknowledged: their changes stay "
+                      "unconfirmed and are sent again on the next start",
+                      (unsigned long long)inflight);
 }
 
 /* Make the producers and the streams. Returns 0, or -1 with err. */
@@ -535,7 +552,7 @@ int w2k_runner_run(const w2k_config_t *cfg, w2k_registry_t *reg, w2k_metrics_t *
     close_loop(&L);
     return rc;
 fail:
-    w2k_log_hint(W2K_LOG_ERROR, err.msg, err.hint);
+    w2k_log_hint(W2K_LOG_ERROR, err.msg, w2k_err_hint_or_default(&err));
     close_loop(&L);
     return err.code ? err.code : W2K_EXIT_RUNTIME;
 }

@@ -249,7 +249,8 @@ int w2k_state_read(const w2k_config_t *cfg, const char *topic, const char *strea
                 }
             }
         } else {
-            w2k_warn("reading %s: %s", topic, rd_kafka_message_errstr(m));
+            w2k_warn_hint(w2k_log_kafka_hint("FETCH", rd_kafka_message_errstr(m)), "reading %s: %s",
+                          topic, rd_kafka_message_errstr(m));
         }
         rd_kafka_message_destroy(m);
     }

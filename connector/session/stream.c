@@ -88,7 +88,9 @@ struct w2k_stream_s {
     int sink_id;
     w2k_registry_t *reg; /* NULL: single-object encoding, schemas in <prefix>.schemas */
     w2k_metrics_stream_t *ms;
-    char salt[1024]; /* the key of hash_columns (never logged), when scfg->hashes */
+    int64_t paused_since; /* monotonic ms reading paused at max_in_flight; 0 while reading */
+    bool paused_logged;   /* that pause lasted PAUSE_LOG_MS and was logged */
+    char salt[1024];      /* the key of hash_columns (never logged), when scfg->hashes */
     size_t saltlen;
     int32_t change_key_id, change_value_id;
     PGconn *repl;
@@ -528,13 +530,15 @@ static int slot_lost(w2k_stream_t *st, const char *what, w2k_err_t *err)
 {
     const w2k_stream_cfg_t *sc = st->scfg;
     if (sc->on_slot_lost == W2K_SLOT_LOST_RECREATE) {
-        w2k_warn("stream %s: %s; changes made since the last confirmed position may be "
-                 "missing: creating a new slot %s (on_slot_lost = recreate)",
-                 sc->name, what,
-                 sc->snapshot == W2K_SNAPSHOT_INITIAL
-                     ? "and taking a new snapshot"
-                     : "without a snapshot (snapshot = never: rows changed meanwhile are not "
-                       "read again)");
+        w2k_warn_hint("consumers may miss changes made meanwhile; set on_slot_lost = exit to "
+                      "stop instead, and see docs/operations.md on failover",
+                      "stream %s: %s; changes made since the last confirmed position may be "
+                      "missing: creating a new slot %s (on_slot_lost = recreate)",
+                      sc->name, what,
+                      sc->snapshot == W2K_SNAPSHOT_INITIAL
+                          ? "and taking a new snapshot"
+                          : "without a snapshot (snapshot = never: rows changed meanwhile are not "
+                            "read again)");
         return 0;
     }
     w2k_err_set(err, W2K_EXIT_POSTGRES,
@@ -680,10 +684,11 @@ static void drop_created_slot(w2k_stream_t *st)
                  "before streaming",
                  sc->name, sc->slot);
     else if (!gone)
-        w2k_warn("stream %s: could not drop replication slot %s, created by a start that "
-                 "failed: %s; it holds WAL back until the next start uses it or it is dropped "
-                 "(SELECT pg_drop_replication_slot('%s'))",
-                 sc->name, sc->slot, c ? e.msg : "no connection", sc->slot);
+        w2k_warn_hint("drop it by hand if this stream is not started again",
+                      "stream %s: could not drop replication slot %s, created by a start that "
+                      "failed: %s; it holds WAL back until the next start uses it or it is dropped "
+                      "(SELECT pg_drop_replication_slot('%s'))",
+                      sc->name, sc->slot, c ? e.msg : "no connection", sc->slot);
     if (c)
         PQfinish(c);
 }
@@ -997,7 +1002,9 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     if (slot.exists && other_server) {
         /* a slot of that name on another server says nothing of what this stream
          * confirmed: start over as announced */
-        w2k_warn("stream %s: dropping slot %s of the other server's past", sc->name, sc->slot);
+        w2k_warn_hint("expected after pointing the stream at another server: it starts over "
+                      "there as configured (snapshot)",
+                      "stream %s: dropping slot %s of the other server's past", sc->name, sc->slot);
         if (w2k_catalog_drop_slot(slot_conn(st), sc->slot, err) != 0)
             goto fail;
         slot.exists = false;
@@ -1008,18 +1015,22 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         w2k_catalog_slot_usable(&slot, sc->slot, sc->name, st->ident.dbname, err) != 0) {
         if (strcmp(slot.wal_status, "lost") != 0 || sc->on_slot_lost != W2K_SLOT_LOST_RECREATE)
             goto fail;
-        w2k_warn("stream %s: slot %s was invalidated; dropping it and starting over "
-                 "(on_slot_lost = recreate)",
-                 sc->name, sc->slot);
+        w2k_warn_hint("changes made while the slot was invalid may be missing; raise "
+                      "max_slot_wal_keep_size, or keep wal2kafka from falling behind",
+                      "stream %s: slot %s was invalidated; dropping it and starting over "
+                      "(on_slot_lost = recreate)",
+                      sc->name, sc->slot);
         if (w2k_catalog_drop_slot(slot_conn(st), sc->slot, err) != 0)
             goto fail;
         slot.exists = false;
         st->state.found = false;
     }
     if (slot.exists && strcmp(st->state.snapshot, "running") == 0) {
-        w2k_warn("stream %s: the initial snapshot was interrupted before it finished; dropping "
-                 "slot %s and taking the snapshot again from the start",
-                 sc->name, sc->slot);
+        w2k_warn_hint(
+            "expected after a stop during the snapshot; nothing to do",
+            "stream %s: the initial snapshot was interrupted before it finished; dropping "
+            "slot %s and taking the snapshot again from the start",
+            sc->name, sc->slot);
         if (w2k_catalog_drop_slot(slot_conn(st), sc->slot, err) != 0)
             goto fail;
         slot.exists = false;
@@ -1174,15 +1185,21 @@ static int check_retained_wal(w2k_stream_t *st, w2k_err_t *err)
         long long retained = atoll(PQgetvalue(r, 0, 0)), safe = atoll(PQgetvalue(r, 0, 1));
         long long keep = atoll(PQgetvalue(r, 0, 2));
         if (keep > 0 && safe >= 0 && safe < keep / 5)
-            w2k_warn("stream %s: slot %s holds back %lld MB of WAL; PostgreSQL invalidates it "
-                     "after %lld MB more (max_slot_wal_keep_size = %lld MB), and the changes in "
-                     "between would be lost: find out why wal2kafka falls behind (the broker?)",
-                     st->scfg->name, st->scfg->slot, retained >> 20, safe >> 20, keep >> 20);
+            w2k_warn_hint(
+                "check the broker and wal2kafka_kafka_inflight; raise "
+                "max_slot_wal_keep_size for room",
+                "stream %s: slot %s holds back %lld MB of WAL; PostgreSQL invalidates it "
+                "after %lld MB more (max_slot_wal_keep_size = %lld MB), and the changes in "
+                "between would be lost: find out why wal2kafka falls behind (the broker?)",
+                st->scfg->name, st->scfg->slot, retained >> 20, safe >> 20, keep >> 20);
         else if (retained > st->cfg->wal_warn_mb * 1048576)
-            w2k_warn("stream %s: slot %s holds back %lld MB of WAL (more than "
-                     "delivery.wal_warn_mb = %lld)",
-                     st->scfg->name, st->scfg->slot, retained >> 20,
-                     (long long)st->cfg->wal_warn_mb);
+            w2k_warn_hint("wal2kafka falls behind or the stream is idle while the server "
+                          "writes: check the broker and the metrics; raise delivery.wal_warn_mb "
+                          "if this is normal",
+                          "stream %s: slot %s holds back %lld MB of WAL (more than "
+                          "delivery.wal_warn_mb = %lld)",
+                          st->scfg->name, st->scfg->slot, retained >> 20,
+                          (long long)st->cfg->wal_warn_mb);
     }
     bool answered = r != NULL;
     PQclear(r);
@@ -1202,9 +1219,42 @@ w2k_metrics_stream_t *w2k_stream_metrics(const w2k_stream_t *st)
     return st->ms;
 }
 
+/* Reading paused because max_in_flight messages await the broker: a pause that lasts
+ * PAUSE_LOG_MS is logged once (cause, limit, hint), and then its end once (how long). */
+#define PAUSE_LOG_MS 1000
+static void note_backpressure(w2k_stream_t *st)
+{
+    uint64_t inflight = w2k_lsntrack_inflight(st->lt);
+    bool full = st->streaming && !st->failed &&
+                inflight + MAX_MSGS_PER_CHANGE > (uint64_t)st->cfg->max_in_flight;
+    int64_t now = w2k_clock_mono_ms();
+    if (full && !st->paused_since) {
+        st->paused_since = now ? now : 1;
+        w2k_metrics_paused(st->ms, true);
+    } else if (full && !st->paused_logged && now - st->paused_since >= PAUSE_LOG_MS) {
+        st->paused_logged = true;
+        w2k_warn_hint("the broker acknowledges more slowly than PostgreSQL writes, or not at "
+                      "all (see the kafka lines around this one); reading resumes by itself as "
+                      "acknowledgements come, PostgreSQL keeps the WAL meanwhile — raise "
+                      "delivery.max_in_flight only if the broker is healthy",
+                      "stream %s: reading paused: %llu messages await the broker's "
+                      "acknowledgement (delivery.max_in_flight = %d)",
+                      st->scfg->name, (unsigned long long)inflight, st->cfg->max_in_flight);
+    } else if (!full && st->paused_since) {
+        if (st->paused_logged)
+            w2k_info("stream %s: reading resumed after %lld ms paused at "
+                     "delivery.max_in_flight",
+                     st->scfg->name, (long long)(now - st->paused_since));
+        st->paused_since = 0;
+        st->paused_logged = false;
+        w2k_metrics_paused(st->ms, false);
+    }
+}
+
 int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
 {
     w2k_stream_serve_acks(st);
+    note_backpressure(st);
     /* Everything acknowledged and nothing open: the server's last known position is
      * confirmable even if its keepalive came while messages were still in flight. */
     if (!st->in_txn)
@@ -1607,9 +1657,10 @@ static int handle_snapshot_request(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_l
     if (w2k_tables_find(st->tables, parts[1], parts[2]))
         w2k_rereads_queue(st->rereads, parts[1], parts[2], repair && lsn ? lsn : 0);
     else if (strcmp(parts[0], "*") != 0)
-        w2k_warn("stream %s: a re-snapshot of %s.%s was requested, but it is not one of the "
-                 "stream's tables",
-                 st->scfg->name, parts[1], parts[2]);
+        w2k_warn_hint("request it from the stream that has the table, or check its name",
+                      "stream %s: a re-snapshot of %s.%s was requested, but it is not one of the "
+                      "stream's tables",
+                      st->scfg->name, parts[1], parts[2]);
     return 0;
 }
 
@@ -1672,9 +1723,11 @@ static int ddl_relation(w2k_stream_t *st, const w2k_ddl_event_t *ev, w2k_relatio
     }
     free(flags);
     if (ev->columns)
-        w2k_warn("stream %s: the columns in a %s message for table %s.%s are malformed; "
-                 "reading them from the catalog",
-                 st->scfg->name, W2K_DDL_PREFIX, ev->schema, ev->name);
+        w2k_warn_hint("the schema is read from the catalog instead; reinstall the DDL "
+                      "trigger with wal2kafka ddl install if this repeats",
+                      "stream %s: the columns in a %s message for table %s.%s are malformed; "
+                      "reading them from the catalog",
+                      st->scfg->name, W2K_DDL_PREFIX, ev->schema, ev->name);
     char *filter = NULL;
     w2k_err_t lerr;
     *rel = w2k_catalog_table(st->catalog, w2k_tables_pubs(st->tables)->names, ev->schema, ev->name,
@@ -1699,7 +1752,8 @@ static int handle_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn,
     char *buf = malloc(m->u.message.len + 1);
     w2k_ddl_event_t ev;
     if (!buf || w2k_ddl_parse(m->u.message.content, m->u.message.len, buf, &ev) != 0) {
-        w2k_warn("stream %s: ignoring a malformed %s message", st->scfg->name, W2K_DDL_PREFIX);
+        w2k_warn_hint("only wal2kafka's DDL trigger should write messages with this prefix",
+                      "stream %s: ignoring a malformed %s message", st->scfg->name, W2K_DDL_PREFIX);
         free(buf);
         return 0;
     }

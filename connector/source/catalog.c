@@ -777,10 +777,13 @@ static int refused(PGconn *c, const w2k_pubplan_t *plan, PGresult *r, w2k_buf_t 
     int rc = -1;
     if (denied && !lost.len && usable_as_is(c, plan)) {
         /* Set up by an administrator: use it as it is. */
-        w2k_warn("stream %s: publication %s was created by someone else and this role may "
-                 "not alter it; it holds the configured tables, so it is used as it is "
-                 "(row filters, column lists and operations are the administrator's)",
-                 st, plan->ps.names);
+        w2k_warn_hint("expected when an administrator manages the publication; grant this "
+                      "role ownership of it to let wal2kafka keep it in line with the "
+                      "configuration",
+                      "stream %s: publication %s was created by someone else and this role may "
+                      "not alter it; it holds the configured tables, so it is used as it is "
+                      "(row filters, column lists and operations are the administrator's)",
+                      st, plan->ps.names);
         w2k_err_clear(err);
         rc = 0;
     } else if (denied && lost.len) {
@@ -814,13 +817,16 @@ static void say_done(const w2k_pubplan_t *plan, int from)
         const w2k_pubaction_t *a = &plan->act[i];
         const w2k_pubplan_pub_t *d = a->pub >= 0 ? &plan->pub[a->pub] : NULL;
         if (a->kind == W2K_PUBACT_WARN_LOST)
-            w2k_warn("stream %s: publication %s was changed by someone else: %s. PostgreSQL did "
-                     "not send those tables' changes while it was, and cannot send them again: "
-                     "restored the publication, and the tables are read again while streaming "
-                     "goes on (each row once, as an 'r' event with its current values; changes "
-                     "in between are not in the topics one by one, and a row deleted in between "
-                     "stays there until it is deleted again)",
-                     st, plan->ps.pub[a->pub].name, a->text);
+            w2k_warn_hint(
+                "leave wal2kafka's publications to wal2kafka: change the "
+                "configuration instead",
+                "stream %s: publication %s was changed by someone else: %s. PostgreSQL did "
+                "not send those tables' changes while it was, and cannot send them again: "
+                "restored the publication, and the tables are read again while streaming "
+                "goes on (each row once, as an 'r' event with its current values; changes "
+                "in between are not in the topics one by one, and a row deleted in between "
+                "stays there until it is deleted again)",
+                st, plan->ps.pub[a->pub].name, a->text);
         else if (a->kind == W2K_PUBACT_DONE)
             w2k_info("%s publication %s for stream %s: %d table(s), %s",
                      d->exists ? "updated" : "created", plan->ps.pub[a->pub].name, st, d->ntables,
@@ -905,21 +911,26 @@ static void warn_plan(const w2k_pubplan_t *plan, const w2k_pubaction_t *a)
     const w2k_pubwant_t *w = plan->want;
     const w2k_table_cfg_t *t = a->table >= 0 ? &w->st->tables[a->table] : NULL;
     if (a->kind == W2K_PUBACT_SKIP_TABLE)
-        w2k_warn("%s:%d: table %s.%s of stream %s no longer exists (dropped?); streaming the "
-                 "other tables — remove it from the configuration",
-                 w->config_path, t->line, t->schema, t->name, w->st->name);
+        w2k_warn_hint("remove the table from the configuration to silence this",
+                      "%s:%d: table %s.%s of stream %s no longer exists (dropped?); streaming the "
+                      "other tables — remove it from the configuration",
+                      w->config_path, t->line, t->schema, t->name, w->st->name);
     else if (a->kind == W2K_PUBACT_NO_TABLES)
-        w2k_warn("stream %s: none of its tables exists any more; publication %s is left as it "
-                 "is",
-                 w->st->name, plan->ps.names);
+        w2k_warn_hint("the stream sends nothing until one of its tables exists again; fix "
+                      "the configuration's table list",
+                      "stream %s: none of its tables exists any more; publication %s is left as it "
+                      "is",
+                      w->st->name, plan->ps.names);
     else
-        w2k_warn("stream %s: the operations of its tables need publication(s) %s, which "
-                 "cannot serve the changes slot %s holds from before their creation "
-                 "(PostgreSQL 15 looks a publication up as of each change: %s); "
-                 "streaming goes on with publication(s) %s as they are, and the "
-                 "configuration's changes take effect when wal2kafka starts again after "
-                 "the stream has caught up",
-                 w->st->name, a->text, w->st->slot, plan->why, plan->ps.names);
+        w2k_warn_hint("restart wal2kafka once the stream has caught up to apply the new "
+                      "operations",
+                      "stream %s: the operations of its tables need publication(s) %s, which "
+                      "cannot serve the changes slot %s holds from before their creation "
+                      "(PostgreSQL 15 looks a publication up as of each change: %s); "
+                      "streaming goes on with publication(s) %s as they are, and the "
+                      "configuration's changes take effect when wal2kafka starts again after "
+                      "the stream has caught up",
+                      w->st->name, a->text, w->st->slot, plan->why, plan->ps.names);
 }
 
 /* Carry plan out, action by action. Returns 0, or -1 with err. */
@@ -1492,8 +1503,9 @@ int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags
         if (w2k_catalog_resolve_type(c, col->type_oid, col->typmod, &ti, err) != 0) {
             if (!err->retryable && PQstatus(c) == CONNECTION_OK) {
                 /* The type is gone (dropped since): fall back to its text form. */
-                w2k_warn("table %s.%s column %s: %s; sending its text form", rel->schema, rel->name,
-                         col->name, err->msg);
+                w2k_warn_hint("the type was dropped since; consumers get the column as text",
+                              "table %s.%s column %s: %s; sending its text form", rel->schema,
+                              rel->name, col->name, err->msg);
                 memset(&ti, 0, sizeof ti);
                 ti.oid = col->type_oid;
                 ti.typmod = col->typmod;

@@ -143,11 +143,16 @@ int w2k_rereads_step(w2k_rereads_t *r, PGconn *catalog, const w2k_tables_t *tabl
     free(next.table);
     if (!r->running) {
         if (next.hold)
-            w2k_error("stream %s: cannot re-read table %s.%s to repair the changes PostgreSQL "
-                      "did not send: %s; they stay missing from its topic (%s)",
-                      r->stream, schema, name, err->msg, err->hint);
+            w2k_error_hint("fix the cause, then request a re-snapshot of the table with "
+                           "wal2kafka snapshot",
+                           "stream %s: cannot re-read table %s.%s to repair the changes PostgreSQL "
+                           "did not send: %s; they stay missing from its topic (%s)",
+                           r->stream, schema, name, err->msg, err->hint);
         else
-            w2k_warn("stream %s: cannot re-read a table: %s", r->stream, err->msg);
+            w2k_warn_hint(err->hint[0] ? err->hint
+                                       : "fix the cause, then request the re-snapshot again with "
+                                         "wal2kafka snapshot",
+                          "stream %s: cannot re-read a table: %s", r->stream, err->msg);
         return 0;
     }
     r->hold = next.hold;
@@ -189,9 +194,10 @@ void w2k_rereads_stop(w2k_rereads_t *r)
         /* a repair: queued again, it still holds back what is confirmed */
         w2k_rereads_queue(r, r->schema, r->name, r->hold);
     } else if (r->running) {
-        w2k_warn("stream %s: the re-snapshot of a table was interrupted; request it again "
-                 "with wal2kafka snapshot",
-                 r->stream);
+        w2k_warn_hint("the stream goes on; rows not yet re-read keep their last message",
+                      "stream %s: the re-snapshot of a table was interrupted; request it again "
+                      "with wal2kafka snapshot",
+                      r->stream);
     }
     w2k_resnap_destroy(r->running);
     r->running = NULL;

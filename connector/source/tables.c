@@ -107,22 +107,27 @@ static void warn_identity(w2k_tables_t *tb, const w2k_table_cfg_t *t, const w2k_
     w2k_buf_t q = W2K_BUF_INIT;
     w2k_catalog_put_qualified(&q, tb->catalog, t->schema, t->name);
     if (rel->nkeys > 0)
-        w2k_warn("table %s.%s has REPLICA IDENTITY NOTHING: PostgreSQL refuses its UPDATEs and "
-                 "DELETEs while it is published, and a delete would carry no key; run ALTER "
-                 "TABLE %s REPLICA IDENTITY DEFAULT; (its primary key)",
-                 t->schema, t->name, q.data);
+        w2k_warn_hint(
+            "until then its UPDATEs and DELETEs fail in PostgreSQL; see docs/reading.md",
+            "table %s.%s has REPLICA IDENTITY NOTHING: PostgreSQL refuses its UPDATEs and "
+            "DELETEs while it is published, and a delete would carry no key; run ALTER "
+            "TABLE %s REPLICA IDENTITY DEFAULT; (its primary key)",
+            t->schema, t->name, q.data);
     else if (writes && (ri == 'd' || ri == 'n'))
-        w2k_warn("table %s.%s has no primary key and REPLICA IDENTITY %s: PostgreSQL refuses its "
-                 "UPDATEs and DELETEs while it is published, and its messages carry no key, go to "
-                 "a delete-policy topic, and keep no per-row order; add a primary key (ALTER "
-                 "TABLE %s ADD PRIMARY KEY (...);), or at least run ALTER TABLE %s "
-                 "REPLICA IDENTITY FULL;",
-                 t->schema, t->name, ri == 'n' ? "NOTHING" : "DEFAULT", q.data, q.data);
+        w2k_warn_hint(
+            "until then its UPDATEs and DELETEs fail in PostgreSQL; see docs/reading.md",
+            "table %s.%s has no primary key and REPLICA IDENTITY %s: PostgreSQL refuses its "
+            "UPDATEs and DELETEs while it is published, and its messages carry no key, go to "
+            "a delete-policy topic, and keep no per-row order; add a primary key (ALTER "
+            "TABLE %s ADD PRIMARY KEY (...);), or at least run ALTER TABLE %s "
+            "REPLICA IDENTITY FULL;",
+            t->schema, t->name, ri == 'n' ? "NOTHING" : "DEFAULT", q.data, q.data);
     else
-        w2k_warn("table %s.%s has no primary key and no replica identity index: its messages "
-                 "carry no key, go to a delete-policy topic, and keep no per-row order; add a "
-                 "primary key to fix this (ALTER TABLE %s ADD PRIMARY KEY (...);)",
-                 t->schema, t->name, q.data);
+        w2k_warn_hint("streaming goes on without keys; see docs/reading.md",
+                      "table %s.%s has no primary key and no replica identity index: its messages "
+                      "carry no key, go to a delete-policy topic, and keep no per-row order; add a "
+                      "primary key to fix this (ALTER TABLE %s ADD PRIMARY KEY (...);)",
+                      t->schema, t->name, q.data);
     w2k_buf_free(&q);
 }
 
@@ -149,16 +154,20 @@ static void warn_generated(w2k_tables_t *tb, const w2k_table_cfg_t *t)
               "AND a.attgenerated <> ''",
         2, params);
     if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) && version >= 180000)
-        w2k_warn("table %s.%s: virtual generated columns %s cannot be streamed: PostgreSQL "
-                 "publishes stored generated columns only; make them STORED, or compute them in "
-                 "the consumer",
-                 t->schema, t->name, PQgetvalue(r, 0, 0));
+        w2k_warn_hint(
+            "the table streams without these columns",
+            "table %s.%s: virtual generated columns %s cannot be streamed: PostgreSQL "
+            "publishes stored generated columns only; make them STORED, or compute them in "
+            "the consumer",
+            t->schema, t->name, PQgetvalue(r, 0, 0));
     else if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-        w2k_warn("table %s.%s: generated columns %s cannot be streamed: PostgreSQL %d's pgoutput "
-                 "does not send generated columns, so they are not in its schema; PostgreSQL 18 "
-                 "sends them (publish_generated_columns, which wal2kafka sets), or compute them "
-                 "in the consumer",
-                 t->schema, t->name, PQgetvalue(r, 0, 0), version / 10000);
+        w2k_warn_hint(
+            "the table streams without these columns",
+            "table %s.%s: generated columns %s cannot be streamed: PostgreSQL %d's pgoutput "
+            "does not send generated columns, so they are not in its schema; PostgreSQL 18 "
+            "sends them (publish_generated_columns, which wal2kafka sets), or compute them "
+            "in the consumer",
+            t->schema, t->name, PQgetvalue(r, 0, 0), version / 10000);
     PQclear(r);
 }
 
@@ -212,15 +221,17 @@ static void warn_tables(w2k_tables_t *tb)
         if (t->filter && (t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE)) &&
             w2k_catalog_filter_outside_identity(tb->catalog, t->schema, t->name, t->filter, col,
                                                 sizeof col, &e) == 1)
-            w2k_warn("%s:%d: table %s.%s: the row filter uses column %s, which is not in the "
-                     "replica identity, and updates/deletes are published: PostgreSQL %s. Run: "
-                     "ALTER TABLE %s.%s REPLICA IDENTITY FULL;",
-                     tb->cfg->path, t->line, t->schema, t->name, col,
-                     tb->connector_filters
-                         ? "does not send the old row, so wal2kafka cannot tell whether an "
-                           "update leaves the filter's set"
-                         : "refuses such updates and deletes on the table",
-                     t->schema, t->name);
+            w2k_warn_hint(
+                "or filter on replica identity columns only",
+                "%s:%d: table %s.%s: the row filter uses column %s, which is not in the "
+                "replica identity, and updates/deletes are published: PostgreSQL %s. Run: "
+                "ALTER TABLE %s.%s REPLICA IDENTITY FULL;",
+                tb->cfg->path, t->line, t->schema, t->name, col,
+                tb->connector_filters
+                    ? "does not send the old row, so wal2kafka cannot tell whether an "
+                      "update leaves the filter's set"
+                    : "refuses such updates and deletes on the table",
+                t->schema, t->name);
         w2k_relation_free(rel);
     }
     for (int k = 0; k < nbatch; k++)
@@ -270,9 +281,11 @@ static int match_patterns(w2k_tables_t *tb, const PGresult *all, bool report_emp
             if (listed(&tb->eff, nsp, rel))
                 continue;
             if (tb->eff.ntables == tb->eff_cap) {
-                w2k_warn("stream %s: no room for table %s.%s to join; restart wal2kafka to add "
-                         "it",
-                         sc->name, nsp, rel);
+                w2k_warn_hint(
+                    "the stream goes on with its other tables",
+                    "stream %s: no room for table %s.%s to join; restart wal2kafka to add "
+                    "it",
+                    sc->name, nsp, rel);
                 continue;
             }
             w2k_table_cfg_t *e = &tb->eff.tables[tb->eff.ntables++];
@@ -282,8 +295,10 @@ static int match_patterns(w2k_tables_t *tb, const PGresult *all, bool report_emp
             added++;
         }
         if (!matched && report_empty)
-            w2k_warn("%s:%d: stream %s: pattern %s.%s matches no table (yet)", tb->cfg->path,
-                     t->line, sc->name, t->schema, t->name);
+            w2k_warn_hint("check the pattern's spelling; a table created later that matches "
+                          "joins the stream by itself",
+                          "%s:%d: stream %s: pattern %s.%s matches no table (yet)", tb->cfg->path,
+                          t->line, sc->name, t->schema, t->name);
     }
     return added;
 }
