@@ -300,8 +300,43 @@ static bool check_filter(report_t *r, PGconn *c, const w2k_config_t *cfg,
     return found;
 }
 
+/* Before 13: what wal2kafka does for partitioned table t (OID oid): the publication
+ * lists its leaf partitions in its place, and their rows stream to its topic. */
+static void check_leaves(report_t *r, PGconn *c, const w2k_table_cfg_t *t, unsigned oid,
+                         const char *topic, int version)
+{
+    char soid[16];
+    snprintf(soid, sizeof soid, "%u", oid);
+    const char *p[1] = {soid};
+    PGresult *res = PQexecParams(c, w2k_catalog_leaves_sql, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return;
+    }
+    w2k_buf_t names = W2K_BUF_INIT;
+    for (int i = 0; i < PQntuples(res); i++)
+        w2k_buf_printf(&names, "%s%s", i ? ", " : "", PQgetvalue(res, i, 1));
+    int n = PQntuples(res);
+    PQclear(res);
+    if (n == 0)
+        warn(r,
+             "its rows stream once it has a partition: wal2kafka adds the partitions to the "
+             "publication when it starts",
+             "table %s.%s: partitioned, without partitions: PostgreSQL %d cannot publish a "
+             "partitioned table itself",
+             t->schema, t->name, version / 10000);
+    else
+        ok(r,
+           "table %s.%s: partitioned, %d leaf partition(s) (%s): PostgreSQL %d cannot publish "
+           "a partitioned table, so the publication lists its leaf partitions and their rows "
+           "stream to topic %s",
+           t->schema, t->name, n, names.data ? names.data : "", version / 10000, topic);
+    w2k_buf_free(&names);
+}
+
 /* What happens to table t (OID oid) of stream st for its shape: a partitioned table
- * (its partitions, its topic, publish_via_partition_root; refused before 13), a
+ * (its partitions, its topic, publish_via_partition_root on 13+, its leaf partitions
+ * before), a
  * partition listed on its own, stored generated columns (sent from 18 on). */
 static void check_table_shape(report_t *r, PGconn *c, const w2k_config_t *cfg,
                               const w2k_stream_cfg_t *st, const w2k_table_cfg_t *t, unsigned oid,
@@ -349,15 +384,7 @@ static void check_table_shape(report_t *r, PGconn *c, const w2k_config_t *cfg,
            "(publish_via_partition_root = true)",
            t->schema, t->name, nparts, topic);
     } else if (parted) {
-        char fix[512];
-        snprintf(fix, sizeof fix,
-                 "list its partitions in stream %s instead (each streams to its own topic), or "
-                 "upgrade to PostgreSQL 13 or newer",
-                 st->name);
-        problem(r, W2K_EXIT_POSTGRES, fix,
-                "table %s.%s is partitioned (%s partition(s)), and PostgreSQL %d cannot publish "
-                "a partitioned table",
-                t->schema, t->name, nparts, version / 10000);
+        check_leaves(r, c, t, oid, topic, version);
     } else if (partition) {
         ok(r,
            "table %s.%s: a partition of %s, streamed as a table of its own to topic %s (list "

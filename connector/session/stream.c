@@ -1165,6 +1165,56 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
     return 0;
 }
 
+/* Before 13 (no publish_via_partition_root) the publication holds the leaf partitions
+ * of a partitioned table of the stream: a leaf not listed on its own streams as that
+ * table (the root), its columns in the root's order. Returns 0, or -1 with err. */
+static int map_to_root(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err)
+{
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(st->catalog, &caps);
+    if (caps.publish_via_root || w2k_tables_find(st->tables, rel->schema, rel->name))
+        return 0;
+    char schema[64], name[64], (*cols)[64] = NULL, why[300];
+    int ncols = 0;
+    int is = w2k_catalog_partition_root(st->catalog, rel->relid, schema, name, &cols, &ncols, err);
+    int rc = is < 0 ? -1 : 0;
+    if (is == 1 && w2k_tables_find(st->tables, schema, name) &&
+        w2k_relation_to_root(rel, schema, name, (const char(*)[64])cols, ncols, why, sizeof why) !=
+            0) {
+        if (why[0]) {
+            w2k_err_set(err, W2K_EXIT_POSTGRES, "cannot stream %s as its root: %s", rel->name, why);
+            w2k_err_hint(err, "a partition has exactly its root's columns; report this with "
+                              "both tables' definitions");
+        } else {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        }
+        rc = -1;
+    }
+    free(cols);
+    return rc;
+}
+
+/* Put the tuples of row change m of rel in its columns' order (a leaf partition mapped
+ * to its root with another column order). Returns 0, or -1 with err. */
+static int permute_row(const w2k_relation_t *rel, w2k_pgmsg_t *m, w2k_err_t *err)
+{
+    if (!rel || !rel->perm)
+        return 0;
+    w2k_pgdatum_t *tmp = malloc((size_t)rel->ncols * sizeof *tmp);
+    if (!tmp) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    /* an old tuple (key columns only, or the whole row) has every column too */
+    bool old = m->kind == W2K_PGMSG_DELETE || (m->kind == W2K_PGMSG_UPDATE && m->u.update.old_kind);
+    if (m->kind != W2K_PGMSG_DELETE)
+        w2k_relation_permute(rel, m->newtup.cols, sizeof *tmp, m->newtup.ncols, tmp);
+    if (old)
+        w2k_relation_permute(rel, m->oldtup.cols, sizeof *tmp, m->oldtup.ncols, tmp);
+    free(tmp);
+    return 0;
+}
+
 /* Build a relation from a Relation message, resolving types and the key. */
 static w2k_relation_t *relation_from_msg(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_err_t *err)
 {
@@ -1185,7 +1235,7 @@ static w2k_relation_t *relation_from_msg(w2k_stream_t *st, const w2k_pgmsg_t *m,
         rel->cols[i].typmod = m->columns[i].typmod;
         flags[i] = m->columns[i].flags;
     }
-    if (w2k_catalog_describe(st->catalog, rel, flags, err) != 0) {
+    if (w2k_catalog_describe(st->catalog, rel, flags, err) != 0 || map_to_root(st, rel, err) != 0) {
         w2k_relation_free(rel);
         return NULL;
     }
@@ -1832,7 +1882,9 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
             return st->skipping && !is_repair_request(m) ? 0
                                                          : handle_message(st, m, f->wal_start, err);
         }
-        return st->skipping ? 0 : handle_row(st, m, f->wal_start, err);
+        if (st->skipping || permute_row(w2k_relcache_get(st->rc, m->u.insert.relid), m, err) != 0)
+            return st->skipping ? 0 : -1;
+        return handle_row(st, m, f->wal_start, err);
     case W2K_PGMSG_TRUNCATE:
         return st->skipping ? 0 : handle_truncate(st, m, f->wal_start, err);
     case W2K_PGMSG_MESSAGE:

@@ -380,6 +380,10 @@ static bool find_key_note(const w2k_pubtag_t *t, uint64_t key, w2k_pubnote_t *n)
  * and (while the set is not in use) those of the sets of operations it does not name. */
 typedef struct observed_s {
     w2k_pubobs_table_t *tables;
+    PGresult **leaves; /* per table entry: its leaf partitions before 13, or NULL */
+    uint32_t **leaf_relids;
+    const char ***leaf_clauses;
+    int ntables;
     w2k_pubstate_t pub[W2K_MAX_PUBLICATIONS];
     w2k_pubstate_t other[W2K_PUBPLAN_ROW_SETS];
     w2k_pubobs_t view; /* what the plan reads */
@@ -391,12 +395,55 @@ static void observed_free(observed_t *o)
         state_free(&o->pub[g]);
     for (int k = 0; k < W2K_PUBPLAN_ROW_SETS; k++)
         state_free(&o->other[k]);
+    for (int i = 0; i < o->ntables; i++) {
+        PQclear(o->leaves ? o->leaves[i] : NULL);
+        free(o->leaf_relids ? o->leaf_relids[i] : NULL);
+        free(o->leaf_clauses ? (void *)o->leaf_clauses[i] : NULL);
+    }
+    free(o->leaves);
+    free(o->leaf_relids);
+    free(o->leaf_clauses);
     free(o->tables);
     memset(o, 0, sizeof *o);
 }
 
-/* Look each table entry of st up: whether it exists, its kind and OID. Returns 0, or
- * -1 with err. */
+const char w2k_catalog_leaves_sql[] =
+    "WITH RECURSIVE t(oid) AS (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::oid "
+    "UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.oid) SELECT c.oid, "
+    "quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM t JOIN pg_class c ON c.oid = "
+    "t.oid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' ORDER BY c.oid";
+
+/* Before 13: the leaf partitions of partitioned table entry i (OID relid) into o.
+ * Returns 0, or -1 with err. */
+static int observe_leaves(PGconn *c, observed_t *o, int i, uint32_t relid, w2k_err_t *err)
+{
+    char oid[16];
+    snprintf(oid, sizeof oid, "%u", relid);
+    const char *params[1] = {oid};
+    PGresult *r = w2k_pg_query(c, err, "listing a partitioned table's partitions",
+                               w2k_catalog_leaves_sql, 1, params);
+    if (!r)
+        return -1;
+    o->leaves[i] = r;
+    int n = PQntuples(r);
+    o->leaf_relids[i] = calloc((size_t)n + 1, sizeof *o->leaf_relids[i]);
+    o->leaf_clauses[i] = calloc((size_t)n + 1, sizeof *o->leaf_clauses[i]);
+    if (!o->leaf_relids[i] || !o->leaf_clauses[i]) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    for (int k = 0; k < n; k++) {
+        o->leaf_relids[i][k] = (uint32_t)strtoul(PQgetvalue(r, k, 0), NULL, 10);
+        o->leaf_clauses[i][k] = PQgetvalue(r, k, 1);
+    }
+    o->tables[i].nleaves = n;
+    o->tables[i].leaf_relids = o->leaf_relids[i];
+    o->tables[i].leaf_clauses = o->leaf_clauses[i];
+    return 0;
+}
+
+/* Look each table entry of st up: whether it exists, its kind and OID (before 13, a
+ * partitioned table's leaf partitions too). Returns 0, or -1 with err. */
 static int observe_tables(PGconn *c, const w2k_stream_cfg_t *st, observed_t *o, w2k_err_t *err)
 {
     for (int i = 0; i < st->ntables; i++) {
@@ -422,6 +469,9 @@ static int observe_tables(PGconn *c, const w2k_stream_cfg_t *st, observed_t *o, 
             o->tables[i].generated = PQgetvalue(r, 0, 2)[0] == 't';
         }
         PQclear(r);
+        if (o->tables[i].found && o->tables[i].kind == 'p' && PQserverVersion(c) < 130000 &&
+            observe_leaves(c, o, i, o->tables[i].relid, err) != 0)
+            return -1;
     }
     return 0;
 }
@@ -441,8 +491,12 @@ static int observe(PGconn *c, const w2k_stream_cfg_t *st, const w2k_pubset_t *ps
 {
     memset(o, 0, sizeof *o);
     o->tables = calloc((size_t)st->ntables + 1, sizeof *o->tables);
+    o->leaves = calloc((size_t)st->ntables + 1, sizeof *o->leaves);
+    o->leaf_relids = calloc((size_t)st->ntables + 1, sizeof *o->leaf_relids);
+    o->leaf_clauses = calloc((size_t)st->ntables + 1, sizeof *o->leaf_clauses);
+    o->ntables = st->ntables;
     o->view.tables = o->tables;
-    if (!o->tables) {
+    if (!o->tables || !o->leaves || !o->leaf_relids || !o->leaf_clauses) {
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         return -1;
     }
@@ -1557,6 +1611,61 @@ static w2k_relation_t *relation_with(PGconn *c, const char *relid, char repliden
     return rel;
 }
 
+/* Whether schema.name is a partitioned table (false too when the lookup fails). */
+static bool is_partitioned(PGconn *c, const char *schema, const char *name)
+{
+    const char *p[2] = {schema, name};
+    w2k_err_t e;
+    PGresult *r = w2k_pg_query(c, &e, "looking up a table's kind",
+                               "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                               "c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND "
+                               "c.relkind = 'p'",
+                               2, p);
+    bool parted = r && PQntuples(r) == 1;
+    PQclear(r);
+    return parted;
+}
+
+int w2k_catalog_partition_root(PGconn *c, uint32_t relid, char schema[64], char name[64],
+                               char (**cols)[64], int *ncols, w2k_err_t *err)
+{
+    char oid[16];
+    snprintf(oid, sizeof oid, "%u", relid);
+    const char *p[1] = {oid};
+    *cols = NULL;
+    *ncols = 0;
+    /* the top-most ancestor (pg_partition_root is 12+), its columns in order */
+    PGresult *r = w2k_pg_query(
+        c, err, "looking up a partition's root",
+        "WITH RECURSIVE up(oid, depth) AS (SELECT $1::oid, 0 UNION ALL SELECT i.inhparent, "
+        "up.depth + 1 FROM pg_inherits i JOIN up ON i.inhrelid = up.oid) SELECT n.nspname, "
+        "c.relname, a.attname FROM up JOIN pg_class c ON c.oid = up.oid JOIN pg_namespace n ON "
+        "n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND "
+        "NOT a.attisdropped WHERE up.depth > 0 AND c.relkind = 'p' AND NOT c.relispartition "
+        "ORDER BY a.attnum",
+        1, p);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    if (n == 0) {
+        PQclear(r);
+        return 0;
+    }
+    *cols = calloc((size_t)n, sizeof **cols);
+    if (!*cols) {
+        PQclear(r);
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    snprintf(schema, 64, "%s", PQgetvalue(r, 0, 0));
+    snprintf(name, 64, "%s", PQgetvalue(r, 0, 1));
+    for (int i = 0; i < n; i++)
+        snprintf((*cols)[i], 64, "%s", PQgetvalue(r, i, 2));
+    *ncols = n;
+    PQclear(r);
+    return 1;
+}
+
 w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schema, const char *name,
                                   char **rowfilter, w2k_err_t *err)
 {
@@ -1586,6 +1695,12 @@ w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schem
         3, p);
     if (!r)
         return NULL;
+    if (PQntuples(r) == 0 && !caps.publish_via_root && is_partitioned(c, schema, name)) {
+        /* before 13 its leaf partitions are published in its place, each column of them
+         * (no column lists, no row filters before 15): described as itself */
+        PQclear(r);
+        return w2k_catalog_relation(c, schema, name, err);
+    }
     if (PQntuples(r) != 1) {
         PQclear(r);
         w2k_err_set(err, W2K_EXIT_POSTGRES, "table %s.%s is not in publication %s", schema, name,

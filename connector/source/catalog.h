@@ -184,12 +184,23 @@ int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags
 /* A published table as pgoutput will describe it: the columns the publication of
  * pubs (comma-separated names) holding it sends (column list applied, dropped columns
  * left out, generated ones too unless it has publish_generated_columns = stored, 18+),
- * their types and the key. A partitioned table published via its root (13+) is
- * described as itself. *rowfilter receives the
- * publication's row filter for it (malloc'd) or NULL. Returns NULL with err when the
- * table is in none of them. */
+ * their types and the key. A partitioned table published via its root (13+), or
+ * before 13 through its leaf partitions (every column), is described as itself. *rowfilter receives
+ * the publication's row filter for it (malloc'd) or NULL. Returns NULL with err when the table is
+ * in none of them. */
 w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schema, const char *name,
                                   char **rowfilter, w2k_err_t *err);
+
+/* Before 13 (no publish_via_partition_root): whether relation relid is a partition,
+ * and then the top-most partitioned table above it, into schema and name, with its
+ * columns' names in order (*cols, *ncols; malloc'd, the caller frees). Returns 1 when it
+ * is a partition, 0 when not, or -1 with err. */
+int w2k_catalog_partition_root(PGconn *c, uint32_t relid, char schema[64], char name[64],
+                               char (**cols)[64], int *ncols, w2k_err_t *err);
+
+/* Before 13: the leaf partitions of a partitioned table ($1, its OID), recursively, as
+ * (oid, quoted schema.name) rows. */
+extern const char w2k_catalog_leaves_sql[];
 
 /* Every table a pattern may name, as (nspname, relname) rows in order: ordinary and
  * partitioned tables, not partitions, outside the system schemas. */
