@@ -44,17 +44,21 @@ def major(db) -> int:
     return db.pg.server_version_num // 10000
 
 
+def leaf_pk(db) -> str:
+    """A partition's own primary key on 10, which has none on a partitioned table (its
+    key is then the primary key common to its partitions); "" from 11 (inherited)."""
+    return " (PRIMARY KEY (id, region))" if major(db) < 11 else ""
+
+
 def make_parted(db, layout: str, name: str = "m") -> None:
     """Table public.<name> partitioned by layout, with two partitions <name>_0, <name>_1.
     Its key: a primary key (id, region) from 11 (a partitioned table's primary key holds
-    its partition key); on 10, which has none, REPLICA IDENTITY FULL on the partitions."""
+    its partition key); on 10, which has none, the same primary key on each partition."""
     by, bounds = LAYOUTS[layout]
     pk = ", PRIMARY KEY (id, region)" if major(db) >= 11 else ""
     db.execute(f"CREATE TABLE {name} (id int NOT NULL, region text NOT NULL, v text{pk}) {by}")
     for i, b in enumerate(bounds):
-        db.execute(f"CREATE TABLE {name}_{i} PARTITION OF {name} {b}")
-        if major(db) < 11:
-            db.execute(f"ALTER TABLE {name}_{i} REPLICA IDENTITY FULL")
+        db.execute(f"CREATE TABLE {name}_{i} PARTITION OF {name}{leaf_pk(db)} {b}")
 
 
 def table_rows(db, name: str = "m") -> dict:
@@ -143,8 +147,8 @@ def test_parent_streams_its_partitions_to_one_topic(wal2kafka_bin, db, kafka, co
     streamed = recs[len(snap):]
     assert {r.value["source"]["table"] for r in streamed if r.value} == {"m"}
     assert [r.op for r in streamed if r.value and r.op == "c"] == ["c"] * 50
-    if major(db) >= 11:
-        assert all(set(r.key) == {"id", "region"} for r in recs), "keyed by its primary key"
+    # keyed by its primary key (on 10: the one its partitions have in common)
+    assert all(set(r.key) == {"id", "region"} for r in recs), "keyed by its primary key"
     assert parted_topics(kafka, conn, ["m_0", "m_1"]) == set(), "no topic per partition"
     assert conn.stop() == 0
 
@@ -156,10 +160,12 @@ def test_attach_detach_and_new_partition_while_streaming(wal2kafka_bin, db, kafk
     conn = connectors(["public.m"])
     conn.start().wait_streaming()
     # a partition created while streaming
-    db.execute("CREATE TABLE m_2 PARTITION OF m FOR VALUES FROM (200) TO (300)")
+    db.execute(f"CREATE TABLE m_2 PARTITION OF m{leaf_pk(db)} FOR VALUES FROM (200) TO (300)")
     insert_rows(db, [200, 201])
     # a table attached while streaming: its later changes arrive
     db.execute("CREATE TABLE m_3 (LIKE m INCLUDING ALL)")
+    if major(db) < 11:
+        db.execute("ALTER TABLE m_3 ADD PRIMARY KEY (id, region)")
     db.execute("ALTER TABLE m ATTACH PARTITION m_3 FOR VALUES FROM (300) TO (400)")
     insert_rows(db, [300, 301])
     db.execute("UPDATE m SET v = 'moved' WHERE id = 301")
@@ -183,6 +189,8 @@ def test_attach_detach_and_new_partition_while_streaming(wal2kafka_bin, db, kafk
 
 
 @pytest.mark.pg_matrix
+@pytest.mark.skipif(os.environ.get("W2K_PG_VERSION") == "10",
+                    reason="an UPDATE moving a row to another partition is 11+ (an error on 10)")
 def test_row_moving_between_partitions(wal2kafka_bin, db, kafka, connectors):
     make_parted(db, "list")
     insert_rows(db, [1, 2, 3])  # regions us, asia, eu
@@ -210,6 +218,8 @@ def test_reread_while_streaming_reads_the_partitions(wal2kafka_bin, db, kafka, c
     conn = connectors(["public.m"])
     conn.start().wait_streaming()
     db.execute("CREATE TABLE m_3 (LIKE m INCLUDING ALL)")
+    if major(db) < 11:
+        db.execute("ALTER TABLE m_3 ADD PRIMARY KEY (id, region)")
     insert_rows(db, [300, 301], name="m_3", v="before")  # rows before the attach
     db.execute("ALTER TABLE m ATTACH PARTITION m_3 FOR VALUES FROM (300) TO (400)")
     out = request_snapshot(wal2kafka_bin, conn, "public.m")

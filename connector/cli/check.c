@@ -412,6 +412,70 @@ static void check_table_shape(report_t *r, PGconn *c, const w2k_config_t *cfg,
     PQclear(res);
 }
 
+/* Before 13, partitioned table qualified (OID oid): its changes are its leaf
+ * partitions', each with its own replica identity: each one checked as a table is, and
+ * its key (its primary key, or that common to its leaf partitions) reported. */
+static void check_leaves_identity(report_t *r, PGconn *c, const char *qualified, unsigned oid,
+                                  bool wants_old)
+{
+    char soid[16];
+    snprintf(soid, sizeof soid, "%u", oid);
+    const char *p[1] = {soid};
+    PGresult *res = PQexecParams(
+        c,
+        "WITH RECURSIVE t(oid) AS (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::oid "
+        "UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.oid) SELECT "
+        "quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relreplident, EXISTS "
+        "(SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), EXISTS (SELECT "
+        "1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident) FROM t JOIN pg_class c "
+        "ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
+        "ORDER BY c.oid",
+        1, NULL, p, NULL, NULL, 0);
+    for (int i = 0; PQresultStatus(res) == PGRES_TUPLES_OK && i < PQntuples(res); i++) {
+        const char *leaf = PQgetvalue(res, i, 0);
+        char ri = PQgetvalue(res, i, 1)[0];
+        bool pk = PQgetvalue(res, i, 2)[0] == 't', idx = PQgetvalue(res, i, 3)[0] == 't';
+        char fix[512];
+        if (wants_old && (ri == 'n' || (ri == 'd' && !pk) || (ri == 'i' && !idx))) {
+            snprintf(fix, sizeof fix,
+                     "add a primary key to partition %s, or ALTER TABLE %s REPLICA IDENTITY "
+                     "FULL;",
+                     leaf, leaf);
+            problem(r, W2K_EXIT_POSTGRES, fix,
+                    "partition %s of table %s has no usable replica identity: PostgreSQL "
+                    "refuses its UPDATEs and DELETEs while it is published",
+                    leaf, qualified);
+        }
+    }
+    PQclear(res);
+    res = PQexecParams(c, w2k_catalog_leaves_key_sql, 1, NULL, p, NULL, NULL, 0);
+    PGresult *own = PQexecParams(c,
+                                 "SELECT a.attname FROM pg_index i CROSS JOIN LATERAL "
+                                 "unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) JOIN "
+                                 "pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = "
+                                 "k.attnum WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY "
+                                 "k.ord",
+                                 1, NULL, p, NULL, NULL, 0);
+    bool has_own = PQresultStatus(own) == PGRES_TUPLES_OK && PQntuples(own) > 0;
+    PGresult *k = has_own ? own : res;
+    w2k_buf_t cols = W2K_BUF_INIT;
+    for (int i = 0; PQresultStatus(k) == PGRES_TUPLES_OK && i < PQntuples(k); i++)
+        w2k_buf_printf(&cols, "%s%s", i ? ", " : "", PQgetvalue(k, i, 0));
+    if (cols.len)
+        ok(r, "table %s: key (%s) from its %s", qualified, cols.data,
+           has_own ? "primary key" : "partitions' common primary key");
+    else
+        warn(r,
+             "give its partitions the same primary key (PostgreSQL 10 has none on a partitioned "
+             "table; 11 and 12 do: ALTER TABLE ... ADD PRIMARY KEY on the table itself)",
+             "table %s has no primary key, nor one common to its partitions: its messages carry "
+             "no key, go to a delete-policy topic, and keep no per-row order",
+             qualified);
+    w2k_buf_free(&cols);
+    PQclear(own);
+    PQclear(res);
+}
+
 static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w2k_stream_cfg_t *st,
                         const w2k_table_cfg_t *t, int version)
 {
@@ -424,8 +488,8 @@ static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w
         "SELECT c.oid::text || ',' || c.relreplident::text || ',' || has_table_privilege(c.oid, "
         "'SELECT')::text || ',' || EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND "
         "i.indisprimary)::text || ',' || EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = "
-        "c.oid AND i.indisreplident)::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
-        "c.relnamespace "
+        "c.oid AND i.indisreplident)::text || ',' || c.relkind::text FROM pg_class c JOIN "
+        "pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
         2, p);
     if (!v) {
@@ -438,9 +502,9 @@ static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w
         PQclear(res);
         return;
     }
-    char replident = 0, sel[8] = "", pk[8] = "", ri[8] = "";
+    char replident = 0, sel[8] = "", pk[8] = "", ri[8] = "", kind = 0;
     unsigned oid = 0;
-    sscanf(v, "%u,%c,%7[^,],%7[^,],%7s", &oid, &replident, sel, pk, ri);
+    sscanf(v, "%u,%c,%7[^,],%7[^,],%7[^,],%c", &oid, &replident, sel, pk, ri, &kind);
     char *q = PQescapeIdentifier(c, t->schema, strlen(t->schema));
     char *qn = PQescapeIdentifier(c, t->name, strlen(t->name));
     char fix[512];
@@ -451,7 +515,9 @@ static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w
     }
     bool keyed = strcmp(pk, "true") == 0 || (replident == 'i' && strcmp(ri, "true") == 0);
     bool wants_old = t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE);
-    if (replident == 'n' && wants_old) {
+    if (kind == 'p' && version < 130000) {
+        check_leaves_identity(r, c, qualified, oid, wants_old);
+    } else if (replident == 'n' && wants_old) {
         snprintf(fix, sizeof fix, "ALTER TABLE %s.%s REPLICA IDENTITY %s;", q, qn,
                  strcmp(pk, "true") == 0 ? "DEFAULT" : "FULL");
         problem(r, W2K_EXIT_POSTGRES, fix,

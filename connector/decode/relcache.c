@@ -156,13 +156,13 @@ int w2k_relation_to_root(w2k_relation_t *rel, const char *schema, const char *na
     }
     memcpy(rel->cols, cols, (size_t)nroot * sizeof *cols);
     free(cols);
-    /* the key keeps its order; its columns are found at their new places */
-    for (int k = 0; k < rel->nkeys; k++)
-        for (int i = 0; i < nroot; i++)
-            if (perm[i] == rel->keycols[k]) {
-                rel->keycols[k] = i;
-                break;
-            }
+    /* the key in column order, as pgoutput's flags and the catalog give it */
+    rel->nkeys = 0;
+    for (int i = 0; i < nroot; i++)
+        if (rel->cols[i].key_pos >= 0) {
+            rel->cols[i].key_pos = rel->nkeys;
+            rel->keycols[rel->nkeys++] = i;
+        }
     free(rel->perm);
     rel->perm = moved ? perm : NULL;
     if (!moved)

@@ -1176,11 +1176,17 @@ static int map_to_root(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err)
         return 0;
     char schema[64], name[64], (*cols)[64] = NULL, why[300];
     int ncols = 0;
-    int is = w2k_catalog_partition_root(st->catalog, rel->relid, schema, name, &cols, &ncols, err);
-    int rc = is < 0 ? -1 : 0;
-    if (is == 1 && w2k_tables_find(st->tables, schema, name) &&
-        w2k_relation_to_root(rel, schema, name, (const char(*)[64])cols, ncols, why, sizeof why) !=
-            0) {
+    uint32_t root = 0;
+    int is = w2k_catalog_partition_root(st->catalog, rel->relid, &root, schema, name, &cols, &ncols,
+                                        err);
+    if (is != 1 || !w2k_tables_find(st->tables, schema, name)) {
+        free(cols);
+        return is < 0 ? -1 : 0;
+    }
+    /* the root's name, its columns' order, and its key (that of its snapshot) */
+    int rc = 0;
+    if (w2k_relation_to_root(rel, schema, name, (const char(*)[64])cols, ncols, why, sizeof why) !=
+        0) {
         if (why[0]) {
             w2k_err_set(err, W2K_EXIT_POSTGRES, "cannot stream %s as its root: %s", rel->name, why);
             w2k_err_hint(err, "a partition has exactly its root's columns; report this with "
@@ -1189,6 +1195,8 @@ static int map_to_root(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err)
             w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         }
         rc = -1;
+    } else {
+        rc = w2k_catalog_root_key(st->catalog, root, rel, err);
     }
     free(cols);
     return rc;

@@ -1498,6 +1498,39 @@ static int index_columns(PGconn *c, uint32_t relid, bool replident, char names[]
     return 0;
 }
 
+const char w2k_catalog_leaves_key_sql[] =
+    "WITH RECURSIVE t(oid) AS (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::oid "
+    "UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.oid), k AS "
+    "(SELECT (SELECT array_agg(a.attname::text ORDER BY x.ord) FROM pg_index i CROSS JOIN "
+    "LATERAL unnest(i.indkey) WITH ORDINALITY AS x(attnum, ord) JOIN pg_attribute a ON "
+    "a.attrelid = i.indrelid AND a.attnum = x.attnum WHERE i.indrelid = c.oid AND "
+    "i.indisprimary) AS cols FROM t JOIN pg_class c ON c.oid = t.oid WHERE c.relkind = 'r') "
+    "SELECT u.name FROM (SELECT DISTINCT cols FROM k) d CROSS JOIN LATERAL unnest(d.cols) WITH "
+    "ORDINALITY AS u(name, ord) WHERE (SELECT count(DISTINCT cols) FROM k) = 1 AND NOT EXISTS "
+    "(SELECT 1 FROM k WHERE cols IS NULL) ORDER BY u.ord";
+
+/* Before 13, a partitioned table relid without a primary key of its own (PostgreSQL 10
+ * has none): the primary key its leaf partitions have in common (the same columns in
+ * the same order in each), or none (*n = 0). From 13 on, and for other tables, none.
+ * Returns 0, or -1 with err. */
+static int leaves_key(PGconn *c, uint32_t relid, char names[][64], int max, int *n, w2k_err_t *err)
+{
+    *n = 0;
+    if (PQserverVersion(c) >= 130000)
+        return 0;
+    char oidbuf[16];
+    snprintf(oidbuf, sizeof oidbuf, "%u", relid);
+    const char *p[1] = {oidbuf};
+    PGresult *r = w2k_pg_query(c, err, "looking up the key of a table's partitions",
+                               w2k_catalog_leaves_key_sql, 1, p);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r) && i < max; i++)
+        snprintf(names[(*n)++], 64, "%s", PQgetvalue(r, i, 0));
+    PQclear(r);
+    return 0;
+}
+
 /* Mark the columns named in names (n of them) as the key, in column order (the same
  * order pgoutput's flags give, so snapshot and stream produce the same key schema);
  * when one is missing (a column list left part of the key out) there is no key. */
@@ -1556,8 +1589,22 @@ int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags
     }
     char names[32][64]; /* INDEX_MAX_KEYS */
     int n = 0;
-    if (index_columns(c, rel->relid, rel->replident == 'i', names, 32, &n, err) != 0)
+    if (index_columns(c, rel->relid, rel->replident == 'i', names, 32, &n, err) != 0 ||
+        (n == 0 && leaves_key(c, rel->relid, names, 32, &n, err) != 0))
         return -1;
+    set_key(rel, names, n);
+    return 0;
+}
+
+int w2k_catalog_root_key(PGconn *c, uint32_t root, w2k_relation_t *rel, w2k_err_t *err)
+{
+    char names[32][64]; /* INDEX_MAX_KEYS */
+    int n = 0;
+    if (index_columns(c, root, false, names, 32, &n, err) != 0 ||
+        (n == 0 && leaves_key(c, root, names, 32, &n, err) != 0))
+        return -1;
+    for (int i = 0; i < rel->ncols; i++)
+        rel->cols[i].key_pos = -1;
     set_key(rel, names, n);
     return 0;
 }
@@ -1626,8 +1673,8 @@ static bool is_partitioned(PGconn *c, const char *schema, const char *name)
     return parted;
 }
 
-int w2k_catalog_partition_root(PGconn *c, uint32_t relid, char schema[64], char name[64],
-                               char (**cols)[64], int *ncols, w2k_err_t *err)
+int w2k_catalog_partition_root(PGconn *c, uint32_t relid, uint32_t *root, char schema[64],
+                               char name[64], char (**cols)[64], int *ncols, w2k_err_t *err)
 {
     char oid[16];
     snprintf(oid, sizeof oid, "%u", relid);
@@ -1639,7 +1686,8 @@ int w2k_catalog_partition_root(PGconn *c, uint32_t relid, char schema[64], char 
         c, err, "looking up a partition's root",
         "WITH RECURSIVE up(oid, depth) AS (SELECT $1::oid, 0 UNION ALL SELECT i.inhparent, "
         "up.depth + 1 FROM pg_inherits i JOIN up ON i.inhrelid = up.oid) SELECT n.nspname, "
-        "c.relname, a.attname FROM up JOIN pg_class c ON c.oid = up.oid JOIN pg_namespace n ON "
+        "c.relname, a.attname, c.oid FROM up JOIN pg_class c ON c.oid = up.oid JOIN pg_namespace n "
+        "ON "
         "n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND "
         "NOT a.attisdropped WHERE up.depth > 0 AND c.relkind = 'p' AND NOT c.relispartition "
         "ORDER BY a.attnum",
@@ -1659,6 +1707,7 @@ int w2k_catalog_partition_root(PGconn *c, uint32_t relid, char schema[64], char 
     }
     snprintf(schema, 64, "%s", PQgetvalue(r, 0, 0));
     snprintf(name, 64, "%s", PQgetvalue(r, 0, 1));
+    *root = (uint32_t)strtoul(PQgetvalue(r, 0, 3), NULL, 10);
     for (int i = 0; i < n; i++)
         snprintf((*cols)[i], 64, "%s", PQgetvalue(r, i, 2));
     *ncols = n;

@@ -192,11 +192,22 @@ w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schem
                                   char **rowfilter, w2k_err_t *err);
 
 /* Before 13 (no publish_via_partition_root): whether relation relid is a partition,
- * and then the top-most partitioned table above it, into schema and name, with its
- * columns' names in order (*cols, *ncols; malloc'd, the caller frees). Returns 1 when it
- * is a partition, 0 when not, or -1 with err. */
-int w2k_catalog_partition_root(PGconn *c, uint32_t relid, char schema[64], char name[64],
-                               char (**cols)[64], int *ncols, w2k_err_t *err);
+ * and then the top-most partitioned table above it, its OID into root, its name into
+ * schema and name, its columns' names in order (*cols, *ncols; malloc'd, the caller
+ * frees). Returns 1 when it is a partition, 0 when not, or -1 with err. */
+int w2k_catalog_partition_root(PGconn *c, uint32_t relid, uint32_t *root, char schema[64],
+                               char name[64], char (**cols)[64], int *ncols, w2k_err_t *err);
+
+/* The key of partitioned table root set on rel (a leaf partition mapped to it, same
+ * column names): its primary key, or before 13 when it has none (PostgreSQL 10 has
+ * none on a partitioned table), the primary key common to its leaf partitions (the
+ * same columns in the same order), else none. Returns 0, or -1 with err. */
+int w2k_catalog_root_key(PGconn *c, uint32_t root, w2k_relation_t *rel, w2k_err_t *err);
+
+/* Before 13: the primary key common to the leaf partitions of a partitioned table ($1,
+ * its OID), as rows of column names in key order; none when they differ or one has
+ * none. */
+extern const char w2k_catalog_leaves_key_sql[];
 
 /* Before 13: the leaf partitions of a partitioned table ($1, its OID), recursively, as
  * (oid, quoted schema.name) rows. */
