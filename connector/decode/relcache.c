@@ -169,6 +169,7 @@ int w2k_relation_to_root(w2k_relation_t *rel, const char *schema, const char *na
         free(perm);
     snprintf(rel->schema, sizeof rel->schema, "%s", schema);
     snprintf(rel->name, sizeof rel->name, "%s", name);
+    rel->partition = W2K_PART_MAPPED;
     return 0;
 }
 

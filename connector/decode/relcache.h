@@ -38,7 +38,14 @@ typedef struct w2k_relation_s {
     /* a leaf partition mapped to its root (w2k_relation_to_root) whose columns come in
      * another order: the message's column of each column; NULL when in message order */
     int *perm;
+    /* before 13: W2K_PART_MAPPED for a leaf partition mapped to its root,
+     * W2K_PART_DETACHED for one detached from it since (its changes are not streamed),
+     * 0 otherwise */
+    char partition;
 } w2k_relation_t;
+
+#define W2K_PART_MAPPED   'm'
+#define W2K_PART_DETACHED 'd'
 
 typedef struct w2k_relcache_s w2k_relcache_t;
 

@@ -1181,7 +1181,20 @@ static int map_to_root(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err)
                                         err);
     if (is != 1 || !w2k_tables_find(st->tables, schema, name)) {
         free(cols);
-        return is < 0 ? -1 : 0;
+        if (is < 0)
+            return -1;
+        /* a leaf detached since: not streamed (the publication loses it at the next
+         * check, w2k_tables_guard) */
+        const w2k_stream_cfg_t *sc = w2k_tables_stream_cfg(st->tables);
+        int was = w2k_catalog_detached_leaf(st->catalog, w2k_tables_pubs(st->tables), rel->relid,
+                                            sc->tables, sc->ntables, err);
+        if (was == 1) {
+            w2k_info("table %s.%s was detached from a partitioned table of stream %s: its "
+                     "changes no longer stream",
+                     rel->schema, rel->name, st->scfg->name);
+            rel->partition = W2K_PART_DETACHED;
+        }
+        return was < 0 ? -1 : 0;
     }
     /* the root's name, its columns' order, and its key (that of its snapshot) */
     int rc = 0;
@@ -1460,6 +1473,8 @@ static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k
                      : m->kind == W2K_PGMSG_UPDATE ? m->u.update.relid
                                                    : m->u.delete_.relid;
     w2k_relation_t *rel = w2k_relcache_get(st->rc, relid);
+    if (rel && rel->partition == W2K_PART_DETACHED)
+        return 0;
     if (!rel) {
         w2k_err_set(err, W2K_EXIT_RUNTIME,
                     "protocol error: a change of relation %u arrived before its description",
@@ -1508,11 +1523,15 @@ static int handle_relation(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
     if (!rel)
         return -1;
     w2k_relation_t *old = w2k_relcache_get(st->rc, rel->relid);
+    if (rel->partition == W2K_PART_DETACHED) {
+        w2k_relcache_put(st->rc, rel); /* its changes are dropped */
+        return 0;
+    }
     if (old && w2k_relation_same_shape(old, rel)) {
         w2k_relation_free(rel);
         return 0;
     }
-    if (old && st->in_txn) {
+    if (old && st->in_txn && old->partition != W2K_PART_DETACHED) {
         w2k_schema_change_t ch = {"alter", rel->schema, rel->name, rel->relid, old,
                                   rel,     NULL,        NULL,      NULL,       NULL};
         if (strcmp(old->schema, rel->schema) || strcmp(old->name, rel->name)) {
@@ -1733,7 +1752,7 @@ static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
     for (uint32_t i = 0; i < m->u.truncate.nrels; i++) {
         uint32_t relid = w2k_pgoutput_truncate_relid(m, i);
         w2k_relation_t *rel = w2k_relcache_get(st->rc, relid);
-        if (!rel)
+        if (!rel || rel->partition == W2K_PART_DETACHED)
             continue;
         const w2k_table_cfg_t *tcfg = w2k_tables_find(st->tables, rel->schema, rel->name);
         w2k_change_table_t t = {.rel = rel, .ops = tcfg ? tcfg->ops : W2K_OP_ALL};

@@ -284,6 +284,8 @@ static PGresult *all_publications(PGconn *c, w2k_err_t *err)
                         0, NULL);
 }
 
+static bool is_partitioned(PGconn *c, const char *schema, const char *name);
+
 static void state_free(w2k_pubstate_t *p)
 {
     free(p->comment);
@@ -1109,12 +1111,36 @@ int w2k_catalog_publication_signature(PGconn *c, const w2k_pubset_t *ps, int tim
         1, params);
     if (!r)
         return -1;
-    if (atoi(PQgetvalue(r, 0, 0)) == want && !(*out = strdup(PQgetvalue(r, 0, 1)))) {
+    /* before 13: the partitions of the partitioned tables whose leaves the
+     * publications hold, so a partition created, attached or detached is noticed */
+    PGresult *parts =
+        PQserverVersion(c) >= 130000
+            ? NULL
+            : w2k_pg_query_within(
+                  c, timeout_ms, err, "checking the partitions of the published tables",
+                  "WITH RECURSIVE m AS (SELECT pr.prrelid AS oid FROM pg_publication_rel pr JOIN "
+                  "pg_publication p ON p.oid = pr.prpubid WHERE p.pubname = ANY "
+                  "(string_to_array($1, ','))), up(oid) AS (SELECT i.inhparent FROM pg_inherits "
+                  "i JOIN m ON i.inhrelid = m.oid UNION SELECT i.inhparent FROM pg_inherits i "
+                  "JOIN up ON i.inhrelid = up.oid), down(oid) AS (SELECT oid FROM up UNION "
+                  "SELECT i.inhrelid FROM pg_inherits i JOIN down ON i.inhparent = down.oid) "
+                  "SELECT coalesce(string_agg(oid::text, ',' ORDER BY oid), '') FROM down",
+                  1, params);
+    if (PQserverVersion(c) < 130000 && !parts) {
         PQclear(r);
+        return -1;
+    }
+    if (atoi(PQgetvalue(r, 0, 0)) == want &&
+        asprintf(out, "%s%s%s", PQgetvalue(r, 0, 1), parts ? " parts " : "",
+                 parts ? PQgetvalue(parts, 0, 0) : "") < 0) {
+        *out = NULL;
+        PQclear(r);
+        PQclear(parts);
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         return -1;
     }
     PQclear(r);
+    PQclear(parts);
     return 0;
 }
 
@@ -1135,6 +1161,35 @@ int w2k_catalog_stream_publications(PGconn *c, const w2k_pubset_t *ps, w2k_buf_t
         return -1;
     }
     return 0;
+}
+
+int w2k_catalog_detached_leaf(PGconn *c, const w2k_pubset_t *ps, uint32_t relid,
+                              const w2k_table_cfg_t *tables, int ntables, w2k_err_t *err)
+{
+    PGresult *pubs = all_publications(c, err);
+    if (!pubs)
+        return -1;
+    int found = 0;
+    for (int i = 0; i < PQntuples(pubs) && !found; i++) {
+        const char *pub = PQgetvalue(pubs, i, 0), *comment = PQgetvalue(pubs, i, 1);
+        if (!of_stream(ps, pub, comment))
+            continue;
+        w2k_pubtag_t tag;
+        w2k_pubnote_t n;
+        w2k_catalog_parse_tag(comment, &tag);
+        for (size_t pos = 0; !found && w2k_catalog_tag_note(&tag, &pos, &n);) {
+            if (n.relid != relid || !n.has_key)
+                continue;
+            for (int k = 0; k < ntables && !found; k++) {
+                if (w2k_pubplan_name_key(tables[k].schema, tables[k].name) != n.key)
+                    continue;
+                found = is_partitioned(c, tables[k].schema, tables[k].name) ? 1 : 0;
+            }
+            break;
+        }
+    }
+    PQclear(pubs);
+    return found;
 }
 
 int w2k_catalog_renamed_table(PGconn *c, const w2k_pubset_t *ps, const char *schema,

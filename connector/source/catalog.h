@@ -169,6 +169,14 @@ int w2k_catalog_stream_publications(PGconn *c, const w2k_pubset_t *ps, w2k_buf_t
 int w2k_catalog_renamed_table(PGconn *c, const w2k_pubset_t *ps, const char *schema,
                               const char *name, w2k_pubtable_t *out, w2k_err_t *err);
 
+/* Before 13: whether relation relid, neither configured nor a partition of a
+ * configured table, was a leaf partition of one (detached since): a publication of ps
+ * notes it under the name of a table of tables (ntables entries) that is partitioned.
+ * Returns 1 when so, 0 when not (a renamed table, noted under its old name), or -1
+ * with err. */
+int w2k_catalog_detached_leaf(PGconn *c, const w2k_pubset_t *ps, uint32_t relid,
+                              const w2k_table_cfg_t *tables, int ntables, w2k_err_t *err);
+
 /* The tables in the publications pubs (comma-separated), but the signal table
  * (signals.h), into a malloc'd array (*n entries). Returns 0, or -1 with err. */
 int w2k_catalog_publication_tables(PGconn *c, const char *pubs, w2k_pubtable_t **out, int *n,

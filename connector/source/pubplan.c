@@ -202,6 +202,7 @@ static bool plan_tables(w2k_pubplan_t *p, const w2k_pubobs_t *obs)
                 lt->relid = o->leaf_relids[k];
                 lt->clause = o->leaf_clauses[k];
                 lt->parted = false;
+                lt->leaf = true;
             }
         }
     }
@@ -326,7 +327,11 @@ static void find_lost(w2k_pubplan_t *p, int g)
         if (what)
             w2k_buf_printf(&d->lost, "%stable %s.%s %s", d->lost.len ? "; " : "", c->schema,
                            c->name, what);
-        t->lost = what || ops_lost;
+        /* before 13, a partition created or attached since: rows written to it before
+         * it joined the publication were not sent; the table is read again (no one
+         * else changed the publication: nothing to warn about) */
+        bool gained = t->leaf && !find_member(d->now, t->relid);
+        t->lost = what || ops_lost || gained;
     }
 }
 

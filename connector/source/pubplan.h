@@ -222,6 +222,7 @@ typedef struct w2k_pubplan_table_s {
     bool lost;          /* PostgreSQL did not send some of its changes */
     bool parted;        /* a partitioned table (relkind 'p') */
     const char *clause; /* its FOR TABLE entry: the configured table's, or a leaf's */
+    bool leaf;          /* before 13: a leaf partition of the configured table */
     bool generated;     /* it has stored generated columns */
 } w2k_pubplan_table_t;
 
