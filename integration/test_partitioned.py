@@ -228,7 +228,12 @@ def test_reread_while_streaming_reads_the_partitions(wal2kafka_bin, db, kafka, c
     assert int(m.group(1)) == 10, "every partition's rows, the attached one's too"
     recs = read_all(kafka, conn, conn.topic("m"))
     reread = [r for r in recs[8:] if r.op == "r"]
-    assert sorted(r.key["id"] for r in reread) == [0, 1, 2, 3, 4, 100, 101, 102, 300, 301]
+    ids = sorted(r.key["id"] for r in reread)
+    if major(db) < 13:
+        # before 13 the attach itself makes wal2kafka read the table again (the
+        # partition joined the publication after it): that re-read, then this one
+        ids = sorted(set(ids))
+    assert ids == [0, 1, 2, 3, 4, 100, 101, 102, 300, 301]
     assert fold(recs) == table_rows(db)
     assert conn.stop() == 0
 
