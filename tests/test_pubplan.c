@@ -688,6 +688,15 @@ static void test_partitioned_table_before_13(void)
     settle(&f);
     plan(&f, true, true);
     CHECK_STR(kinds(&f.plan), "");
+    /* a partition detached: the publication loses it, nothing is re-read */
+    f.otables[1].nleaves = 2;
+    plan(&f, true, true);
+    CHECK_STR(kinds(&f.plan), "TPRd");
+    CHECK_STR(act_text(&f.plan, W2K_PUBACT_SET_TABLES, 0),
+              "TABLE \"public\".\"events_0\", \"public\".\"events_1\"");
+    f.otables[1].nleaves = 3;
+    plan(&f, true, true);
+    CHECK_STR(kinds(&f.plan), "");
     /* two leaves removed by someone else: the table is re-read once */
     f.pub[1].m[0] = f.pub[1].m[2];
     f.pub[1].s.n = 1;
