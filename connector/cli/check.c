@@ -329,7 +329,9 @@ static void check_leaves(report_t *r, PGconn *c, const w2k_table_cfg_t *t, unsig
         ok(r,
            "table %s.%s: partitioned, %d leaf partition(s) (%s): PostgreSQL %d cannot publish "
            "a partitioned table, so the publication lists its leaf partitions and their rows "
-           "stream to topic %s",
+           "stream to topic %s; a partition created or attached while streaming joins the "
+           "publication within a second, and the table is then read again (rows written to it "
+           "in between are not lost)",
            t->schema, t->name, n, names.data ? names.data : "", version / 10000, topic);
     w2k_buf_free(&names);
 }
