@@ -1037,6 +1037,48 @@ static int test_golden(bool write)
     return 0;
 }
 
+/* Before 13 a leaf partition's changes stream as its root's: its columns matched by
+ * name to the root's order (a partition attached with another order), the key kept,
+ * each tuple put in that order; one created with PARTITION OF keeps its order. */
+static void test_partition_to_root(void)
+{
+    static const char root_cols[][64] = {"id", "region", "v"};
+    w2k_relation_t *root = relation("m", 'd', "id:23 region:25 v:25", "id,region");
+    w2k_relation_t *leaf = relation("m_3", 'd', "v:25 region:25 id:23", "id,region");
+    char why[300];
+    CHECK_INT(w2k_relation_to_root(leaf, "public", "m", root_cols, 3, why, sizeof why), 0);
+    CHECK_STR(leaf->name, "m");
+    CHECK(w2k_relation_same_shape(leaf, root));
+    CHECK_INT(leaf->keycols[0], 0);
+    CHECK_INT(leaf->keycols[1], 1);
+    CHECK(leaf->perm != NULL);
+    w2k_pgtuple_t t;
+    t.ncols = 3;
+    t.cols[0] = (w2k_pgdatum_t){'t', 2, "v3"};
+    t.cols[1] = (w2k_pgdatum_t){'t', 2, "eu"};
+    t.cols[2] = (w2k_pgdatum_t){'t', 1, "3"};
+    w2k_pgdatum_t tmp[3];
+    w2k_relation_permute(leaf, t.cols, sizeof t.cols[0], t.ncols, tmp);
+    CHECK_STR(t.cols[0].data, "3");
+    CHECK_STR(t.cols[1].data, "eu");
+    CHECK_STR(t.cols[2].data, "v3");
+    /* same order: renamed only, tuples as they come */
+    w2k_relation_t *same = relation("m_0", 'd', "id:23 region:25 v:25", "id,region");
+    CHECK_INT(w2k_relation_to_root(same, "public", "m", root_cols, 3, why, sizeof why), 0);
+    CHECK(same->perm == NULL);
+    CHECK(w2k_relation_same_shape(same, root));
+    /* a column the root does not have, or another count: refused, saying which */
+    w2k_relation_t *odd = relation("m_9", 'd', "id:23 region:25 w:25", "id,region");
+    CHECK_INT(w2k_relation_to_root(odd, "public", "m", root_cols, 3, why, sizeof why), -1);
+    CHECK_STR(why, "partition public.m_9 has no column \"v\" of its root public.m");
+    CHECK_INT(w2k_relation_to_root(odd, "public", "m", root_cols, 2, why, sizeof why), -1);
+    CHECK_STR(why, "partition public.m_9 has 3 column(s), its root public.m 2");
+    w2k_relation_free(root);
+    w2k_relation_free(leaf);
+    w2k_relation_free(same);
+    w2k_relation_free(odd);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -1070,6 +1112,7 @@ int main(int argc, char **argv)
         test_masks();
         test_truncate();
         test_encode_failure();
+        test_partition_to_root();
         test_golden(false);
         rc = unit_report("test_change");
     }

@@ -1,7 +1,8 @@
 /* test_pubplan.c — the publication plan on hand-built observed states: a new stream,
  * nothing changed, tables added and removed, a row filter changed, sets of operations
  * (pushdown) and filters = connector, a publication someone else changed, a renamed
- * table, pending and retired publications, tables missing. */
+ * table, pending and retired publications, tables missing, partitioned tables (via
+ * their root on 13+, their leaf partitions before). */
 #include "catalog.h"
 #include "pubplan.h"
 #include "unit.h"
@@ -70,7 +71,7 @@ static void add_table(fixture_t *f, const char *name, unsigned ops, const char *
     snprintf(f->clauses[i], sizeof f->clauses[i], "\"public\".\"%s\"%s%s%s", name,
              filter ? " WHERE (" : "", filter ? filter : "", filter ? ")" : "");
     f->wt[i] = (w2k_pubwant_table_t){f->clauses[i], NULL, NULL};
-    f->otables[i] = (w2k_pubobs_table_t){true, 'r', 16384u + (uint32_t)i, false};
+    f->otables[i] = (w2k_pubobs_table_t){true, 'r', 16384u + (uint32_t)i, false, 0, NULL, NULL};
 }
 
 static void fixture_init(fixture_t *f)
@@ -569,7 +570,7 @@ static void test_missing_tables(void)
     plan(&f, true, true);
     CHECK_STR(kinds(&f.plan), "SSN");
     /* a view is not a table */
-    f.otables[0] = (w2k_pubobs_table_t){true, 'v', 16384, false};
+    f.otables[0] = (w2k_pubobs_table_t){true, 'v', 16384, false, 0, NULL, NULL};
     plan(&f, true, true);
     CHECK_STR(kinds(&f.plan), "F");
     CHECK_STR(f.plan.err.msg, "w.cfg:10: table public.orders of stream \"s\" is not a table");
@@ -640,14 +641,76 @@ static void test_partitioned_table(void)
     plan(&f, false, false);
     CHECK_STR(f.plan.pub[0].publish.data,
               "publish = 'insert, update, delete, truncate', publish_via_partition_root = true");
-    /* before 13: refused, with the way out */
-    f.via_root = false;
+    w2k_pubplan_free(&f.plan);
+}
+
+/* Before 13 a partitioned table cannot be in a publication: its leaf partitions are,
+ * noted under its name (a leaf gone from the publication repairs the table once), and
+ * no publication names publish_via_partition_root. */
+static void test_partitioned_table_before_13(void)
+{
+    fixture_t f;
+    fixture_init(&f);
+    add_table(&f, "orders", W2K_OP_ALL, NULL);
+    add_table(&f, "events", W2K_OP_INSERT, NULL);
+    static const uint32_t leaves[] = {30000, 30001, 30002};
+    static const char *const clauses[] = {"\"public\".\"events_0\"", "\"public\".\"events_1\"",
+                                          "\"public\".\"events_2\""};
+    f.otables[1].kind = 'p';
+    f.otables[1].nleaves = 2;
+    f.otables[1].leaf_relids = leaves;
+    f.otables[1].leaf_clauses = clauses;
     plan(&f, true, false);
-    CHECK_STR(kinds(&f.plan), "F");
-    CHECK_INT(f.plan.act[0].table, 1);
-    CHECK_STR(f.plan.err.msg, "w.cfg:11: table public.events of stream \"s\" is partitioned, and "
-                              "this PostgreSQL cannot publish a partitioned table");
-    CHECK(strstr(f.plan.err.hint, "list its partitions instead") != NULL);
+    CHECK_STR(kinds(&f.plan), "ccRRdd");
+    CHECK_STR(f.plan.pub[1].publish.data, "publish = 'insert'");
+    CHECK_STR(act_text(&f.plan, W2K_PUBACT_CREATE, 1),
+              "FOR TABLE \"public\".\"events_0\", \"public\".\"events_1\"");
+    CHECK_STR(act_text(&f.plan, W2K_PUBACT_CREATE, 0), "FOR TABLE \"public\".\"orders\"");
+    settle(&f);
+    /* each leaf noted under the table's name */
+    char want[160];
+    uint64_t key = w2k_pubplan_name_key("public", "events");
+    snprintf(want, sizeof want,
+             "%s 30000:%u:%016" PRIx64 " 30001:%u:%016" PRIx64 " for wal2kafka_s",
+             f.plan.pub[1].tag.data, f.pub[1].m[0].member, key, f.pub[1].m[1].member, key);
+    CHECK_STR(f.pub[1].comment, want);
+    plan(&f, true, true);
+    CHECK_STR(kinds(&f.plan), "");
+    /* a partition created or attached since: the publication gains it, and the table
+     * is read again (rows written to it before were not sent), without a warning */
+    f.otables[1].nleaves = 3;
+    plan(&f, true, true);
+    CHECK_STR(kinds(&f.plan), "TPRrd");
+    CHECK_INT(find_act(&f.plan, W2K_PUBACT_REPAIR, 0)->table, 1);
+    CHECK_STR(act_text(&f.plan, W2K_PUBACT_SET_TABLES, 0),
+              "TABLE \"public\".\"events_0\", \"public\".\"events_1\", "
+              "\"public\".\"events_2\"");
+    settle(&f);
+    plan(&f, true, true);
+    CHECK_STR(kinds(&f.plan), "");
+    /* a partition detached: the publication loses it, nothing is re-read */
+    f.otables[1].nleaves = 2;
+    plan(&f, true, true);
+    CHECK_STR(kinds(&f.plan), "TPRd");
+    CHECK_STR(act_text(&f.plan, W2K_PUBACT_SET_TABLES, 0),
+              "TABLE \"public\".\"events_0\", \"public\".\"events_1\"");
+    f.otables[1].nleaves = 3;
+    plan(&f, true, true);
+    CHECK_STR(kinds(&f.plan), "");
+    /* two leaves removed by someone else: the table is re-read once */
+    f.pub[1].m[0] = f.pub[1].m[2];
+    f.pub[1].s.n = 1;
+    plan(&f, true, true);
+    int repairs = 0;
+    for (int i = 0; i < f.plan.nact; i++)
+        repairs += f.plan.act[i].kind == W2K_PUBACT_REPAIR && f.plan.act[i].table == 1;
+    CHECK_INT(repairs, 1);
+    CHECK_STR(kinds(&f.plan), "TPRrLd");
+    /* a partitioned table without partitions: its publication is left empty */
+    f.otables[1].nleaves = 0;
+    plan(&f, true, true);
+    CHECK_STR(kinds(&f.plan), "EPRd");
+    CHECK_INT(find_act(&f.plan, W2K_PUBACT_EMPTY, 0)->pub, 1);
     w2k_pubplan_free(&f.plan);
 }
 
@@ -695,6 +758,7 @@ int main(void)
     test_publication_of_another_stream();
     test_older_comment_retagged();
     test_partitioned_table();
+    test_partitioned_table_before_13();
     test_generated_columns();
     return unit_report("test_pubplan");
 }

@@ -301,8 +301,45 @@ static bool check_filter(report_t *r, PGconn *c, const w2k_config_t *cfg,
     return found;
 }
 
+/* Before 13: what wal2kafka does for partitioned table t (OID oid): the publication
+ * lists its leaf partitions in its place, and their rows stream to its topic. */
+static void check_leaves(report_t *r, PGconn *c, const w2k_table_cfg_t *t, unsigned oid,
+                         const char *topic, int version)
+{
+    char soid[16];
+    snprintf(soid, sizeof soid, "%u", oid);
+    const char *p[1] = {soid};
+    PGresult *res = PQexecParams(c, w2k_catalog_leaves_sql, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return;
+    }
+    w2k_buf_t names = W2K_BUF_INIT;
+    for (int i = 0; i < PQntuples(res); i++)
+        w2k_buf_printf(&names, "%s%s", i ? ", " : "", PQgetvalue(res, i, 1));
+    int n = PQntuples(res);
+    PQclear(res);
+    if (n == 0)
+        warn(r,
+             "its rows stream once it has a partition: wal2kafka adds the partitions to the "
+             "publication when it starts",
+             "table %s.%s: partitioned, without partitions: PostgreSQL %d cannot publish a "
+             "partitioned table itself",
+             t->schema, t->name, version / 10000);
+    else
+        ok(r,
+           "table %s.%s: partitioned, %d leaf partition(s) (%s): PostgreSQL %d cannot publish "
+           "a partitioned table, so the publication lists its leaf partitions and their rows "
+           "stream to topic %s; a partition created or attached while streaming joins the "
+           "publication within a second, and the table is then read again (rows written to it "
+           "in between are not lost)",
+           t->schema, t->name, n, names.data ? names.data : "", version / 10000, topic);
+    w2k_buf_free(&names);
+}
+
 /* What happens to table t (OID oid) of stream st for its shape: a partitioned table
- * (its partitions, its topic, publish_via_partition_root; refused before 13), a
+ * (its partitions, its topic, publish_via_partition_root on 13+, its leaf partitions
+ * before), a
  * partition listed on its own, stored generated columns (sent from 18 on). */
 static void check_table_shape(report_t *r, PGconn *c, const w2k_config_t *cfg,
                               const w2k_stream_cfg_t *st, const w2k_table_cfg_t *t, unsigned oid,
@@ -350,15 +387,7 @@ static void check_table_shape(report_t *r, PGconn *c, const w2k_config_t *cfg,
            "(publish_via_partition_root = true)",
            t->schema, t->name, nparts, topic);
     } else if (parted) {
-        char fix[512];
-        snprintf(fix, sizeof fix,
-                 "list its partitions in stream %s instead (each streams to its own topic), or "
-                 "upgrade to PostgreSQL 13 or newer",
-                 st->name);
-        problem(r, W2K_EXIT_POSTGRES, fix,
-                "table %s.%s is partitioned (%s partition(s)), and PostgreSQL %d cannot publish "
-                "a partitioned table",
-                t->schema, t->name, nparts, version / 10000);
+        check_leaves(r, c, t, oid, topic, version);
     } else if (partition) {
         ok(r,
            "table %s.%s: a partition of %s, streamed as a table of its own to topic %s (list "
@@ -386,6 +415,70 @@ static void check_table_shape(report_t *r, PGconn *c, const w2k_config_t *cfg,
     PQclear(res);
 }
 
+/* Before 13, partitioned table qualified (OID oid): its changes are its leaf
+ * partitions', each with its own replica identity: each one checked as a table is, and
+ * its key (its primary key, or that common to its leaf partitions) reported. */
+static void check_leaves_identity(report_t *r, PGconn *c, const char *qualified, unsigned oid,
+                                  bool wants_old)
+{
+    char soid[16];
+    snprintf(soid, sizeof soid, "%u", oid);
+    const char *p[1] = {soid};
+    PGresult *res = PQexecParams(
+        c,
+        "WITH RECURSIVE t(oid) AS (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::oid "
+        "UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.oid) SELECT "
+        "quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relreplident, EXISTS "
+        "(SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), EXISTS (SELECT "
+        "1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident) FROM t JOIN pg_class c "
+        "ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
+        "ORDER BY c.oid",
+        1, NULL, p, NULL, NULL, 0);
+    for (int i = 0; PQresultStatus(res) == PGRES_TUPLES_OK && i < PQntuples(res); i++) {
+        const char *leaf = PQgetvalue(res, i, 0);
+        char ri = PQgetvalue(res, i, 1)[0];
+        bool pk = PQgetvalue(res, i, 2)[0] == 't', idx = PQgetvalue(res, i, 3)[0] == 't';
+        char fix[512];
+        if (wants_old && (ri == 'n' || (ri == 'd' && !pk) || (ri == 'i' && !idx))) {
+            snprintf(fix, sizeof fix,
+                     "add a primary key to partition %s, or ALTER TABLE %s REPLICA IDENTITY "
+                     "FULL;",
+                     leaf, leaf);
+            problem(r, W2K_EXIT_POSTGRES, fix,
+                    "partition %s of table %s has no usable replica identity: PostgreSQL "
+                    "refuses its UPDATEs and DELETEs while it is published",
+                    leaf, qualified);
+        }
+    }
+    PQclear(res);
+    res = PQexecParams(c, w2k_catalog_leaves_key_sql, 1, NULL, p, NULL, NULL, 0);
+    PGresult *own = PQexecParams(c,
+                                 "SELECT a.attname FROM pg_index i CROSS JOIN LATERAL "
+                                 "unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) JOIN "
+                                 "pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = "
+                                 "k.attnum WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY "
+                                 "k.ord",
+                                 1, NULL, p, NULL, NULL, 0);
+    bool has_own = PQresultStatus(own) == PGRES_TUPLES_OK && PQntuples(own) > 0;
+    PGresult *k = has_own ? own : res;
+    w2k_buf_t cols = W2K_BUF_INIT;
+    for (int i = 0; PQresultStatus(k) == PGRES_TUPLES_OK && i < PQntuples(k); i++)
+        w2k_buf_printf(&cols, "%s%s", i ? ", " : "", PQgetvalue(k, i, 0));
+    if (cols.len)
+        ok(r, "table %s: key (%s) from its %s", qualified, cols.data,
+           has_own ? "primary key" : "partitions' common primary key");
+    else
+        warn(r,
+             "give its partitions the same primary key (PostgreSQL 10 has none on a partitioned "
+             "table; 11 and 12 do: ALTER TABLE ... ADD PRIMARY KEY on the table itself)",
+             "table %s has no primary key, nor one common to its partitions: its messages carry "
+             "no key, go to a delete-policy topic, and keep no per-row order",
+             qualified);
+    w2k_buf_free(&cols);
+    PQclear(own);
+    PQclear(res);
+}
+
 static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w2k_stream_cfg_t *st,
                         const w2k_table_cfg_t *t, int version)
 {
@@ -398,8 +491,8 @@ static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w
         "SELECT c.oid::text || ',' || c.relreplident::text || ',' || has_table_privilege(c.oid, "
         "'SELECT')::text || ',' || EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND "
         "i.indisprimary)::text || ',' || EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = "
-        "c.oid AND i.indisreplident)::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
-        "c.relnamespace "
+        "c.oid AND i.indisreplident)::text || ',' || c.relkind::text FROM pg_class c JOIN "
+        "pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
         2, p);
     if (!v) {
@@ -412,9 +505,9 @@ static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w
         PQclear(res);
         return;
     }
-    char replident = 0, sel[8] = "", pk[8] = "", ri[8] = "";
+    char replident = 0, sel[8] = "", pk[8] = "", ri[8] = "", kind = 0;
     unsigned oid = 0;
-    sscanf(v, "%u,%c,%7[^,],%7[^,],%7s", &oid, &replident, sel, pk, ri);
+    sscanf(v, "%u,%c,%7[^,],%7[^,],%7[^,],%c", &oid, &replident, sel, pk, ri, &kind);
     char *q = PQescapeIdentifier(c, t->schema, strlen(t->schema));
     char *qn = PQescapeIdentifier(c, t->name, strlen(t->name));
     char fix[512];
@@ -425,7 +518,9 @@ static void check_table(report_t *r, PGconn *c, const w2k_config_t *cfg, const w
     }
     bool keyed = strcmp(pk, "true") == 0 || (replident == 'i' && strcmp(ri, "true") == 0);
     bool wants_old = t->ops & (W2K_OP_UPDATE | W2K_OP_DELETE);
-    if (replident == 'n' && wants_old) {
+    if (kind == 'p' && version < 130000) {
+        check_leaves_identity(r, c, qualified, oid, wants_old);
+    } else if (replident == 'n' && wants_old) {
         snprintf(fix, sizeof fix, "ALTER TABLE %s.%s REPLICA IDENTITY %s;", q, qn,
                  strcmp(pk, "true") == 0 ? "DEFAULT" : "FULL");
         problem(r, W2K_EXIT_POSTGRES, fix,

@@ -97,6 +97,7 @@ void w2k_relation_free(w2k_relation_t *rel)
         return;
     free(rel->cols);
     free(rel->keycols);
+    free(rel->perm);
     free(rel);
 }
 
@@ -118,4 +119,66 @@ bool w2k_relation_same_shape(const w2k_relation_t *a, const w2k_relation_t *b)
             return false;
     }
     return true;
+}
+
+int w2k_relation_to_root(w2k_relation_t *rel, const char *schema, const char *name,
+                         const char (*root_cols)[64], int nroot, char *why, size_t whysz)
+{
+    if (nroot != rel->ncols) {
+        snprintf(why, whysz, "partition %s.%s has %d column(s), its root %s.%s %d", rel->schema,
+                 rel->name, rel->ncols, schema, name, nroot);
+        return -1;
+    }
+    int *perm = malloc((size_t)(nroot ? nroot : 1) * sizeof *perm);
+    w2k_column_t *cols = malloc((size_t)(nroot ? nroot : 1) * sizeof *cols);
+    if (!perm || !cols) {
+        free(perm);
+        free(cols);
+        why[0] = '\0';
+        return -1;
+    }
+    bool moved = false;
+    for (int i = 0; i < nroot; i++) {
+        int at = -1;
+        for (int k = 0; k < rel->ncols && at < 0; k++)
+            if (strcmp(rel->cols[k].name, root_cols[i]) == 0)
+                at = k;
+        if (at < 0) {
+            snprintf(why, whysz, "partition %s.%s has no column \"%s\" of its root %s.%s",
+                     rel->schema, rel->name, root_cols[i], schema, name);
+            free(perm);
+            free(cols);
+            return -1;
+        }
+        perm[i] = at;
+        cols[i] = rel->cols[at];
+        moved |= at != i;
+    }
+    memcpy(rel->cols, cols, (size_t)nroot * sizeof *cols);
+    free(cols);
+    /* the key in column order, as pgoutput's flags and the catalog give it */
+    rel->nkeys = 0;
+    for (int i = 0; i < nroot; i++)
+        if (rel->cols[i].key_pos >= 0) {
+            rel->cols[i].key_pos = rel->nkeys;
+            rel->keycols[rel->nkeys++] = i;
+        }
+    free(rel->perm);
+    rel->perm = moved ? perm : NULL;
+    if (!moved)
+        free(perm);
+    snprintf(rel->schema, sizeof rel->schema, "%s", schema);
+    snprintf(rel->name, sizeof rel->name, "%s", name);
+    rel->partition = W2K_PART_MAPPED;
+    return 0;
+}
+
+void w2k_relation_permute(const w2k_relation_t *rel, void *vals, size_t size, int ncols, void *tmp)
+{
+    if (!rel->perm || ncols != rel->ncols)
+        return;
+    memcpy(tmp, vals, (size_t)ncols * size);
+    for (int i = 0; i < ncols; i++)
+        memcpy((char *)vals + (size_t)i * size, (const char *)tmp + (size_t)rel->perm[i] * size,
+               size);
 }

@@ -35,7 +35,17 @@ typedef struct w2k_relation_s {
     int nkeys;
     int *keycols; /* nkeys indices into cols, in key order */
     void *out;    /* the stream's output state (schemas, topic); owned by the stream */
+    /* a leaf partition mapped to its root (w2k_relation_to_root) whose columns come in
+     * another order: the message's column of each column; NULL when in message order */
+    int *perm;
+    /* before 13: W2K_PART_MAPPED for a leaf partition mapped to its root,
+     * W2K_PART_DETACHED for one detached from it since (its changes are not streamed),
+     * 0 otherwise */
+    char partition;
 } w2k_relation_t;
+
+#define W2K_PART_MAPPED   'm'
+#define W2K_PART_DETACHED 'd'
 
 typedef struct w2k_relcache_s w2k_relcache_t;
 
@@ -58,6 +68,19 @@ void w2k_relation_free(w2k_relation_t *rel);
 /* Derive each column's Avro field name from its own name only (w2k_names_avro): valid,
  * unique, unchanged when another column is dropped or renamed. */
 void w2k_relation_name_fields(w2k_relation_t *rel);
+/* Before 13 (no publish_via_partition_root), a leaf partition's changes stream as its
+ * root's: rel (described from the leaf's Relation message) takes the root's name
+ * (schema.name) and its columns the root's order, matched by name (root_cols, nroot
+ * names; a partition attached later can have another order, or dropped columns, which
+ * pgoutput does not send). When the order changes, rel->perm gives each column's place
+ * in the leaf's tuples (w2k_relation_permute). Returns 0, or -1 when a column of rel is
+ * not one of the root's or the counts differ (why says which), or out of memory (why
+ * ""). */
+int w2k_relation_to_root(w2k_relation_t *rel, const char *schema, const char *name,
+                         const char (*root_cols)[64], int nroot, char *why, size_t whysz);
+/* Put the ncols values of a leaf's tuple (vals, each size bytes) in rel's order
+ * (rel->perm; nothing when NULL). tmp holds ncols * size bytes. */
+void w2k_relation_permute(const w2k_relation_t *rel, void *vals, size_t size, int ncols, void *tmp);
 /* True when a and b have the same name, columns (names, types) and key. */
 bool w2k_relation_same_shape(const w2k_relation_t *a, const w2k_relation_t *b);
 

@@ -1292,6 +1292,77 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
     return 0;
 }
 
+/* Before 13 (no publish_via_partition_root) the publication holds the leaf partitions
+ * of a partitioned table of the stream: a leaf not listed on its own streams as that
+ * table (the root), its columns in the root's order. Returns 0, or -1 with err. */
+static int map_to_root(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err)
+{
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(st->catalog, &caps);
+    if (caps.publish_via_root || w2k_tables_find(st->tables, rel->schema, rel->name))
+        return 0;
+    char schema[64], name[64], (*cols)[64] = NULL, why[300];
+    int ncols = 0;
+    uint32_t root = 0;
+    int is = w2k_catalog_partition_root(st->catalog, rel->relid, &root, schema, name, &cols, &ncols,
+                                        err);
+    if (is != 1 || !w2k_tables_find(st->tables, schema, name)) {
+        free(cols);
+        if (is < 0)
+            return -1;
+        /* a leaf detached since: not streamed (the publication loses it at the next
+         * check, w2k_tables_guard) */
+        const w2k_stream_cfg_t *sc = w2k_tables_stream_cfg(st->tables);
+        int was = w2k_catalog_detached_leaf(st->catalog, w2k_tables_pubs(st->tables), rel->relid,
+                                            sc->tables, sc->ntables, err);
+        if (was == 1) {
+            w2k_info("table %s.%s was detached from a partitioned table of stream %s: its "
+                     "changes no longer stream",
+                     rel->schema, rel->name, st->scfg->name);
+            rel->partition = W2K_PART_DETACHED;
+        }
+        return was < 0 ? -1 : 0;
+    }
+    /* the root's name, its columns' order, and its key (that of its snapshot) */
+    int rc = 0;
+    if (w2k_relation_to_root(rel, schema, name, (const char(*)[64])cols, ncols, why, sizeof why) !=
+        0) {
+        if (why[0]) {
+            w2k_err_set(err, W2K_EXIT_POSTGRES, "cannot stream %s as its root: %s", rel->name, why);
+            w2k_err_hint(err, "a partition has exactly its root's columns; report this with "
+                              "both tables' definitions");
+        } else {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        }
+        rc = -1;
+    } else {
+        rc = w2k_catalog_root_key(st->catalog, root, rel, err);
+    }
+    free(cols);
+    return rc;
+}
+
+/* Put the tuples of row change m of rel in its columns' order (a leaf partition mapped
+ * to its root with another column order). Returns 0, or -1 with err. */
+static int permute_row(const w2k_relation_t *rel, w2k_pgmsg_t *m, w2k_err_t *err)
+{
+    if (!rel || !rel->perm)
+        return 0;
+    w2k_pgdatum_t *tmp = malloc((size_t)rel->ncols * sizeof *tmp);
+    if (!tmp) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    /* an old tuple (key columns only, or the whole row) has every column too */
+    bool old = m->kind == W2K_PGMSG_DELETE || (m->kind == W2K_PGMSG_UPDATE && m->u.update.old_kind);
+    if (m->kind != W2K_PGMSG_DELETE)
+        w2k_relation_permute(rel, m->newtup.cols, sizeof *tmp, m->newtup.ncols, tmp);
+    if (old)
+        w2k_relation_permute(rel, m->oldtup.cols, sizeof *tmp, m->oldtup.ncols, tmp);
+    free(tmp);
+    return 0;
+}
+
 /* Build a relation from a Relation message, resolving types and the key. */
 static w2k_relation_t *relation_from_msg(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_err_t *err)
 {
@@ -1312,7 +1383,7 @@ static w2k_relation_t *relation_from_msg(w2k_stream_t *st, const w2k_pgmsg_t *m,
         rel->cols[i].typmod = m->columns[i].typmod;
         flags[i] = m->columns[i].flags;
     }
-    if (w2k_catalog_describe(st->catalog, rel, flags, err) != 0) {
+    if (w2k_catalog_describe(st->catalog, rel, flags, err) != 0 || map_to_root(st, rel, err) != 0) {
         w2k_relation_free(rel);
         return NULL;
     }
@@ -1538,6 +1609,8 @@ static int handle_row(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn, w2k
                      : m->kind == W2K_PGMSG_UPDATE ? m->u.update.relid
                                                    : m->u.delete_.relid;
     w2k_relation_t *rel = w2k_relcache_get(st->rc, relid);
+    if (rel && rel->partition == W2K_PART_DETACHED)
+        return 0;
     if (!rel) {
         w2k_err_set(err, W2K_EXIT_RUNTIME,
                     "protocol error: a change of relation %u arrived before its description",
@@ -1586,11 +1659,15 @@ static int handle_relation(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
     if (!rel)
         return -1;
     w2k_relation_t *old = w2k_relcache_get(st->rc, rel->relid);
+    if (rel->partition == W2K_PART_DETACHED) {
+        w2k_relcache_put(st->rc, rel); /* its changes are dropped */
+        return 0;
+    }
     if (old && w2k_relation_same_shape(old, rel)) {
         w2k_relation_free(rel);
         return 0;
     }
-    if (old && st->in_txn) {
+    if (old && st->in_txn && old->partition != W2K_PART_DETACHED) {
         w2k_schema_change_t ch = {"alter", rel->schema, rel->name, rel->relid, old,
                                   rel,     NULL,        NULL,      NULL,       NULL};
         if (strcmp(old->schema, rel->schema) || strcmp(old->name, rel->name)) {
@@ -1815,7 +1892,7 @@ static int handle_truncate(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_lsn_t lsn
     for (uint32_t i = 0; i < m->u.truncate.nrels; i++) {
         uint32_t relid = w2k_pgoutput_truncate_relid(m, i);
         w2k_relation_t *rel = w2k_relcache_get(st->rc, relid);
-        if (!rel)
+        if (!rel || rel->partition == W2K_PART_DETACHED)
             continue;
         const w2k_table_cfg_t *tcfg = w2k_tables_find(st->tables, rel->schema, rel->name);
         w2k_change_table_t t = {.rel = rel, .ops = tcfg ? tcfg->ops : W2K_OP_ALL};
@@ -1972,7 +2049,9 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
             return st->skipping && !is_repair_request(m) ? 0
                                                          : handle_message(st, m, f->wal_start, err);
         }
-        return st->skipping ? 0 : handle_row(st, m, f->wal_start, err);
+        if (st->skipping || permute_row(w2k_relcache_get(st->rc, m->u.insert.relid), m, err) != 0)
+            return st->skipping ? 0 : -1;
+        return handle_row(st, m, f->wal_start, err);
     case W2K_PGMSG_TRUNCATE:
         return st->skipping ? 0 : handle_truncate(st, m, f->wal_start, err);
     case W2K_PGMSG_MESSAGE:

@@ -284,6 +284,8 @@ static PGresult *all_publications(PGconn *c, w2k_err_t *err)
                         0, NULL);
 }
 
+static bool is_partitioned(PGconn *c, const char *schema, const char *name);
+
 static void state_free(w2k_pubstate_t *p)
 {
     free(p->comment);
@@ -380,6 +382,10 @@ static bool find_key_note(const w2k_pubtag_t *t, uint64_t key, w2k_pubnote_t *n)
  * and (while the set is not in use) those of the sets of operations it does not name. */
 typedef struct observed_s {
     w2k_pubobs_table_t *tables;
+    PGresult **leaves; /* per table entry: its leaf partitions before 13, or NULL */
+    uint32_t **leaf_relids;
+    const char ***leaf_clauses;
+    int ntables;
     w2k_pubstate_t pub[W2K_MAX_PUBLICATIONS];
     w2k_pubstate_t other[W2K_PUBPLAN_ROW_SETS];
     w2k_pubobs_t view; /* what the plan reads */
@@ -391,12 +397,55 @@ static void observed_free(observed_t *o)
         state_free(&o->pub[g]);
     for (int k = 0; k < W2K_PUBPLAN_ROW_SETS; k++)
         state_free(&o->other[k]);
+    for (int i = 0; i < o->ntables; i++) {
+        PQclear(o->leaves ? o->leaves[i] : NULL);
+        free(o->leaf_relids ? o->leaf_relids[i] : NULL);
+        free(o->leaf_clauses ? (void *)o->leaf_clauses[i] : NULL);
+    }
+    free(o->leaves);
+    free(o->leaf_relids);
+    free(o->leaf_clauses);
     free(o->tables);
     memset(o, 0, sizeof *o);
 }
 
-/* Look each table entry of st up: whether it exists, its kind and OID. Returns 0, or
- * -1 with err. */
+const char w2k_catalog_leaves_sql[] =
+    "WITH RECURSIVE t(oid) AS (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::oid "
+    "UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.oid) SELECT c.oid, "
+    "quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM t JOIN pg_class c ON c.oid = "
+    "t.oid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' ORDER BY c.oid";
+
+/* Before 13: the leaf partitions of partitioned table entry i (OID relid) into o.
+ * Returns 0, or -1 with err. */
+static int observe_leaves(PGconn *c, observed_t *o, int i, uint32_t relid, w2k_err_t *err)
+{
+    char oid[16];
+    snprintf(oid, sizeof oid, "%u", relid);
+    const char *params[1] = {oid};
+    PGresult *r = w2k_pg_query(c, err, "listing a partitioned table's partitions",
+                               w2k_catalog_leaves_sql, 1, params);
+    if (!r)
+        return -1;
+    o->leaves[i] = r;
+    int n = PQntuples(r);
+    o->leaf_relids[i] = calloc((size_t)n + 1, sizeof *o->leaf_relids[i]);
+    o->leaf_clauses[i] = calloc((size_t)n + 1, sizeof *o->leaf_clauses[i]);
+    if (!o->leaf_relids[i] || !o->leaf_clauses[i]) {
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    for (int k = 0; k < n; k++) {
+        o->leaf_relids[i][k] = (uint32_t)strtoul(PQgetvalue(r, k, 0), NULL, 10);
+        o->leaf_clauses[i][k] = PQgetvalue(r, k, 1);
+    }
+    o->tables[i].nleaves = n;
+    o->tables[i].leaf_relids = o->leaf_relids[i];
+    o->tables[i].leaf_clauses = o->leaf_clauses[i];
+    return 0;
+}
+
+/* Look each table entry of st up: whether it exists, its kind and OID (before 13, a
+ * partitioned table's leaf partitions too). Returns 0, or -1 with err. */
 static int observe_tables(PGconn *c, const w2k_stream_cfg_t *st, observed_t *o, w2k_err_t *err)
 {
     for (int i = 0; i < st->ntables; i++) {
@@ -422,6 +471,9 @@ static int observe_tables(PGconn *c, const w2k_stream_cfg_t *st, observed_t *o, 
             o->tables[i].generated = PQgetvalue(r, 0, 2)[0] == 't';
         }
         PQclear(r);
+        if (o->tables[i].found && o->tables[i].kind == 'p' && PQserverVersion(c) < 130000 &&
+            observe_leaves(c, o, i, o->tables[i].relid, err) != 0)
+            return -1;
     }
     return 0;
 }
@@ -441,8 +493,12 @@ static int observe(PGconn *c, const w2k_stream_cfg_t *st, const w2k_pubset_t *ps
 {
     memset(o, 0, sizeof *o);
     o->tables = calloc((size_t)st->ntables + 1, sizeof *o->tables);
+    o->leaves = calloc((size_t)st->ntables + 1, sizeof *o->leaves);
+    o->leaf_relids = calloc((size_t)st->ntables + 1, sizeof *o->leaf_relids);
+    o->leaf_clauses = calloc((size_t)st->ntables + 1, sizeof *o->leaf_clauses);
+    o->ntables = st->ntables;
     o->view.tables = o->tables;
-    if (!o->tables) {
+    if (!o->tables || !o->leaves || !o->leaf_relids || !o->leaf_clauses) {
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         return -1;
     }
@@ -1066,12 +1122,36 @@ int w2k_catalog_publication_signature(PGconn *c, const w2k_pubset_t *ps, int tim
         1, params);
     if (!r)
         return -1;
-    if (atoi(PQgetvalue(r, 0, 0)) == want && !(*out = strdup(PQgetvalue(r, 0, 1)))) {
+    /* before 13: the partitions of the partitioned tables whose leaves the
+     * publications hold, so a partition created, attached or detached is noticed */
+    PGresult *parts =
+        PQserverVersion(c) >= 130000
+            ? NULL
+            : w2k_pg_query_within(
+                  c, timeout_ms, err, "checking the partitions of the published tables",
+                  "WITH RECURSIVE m AS (SELECT pr.prrelid AS oid FROM pg_publication_rel pr JOIN "
+                  "pg_publication p ON p.oid = pr.prpubid WHERE p.pubname = ANY "
+                  "(string_to_array($1, ','))), up(oid) AS (SELECT i.inhparent FROM pg_inherits "
+                  "i JOIN m ON i.inhrelid = m.oid UNION SELECT i.inhparent FROM pg_inherits i "
+                  "JOIN up ON i.inhrelid = up.oid), down(oid) AS (SELECT oid FROM up UNION "
+                  "SELECT i.inhrelid FROM pg_inherits i JOIN down ON i.inhparent = down.oid) "
+                  "SELECT coalesce(string_agg(oid::text, ',' ORDER BY oid), '') FROM down",
+                  1, params);
+    if (PQserverVersion(c) < 130000 && !parts) {
         PQclear(r);
+        return -1;
+    }
+    if (atoi(PQgetvalue(r, 0, 0)) == want &&
+        asprintf(out, "%s%s%s", PQgetvalue(r, 0, 1), parts ? " parts " : "",
+                 parts ? PQgetvalue(parts, 0, 0) : "") < 0) {
+        *out = NULL;
+        PQclear(r);
+        PQclear(parts);
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         return -1;
     }
     PQclear(r);
+    PQclear(parts);
     return 0;
 }
 
@@ -1092,6 +1172,35 @@ int w2k_catalog_stream_publications(PGconn *c, const w2k_pubset_t *ps, w2k_buf_t
         return -1;
     }
     return 0;
+}
+
+int w2k_catalog_detached_leaf(PGconn *c, const w2k_pubset_t *ps, uint32_t relid,
+                              const w2k_table_cfg_t *tables, int ntables, w2k_err_t *err)
+{
+    PGresult *pubs = all_publications(c, err);
+    if (!pubs)
+        return -1;
+    int found = 0;
+    for (int i = 0; i < PQntuples(pubs) && !found; i++) {
+        const char *pub = PQgetvalue(pubs, i, 0), *comment = PQgetvalue(pubs, i, 1);
+        if (!of_stream(ps, pub, comment))
+            continue;
+        w2k_pubtag_t tag;
+        w2k_pubnote_t n;
+        w2k_catalog_parse_tag(comment, &tag);
+        for (size_t pos = 0; !found && w2k_catalog_tag_note(&tag, &pos, &n);) {
+            if (n.relid != relid || !n.has_key)
+                continue;
+            for (int k = 0; k < ntables && !found; k++) {
+                if (w2k_pubplan_name_key(tables[k].schema, tables[k].name) != n.key)
+                    continue;
+                found = is_partitioned(c, tables[k].schema, tables[k].name) ? 1 : 0;
+            }
+            break;
+        }
+    }
+    PQclear(pubs);
+    return found;
 }
 
 int w2k_catalog_renamed_table(PGconn *c, const w2k_pubset_t *ps, const char *schema,
@@ -1476,6 +1585,39 @@ static int index_columns(PGconn *c, uint32_t relid, bool replident, char names[]
     return 0;
 }
 
+const char w2k_catalog_leaves_key_sql[] =
+    "WITH RECURSIVE t(oid) AS (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::oid "
+    "UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.oid), k AS "
+    "(SELECT (SELECT array_agg(a.attname::text ORDER BY x.ord) FROM pg_index i CROSS JOIN "
+    "LATERAL unnest(i.indkey) WITH ORDINALITY AS x(attnum, ord) JOIN pg_attribute a ON "
+    "a.attrelid = i.indrelid AND a.attnum = x.attnum WHERE i.indrelid = c.oid AND "
+    "i.indisprimary) AS cols FROM t JOIN pg_class c ON c.oid = t.oid WHERE c.relkind = 'r') "
+    "SELECT u.name FROM (SELECT DISTINCT cols FROM k) d CROSS JOIN LATERAL unnest(d.cols) WITH "
+    "ORDINALITY AS u(name, ord) WHERE (SELECT count(DISTINCT cols) FROM k) = 1 AND NOT EXISTS "
+    "(SELECT 1 FROM k WHERE cols IS NULL) ORDER BY u.ord";
+
+/* Before 13, a partitioned table relid without a primary key of its own (PostgreSQL 10
+ * has none): the primary key its leaf partitions have in common (the same columns in
+ * the same order in each), or none (*n = 0). From 13 on, and for other tables, none.
+ * Returns 0, or -1 with err. */
+static int leaves_key(PGconn *c, uint32_t relid, char names[][64], int max, int *n, w2k_err_t *err)
+{
+    *n = 0;
+    if (PQserverVersion(c) >= 130000)
+        return 0;
+    char oidbuf[16];
+    snprintf(oidbuf, sizeof oidbuf, "%u", relid);
+    const char *p[1] = {oidbuf};
+    PGresult *r = w2k_pg_query(c, err, "looking up the key of a table's partitions",
+                               w2k_catalog_leaves_key_sql, 1, p);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r) && i < max; i++)
+        snprintf(names[(*n)++], 64, "%s", PQgetvalue(r, i, 0));
+    PQclear(r);
+    return 0;
+}
+
 /* Mark the columns named in names (n of them) as the key, in column order (the same
  * order pgoutput's flags give, so snapshot and stream produce the same key schema);
  * when one is missing (a column list left part of the key out) there is no key. */
@@ -1535,8 +1677,22 @@ int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags
     }
     char names[32][64]; /* INDEX_MAX_KEYS */
     int n = 0;
-    if (index_columns(c, rel->relid, rel->replident == 'i', names, 32, &n, err) != 0)
+    if (index_columns(c, rel->relid, rel->replident == 'i', names, 32, &n, err) != 0 ||
+        (n == 0 && leaves_key(c, rel->relid, names, 32, &n, err) != 0))
         return -1;
+    set_key(rel, names, n);
+    return 0;
+}
+
+int w2k_catalog_root_key(PGconn *c, uint32_t root, w2k_relation_t *rel, w2k_err_t *err)
+{
+    char names[32][64]; /* INDEX_MAX_KEYS */
+    int n = 0;
+    if (index_columns(c, root, false, names, 32, &n, err) != 0 ||
+        (n == 0 && leaves_key(c, root, names, 32, &n, err) != 0))
+        return -1;
+    for (int i = 0; i < rel->ncols; i++)
+        rel->cols[i].key_pos = -1;
     set_key(rel, names, n);
     return 0;
 }
@@ -1590,6 +1746,63 @@ static w2k_relation_t *relation_with(PGconn *c, const char *relid, char repliden
     return rel;
 }
 
+/* Whether schema.name is a partitioned table (false too when the lookup fails). */
+static bool is_partitioned(PGconn *c, const char *schema, const char *name)
+{
+    const char *p[2] = {schema, name};
+    w2k_err_t e;
+    PGresult *r = w2k_pg_query(c, &e, "looking up a table's kind",
+                               "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                               "c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND "
+                               "c.relkind = 'p'",
+                               2, p);
+    bool parted = r && PQntuples(r) == 1;
+    PQclear(r);
+    return parted;
+}
+
+int w2k_catalog_partition_root(PGconn *c, uint32_t relid, uint32_t *root, char schema[64],
+                               char name[64], char (**cols)[64], int *ncols, w2k_err_t *err)
+{
+    char oid[16];
+    snprintf(oid, sizeof oid, "%u", relid);
+    const char *p[1] = {oid};
+    *cols = NULL;
+    *ncols = 0;
+    /* the top-most ancestor (pg_partition_root is 12+), its columns in order */
+    PGresult *r = w2k_pg_query(
+        c, err, "looking up a partition's root",
+        "WITH RECURSIVE up(oid, depth) AS (SELECT $1::oid, 0 UNION ALL SELECT i.inhparent, "
+        "up.depth + 1 FROM pg_inherits i JOIN up ON i.inhrelid = up.oid) SELECT n.nspname, "
+        "c.relname, a.attname, c.oid FROM up JOIN pg_class c ON c.oid = up.oid JOIN pg_namespace n "
+        "ON "
+        "n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND "
+        "NOT a.attisdropped WHERE up.depth > 0 AND c.relkind = 'p' AND NOT c.relispartition "
+        "ORDER BY a.attnum",
+        1, p);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    if (n == 0) {
+        PQclear(r);
+        return 0;
+    }
+    *cols = calloc((size_t)n, sizeof **cols);
+    if (!*cols) {
+        PQclear(r);
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return -1;
+    }
+    snprintf(schema, 64, "%s", PQgetvalue(r, 0, 0));
+    snprintf(name, 64, "%s", PQgetvalue(r, 0, 1));
+    *root = (uint32_t)strtoul(PQgetvalue(r, 0, 3), NULL, 10);
+    for (int i = 0; i < n; i++)
+        snprintf((*cols)[i], 64, "%s", PQgetvalue(r, i, 2));
+    *ncols = n;
+    PQclear(r);
+    return 1;
+}
+
 w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schema, const char *name,
                                   char **rowfilter, w2k_err_t *err)
 {
@@ -1619,6 +1832,12 @@ w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schem
         3, p);
     if (!r)
         return NULL;
+    if (PQntuples(r) == 0 && !caps.publish_via_root && is_partitioned(c, schema, name)) {
+        /* before 13 its leaf partitions are published in its place, each column of them
+         * (no column lists, no row filters before 15): described as itself */
+        PQclear(r);
+        return w2k_catalog_relation(c, schema, name, err);
+    }
     if (PQntuples(r) != 1) {
         PQclear(r);
         w2k_err_set(err, W2K_EXIT_POSTGRES, "table %s.%s is not in publication %s", schema, name,

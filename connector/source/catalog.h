@@ -169,6 +169,14 @@ int w2k_catalog_stream_publications(PGconn *c, const w2k_pubset_t *ps, w2k_buf_t
 int w2k_catalog_renamed_table(PGconn *c, const w2k_pubset_t *ps, const char *schema,
                               const char *name, w2k_pubtable_t *out, w2k_err_t *err);
 
+/* Before 13: whether relation relid, neither configured nor a partition of a
+ * configured table, was a leaf partition of one (detached since): a publication of ps
+ * notes it under the name of a table of tables (ntables entries) that is partitioned.
+ * Returns 1 when so, 0 when not (a renamed table, noted under its old name), or -1
+ * with err. */
+int w2k_catalog_detached_leaf(PGconn *c, const w2k_pubset_t *ps, uint32_t relid,
+                              const w2k_table_cfg_t *tables, int ntables, w2k_err_t *err);
+
 /* The tables in the publications pubs (comma-separated), but the signal table
  * (signals.h), into a malloc'd array (*n entries). Returns 0, or -1 with err. */
 int w2k_catalog_publication_tables(PGconn *c, const char *pubs, w2k_pubtable_t **out, int *n,
@@ -184,12 +192,34 @@ int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags
 /* A published table as pgoutput will describe it: the columns the publication of
  * pubs (comma-separated names) holding it sends (column list applied, dropped columns
  * left out, generated ones too unless it has publish_generated_columns = stored, 18+),
- * their types and the key. A partitioned table published via its root (13+) is
- * described as itself. *rowfilter receives the
- * publication's row filter for it (malloc'd) or NULL. Returns NULL with err when the
- * table is in none of them. */
+ * their types and the key. A partitioned table published via its root (13+), or
+ * before 13 through its leaf partitions (every column), is described as itself. *rowfilter receives
+ * the publication's row filter for it (malloc'd) or NULL. Returns NULL with err when the table is
+ * in none of them. */
 w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schema, const char *name,
                                   char **rowfilter, w2k_err_t *err);
+
+/* Before 13 (no publish_via_partition_root): whether relation relid is a partition,
+ * and then the top-most partitioned table above it, its OID into root, its name into
+ * schema and name, its columns' names in order (*cols, *ncols; malloc'd, the caller
+ * frees). Returns 1 when it is a partition, 0 when not, or -1 with err. */
+int w2k_catalog_partition_root(PGconn *c, uint32_t relid, uint32_t *root, char schema[64],
+                               char name[64], char (**cols)[64], int *ncols, w2k_err_t *err);
+
+/* The key of partitioned table root set on rel (a leaf partition mapped to it, same
+ * column names): its primary key, or before 13 when it has none (PostgreSQL 10 has
+ * none on a partitioned table), the primary key common to its leaf partitions (the
+ * same columns in the same order), else none. Returns 0, or -1 with err. */
+int w2k_catalog_root_key(PGconn *c, uint32_t root, w2k_relation_t *rel, w2k_err_t *err);
+
+/* Before 13: the primary key common to the leaf partitions of a partitioned table ($1,
+ * its OID), as rows of column names in key order; none when they differ or one has
+ * none. */
+extern const char w2k_catalog_leaves_key_sql[];
+
+/* Before 13: the leaf partitions of a partitioned table ($1, its OID), recursively, as
+ * (oid, quoted schema.name) rows. */
+extern const char w2k_catalog_leaves_sql[];
 
 /* Every table a pattern may name, as (nspname, relname) rows in order: ordinary and
  * partitioned tables, not partitions, outside the system schemas. */

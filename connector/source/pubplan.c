@@ -173,17 +173,6 @@ static bool plan_tables(w2k_pubplan_t *p, const w2k_pubobs_t *obs)
             act_add(p, W2K_PUBACT_SKIP_TABLE, -1, i, NULL);
             continue;
         }
-        if (o->found && o->kind == 'p' && !w->via_root) {
-            w2k_err_set(&p->err, W2K_EXIT_POSTGRES,
-                        "%s:%d: table %s.%s of stream \"%s\" is partitioned, and this "
-                        "PostgreSQL cannot publish a partitioned table",
-                        w->config_path, t->line, t->schema, t->name, st->name);
-            w2k_err_hint(&p->err, "list its partitions instead (each streams to its own topic), "
-                                  "or upgrade to PostgreSQL 13 or newer, where its partitions' "
-                                  "rows stream to its own topic (publish_via_partition_root)");
-            act_add(p, W2K_PUBACT_FAIL, -1, i, NULL);
-            return false;
-        }
         if (!o->found || (o->kind != 'r' && o->kind != 'p')) {
             w2k_err_set(&p->err, W2K_EXIT_POSTGRES, "%s:%d: table %s.%s of stream \"%s\" %s",
                         w->config_path, t->line, t->schema, t->name, st->name,
@@ -203,6 +192,19 @@ static bool plan_tables(w2k_pubplan_t *p, const w2k_pubobs_t *obs)
         pt->g = w2k_pubplan_pubset_of(&p->ps, t->ops);
         pt->parted = o->kind == 'p';
         pt->generated = o->generated && w->generated;
+        pt->clause = wt->clause;
+        if (pt->parted && !w->via_root) {
+            /* before 13: its leaf partitions in its place, noted under its name */
+            p->ntables--;
+            for (int k = 0; k < o->nleaves; k++) {
+                w2k_pubplan_table_t *lt = &p->tables[p->ntables++];
+                *lt = *pt;
+                lt->relid = o->leaf_relids[k];
+                lt->clause = o->leaf_clauses[k];
+                lt->parted = false;
+                lt->leaf = true;
+            }
+        }
     }
     if (p->ntables == 0)
         act_add(p, W2K_PUBACT_NO_TABLES, -1, -1, NULL);
@@ -230,7 +232,7 @@ static void define_pub(w2k_pubplan_t *p, int g)
         generated |= p->tables[i].generated;
         if (d->ntables++)
             w2k_buf_puts(&d->def, ", ");
-        w2k_buf_puts(&d->def, p->want->tables[p->tables[i].entry].clause);
+        w2k_buf_puts(&d->def, p->tables[i].clause);
     }
     if (g == 0 && p->want->signal) {
         if (d->ntables++)
@@ -325,7 +327,11 @@ static void find_lost(w2k_pubplan_t *p, int g)
         if (what)
             w2k_buf_printf(&d->lost, "%stable %s.%s %s", d->lost.len ? "; " : "", c->schema,
                            c->name, what);
-        t->lost = what || ops_lost;
+        /* before 13, a partition created or attached since: rows written to it before
+         * it joined the publication were not sent; the table is read again (no one
+         * else changed the publication: nothing to warn about) */
+        bool gained = t->leaf && !find_member(d->now, t->relid);
+        t->lost = what || ops_lost || gained;
     }
 }
 
@@ -424,6 +430,16 @@ static void plan_reports(w2k_pubplan_t *p)
     }
 }
 
+/* Whether a table planned before tables[i] is of the same entry and lost (its leaf
+ * partitions share an entry, repaired once). */
+static bool repaired_before(const w2k_pubplan_t *p, int i)
+{
+    for (int k = 0; k < i; k++)
+        if (p->tables[k].entry == p->tables[i].entry && p->tables[k].lost)
+            return true;
+    return false;
+}
+
 /* The actions once it is known which publications to change: their comments alone, or
  * the statements, the comments and repair requests in the same transaction, and what
  * to say once done. */
@@ -438,7 +454,7 @@ static void plan_write(w2k_pubplan_t *p)
         if (!p->pub[g].same)
             act_add(p, W2K_PUBACT_RETAG, g, -1, NULL);
     for (int i = 0; i < p->ntables; i++)
-        if (p->tables[i].lost && !p->pub[p->tables[i].g].same)
+        if (p->tables[i].lost && !p->pub[p->tables[i].g].same && !repaired_before(p, i))
             act_add(p, W2K_PUBACT_REPAIR, p->tables[i].g, p->tables[i].entry, NULL);
     plan_reports(p);
 }
@@ -519,7 +535,10 @@ int w2k_pubplan_make(w2k_pubplan_t *plan, const w2k_pubwant_t *want, const w2k_p
     plan->signal_relid = want->signal ? obs->signal_relid : 0;
     for (int g = 0; g < plan->ps.n; g++)
         plan->pub[g].now = obs->pub[g];
-    plan->tables = calloc((size_t)want->st->ntables + 1, sizeof *plan->tables);
+    size_t n = (size_t)want->st->ntables + 1;
+    for (int i = 0; i < want->st->ntables; i++)
+        n += obs->tables[i].found ? (size_t)obs->tables[i].nleaves : 0;
+    plan->tables = calloc(n, sizeof *plan->tables);
     if (!plan->tables)
         return -1;
     if (!plan->ps.in_use)

@@ -130,6 +130,12 @@ typedef struct w2k_pubobs_table_s {
     char kind;
     uint32_t relid;
     bool generated; /* it has stored generated columns (read on 18+ only) */
+    /* before 13 (no publish_via_partition_root), a partitioned table: its leaf
+     * partitions (pg_inherits, recursively), their OIDs and FOR TABLE entries (quoted
+     * names); the publication holds them in its place */
+    int nleaves;
+    const uint32_t *leaf_relids;
+    const char *const *leaf_clauses;
 } w2k_pubobs_table_t;
 
 /* What the observer read from the server. */
@@ -169,7 +175,8 @@ typedef struct w2k_pubwant_s {
     /* 13+ (w2k_pg_caps_t.publish_via_root): a publication holding a partitioned table
      * publishes its partitions' changes as the table's own (publish_via_partition_root
      * = true), so they reach its topic; before 13 a partitioned table cannot be in a
-     * publication and the plan fails naming it */
+     * publication: the publication holds its leaf partitions (obs leaves) instead, and
+     * the stream maps their changes to the table (w2k_catalog_partition_root) */
     bool via_root;
     /* 18+ (w2k_pg_caps_t.publish_generated): a publication holding a table with stored
      * generated columns sends them (publish_generated_columns = stored) */
@@ -210,11 +217,13 @@ typedef struct w2k_pubaction_s {
 typedef struct w2k_pubplan_table_s {
     int entry; /* its index in the stream's configuration */
     uint32_t relid;
-    uint64_t key;   /* w2k_pubplan_name_key of its configured name */
-    int g;          /* its publication */
-    bool lost;      /* PostgreSQL did not send some of its changes */
-    bool parted;    /* a partitioned table (relkind 'p') */
-    bool generated; /* it has stored generated columns */
+    uint64_t key;       /* w2k_pubplan_name_key of its configured name */
+    int g;              /* its publication */
+    bool lost;          /* PostgreSQL did not send some of its changes */
+    bool parted;        /* a partitioned table (relkind 'p') */
+    const char *clause; /* its FOR TABLE entry: the configured table's, or a leaf's */
+    bool leaf;          /* before 13: a leaf partition of the configured table */
+    bool generated;     /* it has stored generated columns */
 } w2k_pubplan_table_t;
 
 /* One publication of the set, as planned. */

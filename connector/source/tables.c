@@ -444,6 +444,44 @@ static int tables_read_before(w2k_tables_t *tb, w2k_pubtable_t **out, int *n, w2
     return rc;
 }
 
+/* Before 13, a leaf partition of a partitioned table of the stream (not listed on its
+ * own) stands for that table: the table joined only when none of its leaf partitions
+ * was in the publications before (a partition added since is read with the table's
+ * re-read, see pubplan.c), and then under its own name (into full). Sets *old when it
+ * did not join. Returns 0, or -1 when the catalog cannot tell (nothing noted). */
+static int leaf_joined(w2k_tables_t *tb, const w2k_pubtable_t *t, const w2k_pubtable_t *before,
+                       int nbefore, char *full, size_t fullsz, bool *old)
+{
+    if (PQserverVersion(tb->catalog) >= 130000 || w2k_tables_find(tb, t->schema, t->name))
+        return 0;
+    char schema[64], name[64], (*cols)[64] = NULL;
+    int ncols = 0;
+    uint32_t root = 0;
+    w2k_err_t e;
+    int is =
+        w2k_catalog_partition_root(tb->catalog, t->relid, &root, schema, name, &cols, &ncols, &e);
+    free(cols);
+    if (is < 0)
+        return -1;
+    if (is == 0 || !w2k_tables_find(tb, schema, name))
+        return 0;
+    snprintf(full, fullsz, "%s.%s", schema, name);
+    char oid[16];
+    snprintf(oid, sizeof oid, "%u", root);
+    const char *p[1] = {oid};
+    PGresult *r = w2k_pg_query(tb->catalog, &e, "listing a partitioned table's partitions",
+                               w2k_catalog_leaves_sql, 1, p);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r) && !*old; i++) {
+        uint32_t leaf = (uint32_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
+        for (int k = 0; k < nbefore && !*old; k++)
+            *old = before[k].relid == leaf;
+    }
+    PQclear(r);
+    return 0;
+}
+
 /* Note the tables of the publications (tb->ours) that were in none of the stream's
  * publications before (OIDs in before): they joined the stream now, and their rows are
  * read once streaming from an existing slot resumes. */
@@ -455,6 +493,8 @@ static void note_joined(w2k_tables_t *tb, const w2k_pubtable_t *before, int nbef
             old = before[k].relid == tb->ours[i].relid;
         char full[160];
         snprintf(full, sizeof full, "%s.%s", tb->ours[i].schema, tb->ours[i].name);
+        if (!old && leaf_joined(tb, &tb->ours[i], before, nbefore, full, sizeof full, &old) != 0)
+            return;
         for (int k = 0; k < tb->njoined && !old; k++)
             old = strcmp(tb->joined[k], full) == 0;
         if (old)
