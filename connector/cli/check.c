@@ -786,8 +786,8 @@ static void check_decoding(report_t *r, PGconn *c, PGconn *dec, const w2k_config
     w2k_err_t e;
     w2k_standby_info_t info;
     char vs[16];
-    if (w2k_standby_check(dec, "(check)", cfg->nstreams ? cfg->streams[0].slot : "", false, &info,
-                          &e) != 0) {
+    if (w2k_standby_check(dec, cfg->nstreams ? cfg->streams[0].name : "",
+                          cfg->nstreams ? cfg->streams[0].slot : "", false, &info, &e) != 0) {
         problem_err(r, &e);
         return;
     }
