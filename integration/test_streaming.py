@@ -178,3 +178,55 @@ def test_streaming_needs_exactly_once(db, kafka, connectors, tmp_path):
     assert conn.wait_exit(timeout=60) != 0
     log = conn.log()
     assert "streaming = true needs delivery.exactly_once = true" in log, log
+
+
+def test_transaction_outliving_the_kafka_timeout_falls_back(db, kafka, connectors):
+    """delivery.transaction_timeout_ms = 4000: a streamed transaction open for longer
+    makes wal2kafka abort the Kafka transaction before the broker does, and restart
+    without streaming until it ends: it then comes whole at its commit, once."""
+    need_14(db)
+    db.execute(f'ALTER DATABASE "{db.name}" SET logical_decoding_work_mem = \'64kB\'')
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    conn = connectors(["public.t"], stream_settings={"streaming": True},
+                      settings={"delivery": {"exactly_once": True,
+                                             "transaction_timeout_ms": 4000}})
+    conn.start().wait_streaming()
+    big = db.connect(autocommit=False)
+    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+    # the fallback, then a restart without streaming
+    conn.wait_log(r"kept the Kafka transaction open for \d+ ms, near "
+                  r"delivery.transaction_timeout_ms = 4000[\s\S]*streaming from slot \S+ at \S+ "
+                  r"\(database [^,)]*\)", timeout=60)
+    db.execute("INSERT INTO t VALUES (-1, 'small, meanwhile')")
+    big.commit()
+    big.close()
+    db.execute("INSERT INTO t VALUES (-2, 'after')")
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=3002, timeout=60)
+        recs = r.read(timeout=30)
+    assert ids(recs) == [-1] + list(range(1, 3001)) + [-2]
+    conn.check_alive()
+
+
+def test_kill_9_mid_transaction_loses_and_doubles_nothing(db, kafka, connectors):
+    """wal2kafka killed while a streamed transaction's blocks are in an open Kafka
+    transaction: the next instance's producer aborts it, PostgreSQL streams the
+    transaction again, and a read_committed consumer sees each row once."""
+    conn = start(db, connectors)
+    db.execute("INSERT INTO t VALUES (-1, 'before')")
+    big = db.connect(autocommit=False)
+    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+    wait_uncommitted(kafka, conn.topic("t"), n=500)
+    conn.kill()
+    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(3001, 4000) g")
+    big.commit()
+    big.close()
+    db.execute("INSERT INTO t VALUES (-2, 'after')")
+    conn.start().wait_streaming()
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=4002, timeout=60)
+        recs = r.read(timeout=30)
+    assert ids(recs) == [-1] + list(range(1, 4001)) + [-2]
+    conn.check_alive()

@@ -1175,6 +1175,31 @@ w2k_metrics_stream_t *w2k_stream_metrics(const w2k_stream_t *st)
     return st->ms;
 }
 
+static int stream_outlived(w2k_stream_t *st, int64_t now, w2k_err_t *err);
+
+/* After a fallback without streaming: once its transaction has ended (committed or
+ * rolled back: no session or prepared transaction holds its xid), streaming is on
+ * again from the next restart. */
+static void check_nostream_ended(w2k_stream_t *st)
+{
+    char xid[16];
+    snprintf(xid, sizeof xid, "%u", st->nostream_xid);
+    const char *p[1] = {xid};
+    w2k_err_t e = {0};
+    PGresult *r = catalog_query(st, &e, "checking a transaction's end",
+                                "SELECT 1 FROM pg_stat_activity WHERE backend_xid = $1::xid "
+                                "UNION ALL SELECT 1 FROM pg_prepared_xacts WHERE transaction = "
+                                "$1::xid",
+                                1, p);
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 0) {
+        st->nostream = false;
+        w2k_info("stream %s: transaction %u has ended: in-progress transactions are streamed "
+                 "again from the next restart",
+                 st->scfg->name, st->nostream_xid);
+    }
+    PQclear(r);
+}
+
 int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
 {
     w2k_stream_serve_acks(st);
@@ -1191,6 +1216,8 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
     int64_t now = w2k_clock_mono_ms();
     if (!st->in_txn && w2k_eos_due(st->eos, now) && eos_commit(st, err) != 0)
         return -1;
+    if (st->nstrms && stream_outlived(st, now, err) != 0)
+        return -1;
     if (!force && !st->reply_due && !st->ping_due && now < st->next_status_ms) {
         if (PQflush(st->repl) < 0) {
             w2k_pg_set_error(err, st->repl, NULL, "sending to PostgreSQL failed");
@@ -1203,6 +1230,8 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
         st->next_wal_check_ms = now + 30000;
         if (check_retained_wal(st, err) != 0)
             return -1;
+        if (st->nostream)
+            check_nostream_ended(st);
     }
     w2k_lsn_t confirmed = confirmable(st);
     w2k_lsn_t written = st->received > confirmed ? st->received : confirmed;
@@ -1904,6 +1933,34 @@ static int restart_for(w2k_stream_t *st, uint32_t xid, const char *why, w2k_err_
                 st->scfg->name, why);
     w2k_err_hint(err, "nothing is lost or doubled: this is how a streamed transaction's "
                       "rollback is taken back from Kafka");
+    err->retryable = true;
+    return -1;
+}
+
+/* A streamed transaction keeps the Kafka transaction open: before the broker's
+ * transaction timeout (delivery.transaction_timeout_ms) aborts it, fall back: abort it
+ * and restart without streaming until the oldest streamed transaction has ended (it
+ * then comes whole, at its commit). Returns 0, or -1 with err (the restart). */
+static int stream_outlived(w2k_stream_t *st, int64_t now, w2k_err_t *err)
+{
+    int64_t age = w2k_eos_age_ms(st->eos, now), limit = st->cfg->transaction_timeout_ms;
+    if (age < limit - limit / 4)
+        return 0;
+    uint32_t xid = st->strms[0].xid;
+    st->nostream = true;
+    st->nostream_xid = xid;
+    w2k_info("stream %s: streamed transaction %u kept the Kafka transaction open for %lld ms, "
+             "near delivery.transaction_timeout_ms = %d: aborting it and restarting without "
+             "streaming until transaction %u ends (nothing is lost; it comes whole at its "
+             "commit); to stream longer transactions raise delivery.transaction_timeout_ms and "
+             "the broker's transaction.max.timeout.ms",
+             st->scfg->name, xid, (long long)age, st->cfg->transaction_timeout_ms, xid);
+    w2k_err_set(err, W2K_EXIT_RUNTIME,
+                "stream %s: streamed transaction %u outlived the Kafka transaction timeout: "
+                "restarting without streaming until it ends",
+                st->scfg->name, xid);
+    w2k_err_hint(err, "raise delivery.transaction_timeout_ms and the broker's "
+                      "transaction.max.timeout.ms to stream longer transactions");
     err->retryable = true;
     return -1;
 }
