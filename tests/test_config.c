@@ -379,6 +379,36 @@ static void standby(void)
                  NULL);
 }
 
+/* streaming = true: a per-stream bool, only with delivery.exactly_once and without
+ * transaction_metadata; off by default. */
+static void streaming(void)
+{
+    w2k_err_t err;
+    w2k_config_t *cfg = load(BASE "delivery = { exactly_once = true; };\n"
+                                  "streams = ( { name = \"a\"; tables = ( \"t\" ); "
+                                  "streaming = true; },\n"
+                                  "  { name = \"b\"; tables = ( \"u\" ); } );\n",
+                             &err);
+    CHECK(cfg != NULL);
+    if (cfg) {
+        CHECK(cfg->streams[0].streaming);
+        CHECK(!cfg->streams[1].streaming);
+    }
+    w2k_config_destroy(cfg);
+    expect_error(BASE "streams = ( { name = \"a\"; tables = ( \"t\" );\n streaming = true; } );\n",
+                 4, "stream \"a\": streaming = true needs delivery.exactly_once = true",
+                 "delivery.exactly_once = true;");
+    expect_error(BASE
+                 "delivery = { exactly_once = true; };\n"
+                 "streams = ( { name = \"a\"; tables = ( \"t\" );\n streaming = \"on\"; } );\n",
+                 5, "setting \"streaming\" must be true or false", "streaming = true;");
+    expect_error(BASE "delivery = { exactly_once = true; };\n"
+                      "streams = ( { name = \"a\"; tables = ( \"t\" ); transaction_metadata = "
+                      "true;\n streaming = true; } );\n",
+                 5, "streaming = true and transaction_metadata = true cannot be combined",
+                 "remove streaming = true");
+}
+
 int main(int argc, char **argv)
 {
     example_file(argc > 1 ? argv[1] : "tests/fixtures");
@@ -389,6 +419,7 @@ int main(int argc, char **argv)
     typeopts();
     masks();
     standby();
+    streaming();
     unlink(path);
     return unit_report("test_config");
 }

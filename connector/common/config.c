@@ -516,14 +516,23 @@ static int parse_messages(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cf
 
 static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_t *st)
 {
-    static const char *const known[] = {"name",           "slot",
-                                        "publication",    "topic_prefix",
-                                        "snapshot",       "on_slot_lost",
-                                        "filters",        "tables",
-                                        "exclude",        "decimal_handling",
-                                        "time_precision", "special_values",
-                                        "messages",       "transaction_metadata",
-                                        "hash_salt_file", NULL};
+    static const char *const known[] = {"name",
+                                        "slot",
+                                        "publication",
+                                        "topic_prefix",
+                                        "snapshot",
+                                        "on_slot_lost",
+                                        "filters",
+                                        "tables",
+                                        "exclude",
+                                        "decimal_handling",
+                                        "time_precision",
+                                        "special_values",
+                                        "messages",
+                                        "transaction_metadata",
+                                        "hash_salt_file",
+                                        "streaming",
+                                        NULL};
     char def[80];
     st->line = line_of(s);
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
@@ -594,6 +603,17 @@ static int parse_stream(cfg_ctx_t *c, const config_setting_t *s, w2k_stream_cfg_
         return fail(c, tm, "write transaction_metadata = true; or false; (without quotes)",
                     "setting \"transaction_metadata\" must be true or false");
     st->txmeta = tm && config_setting_get_bool(tm);
+    const config_setting_t *sm = config_setting_get_member(s, "streaming");
+    if (sm && config_setting_type(sm) != CONFIG_TYPE_BOOL)
+        return fail(c, sm, "write streaming = true; or false; (without quotes)",
+                    "setting \"streaming\" must be true or false");
+    st->streaming = sm && config_setting_get_bool(sm);
+    if (st->streaming && st->txmeta)
+        return fail(c, sm,
+                    "remove streaming = true, or transaction_metadata = true, from the stream",
+                    "streaming = true and transaction_metadata = true cannot be combined (a "
+                    "streamed transaction's BEGIN event would need its commit, known only at "
+                    "its end)");
     const config_setting_t *ex = config_setting_get_member(s, "exclude");
     if (ex) {
         int n = config_setting_length(ex);
@@ -891,6 +911,15 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
             return -1;
         }
         cfg->nstreams = i + 1;
+        if (st->streaming && !cfg->exactly_once)
+            return fail(c,
+                        config_setting_get_member(config_setting_get_elem(streams, (unsigned)i),
+                                                  "streaming"),
+                        "set delivery.exactly_once = true; (a streamed transaction is produced "
+                        "into a Kafka transaction committed at its PostgreSQL commit), or remove "
+                        "streaming",
+                        "stream \"%s\": streaming = true needs delivery.exactly_once = true",
+                        st->name);
         for (int k2 = 0; k2 < i; k2++) {
             const w2k_stream_cfg_t *o = &cfg->streams[k2];
             const char *clash = strcmp(o->name, st->name) == 0                   ? "name"

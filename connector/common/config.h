@@ -92,6 +92,10 @@ typedef struct w2k_stream_cfg_s {
     /* transaction_metadata = true: BEGIN/END events on <topic_prefix>.transaction and a
      * `transaction` block in each change event (Debezium's shape) */
     bool txmeta;
+    /* streaming = true (exactly-once, PostgreSQL 14+): pgoutput protocol 2 with
+     * streaming 'on': a big transaction comes in blocks while in progress and is
+     * produced into the open Kafka transaction, committed at its PostgreSQL commit */
+    bool streaming;
     int line;
 } w2k_stream_cfg_t;
 

@@ -1,7 +1,7 @@
 /* pgoutput.c — decoder for PostgreSQL's pgoutput logical replication messages,
  * protocol version 1 (PostgreSQL 15's src/backend/replication/logical/proto.c,
- * logicalrep_write_*), plus the `messages` option. Every read is bounds-checked
- * against the frame length; a malformed frame yields -1 and an error naming the
+ * logicalrep_write_*), plus the `messages` option, and version 2's streamed blocks. Every read is
+ * bounds-checked against the frame length; a malformed frame yields -1 and an error naming the
  * message, the offset and what was wrong. No I/O, no allocation. */
 #include "pgoutput.h"
 
@@ -335,6 +335,40 @@ static int w2k_pgoutput_message(w2k_pgreader_t *r, w2k_pgmsg_t *msg)
     return 0;
 }
 
+static int w2k_pgoutput_stream_start(w2k_pgreader_t *r, w2k_pgmsg_t *msg)
+{
+    if (w2k_pgoutput_u32(r, &msg->u.stream_start.xid) != 0 ||
+        w2k_pgoutput_u8(r, &msg->u.stream_start.first_segment) != 0)
+        return -1;
+    if (msg->u.stream_start.first_segment > 1)
+        return w2k_pgoutput_fail(r, "Stream Start message has first_segment %u at offset 5",
+                                 (unsigned)msg->u.stream_start.first_segment);
+    return 0;
+}
+
+static int w2k_pgoutput_stream_commit(w2k_pgreader_t *r, w2k_pgmsg_t *msg)
+{
+    if (w2k_pgoutput_u32(r, &msg->u.stream_commit.xid) != 0 ||
+        w2k_pgoutput_u8(r, &msg->u.stream_commit.flags) != 0)
+        return -1;
+    if (msg->u.stream_commit.flags != 0)
+        return w2k_pgoutput_fail(r, "Stream Commit message has unknown flags 0x%02x at offset 5",
+                                 msg->u.stream_commit.flags);
+    return w2k_pgoutput_u64(r, &msg->u.stream_commit.commit_lsn) != 0 ||
+                   w2k_pgoutput_u64(r, &msg->u.stream_commit.end_lsn) != 0 ||
+                   w2k_pgoutput_i64(r, &msg->u.stream_commit.commit_time) != 0
+               ? -1
+               : 0;
+}
+
+static int w2k_pgoutput_stream_abort(w2k_pgreader_t *r, w2k_pgmsg_t *msg)
+{
+    return w2k_pgoutput_u32(r, &msg->u.stream_abort.xid) != 0 ||
+                   w2k_pgoutput_u32(r, &msg->u.stream_abort.subxid) != 0
+               ? -1
+               : 0;
+}
+
 /* Name of a message type that protocol version 1 cannot contain, or NULL. */
 static const char *w2k_pgoutput_later_kind(unsigned char c)
 {
@@ -362,8 +396,18 @@ static const char *w2k_pgoutput_later_kind(unsigned char c)
     }
 }
 
-/* Decode one pgoutput v1 message. Returns 0 and fills msg, or -1 with err set. */
-int w2k_pgoutput_decode(const char *data, size_t len, w2k_pgmsg_t *msg, char *err, size_t errsz)
+/* True for the messages that carry an xid inside a streamed block. */
+static int w2k_pgoutput_has_xid(unsigned char kind)
+{
+    return kind == W2K_PGMSG_RELATION || kind == W2K_PGMSG_TYPE || kind == W2K_PGMSG_INSERT ||
+           kind == W2K_PGMSG_UPDATE || kind == W2K_PGMSG_DELETE || kind == W2K_PGMSG_TRUNCATE ||
+           kind == W2K_PGMSG_MESSAGE;
+}
+
+/* Decode one message of protocol version (1 or 2); in_stream: inside a streamed block.
+ * Returns 0 and fills msg, or -1 with err set. */
+static int w2k_pgoutput_decode_any(const char *data, size_t len, int version, int in_stream,
+                                   w2k_pgmsg_t *msg, char *err, size_t errsz)
 {
     w2k_pgreader_t r = {(const unsigned char *)data, len, 1, "", err, errsz};
     int rc;
@@ -372,6 +416,12 @@ int w2k_pgoutput_decode(const char *data, size_t len, w2k_pgmsg_t *msg, char *er
     if (!data || len == 0)
         return w2k_pgoutput_fail(&r, "empty message");
     unsigned char kind = r.data[0];
+    msg->xid = 0;
+    if (version >= 2 && in_stream && w2k_pgoutput_has_xid(kind)) {
+        r.name = "streamed";
+        if (w2k_pgoutput_u32(&r, &msg->xid) != 0)
+            return -1;
+    }
     switch (kind) {
     case W2K_PGMSG_BEGIN:
         r.name = "Begin";
@@ -413,14 +463,39 @@ int w2k_pgoutput_decode(const char *data, size_t len, w2k_pgmsg_t *msg, char *er
         r.name = "Message";
         rc = w2k_pgoutput_message(&r, msg);
         break;
-    default: {
+    case W2K_PGMSG_STREAM_START:
+        if (version < 2)
+            goto later;
+        r.name = "Stream Start";
+        rc = w2k_pgoutput_stream_start(&r, msg);
+        break;
+    case W2K_PGMSG_STREAM_STOP:
+        if (version < 2)
+            goto later;
+        r.name = "Stream Stop";
+        rc = 0;
+        break;
+    case W2K_PGMSG_STREAM_COMMIT:
+        if (version < 2)
+            goto later;
+        r.name = "Stream Commit";
+        rc = w2k_pgoutput_stream_commit(&r, msg);
+        break;
+    case W2K_PGMSG_STREAM_ABORT:
+        if (version < 2)
+            goto later;
+        r.name = "Stream Abort";
+        rc = w2k_pgoutput_stream_abort(&r, msg);
+        break;
+    default:
+    later : {
         const char *later = w2k_pgoutput_later_kind(kind);
         char b[16];
         if (later)
             return w2k_pgoutput_fail(&r,
-                                     "message type %s at offset 0 is %s, which protocol version 1 "
+                                     "message type %s at offset 0 is %s, which protocol version %d "
                                      "does not send",
-                                     w2k_pgoutput_byte(kind, b, sizeof b), later);
+                                     w2k_pgoutput_byte(kind, b, sizeof b), later, version);
         return w2k_pgoutput_fail(&r, "unknown message type %s at offset 0",
                                  w2k_pgoutput_byte(kind, b, sizeof b));
     }
@@ -432,6 +507,19 @@ int w2k_pgoutput_decode(const char *data, size_t len, w2k_pgmsg_t *msg, char *er
                                  len - r.pos, r.name, r.pos);
     msg->kind = (w2k_pgmsg_kind_t)kind;
     return 0;
+}
+
+/* Decode one pgoutput v1 message. Returns 0 and fills msg, or -1 with err set. */
+int w2k_pgoutput_decode(const char *data, size_t len, w2k_pgmsg_t *msg, char *err, size_t errsz)
+{
+    return w2k_pgoutput_decode_any(data, len, 1, 0, msg, err, errsz);
+}
+
+/* Decode one pgoutput v2 message (streamed blocks). Returns 0 and fills msg, or -1. */
+int w2k_pgoutput_decode_v2(const char *data, size_t len, int in_stream, w2k_pgmsg_t *msg, char *err,
+                           size_t errsz)
+{
+    return w2k_pgoutput_decode_any(data, len, 2, in_stream, msg, err, errsz);
 }
 
 /* The i-th relation OID of a decoded Truncate message; 0 if i >= nrels. */

@@ -1,5 +1,6 @@
 /* pgoutput.h — decoder for PostgreSQL's pgoutput logical replication messages,
- * protocol version 1 (with the `messages` option). Pure: bytes in, a decoded
+ * protocol version 1 (with the `messages` option) and version 2 (in-progress
+ * transactions streamed in blocks, `streaming 'on'`). Pure: bytes in, a decoded
  * message out; no I/O and no allocation. Pointers in the result point into the
  * caller's frame and are valid as long as that frame is. */
 #ifndef W2K_PGOUTPUT_H
@@ -27,7 +28,12 @@ typedef enum w2k_pgmsg_kind_e {
     W2K_PGMSG_UPDATE = 'U',
     W2K_PGMSG_DELETE = 'D',
     W2K_PGMSG_TRUNCATE = 'T',
-    W2K_PGMSG_MESSAGE = 'M'
+    W2K_PGMSG_MESSAGE = 'M',
+    /* protocol version 2: an in-progress transaction streamed in blocks */
+    W2K_PGMSG_STREAM_START = 'S',
+    W2K_PGMSG_STREAM_STOP = 'E',
+    W2K_PGMSG_STREAM_COMMIT = 'c',
+    W2K_PGMSG_STREAM_ABORT = 'A'
 } w2k_pgmsg_kind_t;
 
 /* One column value of a TupleData. */
@@ -105,7 +111,25 @@ typedef struct w2k_pgmsg_s {
             uint32_t len;
             const char *content; /* len bytes, not NUL-terminated */
         } message;
+        struct {
+            uint32_t xid;          /* the top-level transaction streamed */
+            uint8_t first_segment; /* 1: its first block */
+        } stream_start;
+        struct {
+            uint32_t xid;
+            uint8_t flags;
+            w2k_lsn_t commit_lsn; /* LSN of the commit record */
+            w2k_lsn_t end_lsn;    /* LSN just past the commit record: what to confirm */
+            int64_t commit_time;
+        } stream_commit;
+        struct {
+            uint32_t xid;    /* the top-level transaction */
+            uint32_t subxid; /* the aborted (sub)transaction: xid itself when all of it */
+        } stream_abort;
     } u;
+    /* Inside a streamed block (version 2): the (sub)transaction of a Relation, Type,
+     * Insert, Update, Delete, Truncate or Message; 0 otherwise. */
+    uint32_t xid;
     w2k_pgcolumn_t columns[W2K_PG_MAX_COLUMNS]; /* Relation messages */
     w2k_pgtuple_t oldtup;
     w2k_pgtuple_t newtup;
@@ -115,6 +139,13 @@ typedef struct w2k_pgmsg_s {
  * 25-byte XLogData header). Returns 0 and fills *msg, or -1 with a message in
  * err naming what was malformed and at which offset. Never reads past len. */
 int w2k_pgoutput_decode(const char *data, size_t len, w2k_pgmsg_t *msg, char *err, size_t errsz);
+
+/* Decode one pgoutput message of protocol version 2 (proto_version '2', streaming
+ * 'on'): version 1's messages, Stream Start/Stop/Commit/Abort, and in_stream (between
+ * a Stream Start and its Stream Stop) the xid that precedes the data messages' fields,
+ * in msg->xid. Returns 0 and fills *msg, or -1 with err as w2k_pgoutput_decode(). */
+int w2k_pgoutput_decode_v2(const char *data, size_t len, int in_stream, w2k_pgmsg_t *msg, char *err,
+                           size_t errsz);
 
 /* The i-th relation OID of a decoded Truncate message (i < nrels). */
 uint32_t w2k_pgoutput_truncate_relid(const w2k_pgmsg_t *msg, uint32_t i);

@@ -18,6 +18,7 @@ struct w2k_eos_s {
     w2k_lsn_t safe;    /* ...of the last one committed to Kafka */
     w2k_lsn_t skip;    /* transactions before this were committed already */
     bool skipping;     /* the open PostgreSQL transaction is one of those */
+    size_t streams;    /* streamed PostgreSQL transactions in progress: no commit */
 };
 
 w2k_eos_t *w2k_eos_new(w2k_eos_mode_t mode, int commit_interval_ms, const char *state_topic,
@@ -93,12 +94,27 @@ bool w2k_eos_end(w2k_eos_t *e, w2k_lsn_t end_lsn)
 
 bool w2k_eos_due(const w2k_eos_t *e, int64_t now_ms)
 {
-    return e->open && now_ms - e->opened_ms >= e->commit_interval_ms;
+    return e->open && !e->streams && now_ms - e->opened_ms >= e->commit_interval_ms;
+}
+
+void w2k_eos_streams(w2k_eos_t *e, size_t n)
+{
+    e->streams = n;
+}
+
+bool w2k_eos_committed(const w2k_eos_t *e, w2k_lsn_t commit_lsn)
+{
+    return e->enabled && commit_lsn < e->skip;
+}
+
+int64_t w2k_eos_age_ms(const w2k_eos_t *e, int64_t now_ms)
+{
+    return e->open ? now_ms - e->opened_ms : 0;
 }
 
 int w2k_eos_commit(w2k_eos_t *e, w2k_err_t *err)
 {
-    if (!e->enabled || !e->open)
+    if (!e->enabled || !e->open || e->streams)
         return 0;
     if (e->record && e->pending > e->state->committed_lsn) {
         w2k_stream_state_t next = *e->state;
@@ -132,4 +148,5 @@ void w2k_eos_stop(w2k_eos_t *e)
     if (e->safe > e->skip)
         e->skip = e->safe;
     e->skipping = false;
+    e->streams = 0;
 }

@@ -53,6 +53,15 @@ bool w2k_eos_end(w2k_eos_t *e, w2k_lsn_t end_lsn);
 /* True when a Kafka transaction is open for longer than the commit interval at
  * monotonic time now_ms. */
 bool w2k_eos_due(const w2k_eos_t *e, int64_t now_ms);
+/* n streamed PostgreSQL transactions (pgoutput's streaming) are in progress: while n
+ * > 0 the open Kafka transaction holds their changes and is neither due nor committed
+ * (transactions committing meanwhile go into it too). */
+void w2k_eos_streams(w2k_eos_t *e, size_t n);
+/* True when a PostgreSQL transaction committing at commit_lsn was committed to Kafka
+ * before a restart (exactly-once; known only at the commit of a streamed one). */
+bool w2k_eos_committed(const w2k_eos_t *e, w2k_lsn_t commit_lsn);
+/* How long the open Kafka transaction has been open at monotonic now_ms (0: none). */
+int64_t w2k_eos_age_ms(const w2k_eos_t *e, int64_t now_ms);
 /* Commit the open Kafka transaction together with the stream's record naming the last
  * PostgreSQL transaction in it (call only between PostgreSQL transactions, with every
  * message of it handed to the producer). Returns 0, or -1 with err. */

@@ -74,6 +74,22 @@ typedef struct msgtopic_s {
     int32_t key_id, value_id;
 } msgtopic_t;
 
+/* A transaction PostgreSQL streams while in progress (streaming = true): its changes
+ * go into the open Kafka transaction, which stays open until its Stream Commit. */
+typedef struct strm_s {
+    uint32_t xid;
+    uint64_t seq;   /* lsntrack sequence: nothing past it is confirmed before its commit */
+    int64_t us;     /* µs since 1970 when its first block came (its messages' time) */
+    uint32_t *subs; /* the (sub)transactions whose changes were produced (repeats kept) */
+    size_t nsubs, capsubs;
+} strm_t;
+
+/* A streamed (sub)transaction whose produced changes were given up (aborted in
+ * PostgreSQL, or committed to Kafka before a restart): skipped when streamed again. */
+typedef struct xidpair_s {
+    uint32_t xid, subxid; /* subxid == xid: all of it */
+} xidpair_t;
+
 /* Schemas already stored in <prefix>.schemas by this process: fingerprint and text_fp
  * (json NULL), so one differing only in properties is stored too. */
 typedef struct fpset_s {
@@ -162,6 +178,20 @@ struct w2k_stream_s {
 
     w2k_buf_t key, value;
     w2k_change_t *change; /* the rules that turn a change into messages, and their buffers */
+
+    /* streaming = true: in-progress transactions in blocks (pgoutput protocol 2) */
+    bool v2;       /* replication started with streaming 'on' */
+    bool in_block; /* between a Stream Start and its Stream Stop */
+    strm_t *strms; /* streamed transactions in progress, oldest first */
+    size_t nstrms, capstrms;
+    size_t cur;         /* in_block: strms[cur] is the block's transaction */
+    xidpair_t *aborted; /* skipped when streamed again; kept across restarts */
+    size_t naborted, capaborted;
+    uint32_t restart_xid; /* the transaction of the last restarts, and their number */
+    int restarts;
+    bool nostream; /* fell back: replication without streaming until nostream_xid ends */
+    uint32_t nostream_xid;
+    uint64_t emitted; /* messages handed to emit() so far */
 };
 
 void w2k_stream_serve_acks(w2k_stream_t *st)
@@ -307,6 +337,10 @@ void w2k_stream_stop(w2k_stream_t *st)
     st->rc = NULL;
     st->streaming = false;
     st->in_txn = false;
+    for (size_t i = 0; i < st->nstrms; i++)
+        free(st->strms[i].subs);
+    st->nstrms = 0;
+    st->in_block = false;
     st->txmeta_begun = false;
     st->buffered = false;
     st->clock_ms = 0;
@@ -323,6 +357,8 @@ void w2k_stream_destroy(w2k_stream_t *st)
     w2k_stream_stop(st);
     w2k_secret_wipe(st->salt, sizeof st->salt);
     free(st->pending);
+    free(st->strms);
+    free(st->aborted);
     w2k_eos_destroy(st->eos);
     w2k_lsntrack_destroy(st->lt);
     w2k_avroenc_destroy(st->enc);
@@ -585,12 +621,26 @@ static int start_streaming(w2k_stream_t *st, w2k_err_t *err)
 {
     const w2k_stream_cfg_t *sc = st->scfg;
     w2k_lsn_t from = confirmable(st);
-    if (w2k_pg_start_replication(st->repl, sc->slot, w2k_tables_pubs(st->tables)->names, from,
-                                 err) != 0)
+    if (sc->streaming) {
+        w2k_pg_caps_t caps;
+        w2k_pg_caps(st->repl, &caps);
+        if (!caps.streaming_v2) {
+            w2k_pg_set_unsupported(err, caps.version_num, "streaming of in-progress transactions",
+                                   14,
+                                   "remove streaming = true from the stream, or upgrade "
+                                   "PostgreSQL to 14 or newer");
+            return -1;
+        }
+    }
+    st->v2 = sc->streaming && !st->nostream;
+    st->in_block = false;
+    if (w2k_pg_start_replication_v2(st->repl, sc->slot, w2k_tables_pubs(st->tables)->names, from,
+                                    st->v2, err) != 0)
         return -1;
     char lsn[20];
-    w2k_info("stream %s: streaming from slot %s at %s (database %s)", sc->name, sc->slot,
-             w2k_lsn_str(from ? from : st->snap_lsn, lsn), st->ident.dbname);
+    w2k_info("stream %s: streaming from slot %s at %s (database %s%s)", sc->name, sc->slot,
+             w2k_lsn_str(from ? from : st->snap_lsn, lsn), st->ident.dbname,
+             st->v2 ? ", in-progress transactions streamed" : "");
     st->streaming = true;
     st->next_status_ms = w2k_clock_mono_ms() + st->cfg->status_interval_ms;
     st->heard_ms = w2k_clock_mono_ms();
@@ -1251,6 +1301,31 @@ static void note_backpressure(w2k_stream_t *st)
     }
 }
 
+static int stream_outlived(w2k_stream_t *st, int64_t now, w2k_err_t *err);
+
+/* After a fallback without streaming: once its transaction has ended (committed or
+ * rolled back: no session or prepared transaction holds its xid), streaming is on
+ * again from the next restart. */
+static void check_nostream_ended(w2k_stream_t *st)
+{
+    char xid[16];
+    snprintf(xid, sizeof xid, "%u", st->nostream_xid);
+    const char *p[1] = {xid};
+    w2k_err_t e = {0};
+    PGresult *r = catalog_query(st, &e, "checking a transaction's end",
+                                "SELECT 1 FROM pg_stat_activity WHERE backend_xid = $1::xid "
+                                "UNION ALL SELECT 1 FROM pg_prepared_xacts WHERE transaction = "
+                                "$1::xid",
+                                1, p);
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 0) {
+        st->nostream = false;
+        w2k_info("stream %s: transaction %u has ended: in-progress transactions are streamed "
+                 "again from the next restart",
+                 st->scfg->name, st->nostream_xid);
+    }
+    PQclear(r);
+}
+
 int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
 {
     w2k_stream_serve_acks(st);
@@ -1268,6 +1343,8 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
     int64_t now = w2k_clock_mono_ms();
     if (!st->in_txn && w2k_eos_due(st->eos, now) && eos_commit(st, err) != 0)
         return -1;
+    if (st->nstrms && stream_outlived(st, now, err) != 0)
+        return -1;
     if (!force && !st->reply_due && !st->ping_due && now < st->next_status_ms) {
         if (PQflush(st->repl) < 0) {
             w2k_pg_set_error(err, st->repl, NULL, "sending to PostgreSQL failed");
@@ -1280,6 +1357,8 @@ int w2k_stream_tick(w2k_stream_t *st, bool force, w2k_err_t *err)
         st->next_wal_check_ms = now + 30000;
         if (check_retained_wal(st, err) != 0)
             return -1;
+        if (st->nostream)
+            check_nostream_ended(st);
     }
     w2k_lsn_t confirmed = confirmable(st);
     w2k_lsn_t written = st->received > confirmed ? st->received : confirmed;
@@ -1537,6 +1616,7 @@ static int emit(w2k_stream_t *st, relout_t *o, const w2k_buf_t *key, const w2k_b
     const char *k = framed(st, key, o->key_id, &klen), *v = framed(st, value, o->value_id, &vlen);
     if (eos_ensure(st, err) != 0)
         return -1;
+    st->emitted++;
     w2k_lsntrack_add(st->lt, st->txn);
     return produce(st, o->topic, st->txn, st->commit_us / 1000, k, klen, v, vlen, err);
 }
@@ -1974,6 +2054,301 @@ static int forward_message(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_err_t *er
     return rc;
 }
 
+/* streaming = true: the in-progress transactions PostgreSQL streams in blocks. A Kafka
+ * transaction cannot be partly rolled back, so: the open Kafka transaction is not
+ * committed while one is in progress (transactions committing meanwhile go into it);
+ * a streamed (sub)transaction aborted after some of its changes were produced aborts
+ * the Kafka transaction and restarts from the last committed state, its changes
+ * skipped when PostgreSQL streams it again from its start. Nothing of it is kept
+ * here beyond the producer's queue. */
+
+#define MAX_STREAM_RESTARTS 3 /* restarts for one transaction before it comes unstreamed */
+
+static int handle_message_of(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_pgmsg_t *m,
+                             w2k_err_t *err);
+
+/* The index of xid's entry in st->strms, or nstrms. */
+static size_t find_strm(const w2k_stream_t *st, uint32_t xid)
+{
+    size_t i = 0;
+    while (i < st->nstrms && st->strms[i].xid != xid)
+        i++;
+    return i;
+}
+
+/* Remove st->strms[i] (its transaction ended). */
+static void drop_strm(w2k_stream_t *st, size_t i)
+{
+    free(st->strms[i].subs);
+    memmove(&st->strms[i], &st->strms[i + 1], (st->nstrms - i - 1) * sizeof *st->strms);
+    st->nstrms--;
+    w2k_eos_streams(st->eos, st->nstrms);
+}
+
+/* True when the changes of (xid, subxid) are to be skipped: given up before. */
+static bool is_aborted(const w2k_stream_t *st, uint32_t xid, uint32_t subxid)
+{
+    for (size_t i = 0; i < st->naborted; i++)
+        if (st->aborted[i].xid == xid &&
+            (st->aborted[i].subxid == xid || st->aborted[i].subxid == subxid))
+            return true;
+    return false;
+}
+
+/* Forget what was given up of transaction xid (it ended). */
+static void forget_aborted(w2k_stream_t *st, uint32_t xid)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < st->naborted; i++)
+        if (st->aborted[i].xid != xid)
+            st->aborted[n++] = st->aborted[i];
+    st->naborted = n;
+}
+
+/* Note (xid, subxid) as given up. Returns 0, or -1 with err when out of memory. */
+static int note_aborted(w2k_stream_t *st, uint32_t xid, uint32_t subxid, w2k_err_t *err)
+{
+    if (is_aborted(st, xid, subxid))
+        return 0;
+    if (st->naborted == st->capaborted) {
+        size_t cap = st->capaborted ? st->capaborted * 2 : 8;
+        xidpair_t *a = realloc(st->aborted, cap * sizeof *a);
+        if (!a) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory noting an aborted transaction");
+            return -1;
+        }
+        st->aborted = a;
+        st->capaborted = cap;
+    }
+    st->aborted[st->naborted++] = (xidpair_t){xid, subxid};
+    return 0;
+}
+
+/* Abort the Kafka transaction and restart from the last committed state (a retryable
+ * error): what of transaction xid was produced cannot be taken back otherwise. After
+ * MAX_STREAM_RESTARTS for one transaction, it comes unstreamed (fallback). */
+static int restart_for(w2k_stream_t *st, uint32_t xid, const char *why, w2k_err_t *err)
+{
+    if (st->restart_xid != xid) {
+        st->restart_xid = xid;
+        st->restarts = 0;
+    }
+    if (++st->restarts > MAX_STREAM_RESTARTS) {
+        st->nostream = true;
+        st->nostream_xid = xid;
+        w2k_info("stream %s: transaction %u made the stream restart %d times: restarting "
+                 "without streaming in-progress transactions until it ends",
+                 st->scfg->name, xid, MAX_STREAM_RESTARTS);
+    }
+    w2k_info("stream %s: %s: aborting the Kafka transaction (a read_committed consumer sees "
+             "none of it) and restarting from the last committed position; PostgreSQL sends "
+             "the transaction again and what was given up is skipped",
+             st->scfg->name, why);
+    w2k_err_set(err, W2K_EXIT_RUNTIME,
+                "stream %s: %s: restarting from the last committed "
+                "position",
+                st->scfg->name, why);
+    w2k_err_hint(err, "nothing is lost or doubled: this is how a streamed transaction's "
+                      "rollback is taken back from Kafka");
+    err->retryable = true;
+    return -1;
+}
+
+/* A streamed transaction keeps the Kafka transaction open: before the broker's
+ * transaction timeout (delivery.transaction_timeout_ms) aborts it, fall back: abort it
+ * and restart without streaming until the oldest streamed transaction has ended (it
+ * then comes whole, at its commit). Returns 0, or -1 with err (the restart). */
+static int stream_outlived(w2k_stream_t *st, int64_t now, w2k_err_t *err)
+{
+    int64_t age = w2k_eos_age_ms(st->eos, now), limit = st->cfg->transaction_timeout_ms;
+    if (age < limit - limit / 4)
+        return 0;
+    uint32_t xid = st->strms[0].xid;
+    st->nostream = true;
+    st->nostream_xid = xid;
+    w2k_info("stream %s: streamed transaction %u kept the Kafka transaction open for %lld ms, "
+             "near delivery.transaction_timeout_ms = %d: aborting it and restarting without "
+             "streaming until transaction %u ends (nothing is lost; it comes whole at its "
+             "commit); to stream longer transactions raise delivery.transaction_timeout_ms and "
+             "the broker's transaction.max.timeout.ms",
+             st->scfg->name, xid, (long long)age, st->cfg->transaction_timeout_ms, xid);
+    w2k_err_set(err, W2K_EXIT_RUNTIME,
+                "stream %s: streamed transaction %u outlived the Kafka transaction timeout: "
+                "restarting without streaming until it ends",
+                st->scfg->name, xid);
+    w2k_err_hint(err, "raise delivery.transaction_timeout_ms and the broker's "
+                      "transaction.max.timeout.ms to stream longer transactions");
+    err->retryable = true;
+    return -1;
+}
+
+/* Note that a change of (sub)transaction subxid of strms[cur] was produced. */
+static int note_produced(w2k_stream_t *st, uint32_t subxid, w2k_err_t *err)
+{
+    strm_t *t = &st->strms[st->cur];
+    if (t->nsubs && t->subs[t->nsubs - 1] == subxid)
+        return 0;
+    if (t->nsubs == t->capsubs) {
+        size_t cap = t->capsubs ? t->capsubs * 2 : 4;
+        uint32_t *p = realloc(t->subs, cap * sizeof *p);
+        if (!p) {
+            w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory tracking a streamed transaction");
+            return -1;
+        }
+        t->subs = p;
+        t->capsubs = cap;
+    }
+    t->subs[t->nsubs++] = subxid;
+    return 0;
+}
+
+/* True when a change of (sub)transaction subxid (any when subxid == t->xid) of t was
+ * produced. */
+static bool produced(const strm_t *t, uint32_t subxid)
+{
+    if (subxid == t->xid)
+        return t->nsubs > 0;
+    for (size_t i = 0; i < t->nsubs; i++)
+        if (t->subs[i] == subxid)
+            return true;
+    return false;
+}
+
+static int stream_block_start(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_err_t *err)
+{
+    uint32_t xid = m->u.stream_start.xid;
+    size_t i = find_strm(st, xid);
+    if (i == st->nstrms) {
+        if (st->nstrms == st->capstrms) {
+            size_t cap = st->capstrms ? st->capstrms * 2 : 4;
+            strm_t *p = realloc(st->strms, cap * sizeof *p);
+            if (!p)
+                goto oom;
+            st->strms = p;
+            st->capstrms = cap;
+        }
+        strm_t *t = &st->strms[st->nstrms];
+        *t = (strm_t){xid, w2k_lsntrack_begin(st->lt), step_clock(st) * 1000, NULL, 0, 0};
+        if (!t->seq)
+            goto oom;
+        st->nstrms++;
+        w2k_eos_streams(st->eos, st->nstrms);
+    }
+    st->in_block = true;
+    st->cur = i;
+    st->in_txn = true;
+    st->txn = st->strms[i].seq;
+    st->xid = xid;
+    st->commit_lsn = 0; /* not known before its commit */
+    st->commit_us = st->strms[i].us;
+    st->skipping = false;
+    return 0;
+oom:
+    w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory tracking transactions");
+    return -1;
+}
+
+static int stream_commit(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_err_t *err)
+{
+    uint32_t xid = m->u.stream_commit.xid;
+    size_t i = find_strm(st, xid);
+    forget_aborted(st, xid);
+    if (i == st->nstrms)
+        return 0; /* nothing of it came in this session */
+    strm_t *t = &st->strms[i];
+    char lsn[20];
+    if (w2k_eos_committed(st->eos, m->u.stream_commit.commit_lsn)) {
+        /* committed to Kafka before a restart: what came again must not count */
+        if (produced(t, xid)) {
+            char why[160];
+            snprintf(why, sizeof why,
+                     "streamed transaction %u (commit at %s) was committed to Kafka before the "
+                     "last restart and came again",
+                     xid, w2k_lsn_str(m->u.stream_commit.commit_lsn, lsn));
+            if (note_aborted(st, xid, xid, err) != 0)
+                return -1;
+            return restart_for(st, xid, why, err);
+        }
+        w2k_lsntrack_commit(st->lt, t->seq, m->u.stream_commit.end_lsn, t->us);
+        drop_strm(st, i);
+        return 0;
+    }
+    w2k_rereads_committed(st->rereads, xid);
+    w2k_lsntrack_commit(st->lt, t->seq, m->u.stream_commit.end_lsn,
+                        m->u.stream_commit.commit_time + W2K_PG_EPOCH_OFFSET_US);
+    drop_strm(st, i);
+    if (st->restart_xid == xid)
+        st->restart_xid = 0, st->restarts = 0;
+    return w2k_eos_end(st->eos, m->u.stream_commit.end_lsn) ? eos_commit(st, err) : 0;
+}
+
+static int stream_abort(w2k_stream_t *st, const w2k_pgmsg_t *m, w2k_err_t *err)
+{
+    uint32_t xid = m->u.stream_abort.xid, subxid = m->u.stream_abort.subxid;
+    size_t i = find_strm(st, xid);
+    if (i == st->nstrms) {
+        if (xid == subxid)
+            forget_aborted(st, xid);
+        return 0;
+    }
+    strm_t *t = &st->strms[i];
+    if (produced(t, subxid)) {
+        char why[160];
+        if (xid == subxid)
+            snprintf(why, sizeof why,
+                     "streamed transaction %u was rolled back after some of its changes were "
+                     "produced",
+                     xid);
+        else
+            snprintf(why, sizeof why,
+                     "subtransaction %u of streamed transaction %u was rolled back (ROLLBACK TO "
+                     "SAVEPOINT) after some of its changes were produced",
+                     subxid, xid);
+        if (note_aborted(st, xid, subxid, err) != 0)
+            return -1;
+        return restart_for(st, xid, why, err);
+    }
+    if (xid == subxid) {
+        /* nothing of it produced: it leaves no trace */
+        forget_aborted(st, xid);
+        w2k_lsntrack_commit(st->lt, t->seq, 0, 0); /* confirms nothing of its own */
+        drop_strm(st, i);
+        if (st->restart_xid == xid)
+            st->restart_xid = 0, st->restarts = 0;
+    }
+    return 0;
+}
+
+/* A message of protocol version 2's streaming: Stream Start/Stop/Commit/Abort, or a
+ * data message inside a block. */
+static int handle_streamed(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_pgmsg_t *m, w2k_err_t *err)
+{
+    switch (m->kind) {
+    case W2K_PGMSG_STREAM_START:
+        return stream_block_start(st, m, err);
+    case W2K_PGMSG_STREAM_STOP:
+        st->in_block = false;
+        st->in_txn = false;
+        st->skipping = false;
+        return 0;
+    case W2K_PGMSG_STREAM_COMMIT:
+        return stream_commit(st, m, err);
+    case W2K_PGMSG_STREAM_ABORT:
+        return stream_abort(st, m, err);
+    default:
+        break;
+    }
+    /* a data message of the block's transaction, m->xid its (sub)transaction */
+    uint32_t sub = m->xid ? m->xid : st->xid;
+    st->skipping = is_aborted(st, st->xid, sub);
+    uint64_t before = st->emitted;
+    int rc = handle_message_of(st, f, m, err);
+    st->skipping = false;
+    if (rc == 0 && st->emitted != before)
+        rc = note_produced(st, sub, err);
+    return rc;
+}
+
 static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err)
 {
     if (f->type == 'k') {
@@ -1992,7 +2367,8 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         st->last_data_lsn = f->wal_start;
     char why[256];
     w2k_pgmsg_t *m = st->msg;
-    if (w2k_pgoutput_decode(f->data, f->len, m, why, sizeof why) != 0) {
+    if ((st->v2 ? w2k_pgoutput_decode_v2(f->data, f->len, st->in_block, m, why, sizeof why)
+                : w2k_pgoutput_decode(f->data, f->len, m, why, sizeof why)) != 0) {
         char lsn[20];
         w2k_err_set(err, W2K_EXIT_RUNTIME, "cannot decode the message at %s: %s",
                     w2k_lsn_str(f->wal_start, lsn), why);
@@ -2001,8 +2377,26 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         w2k_metrics_error(st->ms, W2K_ERRKIND_DECODE);
         return -1;
     }
+    if (st->in_block || m->kind == W2K_PGMSG_STREAM_START || m->kind == W2K_PGMSG_STREAM_COMMIT ||
+        m->kind == W2K_PGMSG_STREAM_ABORT)
+        return handle_streamed(st, f, m, err);
+    return handle_message_of(st, f, m, err);
+}
+
+/* One decoded message outside a streamed block, or a data message inside one (with
+ * st->txn, st->xid, st->skipping set for its transaction). */
+static int handle_message_of(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_pgmsg_t *m,
+                             w2k_err_t *err)
+{
     switch (m->kind) {
     case W2K_PGMSG_BEGIN:
+        forget_aborted(st, m->u.begin.xid);
+        if (st->nostream && m->u.begin.xid == st->nostream_xid)
+            w2k_info("stream %s: transaction %u, streamed no more after the fallback, came "
+                     "whole; in-progress transactions are streamed again from the next restart",
+                     st->scfg->name, m->u.begin.xid);
+        if (st->nostream && m->u.begin.xid == st->nostream_xid)
+            st->nostream = false;
         st->txn = w2k_lsntrack_begin(st->lt);
         if (!st->txn) {
             w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory tracking transactions");
@@ -2062,6 +2456,10 @@ static int handle_frame(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_err_t *err
         return st->skipping && !is_repair_request(m) ? 0 : handle_message(st, m, f->wal_start, err);
     case W2K_PGMSG_TYPE:
     case W2K_PGMSG_ORIGIN:
+    case W2K_PGMSG_STREAM_START: /* handled by handle_streamed() */
+    case W2K_PGMSG_STREAM_STOP:
+    case W2K_PGMSG_STREAM_COMMIT:
+    case W2K_PGMSG_STREAM_ABORT:
         return 0;
     }
     return 0;

@@ -461,15 +461,21 @@ void w2k_pg_set_unsupported(w2k_err_t *err, int version_num, const char *feature
 int w2k_pg_start_replication(PGconn *repl, const char *slot, const char *publications,
                              w2k_lsn_t start, w2k_err_t *err)
 {
+    return w2k_pg_start_replication_v2(repl, slot, publications, start, false, err);
+}
+
+int w2k_pg_start_replication_v2(PGconn *repl, const char *slot, const char *publications,
+                                w2k_lsn_t start, bool streaming, w2k_err_t *err)
+{
     char sql[2048], lsn[20];
     char *qslot = PQescapeIdentifier(repl, slot, strlen(slot));
     char *qpubs = PQescapeLiteral(repl, publications, strlen(publications));
     w2k_pg_caps_t caps;
     w2k_pg_caps(repl, &caps);
     snprintf(sql, sizeof sql,
-             "START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', publication_names %s%s)",
-             qslot, w2k_lsn_str(start, lsn), qpubs,
-             caps.logical_messages ? ", messages 'true'" : "");
+             "START_REPLICATION SLOT %s LOGICAL %s (proto_version '%s', publication_names %s%s%s)",
+             qslot, w2k_lsn_str(start, lsn), streaming ? "2" : "1", qpubs,
+             caps.logical_messages ? ", messages 'true'" : "", streaming ? ", streaming 'on'" : "");
     PQfreemem(qslot);
     PQfreemem(qpubs);
     PGresult *r = PQexec(repl, sql);

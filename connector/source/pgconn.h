@@ -104,6 +104,10 @@ int w2k_pg_identify(PGconn *repl, w2k_pg_ident_t *out, w2k_err_t *err);
  * confirmed_flush_lsn). Returns 0 once the server streams, or -1 with err. */
 int w2k_pg_start_replication(PGconn *repl, const char *slot, const char *publications,
                              w2k_lsn_t start, w2k_err_t *err);
+/* The same; streaming: proto_version '2' with streaming 'on' (14+), so the server sends
+ * a big transaction in blocks while in progress instead of spilling it to disk. */
+int w2k_pg_start_replication_v2(PGconn *repl, const char *slot, const char *publications,
+                                w2k_lsn_t start, bool streaming, w2k_err_t *err);
 
 /* One frame of the replication stream. */
 typedef struct w2k_pgframe_s {

@@ -1,7 +1,9 @@
 /* fuzz_pgoutput.c — libFuzzer harness for the pgoutput decoder (built with -DW2K_FUZZ=ON).
  * Property: every input is either refused with an error text starting "pgoutput: ", or
  * decodes to a message whose pointers all lie inside the input and which re-encodes to
- * exactly the input bytes. Seeds: tests/fuzz/corpus/pgoutput (the captured frames). */
+ * exactly the input bytes; with the version 1 decoder and the version 2 one outside and
+ * inside a streamed block. Seeds: tests/fuzz/corpus/pgoutput (the captured frames, and
+ * handmade streamed ones: Stream Start/Stop/Commit/Abort, an Insert with its xid). */
 #include "pgoutput.h"
 
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 static w2k_pgmsg_t fuzz_msg;
+static int fuzz_in_stream; /* the message being re-encoded came inside a streamed block */
 static unsigned char fuzz_out[1 << 20];
 
 typedef struct fuzz_enc_s {
@@ -70,12 +73,20 @@ static void fuzz_tuple(fuzz_enc_t *e, const w2k_pgtuple_t *t, const uint8_t *dat
     }
 }
 
-/* Re-encode a decoded message in pgoutput v1 form. */
+/* Re-encode a decoded message in pgoutput form (v1, or v2 with the xid of a message
+ * inside a streamed block when it has one). */
 static size_t fuzz_encode(const w2k_pgmsg_t *m, const uint8_t *data, size_t size)
 {
     fuzz_enc_t e = {fuzz_out, 0, sizeof fuzz_out};
     char kind = (char)m->kind;
     fuzz_put(&e, &kind, 1);
+    if (fuzz_in_stream && m->kind != W2K_PGMSG_BEGIN && m->kind != W2K_PGMSG_COMMIT &&
+        m->kind != W2K_PGMSG_ORIGIN && m->kind != W2K_PGMSG_STREAM_START &&
+        m->kind != W2K_PGMSG_STREAM_STOP && m->kind != W2K_PGMSG_STREAM_COMMIT &&
+        m->kind != W2K_PGMSG_STREAM_ABORT)
+        fuzz_be(&e, m->xid, 4);
+    else if (m->xid != 0)
+        abort();
     switch (m->kind) {
     case W2K_PGMSG_BEGIN:
         fuzz_be(&e, m->u.begin.final_lsn, 8);
@@ -148,28 +159,63 @@ static size_t fuzz_encode(const w2k_pgmsg_t *m, const uint8_t *data, size_t size
         fuzz_be(&e, m->u.message.len, 4);
         fuzz_bytes(&e, m->u.message.content, m->u.message.len, data, size);
         break;
+    case W2K_PGMSG_STREAM_START:
+        fuzz_be(&e, m->u.stream_start.xid, 4);
+        fuzz_be(&e, m->u.stream_start.first_segment, 1);
+        break;
+    case W2K_PGMSG_STREAM_STOP:
+        break;
+    case W2K_PGMSG_STREAM_COMMIT:
+        fuzz_be(&e, m->u.stream_commit.xid, 4);
+        fuzz_be(&e, m->u.stream_commit.flags, 1);
+        fuzz_be(&e, m->u.stream_commit.commit_lsn, 8);
+        fuzz_be(&e, m->u.stream_commit.end_lsn, 8);
+        fuzz_be(&e, (uint64_t)m->u.stream_commit.commit_time, 8);
+        break;
+    case W2K_PGMSG_STREAM_ABORT:
+        fuzz_be(&e, m->u.stream_abort.xid, 4);
+        fuzz_be(&e, m->u.stream_abort.subxid, 4);
+        break;
     default:
         abort();
     }
     return e.n;
 }
 
-/* libFuzzer entry point: decode, then check the result against the input. */
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Check one decoder (version 1, or 2 outside or inside a streamed block) on data. */
+static void fuzz_check(int version, int in_stream, const uint8_t *data, size_t size)
 {
     char err[256];
+    int rc;
     err[0] = 'x';
-    if (w2k_pgoutput_decode((const char *)data, size, &fuzz_msg, err, sizeof err) != 0) {
+    if (version == 1)
+        rc = w2k_pgoutput_decode((const char *)data, size, &fuzz_msg, err, sizeof err);
+    else
+        rc =
+            w2k_pgoutput_decode_v2((const char *)data, size, in_stream, &fuzz_msg, err, sizeof err);
+    if (rc != 0) {
         if (strncmp(err, "pgoutput: ", 10) != 0)
             abort();
-        return 0;
+        return;
     }
     if (err[0] != '\0')
         abort();
+    if (version == 1 && strchr("SEcA", (int)fuzz_msg.kind))
+        abort(); /* version 1 never decodes a streamed block's message */
+    fuzz_in_stream = version == 2 && in_stream;
     size_t n = fuzz_encode(&fuzz_msg, data, size);
     if (n != size || memcmp(fuzz_out, data, size) != 0) {
         fprintf(stderr, "re-encoding differs from the input (%zu vs %zu bytes)\n", n, size);
         abort();
     }
+}
+
+/* libFuzzer entry point: decode with each decoder, then check the result against the
+ * input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_check(1, 0, data, size);
+    fuzz_check(2, 0, data, size);
+    fuzz_check(2, 1, data, size);
     return 0;
 }

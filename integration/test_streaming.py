@@ -1,0 +1,236 @@
+"""In-progress transactions streamed into Kafka transactions (issue 15 point 3):
+`streaming = true` (with delivery.exactly_once, PostgreSQL 14+) starts pgoutput with
+protocol 2 and streaming 'on', so PostgreSQL sends a big transaction in blocks while it
+runs instead of spilling it to its disk; wal2kafka produces the blocks into the open
+Kafka transaction and commits it only after the Stream Commit.
+
+Each test sets logical_decoding_work_mem = 64kB on its own database (the walsender of
+the test's slot reads it), so a few thousand rows stream. A read_committed consumer is
+what a user checks: a committed big transaction arrives whole, once, in order, with
+nothing spilled; a rolled-back one, or the part of one rolled back to a savepoint, is
+never visible; small transactions committed while a big one streams all arrive.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from servers import PG_VERSION
+from w2k import Decoder, TopicReader, _wait_topic, current_wal_lsn
+from w2k import connectors  # noqa: F401 (fixture)
+
+MAJOR = int(PG_VERSION or 15)  # the servers started here (W2K_PG_VERSION; Debian's is 15)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300),
+              pytest.mark.skipif(MAJOR < 14, reason=f"PostgreSQL {MAJOR}: streaming of "
+                                 "in-progress transactions needs 14+")]
+
+PAD = "x" * 100  # ~130 bytes a row: 64kB of changes is ~500 rows
+
+
+def need_14(db):
+    v = db.pg.server_version_num
+    if v < 140000:
+        print(f"PostgreSQL {v // 10000} has no streaming of in-progress transactions (14+)")
+        pytest.skip(f"PostgreSQL {v // 10000}: streaming of in-progress transactions needs 14+")
+
+
+def start(db, connectors, tables=("public.t",)):
+    need_14(db)
+    db.execute(f'ALTER DATABASE "{db.name}" SET logical_decoding_work_mem = \'64kB\'')
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    conn = connectors(list(tables), stream_settings={"streaming": True},
+                      settings={"delivery": {"exactly_once": True}})
+    conn.start().wait_streaming()
+    return conn
+
+
+def slot_stats(db, slot: str) -> dict:
+    rows = db.execute("SELECT spill_txns, spill_bytes, stream_txns, stream_bytes "
+                      "FROM pg_stat_replication_slots WHERE slot_name = %s", (slot,))
+    assert rows, f"no statistics for slot {slot}"
+    return dict(zip(("spill_txns", "spill_bytes", "stream_txns", "stream_bytes"), rows[0]))
+
+
+def wait_uncommitted(kafka, topic: str, n: int = 1, timeout: float = 60.0,
+                     decoder: Decoder | None = None, min_id: int | None = None) -> int:
+    """Wait until at least n messages were produced to topic, committed or not (a
+    read_uncommitted consumer): the streamed blocks reached Kafka. With min_id (and a
+    decoder) only messages of keys >= min_id count. Returns the count."""
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+    deadline = time.monotonic() + timeout
+    _wait_topic(kafka, topic, deadline)
+    c = kafka.consumer(None, **{"isolation.level": "read_uncommitted",
+                                "enable.auto.commit": False})
+    try:
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
+                  for p in range(kafka.partitions(topic))])
+        seen = 0
+        while seen < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: {seen} messages produced after {timeout}s, "
+                                   f"want {n}")
+            m = c.poll(0.2)
+            if m is not None and not m.error() and m.value() is not None:
+                if min_id is None or decoder.decode(m.value())["after"]["id"] >= min_id:
+                    seen += 1
+        return seen
+    finally:
+        c.close()
+
+
+def ids(records) -> list[int]:
+    return [r.value["after"]["id"] for r in records if not r.is_tombstone and r.op == "c"]
+
+
+@pytest.mark.pg_matrix
+def test_big_transaction_streams_and_commits_once(db, kafka, connectors):
+    conn = start(db, connectors)
+    n = 3000
+    db.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, {n}) g")
+    db.execute("INSERT INTO t VALUES (-1, 'after')")
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=n + 1, timeout=60)
+        recs = r.read(timeout=30)  # and to the end: nothing more
+    assert ids(recs) == list(range(1, n + 1)) + [-1]
+    st = slot_stats(db, conn.slot)
+    assert st["spill_txns"] == 0 and st["spill_bytes"] == 0, st
+    assert st["stream_txns"] > 0, st
+    assert "in-progress transactions streamed" in conn.log()
+    conn.check_alive()
+
+
+def test_big_transaction_rolled_back_is_never_visible(db, kafka, connectors):
+    conn = start(db, connectors)
+    c = db.connect(autocommit=False)
+    c.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+    wait_uncommitted(kafka, conn.topic("t"))  # some of it was produced
+    c.rollback()
+    c.close()
+    db.execute("INSERT INTO t VALUES (-1, 'after')")
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=1, timeout=60)
+        recs = r.read(timeout=30)
+    assert ids(recs) == [-1]
+    conn.wait_log(r"streamed transaction \d+ was rolled back after some of its changes")
+    st = slot_stats(db, conn.slot)
+    assert st["spill_bytes"] == 0 and st["stream_txns"] > 0, st
+    conn.check_alive()
+
+
+def test_rollback_to_savepoint_keeps_exactly_the_surviving_rows(db, kafka, connectors):
+    conn = start(db, connectors)
+    c = db.connect(autocommit=False)
+    c.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 2000) g")
+    c.execute("SAVEPOINT s")
+    c.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(2001, 4000) g")
+    wait_uncommitted(kafka, conn.topic("t"), n=2500)  # rows of the savepoint were produced
+    c.execute("ROLLBACK TO SAVEPOINT s")
+    c.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(4001, 5000) g")
+    c.commit()
+    c.close()
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    want = list(range(1, 2001)) + list(range(4001, 5001))
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=len(want), timeout=60)
+        recs = r.read(timeout=30)
+    assert ids(recs) == want
+    conn.wait_log(r"subtransaction \d+ of streamed transaction \d+ was rolled back")
+    st = slot_stats(db, conn.slot)
+    assert st["spill_bytes"] == 0 and st["stream_txns"] > 0, st
+    conn.check_alive()
+
+
+def test_small_transactions_while_a_big_one_streams(db, kafka, connectors):
+    conn = start(db, connectors)
+    big = db.connect(autocommit=False)
+    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+    wait_uncommitted(kafka, conn.topic("t"))
+    for k in range(10001, 10011):  # each key: created, then updated twice
+        db.execute("INSERT INTO t VALUES (%s, 'v0')", (k,))
+    for v in ("v1", "v2"):
+        for k in range(10001, 10011):
+            db.execute("UPDATE t SET v = %s WHERE id = %s", (v, k))
+    # all produced, none visible: they are in the Kafka transaction the big one holds open
+    wait_uncommitted(kafka, conn.topic("t"), n=30, decoder=Decoder(kafka, conn.prefix),
+                     min_id=10001)
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        assert r.read(timeout=10) == []
+    big.commit()
+    big.close()
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=3030, timeout=60)
+        recs = r.read(timeout=30)
+    assert sorted(ids(recs)) == list(range(1, 3001)) + list(range(10001, 10011))
+    assert [i for i in ids(recs) if i <= 3000] == list(range(1, 3001))
+    for k in range(10001, 10011):  # per key in order, each version once
+        vs = [r.value["after"]["v"] for r in recs if r.value and r.value["after"]["id"] == k]
+        assert vs == ["v0", "v1", "v2"], (k, vs)
+    st = slot_stats(db, conn.slot)
+    assert st["spill_bytes"] == 0 and st["stream_txns"] > 0, st
+    conn.check_alive()
+
+
+def test_streaming_needs_exactly_once(db, kafka, connectors, tmp_path):
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    conn = connectors(["public.t"], stream_settings={"streaming": True})
+    conn.start()
+    assert conn.wait_exit(timeout=60) != 0
+    log = conn.log()
+    assert "streaming = true needs delivery.exactly_once = true" in log, log
+
+
+def test_transaction_outliving_the_kafka_timeout_falls_back(db, kafka, connectors):
+    """delivery.transaction_timeout_ms = 4000: a streamed transaction open for longer
+    makes wal2kafka abort the Kafka transaction before the broker does, and restart
+    without streaming until it ends: it then comes whole at its commit, once."""
+    need_14(db)
+    db.execute(f'ALTER DATABASE "{db.name}" SET logical_decoding_work_mem = \'64kB\'')
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    conn = connectors(["public.t"], stream_settings={"streaming": True},
+                      settings={"delivery": {"exactly_once": True,
+                                             "transaction_timeout_ms": 4000}})
+    conn.start().wait_streaming()
+    big = db.connect(autocommit=False)
+    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+    # the fallback, then a restart without streaming
+    conn.wait_log(r"kept the Kafka transaction open for \d+ ms, near "
+                  r"delivery.transaction_timeout_ms = 4000[\s\S]*streaming from slot \S+ at \S+ "
+                  r"\(database [^,)]*\)", timeout=60)
+    db.execute("INSERT INTO t VALUES (-1, 'small, meanwhile')")
+    big.commit()
+    big.close()
+    db.execute("INSERT INTO t VALUES (-2, 'after')")
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=3002, timeout=60)
+        recs = r.read(timeout=30)
+    assert ids(recs) == [-1] + list(range(1, 3001)) + [-2]
+    conn.check_alive()
+
+
+def test_kill_9_mid_transaction_loses_and_doubles_nothing(db, kafka, connectors):
+    """wal2kafka killed while a streamed transaction's blocks are in an open Kafka
+    transaction: the next instance's producer aborts it, PostgreSQL streams the
+    transaction again, and a read_committed consumer sees each row once."""
+    conn = start(db, connectors)
+    db.execute("INSERT INTO t VALUES (-1, 'before')")
+    big = db.connect(autocommit=False)
+    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+    wait_uncommitted(kafka, conn.topic("t"), n=500)
+    conn.kill()
+    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(3001, 4000) g")
+    big.commit()
+    big.close()
+    db.execute("INSERT INTO t VALUES (-2, 'after')")
+    conn.start().wait_streaming()
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=4002, timeout=60)
+        recs = r.read(timeout=30)
+    assert ids(recs) == [-1] + list(range(1, 4001)) + [-2]
+    conn.check_alive()
