@@ -583,6 +583,14 @@ def analyse(ops: dict, got: list[tuple], t_start: float, t_end: float,
     }
 
 
+def rel(v) -> str:
+    """A path under the repository as a relative one (the report names no host path)."""
+    try:
+        return str(Path(v).resolve().relative_to(REPO))
+    except (TypeError, ValueError):
+        return str(v)
+
+
 def fmt(v, nd=3) -> str:
     if v is None:
         return "-"
@@ -789,7 +797,7 @@ def main() -> int:
         out.mkdir(exist_ok=True)
         (out / f"{args.name}.md").write_text(md)
         (out / f"{args.name}.json").write_text(json.dumps(
-            {"args": {k: str(v) for k, v in vars(args).items()}, "result": res,
+            {"args": {k: rel(v) for k, v in vars(args).items()}, "result": res,
              "faults": [{**f, "t": f["t"] - t_start} for f in soak.faults],
              "load": [(t - t_start, x) for t, x in soak.load], **extra}, indent=1))
         for c in soak.instances:
