@@ -398,11 +398,10 @@ class Soak:
 
     def failover(self) -> str:
         t0 = time.monotonic()
-        while not self.synced_ready():
-            if time.monotonic() - t0 > 60:
-                break
-            time.sleep(0.5)
         ready = self.synced_ready()
+        while not ready and time.monotonic() - t0 < 60:
+            time.sleep(0.5)
+            ready = self.synced_ready()
         waited = time.monotonic() - t0
         old, new = self.primary, self.standby
         old_port = old.port
