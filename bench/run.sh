@@ -2,6 +2,8 @@
 # Reproduces the wal2kafka benchmark report with one command:
 #
 #   bench/run.sh [--quick] [--name NAME] [--phases LIST] [--no-debezium] [--keep]
+#   bench/run.sh soak [--minutes 30] [--seed N] ...   the availability soak instead
+#                                                     (bench/soak.py --help; step 1, then soak.py)
 #
 # 1. scripts/setup.sh: Debian packages, Kafka jars, .venv, build (idempotent;
 #    skip with W2K_BENCH_SETUP=0 when everything is in place),
@@ -15,11 +17,18 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
 debezium=1
+soak=0
+if [[ "${1:-}" == soak ]]; then
+    soak=1
+    debezium=0
+    shift
+fi
 for a in "$@"; do
     case "$a" in
     --no-debezium) debezium=0 ;;
     -h | --help)
-        sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        ((soak)) && exec "$REPO/.venv/bin/python" "$REPO/bench/soak.py" --help
         exec "$REPO/.venv/bin/python" "$REPO/bench/run.py" --help
         ;;
     esac
@@ -31,6 +40,9 @@ else
     b="${W2K_BUILD:-build}"
     [[ -f "$b/CMakeCache.txt" ]] || cmake -S . -B "$b" -G Ninja >/dev/null
     cmake --build "$b"
+fi
+if ((soak)); then
+    exec .venv/bin/python bench/soak.py "$@"
 fi
 if ((debezium)); then
     bench/debezium/fetch.sh

@@ -286,9 +286,9 @@ class Postgres:
             time.sleep(0.05)
 
     def start_standby(self, *, slot: str = "standby1", sync_slots: bool = True,
-                      timeout: float = 60) -> "Postgres":
-        """Start a physical standby of this running, managed server on a free port and
-        return it (a managed Postgres, streaming). The cached builds have no
+                      timeout: float = 60, port: int | None = None) -> "Postgres":
+        """Start a physical standby of this running, managed server on port (default: a
+        free one) and return it (a managed Postgres, streaming). The cached builds have no
         pg_basebackup, so this server is stopped (fast), its data directory copied as
         the standby's base, and both started again.
 
@@ -334,7 +334,8 @@ class Postgres:
         st = (data / "PG_VERSION").stat()
         os.chown(signal_file, st.st_uid, st.st_gid)
         self.start()
-        standby = Postgres(dir=sdir, password=self.password, version=self.version).start()
+        standby = Postgres(dir=sdir, port=port, password=self.password,
+                           version=self.version).start()
         deadline = time.monotonic() + timeout
         while not self.scalar("SELECT count(*) FROM pg_stat_replication WHERE "
                               "application_name = %s AND state = 'streaming'", (slot,)):
