@@ -2059,6 +2059,9 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
             /* caught up: exactly-once commits now rather than wait */
             if (!st->in_txn && eos_commit(st, err) != 0)
                 rc = -1;
+            /* ...and at-least-once sends now rather than after linger.ms */
+            else if (n > 0 && !w2k_eos_open(st->eos))
+                w2k_sink_send_now(st->sink);
             break;
         }
         heard = true;
