@@ -2062,8 +2062,10 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
                 rc = -1;
             /* ...and at-least-once sends now rather than after linger.ms when PostgreSQL
              * stays silent for SEND_QUIET_MS: under load more comes sooner, and the
-             * batch keeps filling (linger.ms) */
-            else if (n > 0 && !w2k_eos_open(st->eos) && w2k_pg_quiet(st->repl, SEND_QUIET_MS))
+             * batch keeps filling (linger.ms). Transactions (exactly-once, standby)
+             * were sent by their commit. */
+            else if (n > 0 && !st->cfg->exactly_once && !st->cfg->standby_enabled &&
+                     w2k_pg_quiet(st->repl, SEND_QUIET_MS))
                 w2k_sink_send_now(st->sink);
             break;
         }
