@@ -22,5 +22,5 @@ cmake -S "$old" -B "$old/build" -G Ninja >/dev/null
 cmake --build "$old/build" --target wal2kafka >/dev/null
 "$REPO/bench/run.sh" --no-debezium --phases catchup,latency --before "$old/build" \
     --set lat_rates='[10000]' --set lat_seconds=20 --set warmup=5 --set lat_repeat=3 \
-    --set catchup_repeat=2 --name latency \
+    --set catchup_repeat=2 --name latency --w2k-delivery "send_when_idle_ms = 1;" \
     --note "before: wal2kafka at $(git -C "$REPO" rev-parse --short "$before")" "$@"

@@ -641,7 +641,7 @@ class Bench:
             wm.close()
 
     def w2k_config(self, name: str, tables: list[str], transport: str, eos: bool = False,
-                   stream_extra: str = "", table_extra: str = "") -> Path:
+                   stream_extra: str = "", table_extra: str = "", before: bool = False) -> Path:
         """stream_extra: settings added to the stream group; table_extra: settings of each
         table's entry (then written as a group { name = ...; })."""
         if table_extra:
@@ -656,14 +656,16 @@ class Bench:
         cfg.write_text(
             f'postgresql = {{ conninfo = "{self.conninfo(transport)}"; }};\n'
             f'kafka = {{ bootstrap_servers = "{self.kafka.bootstrap}";{props} }};\n'
-            + ('delivery = { exactly_once = true; };\n' if eos else '')
+            + (f'delivery = {{ {"exactly_once = true; " if eos else ""}'
+               f'{"" if before else self.args.w2k_delivery} }};\n'
+               if eos or (self.args.w2k_delivery and not before) else '')
             + f'streams = ( {{ name = "{name}"; topic_prefix = "{name}"; {stream_extra} '
               f'tables = ( {tl} ); }} );\n')
         return cfg
 
     def start_w2k(self, name: str, tables: list[str], transport: str, eos: bool = False,
                   before: bool = False, **extra) -> Child:
-        cfg = self.w2k_config(name, tables, transport, eos, **extra)
+        cfg = self.w2k_config(name, tables, transport, eos, before=before, **extra)
         logf = open(self.tmp / f"{name}.log", "w")
         binary = self.before_bin if before else self.w2k_bin
         c = Child(f"wal2kafka {name}", [str(binary), "run", "--config", str(cfg)],
@@ -1285,6 +1287,9 @@ class Bench:
         self.results["sizes"] = self.sizes
         self.results["debezium_tuning"] = DEBEZIUM_TUNING
         self.results.setdefault("notes", []).extend(self.args.note)
+        if self.args.w2k_delivery:
+            self.results["notes"].append("wal2kafka (this build) ran with delivery = { "
+                                         + self.args.w2k_delivery + " }")
         if self.args.w2k_property:
             self.results["notes"].append("wal2kafka ran with extra kafka.properties: "
                                          + ", ".join(self.args.w2k_property))
@@ -1705,6 +1710,9 @@ def main() -> int:
     p.add_argument("--w2k-property", action="append", default=[], metavar="K=V",
                    help="extra librdkafka property for wal2kafka (experiments; the report "
                    "then no longer shows its defaults)")
+    p.add_argument("--w2k-delivery", default="", metavar="SETTINGS",
+                   help="extra settings of wal2kafka's delivery group, this build only (not "
+                   "--before's), e.g. \"send_when_idle_ms = 1;\"")
     p.add_argument("--contenders", help="latency and fan-out: only these (e.g. wal2kafka,raw)")
     p.add_argument("--debezium-scaling", action="store_true",
                    help="run Debezium in the scaling phase too (slow)")

@@ -702,9 +702,15 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
                                               "on_stream_failure",  NULL};
     static const char *const pg_known[] = {"conninfo", "password_file", "receive_timeout_ms",
                                            "failover_slots", NULL};
-    static const char *const delivery_known[] = {
-        "max_in_flight", "status_interval_ms", "shutdown_timeout_ms",    "wal_warn_mb",
-        "exactly_once",  "commit_interval_ms", "transaction_timeout_ms", NULL};
+    static const char *const delivery_known[] = {"max_in_flight",
+                                                 "status_interval_ms",
+                                                 "shutdown_timeout_ms",
+                                                 "wal_warn_mb",
+                                                 "exactly_once",
+                                                 "commit_interval_ms",
+                                                 "transaction_timeout_ms",
+                                                 "send_when_idle_ms",
+                                                 NULL};
     static const char *const log_known[] = {"level", "format", NULL};
     const config_setting_t *root = config_root_setting(lc);
     if (check_known(c, root, "the top level", top_known) != 0)
@@ -752,7 +758,9 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
         get_int(c, d, "shutdown_timeout_ms", 30000, 0, 3600000, &cfg->shutdown_timeout_ms) ||
         get_int64(c, d, "wal_warn_mb", 4096, 1, INT64_MAX / 1048576, &cfg->wal_warn_mb) ||
         get_int(c, d, "commit_interval_ms", 100, 1, 600000, &cfg->commit_interval_ms) ||
-        get_int(c, d, "transaction_timeout_ms", 900000, 1000, 900000, &cfg->transaction_timeout_ms))
+        get_int(c, d, "transaction_timeout_ms", 900000, 1000, 900000,
+                &cfg->transaction_timeout_ms) ||
+        get_int(c, d, "send_when_idle_ms", 0, 0, 1000, &cfg->send_when_idle_ms))
         return -1;
     const config_setting_t *eos = d ? config_setting_get_member(d, "exactly_once") : NULL;
     if (eos && config_setting_type(eos) != CONFIG_TYPE_BOOL)

@@ -135,6 +135,9 @@ typedef struct w2k_config_s {
     int64_t wal_warn_mb;     /* warn when a slot holds back more WAL than this */
     bool exactly_once;       /* Kafka transactions, LSN stored with the messages */
     int commit_interval_ms;  /* exactly-once: longest a Kafka transaction stays open */
+    int send_when_idle_ms;   /* at-least-once: caught up and PostgreSQL silent this long:
+                                send what was produced without waiting for linger.ms
+                                (0: never) */
 
     /* transactional producers: Kafka aborts a transaction open longer than this
      * (transaction.timeout.ms) */

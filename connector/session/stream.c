@@ -36,7 +36,6 @@
 #include <unistd.h>
 
 #define BATCH_FRAMES        2000 /* frames handled per step before the main loop runs again */
-#define SEND_QUIET_MS       1    /* caught up and this long without news: send now */
 #define CLOCK_FRAMES        64   /* frames between readings of the wall clock in a step */
 #define MAX_MSGS_PER_CHANGE 4    /* a key change: delete, tombstone, create (+ margin) */
 
@@ -2060,12 +2059,13 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
             /* caught up: exactly-once commits now rather than wait */
             if (!st->in_txn && eos_commit(st, err) != 0)
                 rc = -1;
-            /* ...and at-least-once sends now rather than after linger.ms when PostgreSQL
-             * stays silent for SEND_QUIET_MS: under load more comes sooner, and the
-             * batch keeps filling (linger.ms). Transactions (exactly-once, standby)
-             * were sent by their commit. */
-            else if (n > 0 && !st->cfg->exactly_once && !st->cfg->standby_enabled &&
-                     w2k_pg_quiet(st->repl, SEND_QUIET_MS))
+            /* ...and at-least-once (delivery.send_when_idle_ms) sends now rather than
+             * after linger.ms when PostgreSQL stays silent that long: under load more
+             * comes sooner, and the batch keeps filling (linger.ms). Transactions
+             * (exactly-once, standby) were sent by their commit. */
+            else if (n > 0 && st->cfg->send_when_idle_ms > 0 && !st->cfg->exactly_once &&
+                     !st->cfg->standby_enabled &&
+                     w2k_pg_quiet(st->repl, st->cfg->send_when_idle_ms))
                 w2k_sink_send_now(st->sink);
             break;
         }
