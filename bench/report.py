@@ -10,10 +10,13 @@ import sys
 from pathlib import Path
 
 NAMES = {"raw": "raw", "wal2kafka": "wal2kafka", "wal2kafka-eos": "wal2kafka exactly-once",
-         "debezium": "Debezium"}
+         "debezium": "Debezium", "wal2kafka-before": "wal2kafka (before)",
+         "wal2kafka-eos-before": "wal2kafka exactly-once (before)"}
 COLORS = {"raw": "#7f7f7f", "wal2kafka": "#1f77b4", "wal2kafka-eos": "#2ca02c",
-          "debezium": "#d62728"}
-KINDS = ["raw", "wal2kafka", "wal2kafka-eos", "debezium"]
+          "debezium": "#d62728", "wal2kafka-before": "#aec7e8",
+          "wal2kafka-eos-before": "#98df8a"}
+KINDS = ["raw", "wal2kafka", "wal2kafka-eos", "wal2kafka-before", "wal2kafka-eos-before",
+         "debezium"]
 
 
 # ------------------------------------------------------------------ formatting
@@ -551,6 +554,8 @@ def write(res: dict, outdir: Path, name: str) -> Path:
         if fe.get("ratio_on_off"):
             L.append(f"on / off: {fe['ratio_on_off']:.3f}\n")
 
+    L.extend(medians_section(ph))
+
     notes = res.get("notes") or []
     errs = res.get("errors") or []
     if errs or notes:
@@ -563,6 +568,83 @@ def write(res: dict, outdir: Path, name: str) -> Path:
     md = outdir / f"{name}.md"
     md.write_text("\n".join(L))
     return md
+
+
+def median(vals: list):
+    vals = sorted(v for v in vals if v is not None)
+    if not vals:
+        return None
+    n = len(vals)
+    return vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
+
+
+def medians_section(ph: dict) -> list[str]:
+    """Repeated runs (lat_repeat, catchup_repeat) and --before: medians over the runs of
+    each contender, and ratios to the raw reader's run of the same round (latency) or the
+    same transport (catch-up: raw's faster pass). Nothing when runs were not repeated and
+    no older build ran."""
+    lat = ph.get("latency") or []
+    cu = (ph.get("catchup") or {}).get("runs") or []
+    kinds = {r.get("contender") for r in lat + cu}
+    seen = [(r.get("contender"), r.get("transport")) for r in cu if r.get("contender") != "raw"]
+    repeated = any(r.get("round", 0) > 0 for r in lat) or len(seen) > len(set(seen))
+    if not (repeated or kinds & {"wal2kafka-before", "wal2kafka-eos-before"}) or not lat + cu:
+        return []
+    L = ["## Medians over repeated runs\n"]
+    if lat:
+        L.append("Latency: per contender the median over its runs of each percentile, and "
+                 "the median of its p99 ÷ the raw reader's p99 in the same round; load is the "
+                 "1-minute load average after each run (2 cores).\n")
+        rows = []
+        for rate in sorted({r["rate"] for r in lat}):
+            for k in KINDS:
+                rs = [r for r in lat if r["rate"] == rate and r["contender"] == k and ok(r)]
+                if not rs:
+                    continue
+                rat = []
+                for r in rs:
+                    raw = [x for x in lat if x["rate"] == rate and x["contender"] == "raw" and
+                           x.get("round") == r.get("round") and ok(x)]
+                    if raw and k != "raw":
+                        rat.append((r["latency"] or {}).get("p99", 0) /
+                                   max((raw[0]["latency"] or {}).get("p99") or 1e-9, 1e-9))
+                pick = [[(r.get("latency") or {}).get(q) for r in rs]
+                        for q in ("p50", "p95", "p99", "max")]
+                loads = [r["load"][0] for r in rs if r.get("load")]
+                rows.append([f"{rate:,}", NAMES[k], str(len(rs)),
+                             *(f1(median(p)) for p in pick),
+                             f"{min(x for x in pick[2] if x is not None):.1f}–"
+                             f"{max(x for x in pick[2] if x is not None):.1f}",
+                             f1(median(rat)) if rat else "–",
+                             f2(median(loads)) if loads else "–"])
+        L.append(table(["target /s", "contender", "runs", "p50 ms", "p95 ms", "p99 ms",
+                        "max ms", "p99 range", "p99 ÷ raw", "load"], rows))
+    if cu:
+        L.append("Catch-up: median events/s from process start over the runs of each "
+                 "contender and transport, ÷ the raw reader's fastest pass on the same "
+                 "transport; CPU seconds per million changes of the contender, its "
+                 "walsender and the broker (`/proc/PID/stat`, medians).\n")
+        rows = []
+        for tr in ("tcp", "unix"):
+            raw = find([r for r in cu if r.get("transport") == tr], "raw")
+            for k in KINDS:
+                rs = [r for r in cu if r.get("contender") == k and r.get("transport") == tr
+                      and ok(r)]
+                if not rs:
+                    continue
+                ev = median([r.get("events_per_s") for r in rs])
+                st = median([r.get("events_per_s_steady") for r in rs])
+                n = rs[0].get("changes")
+                rows.append([tr, NAMES[k], str(len(rs)), f0(ev), f0(st),
+                             ratio(ev, val(raw, "events_per_s")),
+                             f2(per_m(median([r.get("cpu_s") for r in rs]), n)),
+                             f2(per_m(median([r.get("walsender_cpu_s") for r in rs]), n)),
+                             f2(per_m(median([r.get("broker_cpu_s") for r in rs]), n)),
+                             f2(median([r.get("others_cores") for r in rs]))])
+        L.append(table(["transport", "contender", "runs", "events/s", "steady events/s",
+                        "÷ raw", "CPU s/M", "walsender CPU s/M", "broker CPU s/M",
+                        "others' cores"], rows))
+    return L
 
 
 def fmt_counts(counts: dict) -> str:

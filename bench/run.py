@@ -55,20 +55,28 @@ DEBEZIUM_TUNING = {
     "producer.override.enable.idempotence": "true",
 }
 CONNECT_HEAP = ["-Xms256m", "-Xmx2g"]  # connect-standalone.sh's defaults
-W2K_KINDS = ("wal2kafka", "wal2kafka-eos")
-KIND_TAG = {"raw": "raw", "wal2kafka": "w2k", "wal2kafka-eos": "eos", "debezium": "dbz"}
+W2K_KINDS = ("wal2kafka", "wal2kafka-eos", "wal2kafka-before", "wal2kafka-eos-before")
+KIND_TAG = {"raw": "raw", "wal2kafka": "w2k", "wal2kafka-eos": "eos", "debezium": "dbz",
+            "wal2kafka-before": "w2kb", "wal2kafka-eos-before": "eosb"}
+
+
+def is_eos(kind: str) -> bool:
+    """wal2kafka in exactly-once mode (this build's or --before's)."""
+    return kind.startswith("wal2kafka-eos")
 
 FULL = {
     "catchup": 1_000_000, "chunk": 100_000, "scale_tables": [1, 4, 16],
     "scale_events": [1_000_000, 5_000_000], "big_txn": 5_000_000,
     "lat_rates": [10_000, 50_000], "lat_seconds": 60, "fan_groups": 100, "fan_rate": 1_000,
-    "fan_seconds": 30, "fan_procs": 4, "warmup": 10, "dbz_timeout": 480,
+    "fan_seconds": 30, "fan_procs": 4, "warmup": 10, "dbz_timeout": 480, "lat_repeat": 1,
+    "catchup_repeat": 1,
 }
 QUICK = {
     "catchup": 100_000, "chunk": 25_000, "scale_tables": [1, 4, 16],
     "scale_events": [100_000, 500_000], "big_txn": 500_000,
     "lat_rates": [10_000, 50_000], "lat_seconds": 10, "fan_groups": 100, "fan_rate": 1_000,
-    "fan_seconds": 10, "fan_procs": 4, "warmup": 3, "dbz_timeout": 300,
+    "fan_seconds": 10, "fan_procs": 4, "warmup": 3, "dbz_timeout": 300, "lat_repeat": 1,
+    "catchup_repeat": 1,
 }
 ALL_PHASES = ["catchup", "inserts", "scaling", "bigtxn", "latency", "fanout", "profile",
               "features"]
@@ -446,6 +454,8 @@ class Bench:
         self.build = Path(args.build).resolve()
         self.w2k_bin = self.build / "wal2kafka"
         self.raw_bin = self.build / "w2k_rawreader"
+        # --before DIR: an older build measured next to this one (catch-up, latency)
+        self.before_bin = Path(args.before).resolve() / "wal2kafka" if args.before else None
         self.pg = None
         self.kafka = None
         self.db = None
@@ -631,7 +641,7 @@ class Bench:
             wm.close()
 
     def w2k_config(self, name: str, tables: list[str], transport: str, eos: bool = False,
-                   stream_extra: str = "", table_extra: str = "") -> Path:
+                   stream_extra: str = "", table_extra: str = "", before: bool = False) -> Path:
         """stream_extra: settings added to the stream group; table_extra: settings of each
         table's entry (then written as a group { name = ...; })."""
         if table_extra:
@@ -646,16 +656,19 @@ class Bench:
         cfg.write_text(
             f'postgresql = {{ conninfo = "{self.conninfo(transport)}"; }};\n'
             f'kafka = {{ bootstrap_servers = "{self.kafka.bootstrap}";{props} }};\n'
-            + ('delivery = { exactly_once = true; };\n' if eos else '')
+            + (f'delivery = {{ {"exactly_once = true; " if eos else ""}'
+               f'{"" if before else self.args.w2k_delivery} }};\n'
+               if eos or (self.args.w2k_delivery and not before) else '')
             + f'streams = ( {{ name = "{name}"; topic_prefix = "{name}"; {stream_extra} '
               f'tables = ( {tl} ); }} );\n')
         return cfg
 
     def start_w2k(self, name: str, tables: list[str], transport: str, eos: bool = False,
-                  **extra) -> Child:
-        cfg = self.w2k_config(name, tables, transport, eos, **extra)
+                  before: bool = False, **extra) -> Child:
+        cfg = self.w2k_config(name, tables, transport, eos, before=before, **extra)
         logf = open(self.tmp / f"{name}.log", "w")
-        c = Child(f"wal2kafka {name}", [str(self.w2k_bin), "run", "--config", str(cfg)],
+        binary = self.before_bin if before else self.w2k_bin
+        c = Child(f"wal2kafka {name}", [str(binary), "run", "--config", str(cfg)],
                   env={"PGPASSWORD": self.pg.password}, stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
         return c
@@ -669,7 +682,8 @@ class Bench:
         exp = expected_messages(counts)
         changes = sum(c["I"] + c["U"] + c["D"] for c in counts.values())
         if kind in W2K_KINDS:
-            proc = self.start_w2k(name, tables, transport, eos=kind == "wal2kafka-eos",
+            proc = self.start_w2k(name, tables, transport, eos=is_eos(kind),
+                                  before=kind.endswith("-before"),
                                   **(w2k_extra or {}))
             slot = f"wal2kafka_{name}"
             topics = [f"{name}.public.{t}" for t in tables]
@@ -699,7 +713,7 @@ class Bench:
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 r["pid"], r["walsender_pid"] = proc.pid, ws
             w = self.wait_topics(proc, sampler, topics, sum(exp.values()), timeout,
-                                 f"{kind} {name}", transactional=kind == "wal2kafka-eos")
+                                 f"{kind} {name}", transactional=is_eos(kind))
             seconds = w["done"] - w["t0"]
             steady = w["done"] - w["first"] if w["first"] else None
             cpu = w["cpu_end"]
@@ -800,7 +814,8 @@ class Bench:
 
     def phase_catchup(self) -> None:
         n = self.sizes["catchup"]
-        res = self.catchup_run("catchup", ["t1"], n, transports=["tcp", "unix"], eos=True)
+        res = self.catchup_run("catchup", ["t1"], n, transports=["tcp", "unix"], eos=True,
+                               before=True, repeat=self.sizes["catchup_repeat"])
         self.results["phases"]["catchup"] = res
 
     def phase_inserts(self) -> None:
@@ -813,20 +828,30 @@ class Bench:
 
     def catchup_run(self, label: str, tables: list[str], n: int, transports: list[str],
                     debezium: bool = True, big_txn: bool = False, eos: bool = False,
-                    inserts: int = 0) -> dict:
-        """Fill every contender's slot with the same changes, then run each in turn."""
+                    inserts: int = 0, before: bool = False, repeat: int = 1) -> dict:
+        """Fill every contender's slot with the same changes, then run each in turn.
+        before: also --before's wal2kafka (at-least-once, and exactly-once over TCP);
+        repeat: every contender but raw's last pass that many times, one slot each."""
         for t in tables:
             self.db.execute(f"DROP TABLE IF EXISTS {t}")
             self.db.execute(ddl(t))
         plan = []  # (kind, transport, slot/name)
         for tr in transports:
             plan.append(("raw", tr, self.name(f"raw{tr}")))
-        for tr in transports:
-            plan.append(("wal2kafka", tr, self.name(f"w2k{label}{tr}")))
-        if eos and self.eos:
-            plan.append(("wal2kafka-eos", "tcp", self.name(f"eos{label}")))
-        if debezium and self.debezium:
-            plan.append(("debezium", "tcp", self.name(f"dbz{label}")))
+        for _ in range(repeat):
+            for tr in transports:
+                plan.append(("wal2kafka", tr, self.name(f"w2k{label}{tr}")))
+                if before and self.before_bin:
+                    plan.append(("wal2kafka-before", tr, self.name(f"w2kb{label}{tr}")))
+            if eos and self.eos:
+                plan.append(("wal2kafka-eos", "tcp", self.name(f"eos{label}")))
+                if before and self.before_bin:
+                    plan.append(("wal2kafka-eos-before", "tcp", self.name(f"eosb{label}")))
+            if debezium and self.debezium:
+                plan.append(("debezium", "tcp", self.name(f"dbz{label}")))
+            if repeat > 1:
+                for tr in transports:
+                    plan.append(("raw", tr, self.name(f"raw{tr}")))
         # raw again, last: the ceiling must not depend on running first.
         plan.append(("raw", "tcp", self.name("rawtcp")))
         for kind, tr, name in plan:
@@ -1029,7 +1054,8 @@ class Bench:
                 fo.close()
                 self.walsender_pid(slot, 30)
             else:
-                proc = (self.start_w2k(name, [table], "tcp", eos=kind == "wal2kafka-eos")
+                proc = (self.start_w2k(name, [table], "tcp", eos=is_eos(kind),
+                                       before=kind.endswith("-before"))
                         if kind in W2K_KINDS else self.start_debezium(name, [table]))
                 ws = self.walsender_pid(slot, 180)
                 if not ws:
@@ -1119,24 +1145,34 @@ class Bench:
         self.db.execute("DROP TABLE IF EXISTS lat")
         self.db.execute(ddl("lat"))
         kinds = ["raw", "wal2kafka"] + (["wal2kafka-eos"] if self.eos else []) + \
+            (["wal2kafka-before"] if self.before_bin else []) + \
+            (["wal2kafka-eos-before"] if self.before_bin and self.eos else []) + \
             (["debezium"] if self.debezium else [])
         if self.args.contenders:
             kinds = [k for k in kinds if k in self.args.contenders.split(",")]
+        rounds = []
+        for i in range(self.sizes["lat_repeat"]):
+            # each round in another order: no contender always runs first or last
+            k = i % len(kinds)
+            rounds.append((i, kinds[k:] + kinds[:k]))
         for rate in self.sizes["lat_rates"]:
-            for kind in kinds:
-                if self.args.wait_quiet:
-                    self.wait_quiet()
-                log(f"latency: {kind} at {rate:,} changes/s for {self.sizes['lat_seconds']} s")
-                snap = self.foreign.snapshot()
-                r = self.latency_run(kind, rate, self.sizes["lat_seconds"], "lat")
-                r["others_cores"] = self.foreign.cores(snap)
-                lt = r.get("latency") or {}
-                wr = r.get("writer") or {}
-                log(f"  -> writer achieved {fmt_rate(wr.get('achieved_rate'))}/s; received "
-                    f"{r.get('received')}; p50 {fmt(lt.get('p50'))} p99 {fmt(lt.get('p99'))} "
-                    f"max {fmt(lt.get('max'))} ms" + (f" ERROR {r['error']}" if r.get("error")
-                                                      else ""))
-                out.append(r)
+            for rnd, order in rounds:
+                for kind in order:
+                    if self.args.wait_quiet:
+                        self.wait_quiet()
+                    log(f"latency: {kind} at {rate:,} changes/s for {self.sizes['lat_seconds']} s")
+                    snap = self.foreign.snapshot()
+                    r = self.latency_run(kind, rate, self.sizes["lat_seconds"], "lat")
+                    r["others_cores"] = self.foreign.cores(snap)
+                    r["round"] = rnd
+                    r["load"] = os.getloadavg()
+                    lt = r.get("latency") or {}
+                    wr = r.get("writer") or {}
+                    log(f"  -> writer achieved {fmt_rate(wr.get('achieved_rate'))}/s; received "
+                        f"{r.get('received')}; p50 {fmt(lt.get('p50'))} p99 {fmt(lt.get('p99'))} "
+                        f"max {fmt(lt.get('max'))} ms" + (f" ERROR {r['error']}" if r.get("error")
+                                                          else ""))
+                    out.append(r)
         self.results["phases"]["latency"] = out
 
     def phase_fanout(self) -> None:
@@ -1251,6 +1287,9 @@ class Bench:
         self.results["sizes"] = self.sizes
         self.results["debezium_tuning"] = DEBEZIUM_TUNING
         self.results.setdefault("notes", []).extend(self.args.note)
+        if self.args.w2k_delivery:
+            self.results["notes"].append("wal2kafka (this build) ran with delivery = { "
+                                         + self.args.w2k_delivery + " }")
         if self.args.w2k_property:
             self.results["notes"].append("wal2kafka ran with extra kafka.properties: "
                                          + ", ".join(self.args.w2k_property))
@@ -1671,12 +1710,19 @@ def main() -> int:
     p.add_argument("--w2k-property", action="append", default=[], metavar="K=V",
                    help="extra librdkafka property for wal2kafka (experiments; the report "
                    "then no longer shows its defaults)")
+    p.add_argument("--w2k-delivery", default="", metavar="SETTINGS",
+                   help="extra settings of wal2kafka's delivery group, this build only (not "
+                   "--before's), e.g. \"send_when_idle_ms = 1;\"")
     p.add_argument("--contenders", help="latency and fan-out: only these (e.g. wal2kafka,raw)")
     p.add_argument("--debezium-scaling", action="store_true",
                    help="run Debezium in the scaling phase too (slow)")
     p.add_argument("--build", default=os.environ.get("W2K_BUILD", str(REPO / "build")),
                    help="the build directory with wal2kafka and w2k_rawreader")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.add_argument("--before", metavar="DIR",
+                   help="an older build directory: its wal2kafka runs next to this one in the "
+                   "catch-up and latency phases (contenders wal2kafka-before, "
+                   "wal2kafka-eos-before)")
     p.add_argument("--note", action="append", default=[], help="a line for the report's notes")
     p.add_argument("--wait-quiet", type=float, default=0, metavar="S",
                    help="before each run, wait up to S seconds until other processes on the "

@@ -54,6 +54,7 @@ static void defaults(void)
     CHECK_INT(cfg->retry_max_duration_s, 600);
     CHECK_INT(cfg->transaction_timeout_ms, 900000);
     CHECK_INT(cfg->broker_silence_ms, 10000);
+    CHECK_INT(cfg->send_when_idle_ms, 0);
     CHECK(!cfg->standby_enabled);
     CHECK_INT(cfg->standby_poll_ms, 500);
     CHECK_INT(cfg->nstreams, 1);
@@ -409,6 +410,24 @@ static void streaming(void)
                  "remove streaming = true");
 }
 
+/* delivery.send_when_idle_ms: a value, and the error naming it with the accepted range. */
+static void send_when_idle(void)
+{
+    w2k_err_t err;
+    w2k_config_t *cfg = load(BASE "delivery = { send_when_idle_ms = 1; };\n"
+                                  "streams = ( { name = \"a\"; tables = ( \"public.t\" ); } );\n",
+                             &err);
+    CHECK(cfg != NULL);
+    if (!cfg) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    CHECK_INT(cfg->send_when_idle_ms, 1);
+    w2k_config_destroy(cfg);
+    expect_error(BASE "delivery = { send_when_idle_ms = 5000; };\n", 3,
+                 "\"send_when_idle_ms\" is 5000, out of range", "from 0 to 1000");
+}
+
 int main(int argc, char **argv)
 {
     example_file(argc > 1 ? argv[1] : "tests/fixtures");
@@ -420,6 +439,7 @@ int main(int argc, char **argv)
     masks();
     standby();
     streaming();
+    send_when_idle();
     unlink(path);
     return unit_report("test_config");
 }

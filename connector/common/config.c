@@ -720,17 +720,14 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
     static const char *const retry_known[] = {"initial_backoff_ms", "max_backoff_ms",
                                               "max_attempts",       "max_duration_s",
                                               "on_stream_failure",  NULL};
-    static const char *const pg_known[] = {"conninfo", "password_file", "receive_timeout_ms",
-                                           "failover_slots", "decoding_conninfo", NULL};
-    static const char *const delivery_known[] = {"max_in_flight",
-                                                 "status_interval_ms",
-                                                 "shutdown_timeout_ms",
-                                                 "wal_warn_mb",
-                                                 "exactly_once",
-                                                 "commit_interval_ms",
-                                                 "transaction_timeout_ms",
-                                                 "broker_silence_ms",
-                                                 NULL};
+    static const char *const pg_known[] = {"conninfo",           "password_file",
+                                           "receive_timeout_ms", "failover_slots",
+                                           "decoding_conninfo",  NULL};
+    static const char *const delivery_known[] = {"max_in_flight",          "status_interval_ms",
+                                                 "shutdown_timeout_ms",    "wal_warn_mb",
+                                                 "exactly_once",           "commit_interval_ms",
+                                                 "transaction_timeout_ms", "broker_silence_ms",
+                                                 "send_when_idle_ms",      NULL};
     static const char *const log_known[] = {"level", "format", NULL};
     const config_setting_t *root = config_root_setting(lc);
     if (check_known(c, root, "the top level", top_known) != 0)
@@ -811,7 +808,8 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
         get_int(c, d, "commit_interval_ms", 100, 1, 600000, &cfg->commit_interval_ms) ||
         get_int(c, d, "transaction_timeout_ms", 900000, 1000, 900000,
                 &cfg->transaction_timeout_ms) ||
-        get_int(c, d, "broker_silence_ms", 10000, 0, 3600000, &cfg->broker_silence_ms))
+        get_int(c, d, "broker_silence_ms", 10000, 0, 3600000, &cfg->broker_silence_ms) ||
+        get_int(c, d, "send_when_idle_ms", 0, 0, 1000, &cfg->send_when_idle_ms))
         return -1;
     const config_setting_t *eos = d ? config_setting_get_member(d, "exactly_once") : NULL;
     if (eos && config_setting_type(eos) != CONFIG_TYPE_BOOL)

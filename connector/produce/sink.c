@@ -67,6 +67,7 @@ struct w2k_sink_s {
     uint64_t unanswered;
     int64_t last_answer_ms;
     bool silent;
+    bool lingering; /* produced since the last w2k_sink_send_now() */
 };
 
 /* The hint for a Kafka error that needs the user's action, or NULL. */
@@ -728,8 +729,10 @@ static int produce_tagged(w2k_sink_t *s, uint64_t tag, w2k_sink_topic_t *topic, 
     vu[5].vtype = RD_KAFKA_VTYPE_OPAQUE;
     vu[5].u.ptr = (void *)(uintptr_t)tag;
     rd_kafka_error_t *error = rd_kafka_produceva(s->rk, vu, sizeof vu / sizeof *vu);
-    if (!error)
+    if (!error) {
+        s->lingering = true;
         return 0;
+    }
     rd_kafka_resp_err_t e = rd_kafka_error_code(error);
     rd_kafka_error_destroy(error);
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -840,6 +843,17 @@ int w2k_sink_poll(w2k_sink_t *s, int timeout_ms)
                       s->cfg->broker_silence_ms);
     }
     return n;
+}
+
+void w2k_sink_send_now(w2k_sink_t *s)
+{
+    if (!s->lingering)
+        return;
+    s->lingering = false;
+    /* librdkafka 2.0.2 has no "send now": its broker threads ignore linger.ms only while
+     * a flush is under way, so flush for at most 1 ms (it returns at once when every
+     * message was acknowledged; one still in flight after that is left to linger.ms) */
+    rd_kafka_flush(s->rk, 1);
 }
 
 int w2k_sink_fd(const w2k_sink_t *s)

@@ -108,6 +108,12 @@ int w2k_sink_produce_sync_many(w2k_sink_t *s, w2k_sink_topic_t *topic, size_t n,
 /* Serve delivery reports (queueing each answer for its stream), waiting up to
  * timeout_ms for the first. Returns how many events were served. */
 int w2k_sink_poll(w2k_sink_t *s, int timeout_ms);
+/* The caller has nothing more to produce for now (its source is caught up): have what
+ * was produced since the last call sent at once rather than after linger.ms, waiting
+ * at most 1 ms (delivery reports are served meanwhile). Does nothing when nothing was
+ * produced since. Under load, when the source always has more, it is not called and
+ * batches fill up for linger.ms as before. */
+void w2k_sink_send_now(w2k_sink_t *s);
 /* A file descriptor that becomes readable when delivery reports wait to be served. */
 int w2k_sink_fd(const w2k_sink_t *s);
 /* True once the producer failed fatally, or a transaction call left it in an unknown

@@ -2676,6 +2676,14 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
             /* caught up: exactly-once commits now rather than wait */
             if (!st->in_txn && eos_commit(st, err) != 0)
                 rc = -1;
+            /* ...and at-least-once (delivery.send_when_idle_ms) sends now rather than
+             * after linger.ms when PostgreSQL stays silent that long: under load more
+             * comes sooner, and the batch keeps filling (linger.ms). Transactions
+             * (exactly-once, standby) were sent by their commit. */
+            else if (n > 0 && st->cfg->send_when_idle_ms > 0 && !st->cfg->exactly_once &&
+                     !st->cfg->standby_enabled &&
+                     w2k_pg_quiet(st->repl, st->cfg->send_when_idle_ms))
+                w2k_sink_send_now(st->sink);
             break;
         }
         heard = true;

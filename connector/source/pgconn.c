@@ -510,6 +510,12 @@ static void put_u64(char *p, uint64_t v)
     }
 }
 
+bool w2k_pg_quiet(PGconn *conn, int wait_ms)
+{
+    struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+    return p.fd >= 0 && poll(&p, 1, wait_ms) == 0;
+}
+
 int w2k_pg_read_frame(PGconn *repl, char **buf, w2k_pgframe_t *f, w2k_err_t *err)
 {
     *buf = NULL;

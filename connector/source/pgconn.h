@@ -124,6 +124,9 @@ typedef struct w2k_pgframe_s {
  * Returns 1 with a frame, 0 when none is available yet, -1 when the stream ended
  * or failed (err says why; err->retryable when reconnecting may help). */
 int w2k_pg_read_frame(PGconn *repl, char **buf, w2k_pgframe_t *frame, w2k_err_t *err);
+/* Whether nothing arrives on the connection within wait_ms (w2k_pg_read_frame returned 0:
+ * everything received was read): true when the server stays silent that long. */
+bool w2k_pg_quiet(PGconn *conn, int wait_ms);
 
 /* Send a standby status update: written, flushed (= confirmed) and applied LSNs;
  * reply = true asks the server to answer at once (with a keepalive), which proves the
