@@ -401,8 +401,16 @@ def test_standby_health_after_postgres_restart(rig, wal2kafka_bin, tmp_path, req
         b.start()
         _wait_standby(b)
         rig.pg.stop("fast")
-        rig.pg.start()
-        active, standby = _roles(db, (a, b))  # someone holds the slot again
+        # b's look at the slot failed: its /health says why (reconnecting)
+        wait_until(lambda: _health(b)[0] == 503, 30, "b's /health never left standby", proc=b)
+        os.kill(b.pid, signal.SIGSTOP)  # so that a takes the slot back, and b waits again
+        try:
+            rig.pg.start()
+            wait_until(lambda: _roles(db, (a, b))[0] is a, 60, "a never took the slot back",
+                       proc=a)
+        finally:
+            os.kill(b.pid, signal.SIGCONT)
+        active, standby = a, b
 
         def says_standby():
             status, body = _health(standby)
