@@ -58,9 +58,11 @@ def _setup(rig, request):
     return db, prefix, topics
 
 
-def _pair(rig, wal2kafka_bin, tmp_path, db, prefix, eos: bool, extra: dict | None = None):
+def _pair(rig, wal2kafka_bin, tmp_path, db, prefix, eos: bool, extra: dict | None = None,
+          kafka_proxied: str = ""):
     """Two instances of one configuration (same stream, slot, prefix), each with its own
-    metrics port and log."""
+    metrics port and log; those named in kafka_proxied reach Kafka through the rig's
+    proxy (the others, and PostgreSQL, directly)."""
     stream = f"s_{uuid.uuid4().hex[:8]}"
     conns = []
     for name, port in zip("ab", free_ports(2)):
@@ -77,7 +79,8 @@ def _pair(rig, wal2kafka_bin, tmp_path, db, prefix, eos: bool, extra: dict | Non
         for k, v in (extra or {}).items():
             settings.setdefault(k, {}).update(v)
         c = rig.connector(wal2kafka_bin, db, [f"public.{t}" for t in TABLES], prefix,
-                          workdir=tmp_path, proxied=False, settings=settings, stream=stream,
+                          workdir=tmp_path, proxied=name in kafka_proxied, settings=settings,
+                          stream=stream,
                           name=f"{name}_{stream}")
         c.metrics_port = port
         c.app = f"w2k_{name}"
@@ -324,6 +327,101 @@ def test_zombie_writes_nothing(rig, wal2kafka_bin, tmp_path, request, mode):
             watcher._stop.set()
         if frozen is not None:
             os.kill(frozen.pid, signal.SIGCONT)
+        for c in (a, b):
+            c.cleanup()
+
+
+def _stop_standby(conn) -> int:
+    """Stop a waiting instance (SIGTERM) and return its exit code; first, so that it
+    does not take the slot over when the active one stops."""
+    conn.proc.send_signal(signal.SIGTERM)
+    return conn.wait_exit(60)
+
+
+def _session_of(db, app: str) -> bool:
+    """True when a client session of application_name app is connected."""
+    return bool(db.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = %s",
+                           (app,)))
+
+
+@pytest.mark.parametrize("mode", ["at_least_once", "exactly_once"])
+def test_late_starter_does_not_fence_active(rig, wal2kafka_bin, tmp_path, request, mode):
+    """An instance that saw the slot free and began to start, but lost the race for the
+    slot to another, must not have fenced the winner's producer: it initializes its
+    transactional producer only once it holds the slot. Made deterministic: b sees the
+    slot free (a was killed) and is held in its start by a stalled Kafka connection
+    while a, restarted, takes the slot; then b's start goes on."""
+    eos = mode == "exactly_once"
+    db, prefix, topics = _setup(rig, request)
+    a, b = _pair(rig, wal2kafka_bin, tmp_path, db, prefix, eos, kafka_proxied="b")
+    writer = None
+    try:
+        a.start().wait_streaming(120)
+        writer = MultiWriter(db, TABLES, KEYS, rate=RATE, seed=13).start()
+        writer.wait_more(RATE)
+        a.kill()  # the slot is free
+        rig.kafka_proxy.stall()
+        b.start()
+        # b looked at the slot (its session), found it free and is starting: its first
+        # Kafka call (reading the stream's record) waits on the stalled proxy
+        wait_until(lambda: _session_of(db, b.app), 30, "b never looked at the slot", proc=b)
+        a.start().wait_streaming(120)
+        assert _roles(db, (a, b))[0] is a
+        rig.kafka_proxy.resume()
+        _wait_standby(b)  # its start failed on the held slot: b waits
+        writer.wait_more(RATE * 3)  # a goes on streaming, committing Kafka transactions
+        committed = writer.stop()
+        a.wait_confirmed(current_wal_lsn(db), timeout=120)
+        assert _roles(db, (a, b))[0] is a
+        log_a = a.log(current=True)
+        for line in ("fenced", "creating a new producer", "lost its slot", "retrying in"):
+            assert line not in log_a, f"the active instance: {line!r}\n{a.log_tail(30)}"
+        assert _takeovers(b) == 0, b.log_tail(30)
+        status, body = _health(b)
+        assert status == 200 and body.startswith("standby\n"), (status, body)
+        dups = _check_topics(rig, prefix, topics, db, eos)
+        print(f"\n{mode}: late starter waited as standby; active instance not fenced; "
+              f"{committed} transactions, {dups} re-sent")
+        assert _stop_standby(b) == 0 and a.stop() == 0
+    finally:
+        if writer:
+            writer._stop.set()
+        rig.kafka_proxy.resume()
+        for c in (a, b):
+            c.cleanup()
+
+
+def test_standby_health_after_postgres_restart(rig, wal2kafka_bin, tmp_path, request):
+    """A waiting instance that went through a PostgreSQL restart says standby on /health
+    again once it is back polling the slot, not the reconnect error."""
+    db, prefix, _ = _setup(rig, request)
+    a, b = _pair(rig, wal2kafka_bin, tmp_path, db, prefix, False)
+    try:
+        a.start().wait_streaming(120)
+        b.start()
+        _wait_standby(b)
+        rig.pg.stop("fast")
+        # b's look at the slot failed: its /health says why (reconnecting)
+        wait_until(lambda: _health(b)[0] == 503, 30, "b's /health never left standby", proc=b)
+        os.kill(b.pid, signal.SIGSTOP)  # so that a takes the slot back, and b waits again
+        try:
+            rig.pg.start()
+            wait_until(lambda: _roles(db, (a, b))[0] is a, 60, "a never took the slot back",
+                       proc=a)
+        finally:
+            os.kill(b.pid, signal.SIGCONT)
+        active, standby = a, b
+
+        def says_standby():
+            status, body = _health(standby)
+            return (status, body) if status == 200 and body.startswith("standby\n") else None
+        try:
+            wait_until(says_standby, 30, "/health says standby after the restart",
+                       proc=standby)
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}: {_health(standby)}") from None
+        assert _stop_standby(standby) == 0 and active.stop() == 0
+    finally:
         for c in (a, b):
             c.cleanup()
 

@@ -69,6 +69,16 @@ int w2k_eos_ensure(w2k_eos_t *e, w2k_err_t *err)
     return 0;
 }
 
+int w2k_eos_fence(w2k_eos_t *e, w2k_err_t *err)
+{
+    if (!e->enabled || e->ready)
+        return 0;
+    if (w2k_sink_txn_init(e->sink, err) != 0)
+        return -1;
+    e->ready = true;
+    return 0;
+}
+
 bool w2k_eos_open(const w2k_eos_t *e)
 {
     return e->open;

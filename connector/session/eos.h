@@ -40,6 +40,9 @@ void w2k_eos_attach(w2k_eos_t *e, w2k_sink_t *sink);
 /* After the stream's record was read at start: skip PostgreSQL transactions that end
  * at or below the LSN it names (exactly-once only). */
 void w2k_eos_resume(w2k_eos_t *e);
+/* Initialize the transactional producer now, if it is not yet (fencing any other
+ * producer of the same transactional id). Returns 0, or -1 with err. */
+int w2k_eos_fence(w2k_eos_t *e, w2k_err_t *err);
 /* Before producing: make sure a Kafka transaction is open. Returns 0, or -1 with err. */
 int w2k_eos_ensure(w2k_eos_t *e, w2k_err_t *err);
 /* True while a Kafka transaction is open. */

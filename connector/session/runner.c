@@ -168,6 +168,31 @@ static int slot_holder(loop_t *L, int i)
     return pid;
 }
 
+static w2k_sink_t *new_sink(const w2k_config_t *cfg, int i, w2k_err_t *err);
+
+/* Stream i lost its slot: replace its transactional producer with a fresh one that has
+ * not called init_transactions, so that nothing this waiting instance does with Kafka
+ * (a broker restart, a rebuilt producer) fences the instance that streams now. The new
+ * producer is initialized only after this one holds the slot again. */
+static void drop_producer(loop_t *L, int i)
+{
+    w2k_err_t e;
+    w2k_sink_t *fresh = new_sink(L->cfg, i, &e);
+    if (!fresh) {
+        w2k_warn_hint("the old producer is kept: it was fenced already and stays unused while "
+                      "this instance waits; check the Kafka settings if this repeats",
+                      "stream %s: cannot make a new producer while waiting as standby: %s",
+                      w2k_stream_name(L->r[i].st), e.msg);
+        return;
+    }
+    /* the only stream on a fresh producer: attaching cannot run out of stream places */
+    w2k_stream_attach(L->r[i].st, fresh, &e);
+    w2k_sink_set_idle_cb(L->sinks[i], NULL, NULL);
+    w2k_sink_destroy(L->sinks[i]);
+    L->sinks[i] = fresh;
+    w2k_sink_set_idle_cb(fresh, keep_sessions_alive, &L->ka);
+}
+
 /* Stream r waits as a standby while PID pid holds its slot: look again in
  * standby.poll_ms (a fixed interval, not the backoff; the wait never counts as a
  * failure). Logged once per wait. */
@@ -193,11 +218,14 @@ static void wait_standby(loop_t *L, runner_t *r, int pid, int64_t now)
                      "taking over when it is released, looking every %d ms",
                      name, slot, pid, cfg->standby_poll_ms);
         }
+        if (r->was_active && transactional(cfg))
+            drop_producer(L, (int)(r - L->r));
         r->standby = true;
         r->standby_since = now;
         r->standby_holder = pid;
-        w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_STANDBY, reason);
     }
+    /* every time: a failed look (PostgreSQL restarting) said "reconnecting" meanwhile */
+    w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_STANDBY, reason);
     r->attempts = 0;
     r->kafka_absent = r->pg_absent = false;
     r->retry_at = now + cfg->standby_poll_ms;

@@ -951,6 +951,52 @@ static int start_decoding_server(w2k_stream_t *st, w2k_err_t *err)
     return 0;
 }
 
+/* Make the stream's own schemas known (changes topic, and transaction topic with
+ * transaction metadata). Returns 0, or -1 with err. */
+static int publish_own_schemas(w2k_stream_t *st, w2k_err_t *err)
+{
+    if (publish_schema(st, w2k_avroenc_change_key_schema(st->enc), st->changes_topic_name, "key",
+                       &st->change_key_id, err) ||
+        publish_schema(st, w2k_avroenc_change_value_schema(st->enc), st->changes_topic_name,
+                       "value", &st->change_value_id, err))
+        return -1;
+    if (st->txmeta && (publish_schema(st, w2k_txmeta_key_schema(), st->txn_topic_name, "key",
+                                      &st->txn_key_id, err) ||
+                       publish_schema(st, w2k_txmeta_value_schema(), st->txn_topic_name, "value",
+                                      &st->txn_value_id, err)))
+        return -1;
+    return 0;
+}
+
+/* Starting from an existing slot: record the stream's state (what it knew of its
+ * snapshot). Returns 0, or -1 with err. */
+static int save_existing_state(w2k_stream_t *st, w2k_err_t *err)
+{
+    return save_state(st, st->state.found ? st->state.snapshot : "unknown",
+                      st->state.found ? st->state.snapshot_lsn : 0, err);
+}
+
+/* Standby instances, once START_REPLICATION holds the slot: initialize the stream's
+ * transactional producer now (init_transactions fences the previous holder's and ends
+ * its open transaction); in exactly-once mode then read the stream's record again,
+ * since the previous holder may have committed after this instance first read it, and
+ * skip what it committed. Returns 0, or -1 with err. */
+static int claim_stream(w2k_stream_t *st, w2k_err_t *err)
+{
+    if (w2k_eos_fence(st->eos, err) != 0)
+        return -1;
+    if (!st->cfg->exactly_once)
+        return 0;
+    w2k_stream_state_t now;
+    if (w2k_state_read(st->cfg, st->state_topic_name, st->scfg->name, &now, err) != 0)
+        return -1;
+    if (now.found) {
+        st->state = now;
+        w2k_eos_resume(st->eos);
+    }
+    return 0;
+}
+
 static int stream_start(w2k_stream_t *st, w2k_err_t *err)
 {
     const w2k_config_t *cfg = st->cfg;
@@ -959,6 +1005,8 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     w2k_slot_info_t slot;
     char snapshot_name[64];
     bool created = false; /* this start created the slot and did not stream from it yet */
+    /* standby instances: no Kafka transaction before the slot is held (see claim_stream) */
+    bool late = cfg->standby_enabled;
 
     w2k_metrics_state(st->ms, W2K_STREAM_STARTING, NULL);
     if (!st->state_loaded) {
@@ -988,21 +1036,13 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
     if (!st->schemas_topic)
         goto fail;
     st->changes_topic = w2k_sink_topic(st->sink, st->changes_topic_name, W2K_TOPIC_COMPACT, err);
-    if (!st->changes_topic ||
-        publish_schema(st, w2k_avroenc_change_key_schema(st->enc), st->changes_topic_name, "key",
-                       &st->change_key_id, err) ||
-        publish_schema(st, w2k_avroenc_change_value_schema(st->enc), st->changes_topic_name,
-                       "value", &st->change_value_id, err))
+    if (!st->changes_topic)
         goto fail;
-    if (st->txmeta) {
-        st->txn_topic = w2k_sink_topic(st->sink, st->txn_topic_name, W2K_TOPIC_DELETE, err);
-        if (!st->txn_topic ||
-            publish_schema(st, w2k_txmeta_key_schema(), st->txn_topic_name, "key", &st->txn_key_id,
-                           err) ||
-            publish_schema(st, w2k_txmeta_value_schema(), st->txn_topic_name, "value",
-                           &st->txn_value_id, err))
-            goto fail;
-    }
+    if (st->txmeta &&
+        !(st->txn_topic = w2k_sink_topic(st->sink, st->txn_topic_name, W2K_TOPIC_DELETE, err)))
+        goto fail;
+    if (!late && publish_own_schemas(st, err) != 0)
+        goto fail;
     st->rc = w2k_relcache_new(free_relout, st);
     if (!st->rc)
         goto fail;
@@ -1011,6 +1051,8 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
         /* A temporary slot only to export a snapshot; it goes with the connection. */
         char sql[256], tmp[96];
         snprintf(tmp, sizeof tmp, "%s_snapshot_%d", sc->slot, (int)getpid());
+        if (late && publish_own_schemas(st, err) != 0)
+            goto fail;
         if (st->dec) {
             if (w2k_standby_create_slot(st->repl, st->catalog, tmp, &st->snap_lsn, snapshot_name,
                                         true, SLOT_CREATE_TIMEOUT_MS, err) != 0 ||
@@ -1116,7 +1158,9 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
                  snapshot ? "; taking the initial snapshot" : "");
         reread_joined(st, false);
         if (snapshot) {
-            if (start_snapshot(st, snapshot_name, true, err) != 0)
+            /* this instance made the slot: it owns the stream from here */
+            if ((late && publish_own_schemas(st, err) != 0) ||
+                start_snapshot(st, snapshot_name, true, err) != 0)
                 goto fail;
             return 0;
         }
@@ -1133,13 +1177,20 @@ static int stream_start(w2k_stream_t *st, w2k_err_t *err)
                      sc->name, sc->slot);
         }
         st->snap_lsn = slot.confirmed_flush;
-        if (save_state(st, st->state.found ? st->state.snapshot : "unknown",
-                       st->state.found ? st->state.snapshot_lsn : 0, err) != 0)
+        if (!late && save_existing_state(st, err) != 0)
             goto fail;
         reread_joined(st, true);
     }
-    if (ensure_topics(st, 0, w2k_tables_count(st->tables), false, err) != 0 ||
-        start_streaming(st, err) != 0)
+    if (!late && ensure_topics(st, 0, w2k_tables_count(st->tables), false, err) != 0)
+        goto fail;
+    if (start_streaming(st, err) != 0)
+        goto fail;
+    /* standby instances: only now, holding the slot, touch Kafka transactions (fencing
+     * the producer of the slot's previous holder is exactly right), then read the record
+     * the previous holder can no longer change */
+    if (late && (claim_stream(st, err) != 0 || publish_own_schemas(st, err) != 0 ||
+                 (!created && save_existing_state(st, err) != 0) ||
+                 ensure_topics(st, 0, w2k_tables_count(st->tables), false, err) != 0))
         goto fail;
     if (created && save_state(st, "never", st->snap_lsn, err) != 0)
         goto fail;
