@@ -2,7 +2,8 @@
 """Availability soak (issue 14, point 7): wal2kafka under a steady writer while faults
 come every 60-120 s, on loopback.
 
-    bench/soak.py [--minutes 30] [--seed N] [--rate 100] [--pg 17] [--brokers 1] [--name soak]
+    bench/soak.py [--minutes 30] [--seed N] [--rate 100] [--pg 17] [--brokers 1]
+                  [--kafka-property NAME=VALUE] [--name soak]
     bench/run.sh soak [same options]
 
 Starts a PostgreSQL primary (the cached build of --pg, 17+ for failover slots) with a
@@ -309,6 +310,8 @@ class Soak:
             if self.args.brokers > 1:
                 settings["kafka"] = {"topic": {"replication_factor":
                                                self.kafka.replication_factor}}
+            if self.args.kafka_property:
+                settings.setdefault("kafka", {})["properties"] = list(self.args.kafka_property)
             c = Connector(self.args.binary, self.db(), self.kafka,
                           [f"public.{t}" for t in TABLES], self.prefix, workdir=self.workdir,
                           settings=settings, stream=stream, name=f"w2k_{name}")
@@ -772,6 +775,9 @@ def main() -> int:
     ap.add_argument("--brokers", type=int, default=1,
                     help="Kafka nodes: 1 (one broker), or an N-node KRaft cluster with "
                          "replication factor min(3, N) and min.insync.replicas 2")
+    ap.add_argument("--kafka-property", action="append", default=[], metavar="NAME=VALUE",
+                    help="a librdkafka property for wal2kafka's producer (kafka.properties;"
+                         " repeatable), e.g. request.timeout.ms=5000")
     ap.add_argument("--broker-heap", default="-Xms256m -Xmx512m",
                     help="each cluster node's JVM options (--brokers 2+)")
     ap.add_argument("--name", default="soak", help="report bench/results/NAME.md/.json")

@@ -10,6 +10,7 @@ client helpers (psycopg 3 for PostgreSQL, confluent-kafka for Kafka and the regi
     kafka = Kafka(port=k_port, controller_port=k_ctl).start()
     ...
     kafka.destroy(); pg.destroy()                # stop and remove the dirs
+    cluster = KafkaCluster(3).start()            # 3 KRaft nodes, replication factor 3
 
 Everything binds to 127.0.0.1. Servers started here are registered and destroyed
 at interpreter exit (atexit) if their owner forgot; W2K_KEEP=1 keeps the dirs
