@@ -540,6 +540,8 @@ class Kafka:
     restart then need its dir (W2K_KAFKA_DIR).
     """
 
+    replication_factor = 1  # of the topics create_topic makes (KafkaCluster: min(3, n))
+
     def __init__(self, dir: str | Path | None = None, port: int | None = None,
                  controller_port: int | None = None, *, bootstrap: str | None = None,
                  managed: bool = True):
@@ -627,7 +629,7 @@ class Kafka:
         admin = self.admin()  # must outlive the futures
         fs = admin.create_topics(
             [NewTopic(name, num_partitions=partitions,
-                      replication_factor=getattr(self, "replication_factor", 1),
+                      replication_factor=self.replication_factor,
                       config={k: str(v) for k, v in (config or {}).items()})],
             operation_timeout=timeout, request_timeout=timeout)
         fs[name].result(timeout)
