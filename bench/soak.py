@@ -2,11 +2,15 @@
 """Availability soak (issue 14, point 7): wal2kafka under a steady writer while faults
 come every 60-120 s, on loopback.
 
-    bench/soak.py [--minutes 30] [--seed N] [--rate 100] [--pg 17] [--name soak]
+    bench/soak.py [--minutes 30] [--seed N] [--rate 100] [--pg 17] [--brokers 1]
+                  [--kafka-property NAME=VALUE] [--name soak]
     bench/run.sh soak [same options]
 
 Starts a PostgreSQL primary (the cached build of --pg, 17+ for failover slots) with a
-physical standby (integration/servers.py start_standby), one Kafka broker, and TWO
+physical standby (integration/servers.py start_standby), one Kafka broker (--brokers N:
+an N-node KRaft cluster, servers.py KafkaCluster: every topic with replication factor
+min(3, N) and min.insync.replicas 2, wal2kafka producing with acks=all, every client
+given all N bootstrap servers), and TWO
 wal2kafka processes with the same configuration (standby.enabled = true: one streams,
 the other waits as a hot standby). Both, and the writer, use a conninfo naming both
 PostgreSQL servers with target_session_attrs=read-write; after a failover the standby
@@ -19,7 +23,8 @@ is rebuilt on the old primary's port, so that conninfo stays right.
   times.
 - faults, one every 60-120 s (seeded, printed), cycling through a seeded shuffle of:
   kill9_w2k (kill -9 of the active instance, restarted as the new standby),
-  broker_kill (kill -9, restart), broker_freeze (SIGSTOP 10-30 s, SIGCONT),
+  broker_kill (kill -9, restart), broker_freeze (SIGSTOP 10-30 s, SIGCONT) -- with
+  --brokers N, of one node drawn at random, never more than one at a time --,
   pg_restart (immediate), failover (primary stopped, standby promoted, a new standby
   built by copying the new primary's data directory).
 
@@ -181,8 +186,8 @@ class SeqWriter:
 
 class Receiver:
     """Reads the table topics from the beginning (read_committed) until stopped;
-    got: (topic, partition, offset, id, seq, receipt time) per message, in arrival
-    order."""
+    got: (topic, partition, offset, id, seq, receipt time, the broker's append time)
+    per message, in arrival order (the table topics use LogAppendTime)."""
 
     def __init__(self, kafka, prefix: str, topics: list[str]):
         from w2k import Decoder
@@ -224,7 +229,7 @@ class Receiver:
                 v = self._decode(m.value())
                 after = v["after"]
                 self.got.append((m.topic(), m.partition(), m.offset(), after["id"],
-                                 after["seq"], now))
+                                 after["seq"], now, m.timestamp()[1] / 1000.0))
             c.close()
         except BaseException as e:
             self.error = e
@@ -241,13 +246,17 @@ class Receiver:
 
 class Soak:
     def __init__(self, args, workdir: Path):
-        from servers import Kafka, Postgres, free_ports
+        from servers import Kafka, KafkaCluster, Postgres, free_ports
         self.args = args
         self.workdir = workdir
         self.rng = random.Random(args.seed)
         self.faults: list[dict] = []
         self.load: list[tuple[float, float]] = []
         self.outages: list[tuple[float, float]] = []
+        # with several brokers one broker's outage is not the cluster's: the cluster
+        # stays up, hiding it is wal2kafka's (and Kafka's) job; kept apart, not excused
+        self.broker_outages: list[tuple[float, float]] = []
+        self.node_rng = random.Random(args.seed * 31 + 7)  # which node a fault hits
         self.primary = Postgres(version=args.pg).start()
         self.primary.create_database(DB)
         for t in TABLES:
@@ -256,8 +265,13 @@ class Soak:
             self.primary.execute(f"INSERT INTO {t} SELECT i, 0 FROM generate_series(1, "
                                  f"{HOT_KEYS}) i", dbname=DB)
         self.standby = self.primary.start_standby()
-        k_port, k_ctl = free_ports(2)
-        self.kafka = Kafka(port=k_port, controller_port=k_ctl).start()
+        if args.brokers > 1:
+            self.kafka = KafkaCluster(args.brokers, heap=args.broker_heap).start()
+            self.brokers = self.kafka.nodes
+        else:
+            k_port, k_ctl = free_ports(2)
+            self.kafka = Kafka(port=k_port, controller_port=k_ctl).start()
+            self.brokers = [self.kafka]
         # the soak's own clients: librdkafka's connection errors during broker faults
         # are expected, keep them off the report
         config = self.kafka.config
@@ -293,6 +307,11 @@ class Soak:
                 "metrics": {"listen": f"127.0.0.1:{port}"},
                 "retry": dict(DEFAULT_RETRY),
             }
+            if self.args.brokers > 1:
+                settings["kafka"] = {"topic": {"replication_factor":
+                                               self.kafka.replication_factor}}
+            if self.args.kafka_property:
+                settings.setdefault("kafka", {})["properties"] = list(self.args.kafka_property)
             c = Connector(self.args.binary, self.db(), self.kafka,
                           [f"public.{t}" for t in TABLES], self.prefix, workdir=self.workdir,
                           settings=settings, stream=stream, name=f"w2k_{name}")
@@ -357,23 +376,25 @@ class Soak:
             c.start()
             return f"{c.app} (pid killed), restarted as standby"
         if kind == "broker_kill":
+            node, name = self.pick_broker()
             a = time.time()
-            self.kafka.kill()
+            node.kill()
             t = time.monotonic()
-            self.kafka.start()
-            self.outages.append((a, time.time()))
-            return f"broker down {time.monotonic() - t:.1f}s (kill -9, restart)"
+            node.start()
+            self.broker_outage((a, time.time()))
+            return f"{name} down {time.monotonic() - t:.1f}s (kill -9, restart)"
         if kind == "broker_freeze":
             secs = self.rng.uniform(10, 30)
-            pid = int((self.kafka.dir / "kafka.pid").read_text().strip())
+            node, name = self.pick_broker()
+            pid = int((node.dir / "kafka.pid").read_text().strip())
             a = time.time()
             os.kill(pid, signal.SIGSTOP)
             try:
                 time.sleep(secs)
             finally:
                 os.kill(pid, signal.SIGCONT)
-            self.outages.append((a, time.time()))
-            return f"broker frozen {secs:.1f}s"
+            self.broker_outage((a, time.time()))
+            return f"{name} frozen {secs:.1f}s"
         if kind == "pg_restart":
             a, t = time.time(), time.monotonic()
             self.primary.restart("immediate")
@@ -382,6 +403,23 @@ class Soak:
         if kind == "failover":
             return self.failover()
         raise ValueError(kind)
+
+    def pick_broker(self):
+        """The broker a broker fault hits: the only one, or a node of the cluster drawn
+        at random (node_rng), after every node is checked running: faults come one at a
+        time, so never fewer than N - 1 run."""
+        if len(self.brokers) == 1:
+            return self.kafka, "broker"
+        for i, k in enumerate(self.brokers):
+            if not k.is_running():
+                log(f"!! broker {i + 1} is not running before a fault; starting it")
+                k.start()
+        i = self.node_rng.randrange(len(self.brokers))
+        return self.brokers[i], f"broker {i + 1} of {len(self.brokers)}"
+
+    def broker_outage(self, span: tuple[float, float]) -> None:
+        """A broker was away: an outage of the servers with one broker, not with several."""
+        (self.outages if len(self.brokers) == 1 else self.broker_outages).append(span)
 
     def synced_ready(self) -> bool:
         slot = self.instances[0].slot
@@ -467,7 +505,8 @@ def analyse(ops: dict, got: list[tuple], t_start: float, t_end: float,
     dup_times: list[float] = []
     per_key_msgs: dict[tuple, list] = {}
     topic_table = {}
-    for topic, part, off, k, seq, tr in got:
+    first_append: dict[int, float] = {}
+    for topic, part, off, k, seq, tr, ta in got:
         table = topic.rsplit(".", 1)[1]
         topic_table[topic] = table
         if seq == 0:  # the initial snapshot rows
@@ -476,6 +515,8 @@ def analyse(ops: dict, got: list[tuple], t_start: float, t_end: float,
         if seq in first_recv:
             dup_times.append(tr)
         first_recv.setdefault(seq, tr)
+        if ta > 0:
+            first_append[seq] = min(ta, first_append.get(seq, ta))
         per_key_msgs.setdefault((table, k), []).append((part, off, seq))
     lost = sorted(n for n in ops if n not in first_recv)
     phantom = sorted(n for n in first_recv if n not in ops)
@@ -518,6 +559,13 @@ def analyse(ops: dict, got: list[tuple], t_start: float, t_end: float,
         s = int(tc - t_start)
         ok = n in first_recv and first_recv[n] - tc <= WITHIN_S
         secs[s] = secs.get(s, True) and ok
+    # the same by the broker's append time: in Kafka within WITHIN_S, whether or not
+    # the consumer had it yet (tells a producer's stall from a consumer's)
+    secs_append: dict[int, bool] = {}
+    for n, (_, _, tc) in ops.items():
+        s = int(tc - t_start)
+        ok = n in first_append and first_append[n] - tc <= WITHIN_S
+        secs_append[s] = secs_append.get(s, True) and ok
     total_secs = int(t_end - t_start)
     good = sum(1 for v in secs.values() if v)
     # excused: a second whose changes' 5 s window overlaps a time PostgreSQL or the
@@ -553,7 +601,7 @@ def analyse(ops: dict, got: list[tuple], t_start: float, t_end: float,
         prev_s = s
     # longest gap: the longest time a committed change waited for its receipt (no
     # delivery of it), and the longest stretch without any receipt while writing
-    recv_times = sorted(tr for *_, tr in got if t_start <= tr <= t_end)
+    recv_times = sorted(g[5] for g in got if t_start <= g[5] <= t_end)
     edges = [t_start] + recv_times + [t_end]
     longest_recv_gap = max(b - a for a, b in zip(edges, edges[1:]))
     commit_times = sorted(tc for _, _, tc in ops.values())
@@ -567,6 +615,9 @@ def analyse(ops: dict, got: list[tuple], t_start: float, t_end: float,
         "table_mismatch": table_mismatch,
         "seconds_total": total_secs, "seconds_with_commits": len(secs),
         "seconds_good": good, "availability": good / len(secs) if secs else None,
+        "seconds_good_append": sum(1 for v in secs_append.values() if v),
+        "availability_append": sum(1 for v in secs_append.values() if v) / len(secs_append)
+        if secs_append else None,
         "seconds_counted_excused": len(counted), "seconds_good_excused": good_counted,
         "availability_excused": good_counted / len(counted) if counted else None,
         "per_fault": per_fault,
@@ -598,6 +649,14 @@ def fmt(v, nd=3) -> str:
     return str(v)
 
 
+def brokers_text(args, extra: dict) -> str:
+    if args.brokers == 1:
+        return "one Kafka broker"
+    return (f"{args.brokers} Kafka brokers (KRaft, combined broker+controller nodes, "
+            f"replication factor {extra.get('replication_factor', '?')}, "
+            f"min.insync.replicas {extra.get('min_insync', '?')}, acks=all)")
+
+
 def report(args, res: dict, faults: list, t_start: float, load: list, extra: dict) -> str:
     loads = [x for _, x in load]
     bad = set(res["bad_seconds"])
@@ -606,7 +665,8 @@ def report(args, res: dict, faults: list, t_start: float, load: list, extra: dic
         "",
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t_start))}: "
         f"{args.minutes} min, seed {args.seed}, writer {args.rate:g} commits/s, "
-        f"PostgreSQL {args.pg} primary + physical standby, one Kafka broker, two "
+        f"PostgreSQL {args.pg} primary + physical standby, "
+        f"{brokers_text(args, extra)}, two "
         f"wal2kafka instances (standby.enabled, failover slots, "
         f"{'exactly-once' if args.exactly_once else 'at-least-once'}), commit "
         f"{extra.get('commit', '?')}. Command: `bench/soak.py {' '.join(sys.argv[1:])}`.",
@@ -620,9 +680,16 @@ def report(args, res: dict, faults: list, t_start: float, load: list, extra: dic
         f"| the same over all seconds of the run (seconds without a commit count as good) | "
         f"{100 * res['availability_all_seconds']:.2f} % |",
         f"| the same without the seconds whose {WITHIN_S:g} s window overlaps a time "
-        f"PostgreSQL or the broker itself was away (wal2kafka's share) | "
+        + ("PostgreSQL or the broker itself was away (wal2kafka's share) | "
+           if args.brokers == 1 else
+           "PostgreSQL itself was away (one broker's outage is not excused: the cluster "
+           "stays up) | ") +
         f"{fmt(100 * res['availability_excused'] if res['availability_excused'] is not None else None, 2)}"
         f" % ({res['seconds_good_excused']}/{res['seconds_counted_excused']}) |",
+        f"| the same by the broker's append time (in Kafka within {WITHIN_S:g} s, whether "
+        f"or not the consumer had it yet) | "
+        f"{fmt(100 * res['availability_append'] if res['availability_append'] is not None else None, 2)}"
+        f" % ({res['seconds_good_append']}/{res['seconds_with_commits']}) |",
         f"| changes committed / messages received | {res['committed']} / "
         f"{res['received_messages']} |",
         f"| lost | **{res['lost']}** |",
@@ -684,6 +751,13 @@ def report(args, res: dict, faults: list, t_start: float, load: list, extra: dic
         "(from the fault itself for a kill of wal2kafka).",
         "",
     ]
+    if args.brokers > 1:
+        lines += [
+            f"With {args.brokers} brokers a broker fault hits one node drawn at random, "
+            "never more than one at a time; the cluster stays up, so a broker's outage "
+            "is not excused and a broker fault's worst wait counts from the fault itself.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -698,10 +772,20 @@ def main() -> int:
     ap.add_argument("--max-gap", type=float, default=120.0)
     ap.add_argument("--faults", default=",".join(KINDS), help="kinds to draw from")
     ap.add_argument("--exactly-once", action="store_true")
+    ap.add_argument("--brokers", type=int, default=1,
+                    help="Kafka nodes: 1 (one broker), or an N-node KRaft cluster with "
+                         "replication factor min(3, N) and min.insync.replicas 2")
+    ap.add_argument("--kafka-property", action="append", default=[], metavar="NAME=VALUE",
+                    help="a librdkafka property for wal2kafka's producer (kafka.properties;"
+                         " repeatable), e.g. request.timeout.ms=5000")
+    ap.add_argument("--broker-heap", default="-Xms256m -Xmx512m",
+                    help="each cluster node's JVM options (--brokers 2+)")
     ap.add_argument("--name", default="soak", help="report bench/results/NAME.md/.json")
     ap.add_argument("--build", default=os.environ.get("W2K_BUILD", str(REPO / "build")))
     ap.add_argument("--keep", action="store_true", help="keep logs (W2K_KEEP=1)")
     args = ap.parse_args()
+    if args.brokers < 1:
+        ap.error(f"--brokers {args.brokers}: give 1 or more")
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 1 << 31)
     args.binary = Path(args.build) / "wal2kafka"
@@ -712,7 +796,7 @@ def main() -> int:
     import tempfile
     workdir = Path(tempfile.mkdtemp(prefix="w2k-soak-"))
     log(f"soak: {args.minutes} min, seed {args.seed}, rate {args.rate:g}/s, PostgreSQL "
-        f"{args.pg}, logs in {workdir}")
+        f"{args.pg}, {args.brokers} broker(s), logs in {workdir}")
     rng = random.Random(args.seed)
     kinds = args.faults.split(",")
     soak = None
@@ -784,7 +868,12 @@ def main() -> int:
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True).stdout.strip()
         extra = {"in_doubt": writer.in_doubt, "in_doubt_committed": writer.in_doubt_committed,
-                 "commit": commit}
+                 "commit": commit, "brokers": args.brokers}
+        if args.brokers > 1:
+            extra["replication_factor"] = soak.kafka.replication_factor
+            extra["min_insync"] = soak.kafka.min_insync
+            extra["broker_outages"] = [(x - t_start, y - t_start)
+                                       for x, y in soak.broker_outages]
         logs = "".join(c.log() for c in soak.instances)
         wl = [ln for ln in logs.splitlines() if re.search(r"level=(warn|error)", ln)]
         extra["takeovers"] = logs.count("took over slot")

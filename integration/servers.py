@@ -10,6 +10,7 @@ client helpers (psycopg 3 for PostgreSQL, confluent-kafka for Kafka and the regi
     kafka = Kafka(port=k_port, controller_port=k_ctl).start()
     ...
     kafka.destroy(); pg.destroy()                # stop and remove the dirs
+    cluster = KafkaCluster(3).start()            # 3 KRaft nodes, replication factor 3
 
 Everything binds to 127.0.0.1. Servers started here are registered and destroyed
 at interpreter exit (atexit) if their owner forgot; W2K_KEEP=1 keeps the dirs
@@ -19,6 +20,7 @@ at interpreter exit (atexit) if their owner forgot; W2K_KEEP=1 keeps the dirs
 from __future__ import annotations
 
 import atexit
+import base64
 import hashlib
 import os
 import random
@@ -29,6 +31,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -537,6 +540,8 @@ class Kafka:
     restart then need its dir (W2K_KAFKA_DIR).
     """
 
+    replication_factor = 1  # of the topics create_topic makes (KafkaCluster: min(3, n))
+
     def __init__(self, dir: str | Path | None = None, port: int | None = None,
                  controller_port: int | None = None, *, bootstrap: str | None = None,
                  managed: bool = True):
@@ -623,7 +628,8 @@ class Kafka:
         from confluent_kafka.admin import NewTopic
         admin = self.admin()  # must outlive the futures
         fs = admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1,
+            [NewTopic(name, num_partitions=partitions,
+                      replication_factor=self.replication_factor,
                       config={k: str(v) for k, v in (config or {}).items()})],
             operation_timeout=timeout, request_timeout=timeout)
         fs[name].result(timeout)
@@ -714,6 +720,121 @@ class Kafka:
         finally:
             c.close()
         return out
+
+
+class _ClusterNode(Kafka):
+    """One node of a KafkaCluster: kafka.sh runs with the cluster's environment."""
+
+    def __init__(self, *a, script_env: dict | None = None, **kw):
+        super().__init__(*a, **kw)
+        self.script_env = dict(script_env or {})
+
+    def _script(self, *args, timeout: float = 240) -> str:
+        if self.dir is None:
+            raise ServerError(f"{self!r}: no broker dir known, cannot run kafka.sh {args[0]}")
+        return _run("kafka.sh", *args, timeout=timeout, env=self.script_env)
+
+
+class KafkaCluster(Kafka):
+    """An n-node Apache Kafka cluster (KRaft, every node a combined broker+controller, the
+    n nodes the controller quorum) on 127.0.0.1: the Kafka client API (config, admin,
+    consumer, consume ...) with bootstrap naming every node, topics created with
+    replication factor min(3, n) and min.insync.replicas 2 (1 for n = 2), the internal
+    topics (transactions, offsets) alike.
+
+    Attributes: nodes (one managed Kafka per node: .dir, .port, kill/start/stop),
+    bootstrap ("127.0.0.1:P1,127.0.0.1:P2,..."), replication_factor, min_insync.
+    heap: each node's JVM options (W2K_KAFKA_HEAP). start() starts the nodes at once
+    (none is ready before a majority of the quorum runs) and waits for all of them."""
+
+    def __init__(self, n: int = 3, *, heap: str = "-Xms256m -Xmx512m"):
+        if n < 2:
+            raise ValueError("a KafkaCluster has 2 or more nodes (one: use Kafka)")
+        ports = free_ports(2 * n)
+        self.replication_factor = min(3, n)
+        self.min_insync = 2 if n >= 3 else 1
+        while True:  # a cluster id like kafka-storage random-uuid's (no leading '-')
+            cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            if not cid.startswith("-"):
+                break
+        env = {"W2K_KAFKA_CLUSTER_ID": cid, "W2K_KAFKA_HEAP": heap}
+        self.nodes = [_ClusterNode(port=ports[2 * i], controller_port=ports[2 * i + 1],
+                                   script_env=env) for i in range(n)]
+        voters = ",".join(f"{i + 1}@{HOST}:{k.controller_port}" for i, k in enumerate(self.nodes))
+        rf, isr = self.replication_factor, self.min_insync
+        self._extra = [
+            f"controller.quorum.voters={voters}\n"
+            f"node.id={i + 1}\n"
+            f"default.replication.factor={rf}\n"
+            f"min.insync.replicas={isr}\n"
+            f"offsets.topic.replication.factor={rf}\n"
+            f"transaction.state.log.replication.factor={rf}\n"
+            f"transaction.state.log.min.isr={isr}\n"
+            f"share.coordinator.state.topic.replication.factor={rf}\n"
+            f"share.coordinator.state.topic.min.isr={isr}\n"
+            for i in range(n)]
+        self.port = self.nodes[0].port
+        self.controller_port = self.nodes[0].controller_port
+        self.bootstrap = ",".join(k.bootstrap for k in self.nodes)
+        self.dir = None
+        self.managed = True
+        self._owner_pid = os.getpid()
+
+    def __repr__(self) -> str:
+        return f"KafkaCluster(bootstrap={self.bootstrap!r})"
+
+    def _each(self, fn) -> None:
+        """fn(node) on every node at once; raises the first failure."""
+        errors: list[BaseException] = []
+
+        def run(k):
+            try:
+                fn(k)
+            except BaseException as e:
+                errors.append(e)
+        threads = [threading.Thread(target=run, args=(k,)) for k in self.nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+
+    def start(self) -> "KafkaCluster":
+        for k, extra in zip(self.nodes, self._extra):
+            if k.dir is None:
+                k.dir = make_server_dir("kafka")
+                (k.dir / "extra.properties").write_text(extra)
+                k.script_env["W2K_KAFKA_EXTRA_CONFIG"] = str(k.dir / "extra.properties")
+        # each node registers itself for the atexit cleanup
+        self._each(lambda k: k.start() if not k.is_running() else None)
+        return self
+
+    def stop(self) -> None:
+        self._each(lambda k: k.stop())
+
+    def kill(self) -> None:
+        self._each(lambda k: k.kill())
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def is_running(self) -> bool:
+        return all(k.is_running() for k in self.nodes)
+
+    def destroy(self) -> None:
+        """Stop every node and remove the dirs (W2K_KEEP=1: stop only)."""
+        for k in self.nodes:
+            if k.dir is not None:
+                k.destroy()
+
+    @property
+    def log_file(self) -> Path | None:
+        return self.nodes[0].log_file
+
+    def log_tail(self, n: int = 40) -> str:
+        return "".join(f"== node {i + 1}\n{k.log_tail(n)}" for i, k in enumerate(self.nodes))
 
 
 # ------------------------------------------------------------------ schema registry

@@ -19,6 +19,9 @@
 #   W2K_KAFKA_ADD_SCRAM=CRED     SCRAM credentials created when DIR is formatted (first start),
 #                                e.g. 'SCRAM-SHA-512=[name=alice,password=secret]'; several:
 #                                one per line (kafka-storage format --add-scram)
+#   W2K_KAFKA_CLUSTER_ID=ID      the cluster id DIR is formatted with (first start; default: a
+#                                random one): the nodes of one multi-node cluster share it, their
+#                                node.id and controller.quorum.voters come in W2K_KAFKA_EXTRA_CONFIG
 set -euo pipefail
 W2K_SCRIPT=kafka.sh
 # shellcheck source=integration/servers/common.sh
@@ -34,7 +37,7 @@ START_TIMEOUT="${W2K_KAFKA_START_TIMEOUT:-180}"
 STOP_TIMEOUT="${W2K_KAFKA_STOP_TIMEOUT:-60}"
 
 usage() {
-    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -105,8 +108,11 @@ format_storage() {
     while IFS= read -r cred; do
         [[ -n "$cred" ]] && scram+=(--add-scram "$cred")
     done <<<"${W2K_KAFKA_ADD_SCRAM:-}"
-    id="$("$JAVA" -cp "$cp" kafka.tools.StorageTool random-uuid 2>>"$dir/format.log")" ||
-        { w2k_tail "$dir/format.log"; w2k_die "kafka.tools.StorageTool random-uuid failed"; }
+    id="${W2K_KAFKA_CLUSTER_ID:-}"
+    if [[ -z "$id" ]]; then
+        id="$("$JAVA" -cp "$cp" kafka.tools.StorageTool random-uuid 2>>"$dir/format.log")" ||
+            { w2k_tail "$dir/format.log"; w2k_die "kafka.tools.StorageTool random-uuid failed"; }
+    fi
     if ! "$JAVA" -Dlog4j2.configurationFile="$W2K_REPO/integration/kafka/log4j2.properties" \
         -Dkafka.logs.dir="$dir" -cp "$cp" kafka.tools.StorageTool format \
         -t "$id" -c "$dir/server.properties" "${scram[@]}" >>"$dir/format.log" 2>&1; then
@@ -115,11 +121,13 @@ format_storage() {
     fi
 }
 
-# A real probe: broker metadata over the PLAINTEXT listener must list broker 1.
+# A real probe: broker metadata over the PLAINTEXT listener must list this node (its
+# node.id: 1, or the last node.id line of a cluster node's config) at PORT.
 probe() {
-    local port="$1" out
+    local dir="$1" port="$2" out node
+    node="$(sed -n 's/^node\.id=//p' "$dir/server.properties" | tail -n 1)"
     out="$(kcat -b "127.0.0.1:$port" -L -m 2 2>/dev/null)" || return 1
-    grep -q "broker 1 at 127.0.0.1:$port" <<<"$out"
+    grep -q "broker ${node:-1} at 127.0.0.1:$port" <<<"$out"
 }
 
 cmd_start() {
@@ -157,7 +165,7 @@ cmd_start() {
     echo "$pid" >"$dir/kafka.pid"
 
     deadline=$((SECONDS + START_TIMEOUT))
-    until probe "$port"; do
+    until probe "$dir" "$port"; do
         if ! w2k_pid_alive "$pid"; then
             w2k_tail "$dir/server.log"
             w2k_tail "$dir/stdout.log" 20
