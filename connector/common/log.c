@@ -38,16 +38,23 @@ void w2k_log_capture(w2k_log_capture_fn *fn, void *arg)
     log_capture_arg = arg;
 }
 
+/* Format and emit one line (hint NULL or empty: none). */
+__attribute__((format(printf, 3, 0))) static void vlog(w2k_loglevel_t level, const char *hint,
+                                                       const char *fmt, va_list ap)
+{
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    emit(level, msg, hint && *hint ? hint : NULL);
+}
+
 void w2k_log(w2k_loglevel_t level, const char *fmt, ...)
 {
     if (level < log_threshold)
         return;
-    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vlog(level, NULL, fmt, ap);
     va_end(ap);
-    emit(level, msg, NULL);
 }
 
 void w2k_log_hint(w2k_loglevel_t level, const char *msg, const char *hint)
@@ -60,12 +67,10 @@ void w2k_log_hintf(w2k_loglevel_t level, const char *hint, const char *fmt, ...)
 {
     if (level < log_threshold)
         return;
-    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vlog(level, hint, fmt, ap);
     va_end(ap);
-    emit(level, msg, hint && *hint ? hint : NULL);
 }
 
 /* librdkafka's lines worth a hint of their own: a text (case-insensitive) found in the
