@@ -1473,24 +1473,18 @@ static int map_to_root(w2k_stream_t *st, w2k_relation_t *rel, w2k_err_t *err)
 }
 
 /* Put the tuples of row change m of rel in its columns' order (a leaf partition mapped
- * to its root with another column order). Returns 0, or -1 with err. */
-static int permute_row(const w2k_relation_t *rel, w2k_pgmsg_t *m, w2k_err_t *err)
+ * to its root with another column order). */
+static void permute_row(const w2k_relation_t *rel, w2k_pgmsg_t *m)
 {
     if (!rel || !rel->perm)
-        return 0;
-    w2k_pgdatum_t *tmp = malloc((size_t)rel->ncols * sizeof *tmp);
-    if (!tmp) {
-        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
-        return -1;
-    }
+        return;
+    w2k_pgdatum_t tmp[W2K_PG_MAX_COLUMNS]; /* per change: no allocation on this path */
     /* an old tuple (key columns only, or the whole row) has every column too */
     bool old = m->kind == W2K_PGMSG_DELETE || (m->kind == W2K_PGMSG_UPDATE && m->u.update.old_kind);
     if (m->kind != W2K_PGMSG_DELETE)
         w2k_relation_permute(rel, m->newtup.cols, sizeof *tmp, m->newtup.ncols, tmp);
     if (old)
         w2k_relation_permute(rel, m->oldtup.cols, sizeof *tmp, m->oldtup.ncols, tmp);
-    free(tmp);
-    return 0;
 }
 
 /* Build a relation from a Relation message, resolving types and the key. */
@@ -2494,8 +2488,9 @@ static int handle_message_of(w2k_stream_t *st, const w2k_pgframe_t *f, w2k_pgmsg
             return st->skipping && !is_repair_request(m) ? 0
                                                          : handle_message(st, m, f->wal_start, err);
         }
-        if (st->skipping || permute_row(w2k_relcache_get(st->rc, m->u.insert.relid), m, err) != 0)
-            return st->skipping ? 0 : -1;
+        if (st->skipping)
+            return 0;
+        permute_row(w2k_relcache_get(st->rc, m->u.insert.relid), m);
         return handle_row(st, m, f->wal_start, err);
     case W2K_PGMSG_TRUNCATE:
         return st->skipping ? 0 : handle_truncate(st, m, f->wal_start, err);
