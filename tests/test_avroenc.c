@@ -4,6 +4,7 @@
 #include "avroenc.h"
 #include "avrofp.h"
 #include "unit.h"
+#include "unit_helpers.h"
 
 #include <avro.h>
 #include <stdio.h>
@@ -315,21 +316,12 @@ static void update_toast_and_changed(void)
 /* Parse schemas/<file> and compare with schema. */
 static void same_as_file(const char *file, avro_schema_t schema)
 {
-    char path[768];
-    snprintf(path, sizeof path, "%s/%s", schemas_dir, file);
-    FILE *fp = fopen(path, "r");
-    CHECK(fp != NULL);
-    if (!fp)
-        return;
-    static char text[65536];
-    size_t n = fread(text, 1, sizeof text - 1, fp);
-    fclose(fp);
-    text[n] = '\0';
     avro_schema_t from_file;
-    CHECK_INT(avro_schema_from_json_length(text, n, &from_file), 0);
+    if (unit_schema_file(schemas_dir, file, &from_file) != 0)
+        return;
     int same = avro_schema_equal(from_file, schema);
     if (!same)
-        fprintf(stderr, "%s differs from the schema wal2kafka writes\n", path);
+        fprintf(stderr, "%s/%s differs from the schema wal2kafka writes\n", schemas_dir, file);
     CHECK(same);
     avro_schema_decref(from_file);
 }

@@ -45,22 +45,35 @@ static inline void unit_config_error(const char *path, const char *text, int lin
     }
 }
 
+/* Read and parse <schemas_dir>/<file> into *out. Returns 0, or -1 after a failed CHECK
+ * (the file is missing or does not parse). */
+static inline int unit_schema_file(const char *schemas_dir, const char *file, avro_schema_t *out)
+{
+    char path[768];
+    snprintf(path, sizeof path, "%s/%s", schemas_dir, file);
+    FILE *fp = fopen(path, "r");
+    CHECK(fp != NULL);
+    if (!fp)
+        return -1;
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    int rc = avro_schema_from_json_length(text, n, out);
+    CHECK_INT(rc, 0);
+    return rc == 0 ? 0 : -1;
+}
+
 /* schemas/<file> (found from the fixtures directory dir) parses to the schema s
  * publishes, and s's text is its own Parsing Canonical Form (no whitespace, defaults
  * or logical types), which is what its fingerprint is of. */
 static inline void unit_schema_as_file(const char *dir, const char *file, const w2k_schema_t *s)
 {
-    char path[768];
-    snprintf(path, sizeof path, "%s/../../schemas/%s", dir, file);
-    FILE *fp = fopen(path, "r");
-    CHECK(fp != NULL);
-    if (!fp)
-        return;
-    static char text[65536];
-    size_t n = fread(text, 1, sizeof text - 1, fp);
-    fclose(fp);
+    char schemas[640];
+    snprintf(schemas, sizeof schemas, "%s/../../schemas", dir);
     avro_schema_t from_file, ours;
-    CHECK_INT(avro_schema_from_json_length(text, n, &from_file), 0);
+    if (unit_schema_file(schemas, file, &from_file) != 0)
+        return;
     CHECK_INT(avro_schema_from_json_length(s->json, strlen(s->json), &ours), 0);
     CHECK(avro_schema_equal(from_file, ours));
     CHECK(strchr(s->json, ' ') == NULL && strstr(s->json, "default") == NULL &&
