@@ -189,9 +189,9 @@ class Receiver:
     got: (topic, partition, offset, id, seq, receipt time, the broker's append time)
     per message, in arrival order (the table topics use LogAppendTime)."""
 
-    def __init__(self, kafka, prefix: str, topics: list[str]):
+    def __init__(self, kafka, prefix: str, topics: list[str], conf: dict | None = None):
         from w2k import Decoder
-        self.kafka, self.topics = kafka, topics
+        self.kafka, self.topics, self.conf = kafka, topics, conf or {}
         self.decoder = Decoder(kafka, prefix)
         self.got: list[tuple] = []
         self.error: BaseException | None = None
@@ -216,7 +216,8 @@ class Receiver:
         try:
             c = self.kafka.consumer(None, **{"isolation.level": "read_committed",
                                              "enable.auto.commit": False,
-                                             "enable.partition.eof": False})
+                                             "enable.partition.eof": False,
+                                             **self.conf})
             c.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in self.topics
                       for p in range(self.kafka.partitions(t))])
             while not self._stop.is_set():
@@ -266,7 +267,8 @@ class Soak:
                                  f"{HOT_KEYS}) i", dbname=DB)
         self.standby = self.primary.start_standby()
         if args.brokers > 1:
-            self.kafka = KafkaCluster(args.brokers, heap=args.broker_heap).start()
+            self.kafka = KafkaCluster(args.brokers, heap=args.broker_heap,
+                                      properties=args.broker_property).start()
             self.brokers = self.kafka.nodes
         else:
             k_port, k_ctl = free_ports(2)
@@ -778,6 +780,12 @@ def main() -> int:
     ap.add_argument("--kafka-property", action="append", default=[], metavar="NAME=VALUE",
                     help="a librdkafka property for wal2kafka's producer (kafka.properties;"
                          " repeatable), e.g. request.timeout.ms=5000")
+    ap.add_argument("--broker-property", action="append", default=[], metavar="NAME=VALUE",
+                    help="a server.properties line for every cluster node (--brokers 2+;"
+                         " repeatable), e.g. request.timeout.ms=5000")
+    ap.add_argument("--consumer-property", action="append", default=[], metavar="NAME=VALUE",
+                    help="a librdkafka property for the soak's own read_committed consumer"
+                         " (repeatable)")
     ap.add_argument("--broker-heap", default="-Xms256m -Xmx512m",
                     help="each cluster node's JVM options (--brokers 2+)")
     ap.add_argument("--name", default="soak", help="report bench/results/NAME.md/.json")
@@ -810,7 +818,8 @@ def main() -> int:
         b.start()
         b.wait_log(r"standby: slot \S+ is held by PID \d+", 120)
         log(f"{a.app} streams, {b.app} waits as standby")
-        recv = Receiver(soak.kafka, soak.prefix, soak.topics).start()
+        recv = Receiver(soak.kafka, soak.prefix, soak.topics,
+                        dict(kv.split("=", 1) for kv in args.consumer_property)).start()
         writer = SeqWriter(soak.conninfo(application_name="soak_writer"),
                            soak.primary.password, args.rate, args.seed).start()
         t_start = time.time()

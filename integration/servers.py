@@ -744,10 +744,12 @@ class KafkaCluster(Kafka):
 
     Attributes: nodes (one managed Kafka per node: .dir, .port, kill/start/stop),
     bootstrap ("127.0.0.1:P1,127.0.0.1:P2,..."), replication_factor, min_insync.
-    heap: each node's JVM options (W2K_KAFKA_HEAP). start() starts the nodes at once
+    heap: each node's JVM options (W2K_KAFKA_HEAP); properties: more server.properties
+    lines ("name=value") for every node. start() starts the nodes at once
     (none is ready before a majority of the quorum runs) and waits for all of them."""
 
-    def __init__(self, n: int = 3, *, heap: str = "-Xms256m -Xmx512m"):
+    def __init__(self, n: int = 3, *, heap: str = "-Xms256m -Xmx512m",
+                 properties: list[str] | None = None):
         if n < 2:
             raise ValueError("a KafkaCluster has 2 or more nodes (one: use Kafka)")
         ports = free_ports(2 * n)
@@ -772,6 +774,7 @@ class KafkaCluster(Kafka):
             f"transaction.state.log.min.isr={isr}\n"
             f"share.coordinator.state.topic.replication.factor={rf}\n"
             f"share.coordinator.state.topic.min.isr={isr}\n"
+            + "".join(f"{p}\n" for p in properties or [])
             for i in range(n)]
         self.port = self.nodes[0].port
         self.controller_port = self.nodes[0].controller_port

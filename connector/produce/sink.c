@@ -249,7 +249,24 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, 
          * exactly-once mode, the transaction coordinator, which nothing else wakes up)
          * that comes back is then used only up to 10 s later. The Java clients' 1 s
          * (kafka.properties may set another value). */
-        conf_set(conf, "reconnect.backoff.max.ms", "1000", err))
+        conf_set(conf, "reconnect.backoff.max.ms", "1000", err) ||
+        /* a frozen broker (stalled VM, long pause) keeps its connections open and never
+         * answers: librdkafka notices only when a request times out, then disconnects
+         * and asks every second who leads its partitions now. Its defaults (30 s for a
+         * produce request, 60 s for the others: the transaction coordinator's) stalled
+         * delivery for the whole freeze although the cluster had moved the leaders
+         * away within seconds (bench/results/soak-3brokers.md). 5 s is far above a
+         * healthy broker's answer and makes a frozen one cost seconds; a slow broker
+         * timed out costs a reconnect and a retry, which the idempotent producer
+         * makes safe (no duplicate, same order). kafka.properties may set others. */
+        conf_set(conf, "request.timeout.ms", "5000", err) ||
+        conf_set(conf, "socket.timeout.ms", "5000", err) ||
+        /* ... but a connection to a frozen broker looks healthy until a request on it
+         * times out, so librdkafka kept sending new requests there (produce, and the
+         * coordinator lookup) after the cluster had moved the leaders away; metadata
+         * asked for every 2 s (librdkafka: 5 min) finds the new leaders. One metadata
+         * request for the stream's topics, answered from the broker's cache. */
+        conf_set(conf, "topic.metadata.refresh.interval.ms", "2000", err))
         goto err;
     for (int i = 0; i < cfg->nkafka_props; i++) {
         char *kv = strdup(cfg->kafka_props[i]);

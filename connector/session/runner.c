@@ -210,9 +210,10 @@ static void wait_standby(loop_t *L, runner_t *r, int pid, int64_t now)
                      "nothing",
                      name, slot, pid);
             w2k_log_hint(W2K_LOG_WARN, msg,
-                         "another wal2kafka took over while this one was cut off (frozen or "
-                         "partitioned past wal_sender_timeout); its producer fenced this "
-                         "one's, so nothing queued here reaches Kafka");
+                         "another wal2kafka took the slot while this one was cut off (frozen "
+                         "or partitioned past wal_sender_timeout) or restarting its stream "
+                         "after an error; its producer fenced this one's, so nothing queued "
+                         "here reaches Kafka");
         } else {
             w2k_info("stream %s: standby: slot %s is held by PID %d (another wal2kafka?); "
                      "taking over when it is released, looking every %d ms",
