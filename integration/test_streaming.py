@@ -234,3 +234,56 @@ def test_kill_9_mid_transaction_loses_and_doubles_nothing(db, kafka, connectors)
         recs = r.read(timeout=30)
     assert ids(recs) == [-1] + list(range(1, 4001)) + [-2]
     conn.check_alive()
+
+
+def test_postgres_crash_mid_transaction_never_shows_it(pg, db, kafka, connectors):
+    """PostgreSQL stopped in immediate mode (a crash: no shutdown checkpoint, the open
+    transaction never commits nor writes an abort) while a streamed transaction's blocks
+    are in an open Kafka transaction, then started again: wal2kafka reconnects by itself,
+    the transaction that never committed is never visible to read_committed, and what is
+    committed after the restart arrives once."""
+    conn = start(db, connectors)
+    db.execute("INSERT INTO t VALUES (-1, 'before')")
+    big = db.connect(autocommit=False)
+    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+    wait_uncommitted(kafka, conn.topic("t"), n=500)  # blocks of it are in Kafka
+    pg.stop("immediate")
+    try:
+        big.close()
+    finally:
+        pg.start()
+    db.execute("INSERT INTO t VALUES (-2, 'after')")
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=2, timeout=60)
+        recs = r.read(timeout=10)  # and to the end: nothing more
+    assert ids(recs) == [-1, -2]
+    conn.check_alive()  # it recovered without being restarted
+
+
+def test_broker_kill_mid_transaction_loses_and_doubles_nothing(db, kafka, connectors):
+    """The broker SIGKILLed while a streamed transaction's blocks are in an open Kafka
+    transaction; the PostgreSQL transaction commits while the broker is down; the broker
+    starts again: wal2kafka (not restarted) delivers the transaction whole and once to
+    read_committed, and the transactions around it once each."""
+    conn = start(db, connectors)
+    db.execute("INSERT INTO t VALUES (-1, 'before')")
+    big = db.connect(autocommit=False)
+    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+    wait_uncommitted(kafka, conn.topic("t"), n=500)
+    kafka.kill()
+    try:
+        big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(3001, 4000) g")
+        big.commit()
+        big.close()
+        db.execute("INSERT INTO t VALUES (-2, 'after')")
+        conn.check_alive()
+    finally:
+        kafka.start()
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=4002, timeout=60)
+        recs = r.read(timeout=10)
+    assert ids(recs) == [-1] + list(range(1, 4001)) + [-2]
+    conn.check_alive()
+
