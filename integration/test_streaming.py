@@ -13,6 +13,7 @@ never visible; small transactions committed while a big one streams all arrive.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -287,3 +288,32 @@ def test_broker_kill_mid_transaction_loses_and_doubles_nothing(db, kafka, connec
     assert ids(recs) == [-1] + list(range(1, 4001)) + [-2]
     conn.check_alive()
 
+
+def test_streamed_rollbacks_are_not_failures(db, kafka, connectors):
+    """A streamed transaction rolled back restarts the stream on purpose (the Kafka
+    transaction is aborted): that is not a failure, so it must not use up the retry
+    limits. With retry.max_attempts = 1, three rollbacks in a row leave wal2kafka
+    streaming, and what commits after them arrives once."""
+    need_14(db)
+    db.execute(f'ALTER DATABASE "{db.name}" SET logical_decoding_work_mem = \'64kB\'')
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    conn = connectors(["public.t"], stream_settings={"streaming": True},
+                      settings={"delivery": {"exactly_once": True},
+                                "retry": {"max_attempts": 1}})
+    conn.start().wait_streaming()
+    for k in range(3):
+        c = db.connect(autocommit=False)
+        c.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+        wait_uncommitted(kafka, conn.topic("t"), n=500 * (k + 1))  # produced, then...
+        c.rollback()  # ...rolled back: the stream restarts
+        c.close()
+        db.execute("INSERT INTO t VALUES (%s, 'after')", (-1 - k,))
+        conn.wait_confirmed(current_wal_lsn(db), timeout=60)
+        conn.check_alive()
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=3, timeout=60)
+        recs = r.read(timeout=10)
+    assert ids(recs) == [-1, -2, -3]
+    assert len(re.findall(r"streamed transaction \d+ was rolled back after some of its "
+                          "changes", conn.log())) == 3
+    assert "giving up" not in conn.log()
