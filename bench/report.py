@@ -272,7 +272,8 @@ def write(res: dict, outdir: Path, name: str) -> Path:
              f"`bench/run.sh{' --quick' if res.get('mode') == 'quick' else ''}` "
              f"(see `bench/README.md`). Raw numbers: `{name}.json`.\n")
     if res.get("command"):
-        L.append(f"Command: `{res['command']}`\n")
+        L.append(f"Command: `{res['command']}` (`bench/run.sh` takes the same arguments: it "
+                 "sets up, then runs that)\n")
     lb, la = res.get("load_before"), res.get("load_after")
     if lb:
         L.append(f"Load average before / after the run: {lb[0]:.2f} / {la[0] if la else 0:.2f}"

@@ -1900,7 +1900,7 @@ def main() -> int:
     signal.signal(signal.SIGHUP, on_term)
 
     b = Bench(args)
-    b.results["command"] = " ".join(["bench/run.sh", *sys.argv[1:]])
+    b.results["command"] = " ".join(["bench/run.py", *sys.argv[1:]])  # run.sh ends in it
     if not b.w2k_bin.exists() or not b.raw_bin.exists():
         print(f"run.py: build wal2kafka and w2k_rawreader first ({b.build})", file=sys.stderr)
         return 2
