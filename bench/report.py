@@ -510,7 +510,8 @@ def write(res: dict, outdir: Path, name: str) -> Path:
             "*total* runs from `BEGIN`. *in Kafka at commit* counts messages already produced "
             "(uncommitted) when `COMMIT` returned. The spill and stream columns are "
             "`pg_stat_replication_slots` of the contender's slot after its run: with "
-            "streaming, `spill_bytes` must be 0.\n")
+            "streaming, `spill_bytes` must be 0. raw's peak RSS includes its record of "
+            "each change's latency (8 bytes a change).\n")
         L.append("Debezium is not in this table: " + bs.get("debezium", "") + ".\n")
         rows = []
         for r in bs["runs"]:
