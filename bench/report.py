@@ -271,6 +271,9 @@ def write(res: dict, outdir: Path, name: str) -> Path:
              f"{(res.get('seconds') or 0) / 60:.1f} min), reproduced by "
              f"`bench/run.sh{' --quick' if res.get('mode') == 'quick' else ''}` "
              f"(see `bench/README.md`). Raw numbers: `{name}.json`.\n")
+    if res.get("command"):
+        L.append(f"Command: `{res['command']}` (`bench/run.sh` takes the same arguments: it "
+                 "sets up, then runs that)\n")
     lb, la = res.get("load_before"), res.get("load_after")
     if lb:
         L.append(f"Load average before / after the run: {lb[0]:.2f} / {la[0] if la else 0:.2f}"
@@ -482,6 +485,57 @@ def write(res: dict, outdir: Path, name: str) -> Path:
         L.append(catchup_table(bt["runs"]))
         if "bigtxn" in made:
             L.append(f"![large transaction RSS]({made['bigtxn']})\n")
+
+    bs = ph.get("bigtxn_stream")
+    if bs:
+        L.append("## Large transaction streamed while it runs\n")
+        L.append(
+            f"One transaction inserting {bs['workload']['changes']:,} rows, written while each "
+            "contender reads its own slot (created just before; `logical_decoding_work_mem` "
+            f"{bs.get('logical_decoding_work_mem', '?')}). **raw** reads pgoutput protocol 1, "
+            "like every reader that does not stream: PostgreSQL decodes the whole transaction, "
+            "spilling it to its disk past `logical_decoding_work_mem`, and sends it after the "
+            "commit. **wal2kafka exactly-once, streaming = false** is the same plus Kafka "
+            "transactions. **streaming = true** (PostgreSQL 14+) reads protocol 2 with "
+            "`streaming 'on'`: PostgreSQL sends the transaction in blocks while it runs and "
+            "wal2kafka produces them into an open Kafka transaction, committed when "
+            "PostgreSQL commits. *commit → last* runs from `COMMIT` returning to the writer to "
+            "the last change read (raw: the rawreader's receipt time of the last change) or "
+            "visible to a `read_committed` consumer (wal2kafka: the topic's last stable "
+            "offset reaching every row, polled every 50 ms); target ≤ 1 s with streaming. "
+            "PostgreSQL streams a block when the transaction's decoded changes pass "
+            "`logical_decoding_work_mem`, so up to that much is still to send after the "
+            "commit; the last row sets that memory for wal2kafka's walsender only "
+            "(`options=\'-c logical_decoding_work_mem=...\'` in `postgresql.conninfo`). "
+            "*total* runs from `BEGIN`. *in Kafka at commit* counts messages already produced "
+            "(uncommitted) when `COMMIT` returned. The spill and stream columns are "
+            "`pg_stat_replication_slots` of the contender's slot after its run: with "
+            "streaming, `spill_bytes` must be 0. raw's peak RSS includes its record of "
+            "each change's latency (8 bytes a change).\n")
+        L.append("Debezium is not in this table: " + bs.get("debezium", "") + ".\n")
+        rows = []
+        for r in bs["runs"]:
+            st = r.get("slot") or {}
+            who = NAMES.get(r["contender"], r["contender"])
+            if r.get("streaming") is not None:
+                who += f", streaming = {'true' if r['streaming'] else 'false'}"
+            if r.get("work_mem"):
+                who += f", logical_decoding_work_mem = {r['work_mem']}"
+            rows.append([who, f0(r.get("changes")), f1(r.get("write_s")),
+                         f2(r.get("commit_to_last_s")), f1(r.get("total_s")),
+                         f0(r.get("produced_at_commit")) if r.get("streaming") is not None
+                         else "–",
+                         f0(st.get("spill_txns")), f0(st.get("spill_count")),
+                         mb(st["spill_bytes"] / 1024) if "spill_bytes" in st else "–",
+                         f0(st.get("stream_txns")), f0(st.get("stream_count")),
+                         mb(st["stream_bytes"] / 1024) if "stream_bytes" in st else "–",
+                         f1(r.get("cpu_s")), f1(r.get("walsender_cpu_s")),
+                         mb(r.get("peak_rss_kb")), f2(r.get("others_cores")),
+                         ("**error**: " + r["error"]) if r.get("error") else ""])
+        L.append(table(["contender", "rows", "write s", "commit → last s", "total s",
+                        "in Kafka at commit", "spill txns", "spill count", "spill MB",
+                        "stream txns", "stream count", "stream MB", "CPU s",
+                        "walsender CPU s", "peak RSS MB", "others' cores", "note"], rows))
 
     sc = ph.get("scaling")
     if sc:

@@ -66,20 +66,22 @@ def is_eos(kind: str) -> bool:
 
 FULL = {
     "catchup": 1_000_000, "chunk": 100_000, "scale_tables": [1, 4, 16],
-    "scale_events": [1_000_000, 5_000_000], "big_txn": 5_000_000,
+    "scale_events": [1_000_000, 5_000_000], "big_txn": 5_000_000, "big_txn_stream": 5_000_000,
+    "big_txn_stream_mem": ["8MB"],
     "lat_rates": [10_000, 50_000], "lat_seconds": 60, "fan_groups": 100, "fan_rate": 1_000,
     "fan_seconds": 30, "fan_procs": 4, "warmup": 10, "dbz_timeout": 480, "lat_repeat": 1,
     "catchup_repeat": 1,
 }
 QUICK = {
     "catchup": 100_000, "chunk": 25_000, "scale_tables": [1, 4, 16],
-    "scale_events": [100_000, 500_000], "big_txn": 500_000,
+    "scale_events": [100_000, 500_000], "big_txn": 500_000, "big_txn_stream": 500_000,
+    "big_txn_stream_mem": ["8MB"],
     "lat_rates": [10_000, 50_000], "lat_seconds": 10, "fan_groups": 100, "fan_rate": 1_000,
     "fan_seconds": 10, "fan_procs": 4, "warmup": 3, "dbz_timeout": 300, "lat_repeat": 1,
     "catchup_repeat": 1,
 }
-ALL_PHASES = ["catchup", "inserts", "scaling", "bigtxn", "latency", "fanout", "profile",
-              "features"]
+ALL_PHASES = ["catchup", "inserts", "scaling", "bigtxn", "bigtxn_stream", "latency", "fanout",
+              "profile", "features"]
 
 
 def log(msg: str) -> None:
@@ -641,9 +643,11 @@ class Bench:
             wm.close()
 
     def w2k_config(self, name: str, tables: list[str], transport: str, eos: bool = False,
-                   stream_extra: str = "", table_extra: str = "", before: bool = False) -> Path:
+                   stream_extra: str = "", table_extra: str = "", before: bool = False,
+                   conninfo_extra: str = "") -> Path:
         """stream_extra: settings added to the stream group; table_extra: settings of each
-        table's entry (then written as a group { name = ...; })."""
+        table's entry (then written as a group { name = ...; }); conninfo_extra: added to
+        postgresql.conninfo."""
         if table_extra:
             tl = ", ".join(f'{{ name = "public.{t}"; {table_extra} }}' for t in tables)
         else:
@@ -654,7 +658,7 @@ class Bench:
                 " ];"
         cfg = self.tmp / f"{name}.cfg"
         cfg.write_text(
-            f'postgresql = {{ conninfo = "{self.conninfo(transport)}"; }};\n'
+            f'postgresql = {{ conninfo = "{self.conninfo(transport)}{conninfo_extra}"; }};\n'
             f'kafka = {{ bootstrap_servers = "{self.kafka.bootstrap}";{props} }};\n'
             + (f'delivery = {{ {"exactly_once = true; " if eos else ""}'
                f'{"" if before else self.args.w2k_delivery} }};\n'
@@ -986,6 +990,161 @@ class Bench:
         r = self.catchup_run("bigtxn", ["big"], self.sizes["big_txn"], ["tcp"], big_txn=True,
                              eos=True)
         self.results["phases"]["bigtxn"] = r
+
+    # -- one big transaction streamed while it runs (issue 15 point 3)
+
+    def slot_stats(self, slot: str, timeout: float = 10) -> dict:
+        """pg_stat_replication_slots of slot, once its walsender reported the
+        transaction (total_txns >= 1; PostgreSQL 14+)."""
+        keys = ("spill_txns", "spill_count", "spill_bytes", "stream_txns", "stream_count",
+                "stream_bytes", "total_txns", "total_bytes")
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.db.execute(f"SELECT {', '.join(keys)} FROM pg_stat_replication_slots "
+                                   "WHERE slot_name = %s", (slot,))
+            st = dict(zip(keys, (int(v) for v in rows[0]))) if rows else {}
+            if st.get("total_txns", 0) >= 1 or time.monotonic() > deadline:
+                return st
+            time.sleep(0.1)
+
+    def bigtxn_stream_run(self, kind: str, streaming: bool | None, n: int,
+                          work_mem: str = "") -> dict:
+        """Start the contender on a new slot, then write one transaction of n rows while it
+        reads; measure from COMMIT returning to the last change read (raw) or visible to
+        a read_committed consumer (wal2kafka exactly-once: the topic's last stable offset
+        reaching n), then the slot's spill/stream statistics. work_mem: wal2kafka's
+        walsender's logical_decoding_work_mem, set in postgresql.conninfo's options (how
+        much PostgreSQL holds before it streams a block: at most that is left at the
+        commit)."""
+        table = self.name("bs")
+        self.db.execute(f"DROP TABLE IF EXISTS {table}")
+        self.db.execute(ddl(table))
+        label = {None: "raw", False: "nostream", True: "stream"}[streaming] + work_mem.lower()
+        name = self.name(f"bs{label}")
+        slot = name if kind == "raw" else f"wal2kafka_{name}"
+        self.create_slot(slot, slot, [table])
+        r = {"contender": kind, "transport": "tcp", "streaming": streaming, "changes": n,
+             "name": name, "work_mem": work_mem or None}
+        lat = self.tmp / f"{name}.lat"
+        if kind == "raw":
+            proc = Child(f"w2k_rawreader {slot}",
+                         [str(self.raw_bin), "-l", str(lat), self.conninfo("tcp"), slot, slot,
+                          str(n), "30"],
+                         env={"PGPASSWORD": self.pg.password},
+                         stdout=open(self.tmp / f"{name}.json", "w"))
+        else:
+            proc = self.start_w2k(name, [table], "tcp", eos=True,
+                                  stream_extra="streaming = true;" if streaming else "",
+                                  conninfo_extra=f" options='-c logical_decoding_work_mem="
+                                  f"{work_mem}'" if work_mem else "")
+        topic = f"{name}.public.{table}"
+        sampler = Sampler({"proc": proc.pid, "broker": self.kafka_pid})
+        sampler.start()
+        snap = self.foreign.snapshot()
+        try:
+            ws = self.walsender_pid(slot, 120)
+            if not ws:
+                raise RuntimeError(f"{kind}: slot {slot} not active after 120 s")
+            sampler.add("walsender", ws)
+            ws0 = proc_cpu_s(ws)
+            if kind != "raw":  # streaming: the stream has started (snapshot = never here)
+                deadline = time.monotonic() + 60
+                while b"streaming from slot" not in (self.tmp / f"{name}.log").read_bytes():
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"{kind}: not streaming (exit {proc.poll()})")
+                    time.sleep(0.05)
+            log(f"bigtxn_stream: {kind}{'' if streaming is None else f' streaming={streaming}'}"
+                f"{f' logical_decoding_work_mem={work_mem}' if work_mem else ''} ({name}): "
+                f"writing {n:,} rows in one transaction")
+            t_begin = time.monotonic()
+            with self.db.connect() as conn:
+                with conn.transaction():
+                    conn.execute(insert_sql(table, 1, n))
+                    t_sent = time.monotonic()
+                t_commit = time.monotonic()
+                t_commit_wall = time.time()
+            r["write_s"] = t_commit - t_begin
+            r["commit_s"] = t_commit - t_sent  # COMMIT alone
+            if kind == "raw":
+                rc = proc.wait(1800)
+                res = json.loads((self.tmp / f"{name}.json").read_text().strip() or "{}")
+                if rc != 0 or res.get("changes") != n:
+                    raise RuntimeError(f"rawreader exited {rc} after {res.get('changes')} of "
+                                       f"{n} changes")
+                with open(lat, "rb") as f:  # the last change: commit time, latency (ms)
+                    f.seek(-16, os.SEEK_END)
+                    commit_ms, lat_ms = array.array("d", f.read(16))
+                done_wall = (commit_ms + lat_ms) / 1000
+                r["commit_to_last_s"] = done_wall - t_commit_wall
+                r["total_s"] = r["write_s"] + r["commit_to_last_s"]
+                r["cpu_s"] = res.get("cpu_s")
+                r["peak_rss_kb"] = res.get("max_rss_kb")
+            else:
+                wm = Watermarks(self.kafka.bootstrap)
+                try:  # produced into the open Kafka transaction before the commit
+                    r["produced_at_commit"] = wm.total([topic])
+                finally:
+                    wm.close()
+                w = self.wait_topics(proc, sampler, [topic], n, 1800, f"{kind} {name}",
+                                     transactional=True)
+                r["commit_to_last_s"] = w["done"] - t_commit
+                r["total_s"] = w["done"] - t_begin
+                r["messages"] = w["messages"]
+                r["cpu_s"] = w["cpu_end"]
+                r["peak_rss_kb"] = sampler.peak_hwm.get("proc")
+            wsn = proc_cpu_s(ws)
+            if ws0 is not None and wsn is not None:
+                r["walsender_cpu_s"] = wsn - ws0
+            r["slot"] = self.slot_stats(slot)
+        except Exception as e:
+            r["error"] = str(e)
+            r["peak_rss_kb"] = sampler.peak_hwm.get("proc")
+            log(f"  {kind} {name}: FAILED: {e}")
+        finally:
+            sampler.finish()
+            rc = proc.stop(timeout=90)
+            if kind != "raw":
+                r["exit"] = rc
+                r["log_tail"] = tail(self.tmp / f"{name}.log", 5)
+                if rc not in (0, None) and "error" not in r:
+                    r["error"] = f"wal2kafka exited {rc} on SIGTERM"
+            r["others_cores"] = self.foreign.cores(snap)
+            self.drop_slot(slot)
+            self.db.execute(f'DROP PUBLICATION IF EXISTS "{slot}"')
+            self.db.execute(f"DROP TABLE IF EXISTS {table}")
+            lat.unlink(missing_ok=True)
+        st = r.get("slot") or {}
+        log(f"  -> commit to last {fmt(r.get('commit_to_last_s'), 2)} s, total "
+            f"{fmt(r.get('total_s'))} s (write {fmt(r.get('write_s'))} s), spill_bytes "
+            f"{st.get('spill_bytes')}, stream_bytes {st.get('stream_bytes')}, peak RSS "
+            f"{fmt_mb(r.get('peak_rss_kb'))}" + (f" ERROR {r['error']}" if r.get("error") else ""))
+        return r
+
+    def phase_bigtxn_stream(self) -> None:
+        """One transaction of big_txn_stream rows, written while each contender reads:
+        the raw reader (protocol 1: PostgreSQL spills and sends it after the commit),
+        wal2kafka exactly-once with streaming = false, then with streaming = true
+        (PostgreSQL 14+: produced into an open Kafka transaction while it runs)."""
+        n = self.sizes["big_txn_stream"]
+        out = {"workload": {"changes": n}, "runs": [],
+               "logical_decoding_work_mem": self.db.scalar("SHOW logical_decoding_work_mem"),
+               "debezium": "Debezium cannot stream in-progress transactions (it reads "
+                           "pgoutput protocol 1: PostgreSQL decodes the whole transaction, "
+                           "spilling it, and sends it after the commit); not run here"}
+        self.results["phases"]["bigtxn_stream"] = out
+        v = int(self.db.scalar("SHOW server_version_num"))
+        if v < 140000:
+            raise RuntimeError(f"PostgreSQL {v // 10000}: streaming of in-progress "
+                               "transactions needs 14+")
+        plan = [("raw", None, "")]
+        if self.eos:
+            plan += [("wal2kafka-eos", False, ""), ("wal2kafka-eos", True, "")]
+            plan += [("wal2kafka-eos", True, wm) for wm in self.sizes["big_txn_stream_mem"]]
+        for kind, streaming, wm in plan:
+            if self.args.wait_quiet:
+                self.wait_quiet()
+            out["runs"].append(self.bigtxn_stream_run(kind, streaming, n, wm))
+        self.drop_slots()
 
     def phase_profile(self) -> None:
         """wal2kafka under perf (flat, 999 Hz, wal2kafka and its walsender), 1M catch-up."""
@@ -1741,6 +1900,7 @@ def main() -> int:
     signal.signal(signal.SIGHUP, on_term)
 
     b = Bench(args)
+    b.results["command"] = " ".join(["bench/run.py", *sys.argv[1:]])  # run.sh ends in it
     if not b.w2k_bin.exists() or not b.raw_bin.exists():
         print(f"run.py: build wal2kafka and w2k_rawreader first ({b.build})", file=sys.stderr)
         return 2

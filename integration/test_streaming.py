@@ -13,6 +13,7 @@ never visible; small transactions committed while a big one streams all arrive.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -234,3 +235,94 @@ def test_kill_9_mid_transaction_loses_and_doubles_nothing(db, kafka, connectors)
         recs = r.read(timeout=30)
     assert ids(recs) == [-1] + list(range(1, 4001)) + [-2]
     conn.check_alive()
+
+
+def test_postgres_crash_mid_transaction_never_shows_it(pg, db, kafka, connectors):
+    """PostgreSQL stopped in immediate mode (a crash: no shutdown checkpoint, the open
+    transaction never commits nor writes an abort) while a streamed transaction's blocks
+    are in an open Kafka transaction, then started again: wal2kafka reconnects by itself,
+    the transaction that never committed is never visible to read_committed, and what is
+    committed after the restart (a big transaction streamed again, a small one) arrives
+    once."""
+    conn = start(db, connectors)
+    db.execute("INSERT INTO t VALUES (-1, 'before')")
+    big = db.connect(autocommit=False)
+    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+    wait_uncommitted(kafka, conn.topic("t"), n=500)  # blocks of it are in Kafka
+    pg.stop("immediate")
+    try:
+        big.close()
+    finally:
+        pg.start()
+    # decoding learns that the crashed transaction ended (and sends its Stream Abort) at
+    # the next record of running transactions: the bgwriter's (every 15 s while WAL is
+    # written) or a checkpoint's; until then the Kafka transaction stays open and what
+    # commits meanwhile waits in it. The checkpoint spares the test those 15 s.
+    db.execute("CHECKPOINT")
+    db.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+    db.execute("INSERT INTO t VALUES (-2, 'after')")
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=3002, timeout=60)
+        recs = r.read(timeout=10)  # and to the end: nothing more
+    assert ids(recs) == [-1] + list(range(1, 3001)) + [-2]
+    st = slot_stats(db, conn.slot)
+    assert st["spill_bytes"] == 0 and st["stream_txns"] > 0, st
+    conn.check_alive()  # it recovered without being restarted
+
+
+def test_broker_kill_mid_transaction_loses_and_doubles_nothing(db, kafka, connectors):
+    """The broker SIGKILLed while a streamed transaction's blocks are in an open Kafka
+    transaction; the PostgreSQL transaction commits while the broker is down; the broker
+    starts again: wal2kafka (not restarted) delivers the transaction whole and once to
+    read_committed, and the transactions around it once each."""
+    conn = start(db, connectors)
+    db.execute("INSERT INTO t VALUES (-1, 'before')")
+    big = db.connect(autocommit=False)
+    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+    wait_uncommitted(kafka, conn.topic("t"), n=500)
+    kafka.kill()
+    try:
+        big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(3001, 4000) g")
+        big.commit()
+        big.close()
+        db.execute("INSERT INTO t VALUES (-2, 'after')")
+        conn.check_alive()
+    finally:
+        kafka.start()
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=4002, timeout=60)
+        recs = r.read(timeout=10)
+    assert ids(recs) == [-1] + list(range(1, 4001)) + [-2]
+    conn.check_alive()
+
+
+def test_streamed_rollbacks_are_not_failures(db, kafka, connectors):
+    """A streamed transaction rolled back restarts the stream on purpose (the Kafka
+    transaction is aborted): that is not a failure, so it must not use up the retry
+    limits. With retry.max_attempts = 1, three rollbacks in a row leave wal2kafka
+    streaming, and what commits after them arrives once."""
+    need_14(db)
+    db.execute(f'ALTER DATABASE "{db.name}" SET logical_decoding_work_mem = \'64kB\'')
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    conn = connectors(["public.t"], stream_settings={"streaming": True},
+                      settings={"delivery": {"exactly_once": True},
+                                "retry": {"max_attempts": 1}})
+    conn.start().wait_streaming()
+    for k in range(3):
+        c = db.connect(autocommit=False)
+        c.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+        wait_uncommitted(kafka, conn.topic("t"), n=500 * (k + 1))  # produced, then...
+        c.rollback()  # ...rolled back: the stream restarts
+        c.close()
+        db.execute("INSERT INTO t VALUES (%s, 'after')", (-1 - k,))
+        conn.wait_confirmed(current_wal_lsn(db), timeout=60)
+        conn.check_alive()
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=3, timeout=60)
+        recs = r.read(timeout=10)
+    assert ids(recs) == [-1, -2, -3]
+    assert len(re.findall(r"streamed transaction \d+ was rolled back after some of its "
+                          "changes", conn.log())) == 3
+    assert "giving up" not in conn.log()

@@ -16,6 +16,7 @@ void w2k_err_set(w2k_err_t *e, int code, const char *fmt, ...)
         e->msg[--n] = '\0';
     e->code = code;
     e->retryable = false;
+    e->restart = false;
     e->hint[0] = '\0';
 }
 
@@ -31,6 +32,7 @@ void w2k_err_clear(w2k_err_t *e)
 {
     e->code = 0;
     e->retryable = false;
+    e->restart = false;
     e->msg[0] = e->hint[0] = '\0';
 }
 

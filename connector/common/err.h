@@ -17,6 +17,9 @@
 typedef struct w2k_err_s {
     int code;        /* one of W2K_EXIT_*; 0 while no error is set */
     bool retryable;  /* a transient failure (network, restart): retrying may heal it */
+    bool restart;    /* with retryable: a restart on purpose, not a failure (a streamed
+                      * transaction's rollback taken back from Kafka): no backoff, and it
+                      * uses up no retry limit */
     char msg[1024];  /* "what failed: why", one line */
     char hint[1024]; /* what to do, may span lines; "" when there is nothing to add */
 } w2k_err_t;

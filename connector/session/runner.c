@@ -264,6 +264,14 @@ static bool stream_failed(loop_t *L, runner_t *r, const w2k_err_t *err)
         wait_standby(L, r, busy, now);
         return false;
     }
+    if (err->restart && err->retryable) {
+        /* on purpose (the stream logged why), not a failure: at once, and neither
+         * retry.max_attempts nor retry.max_duration_s counts it */
+        r->retry_at = now;
+        r->probe_at = now + PROBE_MS;
+        w2k_metrics_state(w2k_stream_metrics(r->st), W2K_STREAM_RECONNECTING, err->msg);
+        return false;
+    }
     if (r->attempts == 0)
         r->failing_since = now;
     r->attempts++;

@@ -2196,6 +2196,7 @@ static int restart_for(w2k_stream_t *st, uint32_t xid, const char *why, w2k_err_
     w2k_err_hint(err, "nothing is lost or doubled: this is how a streamed transaction's "
                       "rollback is taken back from Kafka");
     err->retryable = true;
+    err->restart = true;
     return -1;
 }
 
@@ -2224,6 +2225,7 @@ static int stream_outlived(w2k_stream_t *st, int64_t now, w2k_err_t *err)
     w2k_err_hint(err, "raise delivery.transaction_timeout_ms and the broker's "
                       "transaction.max.timeout.ms to stream longer transactions");
     err->retryable = true;
+    err->restart = true;
     return -1;
 }
 
