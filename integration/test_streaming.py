@@ -326,3 +326,26 @@ def test_streamed_rollbacks_are_not_failures(db, kafka, connectors):
     assert len(re.findall(r"streamed transaction \d+ was rolled back after some of its "
                           "changes", conn.log())) == 3
     assert "giving up" not in conn.log()
+
+
+def test_builtin_decoding_memory_is_lowered_for_streaming(db, kafka, connectors):
+    """With the server's built-in logical_decoding_work_mem (64MB) wal2kafka's session
+    uses 8MB, so a transaction of ~15MB is streamed in blocks (less is left to send after
+    its commit); the other tests' ALTER DATABASE value (64kB) is kept, or they would not
+    stream their 3,000 rows."""
+    need_14(db)
+    rows = db.execute("SELECT source FROM pg_settings WHERE name = 'logical_decoding_work_mem'")
+    assert rows == [("default",)], rows  # nobody set it on this database
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    conn = connectors(["public.t"], stream_settings={"streaming": True},
+                      settings={"delivery": {"exactly_once": True}})
+    conn.start().wait_streaming()
+    n = 60000  # ~15MB decoded: more than 8MB, less than 64MB
+    db.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, {n}) g")
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    st = slot_stats(db, conn.slot)
+    assert st["spill_bytes"] == 0 and st["stream_txns"] == 1, st
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        recs = r.read(until=n, timeout=90)
+    assert ids(recs) == list(range(1, n + 1))
+    conn.check_alive()

@@ -105,7 +105,9 @@ int w2k_pg_identify(PGconn *repl, w2k_pg_ident_t *out, w2k_err_t *err);
 int w2k_pg_start_replication(PGconn *repl, const char *slot, const char *publications,
                              w2k_lsn_t start, w2k_err_t *err);
 /* The same; streaming: proto_version '2' with streaming 'on' (14+), so the server sends
- * a big transaction in blocks while in progress instead of spilling it to disk. */
+ * a big transaction in blocks while in progress instead of spilling it to disk, with
+ * the session's logical_decoding_work_mem lowered to 8MB when the server uses the
+ * built-in default (smaller blocks: less left to send after the commit). */
 int w2k_pg_start_replication_v2(PGconn *repl, const char *slot, const char *publications,
                                 w2k_lsn_t start, bool streaming, w2k_err_t *err);
 
