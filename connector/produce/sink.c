@@ -234,6 +234,11 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     s->pipefd[0] = s->pipefd[1] = -1;
     s->cfg = cfg;
+    /* librdkafka refuses a socket.timeout.ms above transaction.timeout.ms + 100 */
+    char sockto[16];
+    snprintf(sockto, sizeof sockto, "%d",
+             transactional_id && cfg->transaction_timeout_ms < 5000 ? cfg->transaction_timeout_ms
+                                                                    : 5000);
     snprintf(buf, sizeof buf, "%d", cfg->max_in_flight + 10000);
     if (conf_set(conf, "bootstrap.servers", cfg->kafka_bootstrap, err) ||
         conf_set(conf, "client.id", "wal2kafka", err) ||
@@ -260,7 +265,7 @@ w2k_sink_t *w2k_sink_new(const w2k_config_t *cfg, const char *transactional_id, 
          * timed out costs a reconnect and a retry, which the idempotent producer
          * makes safe (no duplicate, same order). kafka.properties may set others. */
         conf_set(conf, "request.timeout.ms", "5000", err) ||
-        conf_set(conf, "socket.timeout.ms", "5000", err) ||
+        conf_set(conf, "socket.timeout.ms", sockto, err) ||
         /* ... but a connection to a frozen broker looks healthy until a request on it
          * times out, so librdkafka kept sending new requests there (produce, and the
          * coordinator lookup) after the cluster had moved the leaders away; metadata
