@@ -85,22 +85,39 @@ def ids(records) -> list[int]:
     return [r.value["after"]["id"] for r in records if not r.is_tombstone and r.op == "c"]
 
 
+def delivered_ids(db, kafka, conn, n: int, rest: float = 30.0) -> list[int]:
+    """What a read_committed consumer has once everything committed so far is confirmed:
+    the topic read to n messages, then on to its end for `rest` seconds (nothing more
+    may come); the ids of its inserts, in order."""
+    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
+    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
+        r.read(until=n, timeout=60)
+        return ids(r.read(timeout=rest))
+
+
 @pytest.mark.pg_matrix
 def test_big_transaction_streams_and_commits_once(db, kafka, connectors):
     conn = start(db, connectors)
     n = 3000
     db.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, {n}) g")
     db.execute("INSERT INTO t VALUES (-1, 'after')")
-    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
-    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
-        recs = r.read(until=n + 1, timeout=60)
-        recs = r.read(timeout=30)  # and to the end: nothing more
-    assert ids(recs) == list(range(1, n + 1)) + [-1]
+    assert delivered_ids(db, kafka, conn, n + 1) == list(range(1, n + 1)) + [-1]
     st = slot_stats(db, conn.slot)
     assert st["spill_txns"] == 0 and st["spill_bytes"] == 0, st
     assert st["stream_txns"] > 0, st
     assert "in-progress transactions streamed" in conn.log()
     conn.check_alive()
+
+
+def mid_transaction(db, kafka, conn):
+    """Row -1 committed, then rows 1-3000 inserted by a transaction left open until 500 of
+    them were produced into the open Kafka transaction (the crash tests' starting point).
+    Returns the transaction's connection."""
+    db.execute("INSERT INTO t VALUES (-1, 'before')")
+    big = db.connect(autocommit=False)
+    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
+    wait_uncommitted(kafka, conn.topic("t"), n=500)  # blocks of it are in Kafka
+    return big
 
 
 def test_big_transaction_rolled_back_is_never_visible(db, kafka, connectors):
@@ -111,11 +128,7 @@ def test_big_transaction_rolled_back_is_never_visible(db, kafka, connectors):
     c.rollback()
     c.close()
     db.execute("INSERT INTO t VALUES (-1, 'after')")
-    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
-    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
-        recs = r.read(until=1, timeout=60)
-        recs = r.read(timeout=30)
-    assert ids(recs) == [-1]
+    assert delivered_ids(db, kafka, conn, 1) == [-1]
     conn.wait_log(r"streamed transaction \d+ was rolled back after some of its changes")
     st = slot_stats(db, conn.slot)
     assert st["spill_bytes"] == 0 and st["stream_txns"] > 0, st
@@ -133,12 +146,8 @@ def test_rollback_to_savepoint_keeps_exactly_the_surviving_rows(db, kafka, conne
     c.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(4001, 5000) g")
     c.commit()
     c.close()
-    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
     want = list(range(1, 2001)) + list(range(4001, 5001))
-    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
-        recs = r.read(until=len(want), timeout=60)
-        recs = r.read(timeout=30)
-    assert ids(recs) == want
+    assert delivered_ids(db, kafka, conn, len(want)) == want
     conn.wait_log(r"subtransaction \d+ of streamed transaction \d+ was rolled back")
     st = slot_stats(db, conn.slot)
     assert st["spill_bytes"] == 0 and st["stream_txns"] > 0, st
@@ -164,7 +173,7 @@ def test_small_transactions_while_a_big_one_streams(db, kafka, connectors):
     big.close()
     conn.wait_confirmed(current_wal_lsn(db), timeout=120)
     with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
-        recs = r.read(until=3030, timeout=60)
+        r.read(until=3030, timeout=60)
         recs = r.read(timeout=30)
     assert sorted(ids(recs)) == list(range(1, 3001)) + list(range(10001, 10011))
     assert [i for i in ids(recs) if i <= 3000] == list(range(1, 3001))
@@ -206,11 +215,7 @@ def test_transaction_outliving_the_kafka_timeout_falls_back(db, kafka, connector
     big.commit()
     big.close()
     db.execute("INSERT INTO t VALUES (-2, 'after')")
-    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
-    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
-        recs = r.read(until=3002, timeout=60)
-        recs = r.read(timeout=30)
-    assert ids(recs) == [-1] + list(range(1, 3001)) + [-2]
+    assert delivered_ids(db, kafka, conn, 3002) == [-1] + list(range(1, 3001)) + [-2]
     conn.check_alive()
 
 
@@ -219,21 +224,14 @@ def test_kill_9_mid_transaction_loses_and_doubles_nothing(db, kafka, connectors)
     transaction: the next instance's producer aborts it, PostgreSQL streams the
     transaction again, and a read_committed consumer sees each row once."""
     conn = start(db, connectors)
-    db.execute("INSERT INTO t VALUES (-1, 'before')")
-    big = db.connect(autocommit=False)
-    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
-    wait_uncommitted(kafka, conn.topic("t"), n=500)
+    big = mid_transaction(db, kafka, conn)
     conn.kill()
     big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(3001, 4000) g")
     big.commit()
     big.close()
     db.execute("INSERT INTO t VALUES (-2, 'after')")
     conn.start().wait_streaming()
-    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
-    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
-        recs = r.read(until=4002, timeout=60)
-        recs = r.read(timeout=30)
-    assert ids(recs) == [-1] + list(range(1, 4001)) + [-2]
+    assert delivered_ids(db, kafka, conn, 4002) == [-1] + list(range(1, 4001)) + [-2]
     conn.check_alive()
 
 
@@ -245,10 +243,7 @@ def test_postgres_crash_mid_transaction_never_shows_it(pg, db, kafka, connectors
     committed after the restart (a big transaction streamed again, a small one) arrives
     once."""
     conn = start(db, connectors)
-    db.execute("INSERT INTO t VALUES (-1, 'before')")
-    big = db.connect(autocommit=False)
-    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
-    wait_uncommitted(kafka, conn.topic("t"), n=500)  # blocks of it are in Kafka
+    big = mid_transaction(db, kafka, conn)
     pg.stop("immediate")
     try:
         big.close()
@@ -261,11 +256,7 @@ def test_postgres_crash_mid_transaction_never_shows_it(pg, db, kafka, connectors
     db.execute("CHECKPOINT")
     db.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
     db.execute("INSERT INTO t VALUES (-2, 'after')")
-    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
-    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
-        recs = r.read(until=3002, timeout=60)
-        recs = r.read(timeout=10)  # and to the end: nothing more
-    assert ids(recs) == [-1] + list(range(1, 3001)) + [-2]
+    assert delivered_ids(db, kafka, conn, 3002, rest=10) == [-1] + list(range(1, 3001)) + [-2]
     st = slot_stats(db, conn.slot)
     assert st["spill_bytes"] == 0 and st["stream_txns"] > 0, st
     conn.check_alive()  # it recovered without being restarted
@@ -277,10 +268,7 @@ def test_broker_kill_mid_transaction_loses_and_doubles_nothing(db, kafka, connec
     starts again: wal2kafka (not restarted) delivers the transaction whole and once to
     read_committed, and the transactions around it once each."""
     conn = start(db, connectors)
-    db.execute("INSERT INTO t VALUES (-1, 'before')")
-    big = db.connect(autocommit=False)
-    big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(1, 3000) g")
-    wait_uncommitted(kafka, conn.topic("t"), n=500)
+    big = mid_transaction(db, kafka, conn)
     kafka.kill()
     try:
         big.execute(f"INSERT INTO t SELECT g, '{PAD}' FROM generate_series(3001, 4000) g")
@@ -290,11 +278,7 @@ def test_broker_kill_mid_transaction_loses_and_doubles_nothing(db, kafka, connec
         conn.check_alive()
     finally:
         kafka.start()
-    conn.wait_confirmed(current_wal_lsn(db), timeout=120)
-    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
-        recs = r.read(until=4002, timeout=60)
-        recs = r.read(timeout=10)
-    assert ids(recs) == [-1] + list(range(1, 4001)) + [-2]
+    assert delivered_ids(db, kafka, conn, 4002, rest=10) == [-1] + list(range(1, 4001)) + [-2]
     conn.check_alive()
 
 
@@ -319,10 +303,7 @@ def test_streamed_rollbacks_are_not_failures(db, kafka, connectors):
         db.execute("INSERT INTO t VALUES (%s, 'after')", (-1 - k,))
         conn.wait_confirmed(current_wal_lsn(db), timeout=60)
         conn.check_alive()
-    with TopicReader(kafka, Decoder(kafka, conn.prefix), conn.topic("t")) as r:
-        recs = r.read(until=3, timeout=60)
-        recs = r.read(timeout=10)
-    assert ids(recs) == [-1, -2, -3]
+    assert delivered_ids(db, kafka, conn, 3, rest=10) == [-1, -2, -3]
     assert len(re.findall(r"streamed transaction \d+ was rolled back after some of its "
                           "changes", conn.log())) == 3
     assert "giving up" not in conn.log()
