@@ -597,17 +597,22 @@ static int existing_topics(w2k_sink_t *s, const char *const *names, int n, bool 
 }
 
 /* Fill librdkafka's metadata cache with the just created topics names[0..n): one
- * request for every topic, again (every METADATA_PAUSE_MS, for at most METADATA_WAIT_MS)
- * while some are not ready yet. A topic handle made for a topic in that cache asks
- * nothing; one made for a topic it lacks sends a metadata request of its own, and
- * 10,000 of those, one per topic, queue on the broker connection for minutes. Best
- * effort: a topic still missing after the wait gets its own request. */
-#define METADATA_PAUSE_MS 200
-#define METADATA_WAIT_MS  10000
+ * request for every topic, again (every METADATA_PAUSE_MS, for at most
+ * METADATA_WAIT_MS plus METADATA_WAIT_PER_TOPIC_MS per topic) while some are not in
+ * the broker's metadata yet. The broker answers CreateTopics before it has made the
+ * partitions (a single broker on 2 busy cores: some 1,000 topics every 3 s). A topic
+ * handle made for a topic in that cache asks nothing; one made for a topic it lacks
+ * sends a metadata request of its own, and 10,000 of those, one per topic, queue on
+ * the broker connection for minutes, ahead of the messages. Best effort: a topic
+ * still missing after the wait gets its own request. */
+#define METADATA_PAUSE_MS          500
+#define METADATA_WAIT_MS           30000
+#define METADATA_WAIT_PER_TOPIC_MS 10
 static void await_metadata(w2k_sink_t *s, const char *const *names, int n)
 {
     bool *ready = calloc((size_t)n, sizeof *ready);
-    for (int64_t end = w2k_clock_mono_ms() + METADATA_WAIT_MS; ready;) {
+    int64_t wait = METADATA_WAIT_MS + (int64_t)METADATA_WAIT_PER_TOPIC_MS * n;
+    for (int64_t end = w2k_clock_mono_ms() + wait; ready;) {
         memset(ready, 0, (size_t)n * sizeof *ready);
         if (existing_topics(s, names, n, ready) != 0)
             break;
