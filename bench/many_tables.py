@@ -200,7 +200,8 @@ def run_one(binary: Path, pg, kafka, ntables: int, catchup: int, work: Path, lab
         finally:
             single.cleanup()
         log(f"{label}: catch-up of {rows:,} rows over one table in {one_s:.2f} s")
-        return {"binary": str(binary), "tables": ntables, "load_avg": os.getloadavg()[0], "start_s": start_s,
+        # the binary's name only: the report carries no paths of the machine it ran on
+        return {"binary": binary.name, "tables": ntables, "load_avg": os.getloadavg()[0], "start_s": start_s,
                 "peak_rss_mb": sampler.peak_kb / 1024, "deliver_s": deliver_s,
                 "catchup_rows": rows, "catchup_many_s": many_s, "catchup_one_s": one_s,
                 "catchup_many_rows_per_s": rows / many_s, "catchup_one_rows_per_s": rows / one_s}
