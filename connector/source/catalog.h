@@ -214,6 +214,7 @@ w2k_relation_t *w2k_catalog_pubtables_table(PGconn *c, const w2k_catalog_pubtabl
                                             const char *schema, const char *name, char **rowfilter,
                                             w2k_err_t *err);
 
+/* Free pt (NULL is fine). */
 void w2k_catalog_pubtables_free(w2k_catalog_pubtables_t *pt);
 
 /* Before 13 (no publish_via_partition_root): whether relation relid is a partition,
