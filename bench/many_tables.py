@@ -47,6 +47,7 @@ from w2k import Connector, confirmed_flush_lsn, current_wal_lsn  # noqa: E402
 
 
 LOG_LEVEL = "info"
+KAFKA_PROPS: list[str] = []
 
 
 def log(msg: str) -> None:
@@ -137,7 +138,7 @@ def run_one(binary: Path, pg, kafka, ntables: int, catchup: int, work: Path, lab
         in_batches(db, "CREATE TABLE {t} (id int PRIMARY KEY, v text)", ntables, 500)
         db.execute("CREATE TABLE one (id int PRIMARY KEY, v text)")
         prefix = f"mt{label}{os.getpid()}"
-        common = {"kafka": {"properties": ["compression.type=lz4"]},
+        common = {"kafka": {"properties": ["compression.type=lz4"] + KAFKA_PROPS},
                   "delivery": {"max_in_flight": 100000}, "log": {"level": LOG_LEVEL}}
         conn = Connector(binary, db, kafka, ["public.t_*"], prefix, workdir=work,
                          settings=common, name=f"{label}-many")
@@ -199,7 +200,8 @@ def run_one(binary: Path, pg, kafka, ntables: int, catchup: int, work: Path, lab
         finally:
             single.cleanup()
         log(f"{label}: catch-up of {rows:,} rows over one table in {one_s:.2f} s")
-        return {"binary": str(binary), "tables": ntables, "load_avg": os.getloadavg()[0], "start_s": start_s,
+        # the binary's name only: the report carries no paths of the machine it ran on
+        return {"binary": binary.name, "tables": ntables, "load_avg": os.getloadavg()[0], "start_s": start_s,
                 "peak_rss_mb": sampler.peak_kb / 1024, "deliver_s": deliver_s,
                 "catchup_rows": rows, "catchup_many_s": many_s, "catchup_one_s": one_s,
                 "catchup_many_rows_per_s": rows / many_s, "catchup_one_rows_per_s": rows / one_s}
@@ -258,9 +260,13 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--skip-after", action="store_true", help="measure only --before")
     ap.add_argument("--log-level", default="info")
+    ap.add_argument("--kafka-property", action="append", default=[], metavar="NAME=VALUE",
+                    help="a librdkafka property for both streams (e.g. debug=protocol "
+                         "with --log-level debug); repeatable")
     a = ap.parse_args()
     global LOG_LEVEL
     LOG_LEVEL = a.log_level
+    KAFKA_PROPS.extend(a.kafka_property)
     binary = Path(a.build) / "wal2kafka"
     up = ServersUp("manytables", keep=a.keep, reuse=False, pg_setup=raise_locks)
     work = up.work

@@ -14,7 +14,7 @@
 #define MAX_STREAMS   256
 #define SEQ_BITS      48
 #define SYNC_TAG      (UINT64_C(1) << 63)
-#define TOPIC_BUCKETS 256
+#define TOPIC_BUCKETS 4096  /* topic handles by name: 10,000 tables, chains of 2-3 */
 #define WAIT_SLICE_MS 100   /* blocking Kafka calls run in slices this long... */
 #define TXN_CALL_MS   60000 /* ...init and commit for at most this long in total... */
 #define TXN_ABORT_MS  10000 /* ...and an abort this long, before the producer is replaced */
@@ -618,6 +618,36 @@ static int existing_topics(w2k_sink_t *s, const char *const *names, int n, bool 
     return 0;
 }
 
+/* Fill librdkafka's metadata cache with the just created topics names[0..n): one
+ * request for every topic, again (every METADATA_PAUSE_MS, for at most
+ * METADATA_WAIT_MS plus METADATA_WAIT_PER_TOPIC_MS per topic) while some are not in
+ * the broker's metadata yet. The broker answers CreateTopics before it has made the
+ * partitions (a single broker on 2 busy cores: some 1,000 topics every 3 s). A topic
+ * handle made for a topic in that cache asks nothing; one made for a topic it lacks
+ * sends a metadata request of its own, and 10,000 of those, one per topic, queue on
+ * the broker connection for minutes, ahead of the messages. Best effort: a topic
+ * still missing after the wait gets its own request. */
+#define METADATA_PAUSE_MS          500
+#define METADATA_WAIT_MS           30000
+#define METADATA_WAIT_PER_TOPIC_MS 10
+static void await_metadata(w2k_sink_t *s, const char *const *names, int n)
+{
+    bool *ready = calloc((size_t)n, sizeof *ready);
+    int64_t wait = METADATA_WAIT_MS + (int64_t)METADATA_WAIT_PER_TOPIC_MS * n;
+    for (int64_t end = w2k_clock_mono_ms() + wait; ready;) {
+        memset(ready, 0, (size_t)n * sizeof *ready);
+        if (existing_topics(s, names, n, ready) != 0)
+            break;
+        int k = 0;
+        while (k < n && ready[k])
+            k++;
+        if (k == n || w2k_clock_mono_ms() >= end)
+            break;
+        idle(s, METADATA_PAUSE_MS);
+    }
+    free(ready);
+}
+
 int w2k_sink_topics_ensure(w2k_sink_t *s, const char *const *names, const w2k_topic_kind_t *kinds,
                            int n, w2k_err_t *err)
 {
@@ -625,8 +655,9 @@ int w2k_sink_topics_ensure(w2k_sink_t *s, const char *const *names, const w2k_to
         return 0;
     bool *exists = calloc((size_t)n, sizeof *exists);
     int *todo = calloc((size_t)n, sizeof *todo);
-    int ntodo = 0, done = 0, rc = -1;
-    if (!exists || !todo) {
+    char **created = calloc((size_t)n, sizeof *created);
+    int ntodo = 0, done = 0, rc = -1, ncreated = 0;
+    if (!exists || !todo || !created) {
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         goto out;
     }
@@ -670,6 +701,10 @@ int w2k_sink_topics_ensure(w2k_sink_t *s, const char *const *names, const w2k_to
             rd_kafka_AdminOptions_t *opt =
                 rd_kafka_AdminOptions_new(s->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
             rd_kafka_AdminOptions_set_request_timeout(opt, wait_ms, errstr, sizeof errstr);
+            /* librdkafka times a request out after socket.timeout.ms (60 s) unless the
+             * operation timeout is longer: the requests queued behind the first ones
+             * would time out before the broker reaches them */
+            rd_kafka_AdminOptions_set_operation_timeout(opt, wait_ms, errstr, sizeof errstr);
             rd_kafka_CreateTopics(s->rk, nts, (size_t)made, opt, q);
             rd_kafka_AdminOptions_destroy(opt);
             nreq++;
@@ -696,22 +731,33 @@ int w2k_sink_topics_ensure(w2k_sink_t *s, const char *const *names, const w2k_to
             const char *name = rd_kafka_topic_result_name(res[k]);
             if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
                 continue; /* left to w2k_sink_topic, which reports why */
-            if (!cached_topic(s, name) && !cache_topic(s, name, err)) {
+            if (!(created[ncreated] = strdup(name))) {
                 rd_kafka_event_destroy(ev);
                 rd_kafka_queue_destroy(q);
+                w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
                 goto out;
             }
-            done++;
+            ncreated++;
         }
         rd_kafka_event_destroy(ev);
     }
     if (q)
         rd_kafka_queue_destroy(q);
+    if (ncreated)
+        await_metadata(s, (const char *const *)created, ncreated);
+    for (int k = 0; k < ncreated; k++) {
+        if (!cached_topic(s, created[k]) && !cache_topic(s, created[k], err))
+            goto out;
+        done++;
+    }
     if (ntodo)
         w2k_info("created %d topics in %d requests (%d of %d topics ready)", done - (n - ntodo),
                  nreq, done, n);
     rc = done;
 out:
+    for (int k = 0; k < ncreated; k++)
+        free(created[k]);
+    free(created);
     free(exists);
     free(todo);
     return rc;

@@ -1803,6 +1803,53 @@ int w2k_catalog_partition_root(PGconn *c, uint32_t relid, uint32_t *root, char s
     return 1;
 }
 
+/* The columns of w2k_catalog_table's query, which is over pg_publication_tables: that
+ * view computes every table of the publications, so one query per table of a stream
+ * over 10,000 tables costs 10,000 × 10,000 (w2k_catalog_pubtables asks once). */
+#define PUBTABLE_COLS                                                                              \
+    "c.oid, c.relreplident, %s, %s, %s, pt.schemaname::text, pt.tablename::text FROM "             \
+    "pg_publication_tables pt JOIN pg_namespace n ON n.nspname = pt.schemaname JOIN pg_class "     \
+    "c ON c.relnamespace = n.oid AND c.relname = pt.tablename WHERE pt.pubname = "                 \
+    "ANY(string_to_array($1, ','))"
+
+/* w2k_catalog_table's query (15+: attnames and rowfilter; before, a publication holds
+ * every column and filters no row: NULL attnames, all columns), with one table's
+ * condition or none, into sql. */
+static void pubtable_sql(const w2k_pg_caps_t *caps, bool one, char *sql, size_t sqlsz)
+{
+    snprintf(sql, sqlsz, "SELECT " PUBTABLE_COLS "%s",
+             caps->publication_filters ? "pt.attnames::text" : "NULL::text",
+             caps->publication_filters ? "pt.rowfilter" : "NULL::text",
+             caps->publish_generated
+                 ? "(SELECT p.pubgencols = 's' FROM pg_publication p WHERE p.pubname = pt.pubname)"
+                 : "false",
+             one ? " AND pt.schemaname = $2 AND pt.tablename = $3" : "");
+}
+
+/* The relation of row i of a pubtable_sql result. */
+static w2k_relation_t *pubtable_relation(PGconn *c, const PGresult *r, int i, const char *schema,
+                                         const char *name, char **rowfilter, w2k_err_t *err)
+{
+    char relid[16], replident = PQgetvalue(r, i, 1)[0];
+    snprintf(relid, sizeof relid, "%s", PQgetvalue(r, i, 0));
+    bool all_columns = PQgetisnull(r, i, 2);
+    bool gencols = PQgetvalue(r, i, 4)[0] == 't';
+    char *attnames = all_columns ? NULL : strdup(PQgetvalue(r, i, 2));
+    if (!PQgetisnull(r, i, 3))
+        *rowfilter = strdup(PQgetvalue(r, i, 3));
+    w2k_relation_t *rel = attnames || all_columns ? relation_with(c, relid, replident, schema, name,
+                                                                  attnames, gencols, err)
+                                                  : NULL;
+    if (!attnames && !all_columns)
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+    free(attnames);
+    if (!rel) {
+        free(*rowfilter);
+        *rowfilter = NULL;
+    }
+    return rel;
+}
+
 w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schema, const char *name,
                                   char **rowfilter, w2k_err_t *err)
 {
@@ -1810,26 +1857,9 @@ w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schem
     *rowfilter = NULL;
     w2k_pg_caps_t caps;
     w2k_pg_caps(c, &caps);
-    /* attnames and rowfilter are 15+: before, a publication holds every column and
-     * filters no row (NULL attnames: all columns) */
-    PGresult *r = w2k_pg_query(
-        c, err, "looking up a published table",
-        caps.publish_generated
-            ? "SELECT c.oid, c.relreplident, pt.attnames::text, pt.rowfilter, (SELECT "
-              "p.pubgencols = 's' FROM pg_publication p WHERE p.pubname = pt.pubname) FROM "
-              "pg_publication_tables pt JOIN pg_namespace n ON n.nspname = pt.schemaname JOIN "
-              "pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename WHERE pt.pubname "
-              "= ANY(string_to_array($1, ',')) AND pt.schemaname = $2 AND pt.tablename = $3"
-        : caps.publication_filters
-            ? "SELECT c.oid, c.relreplident, pt.attnames::text, pt.rowfilter, false FROM "
-              "pg_publication_tables pt JOIN pg_namespace n ON n.nspname = pt.schemaname JOIN "
-              "pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename WHERE pt.pubname "
-              "= ANY(string_to_array($1, ',')) AND pt.schemaname = $2 AND pt.tablename = $3"
-            : "SELECT c.oid, c.relreplident, NULL::text, NULL::text, false FROM "
-              "pg_publication_tables pt JOIN pg_namespace n ON n.nspname = pt.schemaname JOIN "
-              "pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename WHERE pt.pubname "
-              "= ANY(string_to_array($1, ',')) AND pt.schemaname = $2 AND pt.tablename = $3",
-        3, p);
+    char sql[1024];
+    pubtable_sql(&caps, true, sql, sizeof sql);
+    PGresult *r = w2k_pg_query(c, err, "looking up a published table", sql, 3, p);
     if (!r)
         return NULL;
     if (PQntuples(r) == 0 && !caps.publish_via_root && is_partitioned(c, schema, name)) {
@@ -1844,25 +1874,94 @@ w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schem
                     pubs);
         return NULL;
     }
-    char relid[16], replident = PQgetvalue(r, 0, 1)[0];
-    snprintf(relid, sizeof relid, "%s", PQgetvalue(r, 0, 0));
-    bool all_columns = PQgetisnull(r, 0, 2);
-    bool gencols = PQgetvalue(r, 0, 4)[0] == 't';
-    char *attnames = all_columns ? NULL : strdup(PQgetvalue(r, 0, 2));
-    if (!PQgetisnull(r, 0, 3))
-        *rowfilter = strdup(PQgetvalue(r, 0, 3));
+    w2k_relation_t *rel = pubtable_relation(c, r, 0, schema, name, rowfilter, err);
     PQclear(r);
-    w2k_relation_t *rel = attnames || all_columns ? relation_with(c, relid, replident, schema, name,
-                                                                  attnames, gencols, err)
-                                                  : NULL;
-    if (!attnames && !all_columns)
-        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
-    free(attnames);
-    if (!rel) {
-        free(*rowfilter);
-        *rowfilter = NULL;
-    }
     return rel;
+}
+
+struct w2k_catalog_pubtables_s {
+    PGresult *r;
+    char *pubs;
+    int *slot; /* rows by schema and name: row + 1, 0 when free; open addressing */
+    size_t nslot;
+};
+
+static size_t pubtable_hash(const char *schema, const char *name)
+{
+    size_t h = 1469598103934665603u;
+    for (const char *p = schema; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211u;
+    h = (h ^ '.') * 1099511628211u;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211u;
+    return h;
+}
+
+w2k_catalog_pubtables_t *w2k_catalog_pubtables(PGconn *c, const char *pubs, w2k_err_t *err)
+{
+    w2k_catalog_pubtables_t *pt = calloc(1, sizeof *pt);
+    w2k_pg_caps_t caps;
+    w2k_pg_caps(c, &caps);
+    char sql[1024];
+    pubtable_sql(&caps, false, sql, sizeof sql);
+    const char *p[1] = {pubs};
+    if (!pt || !(pt->pubs = strdup(pubs))) {
+        free(pt);
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return NULL;
+    }
+    if (!(pt->r = w2k_pg_query(c, err, "looking up the published tables", sql, 1, p))) {
+        w2k_catalog_pubtables_free(pt);
+        return NULL;
+    }
+    int n = PQntuples(pt->r);
+    for (pt->nslot = 16; pt->nslot < 2 * (size_t)n;)
+        pt->nslot <<= 1;
+    if (!(pt->slot = calloc(pt->nslot, sizeof *pt->slot))) {
+        w2k_catalog_pubtables_free(pt);
+        w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        size_t h =
+            pubtable_hash(PQgetvalue(pt->r, i, 5), PQgetvalue(pt->r, i, 6)) & (pt->nslot - 1);
+        while (pt->slot[h])
+            h = (h + 1) & (pt->nslot - 1);
+        pt->slot[h] = i + 1;
+    }
+    return pt;
+}
+
+w2k_relation_t *w2k_catalog_pubtables_table(PGconn *c, const w2k_catalog_pubtables_t *pt,
+                                            const char *schema, const char *name, char **rowfilter,
+                                            w2k_err_t *err)
+{
+    *rowfilter = NULL;
+    int found = -1, count = 0;
+    for (size_t h = pubtable_hash(schema, name) & (pt->nslot - 1); pt->slot[h];
+         h = (h + 1) & (pt->nslot - 1)) {
+        int i = pt->slot[h] - 1;
+        if (strcmp(PQgetvalue(pt->r, i, 5), schema) == 0 &&
+            strcmp(PQgetvalue(pt->r, i, 6), name) == 0) {
+            found = i;
+            count++;
+        }
+    }
+    /* not there, or there twice (in two of the publications): asked on its own, which
+     * says why */
+    if (count != 1)
+        return w2k_catalog_table(c, pt->pubs, schema, name, rowfilter, err);
+    return pubtable_relation(c, pt->r, found, schema, name, rowfilter, err);
+}
+
+void w2k_catalog_pubtables_free(w2k_catalog_pubtables_t *pt)
+{
+    if (!pt)
+        return;
+    PQclear(pt->r);
+    free(pt->pubs);
+    free(pt->slot);
+    free(pt);
 }
 
 /* A table's OID and replica identity (pg_class.relreplident). Returns 0, or -1 with err

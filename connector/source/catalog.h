@@ -199,6 +199,24 @@ int w2k_catalog_describe(PGconn *c, w2k_relation_t *rel, const uint8_t *keyflags
 w2k_relation_t *w2k_catalog_table(PGconn *c, const char *pubs, const char *schema, const char *name,
                                   char **rowfilter, w2k_err_t *err);
 
+/* The published tables of pubs, looked up with one query (pg_publication_tables
+ * computes every table of the publications on each query: one query per table of
+ * 10,000 costs minutes). */
+typedef struct w2k_catalog_pubtables_s w2k_catalog_pubtables_t;
+
+/* Look up the tables of pubs (comma-separated names) once. Returns NULL with err. */
+w2k_catalog_pubtables_t *w2k_catalog_pubtables(PGconn *c, const char *pubs, w2k_err_t *err);
+
+/* w2k_catalog_table for schema.name, from pt's rows (the columns are still asked for):
+ * the same relation and *rowfilter; a table not among them (or in two publications)
+ * is asked on its own. */
+w2k_relation_t *w2k_catalog_pubtables_table(PGconn *c, const w2k_catalog_pubtables_t *pt,
+                                            const char *schema, const char *name, char **rowfilter,
+                                            w2k_err_t *err);
+
+/* Free pt (NULL is fine). */
+void w2k_catalog_pubtables_free(w2k_catalog_pubtables_t *pt);
+
 /* Before 13 (no publish_via_partition_root): whether relation relid is a partition,
  * and then the top-most partitioned table above it, its OID into root, its name into
  * schema and name, its columns' names in order (*cols, *ncols; malloc'd, the caller

@@ -24,6 +24,7 @@ struct w2k_snapshot_s {
     double last_report;
     bool tty;
     w2k_pgtuple_t *row;
+    w2k_catalog_pubtables_t *pubtables; /* over several tables: all looked up at once */
 };
 
 static int exec(PGconn *c, const char *sql, const char *what, w2k_err_t *err)
@@ -100,8 +101,13 @@ static int open_table(w2k_snapshot_t *s, w2k_relcache_t *rc, w2k_err_t *err)
 {
     const w2k_table_cfg_t *tc = &s->scfg->tables[s->table];
     char *filter = NULL;
+    if (!s->pubtables && s->scfg->ntables > 1 &&
+        !(s->pubtables = w2k_catalog_pubtables(s->conn, s->scfg->publication, err)))
+        return -1;
     w2k_relation_t *rel =
-        w2k_catalog_table(s->conn, s->scfg->publication, tc->schema, tc->name, &filter, err);
+        s->pubtables
+            ? w2k_catalog_pubtables_table(s->conn, s->pubtables, tc->schema, tc->name, &filter, err)
+            : w2k_catalog_table(s->conn, s->scfg->publication, tc->schema, tc->name, &filter, err);
     if (!rel)
         return -1;
     w2k_buf_t sql = W2K_BUF_INIT;
@@ -231,6 +237,7 @@ void w2k_snapshot_end(w2k_snapshot_t *s)
 {
     if (!s)
         return;
+    w2k_catalog_pubtables_free(s->pubtables);
     if (s->conn)
         PQfinish(s->conn);
     free(s->row);

@@ -25,6 +25,9 @@ struct w2k_tables_s {
      * noted in the publication's comment */
     w2k_pubtable_t *eff_as;
     w2k_filter_t **filters; /* per eff table, filters = connector: parsed row filter */
+    int *by_name;           /* eff tables by schema and name: index + 1, 0 when free;
+                               open addressing over nby_name (a power of 2) slots */
+    size_t nby_name;
     bool connector_filters; /* the stream filters rows and columns itself */
     w2k_pubset_t pubs;      /* its publications (one per set of operations with pushdown) */
     w2k_pubtable_t *ours;   /* the stream's tables by OID, with their last known names */
@@ -63,6 +66,9 @@ static void free_tables(w2k_tables_t *tb)
     tb->eff.ntables = 0;
     free(tb->eff_as);
     tb->eff_as = NULL;
+    free(tb->by_name);
+    tb->by_name = NULL;
+    tb->nby_name = 0;
 }
 
 static void free_joined(w2k_tables_t *tb)
@@ -238,12 +244,56 @@ static void warn_tables(w2k_tables_t *tb)
         w2k_relation_free(batch[k]);
 }
 
-static bool listed(const w2k_stream_cfg_t *eff, const char *schema, const char *name)
+/* The hash of schema.name for by_name (FNV-1a). */
+static size_t name_hash(const char *schema, const char *name)
 {
-    for (int i = 0; i < eff->ntables; i++)
-        if (strcmp(eff->tables[i].schema, schema) == 0 && strcmp(eff->tables[i].name, name) == 0)
-            return true;
-    return false;
+    size_t h = 1469598103934665603u;
+    for (const char *p = schema; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211u;
+    h = (h ^ '.') * 1099511628211u;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211u;
+    return h;
+}
+
+/* The index of eff table schema.name, or -1: a hash lookup, so that matching 10,000
+ * tables against the list (at start and at every pattern check) is not 10,000 ×
+ * 10,000 comparisons. */
+static int eff_index(const w2k_tables_t *tb, const char *schema, const char *name)
+{
+    if (!tb->by_name) {
+        for (int i = 0; i < tb->eff.ntables; i++)
+            if (strcmp(tb->eff.tables[i].schema, schema) == 0 &&
+                strcmp(tb->eff.tables[i].name, name) == 0)
+                return i;
+        return -1;
+    }
+    size_t mask = tb->nby_name - 1;
+    for (size_t h = name_hash(schema, name) & mask; tb->by_name[h]; h = (h + 1) & mask) {
+        const w2k_table_cfg_t *t = &tb->eff.tables[tb->by_name[h] - 1];
+        if (strcmp(t->schema, schema) == 0 && strcmp(t->name, name) == 0)
+            return tb->by_name[h] - 1;
+    }
+    return -1;
+}
+
+static bool listed(const w2k_tables_t *tb, const char *schema, const char *name)
+{
+    return eff_index(tb, schema, name) >= 0;
+}
+
+/* Append e to the eff tables (the caller checked the room) and index it by name. */
+static void add_eff(w2k_tables_t *tb, const w2k_table_cfg_t *e)
+{
+    int i = tb->eff.ntables++;
+    tb->eff.tables[i] = *e;
+    if (!tb->by_name)
+        return;
+    size_t mask = tb->nby_name - 1;
+    size_t h = name_hash(e->schema, e->name) & mask;
+    while (tb->by_name[h])
+        h = (h + 1) & mask;
+    tb->by_name[h] = i + 1;
 }
 
 /* Parse the row filter of eff table i when the stream evaluates filters itself. */
@@ -278,7 +328,7 @@ static int match_patterns(w2k_tables_t *tb, const PGresult *all, bool report_emp
             if (!w2k_pattern_matches(sc, t, nsp, rel))
                 continue;
             matched++;
-            if (listed(&tb->eff, nsp, rel))
+            if (listed(tb, nsp, rel))
                 continue;
             if (tb->eff.ntables == tb->eff_cap) {
                 w2k_warn_hint(
@@ -288,10 +338,16 @@ static int match_patterns(w2k_tables_t *tb, const PGresult *all, bool report_emp
                     sc->name, nsp, rel);
                 continue;
             }
-            w2k_table_cfg_t *e = &tb->eff.tables[tb->eff.ntables++];
-            *e = *t;
-            e->schema = tb->eff_names[tb->neff_names++] = strdup(nsp);
-            e->name = tb->eff_names[tb->neff_names++] = strdup(rel);
+            w2k_table_cfg_t e = *t;
+            e.schema = tb->eff_names[tb->neff_names++] = strdup(nsp);
+            e.name = tb->eff_names[tb->neff_names++] = strdup(rel);
+            if (!e.schema || !e.name) { /* out of memory: left to the next check */
+                tb->neff_names -= 2;
+                free((char *)e.schema);
+                free((char *)e.name);
+                continue;
+            }
+            add_eff(tb, &e);
             added++;
         }
         if (!matched && report_empty)
@@ -329,7 +385,10 @@ static int resolve_tables(w2k_tables_t *tb, int version, w2k_err_t *err)
     tb->eff_names = calloc((size_t)tb->eff_cap * 2 + 1, sizeof *tb->eff_names);
     tb->filters = calloc((size_t)tb->eff_cap + 1, sizeof *tb->filters);
     tb->eff_as = calloc((size_t)tb->eff_cap + 1, sizeof *tb->eff_as);
-    if (!tb->eff.tables || !tb->eff_names || !tb->filters || !tb->eff_as) {
+    for (tb->nby_name = 16; tb->nby_name < 2 * (size_t)tb->eff_cap;)
+        tb->nby_name <<= 1;
+    tb->by_name = calloc(tb->nby_name, sizeof *tb->by_name);
+    if (!tb->eff.tables || !tb->eff_names || !tb->filters || !tb->eff_as || !tb->by_name) {
         PQclear(all);
         w2k_err_set(err, W2K_EXIT_RUNTIME, "out of memory");
         return -1;
@@ -356,14 +415,14 @@ static int resolve_tables(w2k_tables_t *tb, int version, w2k_err_t *err)
                      "configuration",
                      tb->cfg->path, t->line, t->schema, t->name, sc->name, now.schema, now.name);
         }
-        if (!e.schema || !e.name || listed(&tb->eff, e.schema, e.name))
+        if (!e.schema || !e.name || listed(tb, e.schema, e.name))
             continue;
         if (renamed) {
             tb->eff_as[tb->eff.ntables] = now;
             snprintf(tb->eff_as[tb->eff.ntables].schema, sizeof now.schema, "%s", t->schema);
             snprintf(tb->eff_as[tb->eff.ntables].name, sizeof now.name, "%s", t->name);
         }
-        tb->eff.tables[tb->eff.ntables++] = e;
+        add_eff(tb, &e);
     }
     if (all)
         match_patterns(tb, all, true);
@@ -644,12 +703,8 @@ const w2k_stream_cfg_t *w2k_tables_stream_cfg(const w2k_tables_t *tb)
 
 const w2k_table_cfg_t *w2k_tables_find(const w2k_tables_t *tb, const char *schema, const char *name)
 {
-    for (int i = 0; i < tb->eff.ntables; i++) {
-        const w2k_table_cfg_t *t = &tb->eff.tables[i];
-        if (strcmp(t->schema, schema) == 0 && strcmp(t->name, name) == 0)
-            return t;
-    }
-    return NULL;
+    int i = eff_index(tb, schema, name);
+    return i < 0 ? NULL : &tb->eff.tables[i];
 }
 
 bool w2k_tables_pattern_matches(const w2k_tables_t *tb, const char *schema, const char *name)
