@@ -67,7 +67,7 @@ def is_eos(kind: str) -> bool:
 FULL = {
     "catchup": 1_000_000, "chunk": 100_000, "scale_tables": [1, 4, 16],
     "scale_events": [1_000_000, 5_000_000], "big_txn": 5_000_000, "big_txn_stream": 5_000_000,
-    "big_txn_stream_mem": ["8MB"],
+    "big_txn_stream_mem": ["64MB"],
     "lat_rates": [10_000, 50_000], "lat_seconds": 60, "fan_groups": 100, "fan_rate": 1_000,
     "fan_seconds": 30, "fan_procs": 4, "warmup": 10, "dbz_timeout": 480, "lat_repeat": 1,
     "catchup_repeat": 1,
@@ -75,7 +75,7 @@ FULL = {
 QUICK = {
     "catchup": 100_000, "chunk": 25_000, "scale_tables": [1, 4, 16],
     "scale_events": [100_000, 500_000], "big_txn": 500_000, "big_txn_stream": 500_000,
-    "big_txn_stream_mem": ["8MB"],
+    "big_txn_stream_mem": ["64MB"],
     "lat_rates": [10_000, 50_000], "lat_seconds": 10, "fan_groups": 100, "fan_rate": 1_000,
     "fan_seconds": 10, "fan_procs": 4, "warmup": 3, "dbz_timeout": 300, "lat_repeat": 1,
     "catchup_repeat": 1,
