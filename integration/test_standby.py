@@ -306,7 +306,7 @@ def test_zombie_writes_nothing(rig, wal2kafka_bin, tmp_path, request, mode):
         assert m, new.log_tail(20)
         old_log = old.log(current=True)
         assert re.search(r'level=warn msg="stream \S+ lost its slot \S+ to PID \d+: waiting as '
-                         r'standby, sending nothing" hint="another wal2kafka took over', old_log) \
+                         r'standby, sending nothing" hint="another wal2kafka took the slot', old_log) \
             or re.search(r'level=error msg="stream \S+ stopped: [^"]+" hint="', old_log) \
             or "started again after" in old_log, old_log
         for c in (old, new):
