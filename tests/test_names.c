@@ -244,6 +244,18 @@ static void test_check_topics(void)
     CHECK(strstr(err.hint, "topic_prefix") != NULL);
 }
 
+/* The in-memory indexes' hash: FNV-1a (its published value for "a"), and a qualified name
+ * hashes as its "schema.name" text, so schema "a.b" + name "c" meets "a" + "b.c" only in
+ * the bucket, never in the comparison the indexes make after it. */
+static void test_hash(void)
+{
+    CHECK(w2k_names_hash_str(W2K_NAMES_HASH_SEED, "a") == (size_t)UINT64_C(0xaf63dc4c8601ec8c));
+    CHECK(w2k_names_hash_str(W2K_NAMES_HASH_SEED, "") == W2K_NAMES_HASH_SEED);
+    CHECK(w2k_names_hash("public", "orders") ==
+          w2k_names_hash_str(W2K_NAMES_HASH_SEED, "public.orders"));
+    CHECK(w2k_names_hash("public", "orders") != w2k_names_hash("public", "order"));
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -255,5 +267,6 @@ int main(int argc, char **argv)
     test_fields_stable();
     test_topics();
     test_check_topics();
+    test_hash();
     return unit_report("test_names");
 }

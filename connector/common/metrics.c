@@ -4,6 +4,7 @@
 #include "metrics.h"
 #include "clock.h"
 #include "log.h"
+#include "names.h"
 #include "secret.h"
 #include "version.h"
 
@@ -221,12 +222,7 @@ w2k_metrics_table_t *w2k_metrics_table(w2k_metrics_stream_t *s, const char *sche
         return NULL;
     w2k_metrics_t *m = s->m;
     /* by hash: a scan of the list per table is 10,000 x 10,000 steps over 10,000 tables */
-    size_t h = 5381;
-    for (const char *p = schema; *p; p++)
-        h = h * 33 + (unsigned char)*p;
-    for (const char *p = table; *p; p++)
-        h = h * 33 + (unsigned char)*p;
-    h %= TABLE_BUCKETS;
+    size_t h = w2k_names_hash(schema, table) % TABLE_BUCKETS;
     pthread_mutex_lock(&m->lock);
     w2k_metrics_table_t *t;
     for (t = s->buckets[h]; t; t = t->hnext)

@@ -195,3 +195,16 @@ out:
     free(t);
     return rc;
 }
+
+size_t w2k_names_hash_str(size_t h, const char *s)
+{
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * (size_t)UINT64_C(1099511628211);
+    return h;
+}
+
+size_t w2k_names_hash(const char *schema, const char *name)
+{
+    return w2k_names_hash_str(
+        w2k_names_hash_str(w2k_names_hash_str(W2K_NAMES_HASH_SEED, schema), "."), name);
+}

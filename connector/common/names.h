@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "err.h"
@@ -48,5 +49,15 @@ bool w2k_names_topics_collide(const char *a, const char *b);
  * (exit W2K_EXIT_CONFIG). */
 int w2k_names_check_topics(const w2k_stream_cfg_t *sc, const w2k_table_cfg_t *tables, int n,
                            w2k_err_t *err);
+
+/* Where the in-memory indexes of names start their hash (FNV-1a's offset basis). */
+#define W2K_NAMES_HASH_SEED ((size_t)UINT64_C(14695981039346656037))
+
+/* The FNV-1a hash of s continued from h (W2K_NAMES_HASH_SEED to start), for hash indexes
+ * of names kept in memory (never stored: the value may differ between builds). */
+size_t w2k_names_hash_str(size_t h, const char *s);
+
+/* The hash of the qualified name schema.name, as w2k_names_hash_str of "schema.name". */
+size_t w2k_names_hash(const char *schema, const char *name);
 
 #endif

@@ -2,6 +2,7 @@
 #include "sink.h"
 #include "clock.h"
 #include "log.h"
+#include "names.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -576,15 +577,6 @@ static rd_kafka_NewTopic_t *new_topic(const w2k_config_t *cfg, const char *name,
 
 /* Find which of names[0..n) exist with one metadata request for every topic (set the
  * found ones in exists[]). Returns 0, or -1 when no broker answered. */
-/* A full-width string hash (hash_name folds to the cache's buckets). */
-static size_t hash_full(const char *s)
-{
-    size_t h = 1469598103934665603u;
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211u;
-    return h;
-}
-
 static int existing_topics(w2k_sink_t *s, const char *const *names, int n, bool *exists)
 {
     const struct rd_kafka_metadata *md = NULL;
@@ -603,13 +595,13 @@ static int existing_topics(w2k_sink_t *s, const char *const *names, int n, bool 
         const rd_kafka_metadata_topic_t *t = &md->topics[i];
         if (t->err != RD_KAFKA_RESP_ERR_NO_ERROR)
             continue;
-        size_t h = hash_full(t->topic);
+        size_t h = w2k_names_hash_str(W2K_NAMES_HASH_SEED, t->topic);
         for (h &= nb - 1; set[h]; h = (h + 1) & (nb - 1))
             ;
         set[h] = t->topic;
     }
     for (int i = 0; i < n; i++) {
-        size_t h = hash_full(names[i]);
+        size_t h = w2k_names_hash_str(W2K_NAMES_HASH_SEED, names[i]);
         for (h &= nb - 1; set[h] && !exists[i]; h = (h + 1) & (nb - 1))
             exists[i] = strcmp(set[h], names[i]) == 0;
     }

@@ -2,6 +2,7 @@
 #include "catalog.h"
 #include "buf.h"
 #include "log.h"
+#include "names.h"
 #include "pgconn.h"
 #include "pubplan.h"
 #include "resnap.h"
@@ -1886,17 +1887,6 @@ struct w2k_catalog_pubtables_s {
     size_t nslot;
 };
 
-static size_t pubtable_hash(const char *schema, const char *name)
-{
-    size_t h = 1469598103934665603u;
-    for (const char *p = schema; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211u;
-    h = (h ^ '.') * 1099511628211u;
-    for (const char *p = name; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211u;
-    return h;
-}
-
 w2k_catalog_pubtables_t *w2k_catalog_pubtables(PGconn *c, const char *pubs, w2k_err_t *err)
 {
     w2k_catalog_pubtables_t *pt = calloc(1, sizeof *pt);
@@ -1924,7 +1914,7 @@ w2k_catalog_pubtables_t *w2k_catalog_pubtables(PGconn *c, const char *pubs, w2k_
     }
     for (int i = 0; i < n; i++) {
         size_t h =
-            pubtable_hash(PQgetvalue(pt->r, i, 5), PQgetvalue(pt->r, i, 6)) & (pt->nslot - 1);
+            w2k_names_hash(PQgetvalue(pt->r, i, 5), PQgetvalue(pt->r, i, 6)) & (pt->nslot - 1);
         while (pt->slot[h])
             h = (h + 1) & (pt->nslot - 1);
         pt->slot[h] = i + 1;
@@ -1938,7 +1928,7 @@ w2k_relation_t *w2k_catalog_pubtables_table(PGconn *c, const w2k_catalog_pubtabl
 {
     *rowfilter = NULL;
     int found = -1, count = 0;
-    for (size_t h = pubtable_hash(schema, name) & (pt->nslot - 1); pt->slot[h];
+    for (size_t h = w2k_names_hash(schema, name) & (pt->nslot - 1); pt->slot[h];
          h = (h + 1) & (pt->nslot - 1)) {
         int i = pt->slot[h] - 1;
         if (strcmp(PQgetvalue(pt->r, i, 5), schema) == 0 &&

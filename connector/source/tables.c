@@ -244,18 +244,6 @@ static void warn_tables(w2k_tables_t *tb)
         w2k_relation_free(batch[k]);
 }
 
-/* The hash of schema.name for by_name (FNV-1a). */
-static size_t name_hash(const char *schema, const char *name)
-{
-    size_t h = 1469598103934665603u;
-    for (const char *p = schema; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211u;
-    h = (h ^ '.') * 1099511628211u;
-    for (const char *p = name; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211u;
-    return h;
-}
-
 /* The index of eff table schema.name, or -1: a hash lookup, so that matching 10,000
  * tables against the list (at start and at every pattern check) is not 10,000 ×
  * 10,000 comparisons. */
@@ -269,7 +257,7 @@ static int eff_index(const w2k_tables_t *tb, const char *schema, const char *nam
         return -1;
     }
     size_t mask = tb->nby_name - 1;
-    for (size_t h = name_hash(schema, name) & mask; tb->by_name[h]; h = (h + 1) & mask) {
+    for (size_t h = w2k_names_hash(schema, name) & mask; tb->by_name[h]; h = (h + 1) & mask) {
         const w2k_table_cfg_t *t = &tb->eff.tables[tb->by_name[h] - 1];
         if (strcmp(t->schema, schema) == 0 && strcmp(t->name, name) == 0)
             return tb->by_name[h] - 1;
@@ -290,7 +278,7 @@ static void add_eff(w2k_tables_t *tb, const w2k_table_cfg_t *e)
     if (!tb->by_name)
         return;
     size_t mask = tb->nby_name - 1;
-    size_t h = name_hash(e->schema, e->name) & mask;
+    size_t h = w2k_names_hash(e->schema, e->name) & mask;
     while (tb->by_name[h])
         h = (h + 1) & mask;
     tb->by_name[h] = i + 1;
