@@ -539,6 +539,49 @@ def write(res: dict, outdir: Path, name: str) -> Path:
                         "stream txns", "stream count", "stream MB", "CPU s",
                         "walsender CPU s", "peak RSS MB", "others' cores", "note"], rows))
 
+    mt = ph.get("many_tables")
+    if mt:
+        L.append(f"## {mt['tables']:,} tables\n")
+        L.append(
+            f"Tables t_NNNNN (`id int primary key, v text`). **wal2kafka**: one stream over "
+            "the pattern `public.t_*` in a fresh database (bench/many_tables.py's "
+            "measurement): *start* from process start to \"streaming from slot\" with the "
+            "slot, publication and every topic new; *delivery*: one row inserted into each "
+            "table (a commit every 100 tables), from the last commit until the slot "
+            "confirmed it (confirmed only once the broker acknowledged every change); "
+            "*peak RSS* over the whole run. Catch-up: "
+            f"{mt['rows']:,} rows written while the reader was stopped, spread evenly over "
+            "the tables (a commit every 1,000 tables), then the same number of rows into one "
+            "table; rows/s from the first row read (raw: first byte; wal2kafka: \"streaming "
+            "from slot\"; Debezium: its first message, so its start-up over many tables is "
+            "not counted) to the last acknowledged, and the ratio many ÷ one. Every "
+            "contender reads its own slot; Debezium's topics are made before it starts, as "
+            "wal2kafka's are after its first start. Targets (issue 15): start ≤ 60 s, peak "
+            "RSS ≤ 200 MB, delivery ≤ 10 s, catch-up ratio ≥ 0.8.\n")
+        rows = []
+        for r in mt["runs"]:
+            if r["contender"] == "wal2kafka":
+                many, one = r.get("catchup_many_rows_per_s"), r.get("catchup_one_rows_per_s")
+                rows.append(["wal2kafka", f1(r.get("start_s")), f0(r.get("peak_rss_mb")),
+                             f1(r.get("deliver_s")), f0(many), f0(one), ratio(many, one),
+                             f2(r.get("others_cores")),
+                             ("**error**: " + r["error"]) if r.get("error") else ""])
+        for kind in ("raw", "debezium"):
+            many = next((r for r in mt["runs"] if r["contender"] == kind
+                         and r.get("over") == "many"), None)
+            one = next((r for r in mt["runs"] if r["contender"] == kind
+                        and r.get("over") == "one"), None)
+            if not many or not one:
+                continue
+            m, o = val(many, "events_per_s_steady"), val(one, "events_per_s_steady")
+            err = "; ".join(x["error"] for x in (many, one) if x.get("error"))
+            rows.append([NAMES[kind], "–", "–", "–", f0(m), f0(o), ratio(m, o),
+                         f2(many.get("others_cores")), ("**error**: " + err) if err else ""])
+        L.append(table(["contender", "start s", "peak RSS MB", "delivery s",
+                        f"catch-up over {mt['tables']:,} tables rows/s",
+                        "catch-up over 1 table rows/s", "ratio", "others' cores", "note"],
+                       rows))
+
     sc = ph.get("scaling")
     if sc:
         L.append("## Scaling\n")

@@ -70,7 +70,7 @@ FULL = {
     "big_txn_stream_mem": ["64MB"],
     "lat_rates": [10_000, 50_000], "lat_seconds": 60, "fan_groups": 100, "fan_rate": 1_000,
     "fan_seconds": 30, "fan_procs": 4, "warmup": 10, "dbz_timeout": 480, "lat_repeat": 1,
-    "catchup_repeat": 1,
+    "catchup_repeat": 1, "mt_tables": 10_000, "mt_rows": 20_000,
 }
 QUICK = {
     "catchup": 100_000, "chunk": 25_000, "scale_tables": [1, 4, 16],
@@ -78,10 +78,10 @@ QUICK = {
     "big_txn_stream_mem": ["64MB"],
     "lat_rates": [10_000, 50_000], "lat_seconds": 10, "fan_groups": 100, "fan_rate": 1_000,
     "fan_seconds": 10, "fan_procs": 4, "warmup": 3, "dbz_timeout": 300, "lat_repeat": 1,
-    "catchup_repeat": 1,
+    "catchup_repeat": 1, "mt_tables": 1_000, "mt_rows": 5_000,
 }
 ALL_PHASES = ["catchup", "inserts", "scaling", "bigtxn", "bigtxn_stream", "latency", "fanout",
-              "profile", "features"]
+              "profile", "features", "many_tables"]
 
 
 def log(msg: str) -> None:
@@ -1355,6 +1355,118 @@ class Bench:
                 + (f" ERROR {r['error']}" if r.get("error") else ""))
         self.results["phases"]["fanout"] = out
 
+    # -- ten thousand tables (issue 15 point 4)
+
+    def phase_many_tables(self) -> None:
+        """One stream over mt_tables tables t_NNNNN matched by a pattern: wal2kafka's
+        start, peak RSS, delivery of one first change per table and catch-up over the N
+        tables ÷ over one table (bench/many_tables.py's measurement, in a database of its
+        own), next to the same catch-up ratio of the raw reader and Debezium on the same
+        rows (database bench; their topics made ahead, as wal2kafka's are by then)."""
+        import many_tables as mt
+        n, want = self.sizes["mt_tables"], self.sizes["mt_rows"]
+        per = max(1, want // n)
+        rows = per * n
+        out = {"tables": n, "rows": rows, "runs": []}
+        log(f"many tables: wal2kafka over {n:,} tables")
+        snap = self.foreign.snapshot()
+        try:
+            r = mt.run_one(self.w2k_bin, self.pg, self.kafka, n, rows, self.tmp, "w2k")
+        except Exception as e:
+            r = {"error": str(e)}
+            log(f"  many tables: wal2kafka FAILED: {e}")
+        r.update({"contender": "wal2kafka", "others_cores": self.foreign.cores(snap)})
+        r.pop("binary", None)
+        out["runs"].append(r)
+        self.results["phases"]["many_tables"] = out
+
+        kinds = ["raw"] + (["debezium"] if self.debezium else [])
+        names = [f"t_{i:05d}" for i in range(1, n + 1)]
+        log(f"many tables: {n:,} tables in database bench for {', '.join(kinds)}")
+        mt.in_batches(self.db, "CREATE TABLE {t} (id int PRIMARY KEY, v text)", n, 500)
+        self.db.execute("DROP TABLE IF EXISTS mt_one")
+        self.db.execute("CREATE TABLE mt_one (id int PRIMARY KEY, v text)")
+        plan = []  # (kind, over, slot)
+        for kind in kinds:
+            for over in ("many", "one"):
+                slot = self.name(f"{KIND_TAG[kind]}mt{over}")
+                tl = ", ".join(f"public.{t}" for t in (names if over == "many" else ["mt_one"]))
+                self.db.execute(f'CREATE PUBLICATION "{slot}" FOR TABLE {tl}')
+                self.db.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')",
+                                (slot,))
+                plan.append((kind, over, slot))
+        mt.in_batches(self.db, f"INSERT INTO {{t}} SELECT g, 'catch-up' FROM generate_series("
+                               f"1, {per}) g", n, 1000)
+        self.db.execute(f"INSERT INTO mt_one SELECT g, 'catch-up' FROM generate_series(1, "
+                        f"{rows}) g")
+        self.db.execute("CHECKPOINT")
+        for kind, over, slot in plan:
+            if self.args.wait_quiet:
+                self.wait_quiet()
+            log(f"many tables: {kind} catch-up over {n if over == 'many' else 1:,} table(s)")
+            snap = self.foreign.snapshot()
+            if kind == "raw":
+                r = self.run_raw(slot, slot, "tcp", rows)
+            else:
+                r = self.debezium_many(slot, names if over == "many" else ["mt_one"], rows)
+            r.update({"contender": kind, "over": over, "others_cores": self.foreign.cores(snap)})
+            r.pop("rss_series", None)
+            log(f"  -> {fmt_rate(r.get('events_per_s_steady'))} rows/s steady"
+                + (f" ERROR {r['error']}" if r.get("error") else ""))
+            out["runs"].append(r)
+            self.drop_slot(slot)
+        mt.in_batches(self.db, "DROP TABLE {t}", n, 500)
+        self.db.execute("DROP TABLE mt_one")
+
+    def debezium_many(self, name: str, tables: list[str], rows: int) -> dict:
+        """Debezium over tables (a pattern when there are many) from its filled slot, its
+        topics made first; done when their end offsets hold rows. Rows/s from its first
+        message to the last (its start-up over many tables excluded)."""
+        from confluent_kafka import TopicPartition
+        from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+        topics = [f"{name}.public.{t}" for t in tables]
+        admin = AdminClient({"bootstrap.servers": self.kafka.bootstrap})
+        for i in range(0, len(topics), 1000):
+            fs = admin.create_topics([NewTopic(t, 1, 1) for t in topics[i:i + 1000]],
+                                     operation_timeout=120, request_timeout=120)
+            for f in fs.values():
+                f.result()
+        pattern = ["t_[0-9]+"] if len(tables) > 1 else tables
+        proc = self.start_debezium(name, pattern)
+        r: dict = {"changes": rows}
+        first = None
+        try:
+            deadline = time.monotonic() + self.sizes["dbz_timeout"]
+            while True:
+                fs = admin.list_offsets({TopicPartition(t, 0): OffsetSpec.latest()
+                                         for t in topics}, request_timeout=60)
+                got = 0
+                for f in fs.values():
+                    try:
+                        got += max(f.result().offset, 0)
+                    except Exception:  # a new topic without its leader yet: not there yet
+                        pass
+                now = time.monotonic()
+                if got and first is None:
+                    first = now
+                if got >= rows:
+                    r.update({"seconds": now - proc.t_start, "seconds_steady": now - first,
+                              "events_per_s": rows / (now - proc.t_start),
+                              "events_per_s_steady": rows / (now - first) if now > first
+                              else None})
+                    return r
+                if proc.poll() is not None:
+                    raise RuntimeError(f"Debezium exited after {got} of {rows} messages")
+                if now > deadline:
+                    raise RuntimeError(f"Debezium: {got:,} of {rows:,} messages after "
+                                       f"{self.sizes['dbz_timeout']} s (time limit)")
+                time.sleep(0.2)
+        except Exception as e:
+            r["error"] = str(e)
+            return r
+        finally:
+            proc.stop(timeout=90)
+
     def fanout_run(self, kind: str) -> dict:
         name = self.name(f"{KIND_TAG[kind]}fan")
         slot = f"wal2kafka_{name}" if kind in W2K_KINDS else name
@@ -1486,6 +1598,7 @@ PG_SETTINGS = {
     "checkpoint_timeout": "1h",
     "autovacuum": "off",
     "wal_sender_timeout": "60s",
+    "max_locks_per_transaction": "1024",  # a publication over 10,000 tables locks each
 }
 
 
