@@ -20,7 +20,13 @@
  *    "late_ticks":..,"ticks":..,"tick_ms":..,"seconds":..,"delivery_errors":..,
  *    "cpu_s":user+system CPU,"max_rss_kb":peak RSS}
  *
- * Usage: w2k_kfloor [-l LINGER_MS] [-s VALUE_BYTES] [-w WARMUP_S]
+ * With -t, messages go in Kafka transactions (transactional.id w2k-kfloor-TOPIC),
+ * each committed as soon as the ticks due are produced — a commit that took longer
+ * than a tick makes the next transaction hold every tick due meanwhile, each stamped
+ * with its scheduled time: the floor of exactly-once, whose wal2kafka commits a
+ * transaction when it has caught up with PostgreSQL.
+ *
+ * Usage: w2k_kfloor [-t] [-l LINGER_MS] [-s VALUE_BYTES] [-w WARMUP_S]
  *                   BOOTSTRAP TOPIC RATE SECONDS
  *   Exit status: 0 when every message was acknowledged, 1 on errors, 2 on a bad
  *   command line.
@@ -77,16 +83,17 @@ static void set(rd_kafka_conf_t *conf, const char *k, const char *v)
     }
 }
 
-/* Produces one message (value NULL: a tombstone) stamped with the wall clock now;
- * retries while librdkafka's queue is full. 0 or -1. */
+/* Produces one message (value NULL: a tombstone) stamped with ts (ms since 1970; 0:
+ * the wall clock now); retries while librdkafka's queue is full. 0 or -1. */
 static int produce(rd_kafka_t *rk, const char *topic, const void *key, size_t klen, const void *val,
-                   size_t vlen)
+                   size_t vlen, int64_t ts)
 {
     for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, klen),
-            RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_TIMESTAMP(wall_ms()), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t err =
+            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, klen),
+                              RD_KAFKA_V_VALUE((void *)val, vlen),
+                              RD_KAFKA_V_TIMESTAMP(ts ? ts : wall_ms()), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
             return 0;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -95,6 +102,16 @@ static int produce(rd_kafka_t *rk, const char *topic, const void *key, size_t kl
         }
         rd_kafka_poll(rk, 10);
     }
+}
+
+/* 0, or -1 after printing a transaction call's error. */
+static int check(rd_kafka_error_t *error, const char *what)
+{
+    if (!error)
+        return 0;
+    fprintf(stderr, "kfloor: %s: %s\n", what, rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return -1;
 }
 
 /* Serves delivery reports until the monotonic time `due`. */
@@ -119,9 +136,12 @@ int main(int argc, char **argv)
     const char *linger = "5";
     long vbytes = 150;
     double warmup = 0;
-    int o;
-    while ((o = getopt(argc, argv, "l:s:w:")) != -1) {
+    int o, txn = 0;
+    while ((o = getopt(argc, argv, "tl:s:w:")) != -1) {
         switch (o) {
+        case 't':
+            txn = 1;
+            break;
         case 'l':
             linger = optarg;
             break;
@@ -137,7 +157,7 @@ int main(int argc, char **argv)
     }
     if (argc - optind != 4 || vbytes < 1 || vbytes > 1000000 || warmup < 0) {
     usage:
-        fprintf(stderr, "usage: w2k_kfloor [-l LINGER_MS] [-s VALUE_BYTES] [-w WARMUP_S] "
+        fprintf(stderr, "usage: w2k_kfloor [-t] [-l LINGER_MS] [-s VALUE_BYTES] [-w WARMUP_S] "
                         "BOOTSTRAP TOPIC RATE SECONDS\n");
         return 2;
     }
@@ -153,12 +173,19 @@ int main(int argc, char **argv)
     set(conf, "enable.idempotence", "true");
     set(conf, "linger.ms", linger);
     set(conf, "compression.type", "lz4");
+    char tid[300];
+    snprintf(tid, sizeof tid, "w2k-kfloor-%s", topic);
+    if (txn)
+        set(conf, "transactional.id", tid);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
     if (!rk) {
         fprintf(stderr, "kfloor: %s\n", e);
         return 1;
     }
+    if (txn && (check(rd_kafka_init_transactions(rk, 60000), "init_transactions") != 0 ||
+                check(rd_kafka_begin_transaction(rk), "begin_transaction") != 0))
+        return 1;
 
     /* Values: hex text, about as compressible as wal2kafka's md5 columns. */
     char *val = malloc((size_t)vbytes);
@@ -170,11 +197,14 @@ int main(int argc, char **argv)
         val[i] = "0123456789abcdef"[x & 15];
     }
     uint64_t id = 1;
-    if (produce(rk, topic, &id, sizeof id, val, (size_t)vbytes) != 0 ||
+    if (produce(rk, topic, &id, sizeof id, val, (size_t)vbytes, 0) != 0 ||
         rd_kafka_flush(rk, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR || g_delivered != 1) {
         fprintf(stderr, "kfloor: the warm-up message was not acknowledged\n");
         return 1;
     }
+    if (txn && (check(rd_kafka_commit_transaction(rk, 60000), "commit_transaction") != 0 ||
+                check(rd_kafka_begin_transaction(rk), "begin_transaction") != 0))
+        return 1;
     printf("READY\n");
     fflush(stdout);
     char line[64];
@@ -185,6 +215,7 @@ int main(int argc, char **argv)
     double tick = 10.0 / rate > 0.002 ? 10.0 / rate : 0.002;
     double per_tick = rate * tick, owed = 0;
     double t0 = mono_s(), end = t0 + warmup + seconds, base_t = t0;
+    int64_t wall0 = wall_ms();
     long k = 0, k_measure = (long)(warmup / tick), late = 0, base_late = 0;
     long values = 0, base_values = 0;
     int64_t base_ms = wall_ms();
@@ -209,18 +240,30 @@ int main(int argc, char **argv)
         owed -= (double)n;
         k++;
         long nd = n - n * 6 / 10 - n * 3 / 10; /* the writer's deletes: tombstones */
+        /* Transactions: a tick a commit kept waiting carries its scheduled time, as a
+         * PostgreSQL commit made on schedule would. */
+        int64_t ts = txn ? wall0 + (int64_t)((due - t0) * 1000) : 0;
         for (long i = 0; i < n; i++) {
             id++;
-            if (produce(rk, topic, &id, sizeof id, val, (size_t)vbytes) != 0)
+            if (produce(rk, topic, &id, sizeof id, val, (size_t)vbytes, ts) != 0)
                 return 1;
         }
         for (long i = 0; i < nd; i++)
-            if (produce(rk, topic, &id, sizeof id, NULL, 0) != 0)
+            if (produce(rk, topic, &id, sizeof id, NULL, 0, ts) != 0)
                 return 1;
         values += n;
+        /* Transactions: commit once caught up with the schedule (wal2kafka commits
+         * when it has read everything PostgreSQL sent), so a slow commit makes the
+         * next one bigger rather than the schedule late. */
+        if (txn && t0 + (double)k * tick > mono_s() &&
+            (check(rd_kafka_commit_transaction(rk, 60000), "commit_transaction") != 0 ||
+             check(rd_kafka_begin_transaction(rk), "begin_transaction") != 0))
+            return 1;
         rd_kafka_poll(rk, 0);
     }
     double t_end = mono_s();
+    if (txn && check(rd_kafka_commit_transaction(rk, 60000), "commit_transaction") != 0)
+        return 1;
     rd_kafka_resp_err_t ferr = rd_kafka_flush(rk, 60000);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -12,11 +12,14 @@ from pathlib import Path
 NAMES = {"raw": "raw", "wal2kafka": "wal2kafka", "wal2kafka-eos": "wal2kafka exactly-once",
          "debezium": "Debezium", "wal2kafka-before": "wal2kafka (before)",
          "wal2kafka-eos-before": "wal2kafka exactly-once (before)",
-         "kafka": "Kafka floor (linger 5)", "kafka-linger0": "Kafka floor (linger 0)"}
-COLORS = {"kafka": "#ff7f0e", "kafka-linger0": "#ffbb78", "raw": "#7f7f7f", "wal2kafka": "#1f77b4", "wal2kafka-eos": "#2ca02c",
+         "kafka": "Kafka floor (linger 5)", "kafka-linger0": "Kafka floor (linger 0)",
+         "kafka-eos": "Kafka floor (transactions)"}
+COLORS = {"kafka": "#ff7f0e", "kafka-linger0": "#ffbb78", "kafka-eos": "#9467bd",
+          "raw": "#7f7f7f", "wal2kafka": "#1f77b4", "wal2kafka-eos": "#2ca02c",
           "debezium": "#d62728", "wal2kafka-before": "#aec7e8",
           "wal2kafka-eos-before": "#98df8a"}
-KINDS = ["raw", "kafka", "kafka-linger0", "wal2kafka", "wal2kafka-eos", "wal2kafka-before", "wal2kafka-eos-before",
+KINDS = ["raw", "kafka", "kafka-linger0", "kafka-eos", "wal2kafka", "wal2kafka-eos",
+         "wal2kafka-before", "wal2kafka-eos-before",
          "debezium"]
 
 
@@ -413,14 +416,16 @@ def write(res: dict, outdir: Path, name: str) -> Path:
                  "time, ms), for raw the commit time in the Begin message (µs) against the "
                  "moment the change is read. The ms truncation adds up to 1 ms to wal2kafka and "
                  "Debezium. Tombstones are not counted.\n")
-        if any(r["contender"] in ("kafka", "kafka-linger0") for r in lat):
+        if any(r["contender"].startswith("kafka") for r in lat):
             L.append("*Kafka floor* (`bench/kfloor.c`): no PostgreSQL; a bare librdkafka "
                      "producer with wal2kafka's settings (acks=all, idempotent, lz4; linger.ms "
                      "5 or 0) produces the writer's schedule itself (same tick and count, a "
                      "tombstone per delete, values of about wal2kafka's size), each message "
                      "stamped with its produce time (ms), read by the same consumer: what "
-                     "Kafka, librdkafka and this machine cost on their own. *p99 ÷ Kafka "
-                     "floor* divides by the floor's p99 (linger 5) in the same round.\n")
+                     "Kafka, librdkafka and this machine cost on their own; *transactions*: "
+                     "one Kafka transaction per tick, committed at once (exactly-once's floor). "
+                     "*p99 ÷ Kafka floor* divides by the floor's p99 in the same round "
+                     "(linger 5; for exactly-once, transactions).\n")
         rows = []
         for r in lat:
             lt = r.get("latency") or {}
@@ -646,9 +651,11 @@ def median(vals: list):
 
 
 def floor_p99(lat: list, r: dict) -> float | None:
-    """The Kafka floor's p99 (bench/kfloor.c, linger 5 as wal2kafka's default; else
-    linger 0) in r's round and rate, None without one."""
-    for k in ("kafka", "kafka-linger0"):
+    """The Kafka floor's p99 (bench/kfloor.c: for exactly-once its transactions, else
+    linger 5 as wal2kafka's default, else linger 0) in r's round and rate, None
+    without one."""
+    eos = "eos" in (r.get("contender") or "")
+    for k in (("kafka-eos",) if eos else ("kafka", "kafka-linger0")):
         for x in lat:
             if (x.get("contender") == k and x.get("rate") == r.get("rate") and
                     x.get("round", 0) == r.get("round", 0) and ok(x)):
@@ -682,7 +689,7 @@ def medians_section(ph: dict) -> list[str]:
                 rat = []
                 frat = [r["latency"]["p99"] / fp for r in rs
                         if (fp := floor_p99(lat, r)) and (r.get("latency") or {}).get("p99")
-                        and k not in ("kafka", "kafka-linger0")]
+                        and not k.startswith("kafka")]
                 for r in rs:
                     raw = [x for x in lat if x["rate"] == rate and x["contender"] == "raw" and
                            x.get("round") == r.get("round") and ok(x)]

@@ -58,10 +58,12 @@ CONNECT_HEAP = ["-Xms256m", "-Xmx2g"]  # connect-standalone.sh's defaults
 W2K_KINDS = ("wal2kafka", "wal2kafka-eos", "wal2kafka-before", "wal2kafka-eos-before")
 KIND_TAG = {"raw": "raw", "wal2kafka": "w2k", "wal2kafka-eos": "eos", "debezium": "dbz",
             "wal2kafka-before": "w2kb", "wal2kafka-eos-before": "eosb",
-            "kafka": "kfl", "kafka-linger0": "kfl0"}
-# Latency contenders "kafka" and "kafka-linger0": bench/kfloor.c, Kafka's own floor
-# (a bare librdkafka producer, no PostgreSQL) with linger.ms 5 (wal2kafka's default) / 0.
-KFLOOR_LINGER = {"kafka": "5", "kafka-linger0": "0"}
+            "kafka": "kfl", "kafka-linger0": "kfl0", "kafka-eos": "kfle"}
+# Latency contenders "kafka", "kafka-linger0" and "kafka-eos": bench/kfloor.c, Kafka's
+# own floor (a bare librdkafka producer, no PostgreSQL) with linger.ms 5 (wal2kafka's
+# default) / 0, and 5 with one Kafka transaction per tick (exactly-once's floor).
+KFLOOR_ARGS = {"kafka": ["-l", "5"], "kafka-linger0": ["-l", "0"],
+               "kafka-eos": ["-t", "-l", "5"]}
 KFLOOR_VALUE_BYTES = 175  # wal2kafka's Avro value for the latency table: 177 B mean
 
 
@@ -1201,7 +1203,7 @@ class Bench:
     # -- latency
 
     def latency_run(self, kind: str, rate: int, seconds: int, table: str) -> dict:
-        if kind in KFLOOR_LINGER:
+        if kind in KFLOOR_ARGS:
             return self.kfloor_run(kind, rate, seconds)
         name = self.name(f"{KIND_TAG[kind]}lat{rate // 1000}k")
         slot = f"wal2kafka_{name}" if kind in W2K_KINDS else name
@@ -1301,14 +1303,14 @@ class Bench:
         topic = f"{name}.floor"
         lat_file = self.tmp / f"{name}.lat"
         r = {"contender": kind, "rate": rate, "seconds": seconds,
-             "linger_ms": KFLOOR_LINGER[kind]}
+             "kfloor_args": KFLOOR_ARGS[kind]}
         proc = consumer = None
         try:
             from confluent_kafka.admin import AdminClient, NewTopic
             adm = AdminClient({"bootstrap.servers": self.kafka.bootstrap})
             adm.create_topics([NewTopic(topic, 1, 1)])[topic].result(60)
             proc = Child(f"kfloor {name}",
-                         [str(self.kfloor_bin), "-l", KFLOOR_LINGER[kind], "-s",
+                         [str(self.kfloor_bin), *KFLOOR_ARGS[kind], "-s",
                           str(KFLOOR_VALUE_BYTES), "-w", str(self.sizes["warmup"]),
                           self.kafka.bootstrap, topic, str(rate), str(seconds)],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -1379,7 +1381,8 @@ class Bench:
         out = []
         self.db.execute("DROP TABLE IF EXISTS lat")
         self.db.execute(ddl("lat"))
-        kinds = ["raw"] + (list(KFLOOR_LINGER) if self.kfloor_bin.exists() else []) + \
+        kinds = ["raw"] + (["kafka", "kafka-linger0"] if self.kfloor_bin.exists() else []) + \
+            (["kafka-eos"] if self.kfloor_bin.exists() and self.eos else []) + \
             ["wal2kafka"] + (["wal2kafka-eos"] if self.eos else []) + \
             (["wal2kafka-before"] if self.before_bin else []) + \
             (["wal2kafka-eos-before"] if self.before_bin and self.eos else []) + \
