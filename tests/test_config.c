@@ -55,7 +55,6 @@ static void defaults(void)
     CHECK_INT(cfg->transaction_timeout_ms, 900000);
     CHECK_INT(cfg->broker_silence_ms, 10000);
     CHECK_INT(cfg->send_when_idle_ms, 0);
-    CHECK(!cfg->send_when_caught_up);
     CHECK(!cfg->standby_enabled);
     CHECK_INT(cfg->standby_poll_ms, 500);
     CHECK_INT(cfg->nstreams, 1);
@@ -429,25 +428,6 @@ static void send_when_idle(void)
                  "\"send_when_idle_ms\" is 5000, out of range", "from 0 to 1000");
 }
 
-/* delivery.send_when_caught_up: true, and the error naming it with the accepted forms. */
-static void send_when_caught_up(void)
-{
-    w2k_err_t err;
-    w2k_config_t *cfg = load(BASE "delivery = { send_when_caught_up = true; };\n"
-                                  "streams = ( { name = \"a\"; tables = ( \"public.t\" ); } );\n",
-                             &err);
-    CHECK(cfg != NULL);
-    if (!cfg) {
-        fprintf(stderr, "%s\n", err.msg);
-        return;
-    }
-    CHECK(cfg->send_when_caught_up);
-    w2k_config_destroy(cfg);
-    expect_error(BASE "delivery = { send_when_caught_up = 1; };\n", 3,
-                 "setting \"send_when_caught_up\" must be true or false",
-                 "send_when_caught_up = true;");
-}
-
 int main(int argc, char **argv)
 {
     example_file(argc > 1 ? argv[1] : "tests/fixtures");
@@ -460,7 +440,6 @@ int main(int argc, char **argv)
     standby();
     streaming();
     send_when_idle();
-    send_when_caught_up();
     unlink(path);
     return unit_report("test_config");
 }

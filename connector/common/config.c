@@ -723,17 +723,11 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
     static const char *const pg_known[] = {"conninfo",           "password_file",
                                            "receive_timeout_ms", "failover_slots",
                                            "decoding_conninfo",  NULL};
-    static const char *const delivery_known[] = {"max_in_flight",
-                                                 "status_interval_ms",
-                                                 "shutdown_timeout_ms",
-                                                 "wal_warn_mb",
-                                                 "exactly_once",
-                                                 "commit_interval_ms",
-                                                 "transaction_timeout_ms",
-                                                 "broker_silence_ms",
-                                                 "send_when_idle_ms",
-                                                 "send_when_caught_up",
-                                                 NULL};
+    static const char *const delivery_known[] = {"max_in_flight",          "status_interval_ms",
+                                                 "shutdown_timeout_ms",    "wal_warn_mb",
+                                                 "exactly_once",           "commit_interval_ms",
+                                                 "transaction_timeout_ms", "broker_silence_ms",
+                                                 "send_when_idle_ms",      NULL};
     static const char *const log_known[] = {"level", "format", NULL};
     const config_setting_t *root = config_root_setting(lc);
     if (check_known(c, root, "the top level", top_known) != 0)
@@ -822,11 +816,6 @@ static int parse_config(cfg_ctx_t *c, const config_t *lc, w2k_config_t *cfg)
         return fail(c, eos, "write exactly_once = true; or false;",
                     "setting \"exactly_once\" must be true or false");
     cfg->exactly_once = eos && config_setting_get_bool(eos);
-    const config_setting_t *scu = d ? config_setting_get_member(d, "send_when_caught_up") : NULL;
-    if (scu && config_setting_type(scu) != CONFIG_TYPE_BOOL)
-        return fail(c, scu, "write send_when_caught_up = true; or false;",
-                    "setting \"send_when_caught_up\" must be true or false");
-    cfg->send_when_caught_up = scu && config_setting_get_bool(scu);
 
     const config_setting_t *reg = config_setting_get_member(root, "schema_registry");
     if (reg &&

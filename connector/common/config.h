@@ -146,12 +146,9 @@ typedef struct w2k_config_s {
     /* messages await the broker's answer and none came for this long: the broker is
      * logged as silent (frozen, unreachable); 0 = never */
     int broker_silence_ms;
-    int send_when_idle_ms;    /* at-least-once: caught up and PostgreSQL silent this long:
-                                 send what was produced without waiting for linger.ms
-                                 (0: never) */
-    bool send_when_caught_up; /* at-least-once: caught up and nothing sent earlier awaits
-                                 the broker: send what was produced without waiting for
-                                 linger.ms */
+    int send_when_idle_ms; /* at-least-once: caught up and PostgreSQL silent this long:
+                              send what was produced without waiting for linger.ms
+                              (0: never) */
 
     /* transactional producers: Kafka aborts a transaction open longer than this
      * (transaction.timeout.ms) */

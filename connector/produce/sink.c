@@ -69,7 +69,6 @@ struct w2k_sink_s {
     int64_t last_answer_ms;
     bool silent;
     bool lingering; /* produced since the last w2k_sink_send_now() */
-    uint64_t held;  /* of the unanswered: produced since the last w2k_sink_send_now() */
 };
 
 /* The hint for a Kafka error that needs the user's action, or NULL. */
@@ -160,8 +159,6 @@ static void broker_answered(w2k_sink_t *s)
     int64_t now = w2k_clock_mono_ms();
     if (s->unanswered)
         s->unanswered--;
-    if (s->held > s->unanswered)
-        s->held = s->unanswered; /* linger.ms sent some of them */
     if (s->silent)
         w2k_info("kafka: the broker answers again after %lld ms of silence",
                  (long long)(now - s->last_answer_ms));
@@ -812,8 +809,6 @@ int w2k_sink_produce(w2k_sink_t *s, int stream, uint64_t seq, w2k_sink_topic_t *
 {
     uint64_t tag = ((uint64_t)stream << SEQ_BITS) | seq;
     int rc = produce_tagged(s, tag, topic, key, keylen, value, valuelen, timestamp_ms, err);
-    if (rc == 0)
-        s->held++;
     if (rc == 0 && s->unanswered++ == 0)
         s->last_answer_ms = w2k_clock_mono_ms(); /* the silence counts from here */
     return rc;
@@ -915,19 +910,10 @@ void w2k_sink_send_now(w2k_sink_t *s)
     if (!s->lingering)
         return;
     s->lingering = false;
-    s->held = 0;
     /* librdkafka 2.0.2 has no "send now": its broker threads ignore linger.ms only while
      * a flush is under way, so flush for at most 1 ms (it returns at once when every
      * message was acknowledged; one still in flight after that is left to linger.ms) */
     rd_kafka_flush(s->rk, 1);
-}
-
-bool w2k_sink_send_if_idle(w2k_sink_t *s)
-{
-    if (s->held == 0 || s->held != s->unanswered)
-        return false;
-    w2k_sink_send_now(s);
-    return true;
 }
 
 int w2k_sink_fd(const w2k_sink_t *s)

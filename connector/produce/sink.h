@@ -114,11 +114,6 @@ int w2k_sink_poll(w2k_sink_t *s, int timeout_ms);
  * produced since. Under load, when the source always has more, it is not called and
  * batches fill up for linger.ms as before. */
 void w2k_sink_send_now(w2k_sink_t *s);
-/* w2k_sink_send_now() when messages were produced since its last call and nothing
- * produced before them awaits the broker's answer: an idle producer sends at once,
- * while one with a request in flight lets its batch fill (linger.ms). Returns whether
- * it sent. */
-bool w2k_sink_send_if_idle(w2k_sink_t *s);
 /* A file descriptor that becomes readable when delivery reports wait to be served. */
 int w2k_sink_fd(const w2k_sink_t *s);
 /* True once the producer failed fatally, or a transaction call left it in an unknown

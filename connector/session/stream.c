@@ -2728,11 +2728,6 @@ static int stream_step(w2k_stream_t *st, w2k_err_t *err)
              * after linger.ms when PostgreSQL stays silent that long: under load more
              * comes sooner, and the batch keeps filling (linger.ms). Transactions
              * (exactly-once, standby) were sent by their commit. */
-            /* ...or (delivery.send_when_caught_up) at once when nothing sent earlier awaits
-             * the broker; else its answer wakes this loop and the batch goes then */
-            else if (st->cfg->send_when_caught_up && !st->cfg->exactly_once &&
-                     !st->cfg->standby_enabled && w2k_sink_send_if_idle(st->sink))
-                ;
             else if (n > 0 && st->cfg->send_when_idle_ms > 0 && !st->cfg->exactly_once &&
                      !st->cfg->standby_enabled &&
                      w2k_pg_quiet(st->repl, st->cfg->send_when_idle_ms))
