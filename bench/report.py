@@ -11,11 +11,15 @@ from pathlib import Path
 
 NAMES = {"raw": "raw", "wal2kafka": "wal2kafka", "wal2kafka-eos": "wal2kafka exactly-once",
          "debezium": "Debezium", "wal2kafka-before": "wal2kafka (before)",
-         "wal2kafka-eos-before": "wal2kafka exactly-once (before)"}
-COLORS = {"raw": "#7f7f7f", "wal2kafka": "#1f77b4", "wal2kafka-eos": "#2ca02c",
+         "wal2kafka-eos-before": "wal2kafka exactly-once (before)",
+         "kafka": "Kafka floor (linger 5)", "kafka-linger0": "Kafka floor (linger 0)",
+         "kafka-eos": "Kafka floor (transactions)"}
+COLORS = {"kafka": "#ff7f0e", "kafka-linger0": "#ffbb78", "kafka-eos": "#9467bd",
+          "raw": "#7f7f7f", "wal2kafka": "#1f77b4", "wal2kafka-eos": "#2ca02c",
           "debezium": "#d62728", "wal2kafka-before": "#aec7e8",
           "wal2kafka-eos-before": "#98df8a"}
-KINDS = ["raw", "wal2kafka", "wal2kafka-eos", "wal2kafka-before", "wal2kafka-eos-before",
+KINDS = ["raw", "kafka", "kafka-linger0", "kafka-eos", "wal2kafka", "wal2kafka-eos",
+         "wal2kafka-before", "wal2kafka-eos-before",
          "debezium"]
 
 
@@ -412,6 +416,18 @@ def write(res: dict, outdir: Path, name: str) -> Path:
                  "time, ms), for raw the commit time in the Begin message (µs) against the "
                  "moment the change is read. The ms truncation adds up to 1 ms to wal2kafka and "
                  "Debezium. Tombstones are not counted.\n")
+        if any(r["contender"].startswith("kafka") for r in lat):
+            L.append("*Kafka floor* (`bench/kfloor.c`): no PostgreSQL; a bare librdkafka "
+                     "producer with wal2kafka's settings (acks=all, idempotent, lz4; linger.ms "
+                     "5 or 0) produces the writer's schedule itself (same tick and count, a "
+                     "tombstone per delete, values of about wal2kafka's size), each message "
+                     "stamped with its produce time (ms), read by the same consumer: what "
+                     "Kafka, librdkafka and this machine cost on their own; *transactions*: "
+                     "Kafka transactions, each committed as soon as the ticks due are produced "
+                     "(a slow commit makes the next one hold every tick due meanwhile, each "
+                     "stamped with its scheduled time): exactly-once's floor. "
+                     "*p99 ÷ Kafka floor* divides by the floor's p99 in the same round "
+                     "(linger 5; for exactly-once, transactions).\n")
         rows = []
         for r in lat:
             lt = r.get("latency") or {}
@@ -427,10 +443,12 @@ def write(res: dict, outdir: Path, name: str) -> Path:
                          f1(lt.get("max")), f2(per_m(r.get("cpu_s"), wr.get("changes"))),
                          mb(r.get("peak_rss_kb")), f2(r.get("others_cores")),
                          ratio(lt.get("p99"), bl.get("p99")), ratio(lt.get("p99"), dl.get("p99")),
+                         ratio(lt.get("p99"), floor_p99(lat, r)),
                          ("**error**: " + r["error"]) if r.get("error") else ""])
         L.append(table(["target /s", "contender", "achieved /s", "late ticks", "changes",
                         "received", "p50 ms", "p95 ms", "p99 ms", "max ms", "CPU s/M",
-                        "peak RSS MB", "others' cores", "p99 ÷ raw", "p99 ÷ Debezium", "note"],
+                        "peak RSS MB", "others' cores", "p99 ÷ raw", "p99 ÷ Debezium",
+                        "p99 ÷ Kafka floor", "note"],
                        rows))
         L.append("*achieved* is what the writer committed (changes ÷ wall time); *late ticks* "
                  "counts ticks that started more than one tick behind schedule: when they are "
@@ -677,6 +695,19 @@ def median(vals: list):
     return vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
 
 
+def floor_p99(lat: list, r: dict) -> float | None:
+    """The Kafka floor's p99 (bench/kfloor.c: for exactly-once its transactions, else
+    linger 5 as wal2kafka's default, else linger 0) in r's round and rate, None
+    without one."""
+    eos = "eos" in (r.get("contender") or "")
+    for k in (("kafka-eos",) if eos else ("kafka", "kafka-linger0")):
+        for x in lat:
+            if (x.get("contender") == k and x.get("rate") == r.get("rate") and
+                    x.get("round", 0) == r.get("round", 0) and ok(x)):
+                return (x.get("latency") or {}).get("p99")
+    return None
+
+
 def medians_section(ph: dict) -> list[str]:
     """Repeated runs (lat_repeat, catchup_repeat) and --before: medians over the runs of
     each contender, and ratios to the raw reader's run of the same round (latency) or the
@@ -701,6 +732,9 @@ def medians_section(ph: dict) -> list[str]:
                 if not rs:
                     continue
                 rat = []
+                frat = [r["latency"]["p99"] / fp for r in rs
+                        if (fp := floor_p99(lat, r)) and (r.get("latency") or {}).get("p99")
+                        and not k.startswith("kafka")]
                 for r in rs:
                     raw = [x for x in lat if x["rate"] == rate and x["contender"] == "raw" and
                            x.get("round") == r.get("round") and ok(x)]
@@ -715,9 +749,12 @@ def medians_section(ph: dict) -> list[str]:
                              f"{min(x for x in pick[2] if x is not None):.1f}–"
                              f"{max(x for x in pick[2] if x is not None):.1f}",
                              f1(median(rat)) if rat else "–",
-                             f2(median(loads)) if loads else "–"])
+                             f1(median(frat)) if frat else "–",
+                             f2(median(loads)) if loads else "–",
+                             f2(median([r.get("others_cores") for r in rs]))])
         L.append(table(["target /s", "contender", "runs", "p50 ms", "p95 ms", "p99 ms",
-                        "max ms", "p99 range", "p99 ÷ raw", "load"], rows))
+                        "max ms", "p99 range", "p99 ÷ raw", "p99 ÷ Kafka floor", "load",
+                        "others' cores"], rows))
     if cu:
         L.append("Catch-up: median events/s from process start over the runs of each "
                  "contender and transport, ÷ the raw reader's fastest pass on the same "

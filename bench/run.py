@@ -57,7 +57,14 @@ DEBEZIUM_TUNING = {
 CONNECT_HEAP = ["-Xms256m", "-Xmx2g"]  # connect-standalone.sh's defaults
 W2K_KINDS = ("wal2kafka", "wal2kafka-eos", "wal2kafka-before", "wal2kafka-eos-before")
 KIND_TAG = {"raw": "raw", "wal2kafka": "w2k", "wal2kafka-eos": "eos", "debezium": "dbz",
-            "wal2kafka-before": "w2kb", "wal2kafka-eos-before": "eosb"}
+            "wal2kafka-before": "w2kb", "wal2kafka-eos-before": "eosb",
+            "kafka": "kfl", "kafka-linger0": "kfl0", "kafka-eos": "kfle"}
+# Latency contenders "kafka", "kafka-linger0" and "kafka-eos": bench/kfloor.c, Kafka's
+# own floor (a bare librdkafka producer, no PostgreSQL) with linger.ms 5 (wal2kafka's
+# default) / 0, and 5 with one Kafka transaction per tick (exactly-once's floor).
+KFLOOR_ARGS = {"kafka": ["-l", "5"], "kafka-linger0": ["-l", "0"],
+               "kafka-eos": ["-t", "-l", "5"]}
+KFLOOR_VALUE_BYTES = 175  # wal2kafka's Avro value for the latency table: 177 B mean
 
 
 def is_eos(kind: str) -> bool:
@@ -456,6 +463,7 @@ class Bench:
         self.build = Path(args.build).resolve()
         self.w2k_bin = self.build / "wal2kafka"
         self.raw_bin = self.build / "w2k_rawreader"
+        self.kfloor_bin = self.build / "w2k_kfloor"
         # --before DIR: an older build measured next to this one (catch-up, latency)
         self.before_bin = Path(args.before).resolve() / "wal2kafka" if args.before else None
         self.pg = None
@@ -1195,6 +1203,8 @@ class Bench:
     # -- latency
 
     def latency_run(self, kind: str, rate: int, seconds: int, table: str) -> dict:
+        if kind in KFLOOR_ARGS:
+            return self.kfloor_run(kind, rate, seconds)
         name = self.name(f"{KIND_TAG[kind]}lat{rate // 1000}k")
         slot = f"wal2kafka_{name}" if kind in W2K_KINDS else name
         self.create_slot(slot, slot, [table])
@@ -1264,6 +1274,7 @@ class Bench:
                 rc = consumer.wait(120)
                 cres = json.loads((self.tmp / f"{name}.consumer.json").read_text())
                 r["received"] = cres["received"]
+                r["value_bytes_mean"] = cres.get("value_bytes_mean")
                 if cres["received"] < wres["changes_total"]:
                     r["error"] = (f"the consumer got {cres['received']} of "
                                   f"{wres['changes_total']} changes")
@@ -1282,6 +1293,73 @@ class Bench:
             if proc:
                 proc.stop(90)
             self.drop_slot(slot)
+        return r
+
+    def kfloor_run(self, kind: str, rate: int, seconds: int) -> dict:
+        """Kafka's floor: w2k_kfloor produces what the writer makes wal2kafka produce (same
+        tick, count, about the same size, acks=all, idempotent, lz4), stamped with its
+        produce time, read by the same consumer as wal2kafka's."""
+        name = self.name(f"{KIND_TAG[kind]}lat{rate // 1000}k")
+        topic = f"{name}.floor"
+        lat_file = self.tmp / f"{name}.lat"
+        r = {"contender": kind, "rate": rate, "seconds": seconds,
+             "kfloor_args": KFLOOR_ARGS[kind]}
+        proc = consumer = None
+        try:
+            from confluent_kafka.admin import AdminClient, NewTopic
+            adm = AdminClient({"bootstrap.servers": self.kafka.bootstrap})
+            adm.create_topics([NewTopic(topic, 1, 1)])[topic].result(60)
+            proc = Child(f"kfloor {name}",
+                         [str(self.kfloor_bin), *KFLOOR_ARGS[kind], "-s",
+                          str(KFLOOR_VALUE_BYTES), "-w", str(self.sizes["warmup"]),
+                          self.kafka.bootstrap, topic, str(rate), str(seconds)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            line = proc.p.stdout.readline().decode().strip()
+            if line != "READY":
+                raise RuntimeError(f"kfloor did not start ({line!r})")
+            expect_file = self.tmp / f"{name}.expect"
+            cons_out = self.tmp / f"{name}.consumer.json"
+            consumer = Child(f"consumer {name}",
+                             [sys.executable, __file__, "_consumer", "--bootstrap",
+                              self.kafka.bootstrap, "--topic", topic, "--group",
+                              f"lat-{name}", "--mode", "w2k", "--isolation", "read_committed",
+                              "--lat-file", str(lat_file), "--expect-file", str(expect_file),
+                              "--out", str(cons_out)],
+                             stdout=subprocess.PIPE, stderr=None)
+            line = consumer.p.stdout.readline().decode().strip()
+            if line != "READY":
+                raise RuntimeError(f"latency consumer did not start ({line!r})")
+            sampler = Sampler({"proc": proc.pid})
+            sampler.start()
+            proc.p.stdin.write(b"go\n")
+            proc.p.stdin.flush()
+            rc = proc.wait(seconds + self.sizes["warmup"] + 120)
+            wres = json.loads(proc.p.stdout.read().decode().strip() or "{}")
+            r["writer"] = wres
+            if rc != 0:
+                r["error"] = f"kfloor exited {rc}"
+            write_atomic(expect_file, str(wres.get("changes_total", 0)))
+            crc = consumer.wait(120)
+            cres = json.loads(cons_out.read_text())
+            r["received"] = cres["received"]
+            r["value_bytes_mean"] = cres.get("value_bytes_mean")
+            if cres["received"] < wres.get("changes_total", 0):
+                r["error"] = (f"the consumer got {cres['received']} of "
+                              f"{wres.get('changes_total')} messages")
+            if crc != 0:
+                r["error"] = f"consumer exited {crc}"
+            sampler.finish()
+            r["cpu_s"] = wres.get("cpu_s")
+            r["peak_rss_kb"] = wres.get("max_rss_kb")
+            r["latency"], r["cdf"] = latency_stats(lat_file, wres.get("measure_start_ms", 0))
+        except Exception as e:
+            r["error"] = str(e)
+            log(f"  latency {kind} {rate}/s: FAILED: {e}")
+        finally:
+            if consumer:
+                consumer.stop(10)
+            if proc:
+                proc.stop(30)
         return r
 
     def run_writer(self, table: str, rate: int, seconds: int, start_id: int,
@@ -1303,7 +1381,9 @@ class Bench:
         out = []
         self.db.execute("DROP TABLE IF EXISTS lat")
         self.db.execute(ddl("lat"))
-        kinds = ["raw", "wal2kafka"] + (["wal2kafka-eos"] if self.eos else []) + \
+        kinds = ["raw"] + (["kafka", "kafka-linger0"] if self.kfloor_bin.exists() else []) + \
+            (["kafka-eos"] if self.kfloor_bin.exists() and self.eos else []) + \
+            ["wal2kafka"] + (["wal2kafka-eos"] if self.eos else []) + \
             (["wal2kafka-before"] if self.before_bin else []) + \
             (["wal2kafka-eos-before"] if self.before_bin and self.eos else []) + \
             (["debezium"] if self.debezium else [])
@@ -1844,6 +1924,7 @@ def cmd_consumer(a) -> int:
     c.poll(0.5)
     print("READY", flush=True)
     lat = array.array("d")
+    vbytes = 0
     expect = None
     expect_at = None
     last_check = 0.0
@@ -1855,6 +1936,7 @@ def cmd_consumer(a) -> int:
                 continue
             ts = _commit_ms(m, a.mode)
             if ts is not None:
+                vbytes += len(m.value())
                 lat.append(ts)
                 lat.append(now_ms - ts)
         mono = time.monotonic()
@@ -1868,7 +1950,8 @@ def cmd_consumer(a) -> int:
     c.close()
     with open(a.lat_file, "wb") as f:
         lat.tofile(f)
-    Path(a.out).write_text(json.dumps({"received": len(lat) // 2, "expected": expect}))
+    Path(a.out).write_text(json.dumps({"received": len(lat) // 2, "expected": expect,
+                                       "value_bytes_mean": vbytes / max(1, len(lat) // 2)}))
     return 0
 
 
