@@ -1458,6 +1458,9 @@ class Bench:
         r.update({"contender": "wal2kafka", "others_cores": self.foreign.cores(snap)})
         r.pop("binary", None)
         out["runs"].append(r)
+        # the broker keeps files open per partition: 10,000 more topics for Debezium next
+        # to these would pass its open-file limit
+        self.delete_topics("mtw2k")
         self.results["phases"]["many_tables"] = out
 
         kinds = ["raw"] + (["debezium"] if self.debezium else [])
@@ -1495,8 +1498,22 @@ class Bench:
                 + (f" ERROR {r['error']}" if r.get("error") else ""))
             out["runs"].append(r)
             self.drop_slot(slot)
+            self.delete_topics(slot + ".")
         mt.in_batches(self.db, "DROP TABLE {t}", n, 500)
         self.db.execute("DROP TABLE mt_one")
+
+    def delete_topics(self, prefix: str) -> None:
+        """Delete every topic whose name starts with prefix, and wait for it."""
+        from confluent_kafka.admin import AdminClient
+        admin = AdminClient({"bootstrap.servers": self.kafka.bootstrap})
+        names = [t for t in admin.list_topics(timeout=60).topics if t.startswith(prefix)]
+        for i in range(0, len(names), 1000):
+            for f in admin.delete_topics(names[i:i + 1000], operation_timeout=120,
+                                         request_timeout=120).values():
+                try:
+                    f.result()
+                except Exception as e:
+                    log(f"  could not delete a topic: {e}")
 
     def debezium_many(self, name: str, tables: list[str], rows: int) -> dict:
         """Debezium over tables (a pattern when there are many) from its filled slot, its
