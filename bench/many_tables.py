@@ -292,25 +292,27 @@ def main() -> int:
     LOG_LEVEL = a.log_level
     KAFKA_PROPS.extend(a.kafka_property)
     binary = Path(a.build) / "wal2kafka"
-    up = ServersUp("manytables", keep=a.keep, reuse=False, pg_setup=raise_locks)
-    work = up.work
     results = []
-    try:
-        pg, kafka = up.start()
-        runs = [] if a.skip_after else [("after", binary, a.tables)]
-        if a.before:
-            runs.append((a.before_label, Path(a.before), a.before_tables))
-            if a.before_tables != a.tables and not a.skip_after:
-                runs.append(("after-small", binary, a.before_tables))
-        for label, b, n in runs:
-            r = run_one(b, pg, kafka, n, a.catchup_rows, work, re.sub(r"[^a-z0-9]", "", label),
-                        a.distinct_shapes)
-            r["label"] = label
-            results.append(r)
-            write_report(a, results)  # after each run: a long run keeps what it measured
-        return 0
-    finally:
-        up.stop()
+    runs = [] if a.skip_after else [("after", binary, a.tables)]
+    if a.before:
+        runs.append((a.before_label, Path(a.before), a.before_tables))
+        if a.before_tables != a.tables and not a.skip_after:
+            runs.append(("after-small", binary, a.before_tables))
+    for label, b, n in runs:
+        # fresh servers for each run: one broker cannot hold two runs' 10,000 partitions
+        # (it keeps files open per partition and stops at its open-files limit), and a
+        # run should not pay for the partitions of the one before
+        up = ServersUp("manytables", keep=a.keep, reuse=False, pg_setup=raise_locks)
+        try:
+            pg, kafka = up.start()
+            r = run_one(b, pg, kafka, n, a.catchup_rows, up.work,
+                        re.sub(r"[^a-z0-9]", "", label), a.distinct_shapes)
+        finally:
+            up.stop()
+        r["label"] = label
+        results.append(r)
+        write_report(a, results)  # after each run: a long run keeps what it measured
+    return 0
 
 
 if __name__ == "__main__":
