@@ -3,10 +3,12 @@
 
     .venv/bin/python bench/many_tables.py [--tables 10000] [--build build]
         [--before BINARY --before-tables 2000] [--catchup-rows 100000] [--name many-tables]
+        [--distinct-shapes K]
 
 For each binary (the one under test; with --before, also an older build, over
 --before-tables tables because it needs ~72 ms per table on the streaming path) in a fresh
-database of N tables t_00001.. (id int primary key, v text) and one more table `one`:
+database of N tables t_00001.. (id int primary key, v text; with --distinct-shapes K,
+table i has (i mod K) + 1 more columns: K shapes instead of one) and one more table `one`:
 
   start       wal2kafka's process start -> its "streaming from slot" log line, with the
               slot, publication and topics all new (first start)
@@ -113,17 +115,29 @@ def wait_lsn(db, slot: str, lsn: int, timeout: float, conn: Connector) -> float:
         time.sleep(0.02)
 
 
-def in_batches(db, sql_per_table: str, n: int, per_commit: int) -> float:
-    """Run sql_per_table (with {t}: the table's name) for t_00001..t_N, committing every
-    per_commit tables, in one DO block; returns the wall-clock time after the last
-    commit."""
-    body = sql_per_table.replace("'", "''").replace("{t}", "' || t || '")
+# the types of the extra columns of --distinct-shapes, in turn
+EXTRA_TYPES = ["int", "text", "numeric(10,2)", "timestamptz", "boolean"]
+
+
+def in_batches(db, sql_per_table: str, n: int, per_commit: int, shapes: int = 0) -> float:
+    """Run sql_per_table (with {t}: the table's name; {extra}: with shapes > 0, table i's
+    (i mod shapes) + 1 extra columns c1.. of the types EXTRA_TYPES in turn, else nothing)
+    for t_00001..t_N, committing every per_commit tables, in one DO block; returns the
+    wall-clock time after the last commit."""
+    body = (sql_per_table.replace("'", "''").replace("{t}", "' || t || '")
+            .replace("{extra}", "' || extra || '"))
+    types = ",".join(f"'{x}'" for x in EXTRA_TYPES)
     db.psql(f"""
 DO $$
-DECLARE t text;
+DECLARE t text; extra text := '';
 BEGIN
   FOR i IN 1..{n} LOOP
     t := 't_' || lpad(i::text, 5, '0');
+    IF {shapes} > 0 THEN
+      SELECT string_agg(', c' || j || ' ' || (ARRAY[{types}])[1 + (j - 1) % {len(EXTRA_TYPES)}],
+                        '' ORDER BY j)
+        INTO extra FROM generate_series(1, i % {max(shapes, 1)} + 1) j;
+    END IF;
     EXECUTE '{body}';
     IF i % {per_commit} = 0 THEN COMMIT; END IF;
   END LOOP;
@@ -131,11 +145,13 @@ END $$;""", timeout=3600)
     return time.time()
 
 
-def run_one(binary: Path, pg, kafka, ntables: int, catchup: int, work: Path, label: str) -> dict:
+def run_one(binary: Path, pg, kafka, ntables: int, catchup: int, work: Path, label: str,
+            shapes: int = 0) -> dict:
     db = pg.create_database(f"mt_{label}_{os.getpid()}")
     try:
         log(f"{label}: creating {ntables:,} tables")
-        in_batches(db, "CREATE TABLE {t} (id int PRIMARY KEY, v text)", ntables, 500)
+        in_batches(db, "CREATE TABLE {t} (id int PRIMARY KEY, v text{extra})", ntables, 500,
+                   shapes)
         db.execute("CREATE TABLE one (id int PRIMARY KEY, v text)")
         prefix = f"mt{label}{os.getpid()}"
         common = {"kafka": {"properties": ["compression.type=lz4"] + KAFKA_PROPS},
@@ -201,7 +217,8 @@ def run_one(binary: Path, pg, kafka, ntables: int, catchup: int, work: Path, lab
             single.cleanup()
         log(f"{label}: catch-up of {rows:,} rows over one table in {one_s:.2f} s")
         # the binary's name only: the report carries no paths of the machine it ran on
-        return {"binary": binary.name, "tables": ntables, "load_avg": os.getloadavg()[0], "start_s": start_s,
+        return {"binary": binary.name, "tables": ntables, "distinct_shapes": shapes,
+                "load_avg": os.getloadavg()[0], "start_s": start_s,
                 "peak_rss_mb": sampler.peak_kb / 1024, "deliver_s": deliver_s,
                 "catchup_rows": rows, "catchup_many_s": many_s, "catchup_one_s": one_s,
                 "catchup_many_rows_per_s": rows / many_s, "catchup_one_rows_per_s": rows / one_s}
@@ -222,7 +239,9 @@ def write_report(a, results) -> None:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         lines.append(
-            f"| {r['label']} (`{Path(r['binary']).name}`) | {r['tables']:,} | "
+            f"| {r['label']} (`{Path(r['binary']).name}`"
+            f"{', %d shapes' % r['distinct_shapes'] if r.get('distinct_shapes') else ''}) | "
+            f"{r['tables']:,} | "
             f"{r['start_s']:.1f} s | {r['peak_rss_mb']:.0f} MB | {r['deliver_s']:.1f} s | "
             f"{r['catchup_many_rows_per_s']:,.0f} rows/s | "
             f"{r['catchup_one_rows_per_s']:,.0f} rows/s | "
@@ -235,7 +254,9 @@ def write_report(a, results) -> None:
               "slot confirmed it (wal2kafka confirms only what the broker acknowledged; "
               "it reports every 200 ms). Catch-up: the rows written while wal2kafka was "
               "stopped (spread evenly over the tables, or all in `one`), rows / (caught up "
-              "- \"streaming from slot\"). Peak RSS: VmRSS/VmHWM sampled every 50 ms."]
+              "- \"streaming from slot\"). Peak RSS: VmRSS/VmHWM sampled every 50 ms. "
+              "K shapes (--distinct-shapes K): table i has (i mod K) + 1 more columns c1.. "
+              "(int, text, numeric(10,2), timestamptz, boolean in turn)."]
     out = BENCH / "results" / f"{a.name}.md"
     out.write_text("\n".join(lines) + "\n")
     (BENCH / "results" / f"{a.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -259,6 +280,9 @@ def main() -> int:
     ap.add_argument("--name", default="many-tables")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--skip-after", action="store_true", help="measure only --before")
+    ap.add_argument("--distinct-shapes", type=int, default=0, metavar="K",
+                    help="give table i (i mod K) + 1 extra columns (int, text, numeric, "
+                         "timestamptz, boolean in turn): K table shapes instead of one")
     ap.add_argument("--log-level", default="info")
     ap.add_argument("--kafka-property", action="append", default=[], metavar="NAME=VALUE",
                     help="a librdkafka property for both streams (e.g. debug=protocol "
@@ -268,24 +292,27 @@ def main() -> int:
     LOG_LEVEL = a.log_level
     KAFKA_PROPS.extend(a.kafka_property)
     binary = Path(a.build) / "wal2kafka"
-    up = ServersUp("manytables", keep=a.keep, reuse=False, pg_setup=raise_locks)
-    work = up.work
     results = []
-    try:
-        pg, kafka = up.start()
-        runs = [] if a.skip_after else [("after", binary, a.tables)]
-        if a.before:
-            runs.append((a.before_label, Path(a.before), a.before_tables))
-            if a.before_tables != a.tables and not a.skip_after:
-                runs.append(("after-small", binary, a.before_tables))
-        for label, b, n in runs:
-            r = run_one(b, pg, kafka, n, a.catchup_rows, work, re.sub(r"[^a-z0-9]", "", label))
-            r["label"] = label
-            results.append(r)
-            write_report(a, results)  # after each run: a long run keeps what it measured
-        return 0
-    finally:
-        up.stop()
+    runs = [] if a.skip_after else [("after", binary, a.tables)]
+    if a.before:
+        runs.append((a.before_label, Path(a.before), a.before_tables))
+        if a.before_tables != a.tables and not a.skip_after:
+            runs.append(("after-small", binary, a.before_tables))
+    for label, b, n in runs:
+        # fresh servers for each run: one broker cannot hold two runs' 10,000 partitions
+        # (it keeps files open per partition and stops at its open-files limit), and a
+        # run should not pay for the partitions of the one before
+        up = ServersUp("manytables", keep=a.keep, reuse=False, pg_setup=raise_locks)
+        try:
+            pg, kafka = up.start()
+            r = run_one(b, pg, kafka, n, a.catchup_rows, up.work,
+                        re.sub(r"[^a-z0-9]", "", label), a.distinct_shapes)
+        finally:
+            up.stop()
+        r["label"] = label
+        results.append(r)
+        write_report(a, results)  # after each run: a long run keeps what it measured
+    return 0
 
 
 if __name__ == "__main__":

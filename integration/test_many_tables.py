@@ -5,7 +5,8 @@
   ahead of need, in one batch (the log says so), with the cleanup policy the table's key
   calls for (a keyless table's topic deletes, a keyed one compacts), and each schema is
   stored once (no table's schema stored twice although it was stored ahead of its first
-  change and its change then needed it).
+  change and its change then needed it); the tables have one shape, yet each message's
+  key and value name their own table's schemas.
 - A table created while streaming joins: its first row arrives, its topic created with
   the join.
 - A restart over the same 500 tables finds the topics there and streams on.
@@ -70,6 +71,11 @@ def test_500_tables_by_pattern_all_delivered_and_a_late_table_joins(db, kafka, c
     for t in ("t_001", "t_250", f"t_{N:03d}"):
         (rec,) = consume(kafka, dec, conn.topic(t))
         assert (rec.op, rec.key["id"], rec.value["after"]["v"]) == ("c", 1, t)
+        # the tables have one shape: each message still names its own table's schemas
+        for raw, kind in ((rec.raw_key, "Key"), (rec.raw_value, "Envelope")):
+            name = dec.schema_for(dec.fingerprint_of(raw)).json["name"]
+            assert name.endswith(f".public.{t}.{kind}"), (t, name)
+        assert rec.source["table"] == t
     (rec,) = consume(kafka, dec, conn.topic("t_keyless"))
     assert rec.key is None and rec.value["after"] == {"id": 7, "v": "k"}
     # each schema stored once: key and value per keyed table, value for the keyless one,

@@ -1,7 +1,8 @@
 /* avroenc.h — Avro schemas and messages: per table a key record (the key columns) and
  * an envelope (before, after, op, source, ts_ms, changed) in the design brief's
  * shape; the schema-change record; single-object encoding (C3 01, fingerprint, Avro
- * binary) with avro-c doing the binary encoding. */
+ * binary). Table messages are written directly (no avro-c state kept per table);
+ * avro-c checks each generated schema and encodes the schema-change events. */
 #ifndef W2K_AVROENC_H
 #define W2K_AVROENC_H
 
