@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -232,6 +233,26 @@ def test_check_reads_the_compose_config(wal2kafka_bin):
 # --------------------------------------------------------------------------- live
 
 
+def compose_healthy(svc: dict, argv: list[str]) -> None:
+    """Run a service's health check the way compose does: every `interval` until it
+    passes, at most `retries` times (each attempt limited to `timeout`); fail with the
+    last attempt's output when none passed."""
+    hc = svc["healthcheck"]
+    secs = {"s": 1, "m": 60}
+    interval, timeout = (float(hc[k][:-1]) * secs[hc[k][-1]] for k in ("interval", "timeout"))
+    last = None
+    for _ in range(int(hc["retries"])):
+        try:
+            last = subprocess.run(argv, timeout=max(timeout, 30), capture_output=True,
+                                  text=True)
+            if last.returncode == 0:
+                return
+        except subprocess.TimeoutExpired as e:
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"health check {argv} never passed in {hc['retries']} tries: {last}")
+
+
 def test_compose_topology_streams_end_to_end(pg, db, kafka, registry, wal2kafka_bin,
                                              tmp_path):
     """config/docker/ against the test servers: names made unique, hosts replaced."""
@@ -275,17 +296,17 @@ def test_compose_topology_streams_end_to_end(pg, db, kafka, registry, wal2kafka_
                 {"id": 1, "name": "alice", "country": "NL"},
                 {"id": 2, "name": "bob", "country": "DE"}]
 
-            # the compose health checks, pointed at these servers, pass
-            checks = {s: v["healthcheck"]["test"]
-                      for s, v in yaml.safe_load(COMPOSE.read_text())["services"].items()}
+            # the compose health checks, pointed at these servers, pass as compose runs
+            # them: a service is healthy when its check passes within its retries
+            svcs = yaml.safe_load(COMPOSE.read_text())["services"]
+            checks = {s: v["healthcheck"]["test"] for s, v in svcs.items()}
             pg_check = checks["postgres"][1].replace("-p 5432", f"-p {pg.port}")
-            subprocess.run(["bash", "-c", pg_check.replace("pg_isready",
-                                                           "/usr/lib/postgresql/15/bin/pg_isready")],
-                           check=True, timeout=30)
+            compose_healthy(svcs["postgres"], ["bash", "-c", pg_check.replace(
+                "pg_isready", "/usr/lib/postgresql/15/bin/pg_isready")])
             reg = checks["registry"][3].replace("/8080", f"/{registry.port}")
-            subprocess.run(["bash", "-c", reg], check=True, timeout=30)
+            compose_healthy(svcs["registry"], ["bash", "-c", reg])
             w = [a.replace(":9187", f":{port}") for a in checks["wal2kafka"][1:]]
-            subprocess.run(w, check=True, timeout=30, capture_output=True)
+            compose_healthy(svcs["wal2kafka"], w)
             conn.wait_caught_up()
             assert conn.stop() == 0
     finally:
