@@ -1202,6 +1202,23 @@ class Bench:
 
     # -- latency
 
+    def lat_consumer(self, name: str, topic: str, lat_file: Path, mode: str) -> Child:
+        """The latency consumer of a run (read_committed), started and ready: it writes
+        each message's latency to lat_file and stops when it has NAME.expect's count."""
+        consumer = Child(f"consumer {name}",
+                         [sys.executable, __file__, "_consumer", "--bootstrap",
+                          self.kafka.bootstrap, "--topic", topic, "--group", f"lat-{name}",
+                          "--mode", mode, "--isolation", "read_committed",
+                          "--lat-file", str(lat_file),
+                          "--expect-file", str(self.tmp / f"{name}.expect"),
+                          "--out", str(self.tmp / f"{name}.consumer.json")],
+                         stdout=subprocess.PIPE, stderr=None)
+        line = consumer.p.stdout.readline().decode().strip()
+        if line != "READY":
+            consumer.stop(10)
+            raise RuntimeError(f"latency consumer did not start ({line!r})")
+        return consumer
+
     def latency_run(self, kind: str, rate: int, seconds: int, table: str) -> dict:
         if kind in KFLOOR_ARGS:
             return self.kfloor_run(kind, rate, seconds)
@@ -1239,19 +1256,8 @@ class Bench:
                         raise RuntimeError(f"{kind}: no warm-up message in {topic}")
                     time.sleep(0.1)
                 wm.close()
-                expect_file = self.tmp / f"{name}.expect"
-                cons_out = self.tmp / f"{name}.consumer.json"
-                consumer = Child(f"consumer {name}",
-                                 [sys.executable, __file__, "_consumer", "--bootstrap",
-                                  self.kafka.bootstrap, "--topic", topic, "--group",
-                                  f"lat-{name}", "--mode", "dbz" if kind == "debezium" else "w2k",
-                                  "--isolation", "read_committed",
-                                  "--lat-file", str(lat_file), "--expect-file", str(expect_file),
-                                  "--out", str(cons_out)],
-                                 stdout=subprocess.PIPE, stderr=None)
-                line = consumer.p.stdout.readline().decode().strip()
-                if line != "READY":
-                    raise RuntimeError(f"latency consumer did not start ({line!r})")
+                consumer = self.lat_consumer(name, topic, lat_file,
+                                             "dbz" if kind == "debezium" else "w2k")
             sampler = Sampler({"proc": proc.pid})
             sampler.start()
             cpu0 = proc_cpu_s(proc.pid)
@@ -1317,18 +1323,7 @@ class Bench:
             line = proc.p.stdout.readline().decode().strip()
             if line != "READY":
                 raise RuntimeError(f"kfloor did not start ({line!r})")
-            expect_file = self.tmp / f"{name}.expect"
-            cons_out = self.tmp / f"{name}.consumer.json"
-            consumer = Child(f"consumer {name}",
-                             [sys.executable, __file__, "_consumer", "--bootstrap",
-                              self.kafka.bootstrap, "--topic", topic, "--group",
-                              f"lat-{name}", "--mode", "w2k", "--isolation", "read_committed",
-                              "--lat-file", str(lat_file), "--expect-file", str(expect_file),
-                              "--out", str(cons_out)],
-                             stdout=subprocess.PIPE, stderr=None)
-            line = consumer.p.stdout.readline().decode().strip()
-            if line != "READY":
-                raise RuntimeError(f"latency consumer did not start ({line!r})")
+            consumer = self.lat_consumer(name, topic, lat_file, "w2k")
             sampler = Sampler({"proc": proc.pid})
             sampler.start()
             proc.p.stdin.write(b"go\n")
@@ -1338,9 +1333,9 @@ class Bench:
             r["writer"] = wres
             if rc != 0:
                 r["error"] = f"kfloor exited {rc}"
-            write_atomic(expect_file, str(wres.get("changes_total", 0)))
+            write_atomic(self.tmp / f"{name}.expect", str(wres.get("changes_total", 0)))
             crc = consumer.wait(120)
-            cres = json.loads(cons_out.read_text())
+            cres = json.loads((self.tmp / f"{name}.consumer.json").read_text())
             r["received"] = cres["received"]
             r["value_bytes_mean"] = cres.get("value_bytes_mean")
             if cres["received"] < wres.get("changes_total", 0):
